@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what mnemo needs to build, test and benchmark, from Debian 12's packages. Run as root.
+# Safe to run again: apt skips what is already installed.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libxxhash-dev libsnappy-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev
+  python3 python3-pytest python3-pymemcache python3-pylibmc
+  memcached libmemcached-tools nutcracker
+  procps
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian starts the packaged memcached as a service; tests start their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now memcached >/dev/null 2>&1 || true; fi

@@ -1,0 +1,76 @@
+// Command is one parsed request of memcached's text protocol. Keys, values and arguments are views
+// into the connection's read buffer: they stay valid until the parser's `consumed` bytes are
+// dropped from it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace mnemo::protocol {
+
+inline constexpr size_t kMaxKeyLength = 250;
+
+enum class CommandType : uint8_t {
+  kGet,
+  kGets,
+  kGat,
+  kGats,
+  kSet,
+  kAdd,
+  kReplace,
+  kAppend,
+  kPrepend,
+  kCas,
+  kDelete,
+  kIncr,
+  kDecr,
+  kTouch,
+  kFlushAll,
+  kVersion,
+  kVerbosity,
+  kQuit,
+  kStats,
+  kCacheMemlimit,
+  kShutdown,
+};
+
+// Iterates the space-separated keys of a retrieval command. The parser has already checked every
+// key's length, so the server may answer key by key.
+class KeyList {
+ public:
+  KeyList() = default;
+  explicit KeyList(std::string_view keys) : keys_(keys) {}
+
+  // Sets *key to the next key; false when none is left.
+  bool Next(std::string_view* key) {
+    size_t start = 0;
+    while (start < keys_.size() && keys_[start] == ' ') ++start;
+    if (start == keys_.size()) return false;
+    size_t end = keys_.find(' ', start);
+    if (end == std::string_view::npos) end = keys_.size();
+    *key = keys_.substr(start, end - start);
+    keys_.remove_prefix(end);
+    return true;
+  }
+
+ private:
+  std::string_view keys_;
+};
+
+struct Command {
+  CommandType type = CommandType::kGet;
+  bool noreply = false;
+  std::string_view key;       // single-key commands
+  KeyList keys;               // get, gets, gat, gats
+  uint32_t flags = 0;         // storage commands: the client's opaque flags
+  int64_t exptime = 0;        // storage commands, touch, gat, gats
+  uint64_t cas_unique = 0;    // cas
+  uint64_t delta = 0;         // incr, decr
+  uint64_t number = 0;        // flush_all delay, verbosity level, cache_memlimit megabytes
+  bool has_number = false;    // flush_all with a delay
+  std::string_view value;     // storage commands: the data block, without its "\r\n"
+  std::string_view arguments;  // stats: everything after "stats ", trimmed
+};
+
+}  // namespace mnemo::protocol
