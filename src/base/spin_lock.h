@@ -24,6 +24,10 @@ class CAPABILITY("mutex") SpinLock {
       if (spins >= 64) std::this_thread::yield();
     }
   }
+  bool TryLock() TRY_ACQUIRE(true) {
+    return !locked_.load(std::memory_order_relaxed) &&
+           !locked_.exchange(true, std::memory_order_acquire);
+  }
   void Unlock() RELEASE() { locked_.store(false, std::memory_order_release); }
 
  private:

@@ -14,6 +14,7 @@
 #define EXCLUDES(...) MNEMO_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 #define CAPABILITY(x) MNEMO_THREAD_ANNOTATION(capability(x))
 #define ACQUIRE(...) MNEMO_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
+#define TRY_ACQUIRE(...) MNEMO_THREAD_ANNOTATION(try_acquire_capability(__VA_ARGS__))
 #define RELEASE(...) MNEMO_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define SCOPED_CAPABILITY MNEMO_THREAD_ANNOTATION(scoped_lockable)
 #define NO_THREAD_SAFETY_ANALYSIS MNEMO_THREAD_ANNOTATION(no_thread_safety_analysis)

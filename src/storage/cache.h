@@ -31,8 +31,8 @@ struct CacheOptions {
   bool evict = true;                       // false with -M: answer kNoMemory instead
   bool use_cas = true;                     // false with -C: CAS values are always 0
   EvictionPolicy eviction = EvictionPolicy::kMerge;
-  int hash_power_initial = 16;             // -o hashpower: log2 of the initial bucket count
-  bool background_thread = true;           // reclaim expired segments ahead of demand
+  int hash_power_initial = 16;    // -o hashpower: log2 of the initial bucket count
+  bool background_thread = true;  // reclaim expired segments ahead of demand
 };
 
 // Exptime as memcached clients send it: 0 never expires; up to 30 days, relative seconds; above,
@@ -41,32 +41,32 @@ using Exptime = int64_t;
 
 enum class StoreMode : uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
 
-enum class [[nodiscard]] StoreResult : uint8_t {
-  kStored,
-  kNotStored,  // add on a present key, replace/append/prepend on a missing one, append too large
-  kExists,     // cas with a stale token
-  kNotFound,   // cas on a missing key
-  kTooLarge,   // value above item_size_max (the old value under the key has been removed by Set)
-  kNoMemory,   // -M and the cache is full, or the item cannot fit at all
+enum class [[nodiscard]] StoreResult : uint8_t{
+    kStored,
+    kNotStored,  // add on a present key, replace/append/prepend on a missing one, append too large
+    kExists,     // cas with a stale token
+    kNotFound,   // cas on a missing key
+    kTooLarge,   // value above item_size_max (the old value under the key has been removed by Set)
+    kNoMemory,   // -M and the cache is full, or the item cannot fit at all
 };
 
-enum class [[nodiscard]] LookupResult : uint8_t {
-  kHit,
-  kMiss,      // never stored, deleted or evicted
-  kExpired,   // present but past its exptime (counted as get_expired)
-  kFlushed,   // present but invalidated by flush_all (counted as get_flushed)
+enum class [[nodiscard]] LookupResult : uint8_t{
+    kHit,
+    kMiss,     // never stored, deleted or evicted
+    kExpired,  // present but past its exptime (counted as get_expired)
+    kFlushed,  // present but invalidated by flush_all (counted as get_flushed)
 };
 
-enum class [[nodiscard]] DeleteResult : uint8_t { kDeleted, kNotFound, kExists };
+enum class [[nodiscard]] DeleteResult : uint8_t{kDeleted, kNotFound, kExists};
 
-enum class [[nodiscard]] ArithResult : uint8_t {
-  kOk,
-  kNotFound,
-  kNonNumeric,  // the value is not a decimal number of at most 20 digits
-  kNoMemory,
+enum class [[nodiscard]] ArithResult : uint8_t{
+    kOk,
+    kNotFound,
+    kNonNumeric,  // the value is not a decimal number of at most 20 digits
+    kNoMemory,
 };
 
-enum class [[nodiscard]] TouchResult : uint8_t { kTouched, kNotFound };
+enum class [[nodiscard]] TouchResult : uint8_t{kTouched, kNotFound};
 
 // What a reader sees of an item while the cache holds it steady. The view is valid only inside
 // ItemSink::OnItem; copy out what must outlive the call.
@@ -85,8 +85,7 @@ class ItemView {
   // True if the item was read since it was written.
   virtual bool fetched() const = 0;
 
- protected:
-  ~ItemView() = default;
+  virtual ~ItemView() = default;
 };
 
 class ItemSink {
@@ -95,8 +94,7 @@ class ItemSink {
   // not call back into the cache.
   virtual void OnItem(const ItemView& item) = 0;
 
- protected:
-  ~ItemSink() = default;
+  virtual ~ItemSink() = default;
 };
 
 // Counters of the engine, summed over threads when read. Names follow memcached's stats.
@@ -110,9 +108,9 @@ struct CacheStats {
   uint64_t expired_unfetched = 0;  // ...of which never read
   uint64_t evicted_unfetched = 0;  // evicted items never read
   uint64_t segment_size = 0;
-  uint64_t segments_total = 0;     // segments the pool may hold (-m / segment_size)
-  uint64_t segments_in_use = 0;    // holding items (open or sealed)
-  uint64_t segments_free = 0;      // taken from the OS and ready for reuse
+  uint64_t segments_total = 0;   // segments the pool may hold (-m / segment_size)
+  uint64_t segments_in_use = 0;  // holding items (open or sealed)
+  uint64_t segments_free = 0;    // taken from the OS and ready for reuse
   uint64_t segment_merges = 0;
   uint64_t segment_evictions = 0;  // segments emptied by eviction (merge or FIFO)
   uint64_t segments_expired = 0;   // segments freed because all their items expired

@@ -1,0 +1,193 @@
+// HashTable maps a key's hash to the location of the key's newest item. It stores no keys: a slot
+// holds a tag (12 bits of the hash), the item's segment and offset, and a small access counter, so
+// a lookup compares tags before it touches item memory, and the caller confirms the key.
+//
+// Layout: buckets of one cache line, seven slots and the index of an overflow bucket. The table
+// grows by linear hashing: one bucket at a time is split into itself and its partner 2^level
+// buckets above, so growth never stalls a request and never moves the table. Bucket memory is
+// reserved up front (address space only) and committed by the OS as the table grows.
+//
+// Invariants:
+//  (1) A key's slot is in the chain of bucket Index(hash): hash mod 2^level, or hash mod
+//      2^(level+1) when that is below the split pointer.
+//  (2) Bucket i and its split partner i + 2^level are guarded by the same stripe lock, because the
+//      table never has fewer buckets than stripes and stripe = hash mod kStripes.
+//  (3) A slot value of 0 means empty; live slots never encode 0 (tags are never 0).
+//  (4) Within a chain, live slots are packed to the front: an empty slot ends the chain.
+//
+// Thread safety: Find, Insert and Erase require the stripe lock of `hash` (StripeFor(hash)). Grow
+// takes stripe locks itself and must be called with none held. Lock order: a stripe lock, then the
+// overflow pool's lock.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "base/spin_lock.h"
+#include "base/thread_annotations.h"
+
+namespace mnemo::storage {
+
+// Where an item lives: the segment's index in the pool and the byte offset in it.
+struct ItemLocation {
+  uint32_t segment = 0;  // < 2^24
+  uint32_t offset = 0;   // < 2^24, so segments are at most 16 MiB
+
+  friend bool operator==(ItemLocation, ItemLocation) = default;
+};
+
+inline constexpr uint32_t kMaxSegments = 1u << 24;
+inline constexpr uint32_t kMaxSegmentSize = 1u << 24;
+
+// One slot: [63..60] access counter, [59..48] tag, [47..24] segment, [23..0] offset.
+class Slot {
+ public:
+  static constexpr uint32_t kMaxCounter = 15;
+
+  bool empty() const { return bits_ == 0; }
+  ItemLocation location() const {
+    return {static_cast<uint32_t>(bits_ >> 24) & 0xffffff, static_cast<uint32_t>(bits_) & 0xffffff};
+  }
+  uint32_t counter() const { return static_cast<uint32_t>(bits_ >> 60); }
+  uint32_t tag() const { return static_cast<uint32_t>(bits_ >> 48) & 0xfff; }
+
+  // Counts a read; saturates at kMaxCounter.
+  void CountAccess() {
+    if (counter() < kMaxCounter) bits_ += uint64_t{1} << 60;
+  }
+  void ResetCounter() { bits_ &= ~(uint64_t{0xf} << 60); }
+  // Points the slot at a new version of the same key; the counter starts again at 0.
+  void Relocate(ItemLocation loc) { bits_ = Encode(tag(), loc, 0); }
+
+  static uint32_t TagOf(uint64_t hash) {
+    const uint32_t tag = static_cast<uint32_t>(hash >> 52);
+    return tag == 0 ? 1 : tag;
+  }
+  static uint64_t Encode(uint32_t tag, ItemLocation loc, uint32_t counter) {
+    return uint64_t{counter} << 60 | uint64_t{tag} << 48 | uint64_t{loc.segment} << 24 | loc.offset;
+  }
+
+ private:
+  friend class HashTable;
+  uint64_t bits_ = 0;
+};
+static_assert(sizeof(Slot) == 8, "a slot is one word: see docs/item-layout.md");
+
+// Tells the table the full hash of the key stored at a location; needed to split a bucket, since
+// slots keep only a tag.
+class LocationHasher {
+ public:
+  // REQUIRES: the stripe lock guarding the slot that points at `loc` is held, so the item cannot
+  // be reclaimed meanwhile.
+  virtual uint64_t HashAt(ItemLocation loc) const = 0;
+
+  virtual ~LocationHasher() = default;
+};
+
+class HashTable {
+ public:
+  static constexpr int kSlotsPerBucket = 7;
+  static constexpr uint32_t kStripes = 1024;
+  // Average items per bucket above which the table splits a bucket. Seven slots hold a Poisson
+  // load of 5 without overflow 87% of the time.
+  static constexpr size_t kTargetLoad = 5;
+
+  // `initial_power`: log2 of the starting bucket count (raised to log2(kStripes) if lower).
+  // `max_items`: the most items the table must be able to index; sizes the reservation.
+  HashTable(int initial_power, size_t max_items, const LocationHasher* hasher);
+  ~HashTable();
+  HashTable(const HashTable&) = delete;
+  HashTable& operator=(const HashTable&) = delete;
+
+  SpinLock& StripeFor(uint64_t hash) const { return stripes_[hash % kStripes].lock; }
+
+  // Returns the slot of `hash` for which key_matches(slot.location()) is true, or nullptr. Only
+  // slots whose tag matches are offered to key_matches.
+  // REQUIRES: StripeFor(hash) is held. The pointer is valid until it is released.
+  template <typename KeyMatches>
+  Slot* Find(uint64_t hash, KeyMatches&& key_matches) {
+    const uint32_t tag = Slot::TagOf(hash);
+    for (Bucket* bucket = &buckets_[Index(hash)];; bucket = OverflowBucket(bucket->next)) {
+      for (Slot& slot : bucket->slots) {
+        if (slot.empty()) return nullptr;
+        if (slot.tag() == tag && key_matches(slot.location())) return &slot;
+      }
+      if (bucket->next == 0) return nullptr;
+    }
+  }
+
+  // Returns the slot of `hash` that points exactly at `loc`, or nullptr. For the eviction path,
+  // which knows the location and must not drop a newer version of the key.
+  // REQUIRES: StripeFor(hash) is held.
+  Slot* FindLocation(uint64_t hash, ItemLocation loc) {
+    return Find(hash, [loc](ItemLocation at) { return at == loc; });
+  }
+
+  // Adds a slot for a key that has none; its counter starts at 0. Returns false when the table
+  // cannot take another item (the overflow pool is exhausted).
+  // REQUIRES: StripeFor(hash) is held.
+  [[nodiscard]] bool Insert(uint64_t hash, ItemLocation loc);
+
+  // Removes `slot`, which Find or FindLocation returned for `hash`.
+  // REQUIRES: StripeFor(hash) is held.
+  void Erase(uint64_t hash, Slot* slot);
+
+  // Splits up to `max_splits` buckets while the load is above kTargetLoad, so that the calling
+  // request pays for a bounded part of the growth. Returns at once if another thread is growing.
+  // REQUIRES: no stripe lock is held by the caller.
+  void Grow(int max_splits = 2);
+
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+  size_t bucket_count() const;
+  // Bytes of table memory in use: buckets up to the split point, overflow buckets, stripes.
+  size_t memory_bytes() const;
+  // log2 of the bucket count, rounded down (memcached's hash_power_level).
+  int power() const;
+  // True while a level of splits is under way (memcached's hash_is_expanding).
+  bool expanding() const;
+
+ private:
+  struct alignas(64) Bucket {
+    Slot slots[kSlotsPerBucket];
+    uint64_t next;  // 1-based index of an overflow bucket, or 0
+  };
+  static_assert(sizeof(Bucket) == 64, "a bucket is one cache line");
+
+  struct alignas(64) Stripe {
+    mutable SpinLock lock;
+  };
+
+  // The table's shape, read as one word so that a reader never mixes a level with another level's
+  // split pointer: level in the high 32 bits, split pointer in the low 32.
+  static uint64_t PackShape(uint32_t level, uint32_t split) {
+    return uint64_t{level} << 32 | split;
+  }
+  size_t Index(uint64_t hash) const;
+  Bucket* OverflowBucket(uint64_t index) const { return &overflow_[index - 1]; }
+  // Adds `bits` at the end of the chain of `bucket`, taking a new overflow bucket from `spare`
+  // (if given and not empty) or the pool. False if one was needed and none is left.
+  bool Append(Bucket* bucket, uint64_t bits, std::vector<uint64_t>* spare);
+  // Returns the 1-based index of a zeroed overflow bucket, or 0 if none is left.
+  uint64_t AllocateOverflow();
+  void FreeOverflow(uint64_t index);
+  // Splits the bucket at the split pointer into itself and its partner 2^level above.
+  void SplitOne();
+
+  const LocationHasher* hasher_;
+  Stripe* stripes_;
+  Bucket* buckets_;   // address space reserved for max_buckets_, committed as used
+  Bucket* overflow_;  // address space reserved for max_overflow_
+  size_t max_buckets_;
+  size_t max_overflow_;
+  std::atomic<uint64_t> shape_;
+  std::atomic<size_t> size_{0};
+  SpinLock grow_lock_;
+  SpinLock overflow_lock_;
+  uint64_t overflow_free_ GUARDED_BY(overflow_lock_) = 0;  // free list head, linked via next
+  uint64_t overflow_high_ GUARDED_BY(overflow_lock_) = 0;  // overflow buckets ever handed out
+  std::atomic<size_t> overflow_in_use_{0};
+};
+
+}  // namespace mnemo::storage

@@ -1,0 +1,127 @@
+#include "storage/hash_table.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace mnemo::storage {
+namespace {
+
+// Item i lives at segment i / 2^20, offset i % 2^20, and its key's hash is hashes[i].
+class FakeItems : public LocationHasher {
+ public:
+  explicit FakeItems(size_t n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    hashes.resize(n);
+    for (auto& h : hashes) h = rng();
+  }
+  static ItemLocation At(size_t i) {
+    return {static_cast<uint32_t>(i >> 20), static_cast<uint32_t>(i & 0xfffff)};
+  }
+  static size_t IndexOf(ItemLocation loc) { return (size_t{loc.segment} << 20) | loc.offset; }
+  uint64_t HashAt(ItemLocation loc) const override { return hashes[IndexOf(loc)]; }
+
+  std::vector<uint64_t> hashes;
+};
+
+Slot* FindItem(HashTable& table, const FakeItems& items, size_t i) {
+  SpinLockGuard guard(table.StripeFor(items.hashes[i]));
+  return table.Find(items.hashes[i],
+                    [&](ItemLocation loc) { return FakeItems::IndexOf(loc) == i; });
+}
+
+TEST(HashTableTest, GrowsAndKeepsEveryItemReachable) {
+  constexpr size_t kItems = 200000;
+  FakeItems items(kItems, 1);
+  HashTable table(10, kItems, &items);
+  for (size_t i = 0; i < kItems; ++i) {
+    {
+      SpinLockGuard guard(table.StripeFor(items.hashes[i]));
+      ASSERT_TRUE(table.Insert(items.hashes[i], FakeItems::At(i)));
+    }
+    table.Grow();
+  }
+  EXPECT_EQ(table.size(), kItems);
+  EXPECT_GT(table.power(), 10);
+  EXPECT_LE(table.size(), table.bucket_count() * HashTable::kTargetLoad + 2);
+  for (size_t i = 0; i < kItems; ++i) {
+    Slot* slot = FindItem(table, items, i);
+    ASSERT_NE(slot, nullptr) << i;
+    EXPECT_EQ(slot->location(), FakeItems::At(i));
+  }
+}
+
+TEST(HashTableTest, EraseKeepsChainsPackedAndFreesOverflow) {
+  constexpr size_t kItems = 50000;
+  FakeItems items(kItems, 2);
+  // No growth: 1024 buckets for 50000 items forces long overflow chains.
+  HashTable table(10, kItems, &items);
+  for (size_t i = 0; i < kItems; ++i) {
+    SpinLockGuard guard(table.StripeFor(items.hashes[i]));
+    ASSERT_TRUE(table.Insert(items.hashes[i], FakeItems::At(i)));
+  }
+  const size_t full_bytes = table.memory_bytes();
+  for (size_t i = 0; i < kItems; i += 2) {
+    SpinLockGuard guard(table.StripeFor(items.hashes[i]));
+    Slot* slot = table.FindLocation(items.hashes[i], FakeItems::At(i));
+    ASSERT_NE(slot, nullptr);
+    table.Erase(items.hashes[i], slot);
+  }
+  EXPECT_EQ(table.size(), kItems / 2);
+  EXPECT_LT(table.memory_bytes(), full_bytes);
+  for (size_t i = 0; i < kItems; ++i) {
+    EXPECT_EQ(FindItem(table, items, i) != nullptr, i % 2 == 1) << i;
+  }
+}
+
+TEST(HashTableTest, CounterSaturatesAndRelocateResetsIt) {
+  FakeItems items(1, 3);
+  HashTable table(10, 1, &items);
+  SpinLockGuard guard(table.StripeFor(items.hashes[0]));
+  ASSERT_TRUE(table.Insert(items.hashes[0], FakeItems::At(0)));
+  Slot* slot = table.FindLocation(items.hashes[0], FakeItems::At(0));
+  for (int i = 0; i < 100; ++i) slot->CountAccess();
+  EXPECT_EQ(slot->counter(), Slot::kMaxCounter);
+  slot->Relocate({7, 9});
+  EXPECT_EQ(slot->counter(), 0u);
+  EXPECT_EQ(slot->location(), (ItemLocation{7, 9}));
+  EXPECT_EQ(slot->tag(), Slot::TagOf(items.hashes[0]));
+}
+
+TEST(HashTableTest, ConcurrentInsertFindEraseWhileGrowing) {
+  constexpr size_t kThreads = 4;
+  constexpr size_t kPerThread = 40000;
+  FakeItems items(kThreads * kPerThread, 4);
+  HashTable table(10, kThreads * kPerThread, &items);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t * kPerThread; i < (t + 1) * kPerThread; ++i) {
+        {
+          SpinLockGuard guard(table.StripeFor(items.hashes[i]));
+          ASSERT_TRUE(table.Insert(items.hashes[i], FakeItems::At(i)));
+        }
+        table.Grow();
+        ASSERT_NE(FindItem(table, items, i), nullptr);
+        if (i % 3 == 0) {
+          SpinLockGuard guard(table.StripeFor(items.hashes[i]));
+          table.Erase(items.hashes[i], table.FindLocation(items.hashes[i], FakeItems::At(i)));
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  size_t expected = 0;
+  for (size_t i = 0; i < kThreads * kPerThread; ++i) {
+    const bool present = FindItem(table, items, i) != nullptr;
+    EXPECT_EQ(present, i % 3 != 0) << i;
+    expected += present;
+  }
+  EXPECT_EQ(table.size(), expected);
+}
+
+}  // namespace
+}  // namespace mnemo::storage
