@@ -3,7 +3,7 @@
 # Safe to run again: apt skips what is already installed.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config libevent-dev
   libxxhash-dev libsnappy-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
