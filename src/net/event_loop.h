@@ -1,0 +1,82 @@
+// EventLoop is one thread's epoll loop. Sockets are registered edge-triggered, once, for reading
+// and writing, so the request path never calls epoll_ctl: a handler is told when a socket becomes
+// readable or writable and keeps its own note of what it has yet to drain. An eventfd lets other
+// threads wake the loop (to hand it new connections, or to stop it), and a tick drives periodic
+// work such as idle timeouts.
+//
+// Invariants:
+//  (1) A handler is called only from the thread inside Run(), and never after Remove(fd) for
+//      its fd returned, except for events of the round in progress (see Remove).
+//  (2) Wake() before or during Run() is never lost: the observer's OnWake() follows it.
+// Thread safety: Wake() and Stop() may be called from any thread; everything else only from the
+// thread that calls Run() (or before Run() starts).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "base/status.h"
+
+struct epoll_event;
+
+namespace mnemo::net {
+
+class EventLoop {
+ public:
+  class Handler {
+   public:
+    // `events` is epoll's mask (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR).
+    virtual void OnEvents(uint32_t events) = 0;
+
+   protected:
+    ~Handler() = default;
+  };
+
+  // What the loop's owner does besides socket events.
+  class Observer {
+   public:
+    // Wake() was called since the last OnWake().
+    virtual void OnWake() = 0;
+    // Called after each round of events. Returns true if the owner has more work queued (a
+    // connection that yielded), so that the next wait must not block.
+    virtual bool OnRoundEnd() = 0;
+    // Called about every tick_ms milliseconds.
+    virtual void OnTick() = 0;
+
+   protected:
+    ~Observer() = default;
+  };
+
+  static Status Create(std::unique_ptr<EventLoop>* loop);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Registers `fd` edge-triggered for `events` (EPOLLIN, EPOLLOUT, ...; EPOLLET is added).
+  Status AddEdgeTriggered(int fd, uint32_t events, Handler* handler);
+  // Registers `fd` level-triggered: for listening and signal sockets, which are read one item at
+  // a time.
+  Status AddLevelTriggered(int fd, uint32_t events, Handler* handler);
+  // Unregisters `fd`. Events already collected in the current round may still be delivered to
+  // its handler, so a handler must stay allocated until the round ends (OnRoundEnd).
+  void Remove(int fd);
+
+  // Runs rounds of events until Stop().
+  void Run(Observer& observer, int tick_ms);
+
+  void Wake();
+  void Stop();
+
+ private:
+  EventLoop(int epoll_fd, int wake_fd) : epoll_fd_(epoll_fd), wake_fd_(wake_fd) {}
+  Status Add(int fd, uint32_t events, Handler* handler);
+
+  static constexpr int kMaxEventsPerRound = 256;
+
+  const int epoll_fd_;
+  const int wake_fd_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace mnemo::net

@@ -1,0 +1,135 @@
+#include "net/listener.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "net/socket_address.h"
+
+namespace mnemo::net {
+namespace {
+
+Status OpenOne(const addrinfo& info, int backlog, int* out_fd) {
+  const int fd =
+      socket(info.ai_family, info.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, info.ai_protocol);
+  if (fd < 0) return Status::Error(std::string("socket(): ") + strerror(errno));
+  const int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  // Accepted sockets inherit it: replies of a batch go out at once instead of waiting for the
+  // client's delayed ACK.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+  // Without it an IPv6 wildcard socket would also claim the IPv4 port, and the IPv4 bind of the
+  // same getaddrinfo result would fail.
+  if (info.ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+  if (bind(fd, info.ai_addr, info.ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+    const Status status = Status::Error(strerror(errno));
+    close(fd);
+    return status;
+  }
+  *out_fd = fd;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Listener::Open(const std::string& host, uint16_t port, int backlog,
+                      std::vector<std::unique_ptr<Listener>>* listeners) {
+  addrinfo hints{};
+  hints.ai_flags = AI_PASSIVE | AI_ADDRCONFIG;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* infos = nullptr;
+  const std::string service = std::to_string(port);
+  const int error =
+      getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &infos);
+  if (error != 0) {
+    return Status::Error("getaddrinfo(\"" + host + "\"): " + gai_strerror(error));
+  }
+  Status status = Status::Ok();
+  size_t opened = 0;
+  for (const addrinfo* info = infos; info != nullptr; info = info->ai_next) {
+    int fd = -1;
+    status = OpenOne(*info, backlog, &fd);
+    if (!status.ok()) {
+      status = Status::Error("failed to listen on TCP port " + service + ": " + status.message());
+      break;
+    }
+    listeners->emplace_back(new Listener(fd, LocalAddressOf(fd)));
+    ++opened;
+  }
+  freeaddrinfo(infos);
+  if (status.ok() && opened == 0) {
+    status = Status::Error("no address to listen on for \"" + host + "\"");
+  }
+  return status;
+}
+
+Listener::~Listener() { close(fd_); }
+
+Listener::AcceptStatus Listener::Accept(int* fd) {
+  for (;;) {
+    const int accepted = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (accepted >= 0) {
+      *fd = accepted;
+      return AcceptStatus::kAccepted;
+    }
+    switch (errno) {
+      case EINTR:
+        continue;
+      case EAGAIN:
+        return AcceptStatus::kWouldBlock;
+      case EMFILE:
+      case ENFILE:
+        return AcceptStatus::kOutOfFiles;
+      default:
+        return AcceptStatus::kFailed;
+    }
+  }
+}
+
+Status ParseListenAddress(std::string_view entry, uint16_t default_port, std::string* host,
+                          uint16_t* port) {
+  std::string_view host_part = entry;
+  std::string_view port_part;
+  if (!entry.empty() && entry.front() == '[') {
+    const size_t close = entry.find(']');
+    if (close == std::string_view::npos) {
+      return Status::Error("bad listen address \"" + std::string(entry) + "\": missing ']'");
+    }
+    host_part = entry.substr(1, close - 1);
+    std::string_view rest = entry.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return Status::Error("bad listen address \"" + std::string(entry) + "\"");
+      }
+      port_part = rest.substr(1);
+    }
+  } else if (const size_t colon = entry.find(':');
+             colon != std::string_view::npos && entry.find(':', colon + 1) == entry.npos) {
+    // Exactly one colon: host:port. More than one is a bare IPv6 address.
+    host_part = entry.substr(0, colon);
+    port_part = entry.substr(colon + 1);
+  }
+  *port = default_port;
+  if (!port_part.empty()) {
+    unsigned value = 0;
+    const auto [end, ec] =
+        std::from_chars(port_part.data(), port_part.data() + port_part.size(), value);
+    if (ec != std::errc() || end != port_part.data() + port_part.size() || value == 0 ||
+        value > 65535) {
+      return Status::Error("bad port in listen address \"" + std::string(entry) + "\"");
+    }
+    *port = static_cast<uint16_t>(value);
+  }
+  *host = std::string(host_part);
+  return Status::Ok();
+}
+
+}  // namespace mnemo::net
