@@ -62,7 +62,8 @@ enum class [[nodiscard]] DeleteResult : uint8_t{kDeleted, kNotFound, kExists};
 enum class [[nodiscard]] ArithResult : uint8_t{
     kOk,
     kNotFound,
-    kNonNumeric,  // the value is not a decimal number of at most 20 digits
+    kNonNumeric,  // the value is not a number as memcached's safe_strtoull reads it (empty, not
+                  // decimal, or above 2^64-1; leading and trailing whitespace allowed)
     kNoMemory,
 };
 
@@ -122,8 +123,12 @@ struct CacheStats {
 
 class Cache {
  public:
-  // Per-thread state: the segments this thread appends to and its counters.
-  class Context;
+  // Per-thread state: the segments this thread appends to and its counters. Opaque to callers;
+  // complete here so that a caller's std::unique_ptr<Context> can destroy it.
+  class Context {
+   public:
+    virtual ~Context() = default;
+  };
 
   static std::unique_ptr<Cache> Create(const CacheOptions& options);
   virtual ~Cache() = default;
