@@ -41,6 +41,11 @@ def key_bytes(key_id):
     return b"key:%09d" % key_id
 
 
+def key_id(key):
+    """The inverse of key_bytes."""
+    return int(key[4:])
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerSpec:
     """A server under test: a display name, its binary, and flags added after COMMON_FLAGS."""

@@ -58,7 +58,7 @@ class LookAside:
         self.misses = 0
 
     def _sets(self, keys):
-        return b"".join([b"set " + key + self.set_tail + self.values[int(key[4:]) % VALUE_POOL]
+        return b"".join([b"set " + key + self.set_tail + self.values[common.key_id(key) % VALUE_POOL]
                          + b"\r\n" for key in keys])
 
     def _gets(self, prefix, keys):
