@@ -1,0 +1,190 @@
+// SegmentCache is the Cache behind Cache::Create: items appended to segments of a SegmentPool,
+// indexed by a HashTable, grouped by TtlBuckets, evicted by an Evictor. docs/storage.md tells the
+// whole story; this header states what the code relies on.
+//
+// Invariants:
+//  (1) A slot of the hash table points at the newest linked version of its key; every linked item
+//      is counted once in curr_items/bytes and in its segment's live_items/live_bytes.
+//  (2) An item's memory is read only under its key's stripe lock (or by the thread that owns its
+//      segment before the item is linked); a segment is freed only after every item in it has been
+//      unlinked under its stripe lock. So a reader never sees a segment reused under it.
+//  (3) No thread waits for a segment (allocation, eviction) while holding a stripe lock: a write
+//      appends its new version first, then locks the stripe, checks its condition and swaps the
+//      slot. A failed condition leaves dead bytes, reclaimed with their segment.
+//  (4) A version's CAS is epoch * segment_size + offset + 1, where the epoch is unique to each
+//      opening of a segment: unique per version, never shared between keys, no bytes per item.
+//  (5) An item is invalid if it has expired (monotonic clock) or its segment was opened in an
+//      older flush generation; invalid items are never returned and count as absent.
+//
+// Lock order: eviction mutex -> stripe lock -> hash table overflow lock; the TtlBuckets lock and
+// the pool's free-list lock are leaves. The context registry mutex is taken alone.
+//
+// Thread safety: as Cache. A Context must be destroyed before the cache that made it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/thread_annotations.h"
+#include "storage/cache.h"
+#include "storage/eviction.h"
+#include "storage/hash_table.h"
+#include "storage/item.h"
+#include "storage/item_cursor.h"
+#include "storage/segment_pool.h"
+#include "storage/ttl_buckets.h"
+
+namespace mnemo::storage {
+
+class SegmentCache final : public Cache, private LocationHasher {
+ public:
+  // Segments a pool is given at least, shrinking segment_size for small memory limits, so that
+  // every worker can hold an open segment and eviction still has a choice.
+  static constexpr size_t kMinSegments = 16;
+  static constexpr size_t kMinSegmentSize = size_t{64} << 10;
+  // Open segments a Context keeps at once (one per TTL bucket it writes to).
+  static constexpr size_t kMaxOpenSegments = 4;
+  // Segments merged at a time by merge eviction.
+  static constexpr size_t kMergeRun = 4;
+
+  explicit SegmentCache(const CacheOptions& options);
+  ~SegmentCache() override;
+
+  std::unique_ptr<Context> NewContext() override;
+  StoreResult Store(Context& ctx, StoreMode mode, std::string_view key, uint32_t flags,
+                    Exptime exptime, std::string_view value, uint64_t cas,
+                    uint64_t* new_cas) override;
+  LookupResult Get(Context& ctx, std::string_view key, ItemSink& sink) override;
+  LookupResult GetAndTouch(Context& ctx, std::string_view key, Exptime exptime,
+                           ItemSink& sink) override;
+  TouchResult Touch(Context& ctx, std::string_view key, Exptime exptime) override;
+  DeleteResult Delete(Context& ctx, std::string_view key, uint64_t cas) override;
+  ArithResult Arithmetic(Context& ctx, std::string_view key, bool increment, uint64_t delta,
+                         uint64_t* result, uint64_t* new_cas) override;
+  void FlushAll(uint32_t delay_seconds) override;
+  bool SetMemoryLimit(size_t bytes) override;
+  CacheStats Stats() const override;
+  void ResetStats() override;
+
+  // One pass of the background thread's work, run on the calling thread: frees sealed segments
+  // that expired, were flushed or hold no live item, then evicts ahead of demand if free segments
+  // run low. Bounded: at most kMaxSegmentsPerPass segments.
+  void RunBackgroundPass();
+  static constexpr size_t kMaxSegmentsPerPass = 64;
+
+  const SegmentPool& pool() const { return pool_; }
+
+ private:
+  class ThreadContext;
+  class Reclaimer;
+  class View;
+  struct Found;
+  struct Placement;
+  struct Rewrite;
+  enum class RewriteStep : uint8_t;
+  enum class RewriteOutcome : uint8_t;
+
+  // LocationHasher, for the hash table's splits.
+  uint64_t HashAt(ItemLocation loc) const override;
+
+  // The current second; applies a pending delayed flush_all whose time has come.
+  uint32_t Now();
+  uint32_t flush_gen() const { return flush_gen_.load(std::memory_order_acquire); }
+  uint64_t NextEpoch() { return next_epoch_.fetch_add(1, std::memory_order_relaxed); }
+
+  const char* ItemAt(ItemLocation loc) const { return pool_.Data(loc.segment) + loc.offset; }
+  uint64_t VersionOf(ItemLocation loc) const;  // the CAS, even with use_cas off
+  uint64_t CasOf(ItemLocation loc) const { return options_.use_cas ? VersionOf(loc) : 0; }
+  bool Flushed(ItemLocation loc) const;
+  bool Invalid(ItemLocation loc, const ItemHeader& header, uint32_t now) const;
+  void LiveAdd(uint32_t segment, size_t size);
+  void LiveSub(uint32_t segment, size_t size);
+
+  // Finds the slot of `key`. REQUIRES: the stripe lock of `hash`.
+  bool FindLocked(uint64_t hash, std::string_view key, Found* found);
+  // Unlinks the item `found` points at and accounts for it in `ctx`. REQUIRES: its stripe lock.
+  void UnlinkLocked(ThreadContext& ctx, uint64_t hash, const Found& found);
+  // Unlinks an invalid item and says why it was; kHit if it is valid. REQUIRES: its stripe lock.
+  LookupResult DropIfInvalid(ThreadContext& ctx, uint64_t hash, const Found& found, uint32_t now);
+  // Points the slot at `loc` (header `header`) replacing `old` if present; false if the table is
+  // full. REQUIRES: the stripe lock of `hash`.
+  bool LinkLocked(ThreadContext& ctx, uint64_t hash, const Found* old, ItemLocation loc,
+                  size_t size);
+
+  // Reserves room for an item of `size` bytes expiring at `expiry`, in ctx's open segment of the
+  // item's TTL bucket, or as a chain of whole segments if larger than a segment. Evicts if it must.
+  bool Reserve(ThreadContext& ctx, size_t size, uint32_t expiry, uint32_t now, Placement* place);
+  // After the item is linked (or not): seals a chain's head, or frees the chain if unused.
+  void Finish(const Placement& place, bool linked);
+  // Writes header and key at `place`; returns a cursor positioned at the value.
+  ItemCursor WriteHeader(const Placement& place, ItemHeader header, std::string_view key);
+
+  // Takes a segment from the pool, evicting if the options allow. kNoSegment if none.
+  uint32_t AcquireSegment(ThreadContext& ctx, SegmentState state);
+  void OpenSegment(uint32_t id, uint16_t bucket, uint32_t now);
+  // Hands a segment its owner is done with to its TTL bucket (or frees it if nothing in it lives).
+  void Seal(uint32_t id);
+  // Frees a segment, and the chain of a large item's head, to the pool.
+  void FreeWithChain(uint32_t id);
+  void SealOpenSegments(ThreadContext& ctx);
+
+  // Reads the current version of key, lets `plan` decide the new version, writes it and swaps it
+  // in if the key still has the version that was read; retries otherwise. See segment_cache.cc.
+  template <typename Plan>
+  RewriteOutcome RewriteItem(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
+                             Plan&& plan, ItemSink* sink, uint64_t* new_cas);
+  LookupResult TouchImpl(ThreadContext& ctx, std::string_view key, Exptime exptime, ItemSink* sink);
+  StoreResult Concatenate(ThreadContext& ctx, StoreMode mode, std::string_view key,
+                          std::string_view value, uint64_t* new_cas);
+  StoreResult StoreExpired(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
+                           uint64_t cas, uint32_t now);
+
+  // Free segments below which the background thread evicts ahead of demand.
+  uint32_t LowWater() const;
+  // Frees at least one segment: a dead one if a bucket starts with one, else by eviction (unless
+  // -M). False if nothing could be freed. REQUIRES: evict_mu_ held.
+  bool EvictOne(ThreadContext& ctx);
+  // Frees sealed segment `id` if it expired, was flushed or holds nothing; true if it did.
+  // REQUIRES: evict_mu_ held.
+  bool ReclaimIfDead(ThreadContext& ctx, uint32_t id, uint32_t now);
+  void BackgroundLoop();
+  void WakeBackground();
+
+  void Register(ThreadContext* ctx);
+  void Retire(ThreadContext* ctx);
+
+  const CacheOptions options_;
+  SegmentPool pool_;
+  TtlBuckets buckets_;
+  HashTable table_;
+  std::atomic<size_t> limit_bytes_;
+  std::atomic<uint64_t> next_epoch_{1};
+  std::atomic<uint32_t> flush_gen_{1};
+  std::atomic<uint32_t> flush_at_{0};  // a pending delayed flush_all; 0 if none
+
+  std::mutex evict_mu_;
+  std::unique_ptr<Evictor> evictor_ GUARDED_BY(evict_mu_);
+
+  // Sums of counters of destroyed contexts, and the sums at the last ResetStats.
+  struct Totals;
+  mutable std::mutex registry_mu_;
+  std::vector<ThreadContext*> contexts_ GUARDED_BY(registry_mu_);
+  std::unique_ptr<Totals> retired_ GUARDED_BY(registry_mu_);
+  std::unique_ptr<Totals> baseline_ GUARDED_BY(registry_mu_);
+
+  std::unique_ptr<ThreadContext> background_ctx_;
+  std::mutex background_mu_;
+  std::condition_variable background_cv_;
+  bool background_stop_ GUARDED_BY(background_mu_) = false;
+  bool background_kick_ GUARDED_BY(background_mu_) = false;
+  std::thread background_;
+};
+
+}  // namespace mnemo::storage

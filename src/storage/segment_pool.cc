@@ -1,0 +1,87 @@
+#include "storage/segment_pool.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace mnemo::storage {
+
+SegmentPool::SegmentPool(size_t limit_bytes, size_t max_bytes, size_t segment_size)
+    : segment_size_(segment_size),
+      max_segments_(static_cast<uint32_t>(std::max(limit_bytes, max_bytes) / segment_size)),
+      infos_(new SegmentInfo[max_segments_]),
+      limit_(static_cast<uint32_t>(limit_bytes / segment_size)) {
+  void* p = mmap(nullptr, size_t{max_segments_} * segment_size_, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    std::fprintf(stderr, "mnemo: cannot reserve %zu bytes of address space for items\n",
+                 size_t{max_segments_} * segment_size_);
+    std::abort();
+  }
+  base_ = static_cast<char*>(p);
+  SpinLockGuard guard(lock_);
+  free_.reserve(max_segments_);
+}
+
+SegmentPool::~SegmentPool() { munmap(base_, size_t{max_segments_} * segment_size_); }
+
+uint32_t SegmentPool::Allocate(SegmentState state) {
+  uint32_t id = kNoSegment;
+  {
+    SpinLockGuard guard(lock_);
+    if (in_use_.load(std::memory_order_relaxed) >= limit_.load(std::memory_order_relaxed)) {
+      return kNoSegment;
+    }
+    if (!free_.empty()) {
+      id = free_.back();
+      free_.pop_back();
+      free_count_.fetch_sub(1, std::memory_order_relaxed);
+    } else if (untouched_next_ < max_segments_) {
+      id = untouched_next_++;
+      touched_.store(untouched_next_, std::memory_order_relaxed);
+    } else {
+      return kNoSegment;
+    }
+    in_use_.fetch_add(1, std::memory_order_relaxed);
+  }
+  infos_[id].state.store(state, std::memory_order_release);
+  return id;
+}
+
+void SegmentPool::Free(uint32_t id) {
+  SegmentInfo& info = infos_[id];
+  info.write_offset.store(0, std::memory_order_relaxed);
+  info.live_items.store(0, std::memory_order_relaxed);
+  info.live_bytes.store(0, std::memory_order_relaxed);
+  info.max_expiry.store(0, std::memory_order_relaxed);
+  info.epoch = 0;
+  info.create_time = 0;
+  info.flush_gen = 0;
+  info.ttl_bucket = 0;
+  info.chain_head = false;
+  info.chain_next = kNoSegment;
+  info.prev = kNoSegment;
+  info.next = kNoSegment;
+  info.state.store(SegmentState::kFree, std::memory_order_release);
+  SpinLockGuard guard(lock_);
+  free_.push_back(id);
+  free_count_.fetch_add(1, std::memory_order_relaxed);
+  in_use_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool SegmentPool::SetLimit(size_t limit_bytes) {
+  const size_t segments = limit_bytes / segment_size_;
+  if (segments < 1 || segments > max_segments_) return false;
+  limit_.store(static_cast<uint32_t>(segments), std::memory_order_relaxed);
+  return true;
+}
+
+uint32_t SegmentPool::available() const {
+  const uint32_t used = in_use();
+  const uint32_t lim = limit();
+  return used >= lim ? 0 : lim - used;
+}
+
+}  // namespace mnemo::storage

@@ -1,0 +1,109 @@
+// SegmentPool is the cache's item memory: one anonymous mapping cut into equal segments, handed
+// out lazily (the kernel commits a page on first write, so RSS follows use) and reused, never
+// given back to the OS while running. Each segment has a descriptor outside that memory, which
+// holds what the cache must know about the segment without reading its items.
+//
+// Invariants:
+//  (1) A segment is in exactly one state: free (on the free list), open (one Context appends to
+//      it), sealed (in a TTL bucket chain, immutable), chained (a continuation of a large item
+//      whose head is sealed), reserved (an eviction policy's scratch) or reclaiming (detached by
+//      the one thread that is evicting or expiring it).
+//  (2) in_use() <= max(limit(), in_use() at the last SetLimit): Allocate refuses once in_use()
+//      reaches limit(); freeing makes room again.
+//  (3) A segment's live_items/live_bytes count the items of the segment that the hash table
+//      points at; its write_offset, the bytes appended so far.
+//
+// Thread safety: Allocate, Free, SetLimit and the counters may be called from any thread (the free
+// list has its own lock, a leaf in the lock order). Descriptor fields are documented one by one.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "base/spin_lock.h"
+#include "base/thread_annotations.h"
+
+namespace mnemo::storage {
+
+inline constexpr uint32_t kNoSegment = UINT32_MAX;
+
+enum class SegmentState : uint8_t { kFree, kOpen, kSealed, kChained, kReserved, kReclaiming };
+
+struct SegmentInfo {
+  // Written by the owner while open; final once sealed (readers synchronise through `state`).
+  std::atomic<uint32_t> write_offset{0};
+  // Changed by any thread that links or unlinks an item of the segment, under its stripe lock.
+  std::atomic<uint32_t> live_items{0};
+  std::atomic<uint64_t> live_bytes{0};
+  // The latest expiry of the segment's items; kNeverExpiresMax if one never expires. Raised by
+  // the owner as it appends and by touch in place (fetch-max), so it only grows until reuse.
+  std::atomic<uint32_t> max_expiry{0};
+  // Release-stored on every transition, so a reader that loads it with acquire sees the fields
+  // below as they were set before the transition.
+  std::atomic<SegmentState> state{SegmentState::kFree};
+  // Set when the segment is opened, fixed until it is freed.
+  uint64_t epoch = 0;        // from the cache's global counter: makes CAS unique
+  uint32_t create_time = 0;  // MonotonicSeconds() when opened
+  uint32_t flush_gen = 0;    // the flush generation it was opened in
+  uint16_t ttl_bucket = 0;
+  bool chain_head = false;           // holds the head of a large item, whose value continues in...
+  uint32_t chain_next = kNoSegment;  // ...this segment (and its chain_next, ...)
+  // Links of the TTL bucket chain; guarded by the TtlBuckets lock.
+  uint32_t prev = kNoSegment;
+  uint32_t next = kNoSegment;
+};
+
+inline constexpr uint32_t kNeverExpiresMax = UINT32_MAX;
+
+class SegmentPool {
+ public:
+  // Reserves address space for `max_bytes` (at least `limit_bytes`) of segments of
+  // `segment_size` bytes and allows `limit_bytes` of them to be used. Aborts if the address space
+  // cannot be reserved.
+  SegmentPool(size_t limit_bytes, size_t max_bytes, size_t segment_size);
+  ~SegmentPool();
+  SegmentPool(const SegmentPool&) = delete;
+  SegmentPool& operator=(const SegmentPool&) = delete;
+
+  // Takes a segment (a reused one first) and marks it `state`; kNoSegment when the limit is
+  // reached. Never allocates heap memory.
+  uint32_t Allocate(SegmentState state);
+  // Returns a segment whose items are all unlinked; resets its descriptor.
+  void Free(uint32_t id);
+
+  // Changes how many segments may be in use; false if below one segment or above the
+  // reservation.
+  bool SetLimit(size_t limit_bytes);
+
+  char* Data(uint32_t id) const { return base_ + size_t{id} * segment_size_; }
+  SegmentInfo& Info(uint32_t id) const { return infos_[id]; }
+
+  size_t segment_size() const { return segment_size_; }
+  uint32_t max_segments() const { return max_segments_; }
+  uint32_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  uint32_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  // Segments taken from the OS at some point and now waiting on the free list.
+  uint32_t free_count() const { return free_count_.load(std::memory_order_relaxed); }
+  // Segments ever handed out: ids at and above it have never been used.
+  uint32_t touched() const { return touched_.load(std::memory_order_relaxed); }
+  // Segments that could still be handed out right now (free or never touched, under the limit).
+  uint32_t available() const;
+
+ private:
+  char* base_;
+  const size_t segment_size_;
+  const uint32_t max_segments_;
+  std::unique_ptr<SegmentInfo[]> infos_;
+  std::atomic<uint32_t> limit_;
+  std::atomic<uint32_t> in_use_{0};
+  std::atomic<uint32_t> free_count_{0};
+  std::atomic<uint32_t> touched_{0};
+  SpinLock lock_;
+  std::vector<uint32_t> free_ GUARDED_BY(lock_);   // capacity reserved up front
+  uint32_t untouched_next_ GUARDED_BY(lock_) = 0;  // segments at and above it were never used
+};
+
+}  // namespace mnemo::storage
