@@ -1,0 +1,89 @@
+// Options are mnemod's settings, read from memcached's command-line flags with memcached's meanings
+// and defaults, so that an existing memcached command line starts mnemod unchanged. Settings that
+// tune memcached's slab allocator and LRU have no counterpart here; they are accepted, kept and
+// shown in `stats settings` so that scripts and dashboards that set or read them keep working.
+//
+// Thread safety: an Options is filled once at startup and read-only afterwards.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "storage/cache.h"
+
+namespace mnemo::server {
+
+// memcached's slab and LRU tuning (-o slab_*, lru_*, hash_algorithm, modern, ...), with its
+// defaults. None of it changes what mnemod does.
+struct MemcachedTuning {
+  bool maxconns_fast = true;
+  bool slab_reassign = true;
+  int slab_automove = 1;
+  double slab_automove_ratio = 0.8;
+  int slab_automove_window = 30;
+  int slab_chunk_max = 512 << 10;
+  bool lru_crawler = true;
+  int lru_crawler_sleep = 100;
+  uint32_t lru_crawler_tocrawl = 0;
+  int tail_repair_time = 0;
+  std::string hash_algorithm = "murmur3";
+  bool lru_maintainer_thread = true;
+  bool lru_segmented = true;
+  int hot_lru_pct = 20;
+  int warm_lru_pct = 40;
+  double hot_max_factor = 0.2;
+  double warm_max_factor = 2.0;
+  bool temp_lru = false;
+  uint32_t temporary_ttl = 61;
+  uint32_t watcher_logbuf_size = 256 << 10;
+  uint32_t worker_logbuf_size = 64 << 10;
+  uint32_t read_buf_mem_limit = 0;
+};
+
+struct Options {
+  // Network.
+  uint16_t port = 11211;            // -p
+  std::vector<std::string> listen;  // -l, one entry per address; empty: every interface
+  int udp_port = 0;                 // -U; only 0 (off) is supported
+  int max_connections = 1024;       // -c
+  int backlog = 1024;               // -b
+  int threads = 4;                  // -t
+  int reqs_per_event = 20;          // -R: reads per connection per wake-up before yielding
+  // Memory and items.
+  size_t memory_limit = size_t{64} << 20;  // -m, given in megabytes
+  size_t item_size_max = size_t{1} << 20;  // -I
+  double growth_factor = 1.25;             // -f; no slab classes here, shown in stats settings
+  int chunk_size = 48;                     // -n; likewise
+  bool evict = true;                       // -M turns eviction off
+  bool use_cas = true;                     // -C turns CAS off
+  // Process.
+  int verbosity = 0;             // -v, -vv
+  std::string user;              // -u
+  bool daemonize = false;        // -d
+  std::string pid_file;          // -P
+  bool enable_shutdown = false;  // -A
+  // -o key[=value],...
+  size_t segment_size = size_t{1} << 20;
+  storage::EvictionPolicy eviction = storage::EvictionPolicy::kMerge;
+  int hash_power = 0;    // 0: the engine's default
+  int idle_timeout = 0;  // seconds; 0: never
+  MemcachedTuning tuning;
+
+  // The storage engine's options that these settings imply.
+  storage::CacheOptions ToCacheOptions() const;
+};
+
+enum class CommandLineAction : uint8_t { kRun, kPrintHelp, kPrintVersion };
+
+// Fills *options from argv (argv[0] is the program name). On error, the status says what is wrong
+// in memcached's words where memcached has words for it; mnemod then exits with EX_USAGE.
+// Not reentrant: it uses getopt_long.
+Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandLineAction* action);
+
+// The text that -h prints.
+std::string UsageText();
+
+}  // namespace mnemo::server

@@ -1,0 +1,211 @@
+#include "server/options.h"
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace mnemo::server {
+namespace {
+
+// Parses a command line given as words, without the program name.
+Status Parse(std::initializer_list<const char*> words, Options* options,
+             CommandLineAction* action = nullptr) {
+  std::vector<std::string> storage = {"mnemod"};
+  storage.insert(storage.end(), words.begin(), words.end());
+  std::vector<char*> argv;
+  for (std::string& word : storage) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  CommandLineAction ignored;
+  return ParseCommandLine(static_cast<int>(storage.size()), argv.data(), options,
+                          action != nullptr ? action : &ignored);
+}
+
+std::string ErrorOf(std::initializer_list<const char*> words) {
+  Options options;
+  const Status status = Parse(words, &options);
+  EXPECT_FALSE(status.ok());
+  return status.message();
+}
+
+TEST(OptionsTest, DefaultsAreMemcachedsDefaults) {
+  Options options;
+  CommandLineAction action;
+  ASSERT_TRUE(Parse({}, &options, &action).ok());
+  EXPECT_EQ(action, CommandLineAction::kRun);
+  EXPECT_EQ(options.port, 11211);
+  EXPECT_TRUE(options.listen.empty());
+  EXPECT_EQ(options.udp_port, 0);
+  EXPECT_EQ(options.memory_limit, size_t{64} << 20);
+  EXPECT_EQ(options.max_connections, 1024);
+  EXPECT_EQ(options.threads, 4);
+  EXPECT_EQ(options.item_size_max, size_t{1} << 20);
+  EXPECT_DOUBLE_EQ(options.growth_factor, 1.25);
+  EXPECT_EQ(options.chunk_size, 48);
+  EXPECT_EQ(options.reqs_per_event, 20);
+  EXPECT_TRUE(options.evict);
+  EXPECT_TRUE(options.use_cas);
+  EXPECT_FALSE(options.enable_shutdown);
+  EXPECT_EQ(options.idle_timeout, 0);
+}
+
+TEST(OptionsTest, ReadsAMemcachedCommandLine) {
+  Options options;
+  ASSERT_TRUE(Parse({"-p", "12345", "-l",       "127.0.0.1", "-m", "128", "-c",    "10",   "-t",
+                     "2",  "-I",    "2m",       "-M",        "-C", "-vv", "-u",    "root", "-A",
+                     "-d", "-P",    "/tmp/pid", "-U",        "0",  "-B",  "ascii", "-f",   "1.5",
+                     "-n", "64",    "-R",       "5",         "-b", "64"},
+                    &options)
+                  .ok());
+  EXPECT_EQ(options.port, 12345);
+  EXPECT_EQ(options.listen, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(options.memory_limit, size_t{128} << 20);
+  EXPECT_EQ(options.max_connections, 10);
+  EXPECT_EQ(options.threads, 2);
+  EXPECT_EQ(options.item_size_max, size_t{2} << 20);
+  EXPECT_FALSE(options.evict);
+  EXPECT_FALSE(options.use_cas);
+  EXPECT_EQ(options.verbosity, 2);
+  EXPECT_EQ(options.user, "root");
+  EXPECT_TRUE(options.enable_shutdown);
+  EXPECT_TRUE(options.daemonize);
+  EXPECT_EQ(options.pid_file, "/tmp/pid");
+  EXPECT_DOUBLE_EQ(options.growth_factor, 1.5);
+  EXPECT_EQ(options.chunk_size, 64);
+  EXPECT_EQ(options.reqs_per_event, 5);
+  EXPECT_EQ(options.backlog, 64);
+}
+
+TEST(OptionsTest, ReadsLongOptions) {
+  Options options;
+  ASSERT_TRUE(Parse({"--port=2000", "--listen", "::1", "--memory-limit=256", "--threads=8",
+                     "--max-item-size=4m", "--conn-limit=99", "--disable-evictions",
+                     "--disable-cas", "--enable-shutdown", "--extended=idle_timeout=7"},
+                    &options)
+                  .ok());
+  EXPECT_EQ(options.port, 2000);
+  EXPECT_EQ(options.listen, std::vector<std::string>{"::1"});
+  EXPECT_EQ(options.memory_limit, size_t{256} << 20);
+  EXPECT_EQ(options.threads, 8);
+  EXPECT_EQ(options.item_size_max, size_t{4} << 20);
+  EXPECT_EQ(options.max_connections, 99);
+  EXPECT_FALSE(options.evict);
+  EXPECT_FALSE(options.use_cas);
+  EXPECT_TRUE(options.enable_shutdown);
+  EXPECT_EQ(options.idle_timeout, 7);
+}
+
+TEST(OptionsTest, ListenTakesListsAndRepeats) {
+  Options options;
+  ASSERT_TRUE(Parse({"-l", "127.0.0.1,::1", "-l", "10.0.0.1:5000"}, &options).ok());
+  EXPECT_EQ(options.listen, (std::vector<std::string>{"127.0.0.1", "::1", "10.0.0.1:5000"}));
+}
+
+TEST(OptionsTest, ItemSizeTakesSuffixesWithinMemcachedsLimits) {
+  Options options;
+  ASSERT_TRUE(Parse({"-I", "1024"}, &options).ok());
+  EXPECT_EQ(options.item_size_max, 1024u);
+  ASSERT_TRUE(Parse({"-I", "512k"}, &options).ok());
+  EXPECT_EQ(options.item_size_max, size_t{512} << 10);
+  ASSERT_TRUE(Parse({"-m", "4096", "-I", "1g"}, &options).ok());
+  EXPECT_EQ(options.item_size_max, size_t{1} << 30);
+
+  EXPECT_EQ(ErrorOf({"-I", "1023"}), "Item max size cannot be less than 1024 bytes.");
+  EXPECT_EQ(ErrorOf({"-I", "40m"}), "Cannot set item size limit higher than 1/2 of memory max.");
+  EXPECT_EQ(ErrorOf({"-m", "8192", "-I", "2g"}),
+            "Cannot set item size limit higher than a gigabyte.");
+  EXPECT_EQ(ErrorOf({"-I", "2g"}), "Cannot set item size limit higher than 1/2 of memory max.");
+  EXPECT_EQ(ErrorOf({"-I", "1x"}), "invalid value for -I: \"1x\"");
+}
+
+TEST(OptionsTest, RefusesWhatItCannotDo) {
+  EXPECT_NE(ErrorOf({"-U", "11211"}).find("UDP is not supported"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-B", "binary"}).find("binary protocol is not supported"), std::string::npos);
+  EXPECT_EQ(ErrorOf({"-B", "foo"}),
+            "Invalid value for binding protocol: foo\n -- should be one of auto, binary, or "
+            "ascii");
+  Options options;
+  EXPECT_TRUE(Parse({"-B", "auto"}, &options).ok());
+}
+
+TEST(OptionsTest, RejectsBadNumbersInMemcachedsWords) {
+  EXPECT_EQ(ErrorOf({"-c", "0"}), "Maximum connections must be greater than 0");
+  EXPECT_EQ(ErrorOf({"-t", "0"}), "Number of threads must be greater than 0");
+  EXPECT_EQ(ErrorOf({"-f", "1"}), "Factor must be greater than 1");
+  EXPECT_EQ(ErrorOf({"-n", "0"}), "Chunk size must be greater than 0");
+  EXPECT_EQ(ErrorOf({"-R", "0"}), "Number of requests per event must be greater than 0");
+  EXPECT_EQ(ErrorOf({"-p", "70000"}), "ERROR: Invalid port number 70000.");
+  EXPECT_EQ(ErrorOf({"-p", "abc"}), "invalid value for -p: \"abc\"");
+  EXPECT_EQ(ErrorOf({"-m", "12x"}), "invalid value for -m: \"12x\"");
+}
+
+TEST(OptionsTest, RejectsUnknownFlagsAndMissingArguments) {
+  EXPECT_EQ(ErrorOf({"-x"}), "invalid option -- 'x'");
+  EXPECT_EQ(ErrorOf({"--bogus"}), "invalid option --bogus");
+  EXPECT_EQ(ErrorOf({"-p"}), "option requires an argument: -p");
+  EXPECT_EQ(ErrorOf({"stray"}), "unexpected argument \"stray\"");
+}
+
+TEST(OptionsTest, ReadsMnemosExtendedOptions) {
+  Options options;
+  ASSERT_TRUE(
+      Parse({"-o", "segment_size=512k,eviction=fifo,hashpower=20,idle_timeout=30"}, &options).ok());
+  EXPECT_EQ(options.segment_size, size_t{512} << 10);
+  EXPECT_EQ(options.eviction, storage::EvictionPolicy::kFifo);
+  EXPECT_EQ(options.hash_power, 20);
+  EXPECT_EQ(options.idle_timeout, 30);
+
+  const storage::CacheOptions cache = options.ToCacheOptions();
+  EXPECT_EQ(cache.segment_size, size_t{512} << 10);
+  EXPECT_EQ(cache.eviction, storage::EvictionPolicy::kFifo);
+  EXPECT_EQ(cache.hash_power_initial, 20);
+  EXPECT_EQ(cache.memory_limit, size_t{64} << 20);
+  EXPECT_EQ(cache.item_size_max, size_t{1} << 20);
+}
+
+TEST(OptionsTest, AcceptsMemcachedsTuningOptionsWithoutEffect) {
+  Options options;
+  ASSERT_TRUE(Parse({"-o",
+                     "modern,slab_reassign,slab_automove=2,slab_chunk_max=16,lru_crawler,"
+                     "lru_maintainer,hash_algorithm=xxh3,hot_lru_pct=10,warm_lru_pct=50,"
+                     "slab_automove_ratio=0.5,lru_crawler_sleep=50,maxconns_fast"},
+                    &options)
+                  .ok());
+  EXPECT_EQ(options.tuning.slab_automove, 2);
+  EXPECT_EQ(options.tuning.slab_chunk_max, 16 << 10);
+  EXPECT_EQ(options.tuning.hash_algorithm, "xxh3");
+  EXPECT_EQ(options.tuning.hot_lru_pct, 10);
+  EXPECT_DOUBLE_EQ(options.tuning.slab_automove_ratio, 0.5);
+
+  ASSERT_TRUE(Parse({"-o", "no_modern"}, &options).ok());
+  EXPECT_FALSE(options.tuning.slab_reassign);
+  EXPECT_FALSE(options.tuning.lru_segmented);
+  EXPECT_EQ(options.tuning.hash_algorithm, "jenkins");
+}
+
+TEST(OptionsTest, RejectsUnknownAndMalformedExtendedOptions) {
+  EXPECT_EQ(ErrorOf({"-o", "bogus"}), "Illegal suboption \"bogus\"");
+  EXPECT_EQ(ErrorOf({"-o", "idle_timeout=5,bogus=1"}), "Illegal suboption \"bogus=1\"");
+  EXPECT_EQ(ErrorOf({"-o", "hashpower"}), "Missing argument for hashpower");
+  EXPECT_EQ(ErrorOf({"-o", "hashpower=8"}), "Initial hashtable multiplier of 8 is too low");
+  EXPECT_NE(ErrorOf({"-o", "eviction=lru"}).find("Unknown eviction option"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-o", "segment_size=1k"}).find("segment_size must be"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-o", "hash_algorithm=md5"}).find("Unknown hash_algorithm"),
+            std::string::npos);
+  EXPECT_EQ(ErrorOf({"-o", "hot_lru_pct=50,warm_lru_pct=50"}),
+            "hot_lru_pct + warm_lru_pct cannot be more than 80% combined");
+}
+
+TEST(OptionsTest, HelpAndVersionStopParsing) {
+  Options options;
+  CommandLineAction action;
+  ASSERT_TRUE(Parse({"-V", "-x"}, &options, &action).ok());
+  EXPECT_EQ(action, CommandLineAction::kPrintVersion);
+  ASSERT_TRUE(Parse({"-h"}, &options, &action).ok());
+  EXPECT_EQ(action, CommandLineAction::kPrintHelp);
+  EXPECT_NE(UsageText().find("-p, --port=<num>"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mnemo::server
