@@ -1,0 +1,128 @@
+// Every reply mnemod writes on the text protocol, byte for byte as memcached writes it. The wire
+// text lives here and nowhere else; each switch covers every result with no default, so the
+// compiler rejects a new result that has no reply.
+//
+// Thread safety: constants and pure functions.
+#pragma once
+
+#include <string_view>
+
+#include "protocol/text_parser.h"
+#include "storage/cache.h"
+
+namespace mnemo::server::replies {
+
+inline constexpr std::string_view kEnd = "END\r\n";
+inline constexpr std::string_view kValue = "VALUE ";
+inline constexpr std::string_view kCrlf = "\r\n";
+inline constexpr std::string_view kOk = "OK\r\n";
+inline constexpr std::string_view kError = "ERROR\r\n";
+inline constexpr std::string_view kReset = "RESET\r\n";
+inline constexpr std::string_view kStat = "STAT ";
+inline constexpr std::string_view kVersionPrefix = "VERSION ";
+inline constexpr std::string_view kTouched = "TOUCHED\r\n";
+inline constexpr std::string_view kNotFound = "NOT_FOUND\r\n";
+inline constexpr std::string_view kCorruptValue = "SERVER_ERROR corrupt value in cache\r\n";
+inline constexpr std::string_view kTooLarge = "SERVER_ERROR object too large for cache\r\n";
+inline constexpr std::string_view kArithNoMemory = "SERVER_ERROR out of memory\r\n";
+inline constexpr std::string_view kTooManyConnections = "ERROR Too many open connections\r\n";
+inline constexpr std::string_view kShutdownDisabled = "ERROR: shutdown not enabled\r\n";
+inline constexpr std::string_view kBadShutdownMode = "CLIENT_ERROR invalid shutdown mode\r\n";
+inline constexpr std::string_view kMemlimitTooSmall =
+    "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n";
+inline constexpr std::string_view kMemlimitNotMegabytes =
+    "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n";
+inline constexpr std::string_view kMemlimitFailed =
+    "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n";
+inline constexpr std::string_view kSizesDisabled = "STAT sizes_status disabled\r\nEND\r\n";
+inline constexpr std::string_view kDetailNotAllowed = "CLIENT_ERROR stats detail not allowed\r\n";
+inline constexpr std::string_view kCachedumpNotAllowed =
+    "CLIENT_ERROR stats cachedump not allowed\r\n";
+
+// The reply to a command the parser refused; empty for the statuses that have none (a complete
+// command, more input needed, or a connection to close silently).
+inline std::string_view ForParse(protocol::ParseStatus status) {
+  using protocol::ParseStatus;
+  switch (status) {
+    case ParseStatus::kOk:
+    case ParseStatus::kNeedMore:
+    case ParseStatus::kClose:
+      return {};
+    case ParseStatus::kError:
+      return kError;
+    case ParseStatus::kBadFormat:
+      return "CLIENT_ERROR bad command line format\r\n";
+    case ParseStatus::kBadDelete:
+      return "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
+    case ParseStatus::kBadExptime:
+      return "CLIENT_ERROR invalid exptime argument\r\n";
+    case ParseStatus::kBadDelta:
+      return "CLIENT_ERROR invalid numeric delta argument\r\n";
+    case ParseStatus::kBadDataChunk:
+      return "CLIENT_ERROR bad data chunk\r\n";
+    case ParseStatus::kTooLarge:
+      return kTooLarge;
+  }
+  return {};
+}
+
+inline std::string_view ForStore(storage::StoreResult result) {
+  using storage::StoreResult;
+  switch (result) {
+    case StoreResult::kStored:
+      return "STORED\r\n";
+    case StoreResult::kNotStored:
+      return "NOT_STORED\r\n";
+    case StoreResult::kExists:
+      return "EXISTS\r\n";
+    case StoreResult::kNotFound:
+      return kNotFound;
+    case StoreResult::kTooLarge:
+      return kTooLarge;
+    case StoreResult::kNoMemory:
+      return "SERVER_ERROR out of memory storing object\r\n";
+  }
+  return {};
+}
+
+inline std::string_view ForDelete(storage::DeleteResult result) {
+  using storage::DeleteResult;
+  switch (result) {
+    case DeleteResult::kDeleted:
+      return "DELETED\r\n";
+    case DeleteResult::kNotFound:
+      return kNotFound;
+    case DeleteResult::kExists:
+      return "EXISTS\r\n";
+  }
+  return {};
+}
+
+inline std::string_view ForTouch(storage::TouchResult result) {
+  using storage::TouchResult;
+  switch (result) {
+    case TouchResult::kTouched:
+      return kTouched;
+    case TouchResult::kNotFound:
+      return kNotFound;
+  }
+  return {};
+}
+
+// incr/decr: the reply when there is no number to send; empty on kOk (the reply is the number).
+inline std::string_view ForArithmetic(storage::ArithResult result) {
+  using storage::ArithResult;
+  switch (result) {
+    case ArithResult::kOk:
+      return {};
+    case ArithResult::kNotFound:
+      return kNotFound;
+    case ArithResult::kNonNumeric:
+      return "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+    case ArithResult::kNoMemory:
+      return kArithNoMemory;
+  }
+  return {};
+}
+
+}  // namespace mnemo::server::replies
