@@ -1,0 +1,71 @@
+// mnemod: a drop-in replacement for memcached. Reads memcached's flags, sets up the process as
+// memcached does, and runs the server until SIGINT, SIGTERM or `shutdown`.
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "base/logging.h"
+#include "base/status.h"
+#include "server/options.h"
+#include "server/process.h"
+#include "server/server.h"
+#include "server/version.h"
+
+namespace {
+
+int Fail(int exit_code, const mnemo::Status& status) {
+  std::fprintf(stderr, "%s\n", status.message().c_str());
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  using namespace mnemo::server;  // NOLINT(google-build-using-namespace): main only
+
+  setvbuf(stderr, nullptr, _IONBF, 0);  // unbuffered, as memcached, for daemontools and the like
+  Options options;
+  CommandLineAction action = CommandLineAction::kRun;
+  mnemo::Status status = ParseCommandLine(argc, argv, &options, &action);
+  if (!status.ok()) return Fail(EX_USAGE, status);
+  if (action == CommandLineAction::kPrintHelp) {
+    std::fputs(UsageText().c_str(), stdout);
+    return 0;
+  }
+  if (action == CommandLineAction::kPrintVersion) {
+    std::printf("mnemod %.*s\n", static_cast<int>(kVersion.size()), kVersion.data());
+    return 0;
+  }
+  mnemo::g_verbosity.store(options.verbosity);
+
+  if ((getuid() == 0 || geteuid() == 0) && options.user.empty()) {
+    std::fprintf(stderr, "can't run as root without the -u switch\n");
+    return EX_USAGE;
+  }
+  status = RaiseFileLimit(options.max_connections);
+  if (!status.ok()) return Fail(EX_OSERR, status);
+
+  // Bound before dropping privileges (ports below 1024) and before daemonizing (so that a port in
+  // use is reported to the shell that started us).
+  std::unique_ptr<Server> server;
+  status = Server::Create(options, &server);
+  if (!status.ok()) return Fail(EX_OSERR, status);
+  status = DropPrivileges(options.user);
+  if (!status.ok()) return Fail(EX_OSERR, status);
+  if (options.daemonize) {
+    status = Daemonize(/*keep_stderr=*/options.verbosity > 0);
+    if (!status.ok()) return Fail(EX_OSERR, status);
+  }
+  if (!options.pid_file.empty()) {
+    status = WritePidFile(options.pid_file);
+    if (!status.ok()) return Fail(EX_OSERR, status);
+  }
+
+  status = server->Run();
+  server.reset();
+  if (!options.pid_file.empty()) RemovePidFile(options.pid_file);
+  if (!status.ok()) return Fail(EXIT_FAILURE, status);
+  return 0;
+}

@@ -1,0 +1,26 @@
+// Process-wide set-up that mnemod does once at startup, as memcached does it: the file descriptor
+// limit, dropping root privileges (-u), running as a daemon (-d) and the pid file (-P).
+//
+// Thread safety: call from the main thread before any other thread starts.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+
+namespace mnemo::server {
+
+// Raises RLIMIT_NOFILE so that `max_connections` clients plus the server's own descriptors fit.
+Status RaiseFileLimit(int max_connections);
+
+// Switches to `user` when running as root.
+Status DropPrivileges(const std::string& user);
+
+// Forks into the background and detaches from the terminal; the parent exits 0. Standard streams
+// are redirected to /dev/null unless `keep_stderr` (-v), as memcached's daemonize() does.
+Status Daemonize(bool keep_stderr);
+
+Status WritePidFile(const std::string& path);
+void RemovePidFile(const std::string& path);
+
+}  // namespace mnemo::server

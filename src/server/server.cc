@@ -1,0 +1,188 @@
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "base/clock.h"
+#include "base/logging.h"
+#include "server/replies.h"
+
+namespace mnemo::server {
+namespace {
+
+// Accepting in bursts keeps a connection storm from starving the signal fd, while a level-
+// triggered listener brings the loop back for the rest.
+constexpr int kMaxAcceptsPerEvent = 64;
+constexpr int kTickMillis = 1000;
+
+int OpenReserveFd() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+}  // namespace
+
+class Server::Acceptor final : public net::EventLoop::Handler {
+ public:
+  Acceptor(Server& server, net::Listener& listener)
+      : server_(server),
+        listener_(listener),
+        entry_(listener.fd(), ConnectionState::kListening, MonotonicSeconds()) {}
+
+  void OnEvents(uint32_t /*events*/) override { server_.AcceptFrom(listener_); }
+  ConnectionEntry& entry() { return entry_; }
+  int fd() const { return listener_.fd(); }
+
+ private:
+  Server& server_;
+  net::Listener& listener_;
+  ConnectionEntry entry_;
+};
+
+class Server::SignalReader final : public net::EventLoop::Handler {
+ public:
+  SignalReader(int fd, net::EventLoop& loop) : fd_(fd), loop_(loop) {}
+
+  void OnEvents(uint32_t /*events*/) override {
+    signalfd_siginfo info{};
+    if (read(fd_, &info, sizeof(info)) != sizeof(info)) return;
+    MNEMO_LOG(1, "Signal handled: %s.\n", strsignal(static_cast<int>(info.ssi_signo)));
+    loop_.Stop();
+  }
+
+ private:
+  const int fd_;
+  net::EventLoop& loop_;
+};
+
+Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
+  std::unique_ptr<Server> server(new Server(options));
+  if (options.listen.empty()) {
+    Status status = net::Listener::Open("", options.port, options.backlog, &server->listeners_);
+    if (!status.ok()) return status;
+  }
+  for (const std::string& entry : options.listen) {
+    std::string host;
+    uint16_t port = 0;
+    Status status = net::ParseListenAddress(entry, options.port, &host, &port);
+    if (status.ok()) status = net::Listener::Open(host, port, options.backlog, &server->listeners_);
+    if (!status.ok()) return status;
+  }
+  Status status = net::EventLoop::Create(&server->loop_);
+  if (!status.ok()) return status;
+  *out = std::move(server);
+  return Status::Ok();
+}
+
+Server::~Server() {
+  if (reserve_fd_ >= 0) close(reserve_fd_);
+}
+
+Status Server::Run() {
+  // Blocked before any thread starts, so every thread inherits the mask and only the signalfd
+  // sees these signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers any other write
+  const int signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd < 0) return Status::Error(std::string("signalfd: ") + strerror(errno));
+  SignalReader signal_reader(signal_fd, *loop_);
+  reserve_fd_ = OpenReserveFd();
+
+  cache_ = storage::Cache::Create(options_.ToCacheOptions());
+  if (cache_ == nullptr) {
+    close(signal_fd);
+    return Status::Error("cannot create the cache with these memory settings");
+  }
+  context_ = std::make_unique<ServerContext>(options_, *cache_);
+  context_->request_shutdown = [this] { RequestShutdown(); };
+  context_->stats.Register(&stats_);
+  for (int i = 0; i < options_.threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(*context_));
+    context_->stats.Register(&workers_.back()->stats());
+  }
+
+  Status status = Status::Ok();
+  for (const std::unique_ptr<Worker>& worker : workers_) {
+    if (status.ok()) status = worker->Start();
+  }
+  std::vector<std::unique_ptr<Acceptor>> acceptors;
+  for (const std::unique_ptr<net::Listener>& listener : listeners_) {
+    acceptors.push_back(std::make_unique<Acceptor>(*this, *listener));
+    if (status.ok())
+      status = loop_->AddLevelTriggered(listener->fd(), EPOLLIN, acceptors.back().get());
+    context_->connections.Add(&acceptors.back()->entry());
+  }
+  if (status.ok()) status = loop_->AddLevelTriggered(signal_fd, EPOLLIN, &signal_reader);
+
+  if (status.ok()) loop_->Run(*this, kTickMillis);
+
+  // Stop accepting first, so that no connection arrives at a stopped worker.
+  for (const std::unique_ptr<Acceptor>& acceptor : acceptors) {
+    loop_->Remove(acceptor->fd());
+    context_->connections.Remove(&acceptor->entry());
+  }
+  listeners_.clear();
+  for (const std::unique_ptr<Worker>& worker : workers_) worker->Stop();
+  workers_.clear();  // joins
+  close(signal_fd);
+  context_.reset();
+  cache_.reset();
+  return status;
+}
+
+void Server::RequestShutdown() { loop_->Stop(); }
+
+void Server::AcceptFrom(net::Listener& listener) {
+  for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
+    int fd = -1;
+    switch (listener.Accept(&fd)) {
+      case net::Listener::AcceptStatus::kAccepted:
+        break;
+      case net::Listener::AcceptStatus::kWouldBlock:
+        return;
+      case net::Listener::AcceptStatus::kFailed:
+        continue;
+      case net::Listener::AcceptStatus::kOutOfFiles:
+        // Frees the reserved descriptor to take the waiting connection and turn it away, rather
+        // than leave it queued (the level-triggered listener would spin on it).
+        if (reserve_fd_ < 0) return;
+        close(reserve_fd_);
+        if (listener.Accept(&fd) == net::Listener::AcceptStatus::kAccepted) Reject(fd);
+        reserve_fd_ = OpenReserveFd();
+        continue;
+    }
+    if (context_->curr_connections.load(std::memory_order_relaxed) >= options_.max_connections) {
+      Reject(fd);
+      continue;
+    }
+    context_->curr_connections.fetch_add(1, std::memory_order_relaxed);
+    stats_.Add(Stat::kTotalConnections);
+    workers_[next_worker_]->Adopt(fd);
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+  }
+}
+
+void Server::Reject(int fd) {
+  MNEMO_LOG(1, "Too many open connections\n");
+  stats_.Add(Stat::kRejectedConnections);  // before the reply, so a client's next `stats` sees it
+  // A fresh socket's send buffer is empty, so the reply fits without blocking.
+  [[maybe_unused]] const ssize_t sent = send(fd, replies::kTooManyConnections.data(),
+                                             replies::kTooManyConnections.size(), MSG_NOSIGNAL);
+  // Unread request bytes would turn the close into a reset, which can destroy the reply before
+  // the client reads it.
+  char discard[4096];
+  while (recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0) {
+  }
+  close(fd);
+}
+
+}  // namespace mnemo::server

@@ -1,0 +1,68 @@
+// Server is mnemod: the listening sockets, the cache, the worker threads, and the main thread's
+// loop that accepts connections and hands them to the workers round robin. It runs until SIGINT,
+// SIGTERM or the `shutdown` command, then stops accepting, stops every worker, joins every thread
+// and returns.
+//
+// Over -c connections, an accepted socket is answered "ERROR Too many open connections" and
+// closed at once, as memcached does, and counted in rejected_connections. When the process runs
+// out of file descriptors, a descriptor kept in reserve is freed for a moment so that the waiting
+// client can be told the same instead of being left in the listen queue.
+//
+// Thread safety: Create() and Run() from the main thread; RequestShutdown() from any thread.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "base/status.h"
+#include "net/event_loop.h"
+#include "net/listener.h"
+#include "server/connection_registry.h"
+#include "server/options.h"
+#include "server/server_context.h"
+#include "server/stats.h"
+#include "server/worker.h"
+#include "storage/cache.h"
+
+namespace mnemo::server {
+
+class Server final : private net::EventLoop::Observer {
+ public:
+  // Binds the listening sockets; nothing runs yet, so the caller may daemonize and drop
+  // privileges before Run().
+  static Status Create(const Options& options, std::unique_ptr<Server>* server);
+  ~Server();
+
+  // Creates the cache and the workers and serves until stopped. SIGINT and SIGTERM are blocked in
+  // every thread the server starts and read from a signalfd on the main loop.
+  Status Run();
+
+  // Stops Run() as SIGTERM does.
+  void RequestShutdown();
+
+ private:
+  class Acceptor;
+  class SignalReader;
+
+  explicit Server(const Options& options) : options_(options) {}
+  void AcceptFrom(net::Listener& listener);
+  // Answers and closes a connection over the limit.
+  void Reject(int fd);
+
+  // net::EventLoop::Observer
+  void OnWake() override {}
+  bool OnRoundEnd() override { return false; }
+  void OnTick() override {}
+
+  const Options options_;
+  std::vector<std::unique_ptr<net::Listener>> listeners_;
+  std::unique_ptr<net::EventLoop> loop_;
+  std::unique_ptr<storage::Cache> cache_;
+  std::unique_ptr<ServerContext> context_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  ThreadStats stats_;  // the accepting thread's counters
+  size_t next_worker_ = 0;
+  int reserve_fd_ = -1;
+};
+
+}  // namespace mnemo::server

@@ -1,0 +1,49 @@
+// ServerContext is what all workers share: the options, the cache, the statistics and the
+// registry of open connections. The Server builds it before any worker starts and destroys it
+// after every worker has stopped.
+//
+// Thread safety: options and cache are safe to use from any thread (Cache is thread-safe per
+// Context); the registries lock internally; the atomics are what they say.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "server/connection_registry.h"
+#include "server/options.h"
+#include "server/stats.h"
+#include "storage/cache.h"
+
+namespace mnemo::server {
+
+struct ServerContext {
+  ServerContext(const Options& options_in, storage::Cache& cache_in)
+      : options(options_in), cache(cache_in) {}
+
+  // What `stats` and its sub-commands report now.
+  StatsSnapshot Snapshot() const {
+    StatsSnapshot snapshot;
+    snapshot.totals = stats.Totals();
+    snapshot.cache = cache.Stats();
+    snapshot.curr_connections =
+        static_cast<uint64_t>(curr_connections.load(std::memory_order_relaxed));
+    snapshot.connection_structures = connections.size();
+    snapshot.oldest_live = oldest_live.load(std::memory_order_relaxed);
+    return snapshot;
+  }
+
+  const Options& options;
+  storage::Cache& cache;
+  StatsRegistry stats;
+  ConnectionRegistry connections;
+  // Accepted connections not yet closed. The listener adds before handing a connection over, so
+  // the -c check never lets more through than the limit.
+  std::atomic<int64_t> curr_connections{0};
+  // Seconds since start at which the last flush_all takes effect (memcached's "oldest").
+  std::atomic<uint32_t> oldest_live{0};
+  // Stops the server as SIGTERM does (the `shutdown` command). Safe from any thread.
+  std::function<void()> request_shutdown;
+};
+
+}  // namespace mnemo::server

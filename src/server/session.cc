@@ -1,0 +1,180 @@
+#include "server/session.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "base/clock.h"
+#include "base/logging.h"
+
+namespace mnemo::server {
+
+Session::Session(int fd, const SessionServices& services)
+    : services_(services),
+      conn_(fd, services.pool),
+      entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()) {}
+
+Status Session::Open() {
+  Status status =
+      services_.loop.AddEdgeTriggered(conn_.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+  if (!status.ok()) {
+    closed_ = true;  // never registered anywhere: nothing to undo
+    return status;
+  }
+  services_.registry.Add(&entry_);
+  MNEMO_LOG(2, "<%d new client connection\n", conn_.fd());
+  return Status::Ok();
+}
+
+void Session::OnEvents(uint32_t events) {
+  if (closed_) return;  // closed earlier in this round; its events were already collected
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_ = true;
+  Drive();
+}
+
+void Session::Drive() {
+  net::IoBuffer& out = conn_.output();
+  int reads = 0;
+  for (;;) {
+    if (!Flush()) return;
+    if (quitting_ || eof_) {
+      if (out.empty()) Close();
+      return;  // else the writable edge brings us back to send the rest
+    }
+    if (out.size() >= Dispatcher::kOutputSoftLimit) break;  // wait for the client to read
+    const Progress progress = RunCommands();
+    if (progress == Progress::kClose) {
+      (void)Flush();  // replies to the commands before it, if the socket takes them
+      if (!closed_) Close();
+      return;
+    }
+    if (progress == Progress::kQuit) {
+      quitting_ = true;
+      continue;
+    }
+    if (progress == Progress::kOutputFull) continue;
+    if (!readable_) break;
+    if (reads == services_.reads_per_wakeup) {
+      services_.stats.Add(Stat::kConnYields);
+      services_.owner.OnSessionYield(this);
+      break;
+    }
+    ++reads;
+    uint64_t bytes = 0;
+    const net::Connection::ReadStatus status = conn_.Read(&bytes);
+    services_.stats.Add(Stat::kBytesRead, bytes);
+    switch (status) {
+      case net::Connection::ReadStatus::kFilled:
+        break;
+      case net::Connection::ReadStatus::kDrained:
+        readable_ = false;
+        break;
+      case net::Connection::ReadStatus::kEof:
+        eof_ = true;  // what was read before it has run; a partial command is dropped
+        break;
+      case net::Connection::ReadStatus::kError:
+        Close();
+        return;
+    }
+  }
+  if (!Flush()) return;
+  conn_.input().Shrink();
+  PublishState();
+}
+
+Session::Progress Session::RunCommands() {
+  net::IoBuffer& in = conn_.input();
+  net::IoBuffer& out = conn_.output();
+  Progress progress = Progress::kNeedInput;
+  bool ran = false;
+  for (;;) {
+    if (skip_ > 0) {
+      const size_t discard = static_cast<size_t>(std::min<uint64_t>(skip_, in.size()));
+      in.Consume(discard);
+      skip_ -= discard;
+      if (skip_ > 0) break;
+    }
+    if (out.size() >= Dispatcher::kOutputSoftLimit) {
+      progress = Progress::kOutputFull;
+      break;
+    }
+    protocol::ParseResult result = suspended_result_;
+    if (!suspended_) {
+      result = protocol::ParseTextCommand(in.readable(), services_.limits, &cmd_);
+      if (result.status == protocol::ParseStatus::kNeedMore) break;
+      if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
+      if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
+    }
+    ran = true;
+    const Dispatcher::Outcome outcome = services_.dispatcher.Dispatch(result, &cmd_, out);
+    if (outcome == Dispatcher::Outcome::kSuspended) {
+      suspended_ = true;
+      suspended_result_ = result;
+      progress = Progress::kOutputFull;
+      break;
+    }
+    suspended_ = false;
+    if (outcome == Dispatcher::Outcome::kQuit) {
+      progress = Progress::kQuit;
+      break;
+    }
+    if (outcome == Dispatcher::Outcome::kClose) {
+      progress = Progress::kClose;
+      break;
+    }
+    in.Consume(result.consumed);
+    skip_ = result.skip;
+  }
+  if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
+  return progress;
+}
+
+void Session::LogCommandLine(std::string_view input) const {
+  constexpr size_t kMaxLogged = 256;
+  std::string_view line = input.substr(0, std::min(input.find('\n'), kMaxLogged));
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::fprintf(stderr, "<%d %.*s\n", conn_.fd(), static_cast<int>(line.size()), line.data());
+}
+
+bool Session::Flush() {
+  if (conn_.output().empty()) return true;
+  uint64_t bytes = 0;
+  const net::Connection::FlushStatus status = conn_.Flush(&bytes);
+  services_.stats.Add(Stat::kBytesWritten, bytes);
+  if (status == net::Connection::FlushStatus::kError) {
+    Close();
+    return false;
+  }
+  return true;
+}
+
+void Session::PublishState() {
+  ConnectionState state = ConnectionState::kWaiting;
+  if (!conn_.output().empty()) {
+    state = ConnectionState::kMwrite;
+  } else if (skip_ > 0) {
+    state = ConnectionState::kSwallow;
+  } else if (!conn_.input().empty()) {
+    state = ConnectionState::kRead;
+  }
+  entry_.state.store(state, std::memory_order_relaxed);
+}
+
+bool Session::CloseIfIdle(uint32_t now, uint32_t idle_seconds) {
+  const uint32_t last = entry_.last_command.load(std::memory_order_relaxed);
+  if (closed_ || now < last || now - last <= idle_seconds) return false;
+  MNEMO_LOG(1, "<%d idle timeout, closing\n", conn_.fd());
+  Close();
+  return true;
+}
+
+void Session::Close() {
+  closed_ = true;
+  services_.loop.Remove(conn_.fd());
+  services_.registry.Remove(&entry_);
+  MNEMO_LOG(2, "<%d connection closed.\n", conn_.fd());
+  services_.owner.OnSessionClosed(this);
+}
+
+}  // namespace mnemo::server

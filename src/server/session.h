@@ -1,0 +1,118 @@
+// Session serves one client connection, from accept to close, on the worker thread that owns it:
+// it reads requests, parses them in place, dispatches them and sends the replies.
+//
+// One pass (Drive) reads what the socket has, runs every complete command in the input
+// (pipelining), and sends all their replies with one send: one read and one write per batch.
+// Commands split at any byte wait in the input buffer until complete. A refused command's data
+// block is discarded as it streams in (skip_), never buffered. When the unsent output passes
+// Dispatcher::kOutputSoftLimit the session stops taking requests until the client reads, so a
+// client that never reads holds a bounded amount of memory. After reqs_per_event reads in one
+// wake-up it yields to the other connections of its worker.
+//
+// Invariants:
+//  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
+//      until the command finishes, so the views in cmd_ stay valid.
+//  (2) The socket is read only while the input holds no complete command and no suspended one.
+//  (3) Once closed_, the session does nothing more; its owner frees it after the round.
+// Thread safety: none; all calls come from the owning worker's thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "net/buffer_pool.h"
+#include "net/connection.h"
+#include "net/event_loop.h"
+#include "protocol/command.h"
+#include "protocol/text_parser.h"
+#include "server/connection_registry.h"
+#include "server/dispatcher.h"
+#include "server/stats.h"
+
+namespace mnemo::server {
+
+class Session;
+
+// What a session needs from the worker that owns it.
+class SessionOwner {
+ public:
+  // The session stopped with input still waiting in its socket; drive it again after the round.
+  virtual void OnSessionYield(Session* session) = 0;
+  // The session closed; free it once the round is over.
+  virtual void OnSessionClosed(Session* session) = 0;
+
+ protected:
+  ~SessionOwner() = default;
+};
+
+// The worker's services that its sessions share.
+struct SessionServices {
+  net::BufferPool& pool;
+  net::EventLoop& loop;
+  Dispatcher& dispatcher;
+  ThreadStats& stats;
+  ConnectionRegistry& registry;
+  SessionOwner& owner;
+  protocol::ParserLimits limits;
+  int reads_per_wakeup;
+};
+
+class Session final : public net::EventLoop::Handler {
+ public:
+  // Takes ownership of `fd`, a non-blocking accepted socket.
+  Session(int fd, const SessionServices& services);
+  // REQUIRES: closed() (the owner closes every session before freeing it).
+  ~Session() = default;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Registers with the event loop and the connection registry.
+  Status Open();
+
+  void OnEvents(uint32_t events) override;
+  // Continues after a yield.
+  void Resume() { Drive(); }
+  // Closes the connection if its last command is older than `idle_seconds`. Returns true if it
+  // did.
+  bool CloseIfIdle(uint32_t now, uint32_t idle_seconds);
+  // Closes the connection without a word (server shutdown).
+  void Close();
+
+  bool closed() const { return closed_; }
+  int fd() const { return conn_.fd(); }
+
+  // The owner's bookkeeping: where the session sits in its list of sessions, and whether it is
+  // in its list of yielded ones.
+  size_t owner_index = 0;
+  bool yielded = false;
+
+ private:
+  enum class Progress : uint8_t {
+    kNeedInput,   // every complete command has run
+    kOutputFull,  // the output reached the soft limit
+    kQuit,        // the client said quit
+    kClose,       // close now
+  };
+
+  void Drive();
+  Progress RunCommands();
+  // Sends pending output. Returns false (having closed the session) if the connection broke.
+  bool Flush();
+  void PublishState();
+  // -vv: prints the command line at the front of `input`, as memcached does.
+  void LogCommandLine(std::string_view input) const;
+
+  const SessionServices& services_;
+  net::Connection conn_;
+  ConnectionEntry entry_;
+  protocol::Command cmd_;
+  protocol::ParseResult suspended_result_;
+  uint64_t skip_ = 0;       // bytes of a refused data block still to discard
+  bool suspended_ = false;  // cmd_ is a retrieval stopped by a full output
+  bool readable_ = true;    // the socket may hold unread bytes (edge-triggered bookkeeping)
+  bool eof_ = false;        // the client closed its side
+  bool quitting_ = false;   // close once the output is sent
+  bool closed_ = false;
+};
+
+}  // namespace mnemo::server

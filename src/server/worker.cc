@@ -1,0 +1,139 @@
+#include "server/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "base/clock.h"
+#include "base/logging.h"
+#include "server/dispatcher.h"
+
+namespace mnemo::server {
+namespace {
+
+constexpr int kTickMillis = 1000;
+
+}  // namespace
+
+Worker::Worker(ServerContext& server) : server_(server) {}
+
+Worker::~Worker() {
+  if (loop_ != nullptr) Stop();
+  Join();
+}
+
+Status Worker::Start() {
+  Status status = net::EventLoop::Create(&loop_);
+  if (!status.ok()) return status;
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void Worker::Adopt(int fd) {
+  {
+    std::lock_guard lock(pending_mu_);
+    pending_.push_back(fd);
+  }
+  loop_->Wake();
+}
+
+void Worker::Stop() { loop_->Stop(); }
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::Run() {
+  // The Context is made here so that it is born on the thread that uses it.
+  const std::unique_ptr<storage::Cache::Context> context = server_.cache.NewContext();
+  Dispatcher dispatcher(server_, *context, stats_);
+  protocol::ParserLimits limits;
+  limits.item_size_max = server_.options.item_size_max;
+  services_ = std::make_unique<SessionServices>(SessionServices{pool_, *loop_, dispatcher, stats_,
+                                                                server_.connections, *this, limits,
+                                                                server_.options.reqs_per_event});
+
+  loop_->Run(*this, kTickMillis);
+
+  // Stopping: connections still waiting for adoption are closed unserved, the rest closed as is.
+  {
+    std::lock_guard lock(pending_mu_);
+    for (const int fd : pending_) {
+      close(fd);
+      server_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+    pending_.clear();
+  }
+  while (!sessions_.empty()) sessions_.back()->Close();
+  yielded_.clear();
+  closed_.clear();
+  services_.reset();
+}
+
+void Worker::TakePendingConnections() {
+  std::vector<int> fds;
+  {
+    std::lock_guard lock(pending_mu_);
+    fds.swap(pending_);
+  }
+  for (const int fd : fds) {
+    auto session = std::make_unique<Session>(fd, *services_);
+    const Status status = session->Open();
+    if (!status.ok()) {
+      MNEMO_LOG(0, "mnemod: cannot serve a new connection: %s\n", status.message().c_str());
+      server_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
+      continue;  // the session closes its fd as it goes
+    }
+    session->owner_index = sessions_.size();
+    sessions_.push_back(std::move(session));
+  }
+}
+
+void Worker::OnWake() { TakePendingConnections(); }
+
+bool Worker::OnRoundEnd() {
+  if (!yielded_.empty()) {
+    resuming_.swap(yielded_);  // both keep their capacity: no allocation per round
+    for (Session* session : resuming_) session->yielded = false;
+    for (Session* session : resuming_) {
+      if (!session->closed()) session->Resume();
+    }
+    resuming_.clear();
+  }
+  closed_.clear();
+  return !yielded_.empty();
+}
+
+void Worker::OnTick() {
+  const int idle_timeout = server_.options.idle_timeout;
+  if (idle_timeout == 0) return;
+  const uint32_t now = MonotonicSeconds();
+  // Downwards, because closing moves the last session into the closed one's place.
+  for (size_t i = sessions_.size(); i-- > 0;) {
+    if (sessions_[i]->CloseIfIdle(now, static_cast<uint32_t>(idle_timeout))) {
+      stats_.Add(Stat::kIdleKicks);
+    }
+  }
+}
+
+void Worker::OnSessionYield(Session* session) {
+  session->yielded = true;
+  yielded_.push_back(session);
+}
+
+void Worker::OnSessionClosed(Session* session) {
+  if (session->yielded) {
+    yielded_.erase(std::find(yielded_.begin(), yielded_.end(), session));
+    session->yielded = false;
+  }
+  const size_t index = session->owner_index;
+  closed_.push_back(std::move(sessions_[index]));
+  if (index + 1 != sessions_.size()) {
+    sessions_[index] = std::move(sessions_.back());
+    sessions_[index]->owner_index = index;
+  }
+  sessions_.pop_back();
+  server_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace mnemo::server

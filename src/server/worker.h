@@ -1,0 +1,80 @@
+// Worker is one of the -t worker threads: it runs its own epoll loop and serves the connections
+// handed to it, each from accept to close, with its own storage Context, buffer pool and
+// counters, so that serving a request takes no lock in the server.
+//
+// The listener hands over an accepted fd through Adopt(), which queues it under a mutex and wakes
+// the loop through its eventfd; that lock is taken once per connection, never per request.
+// Connections that stop early to let others run (yield) are driven again at the end of the round;
+// connections that close are freed at the end of the round, after any event already collected
+// for them has been skipped. Once a second, the worker closes connections idle for longer than
+// -o idle_timeout.
+//
+// Invariants:
+//  (1) Every session in sessions_ is open; sessions_[s->owner_index] == s.
+//  (2) A session is in yielded_ iff its `yielded` flag is set, and then it is open.
+// Thread safety: Adopt() and Stop() from any thread; Start() and Join() from the thread that owns
+// the Worker; everything else runs on the worker's thread.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "net/buffer_pool.h"
+#include "net/event_loop.h"
+#include "server/server_context.h"
+#include "server/session.h"
+#include "server/stats.h"
+
+namespace mnemo::server {
+
+class Worker final : private net::EventLoop::Observer, private SessionOwner {
+ public:
+  explicit Worker(ServerContext& server);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Creates the loop and starts the thread.
+  Status Start();
+  // Hands over an accepted, non-blocking connection; the worker owns it from now on.
+  void Adopt(int fd) EXCLUDES(pending_mu_);
+  void Stop();
+  void Join();
+
+  // Registered with the server's StatsRegistry before Start().
+  const ThreadStats& stats() const { return stats_; }
+
+ private:
+  void Run();
+  void TakePendingConnections() EXCLUDES(pending_mu_);
+
+  // net::EventLoop::Observer
+  void OnWake() override;
+  bool OnRoundEnd() override;
+  void OnTick() override;
+  // SessionOwner
+  void OnSessionYield(Session* session) override;
+  void OnSessionClosed(Session* session) override;
+
+  ServerContext& server_;
+  ThreadStats stats_;
+  std::unique_ptr<net::EventLoop> loop_;
+  std::thread thread_;
+
+  std::mutex pending_mu_;
+  std::vector<int> pending_ GUARDED_BY(pending_mu_);
+
+  // Worker-thread state, created when the thread starts.
+  net::BufferPool pool_;
+  std::unique_ptr<SessionServices> services_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<Session*> yielded_;
+  std::vector<Session*> resuming_;  // yielded_ of the previous round, being driven again
+  std::vector<std::unique_ptr<Session>> closed_;  // freed at the end of the round
+};
+
+}  // namespace mnemo::server
