@@ -1,0 +1,224 @@
+#include "server/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "net/buffer_pool.h"
+#include "net/io_buffer.h"
+#include "protocol/text_parser.h"
+
+namespace mnemo::server {
+namespace {
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest() { Reset(Options()); }
+
+  void Reset(const Options& options) {
+    dispatcher_.reset();
+    context_.reset();
+    server_.reset();
+    options_ = options;
+    cache_ = storage::Cache::Create(options_.ToCacheOptions());
+    server_ = std::make_unique<ServerContext>(options_, *cache_);
+    server_->stats.Register(&stats_);
+    server_->request_shutdown = [this] { ++shutdowns_; };
+    context_ = cache_->NewContext();
+    dispatcher_ = std::make_unique<Dispatcher>(*server_, *context_, stats_);
+  }
+
+  // Parses and runs every command in `input`, as a session would, and returns the replies.
+  std::string Run(std::string_view input) {
+    std::string replies;
+    uint64_t skip = 0;
+    while (!input.empty()) {
+      if (skip > 0) {
+        const size_t n = std::min<uint64_t>(skip, input.size());
+        input.remove_prefix(n);
+        skip -= n;
+        continue;
+      }
+      protocol::Command cmd;
+      const protocol::ParseResult result = protocol::ParseTextCommand(input, limits_, &cmd);
+      if (result.status == protocol::ParseStatus::kNeedMore) break;
+      Dispatcher::Outcome outcome;
+      while ((outcome = dispatcher_->Dispatch(result, &cmd, out_)) ==
+             Dispatcher::Outcome::kSuspended) {
+        Drain(&replies);
+      }
+      last_outcome_ = outcome;
+      Drain(&replies);
+      input.remove_prefix(result.consumed);
+      skip = result.skip;
+    }
+    return replies;
+  }
+
+  void Drain(std::string* replies) {
+    ++drains_;
+    *replies += out_.readable();
+    out_.Consume(out_.size());
+  }
+
+  std::string Stat(std::string_view name) {
+    const std::string text = Run("stats\r\n");
+    const std::string prefix = "STAT " + std::string(name) + " ";
+    const size_t at = text.find(prefix);
+    if (at == std::string::npos) return "<absent>";
+    const size_t end = text.find("\r\n", at);
+    return text.substr(at + prefix.size(), end - at - prefix.size());
+  }
+
+  Options options_;
+  std::unique_ptr<storage::Cache> cache_;
+  std::unique_ptr<ServerContext> server_;
+  std::unique_ptr<storage::Cache::Context> context_;
+  ThreadStats stats_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  net::BufferPool pool_;
+  net::IoBuffer out_{pool_};
+  protocol::ParserLimits limits_;
+  Dispatcher::Outcome last_outcome_ = Dispatcher::Outcome::kDone;
+  int drains_ = 0;
+  int shutdowns_ = 0;
+};
+
+TEST_F(DispatcherTest, StoresAndRetrieves) {
+  EXPECT_EQ(Run("set a 5 0 3\r\nabc\r\nget a b\r\n"), "STORED\r\nVALUE a 5 3\r\nabc\r\nEND\r\n");
+  const std::string gets = Run("gets a\r\n");
+  EXPECT_EQ(gets.rfind("VALUE a 5 3 ", 0), 0u) << gets;
+  EXPECT_EQ(Run("append a 0 0 1\r\nd\r\nprepend a 0 0 1\r\nz\r\nget a\r\n"),
+            "STORED\r\nSTORED\r\nVALUE a 5 5\r\nzabcd\r\nEND\r\n");
+  EXPECT_EQ(Run("add a 0 0 1\r\nx\r\nreplace nope 0 0 1\r\nx\r\n"), "NOT_STORED\r\nNOT_STORED\r\n");
+}
+
+TEST_F(DispatcherTest, CasAnswersAndCounts) {
+  Run("set c 0 0 1\r\nx\r\n");
+  const std::string gets = Run("gets c\r\n");
+  const std::string token =
+      gets.substr(gets.rfind(' ') + 1, gets.find("\r\n") - gets.rfind(' ') - 1);
+  EXPECT_EQ(Run("cas c 0 0 1 " + token + "\r\ny\r\n"), "STORED\r\n");
+  EXPECT_EQ(Run("cas c 0 0 1 " + token + "\r\nz\r\n"), "EXISTS\r\n");
+  EXPECT_EQ(Run("cas nope 0 0 1 1\r\nz\r\n"), "NOT_FOUND\r\n");
+  EXPECT_EQ(Stat("cas_hits"), "1");
+  EXPECT_EQ(Stat("cas_badval"), "1");
+  EXPECT_EQ(Stat("cas_misses"), "1");
+  EXPECT_EQ(Stat("cmd_set"), "4");
+}
+
+TEST_F(DispatcherTest, ArithmeticDeleteAndTouch) {
+  EXPECT_EQ(Run("set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 100\r\nincr nope 1\r\n"),
+            "STORED\r\n15\r\n0\r\nNOT_FOUND\r\n");
+  EXPECT_EQ(Run("set s 0 0 1\r\nx\r\nincr s 1\r\n"),
+            "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+  EXPECT_EQ(Run("touch n 100\r\ntouch nope 100\r\n"), "TOUCHED\r\nNOT_FOUND\r\n");
+  EXPECT_EQ(Run("delete n\r\ndelete n\r\n"), "DELETED\r\nNOT_FOUND\r\n");
+  EXPECT_EQ(Stat("incr_hits"), "1");
+  EXPECT_EQ(Stat("incr_misses"), "1");
+  EXPECT_EQ(Stat("decr_hits"), "1");
+  EXPECT_EQ(Stat("touch_hits"), "1");
+  EXPECT_EQ(Stat("touch_misses"), "1");
+  EXPECT_EQ(Stat("cmd_touch"), "2");
+  EXPECT_EQ(Stat("delete_hits"), "1");
+  EXPECT_EQ(Stat("delete_misses"), "1");
+}
+
+TEST_F(DispatcherTest, CountsGetsAndGatsAsMemcachedDoes) {
+  Run("set a 0 0 1\r\nx\r\nget a b\r\ngat 100 a b\r\n");
+  EXPECT_EQ(Stat("cmd_get"), "2");
+  EXPECT_EQ(Stat("get_hits"), "1");
+  EXPECT_EQ(Stat("get_misses"), "1");
+  EXPECT_EQ(Stat("cmd_touch"), "2");  // gat counts as touches
+  EXPECT_EQ(Stat("touch_hits"), "1");
+  EXPECT_EQ(Stat("touch_misses"), "1");
+}
+
+TEST_F(DispatcherTest, NoreplySuppressesEveryReplyErrorsIncluded) {
+  EXPECT_EQ(Run("set q 0 0 1 noreply\r\nx\r\n"), "");
+  EXPECT_EQ(Run("incr q 1 noreply\r\n"), "");  // non-numeric: an error, unanswered
+  EXPECT_EQ(Run("delete nope noreply\r\n"), "");
+  EXPECT_EQ(Run("touch q abc noreply\r\n"), "");  // refused by the parser
+  EXPECT_EQ(Run("flush_all noreply\r\n"), "");
+  EXPECT_EQ(Run("get q\r\n"), "END\r\n");
+}
+
+TEST_F(DispatcherTest, TooLargeSetRemovesTheOldValueAndSwallowsTheData) {
+  Run("set big 0 0 1\r\nx\r\n");
+  const std::string value(limits_.item_size_max + 1, 'v');
+  EXPECT_EQ(Run("set big 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nget big\r\n"),
+            "SERVER_ERROR object too large for cache\r\nEND\r\n");
+  EXPECT_EQ(Stat("store_too_large"), "1");
+}
+
+TEST_F(DispatcherTest, ALongRetrievalStopsAtTheOutputLimitAndResumes) {
+  const std::string value(100 << 10, 'v');
+  Run("set v 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n");
+  std::string get = "get";
+  for (int i = 0; i < 100; ++i) get += " v";
+  drains_ = 0;
+  const std::string replies = Run(get + "\r\n");
+  const std::string one = "VALUE v 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  EXPECT_EQ(replies.size(), 100 * one.size() + 5);
+  EXPECT_EQ(replies.substr(replies.size() - 5), "END\r\n");
+  // 10 MB of replies in pieces of about the 4 MiB limit: held in memory a piece at a time.
+  EXPECT_GE(drains_, 3);
+}
+
+TEST_F(DispatcherTest, AdminCommands) {
+  EXPECT_EQ(Run("version\r\n"), "VERSION 1.6.45-mnemo-0.1.0\r\n");
+  EXPECT_EQ(Run("verbosity 1\r\n"), "OK\r\n");
+  EXPECT_EQ(Run("cache_memlimit 4\r\n"),
+            "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n");
+  EXPECT_EQ(Run("cache_memlimit 128\r\n"), "OK\r\n");
+  EXPECT_EQ(Stat("limit_maxbytes"), std::to_string(128 << 20));
+  EXPECT_EQ(Run("shutdown\r\n"), "ERROR: shutdown not enabled\r\n");
+  EXPECT_EQ(shutdowns_, 0);
+  EXPECT_EQ(Run("quit\r\n"), "");
+  EXPECT_EQ(last_outcome_, Dispatcher::Outcome::kQuit);
+}
+
+TEST_F(DispatcherTest, ShutdownWithDashA) {
+  Options options;
+  options.enable_shutdown = true;
+  Reset(options);
+  EXPECT_EQ(Run("shutdown bogus\r\n"), "CLIENT_ERROR invalid shutdown mode\r\n");
+  EXPECT_EQ(Run("shutdown\r\n"), "");
+  EXPECT_EQ(last_outcome_, Dispatcher::Outcome::kClose);
+  EXPECT_EQ(shutdowns_, 1);
+}
+
+TEST_F(DispatcherTest, StatsSubcommands) {
+  Run("set a 0 0 1\r\nx\r\nget a\r\n");
+  EXPECT_EQ(Stat("get_hits"), "1");
+  EXPECT_EQ(Stat("curr_items"), "1");
+  EXPECT_EQ(Stat("version"), "1.6.45-mnemo-0.1.0");
+  EXPECT_EQ(Run("stats reset\r\n"), "RESET\r\n");
+  EXPECT_EQ(Stat("get_hits"), "0");
+  EXPECT_EQ(Run("stats sizes\r\n"), "STAT sizes_status disabled\r\nEND\r\n");
+  EXPECT_EQ(Run("stats bogus\r\n"), "ERROR\r\n");
+  EXPECT_EQ(Run("stats detail dump\r\n"), "CLIENT_ERROR stats detail not allowed\r\n");
+  const std::string settings = Run("stats settings\r\n");
+  EXPECT_NE(settings.find("STAT maxbytes 67108864\r\n"), std::string::npos);
+  EXPECT_NE(settings.find("STAT evictions on\r\n"), std::string::npos);
+  EXPECT_NE(settings.find("STAT eviction_policy merge\r\n"), std::string::npos);
+  EXPECT_EQ(settings.substr(settings.size() - 5), "END\r\n");
+  const std::string items = Run("stats items\r\n");
+  EXPECT_EQ(items.rfind("STAT items:1:number 1\r\n", 0), 0u) << items;
+  const std::string slabs = Run("stats slabs\r\n");
+  EXPECT_NE(slabs.find("STAT active_slabs 1\r\n"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, ParserRefusalsGetMemcachedsReplies) {
+  EXPECT_EQ(Run("bogus\r\n"), "ERROR\r\n");
+  EXPECT_EQ(Run("set k 0 0 -1\r\n"), "CLIENT_ERROR bad command line format\r\n");
+  EXPECT_EQ(Run("delete k 10\r\n"),
+            "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
+  EXPECT_EQ(Run("incr k abc\r\n"), "CLIENT_ERROR invalid numeric delta argument\r\n");
+  EXPECT_EQ(Run("set k 0 0 1\r\nxy\r\n"), "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+}
+
+}  // namespace
+}  // namespace mnemo::server
