@@ -73,6 +73,9 @@ class Evictor {
   // Frees at least one segment to the pool. Returns false if no segment is sealed, so nothing can
   // be evicted. REQUIRES: the cache's eviction mutex is held.
   virtual bool Evict(SegmentReclaimer& reclaimer) = 0;
+  // Segments the policy holds aside for its own use (a merge's destination), counted in the
+  // pool's in_use() but holding no items. Fixed once the policy is built.
+  virtual size_t reserved_segments() const = 0;
 
   virtual ~Evictor() = default;
 };

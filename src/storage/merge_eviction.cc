@@ -15,11 +15,19 @@ namespace {
 class MergeEvictor final : public Evictor {
  public:
   MergeEvictor(SegmentPool* pool, TtlBuckets* buckets, size_t run_length)
-      : pool_(pool), buckets_(buckets), run_length_(std::max<size_t>(run_length, 2)) {}
+      : pool_(pool),
+        buckets_(buckets),
+        run_length_(std::max<size_t>(run_length, 2)),
+        // Merges need a destination that the pool never hands out. Its pages are committed only
+        // when the first merge writes to it.
+        reserve_(pool->Allocate(SegmentState::kReserved)),
+        reserved_(reserve_ == kNoSegment ? 0 : 1) {}
 
   ~MergeEvictor() override {
     if (reserve_ != kNoSegment) pool_->Free(reserve_);
   }
+
+  size_t reserved_segments() const override { return reserved_; }
 
   bool Evict(SegmentReclaimer& reclaimer) override {
     uint32_t next = kNoSegment;
@@ -29,9 +37,6 @@ class MergeEvictor final : public Evictor {
         reclaimer.DropSegment(id);
         ++reclaimer.counters().segment_evictions;
       }
-      // The destination of merges is a segment the policy keeps aside, taken the first time the
-      // pool is full (the segment just freed), so an idle cache holds no reserve.
-      if (reserve_ == kNoSegment) reserve_ = pool_->Allocate(SegmentState::kReserved);
       return true;
     }
     Merge(reclaimer, next);
@@ -85,7 +90,10 @@ class MergeEvictor final : public Evictor {
   SegmentPool* pool_;
   TtlBuckets* buckets_;
   const size_t run_length_;
-  uint32_t reserve_ = kNoSegment;
+  // A merge always leaves a reserve behind (a source, or the unused destination), so whether
+  // there is one is decided at construction.
+  uint32_t reserve_;
+  const size_t reserved_;
   // Reused across merges so that eviction does not allocate once warm.
   std::vector<uint32_t> run_;
   std::vector<LiveItem> items_;

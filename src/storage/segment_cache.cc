@@ -314,12 +314,9 @@ SegmentCache::SegmentCache(const CacheOptions& options)
       limit_bytes_(options_.memory_limit),
       retired_(std::make_unique<Totals>()),
       baseline_(std::make_unique<Totals>()) {
-  {
-    std::lock_guard<std::mutex> lock(evict_mu_);
-    evictor_ = options_.eviction == EvictionPolicy::kFifo
-                   ? NewFifoEvictor(&buckets_)
-                   : NewMergeEvictor(&pool_, &buckets_, kMergeRun);
-  }
+  evictor_ = options_.eviction == EvictionPolicy::kFifo
+                 ? NewFifoEvictor(&buckets_)
+                 : NewMergeEvictor(&pool_, &buckets_, kMergeRun);
   background_ctx_ = std::make_unique<ThreadContext>(this);
   if (options_.background_thread) background_ = std::thread([this] { BackgroundLoop(); });
 }
@@ -334,8 +331,6 @@ SegmentCache::~SegmentCache() {
     background_.join();
   }
   background_ctx_.reset();
-  std::lock_guard<std::mutex> lock(evict_mu_);
-  evictor_.reset();
 }
 
 std::unique_ptr<Cache::Context> SegmentCache::NewContext() {
@@ -985,7 +980,7 @@ CacheStats SegmentCache::Stats() const {
   stats.evicted_unfetched = get(kEvictedUnfetched);
   stats.segment_size = pool_.segment_size();
   stats.segments_total = pool_.limit();
-  stats.segments_in_use = pool_.in_use();
+  stats.segments_in_use = pool_.in_use() - evictor_->reserved_segments();
   stats.segments_free = pool_.free_count();
   stats.segment_merges = get(kSegmentMerges);
   stats.segment_evictions = get(kSegmentEvictions);

@@ -170,7 +170,8 @@ class SegmentCache final : public Cache, private LocationHasher {
   std::atomic<uint32_t> flush_at_{0};  // a pending delayed flush_all; 0 if none
 
   std::mutex evict_mu_;
-  std::unique_ptr<Evictor> evictor_ GUARDED_BY(evict_mu_);
+  // Evict() requires evict_mu_; the pointer itself is fixed from construction to destruction.
+  std::unique_ptr<Evictor> evictor_;
 
   // Sums of counters of destroyed contexts, and the sums at the last ResetStats.
   struct Totals;

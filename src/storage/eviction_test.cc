@@ -1,0 +1,155 @@
+// Eviction and reclamation, through the cache: which items survive a merge, what FIFO drops, and
+// what the background pass frees.
+#include "storage/eviction.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "base/clock.h"
+#include "storage/cache_test_util.h"
+#include "storage/segment_cache.h"
+
+namespace mnemo::storage {
+namespace {
+
+constexpr size_t kSegment = size_t{64} << 10;
+
+CacheOptions Options(EvictionPolicy policy) {
+  CacheOptions options;
+  options.memory_limit = 32 * kSegment;
+  options.segment_size = kSegment;
+  options.eviction = policy;
+  options.background_thread = false;
+  return options;
+}
+
+std::string Key(int i) { return "key:" + std::to_string(i); }
+
+struct Survivors {
+  int hot = 0;
+  int cold = 0;
+};
+
+// Fills half the cache, reads every tenth key, then writes enough new keys to force eviction of
+// the oldest segments, and counts which of the first keys are still there.
+Survivors HotAndColdAfterPressure(SegmentCache& cache, int* first_keys) {
+  auto ctx = cache.NewContext();
+  const std::string value(64, 'v');
+  const int per_segment = static_cast<int>(kSegment / (3 + 9 + value.size()));
+  const int first = per_segment * 16;
+  *first_keys = first;
+  for (int i = 0; i < first; ++i) EXPECT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+  for (int i = 0; i < first; i += 10) EXPECT_EQ(ValueOf(cache, *ctx, Key(i)), value);
+  for (int i = first; i < first + per_segment * 20; ++i) {
+    EXPECT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+  }
+  Survivors survivors;
+  for (int i = 0; i < first; ++i) {
+    CapturedItem item;
+    if (cache.Get(*ctx, Key(i), item) == LookupResult::kHit) {
+      ++(i % 10 == 0 ? survivors.hot : survivors.cold);
+    }
+  }
+  return survivors;
+}
+
+TEST(EvictionTest, MergeKeepsItemsThatWereReadAndDropsTheRest) {
+  SegmentCache cache(Options(EvictionPolicy::kMerge));
+  int first = 0;
+  const Survivors survivors = HotAndColdAfterPressure(cache, &first);
+  EXPECT_EQ(survivors.hot, (first + 9) / 10) << "every item read since written survives";
+  EXPECT_LT(survivors.cold, first * 9 / 10 / 2) << "most unread old items are gone";
+  const CacheStats stats = cache.Stats();
+  EXPECT_GT(stats.segment_merges, 0u);
+  EXPECT_GE(stats.items_copied_forward, static_cast<uint64_t>(survivors.hot) / 2);
+  EXPECT_GT(stats.evictions, 0u);
+  EXPECT_EQ(stats.evicted_unfetched, stats.evictions) << "only unread items were evicted";
+  EXPECT_LE(stats.bytes, stats.limit_maxbytes);
+}
+
+TEST(EvictionTest, FifoDropsTheOldestSegmentsWhole) {
+  SegmentCache cache(Options(EvictionPolicy::kFifo));
+  int first = 0;
+  const Survivors survivors = HotAndColdAfterPressure(cache, &first);
+  EXPECT_LT(survivors.hot, (first + 9) / 10) << "FIFO ignores reads";
+  const CacheStats stats = cache.Stats();
+  EXPECT_EQ(stats.segment_merges, 0u);
+  EXPECT_EQ(stats.items_copied_forward, 0u);
+  EXPECT_GT(stats.segment_evictions, 0u);
+  EXPECT_LT(stats.evicted_unfetched, stats.evictions);
+}
+
+TEST(EvictionTest, BackgroundPassFreesExpiredSegmentsWithoutTouchingOthers) {
+  SegmentCache cache(Options(EvictionPolicy::kMerge));
+  const std::string value(100, 'v');
+  int short_lived = 0;
+  {
+    auto ctx = cache.NewContext();
+    for (int i = 0; i < 2000; ++i) {
+      const bool expires = i % 2 == 0;
+      short_lived += expires;
+      ASSERT_EQ(Set(cache, *ctx, Key(i), value, expires ? 30 : 0), StoreResult::kStored);
+    }
+  }  // destroying the context seals its open segments
+  const CacheStats before = cache.Stats();
+  cache.RunBackgroundPass();
+  EXPECT_EQ(cache.Stats().segments_expired, 0u);
+  AdvanceClockForTesting(31);
+  cache.RunBackgroundPass();
+  const CacheStats after = cache.Stats();
+  EXPECT_GT(after.segments_expired, 0u);
+  EXPECT_EQ(after.reclaimed, static_cast<uint64_t>(short_lived));
+  EXPECT_EQ(after.expired_unfetched, static_cast<uint64_t>(short_lived));
+  EXPECT_EQ(after.evictions, 0u);
+  EXPECT_EQ(after.curr_items, before.curr_items - short_lived);
+  EXPECT_LT(after.segments_in_use, before.segments_in_use);
+  auto ctx = cache.NewContext();
+  for (int i = 1; i < 2000; i += 2) ASSERT_EQ(ValueOf(cache, *ctx, Key(i)), value);
+}
+
+TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
+  SegmentCache cache(Options(EvictionPolicy::kMerge));
+  const std::string value(100, 'v');
+  {
+    auto ctx = cache.NewContext();
+    for (int i = 0; i < 2000; ++i) ASSERT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+    for (int i = 0; i < 1000; ++i) ASSERT_EQ(cache.Delete(*ctx, Key(i), 0), DeleteResult::kDeleted);
+  }
+  cache.RunBackgroundPass();
+  CacheStats stats = cache.Stats();
+  EXPECT_EQ(stats.curr_items, 1000u);
+  EXPECT_EQ(stats.reclaimed, 0u);
+  const uint64_t in_use = stats.segments_in_use;
+  cache.FlushAll(0);
+  cache.RunBackgroundPass();
+  stats = cache.Stats();
+  EXPECT_EQ(stats.curr_items, 0u);
+  EXPECT_EQ(stats.bytes, 0u);
+  EXPECT_EQ(stats.reclaimed, 1000u);
+  EXPECT_EQ(stats.segments_in_use, 0u);
+  EXPECT_GT(in_use, 0u);
+}
+
+TEST(EvictionTest, ExpiredItemsAreReclaimedBeforeLiveOnesAreEvicted) {
+  for (EvictionPolicy policy : {EvictionPolicy::kFifo, EvictionPolicy::kMerge}) {
+    SegmentCache cache(Options(policy));
+    auto ctx = cache.NewContext();
+    const std::string value(200, 'v');
+    int i = 0;
+    while (cache.Stats().segments_in_use < 24) {
+      ASSERT_EQ(Set(cache, *ctx, Key(i++), value, 5), StoreResult::kStored);
+    }
+    AdvanceClockForTesting(6);
+    for (int j = 0; j < i; ++j) {
+      ASSERT_EQ(Set(cache, *ctx, "new" + std::to_string(j), value), StoreResult::kStored);
+    }
+    const CacheStats stats = cache.Stats();
+    EXPECT_EQ(stats.evictions, 0u);
+    EXPECT_GT(stats.reclaimed, 0u);
+    EXPECT_GT(stats.segments_expired, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::storage

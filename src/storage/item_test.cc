@@ -1,0 +1,94 @@
+#include "storage/item.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+namespace mnemo::storage {
+namespace {
+
+ItemHeader RoundTrip(const ItemHeader& header, size_t expected_size) {
+  char bytes[kItemMaxHeader + 1];
+  std::memset(bytes, 0x5a, sizeof(bytes));
+  EXPECT_EQ(header.size(), expected_size);
+  EXPECT_EQ(header.Encode(bytes), expected_size);
+  EXPECT_EQ(bytes[expected_size], 0x5a) << "wrote past the header";
+  ItemHeader decoded;
+  EXPECT_EQ(ItemHeader::Decode(bytes, &decoded), expected_size);
+  EXPECT_EQ(decoded.value_size, header.value_size);
+  EXPECT_EQ(decoded.flags, header.flags);
+  EXPECT_EQ(decoded.expiry, header.expiry);
+  EXPECT_EQ(decoded.key_size, header.key_size);
+  EXPECT_EQ(decoded.compressed, header.compressed);
+  EXPECT_EQ(decoded.chained, header.chained);
+  return decoded;
+}
+
+TEST(ItemTest, SmallItemCostsThreeBytesOfHeader) {
+  // The budget of docs/item-layout.md: a 13-byte key and a 32-byte value in 48 bytes.
+  ItemHeader header;
+  header.key_size = 13;
+  header.value_size = 32;
+  RoundTrip(header, kItemMinHeader);
+  EXPECT_EQ(header.item_size(), 48u);
+}
+
+TEST(ItemTest, OptionalFieldsCostFourBytesEach) {
+  ItemHeader header;
+  header.key_size = 250;
+  header.value_size = 1024;  // two varint bytes
+  RoundTrip(header, 4);
+  header.flags = 0xdeadbeef;
+  RoundTrip(header, 8);
+  header.expiry = 123456789;
+  RoundTrip(header, 12);
+  header.flags = 0;
+  RoundTrip(header, 8);
+  header.compressed = true;
+  header.chained = true;
+  RoundTrip(header, 8);
+}
+
+TEST(ItemTest, VarintBoundaries) {
+  const struct {
+    uint32_t value;
+    size_t bytes;
+  } cases[] = {{0, 1},        {127, 1},
+               {128, 2},      {16383, 2},
+               {16384, 3},    {(1u << 21) - 1, 3},
+               {1u << 21, 4}, {(1u << 28) - 1, 4},
+               {1u << 28, 5}, {UINT32_MAX, 5}};
+  for (const auto& c : cases) {
+    ItemHeader header;
+    header.key_size = 1;
+    header.value_size = c.value;
+    RoundTrip(header, 2 + c.bytes);
+  }
+  ItemHeader header;
+  header.value_size = UINT32_MAX;
+  header.flags = 1;
+  header.expiry = 1;
+  RoundTrip(header, kItemMaxHeader);
+}
+
+TEST(ItemTest, KeyFollowsTheHeaderAndExpiryRewritesInPlace) {
+  ItemHeader header;
+  header.key_size = 3;
+  header.value_size = 2;
+  header.flags = 7;
+  header.expiry = 1000;
+  char item[32];
+  const size_t n = header.Encode(item);
+  std::memcpy(item + n, "keyvv", 5);
+  EXPECT_EQ(ItemKey(item, header), "key");
+  RewriteExpiry(item, header, 99999);
+  ItemHeader decoded;
+  ItemHeader::Decode(item, &decoded);
+  EXPECT_EQ(decoded.expiry, 99999u);
+  EXPECT_EQ(decoded.flags, 7u);
+  EXPECT_EQ(std::string(item + n, 5), "keyvv");
+}
+
+}  // namespace
+}  // namespace mnemo::storage

@@ -1,0 +1,56 @@
+#include "storage/segment_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace mnemo::storage {
+namespace {
+
+constexpr size_t kSegment = size_t{64} << 10;
+
+TEST(SegmentPoolTest, HandsOutUpToTheLimitAndReusesFreedSegments) {
+  SegmentPool pool(8 * kSegment, 16 * kSegment, kSegment);
+  EXPECT_EQ(pool.limit(), 8u);
+  EXPECT_EQ(pool.max_segments(), 16u);
+  std::set<uint32_t> ids;
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t id = pool.Allocate(SegmentState::kOpen);
+    ASSERT_NE(id, kNoSegment);
+    EXPECT_EQ(pool.Info(id).state.load(), SegmentState::kOpen);
+    EXPECT_TRUE(ids.insert(id).second);
+    pool.Data(id)[kSegment - 1] = 'x';  // the whole segment is writable
+  }
+  EXPECT_EQ(pool.Allocate(SegmentState::kOpen), kNoSegment);
+  EXPECT_EQ(pool.in_use(), 8u);
+  EXPECT_EQ(pool.touched(), 8u);
+  pool.Info(3).live_items.store(5);
+  pool.Info(3).chain_next = 4;
+  pool.Free(3);
+  EXPECT_EQ(pool.free_count(), 1u);
+  EXPECT_EQ(pool.Info(3).state.load(), SegmentState::kFree);
+  EXPECT_EQ(pool.Info(3).live_items.load(), 0u);
+  EXPECT_EQ(pool.Info(3).chain_next, kNoSegment);
+  EXPECT_EQ(pool.Allocate(SegmentState::kChained), 3u);
+  EXPECT_EQ(pool.free_count(), 0u);
+  EXPECT_EQ(pool.Data(3)[kSegment - 1], 'x') << "reused, not returned to the OS";
+}
+
+TEST(SegmentPoolTest, LimitMovesWithinTheReservation) {
+  SegmentPool pool(4 * kSegment, 8 * kSegment, kSegment);
+  EXPECT_FALSE(pool.SetLimit(kSegment - 1));
+  EXPECT_FALSE(pool.SetLimit(9 * kSegment));
+  for (int i = 0; i < 4; ++i) ASSERT_NE(pool.Allocate(SegmentState::kOpen), kNoSegment);
+  ASSERT_TRUE(pool.SetLimit(2 * kSegment));
+  EXPECT_EQ(pool.available(), 0u);
+  pool.Free(0);
+  pool.Free(1);
+  EXPECT_EQ(pool.Allocate(SegmentState::kOpen), kNoSegment) << "still above the lower limit";
+  ASSERT_TRUE(pool.SetLimit(8 * kSegment));
+  EXPECT_EQ(pool.available(), 6u);
+  for (int i = 0; i < 6; ++i) ASSERT_NE(pool.Allocate(SegmentState::kOpen), kNoSegment);
+  EXPECT_EQ(pool.Allocate(SegmentState::kOpen), kNoSegment);
+}
+
+}  // namespace
+}  // namespace mnemo::storage

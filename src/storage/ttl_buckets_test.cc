@@ -1,0 +1,116 @@
+#include "storage/ttl_buckets.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "storage/expiry.h"
+
+namespace mnemo::storage {
+namespace {
+
+constexpr size_t kSegment = size_t{64} << 10;
+
+TEST(TtlBucketsTest, BucketsWidenWithTheTtl) {
+  constexpr uint32_t kNow = 100;
+  EXPECT_EQ(TtlBuckets::BucketFor(kNeverExpires, kNow), 0);
+  EXPECT_EQ(TtlBuckets::BucketFor(kNow + 1, kNow), 1);
+  EXPECT_EQ(TtlBuckets::BucketFor(kNow + 7, kNow), 1);
+  EXPECT_EQ(TtlBuckets::BucketFor(kNow + 8, kNow), 2);
+  EXPECT_EQ(TtlBuckets::BucketFor(kNow + 2047, kNow), 256);
+  EXPECT_EQ(TtlBuckets::BucketFor(kNow + 2048, kNow), 257);
+  EXPECT_EQ(TtlBuckets::BucketFor(kNow + 2048 + 127, kNow), 257);
+  EXPECT_EQ(TtlBuckets::BucketFor(kNow + 2048 + 128, kNow), 258);
+  EXPECT_EQ(TtlBuckets::BucketFor(UINT32_MAX, kNow), TtlBuckets::kCount - 1);
+  uint16_t previous = 0;
+  for (uint32_t ttl = 1; ttl < 10'000'000; ttl += 997) {
+    const uint16_t bucket = TtlBuckets::BucketFor(kNow + ttl, kNow);
+    EXPECT_GE(bucket, previous);
+    EXPECT_LT(bucket, TtlBuckets::kCount);
+    previous = bucket;
+  }
+}
+
+class TtlBucketsChainTest : public ::testing::Test {
+ protected:
+  TtlBucketsChainTest() : pool_(64 * kSegment, 64 * kSegment, kSegment), buckets_(&pool_) {}
+
+  uint32_t Seal(uint16_t bucket, uint32_t create_time, bool chain_head = false) {
+    const uint32_t id = pool_.Allocate(SegmentState::kOpen);
+    pool_.Info(id).ttl_bucket = bucket;
+    pool_.Info(id).create_time = create_time;
+    pool_.Info(id).chain_head = chain_head;
+    pool_.Info(id).live_items.store(1);
+    buckets_.Append(id);
+    return id;
+  }
+
+  SegmentPool pool_;
+  TtlBuckets buckets_;
+};
+
+TEST_F(TtlBucketsChainTest, OldestAcrossBucketsFirst) {
+  const uint32_t a = Seal(0, 10);
+  const uint32_t b = Seal(5, 5);
+  const uint32_t c = Seal(0, 20);
+  EXPECT_EQ(buckets_.sealed(), 3u);
+  EXPECT_EQ(pool_.Info(a).state.load(), SegmentState::kSealed);
+  EXPECT_EQ(buckets_.DetachOldest(), b);
+  EXPECT_EQ(pool_.Info(b).state.load(), SegmentState::kReclaiming);
+  EXPECT_FALSE(buckets_.Detach(b));
+  EXPECT_TRUE(buckets_.Detach(c));
+  EXPECT_EQ(buckets_.DetachOldest(), a);
+  EXPECT_EQ(buckets_.DetachOldest(), kNoSegment);
+  EXPECT_EQ(buckets_.sealed(), 0u);
+}
+
+TEST_F(TtlBucketsChainTest, RunsWalkTheChainLikeAClockHand) {
+  std::vector<uint32_t> ids;
+  for (uint32_t t = 0; t < 10; ++t) ids.push_back(Seal(0, t));
+  std::vector<uint32_t> run;
+  uint32_t next = kNoSegment;
+  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
+  EXPECT_EQ(run, std::vector<uint32_t>(ids.begin(), ids.begin() + 4));
+  EXPECT_EQ(next, ids[4]);
+  // The merged segment takes the run's place; the next run starts after it.
+  const uint32_t merged = pool_.Allocate(SegmentState::kOpen);
+  pool_.Info(merged).create_time = 100;
+  buckets_.InsertMerged(merged, next);
+  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
+  EXPECT_EQ(run, std::vector<uint32_t>(ids.begin() + 4, ids.begin() + 8));
+  buckets_.InsertMerged(pool_.Allocate(SegmentState::kOpen), next);
+  // Two left after the cursor: still a run.
+  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
+  EXPECT_EQ(run, std::vector<uint32_t>(ids.begin() + 8, ids.end()));
+  EXPECT_EQ(next, kNoSegment);
+  // Nothing after the cursor: back to the head, the first merged segment.
+  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
+  EXPECT_EQ(run.front(), merged);
+  EXPECT_EQ(run.size(), 2u);
+}
+
+TEST_F(TtlBucketsChainTest, LargeItemHeadsAreNeverMerged) {
+  const uint32_t a = Seal(0, 1);
+  const uint32_t head = Seal(0, 2, /*chain_head=*/true);
+  Seal(0, 3);
+  std::vector<uint32_t> run;
+  uint32_t next = kNoSegment;
+  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
+  EXPECT_EQ(run, std::vector<uint32_t>{a});
+  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
+  EXPECT_EQ(run, std::vector<uint32_t>{head});
+}
+
+TEST_F(TtlBucketsChainTest, DeadHeadsAreFound) {
+  const uint32_t live = Seal(3, 1);
+  pool_.Info(live).max_expiry.store(500);
+  const uint32_t expired = Seal(4, 1);
+  pool_.Info(expired).max_expiry.store(100);
+  EXPECT_EQ(buckets_.DetachDead(200, 0), expired);
+  EXPECT_EQ(buckets_.DetachDead(200, 0), kNoSegment);
+  pool_.Info(live).live_items.store(0);
+  EXPECT_EQ(buckets_.DetachDead(200, 0), live);
+}
+
+}  // namespace
+}  // namespace mnemo::storage
