@@ -30,6 +30,7 @@ Status Session::Open() {
 void Session::OnEvents(uint32_t events) {
   if (closed_) return;  // closed earlier in this round; its events were already collected
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_ = true;
+  if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) write_blocked_ = false;
   Drive();
 }
 
@@ -79,7 +80,8 @@ void Session::Drive() {
     }
   }
   if (!Flush()) return;
-  conn_.input().Shrink();
+  // A suspended command's views point into the input: its bytes must not move (invariant 1).
+  if (!suspended_) conn_.input().Shrink();
   PublishState();
 }
 
@@ -138,13 +140,19 @@ void Session::LogCommandLine(std::string_view input) const {
 }
 
 bool Session::Flush() {
-  if (conn_.output().empty()) return true;
+  if (conn_.output().empty() || write_blocked_) return true;
   uint64_t bytes = 0;
   const net::Connection::FlushStatus status = conn_.Flush(&bytes);
   services_.stats.Add(Stat::kBytesWritten, bytes);
-  if (status == net::Connection::FlushStatus::kError) {
-    Close();
-    return false;
+  switch (status) {
+    case net::Connection::FlushStatus::kDone:
+      break;
+    case net::Connection::FlushStatus::kBlocked:
+      write_blocked_ = true;
+      break;
+    case net::Connection::FlushStatus::kError:
+      Close();
+      return false;
   }
   return true;
 }

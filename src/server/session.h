@@ -96,7 +96,8 @@ class Session final : public net::EventLoop::Handler {
 
   void Drive();
   Progress RunCommands();
-  // Sends pending output. Returns false (having closed the session) if the connection broke.
+  // Sends pending output unless the socket is known to be full. Returns false (having closed the
+  // session) if the connection broke.
   bool Flush();
   void PublishState();
   // -vv: prints the command line at the front of `input`, as memcached does.
@@ -107,11 +108,12 @@ class Session final : public net::EventLoop::Handler {
   ConnectionEntry entry_;
   protocol::Command cmd_;
   protocol::ParseResult suspended_result_;
-  uint64_t skip_ = 0;       // bytes of a refused data block still to discard
-  bool suspended_ = false;  // cmd_ is a retrieval stopped by a full output
-  bool readable_ = true;    // the socket may hold unread bytes (edge-triggered bookkeeping)
-  bool eof_ = false;        // the client closed its side
-  bool quitting_ = false;   // close once the output is sent
+  uint64_t skip_ = 0;           // bytes of a refused data block still to discard
+  bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output
+  bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
+  bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
+  bool eof_ = false;            // the client closed its side
+  bool quitting_ = false;       // close once the output is sent
   bool closed_ = false;
 };
 

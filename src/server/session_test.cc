@@ -1,0 +1,165 @@
+#include "server/session.h"
+
+#include <gtest/gtest.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/buffer_pool.h"
+#include "net/event_loop.h"
+#include "server/dispatcher.h"
+#include "server/server_context.h"
+
+namespace mnemo::server {
+namespace {
+
+// Drives one Session over a socketpair by calling OnEvents as its worker's loop would; the test
+// plays the client on the other end.
+class SessionTest : public ::testing::Test, private SessionOwner {
+ protected:
+  SessionTest() {
+    EXPECT_TRUE(net::EventLoop::Create(&loop_).ok());
+    server_.stats.Register(&stats_);
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    client_ = fds[1];
+    services_ = std::make_unique<SessionServices>(SessionServices{
+        pool_, *loop_, dispatcher_, stats_, server_.connections, *this, {}, reads_per_wakeup_});
+    session_ = std::make_unique<Session>(fds[0], *services_);
+    EXPECT_TRUE(session_->Open().ok());
+  }
+  ~SessionTest() override {
+    if (!session_->closed()) session_->Close();
+    close(client_);
+  }
+
+  // Writes all of `bytes`, letting the session read whenever the socket is full.
+  void Send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = write(client_, bytes.data(), bytes.size());
+      if (n > 0) bytes.remove_prefix(static_cast<size_t>(n));
+      session_->OnEvents(EPOLLIN | EPOLLOUT);
+      ASSERT_FALSE(n <= 0 && session_->closed());
+    }
+  }
+
+  // Reads what the session sent, driving it whenever the socket is drained, until `expected`
+  // bytes arrived or nothing more comes.
+  std::string Receive(size_t expected) {
+    std::string received;
+    char buffer[1 << 16];
+    for (int idle = 0; received.size() < expected && idle < 3;) {
+      const ssize_t n = read(client_, buffer, sizeof(buffer));
+      if (n > 0) {
+        received.append(buffer, static_cast<size_t>(n));
+        idle = 0;
+      } else {
+        if (n == 0 || session_->closed()) break;
+        ++idle;
+        session_->OnEvents(EPOLLOUT);
+      }
+    }
+    return received;
+  }
+
+  // SessionOwner
+  void OnSessionYield(Session*) override { ++yields_; }
+  void OnSessionClosed(Session*) override { ++closes_; }
+
+  Options options_;
+  std::unique_ptr<storage::Cache> cache_ = storage::Cache::Create(options_.ToCacheOptions());
+  ServerContext server_{options_, *cache_};
+  std::unique_ptr<storage::Cache::Context> context_ = cache_->NewContext();
+  ThreadStats stats_;
+  Dispatcher dispatcher_{server_, *context_, stats_};
+  net::BufferPool pool_;
+  std::unique_ptr<net::EventLoop> loop_;
+  int reads_per_wakeup_ = 20;
+  std::unique_ptr<SessionServices> services_;
+  std::unique_ptr<Session> session_;
+  int client_ = -1;
+  int yields_ = 0;
+  int closes_ = 0;
+};
+
+TEST_F(SessionTest, AnswersAPipelineInOrder) {
+  Send("set a 0 0 1\r\nx\r\nget a\r\nbogus\r\ndelete a\r\nget a\r\n");
+  const std::string expected = "STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\nERROR\r\nDELETED\r\nEND\r\n";
+  EXPECT_EQ(Receive(expected.size()), expected);
+}
+
+TEST_F(SessionTest, InputSplitAtEveryByteGivesTheSameReplies) {
+  const std::string pipeline = "set k 7 0 5\r\nhe\r\nl\r\nget k\r\nincr k 1\r\ntouch k 10\r\n";
+  for (const char c : pipeline) Send(std::string(1, c));
+  const std::string expected =
+      "STORED\r\nVALUE k 7 5\r\nhe\r\nl\r\nEND\r\n"
+      "CLIENT_ERROR cannot increment or decrement non-numeric value\r\nTOUCHED\r\n";
+  EXPECT_EQ(Receive(expected.size()), expected);
+}
+
+TEST_F(SessionTest, SwallowsARefusedDataBlockAsItStreamsIn) {
+  const size_t size = 3 << 20;  // above -I
+  Send("set big 0 0 " + std::to_string(size) + "\r\n");
+  const std::string chunk(64 << 10, 'a');
+  for (size_t sent = 0; sent < size; sent += chunk.size()) Send(chunk);
+  Send("\r\nget big\r\n");
+  const std::string expected = "SERVER_ERROR object too large for cache\r\nEND\r\n";
+  EXPECT_EQ(Receive(expected.size()), expected);
+}
+
+TEST_F(SessionTest, QuitSendsEarlierRepliesThenCloses) {
+  Send("version\r\nquit\r\nversion\r\n");
+  EXPECT_EQ(Receive(1000), "VERSION 1.6.45-mnemo-0.1.0\r\n");
+  EXPECT_TRUE(session_->closed());
+  EXPECT_EQ(closes_, 1);
+}
+
+TEST_F(SessionTest, BinaryProtocolByteClosesSilently) {
+  Send("\x80\x01\x00\x00");
+  EXPECT_EQ(Receive(1), "");
+  EXPECT_TRUE(session_->closed());
+}
+
+TEST_F(SessionTest, YieldsAfterItsReadsPerWakeup) {
+  services_->reads_per_wakeup = 2;
+  std::string pipeline;
+  while (pipeline.size() < 4 * pool_.block_size()) pipeline += "get nothing\r\n";
+  ASSERT_EQ(write(client_, pipeline.data(), pipeline.size()),
+            static_cast<ssize_t>(pipeline.size()));
+  session_->OnEvents(EPOLLIN | EPOLLOUT);
+  EXPECT_EQ(yields_, 1);
+  EXPECT_EQ(stats_.Get(Stat::kConnYields), 1u);
+}
+
+TEST_F(SessionTest, ASlowReaderIsBoundedAndServedWhole) {
+  // A value, then a pipeline longer than one buffer block ending in a retrieval of that value
+  // many times over: replies far beyond the output limit, to a client that reads only later.
+  const std::string value(512 << 10, 'v');
+  Send("set v 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n");
+  ASSERT_EQ(Receive(8), "STORED\r\n");
+  std::string pipeline;
+  while (pipeline.size() < 2 * pool_.block_size()) pipeline += "get nothing\r\n";
+  const size_t small_gets = pipeline.size() / 13;
+  pipeline += "get";
+  for (int i = 0; i < 40; ++i) pipeline += " v";
+  pipeline += "\r\n";
+  Send(pipeline);
+  // The session stopped near the soft limit instead of formatting 20 MB of replies at once.
+  EXPECT_GE(stats_.Get(Stat::kCmdGet), small_gets + 1);
+  EXPECT_LE(stats_.Get(Stat::kCmdGet),
+            small_gets + 1 + Dispatcher::kOutputSoftLimit / value.size());
+
+  const std::string one = "VALUE v 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  const size_t expected = small_gets * 5 + 40 * one.size() + 5;
+  const std::string received = Receive(expected);
+  ASSERT_EQ(received.size(), expected);
+  EXPECT_EQ(received.substr(small_gets * 5, one.size()), one);
+  EXPECT_EQ(received.substr(received.size() - one.size() - 5), one + "END\r\n");
+}
+
+}  // namespace
+}  // namespace mnemo::server
