@@ -3,11 +3,11 @@
 # Safe to run again: apt skips what is already installed.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config libevent-dev
+  build-essential cmake ninja-build pkg-config libevent-dev autoconf automake libssl-dev zlib1g-dev libpcre3-dev
   libxxhash-dev libsnappy-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  python3 python3-pytest python3-pymemcache python3-pylibmc
+  python3 python3-pytest python3-pymemcache python3-pylibmc python3-matplotlib
   memcached libmemcached-tools nutcracker
   procps
 )
