@@ -1,0 +1,316 @@
+"""Starts memcached-compatible servers on loopback ports and talks to them byte for byte.
+
+The server under test is $MNEMO_SERVER (default: <repo>/build/mnemod). Pointing it at Debian's
+/usr/bin/memcached runs the same expectations against the reference server; tests of what only
+mnemo does are skipped there (see conftest.py).
+
+A Server is started on a free port, is known to be listening once the kernel shows a listening
+socket owned by its own process (so a stranger on the same port is never mistaken for it), and is
+stopped with SIGTERM, then SIGKILL. Its exit status is kept: a server that dies during a test, or
+exits uncleanly when stopped (a crash, a sanitizer report), fails that test.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+# Long enough for a sanitizer build on a loaded two-core machine, short enough to fail a hang.
+TIMEOUT = 10.0
+# Sent after a request so that its replies are known to be complete: version never fails and
+# its reply cannot be mistaken for a reply of any other command.
+SENTINEL = b"version\r\n"
+_SENTINEL_REPLY = re.compile(rb"VERSION [^\r\n]*\r\n\Z")
+
+
+def server_binary():
+    return os.environ.get("MNEMO_SERVER", str(REPO / "build" / "mnemod"))
+
+
+def is_memcached(binary=None):
+    """True when the server under test is memcached itself rather than mnemod."""
+    return Path(binary or server_binary()).name.startswith("memcached")
+
+
+def base_flags(port):
+    """Flags every test server gets: loopback only, no UDP, and (as root) a user to run as."""
+    flags = ["-l", HOST, "-p", str(port), "-U", "0"]
+    if os.geteuid() == 0:
+        flags += ["-u", "root"]
+    return flags
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _listening_inodes(port):
+    """Socket inodes listening on HOST:port, from /proc/net/tcp."""
+    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(HOST), "little"), port)
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for row in table:
+            fields = row.split()
+            if fields[1] == want and fields[3] == "0A":  # 0A: TCP_LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    fd_dir = Path("/proc/%d/fd" % pid)
+    try:
+        for fd in fd_dir.iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return inodes
+
+
+def wait_listening(pid, port, timeout=TIMEOUT, alive=lambda: True):
+    """Waits until process `pid` listens on HOST:port. False if it stops being alive first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            return False
+        if _listening_inodes(port) & _socket_inodes(pid):
+            return True
+        time.sleep(0.005)
+    return False
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One server process with the base flags plus `flags`, on a free port."""
+
+    def __init__(self, flags=(), binary=None, env=None):
+        self.binary = binary or server_binary()
+        self.flags = list(flags)
+        self.env = env
+        self.port = None
+        self.proc = None
+        self.returncode = None
+        self.expected_exit = False
+        self._stderr = None
+
+    def start(self):
+        for _ in range(5):
+            self.port = free_port()
+            self._stderr = tempfile.TemporaryFile()
+            self.proc = subprocess.Popen(
+                [self.binary] + base_flags(self.port) + self.flags,
+                stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
+                env=self.env)
+            if wait_listening(self.proc.pid, self.port, alive=lambda: self.proc.poll() is None):
+                return self
+            if self.proc.poll() is None:
+                self._kill()
+                raise ServerError("%s did not listen on port %d within %ss:\n%s"
+                                  % (self.describe(), self.port, TIMEOUT, self.output()))
+            if "in use" not in self.output():  # lost a race for the port: try another one
+                raise ServerError("%s exited with %s at start:\n%s"
+                                  % (self.describe(), self.proc.returncode, self.output()))
+        raise ServerError("no free port for %s" % self.describe())
+
+    def describe(self):
+        return " ".join([self.binary] + base_flags(self.port) + self.flags)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def output(self):
+        """Everything the server has printed so far (stdout and stderr)."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def connect(self, timeout=TIMEOUT):
+        return Conn(self.port, timeout)
+
+    def wait_exit(self, timeout=TIMEOUT):
+        """For tests that make the server exit: waits for it and returns its exit status."""
+        self.expected_exit = True
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            raise ServerError("%s did not exit within %ss" % (self.describe(), timeout))
+        return self.returncode
+
+    def _kill(self):
+        self.proc.kill()
+        self.returncode = self.proc.wait()
+
+    def stop(self):
+        """Stops the server; returns a complaint, or None if it ran and stopped cleanly."""
+        if self.proc is None or self.returncode is not None:
+            return None
+        if self.proc.poll() is not None:
+            self.returncode = self.proc.returncode
+            if self.expected_exit:
+                return None
+            return "%s died during the test with status %s:\n%s" % (
+                self.describe(), self.returncode, self.output())
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            return "%s ignored SIGTERM for %ss:\n%s" % (self.describe(), TIMEOUT, self.output())
+        if self.returncode != 0:
+            return "%s exited with status %s on SIGTERM:\n%s" % (
+                self.describe(), self.returncode, self.output())
+        return None
+
+
+class Closed(AssertionError):
+    """The server closed the connection while a reply was awaited."""
+
+
+class Conn:
+    """A raw client connection: send bytes, read replies, compare them byte for byte."""
+
+    def __init__(self, port, timeout=TIMEOUT):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _recv(self, deadline):
+        """Appends what arrives before `deadline` to the buffer; False on EOF."""
+        self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except ConnectionResetError:
+            chunk = b""
+        if chunk:
+            self.buf += chunk
+        return bool(chunk)
+
+    def _take(self, n):
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_until(self, terminator, timeout=None):
+        """Returns the bytes up to and including `terminator`."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while terminator not in self.buf:
+            try:
+                if not self._recv(deadline):
+                    raise Closed("connection closed before %r; got %r" % (terminator, self.buf))
+            except socket.timeout:
+                raise AssertionError("no %r within %ss; got %r"
+                                     % (terminator, timeout or self.timeout, self.buf)) from None
+        return self._take(self.buf.index(terminator) + len(terminator))
+
+    def readline(self, timeout=None):
+        return self.read_until(b"\r\n", timeout)
+
+    def read_exact(self, n, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while len(self.buf) < n:
+            try:
+                if not self._recv(deadline):
+                    raise Closed("connection closed after %d of %d bytes" % (len(self.buf), n))
+            except socket.timeout:
+                raise AssertionError("only %d of %d bytes within %ss"
+                                     % (len(self.buf), n, timeout or self.timeout)) from None
+        return self._take(n)
+
+    def read_sentinel_reply(self, timeout=None):
+        """Reads through the reply to SENTINEL; returns what came before it."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            match = _SENTINEL_REPLY.search(self.buf)
+            if match:
+                before = self.buf[:match.start()]
+                self.buf = b""
+                return before
+            try:
+                if not self._recv(deadline):
+                    raise Closed("connection closed; got %r" % self.buf[:2000])
+            except socket.timeout:
+                raise AssertionError("no reply to the trailing 'version' within %ss; got %r"
+                                     % (timeout or self.timeout, self.buf[:2000])) from None
+
+    def call(self, request, timeout=None):
+        """Sends `request` and returns all of its replies, exactly as sent by the server."""
+        self.send(request + SENTINEL)
+        return self.read_sentinel_reply(timeout)
+
+    def expect(self, request, expected, timeout=None):
+        got = self.call(request, timeout)
+        assert got == expected, "request %r:\n  expected %r\n  got      %r" % (
+            request[:300], expected[:2000], got[:2000])
+
+    def read_to_eof(self, timeout=None):
+        """Returns everything the server sends until it closes; fails if it stays open."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        try:
+            while self._recv(deadline):
+                pass
+        except socket.timeout:
+            raise AssertionError("the server kept the connection open for %ss; got %r"
+                                 % (timeout or self.timeout, self.buf[:2000])) from None
+        return self._take(len(self.buf))
+
+    def read_for(self, seconds):
+        """Returns whatever arrives within `seconds`, for checking that nothing more does."""
+        deadline = time.monotonic() + seconds
+        try:
+            while self._recv(deadline):
+                pass
+        except socket.timeout:
+            pass
+        return self._take(len(self.buf))
+
+
+def gets_cas(conn, key):
+    """The CAS token of `key`, via a raw gets."""
+    header = conn.call(b"gets " + key + b"\r\n").split(b"\r\n", 1)[0]
+    assert header.startswith(b"VALUE " + key + b" "), header
+    return int(header.split()[4])
+
+
+def parse_stats(text):
+    """{name: value} from a 'STAT name value' listing that ends with END."""
+    assert text.endswith(b"END\r\n"), text[-200:]
+    stats = {}
+    for line in text[:-len(b"END\r\n")].split(b"\r\n")[:-1]:
+        prefix, name, value = line.split(b" ", 2)
+        assert prefix == b"STAT", line
+        stats[name.decode()] = value.decode()
+    return stats
+
+
+def stats(conn, group=b""):
+    return parse_stats(conn.call(b"stats" + (b" " + group if group else b"") + b"\r\n"))
