@@ -12,7 +12,7 @@ namespace mnemo::protocol {
 inline constexpr size_t kMaxKeyLength = 250;
 
 enum class CommandType : uint8_t {
-  kGet,
+  kGet,  // also "bget", an undocumented alias memcached still accepts
   kGets,
   kGat,
   kGats,
@@ -36,7 +36,7 @@ enum class CommandType : uint8_t {
 };
 
 // Iterates the space-separated keys of a retrieval command. The parser has already checked every
-// key's length, so the server may answer key by key.
+// key's length and bytes, so the server may answer key by key.
 class KeyList {
  public:
   KeyList() = default;
@@ -61,16 +61,20 @@ class KeyList {
 struct Command {
   CommandType type = CommandType::kGet;
   bool noreply = false;
-  std::string_view key;       // single-key commands
-  KeyList keys;               // get, gets, gat, gats
-  uint32_t flags = 0;         // storage commands: the client's opaque flags
-  int64_t exptime = 0;        // storage commands, touch, gat, gats
-  uint64_t cas_unique = 0;    // cas
-  uint64_t delta = 0;         // incr, decr
-  uint64_t number = 0;        // flush_all delay, verbosity level, cache_memlimit megabytes
-  bool has_number = false;    // flush_all with a delay
-  std::string_view value;     // storage commands: the data block, without its "\r\n"
-  std::string_view arguments;  // stats: everything after "stats ", trimmed
+  std::string_view key;     // storage commands, delete, incr, decr, touch
+  KeyList keys;             // get, gets, gat, gats: at least one key, except gat/gats may have none
+  uint32_t flags = 0;       // storage commands: the client's opaque flags
+  int64_t exptime = 0;      // storage commands, touch, gat, gats: 32 bits, as memcached reads it
+  uint64_t cas_unique = 0;  // cas
+  uint64_t delta = 0;       // incr, decr
+  // flush_all: the delay, negative ones read as 0; memcached's exptime rules apply to it (above
+  // 30 days it is a Unix time). verbosity: the level. cache_memlimit: megabytes.
+  uint64_t number = 0;
+  bool has_number = false;  // flush_all was given a delay
+  std::string_view value;   // storage commands: the data block, without its "\r\n"
+  // stats, shutdown (and version, quit, which ignore it): everything after the command word,
+  // trimmed of spaces; KeyList splits it into words as memcached does.
+  std::string_view arguments;
 };
 
 }  // namespace mnemo::protocol

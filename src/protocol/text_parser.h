@@ -1,11 +1,42 @@
 // ParseTextCommand reads one command of memcached's text protocol from the front of a byte
-// stream. It never performs I/O, never allocates and never reads past `input`.
+// stream. It never performs I/O, never allocates and never reads past `input`. It is a pure
+// function of its arguments, so any number of threads may call it at once.
+//
+// It answers as Debian's memcached 1.6.18 does: a line ends at "\n" or "\r\n"; tokens are split on
+// ' ' only (a tab is part of a token); numbers follow decimal.h; the last token "noreply" sets
+// noreply on the commands that honour it (storage, delete, incr, decr, touch, flush_all,
+// verbosity, cache_memlimit), and then errors go unanswered too, except "ERROR" for a wrong number
+// of tokens, which memcached sends before it looks for noreply.
 //
 // Invariants:
-//  (1) `consumed` <= input.size(); on kNeedMore it is 0.
-//  (2) Feeding the same bytes split at any points yields the same sequence of results.
+//  (1) `consumed` <= input.size(); on kNeedMore and kClose it is 0.
+//  (2) Feeding the same bytes split at any points yields the same sequence of results. The line
+//      limits below depend on a line's bytes only, never on how many of them have arrived.
 //  (3) After any result but kNeedMore and kClose, parsing may go on at input.substr(consumed)
-//      once `skip` further bytes (a rejected command's data block) have been discarded.
+//      once `skip` further bytes (a rejected command's data block) have been discarded. `skip`
+//      never depends on how much of the block has arrived, so the caller discards it as it
+//      streams in instead of buffering it.
+//  (4) On kOk, and on kTooLarge and kBadDataChunk, *cmd describes the command; views in it point
+//      into `input`. On other results only cmd->type may be meaningful.
+//
+// Where mnemo deliberately differs from 1.6.18 (each a fix that 1.6.18 lacks or a rule that
+// 1.6.18 applies by accident of its read boundaries):
+//  - A storage command refused for its line (key too long or with a control byte, bad flags,
+//    exptime or CAS) whose byte count is a valid length swallows its data block (`skip`), so a
+//    value can never smuggle in a command; memcached does so after 1.6.18. A wrong number of
+//    tokens still answers "ERROR" without a skip: no token can be trusted as the byte count.
+//  - A byte count is valid only if the number written is in [0, INT_MAX - 2]; 1.6.18 checked
+//    its low 32 bits, so "4294967297" read as 1.
+//  - A NUL byte anywhere in a command line answers "ERROR" (1.6.18 ends the line at the NUL and
+//    runs what precedes it: "get a\0b" would read key "a"), and so does a key holding a control
+//    byte (< 0x20 or 0x7f), which 1.6.18 accepts.
+//  - A line longer than max_line closes the connection even when its "\n" came in the same read
+//    (1.6.18 closes only when 2048 bytes arrive without one). get, gets, gat and gats lines may
+//    run to max_retrieval_line (1.6.18 excuses get and gets only).
+//  - A command starting with byte 0x80 (a binary-protocol request) closes the connection; 1.6.18
+//    switches that connection to the binary protocol, which mnemo does not speak.
+//  - A value longer than item_size_max is refused from its declared size alone. memcached also
+//    counts its item header and the key (a 1 MiB limit there holds values of up to 1 MiB - 60).
 #pragma once
 
 #include <cstddef>
@@ -31,9 +62,9 @@ enum class ParseStatus : uint8_t {
 
 struct ParseResult {
   ParseStatus status = ParseStatus::kNeedMore;
-  size_t consumed = 0;  // bytes of input this result accounts for
-  uint64_t skip = 0;    // bytes still to discard after `consumed` (a rejected data block)
-  bool noreply = false; // the command asked for no reply; errors included
+  size_t consumed = 0;   // bytes of input this result accounts for
+  uint64_t skip = 0;     // bytes still to discard after `consumed` (a rejected data block)
+  bool noreply = false;  // the command asked for no reply; errors included
 };
 
 struct ParserLimits {
@@ -42,6 +73,7 @@ struct ParserLimits {
   size_t max_retrieval_line = 1 << 20;     // ...except get/gets/gat/gats lines, up to this
 };
 
+// REQUIRES: limits.max_line <= limits.max_retrieval_line.
 [[nodiscard]] ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits,
                                            Command* cmd);
 
