@@ -3,6 +3,7 @@
 // model and the cache agree on what has expired whatever the wall clock does meanwhile.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -169,8 +170,9 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
         const uint64_t expected = ApplyDelta(number, incr, delta);
         ASSERT_EQ(result_value, expected);
         std::string& v = model.At(key).value;
-        char text[64];
-        v.assign(text, FormatCounter(expected, v.size(), text));
+        std::string text(std::max(v.size(), kMaxCounterDigits), '\0');
+        text.resize(FormatCounter(expected, v.size(), text.data()));
+        v = text;
       }
     } else if (kind < 92) {
       const DeleteResult result = cache->Delete(*ctx, key, 0);
