@@ -104,6 +104,10 @@ Status RunLoad(const LoadOptions& options, Phase phase, FILE* progress, RunResul
   int64_t next_tick_ns = start_ns + kSecondNs;
   while (!std::all_of(threads.begin(), threads.end(), [](auto& t) { return t->finished(); })) {
     std::this_thread::sleep_for(kPollPeriod);
+    if (std::any_of(threads.begin(), threads.end(),
+                    [](auto& t) { return t->finished() && !t->status().ok(); })) {
+      for (auto& thread : threads) thread->Abort();
+    }
     const int64_t now = NowNs();
     if (now < next_tick_ns) continue;
     for (auto& thread : threads) thread->CollectInto(&interval);

@@ -21,7 +21,8 @@ namespace {
 constexpr size_t kReadBufferSize = 16 * 1024;
 static_assert(kReadBufferSize > 2 * ResponseReader::kMaxLine);
 constexpr int kMaxEvents = 256;
-// How often the thread hands its counts to the progress reporter.
+// How often the thread hands its counts to the progress reporter; also the longest it sleeps,
+// so it notices Abort() within this time.
 constexpr int64_t kPublishPeriodNs = 100'000'000;
 
 }  // namespace
@@ -145,7 +146,7 @@ void LoadThread::Loop() {
   bool ok = true;
   Fill(now);
   ok = FlushDirty();
-  while (ok) {
+  while (ok && !abort_.load(std::memory_order_relaxed)) {
     if (!issuing_ && in_flight_ == 0) break;
     if (!issuing_ && now >= drain_deadline) {
       unanswered_ = in_flight_;

@@ -22,7 +22,7 @@
 //  (2) Every reply is counted exactly once, in the stats published by the thread that read it.
 // Thread safety: Connect, Start and Join are called by the owning (main) thread; the worker
 // thread touches everything else until Join returns, except published_, which both reach
-// under lock_ through CollectInto.
+// under lock_ through CollectInto, and the finished_ and abort_ flags.
 #pragma once
 
 #include <atomic>
@@ -79,6 +79,9 @@ class LoadThread {
   void Start(int64_t start_ns);
   // True once the loop has exited; Join then returns at once.
   bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // Asks the loop to exit soon (within kPublishPeriodNs), abandoning requests in flight: another
+  // thread failed, so the run is over. Callable from any thread.
+  void Abort() { abort_.store(true, std::memory_order_relaxed); }
   void Join();
 
   // Moves what the thread has published since the last call into *into.
@@ -135,6 +138,7 @@ class LoadThread {
 
   std::thread thread_;
   std::atomic<bool> finished_{false};
+  std::atomic<bool> abort_{false};
   Status status_;
   int64_t finish_ns_ = 0;
   uint64_t unanswered_ = 0;

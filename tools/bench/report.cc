@@ -38,9 +38,10 @@ std::string ValueSizeText(const LoadOptions& o) {
 }
 
 std::string ServerText(const ServerAddress& s) {
-  std::string text = s.host.find(':') == std::string::npos ? s.host : "[" + s.host + "]";
-  text += ":" + std::to_string(s.port);
-  if (s.weight != 1) text += ":" + std::to_string(s.weight);
+  const bool ipv6 = s.host.find(':') != std::string::npos;
+  std::string text = ipv6 ? "[" : "";
+  text.append(s.host).append(ipv6 ? "]:" : ":").append(std::to_string(s.port));
+  if (s.weight != 1) text.append(":").append(std::to_string(s.weight));
   return text;
 }
 
