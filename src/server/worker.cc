@@ -18,7 +18,7 @@ constexpr int kTickMillis = 1000;
 Worker::Worker(ServerContext& server) : server_(server) {}
 
 Worker::~Worker() {
-  if (loop_ != nullptr) Stop();
+  Stop();
   Join();
 }
 
@@ -37,7 +37,9 @@ void Worker::Adopt(int fd) {
   loop_->Wake();
 }
 
-void Worker::Stop() { loop_->Stop(); }
+void Worker::Stop() {
+  if (loop_ != nullptr) loop_->Stop();  // null if Start() was never called or failed
+}
 
 void Worker::Join() {
   if (thread_.joinable()) thread_.join();
