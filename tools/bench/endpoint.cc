@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "errno_text.h"
+
 namespace mnemo::bench {
 
 Status ResolveEndpoint(const ServerAddress& server, Endpoint* out) {
@@ -28,7 +30,7 @@ Status ResolveEndpoint(const ServerAddress& server, Endpoint* out) {
 
 Status ConnectTo(const Endpoint& endpoint, int* fd) {
   const int s = socket(endpoint.address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return Status::Error("socket: " + std::string(std::strerror(errno)));
+  if (s < 0) return Status::Error("socket: " + ErrnoText(errno));
   int rc;
   do {
     rc = connect(s, reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.address_length);
@@ -36,14 +38,14 @@ Status ConnectTo(const Endpoint& endpoint, int* fd) {
   if (rc != 0) {
     const int error = errno;
     close(s);
-    return Status::Error("connect to " + endpoint.name + ": " + std::strerror(error));
+    return Status::Error("connect to " + endpoint.name + ": " + ErrnoText(error));
   }
   const int one = 1;
   if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
       fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK) != 0) {
     const int error = errno;
     close(s);
-    return Status::Error("configure socket to " + endpoint.name + ": " + std::strerror(error));
+    return Status::Error("configure socket to " + endpoint.name + ": " + ErrnoText(error));
   }
   *fd = s;
   return Status::Ok();

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "errno_text.h"
 #include "request_writer.h"
 
 namespace mnemo::bench {
@@ -95,7 +96,7 @@ LoadThread::~LoadThread() {
 
 Status LoadThread::Connect() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) return Status::Error("epoll_create1: " + std::string(std::strerror(errno)));
+  if (epoll_fd_ < 0) return Status::Error("epoll_create1: " + ErrnoText(errno));
   const LoadOptions& options = *plan_.options;
   const size_t servers = plan_.endpoints.size();
   for (uint32_t c = 0; c < options.connections; ++c) {
@@ -112,7 +113,7 @@ Status LoadThread::Connect() {
       event.events = EPOLLIN;
       event.data.ptr = socket.get();
       if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, socket->fd, &event) != 0) {
-        return Status::Error("epoll_ctl: " + std::string(std::strerror(errno)));
+        return Status::Error("epoll_ctl: " + ErrnoText(errno));
       }
       sockets_.push_back(std::move(socket));
     }
@@ -157,7 +158,7 @@ void LoadThread::Loop() {
                            static_cast<long>(wait % 1'000'000'000)};
     const int n = epoll_pwait2(epoll_fd_, events, kMaxEvents, &timeout, nullptr);
     if (n < 0 && errno != EINTR) {
-      ok = Fail("epoll_pwait2: " + std::string(std::strerror(errno)));
+      Fail("epoll_pwait2: " + ErrnoText(errno));
       break;
     }
     now = NowNs();
@@ -235,7 +236,7 @@ bool LoadThread::ReadFrom(Socket& socket, int64_t now) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-      return Fail("read: " + std::string(std::strerror(errno)));
+      return Fail("read: " + ErrnoText(errno));
     }
     socket.in_length += static_cast<size_t>(n);
     size_t pos = 0;
@@ -307,7 +308,7 @@ bool LoadThread::Flush(Socket& socket) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return SetWriteInterest(socket, true);
-      return Fail("send: " + std::string(std::strerror(errno)));
+      return Fail("send: " + ErrnoText(errno));
     }
     socket.out_sent += static_cast<size_t>(n);
   }
@@ -333,7 +334,7 @@ bool LoadThread::SetWriteInterest(Socket& socket, bool want) {
   event.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN;
   event.data.ptr = &socket;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, socket.fd, &event) != 0) {
-    return Fail("epoll_ctl: " + std::string(std::strerror(errno)));
+    return Fail("epoll_ctl: " + ErrnoText(errno));
   }
   socket.want_write = want;
   return true;

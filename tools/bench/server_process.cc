@@ -11,12 +11,12 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <thread>
 
 #include "endpoint.h"
+#include "errno_text.h"
 
 namespace mnemo::bench {
 namespace {
@@ -27,7 +27,7 @@ constexpr auto kPollPeriod = std::chrono::milliseconds(10);
 // the server binds it; on a benchmark machine that race is rare, and Start then fails clearly.
 Status FindFreePort(uint16_t* port) {
   const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return Status::Error("socket: " + std::string(std::strerror(errno)));
+  if (s < 0) return Status::Error("socket: " + ErrnoText(errno));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -36,7 +36,7 @@ Status FindFreePort(uint16_t* port) {
                   getsockname(s, reinterpret_cast<sockaddr*>(&address), &length) == 0;
   const int error = errno;
   close(s);
-  if (!ok) return Status::Error("find a free port: " + std::string(std::strerror(error)));
+  if (!ok) return Status::Error("find a free port: " + ErrnoText(error));
   *port = ntohs(address.sin_port);
   return Status::Ok();
 }
@@ -96,7 +96,7 @@ Status ServerProcess::Start(std::string_view command) {
   const pid_t pid = fork();
   if (pid < 0) {
     if (dev_null >= 0) close(dev_null);
-    return Status::Error("fork: " + std::string(std::strerror(errno)));
+    return Status::Error("fork: " + ErrnoText(errno));
   }
   if (pid == 0) {
     // Only async-signal-safe calls between fork and exec.
