@@ -35,8 +35,8 @@ class ServerSet:
     def __init__(self):
         self.servers = []
 
-    def start(self, *flags, env=None):
-        server = harness.Server(flags, env=env)
+    def start(self, *flags, env=None, binary=None):
+        server = harness.Server(flags, binary=binary, env=env)
         self.servers.append(server)
         return server.start()
 
@@ -48,7 +48,8 @@ class ServerSet:
 
 @pytest.fixture
 def start_server():
-    """start_server(*flags) starts a server with the base flags plus `flags`."""
+    """start_server(*flags, env=None, binary=None) starts a server (the one under test unless
+    `binary` says otherwise) with the base flags plus `flags`."""
     servers = ServerSet()
     yield servers.start
     servers.stop_all()

@@ -121,6 +121,7 @@ class Server:
                 self._kill()
                 raise ServerError("%s did not listen on port %d within %ss:\n%s"
                                   % (self.describe(), self.port, TIMEOUT, self.output()))
+            self.returncode = self.proc.returncode
             if "in use" not in self.output():  # lost a race for the port: try another one
                 raise ServerError("%s exited with %s at start:\n%s"
                                   % (self.describe(), self.proc.returncode, self.output()))
@@ -314,3 +315,12 @@ def parse_stats(text):
 
 def stats(conn, group=b""):
     return parse_stats(conn.call(b"stats" + (b" " + group if group else b"") + b"\r\n"))
+
+
+def wait_for_stat(conn, name, value, timeout=5):
+    """Polls `stats` until `name` reads `value`, for what a server notices asynchronously (a
+    client's close); returns the last value read."""
+    deadline = time.monotonic() + timeout
+    while stats(conn)[name] != value and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return stats(conn)[name]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from harness import parse_stats, stats
+from harness import parse_stats, stats, wait_for_stat
 
 STAT_LINE = re.compile(rb"STAT [^ \r\n]+ [^\r\n]*\r\n")
 
@@ -15,14 +15,6 @@ def assert_listing(reply):
     assert reply.endswith(b"END\r\n"), reply[-200:]
     body = reply[:-len(b"END\r\n")]
     assert STAT_LINE.sub(b"", body) == b"", body
-
-
-def wait_for_stat(conn, name, value):
-    """Closing a connection is noticed asynchronously: polls until `name` reads `value`."""
-    deadline = time.monotonic() + 5
-    while stats(conn)[name] != value and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return stats(conn)[name]
 
 
 def test_general_stats_describe_the_server(server, conn):
