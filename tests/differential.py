@@ -1,0 +1,164 @@
+"""Differential testing: the same random, pipelined command stream goes to Debian's memcached and
+to the server under test, each split at its own random byte boundaries, and the replies must be
+the same bytes once CAS tokens (which each server numbers its own way) are normalised.
+
+Streams are valid commands only, drawn from a seed so that a failure can be replayed:
+
+    python3 tests/differential.py --seeds 1000 --commands 2000
+
+Valid also means steering clear of what is known to differ on purpose: `version` and `stats`
+(values of their own), and short exptimes (the two servers' clocks tick at different moments).
+"""
+
+import argparse
+import random
+import re
+import sys
+import time
+
+import harness
+
+REFERENCE = "/usr/bin/memcached"
+_CAS_IN_VALUE_LINE = re.compile(rb"^(VALUE \S+ \d+ \d+) \d+\r$", re.M)
+
+
+def normalise(replies):
+    """Replaces the CAS token of every `gets`/`gats` VALUE line with 'CAS'."""
+    # A data block could hold a line that looks like a VALUE line; generated values never do.
+    return _CAS_IN_VALUE_LINE.sub(rb"\1 CAS\r", replies)
+
+
+class StreamGenerator:
+    """Random valid text-protocol commands over a small key space, so that hits, misses,
+    NOT_STORED, EXISTS and the like all occur."""
+
+    def __init__(self, seed, keys=40, large_values=True):
+        self.rng = random.Random(seed)
+        self.large_values = large_values
+        self.keys = [b"key:%d" % i for i in range(keys - 2)] + [b"k" * 250, b"\xc3\xa9t\xc3\xa9"]
+
+    def key(self):
+        return self.rng.choice(self.keys)
+
+    def noreply(self):
+        return b" noreply" if self.rng.random() < 0.15 else b""
+
+    def exptime(self):
+        # 0, far away, or already past: never a time that runs out while the stream runs.
+        return self.rng.choice([b"0", b"0", b"1000", b"2592000", b"-1"])
+
+    def value(self, may_be_large):
+        roll = self.rng.random()
+        if roll < 0.3:
+            return b"%d" % self.rng.randrange(0, 1 << self.rng.choice([8, 32, 64]))
+        if roll < 0.4:
+            return b""
+        if roll < 0.98 or not (may_be_large and self.large_values):
+            size = self.rng.randrange(1, 300)
+        else:
+            size = self.rng.randrange(10_000, 200_000)
+        alphabet = b"abcxyz \r\n\x00\xff0123456789"
+        return bytes(self.rng.choice(alphabet) for _ in range(min(size, 300))) * (size // 300 + 1)
+
+    def command(self):
+        rng = self.rng
+        kind = rng.choices(
+            ["set", "add", "replace", "append", "prepend", "cas", "get", "gets", "gat", "gats",
+             "delete", "incr", "decr", "touch", "flush_all", "verbosity"],
+            weights=[20, 6, 6, 5, 5, 4, 20, 8, 3, 3, 6, 6, 5, 3, 1, 1])[0]
+        name = kind.encode()
+        if kind in ("set", "add", "replace", "append", "prepend", "cas"):
+            # Large values only replace others, so that appends never reach the size limit,
+            # where each server's overhead per item decides.
+            value = self.value(may_be_large=kind in ("set", "add", "replace", "cas"))
+            cas = b" %d" % rng.randrange(1, 1000) if kind == "cas" else b""
+            return b"%s %s %d %s %d%s%s\r\n%s\r\n" % (
+                name, self.key(), rng.choice([0, 1, 4294967295, rng.randrange(1 << 32)]),
+                self.exptime(), len(value), cas, self.noreply(), value)
+        if kind in ("get", "gets"):
+            return name + b" " + b" ".join(self.key() for _ in range(rng.randrange(1, 8))) + b"\r\n"
+        if kind in ("gat", "gats"):
+            return b"%s %s %s\r\n" % (name, self.exptime(),
+                                       b" ".join(self.key() for _ in range(rng.randrange(1, 4))))
+        if kind == "delete":
+            return b"delete %s%s\r\n" % (self.key(), self.noreply())
+        if kind in ("incr", "decr"):
+            delta = rng.choice([0, 1, 7, 1 << 32, (1 << 64) - 1])
+            return b"%s %s %d%s\r\n" % (name, self.key(), delta, self.noreply())
+        if kind == "touch":
+            return b"touch %s %s%s\r\n" % (self.key(), self.exptime(), self.noreply())
+        if kind == "flush_all":
+            return b"flush_all%s\r\n" % self.noreply()
+        return b"verbosity %d%s\r\n" % (rng.randrange(2), self.noreply())
+
+    def stream(self, commands):
+        return [self.command() for _ in range(commands)]
+
+
+def split_randomly(data, rng, max_piece=64):
+    """`data` cut at random byte boundaries into pieces of 1..max_piece bytes."""
+    pieces = []
+    at = 0
+    while at < len(data):
+        size = rng.randrange(1, max_piece + 1)
+        pieces.append(data[at:at + size])
+        at += size
+    return pieces
+
+
+def run(server, pieces, pause_every=50):
+    """Sends the pieces one by one (with a short pause now and then, so that the server reads
+    some of them apart) and returns every reply they got."""
+    with server.connect(timeout=60) as c:
+        for i, piece in enumerate(pieces):
+            c.send(piece)
+            if i % pause_every == pause_every - 1:
+                time.sleep(0.001)
+        c.send(harness.SENTINEL)
+        return c.read_sentinel_reply()
+
+
+def first_difference(a, b, context=120):
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = max(0, at - context)
+    return "first difference at byte %d:\n  reference: %r\n  tested:    %r" % (
+        at, a[start:at + context], b[start:at + context])
+
+
+def compare(seed, commands, reference, tested):
+    """Runs one seeded stream on both (already started) servers; returns None or a report."""
+    stream = b"".join(StreamGenerator(seed).stream(commands))
+    rng = random.Random(seed ^ 0x5EED)
+    expected = normalise(run(reference, split_randomly(stream, rng)))
+    got = normalise(run(tested, split_randomly(stream, rng)))
+    if expected == got:
+        return None
+    return "seed %d, %d commands: replies differ (%d vs %d bytes); %s" % (
+        seed, commands, len(expected), len(got), first_difference(expected, got))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=20, help="how many streams")
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--commands", type=int, default=500, help="commands per stream")
+    parser.add_argument("--reference", default=REFERENCE)
+    parser.add_argument("--server", default=harness.server_binary())
+    args = parser.parse_args()
+    failures = 0
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        reference = harness.Server(binary=args.reference).start()
+        tested = harness.Server(binary=args.server).start()
+        try:
+            report = compare(seed, args.commands, reference, tested)
+        finally:
+            complaints = [c for c in (reference.stop(), tested.stop()) if c]
+        for problem in ([report] if report else []) + complaints:
+            failures += 1
+            print(problem, file=sys.stderr)
+    print("%d of %d streams differ" % (failures, args.seeds))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
