@@ -1,0 +1,116 @@
+"""Command-line flags: what must be refused (and said), -V, -h, and -d with -P."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import harness
+
+
+def run(*args, timeout=harness.TIMEOUT):
+    """Runs the server binary with `args`; for flags that must make it exit by itself."""
+    try:
+        proc = subprocess.run([harness.server_binary(), *args], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail("%s did not exit within %ss" % (" ".join(args), timeout), pytrace=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def loopback_flags():
+    """The base flags on a free port: if a refusal fails to happen, nothing else is disturbed."""
+    return harness.base_flags(harness.free_port())
+
+
+def test_unknown_extended_option_exits_non_zero_with_a_message():
+    rc, _, err = run(*loopback_flags(), "-o", "no_such_option=1")
+    assert rc != 0
+    assert "no_such_option" in err
+
+
+def test_unknown_flag_exits_non_zero_with_a_message():
+    rc, _, err = run(*loopback_flags(), "--no-such-flag")
+    assert rc != 0
+    assert "no-such-flag" in err
+
+
+@pytest.mark.parametrize("flag", [["-c", "0"], ["-t", "0"]], ids=["-c 0", "-t 0"])
+def test_nonsensical_limits_exit_non_zero_with_a_message(flag):
+    rc, _, err = run(*loopback_flags(), *flag)
+    assert rc != 0
+    assert err.strip()
+
+
+def test_a_port_in_use_exits_non_zero_with_a_message(server):
+    rc, _, err = run(*harness.base_flags(server.port))
+    assert rc != 0
+    assert str(server.port) in err or "in use" in err, err
+    assert server.alive()
+
+
+@pytest.mark.mnemo_only
+def test_udp_is_refused():
+    port = harness.free_port()
+    flags = ["-l", harness.HOST, "-p", str(port), "-U", "1"]
+    if os.geteuid() == 0:
+        flags += ["-u", "root"]
+    rc, _, err = run(*flags)
+    assert rc != 0
+    assert "-U" in err or "UDP" in err, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root must name a user with -u")
+def test_root_without_dash_u_is_refused():
+    rc, _, err = run("-l", harness.HOST, "-p", str(harness.free_port()), "-U", "0")
+    assert rc != 0
+    assert "-u" in err, err
+
+
+def test_dash_capital_v_prints_the_version_the_server_reports(conn):
+    rc, out, _ = run("-V")
+    assert rc == 0
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    assert conn.call(b"version\r\n") == b"VERSION %s\r\n" % lines[0].split()[-1].encode()
+
+
+def test_dash_h_lists_the_flags():
+    rc, out, _ = run("-h")
+    assert rc == 0
+    for flag in ("-p", "-U", "-l", "-d", "-u", "-m", "-M", "-c", "-v", "-h", "-V", "-P", "-t",
+                 "-I", "-A", "-o", "-b", "-B", "-C", "-R"):
+        assert "\n%s," % flag in out or "\n%s " % flag in out, flag
+
+
+def process_gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"  # exited, not yet reaped
+    except FileNotFoundError:
+        return True
+
+
+def test_dash_d_daemonizes_and_dash_capital_p_records_its_pid(tmp_path):
+    pidfile = tmp_path / "mnemod.pid"
+    port = harness.free_port()
+    rc, _, err = run("-d", "-P", str(pidfile), *harness.base_flags(port))
+    assert rc == 0, err
+    deadline = time.monotonic() + harness.TIMEOUT
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = int(pidfile.read_text())
+    try:
+        assert harness.wait_listening(pid, port), "the daemon (pid %d) is not listening" % pid
+        with harness.Conn(port) as c:
+            c.expect(b"set k 0 0 1\r\nx\r\nget k\r\n", b"STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n")
+        os.kill(pid, signal.SIGTERM)
+        while not process_gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process_gone(pid), "the daemon ignored SIGTERM"
+        assert not pidfile.exists(), "the daemon left its pid file behind"
+    finally:
+        if not process_gone(pid):
+            os.kill(pid, signal.SIGKILL)
