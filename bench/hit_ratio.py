@@ -58,8 +58,8 @@ class LookAside:
         self.misses = 0
 
     def _sets(self, keys):
-        return b"".join([b"set " + key + self.set_tail + self.values[common.key_id(key) % VALUE_POOL]
-                         + b"\r\n" for key in keys])
+        return b"".join([b"set " + key + self.set_tail
+                         + self.values[common.key_id(key) % VALUE_POOL] + b"\r\n" for key in keys])
 
     def _gets(self, prefix, keys):
         """Sends `prefix` then gets for `keys` and returns the keys of the values returned."""
