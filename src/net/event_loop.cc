@@ -19,7 +19,13 @@ int64_t NowMillis() {
   return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
-Status Errno(const char* what) { return Status::Error(std::string(what) + ": " + strerror(errno)); }
+// strerror_r rather than strerror: workers register sockets concurrently.
+std::string ErrnoText() {
+  char buffer[128];
+  return strerror_r(errno, buffer, sizeof(buffer));  // the GNU variant, returning the text
+}
+
+Status Errno(const char* what) { return Status::Error(std::string(what) + ": " + ErrnoText()); }
 
 }  // namespace
 
@@ -35,7 +41,7 @@ Status EventLoop::Create(std::unique_ptr<EventLoop>* loop) {
   event.events = EPOLLIN;
   event.data.ptr = nullptr;  // the wake-up fd is the only registration without a handler
   if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &event) != 0) {
-    const Status status = Errno("epoll_ctl(eventfd)");
+    Status status = Errno("epoll_ctl(eventfd)");
     close(wake_fd);
     close(epoll_fd);
     return status;
@@ -83,7 +89,7 @@ void EventLoop::Run(Observer& observer, int tick_ms) {
     }
     const int n = epoll_wait(epoll_fd_, events, kMaxEventsPerRound, timeout);
     if (n < 0 && errno != EINTR) {
-      std::fprintf(stderr, "mnemod: epoll_wait: %s\n", strerror(errno));
+      std::fprintf(stderr, "mnemod: epoll_wait: %s\n", ErrnoText().c_str());
       return;
     }
     bool woken = false;

@@ -29,7 +29,7 @@ Status OpenOne(const addrinfo& info, int backlog, int* out_fd) {
   // same getaddrinfo result would fail.
   if (info.ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
   if (bind(fd, info.ai_addr, info.ai_addrlen) != 0 || listen(fd, backlog) != 0) {
-    const Status status = Status::Error(strerror(errno));
+    Status status = Status::Error(strerror(errno));
     close(fd);
     return status;
   }
