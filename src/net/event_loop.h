@@ -5,8 +5,8 @@
 // work such as idle timeouts.
 //
 // Invariants:
-//  (1) A handler is called only from the thread inside Run(), and never after Remove(fd) for
-//      its fd returned, except for events of the round in progress (see Remove).
+//  (1) Handlers are called only on the thread inside Run(). After Remove(fd), the fd's handler is
+//      called at most for events already collected in the same round.
 //  (2) Wake() before or during Run() is never lost: the observer's OnWake() follows it.
 // Thread safety: Wake() and Stop() may be called from any thread; everything else only from the
 // thread that calls Run() (or before Run() starts).
@@ -17,8 +17,6 @@
 #include <memory>
 
 #include "base/status.h"
-
-struct epoll_event;
 
 namespace mnemo::net {
 

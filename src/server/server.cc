@@ -117,8 +117,9 @@ Status Server::Run() {
   std::vector<std::unique_ptr<Acceptor>> acceptors;
   for (const std::unique_ptr<net::Listener>& listener : listeners_) {
     acceptors.push_back(std::make_unique<Acceptor>(*this, *listener));
-    if (status.ok())
+    if (status.ok()) {
       status = loop_->AddLevelTriggered(listener->fd(), EPOLLIN, acceptors.back().get());
+    }
     context_->connections.Add(&acceptors.back()->entry());
   }
   if (status.ok()) status = loop_->AddLevelTriggered(signal_fd, EPOLLIN, &signal_reader);
