@@ -26,7 +26,7 @@ TIMEOUT = 10.0
 # Sent after a request so that its replies are known to be complete: version never fails and
 # its reply cannot be mistaken for a reply of any other command.
 SENTINEL = b"version\r\n"
-_SENTINEL_REPLY = re.compile(rb"VERSION [^\r\n]*\r\n\Z")
+_SENTINEL_REPLY = re.compile(rb"VERSION [^\r\n]*\r\n")
 
 
 def server_binary():
@@ -251,9 +251,9 @@ class Conn:
         """Reads through the reply to SENTINEL; returns what came before it."""
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
-            match = _SENTINEL_REPLY.search(self.buf)
-            if match:
-                before = self.buf[:match.start()]
+            at = self.buf.rfind(b"VERSION ")
+            if at >= 0 and _SENTINEL_REPLY.fullmatch(self.buf, at):
+                before = self.buf[:at]
                 self.buf = b""
                 return before
             try:

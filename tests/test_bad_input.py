@@ -110,6 +110,13 @@ def test_more_than_2048_bytes_without_a_newline_closes_the_connection(conn, requ
     assert conn.read_to_eof() == b""
 
 
+def test_a_get_line_past_2048_bytes_without_a_newline_yet_waits_for_the_rest(conn):
+    conn.expect(b"set k1 0 0 1\r\n1\r\n", b"STORED\r\n")
+    conn.send(b"get" + b" k1" * 2000)
+    assert conn.read_for(0.2) == b""
+    conn.expect(b"\r\n", b"VALUE k1 0 1\r\n1\r\n" * 2000 + b"END\r\n")
+
+
 def test_a_short_line_without_a_newline_waits_for_the_rest(conn):
     conn.send(b"x" * 1000)
     assert conn.read_for(0.2) == b""

@@ -101,6 +101,7 @@ def test_dash_d_daemonizes_and_dash_capital_p_records_its_pid(tmp_path):
     deadline = time.monotonic() + harness.TIMEOUT
     while not pidfile.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert pidfile.exists(), "no pid file within %ss: %s" % (harness.TIMEOUT, err)
     pid = int(pidfile.read_text())
     try:
         assert harness.wait_listening(pid, port), "the daemon (pid %d) is not listening" % pid
