@@ -58,10 +58,14 @@ class SegmentReclaimer {
   virtual void CollectLive(uint32_t id, std::vector<LiveItem>* items) = 0;
   // Copies `item` of segment `from` to the end of `dest` if it is still live and valid, its access
   // counter is above `threshold` and it fits; otherwise unlinks it. Returns true if it was kept.
+  // `dest` may be kNoSegment: then the item is unlinked.
   virtual bool KeepOrDrop(uint32_t from, const LiveItem& item, uint32_t threshold,
                           uint32_t dest) = 0;
-  // Opens reserved segment `dest` to receive the survivors of a merge of TTL bucket `bucket`.
+  // Opens segment `dest` (just allocated, or emptied) to receive the survivors of merges, as a
+  // segment of TTL bucket `bucket`.
   virtual void OpenMergeDestination(uint32_t dest, uint16_t bucket) = 0;
+  // True if segment `id` was opened before the last flush_all: its items are all invalid.
+  virtual bool Outdated(uint32_t id) const = 0;
 
   virtual ReclaimCounters& counters() = 0;
 
@@ -73,15 +77,12 @@ class Evictor {
   // Frees at least one segment to the pool. Returns false if no segment is sealed, so nothing can
   // be evicted. REQUIRES: the cache's eviction mutex is held.
   virtual bool Evict(SegmentReclaimer& reclaimer) = 0;
-  // Segments the policy holds aside for its own use (a merge's destination), counted in the
-  // pool's in_use() but holding no items. Fixed once the policy is built.
-  virtual size_t reserved_segments() const = 0;
 
   virtual ~Evictor() = default;
 };
 
 std::unique_ptr<Evictor> NewFifoEvictor(TtlBuckets* buckets);
-// `run_length`: segments merged at a time (at least 2).
+// `run_length`: sources merged into one destination (at least 2): each may fill 1/run_length of it.
 std::unique_ptr<Evictor> NewMergeEvictor(SegmentPool* pool, TtlBuckets* buckets, size_t run_length);
 
 }  // namespace mnemo::storage

@@ -41,7 +41,7 @@ Survivors HotAndColdAfterPressure(SegmentCache& cache, int* first_keys) {
   *first_keys = first;
   for (int i = 0; i < first; ++i) EXPECT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
   for (int i = 0; i < first; i += 10) EXPECT_EQ(ValueOf(cache, *ctx, Key(i)), value);
-  for (int i = first; i < first + per_segment * 20; ++i) {
+  for (int i = first; i < first + per_segment * 28; ++i) {
     EXPECT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
   }
   Survivors survivors;
@@ -110,6 +110,7 @@ TEST(EvictionTest, BackgroundPassFreesExpiredSegmentsWithoutTouchingOthers) {
 
 TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
+  const uint64_t empty_in_use = cache.Stats().segments_in_use;  // the merge destination
   const std::string value(100, 'v');
   {
     auto ctx = cache.NewContext();
@@ -127,8 +128,8 @@ TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
   EXPECT_EQ(stats.curr_items, 0u);
   EXPECT_EQ(stats.bytes, 0u);
   EXPECT_EQ(stats.reclaimed, 1000u);
-  EXPECT_EQ(stats.segments_in_use, 0u);
-  EXPECT_GT(in_use, 0u);
+  EXPECT_EQ(stats.segments_in_use, empty_in_use);
+  EXPECT_GT(in_use, empty_in_use);
 }
 
 TEST(EvictionTest, ExpiredItemsAreReclaimedBeforeLiveOnesAreEvicted) {

@@ -8,8 +8,6 @@ class FifoEvictor final : public Evictor {
  public:
   explicit FifoEvictor(TtlBuckets* buckets) : buckets_(buckets) {}
 
-  size_t reserved_segments() const override { return 0; }
-
   bool Evict(SegmentReclaimer& reclaimer) override {
     const uint32_t victim = buckets_->DetachOldest();
     if (victim == kNoSegment) return false;

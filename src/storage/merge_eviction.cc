@@ -1,8 +1,19 @@
-// Merge eviction. The survivors of each source segment are chosen by a threshold on the access
-// counter of their hash slot: the lowest threshold whose survivors fit in this source's share of
-// the destination, so the most read items stay when not all can. An item never read since it was
-// written (or since it was last copied forward: copying resets its counter) never survives, which
-// is what lets a merge free N - 1 of its N segments on a stream of one-hit wonders.
+// Merge eviction. Sources are taken one at a time at a bucket's cursor and merged into one open
+// destination, which stays open across evictions until it is full; each eviction stops as soon as
+// it has freed one segment, so the cache never holds more free segments than it needs.
+//
+// The survivors of each source are chosen by a threshold on the access counter of their hash
+// slot: the lowest threshold whose survivors fit in the source's share of the destination
+// (segment_size / run_length), so the most read items stay when not all can. An item never read
+// since it was written (or since it was last copied forward: copying resets its counter) never
+// survives, which is what lets merging keep up with a stream of one-hit wonders.
+//
+// The policy holds one segment beyond the pool's free list: the destination, taken when the policy
+// is built so that the first merge of a full cache has somewhere to copy to (untouched, it costs
+// address space, not memory). When it fills, it is sealed in the place of its sources and the
+// source just emptied becomes the next destination. A destination takes the survivors of any TTL
+// bucket (its max expiry covers them all), so that changing buckets never forces a source to be
+// dropped whole; it belongs to the bucket of the first source after it was last empty.
 #include <algorithm>
 #include <array>
 
@@ -12,66 +23,94 @@
 namespace mnemo::storage {
 namespace {
 
+// Sources one eviction may go through before giving up (each is emptied, so this only bounds the
+// work when destinations keep filling).
+constexpr int kMaxSourcesPerEviction = 64;
+
 class MergeEvictor final : public Evictor {
  public:
   MergeEvictor(SegmentPool* pool, TtlBuckets* buckets, size_t run_length)
       : pool_(pool),
         buckets_(buckets),
-        run_length_(std::max<size_t>(run_length, 2)),
-        // Merges need a destination that the pool never hands out. Its pages are committed only
-        // when the first merge writes to it.
-        reserve_(pool->Allocate(SegmentState::kReserved)),
-        reserved_(reserve_ == kNoSegment ? 0 : 1) {}
+        share_(pool->segment_size() / std::max<size_t>(run_length, 2)),
+        // Its pages are committed only when a survivor is first copied into it.
+        dest_(pool->Allocate(SegmentState::kReserved)) {}
 
   ~MergeEvictor() override {
-    if (reserve_ != kNoSegment) pool_->Free(reserve_);
+    if (dest_ != kNoSegment) pool_->Free(dest_);
   }
 
-  size_t reserved_segments() const override { return reserved_; }
-
   bool Evict(SegmentReclaimer& reclaimer) override {
-    uint32_t next = kNoSegment;
-    if (!buckets_->DetachRun(run_length_, &run_, &next)) return false;
-    if (run_.size() == 1 || reserve_ == kNoSegment) {
-      for (uint32_t id : run_) {
-        reclaimer.DropSegment(id);
-        ++reclaimer.counters().segment_evictions;
+    for (int i = 0; i < kMaxSourcesPerEviction; ++i) {
+      const uint32_t source = buckets_->DetachNextToMerge();
+      if (source == kNoSegment) {
+        // Only the destination holds items: seal it so that the next eviction can take it.
+        if (dest_ == kNoSegment || Empty(dest_)) return false;
+        SealDestination(reclaimer);
+        continue;
       }
+      const SegmentInfo& info = pool_->Info(source);
+      if (info.chain_head) {
+        // A large item cannot be copied into one segment: it goes whole.
+        reclaimer.DropSegment(source);
+        ++reclaimer.counters().segment_evictions;
+        return true;
+      }
+      const uint16_t bucket = info.ttl_bucket;
+      if (dest_ != kNoSegment) {
+        if (Empty(dest_)) {
+          // Nothing of it is live: open it afresh, in this source's bucket and flush generation.
+          Open(reclaimer, dest_, bucket);
+        } else if (reclaimer.Outdated(dest_)) {
+          // Opened before a flush_all: what it holds is invalid, and so would be what it took.
+          SealDestination(reclaimer);
+        }
+      }
+      items_.clear();
+      reclaimer.CollectLive(source, &items_);
+      MergeInto(reclaimer, source);
+      ++reclaimer.counters().segment_evictions;
+      // Sealed nearly full: a destination's unused tail is lost until it is merged again.
+      if (dest_ != kNoSegment && Room(dest_) < share_ / 8) SealDestination(reclaimer);
+      if (dest_ == kNoSegment) {
+        // The emptied source becomes the destination of the sources that follow.
+        Open(reclaimer, source, bucket);
+        continue;
+      }
+      pool_->Free(source);
       return true;
     }
-    Merge(reclaimer, next);
-    return true;
+    return false;
   }
 
  private:
-  void Merge(SegmentReclaimer& reclaimer, uint32_t next) {
-    const uint32_t dest = reserve_;
-    reclaimer.OpenMergeDestination(dest, pool_->Info(run_.front()).ttl_bucket);
-    SegmentInfo& dest_info = pool_->Info(dest);
-    for (size_t i = 0; i < run_.size(); ++i) {
-      const uint32_t source = run_[i];
-      items_.clear();
-      reclaimer.CollectLive(source, &items_);
-      const size_t room =
-          pool_->segment_size() - dest_info.write_offset.load(std::memory_order_relaxed);
-      const uint32_t threshold = Threshold(room / (run_.size() - i));
-      for (const LiveItem& item : items_) {
-        if (reclaimer.KeepOrDrop(source, item, threshold, dest)) {
-          ++reclaimer.counters().items_copied_forward;
-        }
-      }
-      ++reclaimer.counters().segment_evictions;
-    }
+  bool Empty(uint32_t id) const {
+    return pool_->Info(id).live_items.load(std::memory_order_relaxed) == 0;
+  }
+  size_t Room(uint32_t id) const {
+    return pool_->segment_size() - pool_->Info(id).write_offset.load(std::memory_order_relaxed);
+  }
+
+  void Open(SegmentReclaimer& reclaimer, uint32_t id, uint16_t bucket) {
+    reclaimer.OpenMergeDestination(id, bucket);
+    dest_ = id;
+  }
+
+  void SealDestination(SegmentReclaimer& reclaimer) {
+    buckets_->InsertMerged(dest_);
     ++reclaimer.counters().segment_merges;
-    // Every source is empty now. One becomes the next reserve, unless nothing survived: then the
-    // destination holds no live item and stays the reserve.
-    if (dest_info.live_items.load(std::memory_order_relaxed) > 0) {
-      buckets_->InsertMerged(dest, next);
-      reserve_ = run_.back();
-      run_.pop_back();
+    dest_ = kNoSegment;
+  }
+
+  // Copies the survivors of `source` into the destination (if any) and unlinks the rest.
+  void MergeInto(SegmentReclaimer& reclaimer, uint32_t source) {
+    const uint32_t threshold =
+        dest_ == kNoSegment ? Slot::kMaxCounter : Threshold(std::min(share_, Room(dest_)));
+    for (const LiveItem& item : items_) {
+      if (reclaimer.KeepOrDrop(source, item, threshold, dest_)) {
+        ++reclaimer.counters().items_copied_forward;
+      }
     }
-    pool_->Info(reserve_).state.store(SegmentState::kReserved, std::memory_order_release);
-    for (uint32_t id : run_) pool_->Free(id);
   }
 
   // The lowest counter threshold whose survivors (items with a higher counter) fit in `budget`
@@ -89,14 +128,9 @@ class MergeEvictor final : public Evictor {
 
   SegmentPool* pool_;
   TtlBuckets* buckets_;
-  const size_t run_length_;
-  // A merge always leaves a reserve behind (a source, or the unused destination), so whether
-  // there is one is decided at construction.
-  uint32_t reserve_;
-  const size_t reserved_;
-  // Reused across merges so that eviction does not allocate once warm.
-  std::vector<uint32_t> run_;
-  std::vector<LiveItem> items_;
+  const size_t share_;  // bytes of a destination each source may fill
+  uint32_t dest_;       // the destination; kNoSegment only between a seal and the next source
+  std::vector<LiveItem> items_;  // reused across merges so that eviction does not allocate
 };
 
 }  // namespace

@@ -242,14 +242,15 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
     if (slot == nullptr) return false;
     ItemHeader header;
     ItemHeader::Decode(cache_->ItemAt(loc), &header);
-    SegmentInfo& to = cache_->pool_.Info(dest);
-    const uint32_t offset = to.write_offset.load(std::memory_order_relaxed);
     const size_t size = header.item_size();
-    if (!cache_->Invalid(loc, header, now_) && slot->counter() > threshold &&
-        offset + size <= cache_->pool_.segment_size()) {
+    if (dest != kNoSegment && !cache_->Invalid(loc, header, now_) && slot->counter() > threshold &&
+        cache_->pool_.Info(dest).write_offset.load(std::memory_order_relaxed) + size <=
+            cache_->pool_.segment_size()) {
+      SegmentInfo& to = cache_->pool_.Info(dest);
+      const uint32_t offset = to.write_offset.load(std::memory_order_relaxed);
       std::memcpy(cache_->pool_.Data(dest) + offset, cache_->ItemAt(loc), size);
       to.write_offset.store(static_cast<uint32_t>(offset + size), std::memory_order_relaxed);
-      if (header.expiry != kNeverExpires) RaiseMaxExpiry(to, header.expiry);
+      RaiseMaxExpiry(to, header.expiry == kNeverExpires ? kNeverExpiresMax : header.expiry);
       slot->Relocate({dest, offset});
       cache_->LiveSub(from, size);
       cache_->LiveAdd(dest, size);
@@ -261,6 +262,10 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
 
   void OpenMergeDestination(uint32_t dest, uint16_t bucket) override {
     cache_->OpenSegment(dest, bucket, now_);
+  }
+
+  bool Outdated(uint32_t id) const override {
+    return cache_->pool_.Info(id).flush_gen < cache_->flush_gen();
   }
 
   ReclaimCounters& counters() override { return counters_; }
@@ -500,7 +505,9 @@ uint32_t SegmentCache::AcquireSegment(ThreadContext& ctx, SegmentState state) {
   return kNoSegment;
 }
 
-uint32_t SegmentCache::LowWater() const { return std::clamp<uint32_t>(pool_.limit() / 64, 1, 8); }
+uint32_t SegmentCache::LowWater() const {
+  return std::min<uint32_t>(pool_.limit() / kMinSegments, kMaxFreeAhead);
+}
 
 bool SegmentCache::EvictOne(ThreadContext& ctx) {
   // A segment whose items all expired or were flushed goes first: freeing it loses nothing.
@@ -980,7 +987,7 @@ CacheStats SegmentCache::Stats() const {
   stats.evicted_unfetched = get(kEvictedUnfetched);
   stats.segment_size = pool_.segment_size();
   stats.segments_total = pool_.limit();
-  stats.segments_in_use = pool_.in_use() - evictor_->reserved_segments();
+  stats.segments_in_use = pool_.in_use();
   stats.segments_free = pool_.free_count();
   stats.segment_merges = get(kSegmentMerges);
   stats.segment_evictions = get(kSegmentEvictions);

@@ -45,14 +45,15 @@ namespace mnemo::storage {
 
 class SegmentCache final : public Cache, private LocationHasher {
  public:
-  // Segments a pool is given at least, shrinking segment_size for small memory limits, so that
-  // every worker can hold an open segment and eviction still has a choice.
-  static constexpr size_t kMinSegments = 16;
+  // Segments a pool is given at least, shrinking segment_size for small memory limits (not below
+  // kMinSegmentSize), so that what the cache holds aside (open segments, free segments evicted
+  // ahead, a merge destination) costs well under 1% of -m: at -m 64, 256 KiB segments.
+  static constexpr size_t kMinSegments = 256;
   static constexpr size_t kMinSegmentSize = size_t{64} << 10;
   // Open segments a Context keeps at once (one per TTL bucket it writes to).
   static constexpr size_t kMaxOpenSegments = 4;
-  // Segments merged at a time by merge eviction.
-  static constexpr size_t kMergeRun = 4;
+  // Sources that share one destination segment in merge eviction.
+  static constexpr size_t kMergeRun = 2;
 
   explicit SegmentCache(const CacheOptions& options);
   ~SegmentCache() override;
@@ -146,8 +147,10 @@ class SegmentCache final : public Cache, private LocationHasher {
   StoreResult StoreExpired(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
                            uint64_t cas, uint32_t now);
 
-  // Free segments below which the background thread evicts ahead of demand.
+  // Free segments below which the background thread evicts ahead of demand: one per kMinSegments
+  // segments, at most kMaxFreeAhead.
   uint32_t LowWater() const;
+  static constexpr uint32_t kMaxFreeAhead = 8;
   // Frees at least one segment: a dead one if a bucket starts with one, else by eviction (unless
   // -M). False if nothing could be freed. REQUIRES: evict_mu_ held.
   bool EvictOne(ThreadContext& ctx);

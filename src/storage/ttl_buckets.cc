@@ -49,7 +49,7 @@ void TtlBuckets::LinkBefore(Bucket& bucket, uint32_t id, uint32_t next) {
 
 void TtlBuckets::Unlink(Bucket& bucket, uint32_t id) {
   SegmentInfo& info = pool_->Info(id);
-  if (bucket.cursor == id) bucket.cursor = info.next;
+  const uint32_t next = info.next;
   if (info.prev == kNoSegment) {
     bucket.head = info.next;
   } else {
@@ -62,6 +62,8 @@ void TtlBuckets::Unlink(Bucket& bucket, uint32_t id) {
   }
   info.prev = kNoSegment;
   info.next = kNoSegment;
+  // The hand moves on; past the end it starts again from the oldest.
+  if (bucket.cursor == id) bucket.cursor = next != kNoSegment ? next : bucket.head;
   --bucket.size;
   --sealed_;
   if (bucket.size == 0) {
@@ -117,19 +119,7 @@ uint32_t TtlBuckets::DetachOldest() {
   return oldest;
 }
 
-void TtlBuckets::CollectRun(uint32_t start, size_t max_run, std::vector<uint32_t>* run) const {
-  run->clear();
-  for (uint32_t id = start; id != kNoSegment && run->size() < max_run; id = pool_->Info(id).next) {
-    // A large item's head is never merged: its item cannot be copied into one segment.
-    if (pool_->Info(id).chain_head) {
-      if (run->empty()) run->push_back(id);
-      return;
-    }
-    run->push_back(id);
-  }
-}
-
-bool TtlBuckets::DetachRun(size_t max_run, std::vector<uint32_t>* run, uint32_t* next) {
+uint32_t TtlBuckets::DetachNextToMerge() {
   SpinLockGuard guard(lock_);
   Bucket* chosen = nullptr;
   uint32_t chosen_start = kNoSegment;
@@ -144,23 +134,17 @@ bool TtlBuckets::DetachRun(size_t max_run, std::vector<uint32_t>* run, uint32_t*
       }
     }
   }
-  if (chosen == nullptr) return false;
-  CollectRun(chosen_start, max_run, run);
-  if (run->size() < 2 && chosen_start != chosen->head && !pool_->Info(run->front()).chain_head) {
-    // The hand reached the end of the chain: start again from the oldest.
-    CollectRun(chosen->head, max_run, run);
-  }
-  *next = pool_->Info(run->back()).next;
-  for (uint32_t id : *run) Unlink(*chosen, id);
-  chosen->cursor = *next;
-  return true;
+  if (chosen == nullptr) return kNoSegment;
+  const uint32_t next = pool_->Info(chosen_start).next;
+  Unlink(*chosen, chosen_start);
+  chosen->cursor = next != kNoSegment ? next : chosen->head;
+  return chosen_start;
 }
 
-void TtlBuckets::InsertMerged(uint32_t id, uint32_t next) {
+void TtlBuckets::InsertMerged(uint32_t id) {
   SpinLockGuard guard(lock_);
   Bucket& bucket = buckets_[pool_->Info(id).ttl_bucket];
-  LinkBefore(bucket, id, next);
-  bucket.cursor = next;
+  LinkBefore(bucket, id, bucket.cursor);
 }
 
 size_t TtlBuckets::sealed() const {

@@ -1,7 +1,8 @@
 // TtlBuckets groups sealed segments by how long their items live, so that items expiring at about
 // the same time share segments and a whole segment expires at once (Segcache's TTL buckets). Each
-// bucket keeps its sealed segments in a FIFO chain, oldest first, and a merge cursor: the place
-// where the next merge of that bucket starts, so that merging walks the chain like a clock hand.
+// bucket keeps its sealed segments in a FIFO chain, oldest first, and a merge cursor: the next
+// segment of that bucket to merge, so that merging walks the chain like a clock hand and merged
+// segments stay where their sources were.
 //
 // Buckets by remaining time to live: bucket 0 holds items that never expire; then four groups of
 // 256 buckets, 8 s wide up to 2048 s, 128 s wide up to about 9.7 h, 2048 s wide up to about 6.5
@@ -12,7 +13,8 @@
 //      lock.
 //  (2) Within a chain, segments are in the order they were appended, except that a merged segment
 //      takes the place of the run it was merged from.
-//  (3) A cursor is kNoSegment (start at the head) or a segment in its bucket's chain.
+//  (3) A cursor is kNoSegment (start at the head) or a segment in its bucket's chain; it moves to
+//      the next segment when its segment leaves the chain, and back to the head past the end.
 //
 // Thread safety: every method takes the internal lock, which is a leaf: no other lock is taken
 // while holding it.
@@ -20,7 +22,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "base/spin_lock.h"
 #include "base/thread_annotations.h"
@@ -54,16 +55,14 @@ class TtlBuckets {
   // kNoSegment if there is none.
   uint32_t DetachOldest();
 
-  // Detaches a run of up to `max_run` consecutive sealed segments of one bucket to merge, marked
-  // kReclaiming: the bucket whose cursor segment is oldest, from its cursor (or from its head when
-  // fewer than two are left after the cursor). The run holds one segment when only one can be
-  // taken (a large item's head, or a bucket of one segment): evict that one whole. *next receives
-  // the segment that followed the run, for InsertMerged. Returns false if no segment is sealed.
-  bool DetachRun(size_t max_run, std::vector<uint32_t>* run, uint32_t* next);
+  // Detaches the next segment to merge, marked kReclaiming: the one at the cursor of the bucket
+  // whose cursor segment is oldest, and moves that cursor to the segment after it. kNoSegment if
+  // no segment is sealed.
+  uint32_t DetachNextToMerge();
 
-  // Seals the merged segment `id` (in its ttl_bucket) in the place of the run that preceded
-  // `next`, and moves the bucket's cursor past it.
-  void InsertMerged(uint32_t id, uint32_t next);
+  // Seals the merged segment `id` in its ttl_bucket just before the bucket's cursor: where the
+  // segments it was merged from were. The cursor stays on the next segment to merge.
+  void InsertMerged(uint32_t id);
 
   size_t sealed() const;
 

@@ -64,41 +64,31 @@ TEST_F(TtlBucketsChainTest, OldestAcrossBucketsFirst) {
   EXPECT_EQ(buckets_.sealed(), 0u);
 }
 
-TEST_F(TtlBucketsChainTest, RunsWalkTheChainLikeAClockHand) {
+TEST_F(TtlBucketsChainTest, MergesWalkTheChainLikeAClockHand) {
   std::vector<uint32_t> ids;
-  for (uint32_t t = 0; t < 10; ++t) ids.push_back(Seal(0, t));
-  std::vector<uint32_t> run;
-  uint32_t next = kNoSegment;
-  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
-  EXPECT_EQ(run, std::vector<uint32_t>(ids.begin(), ids.begin() + 4));
-  EXPECT_EQ(next, ids[4]);
-  // The merged segment takes the run's place; the next run starts after it.
+  for (uint32_t t = 0; t < 6; ++t) ids.push_back(Seal(0, t));
+  EXPECT_EQ(buckets_.DetachNextToMerge(), ids[0]);
+  EXPECT_EQ(buckets_.DetachNextToMerge(), ids[1]);
+  // A merged segment takes its sources' place, before the cursor.
   const uint32_t merged = pool_.Allocate(SegmentState::kOpen);
   pool_.Info(merged).create_time = 100;
-  buckets_.InsertMerged(merged, next);
-  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
-  EXPECT_EQ(run, std::vector<uint32_t>(ids.begin() + 4, ids.begin() + 8));
-  buckets_.InsertMerged(pool_.Allocate(SegmentState::kOpen), next);
-  // Two left after the cursor: still a run.
-  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
-  EXPECT_EQ(run, std::vector<uint32_t>(ids.begin() + 8, ids.end()));
-  EXPECT_EQ(next, kNoSegment);
-  // Nothing after the cursor: back to the head, the first merged segment.
-  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
-  EXPECT_EQ(run.front(), merged);
-  EXPECT_EQ(run.size(), 2u);
+  buckets_.InsertMerged(merged);
+  EXPECT_EQ(buckets_.DetachNextToMerge(), ids[2]);
+  for (size_t i = 3; i < ids.size(); ++i) EXPECT_EQ(buckets_.DetachNextToMerge(), ids[i]);
+  // Past the end, the hand starts again from the oldest: the merged segment.
+  const uint32_t newest = Seal(0, 200);
+  EXPECT_EQ(buckets_.DetachNextToMerge(), merged);
+  EXPECT_EQ(buckets_.DetachNextToMerge(), newest);
+  EXPECT_EQ(buckets_.DetachNextToMerge(), kNoSegment);
 }
 
-TEST_F(TtlBucketsChainTest, LargeItemHeadsAreNeverMerged) {
-  const uint32_t a = Seal(0, 1);
-  const uint32_t head = Seal(0, 2, /*chain_head=*/true);
-  Seal(0, 3);
-  std::vector<uint32_t> run;
-  uint32_t next = kNoSegment;
-  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
-  EXPECT_EQ(run, std::vector<uint32_t>{a});
-  ASSERT_TRUE(buckets_.DetachRun(4, &run, &next));
-  EXPECT_EQ(run, std::vector<uint32_t>{head});
+TEST_F(TtlBucketsChainTest, MergesStartInTheBucketWhoseNextSegmentIsOldest) {
+  const uint32_t a = Seal(1, 10);
+  const uint32_t b = Seal(2, 5);
+  const uint32_t c = Seal(1, 20);
+  EXPECT_EQ(buckets_.DetachNextToMerge(), b);
+  EXPECT_EQ(buckets_.DetachNextToMerge(), a);
+  EXPECT_EQ(buckets_.DetachNextToMerge(), c);
 }
 
 TEST_F(TtlBucketsChainTest, DeadHeadsAreFound) {
