@@ -208,7 +208,8 @@ void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, 
   w.YesNo("track_sizes", false);
   w.YesNo("inline_ascii_response", false);
   // mnemo's own.
-  w.Number("segment_size", options.segment_size);
+  // The engine's: it shrinks segments when -m is too small for enough of them.
+  w.Number("segment_size", snapshot.cache.segment_size);
   w.Text("eviction_policy", options.eviction == storage::EvictionPolicy::kMerge ? "merge" : "fifo");
 }
 
