@@ -319,9 +319,10 @@ SegmentCache::SegmentCache(const CacheOptions& options)
       limit_bytes_(options_.memory_limit),
       retired_(std::make_unique<Totals>()),
       baseline_(std::make_unique<Totals>()) {
-  evictor_ = options_.eviction == EvictionPolicy::kFifo
-                 ? NewFifoEvictor(&buckets_)
-                 : NewMergeEvictor(&pool_, &buckets_, kMergeRun);
+  // With -M nothing is ever evicted, and merge's destination would be a segment held for nothing.
+  evictor_ = options_.eviction == EvictionPolicy::kMerge && options_.evict
+                 ? NewMergeEvictor(&pool_, &buckets_, kMergeRun)
+                 : NewFifoEvictor(&buckets_);
   background_ctx_ = std::make_unique<ThreadContext>(this);
   if (options_.background_thread) background_ = std::thread([this] { BackgroundLoop(); });
 }
