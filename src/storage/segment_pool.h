@@ -32,7 +32,9 @@ inline constexpr uint32_t kNoSegment = UINT32_MAX;
 
 enum class SegmentState : uint8_t { kFree, kOpen, kSealed, kChained, kReserved, kReclaiming };
 
-struct SegmentInfo {
+// One cache line each: neighbouring segments are often open in different threads, whose appends
+// and live counts would otherwise share lines.
+struct alignas(64) SegmentInfo {
   // Written by the owner while open; final once sealed (readers synchronise through `state`).
   std::atomic<uint32_t> write_offset{0};
   // Changed by any thread that links or unlinks an item of the segment, under its stripe lock.
@@ -55,6 +57,8 @@ struct SegmentInfo {
   uint32_t prev = kNoSegment;
   uint32_t next = kNoSegment;
 };
+
+static_assert(sizeof(SegmentInfo) == 64, "a segment descriptor grew: see docs/storage.md");
 
 inline constexpr uint32_t kNeverExpiresMax = UINT32_MAX;
 
