@@ -1,6 +1,7 @@
 """Differential testing: the same random, pipelined command stream goes to Debian's memcached and
 to the server under test, each split at its own random byte boundaries, and the replies must be
-the same bytes once CAS tokens (which each server numbers its own way) are normalised.
+the same bytes once normalised: CAS tokens (each server numbers its own way) and the padding of
+numbers after incr and decr (see normalise()).
 
 Streams are valid commands only, drawn from a seed so that a failure can be replayed:
 
@@ -19,13 +20,34 @@ import time
 import harness
 
 REFERENCE = "/usr/bin/memcached"
-_CAS_IN_VALUE_LINE = re.compile(rb"^(VALUE \S+ \d+ \d+) \d+\r$", re.M)
+_PADDED_NUMBER = re.compile(rb"\d+ +")
 
 
 def normalise(replies):
-    """Replaces the CAS token of every `gets`/`gats` VALUE line with 'CAS'."""
-    # A data block could hold a line that looks like a VALUE line; generated values never do.
-    return _CAS_IN_VALUE_LINE.sub(rb"\1 CAS\r", replies)
+    """`replies` with what may rightly differ between two servers, or two runs, made equal: the
+    CAS token of each VALUE line becomes 'CAS', and a number padded with spaces loses them.
+    (memcached pads the result of an incr or decr that shortens a number in place, but writes
+    a new, unpadded item when a reply still in flight holds the old one: that depends on how
+    the requests were batched.)"""
+    out = []
+    at = 0
+    while at < len(replies):
+        end = replies.find(b"\r\n", at)
+        if end < 0:
+            break
+        line = replies[at:end]
+        at = end + 2
+        fields = line.split(b" ")
+        if fields[0] != b"VALUE" or len(fields) not in (4, 5) or not fields[3].isdigit():
+            out.append(line + b"\r\n")
+            continue
+        data = replies[at:at + int(fields[3])]
+        at += len(data) + 2
+        if _PADDED_NUMBER.fullmatch(data):
+            data = data.rstrip(b" ")
+        fields[3:] = [b"%d" % len(data)] + [b"CAS"] * (len(fields) - 4)
+        out.append(b" ".join(fields) + b"\r\n" + data + b"\r\n")
+    return b"".join(out) + replies[at:]
 
 
 class StreamGenerator:
@@ -36,9 +58,12 @@ class StreamGenerator:
         self.rng = random.Random(seed)
         self.large_values = large_values
         self.keys = [b"key:%d" % i for i in range(keys - 2)] + [b"k" * 250, b"\xc3\xa9t\xc3\xa9"]
+        # incr and decr use only these, and append and prepend never do: after memcached has
+        # padded a number or not (see normalise()), an append would make the two differ.
+        self.counters = [b"num:%d" % i for i in range(8)]
 
-    def key(self):
-        return self.rng.choice(self.keys)
+    def key(self, pool=None):
+        return self.rng.choice(pool or self.keys + self.counters)
 
     def noreply(self):
         return b" noreply" if self.rng.random() < 0.15 else b""
@@ -72,8 +97,9 @@ class StreamGenerator:
             # where each server's overhead per item decides.
             value = self.value(may_be_large=kind in ("set", "add", "replace", "cas"))
             cas = b" %d" % rng.randrange(1, 1000) if kind == "cas" else b""
+            key = self.key(self.keys if kind in ("append", "prepend") else None)
             return b"%s %s %d %s %d%s%s\r\n%s\r\n" % (
-                name, self.key(), rng.choice([0, 1, 4294967295, rng.randrange(1 << 32)]),
+                name, key, rng.choice([0, 1, 4294967295, rng.randrange(1 << 32)]),
                 self.exptime(), len(value), cas, self.noreply(), value)
         if kind in ("get", "gets"):
             return name + b" " + b" ".join(self.key() for _ in range(rng.randrange(1, 8))) + b"\r\n"
@@ -84,7 +110,7 @@ class StreamGenerator:
             return b"delete %s%s\r\n" % (self.key(), self.noreply())
         if kind in ("incr", "decr"):
             delta = rng.choice([0, 1, 7, 1 << 32, (1 << 64) - 1])
-            return b"%s %s %d%s\r\n" % (name, self.key(), delta, self.noreply())
+            return b"%s %s %d%s\r\n" % (name, self.key(self.counters), delta, self.noreply())
         if kind == "touch":
             return b"touch %s %s%s\r\n" % (self.key(), self.exptime(), self.noreply())
         if kind == "flush_all":
@@ -125,16 +151,50 @@ def first_difference(a, b, context=120):
         at, a[start:at + context], b[start:at + context])
 
 
-def compare(seed, commands, reference, tested):
-    """Runs one seeded stream on both (already started) servers; returns None or a report."""
-    stream = b"".join(StreamGenerator(seed).stream(commands))
+def history(commands, key, limit=8):
+    """The last commands before these that name `key`, to show how its value came about."""
+    named = [c for c in commands if key in c.split(b"\r\n", 1)[0].split(b" ")[1:]]
+    return "".join("\n    %r" % c[:200] for c in named[-limit:])
+
+
+def differing_key(command, expected, got):
+    """The key of the VALUE block where two replies part, else the command's last word."""
+    at = next((i for i, (x, y) in enumerate(zip(expected, got)) if x != y),
+              min(len(expected), len(got)))
+    header = expected.rfind(b"VALUE ", 0, at + 1)
+    if header >= 0:
+        return expected[header:].split(b" ", 2)[1]
+    return command.split(b"\r\n", 1)[0].split(b" ")[-1]
+
+
+def explain(commands, reference, tested):
+    """Replays `commands` one at a time on two fresh servers and names the first command whose
+    replies differ, with the earlier commands on its key."""
+    with reference.connect(timeout=60) as r, tested.connect(timeout=60) as t:
+        for i, command in enumerate(commands):
+            expected, got = normalise(r.call(command)), normalise(t.call(command))
+            if expected != got:
+                key = differing_key(command, expected, got)
+                return ("command %d: %r\n  reference: %r\n  tested:    %r\n  before it, on %r:%s"
+                        % (i, command[:200], expected[:300], got[:300], key[:40],
+                           history(commands[:i], key)))
+    return "sent one at a time, every command gets the same replies: the difference depends " \
+           "on how the stream was cut"
+
+
+def compare(seed, count, start_reference, start_tested):
+    """Runs one seeded stream on a server from each start function; None if the replies agree,
+    else a report of the difference."""
+    commands = StreamGenerator(seed).stream(count)
+    stream = b"".join(commands)
     rng = random.Random(seed ^ 0x5EED)
-    expected = normalise(run(reference, split_randomly(stream, rng)))
-    got = normalise(run(tested, split_randomly(stream, rng)))
+    expected = normalise(run(start_reference(), split_randomly(stream, rng)))
+    got = normalise(run(start_tested(), split_randomly(stream, rng)))
     if expected == got:
         return None
-    return "seed %d, %d commands: replies differ (%d vs %d bytes); %s" % (
-        seed, commands, len(expected), len(got), first_difference(expected, got))
+    return "seed %d, %d commands: replies differ (%d vs %d bytes); %s\n%s" % (
+        seed, count, len(expected), len(got), first_difference(expected, got),
+        explain(commands, start_reference(), start_tested()))
 
 
 def main():
@@ -147,12 +207,18 @@ def main():
     args = parser.parse_args()
     failures = 0
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        reference = harness.Server(binary=args.reference).start()
-        tested = harness.Server(binary=args.server).start()
+        servers = []
+
+        def starter(binary):
+            def start():
+                servers.append(harness.Server(binary=binary))
+                return servers[-1].start()
+            return start
+
         try:
-            report = compare(seed, args.commands, reference, tested)
+            report = compare(seed, args.commands, starter(args.reference), starter(args.server))
         finally:
-            complaints = [c for c in (reference.stop(), tested.stop()) if c]
+            complaints = [c for c in (s.stop() for s in servers) if c]
         for problem in ([report] if report else []) + complaints:
             failures += 1
             print(problem, file=sys.stderr)

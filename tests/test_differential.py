@@ -12,7 +12,6 @@ import differential
 def test_random_pipelined_stream_matches_memcached(start_server, seed):
     if not os.access(differential.REFERENCE, os.X_OK):
         pytest.fail("no reference server at %s" % differential.REFERENCE, pytrace=False)
-    reference = start_server(binary=differential.REFERENCE)
-    tested = start_server()
-    report = differential.compare(seed, 400, reference, tested)
+    report = differential.compare(seed, 400, lambda: start_server(binary=differential.REFERENCE),
+                                  start_server)
     assert report is None, report
