@@ -19,11 +19,27 @@ constexpr size_t kMemcachedMaxTokens = 23;
 // The largest byte count memcached accepts: the block plus its "\r\n" must fit in an int.
 constexpr int64_t kMaxBytes = INT_MAX - 2;
 
-// Whether any byte is a control byte: below 0x20, or 0x7f. It runs over every key of a multi-get,
-// so it looks at eight bytes at a time: (w - 0x20 in each byte) & ~w & 0x80 in each byte is
-// non-zero exactly when some byte of w is below 0x20, and w ^ 0x7f in each byte turns a 0x7f
-// into the zero byte that the same test finds with 0x01.
-bool HasControl(std::string_view s) {
+std::string_view TrimSpaces(std::string_view s) {
+  const size_t first = s.find_first_not_of(' ');
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(' ') - first + 1);
+}
+
+// Whether a line that has gone past max_line is a multi-get, which may run longer. memcached
+// skips leading spaces before it looks.
+bool IsRetrievalLine(std::string_view head) {
+  head.remove_prefix(std::min(head.size(), head.find_first_not_of(' ')));
+  return head.starts_with("get ") || head.starts_with("gets ") || head.starts_with("gat ") ||
+         head.starts_with("gats ");
+}
+
+}  // namespace
+
+// It runs over every key of a multi-get, so it looks at eight bytes at a time:
+// (w - 0x20 in each byte) & ~w & 0x80 in each byte is non-zero exactly when some byte of w is
+// below 0x20, and w ^ 0x7f in each byte turns a 0x7f into the zero byte that the same test finds
+// with 0x01.
+bool HasControlByte(std::string_view s) {
   constexpr uint64_t kOnes = 0x0101010101010101;
   constexpr uint64_t kHighBits = 0x8080808080808080;
   const auto has_byte_below = [](uint64_t w, uint64_t n) {
@@ -42,14 +58,6 @@ bool HasControl(std::string_view s) {
   return false;
 }
 
-std::string_view TrimSpaces(std::string_view s) {
-  const size_t first = s.find_first_not_of(' ');
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(' ') - first + 1);
-}
-
-// The next token of `line` at or after *pos, split on ' ' as memcached splits; empty when none
-// is left. Moves *pos past it.
 std::string_view NextToken(std::string_view line, size_t* pos) {
   size_t start = *pos;
   while (start < line.size() && line[start] == ' ') ++start;
@@ -62,6 +70,25 @@ std::string_view NextToken(std::string_view line, size_t* pos) {
                           : static_cast<size_t>(static_cast<const char*>(space) - line.data());
   return line.substr(start, *pos - start);
 }
+
+ParseStatus FindLineEnd(std::string_view input, const ParserLimits& limits, size_t* newline) {
+  const size_t short_window = std::min(input.size(), limits.max_line + 1);
+  const void* found = std::memchr(input.data(), '\n', short_window);
+  if (found == nullptr) {
+    if (input.size() <= limits.max_line) return ParseStatus::kNeedMore;
+    if (!IsRetrievalLine(input.substr(0, short_window))) return ParseStatus::kClose;
+    const size_t long_window = std::min(input.size(), limits.max_retrieval_line + 1);
+    found = std::memchr(input.data() + short_window, '\n', long_window - short_window);
+    if (found == nullptr) {
+      return input.size() <= limits.max_retrieval_line ? ParseStatus::kNeedMore
+                                                       : ParseStatus::kClose;
+    }
+  }
+  *newline = static_cast<size_t>(static_cast<const char*>(found) - input.data());
+  return ParseStatus::kOk;
+}
+
+namespace {
 
 // The first tokens of a command line. No command takes more than kCapacity tokens, so a longer
 // line only needs to be recognised as too long.
@@ -126,7 +153,7 @@ ParseResult Close() { return ParseResult{ParseStatus::kClose, 0, 0, false}; }
 // The status for a key of a single-key command, checked in memcached's order: its length first.
 ParseStatus CheckKey(std::string_view key) {
   if (key.size() > kMaxKeyLength) return ParseStatus::kBadFormat;
-  if (HasControl(key)) return ParseStatus::kError;
+  if (HasControlByte(key)) return ParseStatus::kError;
   return ParseStatus::kOk;
 }
 
@@ -138,34 +165,7 @@ ParseStatus CheckKeys(std::string_view keys) {
     if (key.size() > kMaxKeyLength) return ParseStatus::kBadFormat;
   }
   // A space is not a control byte, so the keys can be checked all at once.
-  if (HasControl(keys)) return ParseStatus::kError;
-  return ParseStatus::kOk;
-}
-
-// Whether a line that has gone past max_line is a multi-get, which may run longer. memcached
-// skips leading spaces before it looks.
-bool IsRetrievalLine(std::string_view head) {
-  head.remove_prefix(std::min(head.size(), head.find_first_not_of(' ')));
-  return head.starts_with("get ") || head.starts_with("gets ") || head.starts_with("gat ") ||
-         head.starts_with("gats ");
-}
-
-// Finds the "\n" that ends the command line at the front of `input`. On kOk, *newline is its
-// offset. The limits are checked against the line's own bytes (invariant 2).
-ParseStatus FindLineEnd(std::string_view input, const ParserLimits& limits, size_t* newline) {
-  const size_t short_window = std::min(input.size(), limits.max_line + 1);
-  const void* found = std::memchr(input.data(), '\n', short_window);
-  if (found == nullptr) {
-    if (input.size() <= limits.max_line) return ParseStatus::kNeedMore;
-    if (!IsRetrievalLine(input.substr(0, short_window))) return ParseStatus::kClose;
-    const size_t long_window = std::min(input.size(), limits.max_retrieval_line + 1);
-    found = std::memchr(input.data() + short_window, '\n', long_window - short_window);
-    if (found == nullptr) {
-      return input.size() <= limits.max_retrieval_line ? ParseStatus::kNeedMore
-                                                       : ParseStatus::kClose;
-    }
-  }
-  *newline = static_cast<size_t>(static_cast<const char*>(found) - input.data());
+  if (HasControlByte(keys)) return ParseStatus::kError;
   return ParseStatus::kOk;
 }
 

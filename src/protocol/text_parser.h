@@ -77,4 +77,19 @@ struct ParserLimits {
 [[nodiscard]] ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits,
                                            Command* cmd);
 
+// The line rules above, shared with the meta parser so that both protocols apply them alike.
+
+// Finds the "\n" that ends the command line at the front of `input`: kOk with *newline set to
+// its offset, kNeedMore, or kClose for a line longer than the limits allow. The limits are
+// checked against the line's own bytes (invariant 2).
+[[nodiscard]] ParseStatus FindLineEnd(std::string_view input, const ParserLimits& limits,
+                                      size_t* newline);
+
+// The next token of `line` at or after *pos, split on ' ' as memcached splits; empty when none
+// is left. Moves *pos past it.
+std::string_view NextToken(std::string_view line, size_t* pos);
+
+// Whether any byte is a control byte: below 0x20, or 0x7f. A key may hold none.
+bool HasControlByte(std::string_view bytes);
+
 }  // namespace mnemo::protocol
