@@ -38,13 +38,13 @@ void AppendLine(int fd, const char* name, const std::string& value, std::string*
 }  // namespace
 
 void ConnectionRegistry::Add(ConnectionEntry* entry) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   entry->index_ = entries_.size();
   entries_.push_back(entry);
 }
 
 void ConnectionRegistry::Remove(ConnectionEntry* entry) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ConnectionEntry* last = entries_.back();
   entries_[entry->index_] = last;
   last->index_ = entry->index_;
@@ -52,12 +52,12 @@ void ConnectionRegistry::Remove(ConnectionEntry* entry) {
 }
 
 size_t ConnectionRegistry::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return entries_.size();
 }
 
 void ConnectionRegistry::AppendStats(uint32_t now, std::string* out) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<const ConnectionEntry*> sorted(entries_.begin(), entries_.end());
   std::sort(sorted.begin(), sorted.end(),
             [](const ConnectionEntry* a, const ConnectionEntry* b) { return a->fd < b->fd; });

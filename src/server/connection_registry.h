@@ -14,10 +14,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/thread_annotations.h"
 
 namespace mnemo::server {
@@ -57,7 +57,7 @@ class ConnectionRegistry {
   void AppendStats(uint32_t now, std::string* out) const EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::vector<ConnectionEntry*> entries_ GUARDED_BY(mu_);
 };
 

@@ -70,14 +70,14 @@ StatTotals StatsRegistry::RawTotals() const {
 
 StatTotals StatsRegistry::Totals() const {
   StatTotals totals = RawTotals();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < kNumStats; ++i) totals[i] -= baseline_[i];
   return totals;
 }
 
 void StatsRegistry::Reset() {
   const StatTotals totals = RawTotals();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   baseline_ = totals;
 }
 

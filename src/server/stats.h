@@ -17,10 +17,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/thread_annotations.h"
 #include "server/options.h"
 #include "storage/cache.h"
@@ -88,7 +88,7 @@ class StatsRegistry {
   StatTotals RawTotals() const;
 
   std::vector<const ThreadStats*> threads_;  // fixed once the server runs
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   StatTotals baseline_ GUARDED_BY(mu_) = {};
 };
 

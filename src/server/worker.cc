@@ -31,7 +31,7 @@ Status Worker::Start() {
 
 void Worker::Adopt(int fd) {
   {
-    std::lock_guard lock(pending_mu_);
+    MutexLock lock(pending_mu_);
     pending_.push_back(fd);
   }
   loop_->Wake();
@@ -59,7 +59,7 @@ void Worker::Run() {
 
   // Stopping: connections still waiting for adoption are closed unserved, the rest closed as is.
   {
-    std::lock_guard lock(pending_mu_);
+    MutexLock lock(pending_mu_);
     for (const int fd : pending_) {
       close(fd);
       server_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -75,7 +75,7 @@ void Worker::Run() {
 void Worker::TakePendingConnections() {
   std::vector<int> fds;
   {
-    std::lock_guard lock(pending_mu_);
+    MutexLock lock(pending_mu_);
     fds.swap(pending_);
   }
   for (const int fd : fds) {

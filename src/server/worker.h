@@ -17,10 +17,10 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "net/buffer_pool.h"
@@ -65,7 +65,7 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   std::unique_ptr<net::EventLoop> loop_;
   std::thread thread_;
 
-  std::mutex pending_mu_;
+  Mutex pending_mu_;
   std::vector<int> pending_ GUARDED_BY(pending_mu_);
 
   // Worker-thread state, created when the thread starts.
