@@ -85,7 +85,7 @@ class MergeEvictor final : public Evictor {
 
  private:
   bool Empty(uint32_t id) const {
-    return pool_->Info(id).live_items.load(std::memory_order_relaxed) == 0;
+    return pool_->Info(id).live_items.load(std::memory_order_acquire) == 0;
   }
   size_t Room(uint32_t id) const {
     return pool_->segment_size() - pool_->Info(id).write_offset.load(std::memory_order_relaxed);

@@ -265,7 +265,7 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
   }
 
   bool Outdated(uint32_t id) const override {
-    return cache_->pool_.Info(id).flush_gen < cache_->flush_gen();
+    return cache_->pool_.Info(id).flush_gen.load(std::memory_order_relaxed) < cache_->flush_gen();
   }
 
   ReclaimCounters& counters() override { return counters_; }
@@ -377,7 +377,7 @@ uint64_t SegmentCache::VersionOf(ItemLocation loc) const {
 }
 
 bool SegmentCache::Flushed(ItemLocation loc) const {
-  return pool_.Info(loc.segment).flush_gen < flush_gen();
+  return pool_.Info(loc.segment).flush_gen.load(std::memory_order_relaxed) < flush_gen();
 }
 
 bool SegmentCache::Invalid(ItemLocation loc, const ItemHeader& header, uint32_t now) const {
@@ -392,7 +392,7 @@ void SegmentCache::LiveAdd(uint32_t segment, size_t size) {
 
 void SegmentCache::LiveSub(uint32_t segment, size_t size) {
   SegmentInfo& info = pool_.Info(segment);
-  info.live_items.fetch_sub(1, std::memory_order_relaxed);
+  info.live_items.fetch_sub(1, std::memory_order_release);
   info.live_bytes.fetch_sub(size, std::memory_order_relaxed);
 }
 
@@ -455,7 +455,7 @@ void SegmentCache::OpenSegment(uint32_t id, uint16_t bucket, uint32_t now) {
   info.max_expiry.store(bucket == 0 ? kNeverExpiresMax : 0, std::memory_order_relaxed);
   info.epoch = NextEpoch();
   info.create_time = now;
-  info.flush_gen = flush_gen();
+  info.flush_gen.store(flush_gen(), std::memory_order_relaxed);
   info.ttl_bucket = bucket;
   info.chain_head = false;
   info.chain_next = kNoSegment;
@@ -477,7 +477,7 @@ void SegmentCache::FreeWithChain(uint32_t id) {
 void SegmentCache::Seal(uint32_t id) {
   // Only the owner links items into a segment it has open, so no item of it can become live
   // again: with none live now, nothing can reach it, and it is free at once.
-  if (pool_.Info(id).live_items.load(std::memory_order_relaxed) == 0) {
+  if (pool_.Info(id).live_items.load(std::memory_order_acquire) == 0) {
     FreeWithChain(id);
   } else {
     buckets_.Append(id);
@@ -519,7 +519,8 @@ bool SegmentCache::EvictOne(ThreadContext& ctx) {
   if (dead != kNoSegment) {
     const SegmentInfo& info = pool_.Info(dead);
     const uint32_t max_expiry = info.max_expiry.load(std::memory_order_relaxed);
-    if (max_expiry != kNeverExpiresMax && max_expiry <= now && info.flush_gen == flush_gen()) {
+    if (max_expiry != kNeverExpiresMax && max_expiry <= now &&
+        info.flush_gen.load(std::memory_order_relaxed) == flush_gen()) {
       ++reclaimer.counters().segments_expired;
     }
     reclaimer.DropSegment(dead);
@@ -566,7 +567,7 @@ bool SegmentCache::Reserve(ThreadContext& ctx, size_t size, uint32_t expiry, uin
   if (entry.segment != kNoSegment) {
     const SegmentInfo& info = pool_.Info(entry.segment);
     // A segment opened before a flush holds only invalid items; a new one starts valid.
-    if (info.flush_gen != flush_gen() ||
+    if (info.flush_gen.load(std::memory_order_relaxed) != flush_gen() ||
         info.write_offset.load(std::memory_order_relaxed) + size > segment_size) {
       Seal(entry.segment);
       entry.segment = kNoSegment;
@@ -1009,17 +1010,20 @@ void SegmentCache::ResetStats() {
   *baseline_ = sum;
 }
 
-bool SegmentCache::ReclaimIfDead(ThreadContext& ctx, uint32_t id, uint32_t now) {
+bool SegmentCache::Dead(uint32_t id, uint32_t now, bool* expired) const {
   const SegmentInfo& info = pool_.Info(id);
   if (info.state.load(std::memory_order_acquire) != SegmentState::kSealed) return false;
   const uint32_t max_expiry = info.max_expiry.load(std::memory_order_relaxed);
-  const bool expired = max_expiry != kNeverExpiresMax && max_expiry <= now;
-  const bool flushed = info.flush_gen < flush_gen();
-  const bool empty = info.live_items.load(std::memory_order_relaxed) == 0;
-  if (!expired && !flushed && !empty) return false;
-  if (!buckets_.Detach(id)) return false;
+  const bool flushed = info.flush_gen.load(std::memory_order_relaxed) < flush_gen();
+  *expired = !flushed && max_expiry != kNeverExpiresMax && max_expiry <= now;
+  return *expired || flushed || info.live_items.load(std::memory_order_acquire) == 0;
+}
+
+bool SegmentCache::ReclaimIfDead(ThreadContext& ctx, uint32_t id, uint32_t now) {
+  bool expired = false;
+  if (!Dead(id, now, &expired) || !buckets_.Detach(id)) return false;
   Reclaimer reclaimer(this);
-  if (expired && !flushed) ++reclaimer.counters().segments_expired;
+  if (expired) ++reclaimer.counters().segments_expired;
   reclaimer.DropSegment(id);
   ctx.Add(reclaimer.counters());
   return true;
@@ -1032,7 +1036,8 @@ void SegmentCache::RunBackgroundPass() {
   // Descriptors, not items, are scanned: a few words per segment, once a second.
   const uint32_t touched = pool_.touched();
   for (uint32_t id = 0; id < touched && done < kMaxSegmentsPerPass; ++id) {
-    if (pool_.Info(id).state.load(std::memory_order_acquire) != SegmentState::kSealed) continue;
+    bool expired = false;
+    if (!Dead(id, now, &expired)) continue;  // looked at without the lock, checked again under it
     std::lock_guard<std::mutex> lock(evict_mu_);
     if (ReclaimIfDead(ctx, id, now)) ++done;
   }

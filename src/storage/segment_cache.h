@@ -154,7 +154,10 @@ class SegmentCache final : public Cache, private LocationHasher {
   // Frees at least one segment: a dead one if a bucket starts with one, else by eviction (unless
   // -M). False if nothing could be freed. REQUIRES: evict_mu_ held.
   bool EvictOne(ThreadContext& ctx);
-  // Frees sealed segment `id` if it expired, was flushed or holds nothing; true if it did.
+  // True if `id` is sealed and holds nothing valid: every item expired (*expired), was flushed,
+  // or was unlinked.
+  bool Dead(uint32_t id, uint32_t now, bool* expired) const;
+  // Frees sealed segment `id` if it is Dead; true if it did.
   // REQUIRES: evict_mu_ held.
   bool ReclaimIfDead(ThreadContext& ctx, uint32_t id, uint32_t now);
   void BackgroundLoop();

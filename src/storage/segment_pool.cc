@@ -58,7 +58,7 @@ void SegmentPool::Free(uint32_t id) {
   info.max_expiry.store(0, std::memory_order_relaxed);
   info.epoch = 0;
   info.create_time = 0;
-  info.flush_gen = 0;
+  info.flush_gen.store(0, std::memory_order_relaxed);
   info.ttl_bucket = 0;
   info.chain_head = false;
   info.chain_next = kNoSegment;

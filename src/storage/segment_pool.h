@@ -38,18 +38,23 @@ struct alignas(64) SegmentInfo {
   // Written by the owner while open; final once sealed (readers synchronise through `state`).
   std::atomic<uint32_t> write_offset{0};
   // Changed by any thread that links or unlinks an item of the segment, under its stripe lock.
+  // Unlinking decrements with release and a thread that frees the segment on seeing 0 loads with
+  // acquire, so every read of the segment made under a stripe lock before the last unlink happens
+  // before the segment is reused.
   std::atomic<uint32_t> live_items{0};
   std::atomic<uint64_t> live_bytes{0};
   // The latest expiry of the segment's items; kNeverExpiresMax if one never expires. Raised by
   // the owner as it appends and by touch in place (fetch-max), so it only grows until reuse.
   std::atomic<uint32_t> max_expiry{0};
+  // The flush generation it was opened in. Atomic because the background pass reads it before it
+  // takes the eviction mutex, while an eviction may be reusing the segment.
+  std::atomic<uint32_t> flush_gen{0};
   // Release-stored on every transition, so a reader that loads it with acquire sees the fields
   // below as they were set before the transition.
   std::atomic<SegmentState> state{SegmentState::kFree};
   // Set when the segment is opened, fixed until it is freed.
   uint64_t epoch = 0;        // from the cache's global counter: makes CAS unique
   uint32_t create_time = 0;  // MonotonicSeconds() when opened
-  uint32_t flush_gen = 0;    // the flush generation it was opened in
   uint16_t ttl_bucket = 0;
   bool chain_head = false;           // holds the head of a large item, whose value continues in...
   uint32_t chain_next = kNoSegment;  // ...this segment (and its chain_next, ...)

@@ -93,8 +93,9 @@ uint32_t TtlBuckets::DetachDead(uint32_t now, uint32_t flush_gen) {
       Bucket& bucket = buckets_[word * 64 + std::countr_zero(bits)];
       const SegmentInfo& info = pool_->Info(bucket.head);
       const uint32_t max_expiry = info.max_expiry.load(std::memory_order_relaxed);
-      if ((max_expiry != kNeverExpiresMax && max_expiry <= now) || info.flush_gen < flush_gen ||
-          info.live_items.load(std::memory_order_relaxed) == 0) {
+      if ((max_expiry != kNeverExpiresMax && max_expiry <= now) ||
+          info.flush_gen.load(std::memory_order_relaxed) < flush_gen ||
+          info.live_items.load(std::memory_order_acquire) == 0) {
         const uint32_t id = bucket.head;
         Unlink(bucket, id);
         return id;
