@@ -52,7 +52,7 @@ def test_hundreds_of_mixed_commands_in_one_send_are_answered_in_order(replies):
 
 
 @pytest.mark.parametrize("how", ["byte_by_byte", 1, 2, 3])
-def test_the_same_pipeline_sent_one_byte_at_a_time_or_split_at_random_points_gives_identical_replies(
+def test_same_pipeline_sent_one_byte_at_a_time_or_split_at_random_points_gives_identical_replies(
         replies, how):
     commands = mixed_commands(seed=11, count=300, large_values=how != "byte_by_byte")
     assert replies(commands, how) == replies(commands, "one_send")
