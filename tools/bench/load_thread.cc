@@ -124,6 +124,7 @@ Status LoadThread::Connect() {
 
 void LoadThread::Start(int64_t start_ns) {
   start_ns_ = start_ns;
+  issuing_ = quota_ > 0 && !clients_.empty();
   stop_issuing_ns_ = plan_.duration_ns > 0 ? start_ns + plan_.duration_ns : INT64_MAX;
   if (plan_.client_interval_ns > 0) {
     // Stagger the clients' schedules over one interval so that they do not fire together.
@@ -155,9 +156,10 @@ void LoadThread::Loop() {
   int64_t now = NowNs();
   next_publish_ns_ = now + kPublishPeriodNs;
   int64_t drain_deadline = INT64_MAX;
+  const bool open_loop = plan_.client_interval_ns > 0;
   epoll_event events[kMaxEvents];
   bool ok = true;
-  Fill(now);
+  for (Client& client : clients_) FillClient(client, now);
   ok = FlushDirty();
   while (ok && !abort_.load(std::memory_order_relaxed)) {
     if (!issuing_ && in_flight_ == 0) break;
@@ -174,16 +176,24 @@ void LoadThread::Loop() {
       break;
     }
     now = NowNs();
+    if (issuing_ && now >= stop_issuing_ns_) issuing_ = false;
     for (int i = 0; ok && i < n; ++i) {
       Socket& socket = *static_cast<Socket*>(events[i].data.ptr);
-      if ((events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) ok = ReadFrom(socket, now);
+      if ((events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) {
+        ok = ReadFrom(socket, now);
+        // Closed loop: refill a client as soon as its replies are in, so that clients are
+        // served in the order the server answered them. A fixed order (client 0 first on every
+        // round) would always put the same clients at the back of the server's queue and
+        // widen the latency distribution.
+        if (ok && !open_loop) FillClient(clients_[socket.client], NowNs());
+      }
       if (ok && (events[i].events & EPOLLOUT) != 0) ok = Flush(socket);
     }
     if (!ok) break;
-    if (issuing_ && now >= stop_issuing_ns_) issuing_ = false;
-    // Handling the replies took time: stamp new requests with a fresh clock.
-    now = NowNs();
-    if (issuing_) Fill(now);
+    if (open_loop) {
+      now = NowNs();
+      for (Client& client : clients_) FillClient(client, now);
+    }
     ok = FlushDirty();
     if (!issuing_ && drain_deadline == INT64_MAX) drain_deadline = now + kDrainTimeoutNs;
     if (now >= next_publish_ns_) {
@@ -196,26 +206,20 @@ void LoadThread::Loop() {
   finished_.store(true, std::memory_order_release);
 }
 
-void LoadThread::Fill(int64_t now) {
+void LoadThread::FillClient(Client& client, int64_t now) {
   const bool open_loop = plan_.client_interval_ns > 0;
-  bool any_left = false;
   Request request;
-  for (Client& client : clients_) {
-    while (!client.done && client.outstanding < plan_.pipeline && quota_ > 0) {
-      if (open_loop && client.next_due_ns > now) break;
-      if (!client.generator.Next(&request)) {
-        client.done = true;
-        break;
-      }
-      Issue(client, request, open_loop ? client.next_due_ns : now);
-      if (open_loop) {
-        client.next_due_ns += static_cast<int64_t>(plan_.client_interval_ns);
-      }
-      --quota_;
+  while (issuing_ && !client.done && client.outstanding < plan_.pipeline) {
+    if (open_loop && client.next_due_ns > now) break;
+    if (!client.generator.Next(&request)) {
+      client.done = true;
+      if (++clients_done_ == clients_.size()) issuing_ = false;
+      break;
     }
-    any_left = any_left || !client.done;
+    Issue(client, request, open_loop ? client.next_due_ns : now);
+    if (open_loop) client.next_due_ns += static_cast<int64_t>(plan_.client_interval_ns);
+    if (--quota_ == 0) issuing_ = false;
   }
-  if (!any_left || quota_ == 0) issuing_ = false;
 }
 
 void LoadThread::Issue(Client& client, const Request& request, int64_t start_ns) {

@@ -7,7 +7,8 @@
 //     costs one write.
 //   - Replies are parsed as they arrive (ResponseReader), matched in order to the socket's
 //     in-flight requests, and timed.
-//   - Closed loop (no rate): a client refills its pipeline as soon as replies free room. Open loop:
+//   - Closed loop (no rate): a client refills its pipeline as soon as its replies are read, so
+//     clients are served in the order the server answers them. Open loop:
 //     each client's requests fall due at fixed intervals; a request is timed from when it fell
 //     due, not from when it could be sent, so a stalled server is charged for the whole wait
 //     (no coordinated omission).
@@ -104,8 +105,9 @@ class LoadThread {
   };
 
   void Loop();
-  // Issues requests for every client that has room (and, open loop, a request due).
-  void Fill(int64_t now);
+  // Issues the client's requests while it has room in its pipeline (and, open loop, requests
+  // due at `now`), the thread has quota left and the run is issuing.
+  void FillClient(Client& client, int64_t now);
   void Issue(Client& client, const Request& request, int64_t start_ns);
   // Reads and handles what the socket has; false on a fatal error (status_ set).
   bool ReadFrom(Socket& socket, int64_t now);
@@ -129,7 +131,8 @@ class LoadThread {
   int64_t start_ns_ = 0;
   int64_t stop_issuing_ns_ = 0;
   bool issuing_ = true;
-  uint64_t in_flight_ = 0;  // over all clients
+  size_t clients_done_ = 0;  // preload generators that have written their share
+  uint64_t in_flight_ = 0;   // over all clients
   int64_t next_publish_ns_ = 0;
   RunStats local_;
 
