@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 PERCENTILES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99_9", "p99.9"))
 
@@ -43,6 +44,7 @@ def describe(config):
 
 
 def label(value):
+    """A short number for a bar or an axis: 1.23M, 766k, 3.06."""
     if value >= 1e6:
         return "%.2fM" % (value / 1e6)
     if value >= 1e4:
@@ -69,6 +71,7 @@ def plot(report, out_path):
     bars(ax_tput, names, [spread([r["throughput"] for r in s["rounds"]]) for s in servers])
     ax_tput.set_title("throughput")
     ax_tput.set_ylabel("requests / s")
+    ax_tput.yaxis.set_major_formatter(FuncFormatter(lambda value, _: label(value)))
 
     width = 0.8 / len(servers)
     for i, server in enumerate(servers):
