@@ -21,7 +21,7 @@ Status RunRound(const Options& options, const ServerCommand& server, CompareRoun
   Status status = process.Start(server.command);
   if (!status.ok()) return status;
   LoadOptions load = options.load;
-  load.servers = {ServerAddress{"127.0.0.1", process.port(), 1}};
+  load.servers = {cluster::ServerAddress{"127.0.0.1", process.port(), 1}};
   RunResult preload;
   status = RunLoad(load, Phase::kPreload, nullptr, &preload);
   if (!status.ok()) return status;

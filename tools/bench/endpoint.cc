@@ -13,7 +13,7 @@
 
 namespace mnemo::bench {
 
-Status ResolveEndpoint(const ServerAddress& server, Endpoint* out) {
+Status ResolveEndpoint(const cluster::ServerAddress& server, Endpoint* out) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "server_address.h"
+#include "cluster/server_address.h"
 
 namespace mnemo::bench {
 
@@ -21,7 +21,7 @@ struct Endpoint {
 };
 
 // Resolves `server` (a name or a numeric address) to its first TCP address.
-Status ResolveEndpoint(const ServerAddress& server, Endpoint* out);
+Status ResolveEndpoint(const cluster::ServerAddress& server, Endpoint* out);
 
 // Connects to `endpoint` (blocking until connected or refused) and returns the socket, set
 // non-blocking with TCP_NODELAY, in *fd.

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "ketama.h"
+#include "cluster/ketama.h"
 #include "load_thread.h"
 #include "rng.h"
 
@@ -59,13 +59,13 @@ Status RunLoad(const LoadOptions& options, Phase phase, FILE* progress, RunResul
   *out = RunResult();
   LoadPlan plan;
   plan.options = &options;
-  for (const ServerAddress& server : options.servers) {
+  for (const cluster::ServerAddress& server : options.servers) {
     Endpoint endpoint;
     Status status = ResolveEndpoint(server, &endpoint);
     if (!status.ok()) return status;
     plan.endpoints.push_back(std::move(endpoint));
   }
-  std::optional<KetamaRing> ring;
+  std::optional<cluster::KetamaRing> ring;
   if (options.servers.size() > 1) {
     ring.emplace(options.servers);
     plan.ring = &*ring;

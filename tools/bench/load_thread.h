@@ -37,8 +37,8 @@
 #include "base/spin_lock.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
+#include "cluster/ketama.h"
 #include "endpoint.h"
-#include "ketama.h"
 #include "options.h"
 #include "request_generator.h"
 #include "response_reader.h"
@@ -49,9 +49,9 @@ namespace mnemo::bench {
 // What every thread of one run shares; read-only while the run lasts.
 struct LoadPlan {
   const LoadOptions* options = nullptr;
-  std::vector<Endpoint> endpoints;   // one per server, in --server order
-  const KetamaRing* ring = nullptr;  // null with a single server
-  std::string_view values;           // value bytes: a set of n bytes sends the first n
+  std::vector<Endpoint> endpoints;            // one per server, in --server order
+  const cluster::KetamaRing* ring = nullptr;  // null with a single server
+  std::string_view values;                    // value bytes: a set of n bytes sends the first n
   bool preload = false;
   uint32_t pipeline = 1;
   uint64_t clients = 1;           // over all threads

@@ -195,8 +195,8 @@ Status ParseOne(int id, std::string_view arg, Options* out, bool* duration_given
   LoadOptions& load = out->load;
   switch (id) {
     case kServer: {
-      ServerAddress address;
-      Status status = ParseServerAddress(arg, &address);
+      cluster::ServerAddress address;
+      Status status = cluster::ParseServerAddress(arg, &address);
       if (status.ok()) load.servers.push_back(std::move(address));
       return status;
     }
@@ -304,7 +304,7 @@ Status Validate(bool duration_given, Options* out) {
       return Status::Error("compare mode needs at least two --server-cmd NAME=COMMAND");
     }
   } else if (load.servers.empty()) {
-    load.servers.push_back(ServerAddress{"127.0.0.1", kDefaultMemcachedPort, 1});
+    load.servers.push_back(cluster::ServerAddress{"127.0.0.1", cluster::kDefaultMemcachedPort, 1});
   }
   return Status::Ok();
 }

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "base/status.h"
+#include "cluster/server_address.h"
 #include "key_distribution.h"
-#include "server_address.h"
 
 namespace mnemo::bench {
 
@@ -30,7 +30,8 @@ enum class Protocol : uint8_t {
 
 // The load one run offers, shared by the normal and the compare mode.
 struct LoadOptions {
-  std::vector<ServerAddress> servers;  // empty only in compare mode, which fills it per run
+  std::vector<cluster::ServerAddress>
+      servers;  // empty only in compare mode, which fills it per run
   uint32_t threads = 2;
   uint32_t connections = 25;  // per thread
   uint32_t pipeline = 1;      // requests in flight per connection

@@ -21,7 +21,7 @@ TEST(OptionsTest, DefaultsTargetLocalMemcachedForTenSeconds) {
   ASSERT_TRUE(Parse({}, &o).ok());
   EXPECT_EQ(o.mode, Options::Mode::kRun);
   ASSERT_EQ(o.load.servers.size(), 1u);
-  EXPECT_EQ(o.load.servers[0], (ServerAddress{"127.0.0.1", 11211, 1}));
+  EXPECT_EQ(o.load.servers[0], (cluster::ServerAddress{"127.0.0.1", 11211, 1}));
   EXPECT_EQ(o.load.duration_s, 10);
   EXPECT_EQ(o.load.requests, 0u);
   EXPECT_EQ(o.load.set_ratio, 1u);
@@ -64,7 +64,7 @@ TEST(OptionsTest, ParsesEveryLoadOption) {
                          &o);
   ASSERT_TRUE(s.ok()) << s.message();
   ASSERT_EQ(o.load.servers.size(), 2u);
-  EXPECT_EQ(o.load.servers[1], (ServerAddress{"h2", 21212, 3}));
+  EXPECT_EQ(o.load.servers[1], (cluster::ServerAddress{"h2", 21212, 3}));
   EXPECT_EQ(o.load.threads, 3u);
   EXPECT_EQ(o.load.connections, 7u);
   EXPECT_EQ(o.load.pipeline, 16u);

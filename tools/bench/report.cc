@@ -37,7 +37,7 @@ std::string ValueSizeText(const LoadOptions& o) {
              : std::to_string(o.value_min) + "-" + std::to_string(o.value_max);
 }
 
-std::string ServerText(const ServerAddress& s) {
+std::string ServerText(const cluster::ServerAddress& s) {
   const bool ipv6 = s.host.find(':') != std::string::npos;
   std::string text = ipv6 ? "[" : "";
   text.append(s.host).append(ipv6 ? "]:" : ":").append(std::to_string(s.port));
@@ -70,7 +70,7 @@ std::string Describe(const LoadOptions& o) {
 void WriteConfig(JsonWriter& json, const Options* options, const LoadOptions& o) {
   json.Key("config").BeginObject();
   json.Key("servers").BeginArray();
-  for (const ServerAddress& s : o.servers) json.String(ServerText(s));
+  for (const cluster::ServerAddress& s : o.servers) json.String(ServerText(s));
   json.EndArray();
   json.Key("threads").Uint(o.threads);
   json.Key("connections").Uint(o.connections);
@@ -163,7 +163,8 @@ void PrintRunTable(FILE* out, const LoadOptions& options, const RunResult& run,
   const RunCounters& c = run.stats.counters;
   std::fprintf(out, "mnemo-bench: %s\n", Describe(options).c_str());
   std::fprintf(out, "servers:");
-  for (const ServerAddress& s : options.servers) std::fprintf(out, " %s", ServerText(s).c_str());
+  for (const cluster::ServerAddress& s : options.servers)
+    std::fprintf(out, " %s", ServerText(s).c_str());
   std::fprintf(out, "\n");
   if (preload != nullptr) {
     std::fprintf(out, "preload:    %llu keys written in %.2f s\n",

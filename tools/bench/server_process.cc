@@ -110,7 +110,7 @@ Status ServerProcess::Start(std::string_view command) {
   pid_ = pid;
 
   Endpoint endpoint;
-  status = ResolveEndpoint(ServerAddress{"127.0.0.1", port_, 1}, &endpoint);
+  status = ResolveEndpoint(cluster::ServerAddress{"127.0.0.1", port_, 1}, &endpoint);
   if (!status.ok()) return status;
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(kStartTimeoutMs);

@@ -1,8 +1,8 @@
-#include "md5.h"
+#include "cluster/md5.h"
 
 #include <cstring>
 
-namespace mnemo::bench {
+namespace mnemo::cluster {
 namespace {
 
 // Per-round shift amounts and the sine-derived constants of RFC 1321, section 3.4.
@@ -84,4 +84,4 @@ Md5Digest Md5(std::string_view data) {
   return digest;
 }
 
-}  // namespace mnemo::bench
+}  // namespace mnemo::cluster

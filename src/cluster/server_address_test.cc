@@ -1,8 +1,8 @@
-#include "server_address.h"
+#include "cluster/server_address.h"
 
 #include <gtest/gtest.h>
 
-namespace mnemo::bench {
+namespace mnemo::cluster {
 namespace {
 
 ServerAddress Parse(std::string_view text) {
@@ -29,4 +29,4 @@ TEST(ServerAddressTest, RejectsMalformedAddresses) {
 }
 
 }  // namespace
-}  // namespace mnemo::bench
+}  // namespace mnemo::cluster

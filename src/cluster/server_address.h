@@ -1,6 +1,6 @@
 // ServerAddress names one memcached-protocol server as clients name it: a host, a port and a
 // ketama weight. The text form is libmemcached's and pylibmc's, "host[:port[:weight]]" with
-// "[v6-address]" for IPv6 hosts, so a server list can be pasted between them and mnemo-bench.
+// "[v6-address]" for IPv6 hosts, so a server list can be pasted between them and mnemo's tools.
 //
 // Thread safety: plain values and a pure function.
 #pragma once
@@ -11,7 +11,7 @@
 
 #include "base/status.h"
 
-namespace mnemo::bench {
+namespace mnemo::cluster {
 
 inline constexpr uint16_t kDefaultMemcachedPort = 11211;
 
@@ -27,4 +27,4 @@ struct ServerAddress {
 // the weight to 1, as in libmemcached.
 Status ParseServerAddress(std::string_view text, ServerAddress* out);
 
-}  // namespace mnemo::bench
+}  // namespace mnemo::cluster

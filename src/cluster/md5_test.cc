@@ -1,11 +1,11 @@
-#include "md5.h"
+#include "cluster/md5.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <string>
 
-namespace mnemo::bench {
+namespace mnemo::cluster {
 namespace {
 
 std::string Hex(const Md5Digest& d) {
@@ -43,4 +43,4 @@ TEST(Md5Test, HandlesPaddingBoundaries) {
 }
 
 }  // namespace
-}  // namespace mnemo::bench
+}  // namespace mnemo::cluster

@@ -1,9 +1,9 @@
-#include "server_address.h"
+#include "cluster/server_address.h"
 
 #include <charconv>
 #include <string>
 
-namespace mnemo::bench {
+namespace mnemo::cluster {
 namespace {
 
 // Parses all of `text` as a decimal in [min, max].
@@ -60,4 +60,4 @@ Status ParseServerAddress(std::string_view text, ServerAddress* out) {
   return Status::Ok();
 }
 
-}  // namespace mnemo::bench
+}  // namespace mnemo::cluster
