@@ -1,0 +1,89 @@
+// mnemo-ring: says which server of a ketama ring owns each key, as libmemcached's weighted
+// ketama and nutcracker (distribution: ketama, hash: md5) place it. mnemo-cluster asks it where
+// a key lives; tests ask it to predict where clients and the proxy put keys.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "cluster/ketama.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    R"(Usage: mnemo-ring --server SPEC [--server SPEC]... [--points] [KEY...]
+
+Prints, for each KEY (or each line of standard input when no KEY is given), the index of the
+server that owns it and that server, as "KEY INDEX SPEC". Servers are numbered from 0 in the order
+given, which is part of the ring as it is of a client's server list.
+
+  --server SPEC  a server as a nutcracker configuration lists it, "host:port:weight [name]", or as
+                 libmemcached and pylibmc do, "host[:port[:weight]]". Its points are hashed from
+                 its name, or else from "host:port" ("host" alone on port 11211).
+  --points       print each server's number of ring points instead, as "INDEX POINTS SPEC"
+
+To see where a proxy that ejected a server puts keys, list only the servers still live.
+)";
+
+int Usage(FILE* out, int exit_code) {
+  std::fputs(kUsage, out);
+  return exit_code;
+}
+
+void PrintOwner(const mnemo::cluster::KetamaRing& ring, const std::vector<std::string>& specs,
+                std::string_view key) {
+  const size_t index = ring.ServerFor(key);
+  std::printf("%.*s %zu %s\n", static_cast<int>(key.size()), key.data(), index,
+              specs[index].c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> specs;
+  std::vector<mnemo::cluster::KetamaServer> servers;
+  std::vector<std::string_view> keys;
+  bool points = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") return Usage(stdout, 0);
+    if (arg == "--points") {
+      points = true;
+    } else if (arg == "--server") {
+      if (i + 1 == argc) return Usage(stderr, 2);
+      mnemo::cluster::KetamaServer server;
+      const mnemo::Status status = mnemo::cluster::ParseKetamaServer(argv[++i], &server);
+      if (!status.ok()) {
+        std::fprintf(stderr, "mnemo-ring: %s\n", status.message().c_str());
+        return 2;
+      }
+      specs.emplace_back(argv[i]);
+      servers.push_back(std::move(server));
+    } else if (arg.starts_with("--")) {
+      std::fprintf(stderr, "mnemo-ring: unknown option %s\n", argv[i]);
+      return Usage(stderr, 2);
+    } else {
+      keys.push_back(arg);
+    }
+  }
+  if (servers.empty()) {
+    std::fprintf(stderr, "mnemo-ring: no --server given\n");
+    return Usage(stderr, 2);
+  }
+  const mnemo::cluster::KetamaRing ring(servers);
+  if (points) {
+    for (size_t i = 0; i < servers.size(); ++i) {
+      std::printf("%zu %zu %s\n", i, ring.PointsOf(i), specs[i].c_str());
+    }
+    return 0;
+  }
+  if (!keys.empty()) {
+    for (std::string_view key : keys) PrintOwner(ring, specs, key);
+    return 0;
+  }
+  std::string line;
+  while (std::getline(std::cin, line)) PrintOwner(ring, specs, line);
+  return 0;
+}
