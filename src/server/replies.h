@@ -7,6 +7,7 @@
 
 #include <string_view>
 
+#include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
 #include "storage/cache.h"
 
@@ -24,7 +25,8 @@ inline constexpr std::string_view kTouched = "TOUCHED\r\n";
 inline constexpr std::string_view kNotFound = "NOT_FOUND\r\n";
 inline constexpr std::string_view kCorruptValue = "SERVER_ERROR corrupt value in cache\r\n";
 inline constexpr std::string_view kTooLarge = "SERVER_ERROR object too large for cache\r\n";
-inline constexpr std::string_view kArithNoMemory = "SERVER_ERROR out of memory\r\n";
+inline constexpr std::string_view kNoMemory =
+    "SERVER_ERROR out of memory\r\n";  // incr, decr, ma, md
 inline constexpr std::string_view kTooManyConnections = "ERROR Too many open connections\r\n";
 inline constexpr std::string_view kShutdownDisabled = "ERROR: shutdown not enabled\r\n";
 inline constexpr std::string_view kBadShutdownMode = "CLIENT_ERROR invalid shutdown mode\r\n";
@@ -38,6 +40,21 @@ inline constexpr std::string_view kSizesDisabled = "STAT sizes_status disabled\r
 inline constexpr std::string_view kDetailNotAllowed = "CLIENT_ERROR stats detail not allowed\r\n";
 inline constexpr std::string_view kCachedumpNotAllowed =
     "CLIENT_ERROR stats cachedump not allowed\r\n";
+inline constexpr std::string_view kStoreNoMemory = "SERVER_ERROR out of memory storing object\r\n";
+inline constexpr std::string_view kNonNumeric =
+    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+
+// The meta protocol's status codes; the return flags follow them on the same line.
+namespace meta {
+inline constexpr std::string_view kHit = "HD";        // done (stored, deleted, ...)
+inline constexpr std::string_view kValue = "VA ";     // a value follows: "VA <size>"
+inline constexpr std::string_view kMiss = "EN";       // mg, me: no such item
+inline constexpr std::string_view kNotFound = "NF";   // ms, md, ma
+inline constexpr std::string_view kNotStored = "NS";  // ms
+inline constexpr std::string_view kExists = "EX";     // a CAS that does not match
+inline constexpr std::string_view kNoop = "MN\r\n";
+inline constexpr std::string_view kDebug = "ME ";
+}  // namespace meta
 
 // The reply to a command the parser refused; empty for the statuses that have none (a complete
 // command, more input needed, or a connection to close silently).
@@ -66,6 +83,53 @@ inline std::string_view ForParse(protocol::ParseStatus status) {
   return {};
 }
 
+// The reply to a meta command the parser refused; empty for the statuses that have none.
+inline std::string_view ForMetaParse(protocol::MetaStatus status) {
+  using protocol::MetaStatus;
+  switch (status) {
+    case MetaStatus::kOk:
+    case MetaStatus::kNotMeta:
+    case MetaStatus::kNeedMore:
+    case MetaStatus::kClose:
+      return {};
+    case MetaStatus::kError:
+      return kError;
+    case MetaStatus::kBadFormat:
+      return "CLIENT_ERROR bad command line format\r\n";
+    case MetaStatus::kTooManyFlags:
+      return "CLIENT_ERROR options flags too long\r\n";
+    case MetaStatus::kTooManyGetFlags:
+      return "CLIENT_ERROR options flags are too long\r\n";
+    case MetaStatus::kInvalidFlag:
+      return "CLIENT_ERROR invalid flag\r\n";
+    case MetaStatus::kDuplicateFlag:
+      return "CLIENT_ERROR duplicate flag\r\n";
+    case MetaStatus::kInvalidOrDuplicateFlag:
+      return "CLIENT_ERROR invalid or duplicate flag\r\n";
+    case MetaStatus::kBadToken:
+      return "CLIENT_ERROR bad token in command line format\r\n";
+    case MetaStatus::kBadKeyEncoding:
+      return "CLIENT_ERROR error decoding key\r\n";
+    case MetaStatus::kBadModeLength:
+      return "CLIENT_ERROR incorrect length for M token\r\n";
+    case MetaStatus::kBadInitial:
+      return "CLIENT_ERROR invalid numeric initial value\r\n";
+    case MetaStatus::kBadDelta:
+      return "CLIENT_ERROR invalid numeric delta value\r\n";
+    case MetaStatus::kBadSetMode:
+      return "CLIENT_ERROR invalid mode for ms M token\r\n";
+    case MetaStatus::kBadArithMode:
+      return "CLIENT_ERROR invalid mode for ma M token\r\n";
+    case MetaStatus::kOpaqueTooLong:
+      return "CLIENT_ERROR opaque token too long\r\n";
+    case MetaStatus::kTooLarge:
+      return kTooLarge;
+    case MetaStatus::kBadDataChunk:
+      return "CLIENT_ERROR bad data chunk\r\n";
+  }
+  return {};
+}
+
 inline std::string_view ForStore(storage::StoreResult result) {
   using storage::StoreResult;
   switch (result) {
@@ -80,7 +144,7 @@ inline std::string_view ForStore(storage::StoreResult result) {
     case StoreResult::kTooLarge:
       return kTooLarge;
     case StoreResult::kNoMemory:
-      return "SERVER_ERROR out of memory storing object\r\n";
+      return kStoreNoMemory;
   }
   return {};
 }
@@ -94,6 +158,8 @@ inline std::string_view ForDelete(storage::DeleteResult result) {
       return kNotFound;
     case DeleteResult::kExists:
       return "EXISTS\r\n";
+    case DeleteResult::kNoMemory:
+      return kNoMemory;
   }
   return {};
 }
@@ -118,9 +184,11 @@ inline std::string_view ForArithmetic(storage::ArithResult result) {
     case ArithResult::kNotFound:
       return kNotFound;
     case ArithResult::kNonNumeric:
-      return "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+      return kNonNumeric;
+    case ArithResult::kExists:
+      return "EXISTS\r\n";
     case ArithResult::kNoMemory:
-      return kArithNoMemory;
+      return kNoMemory;
   }
   return {};
 }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -57,17 +58,37 @@ enum class [[nodiscard]] LookupResult : uint8_t{
     kFlushed,  // present but invalidated by flush_all (counted as get_flushed)
 };
 
-enum class [[nodiscard]] DeleteResult : uint8_t{kDeleted, kNotFound, kExists};
+enum class [[nodiscard]] DeleteResult : uint8_t{
+    kDeleted,  // removed, or (DeleteRequest) invalidated or emptied as asked
+    kNotFound,
+    kExists,    // the item's CAS is not the one given
+    kNoMemory,  // DeleteRequest only: the new version could not be written
+};
 
 enum class [[nodiscard]] ArithResult : uint8_t{
     kOk,
     kNotFound,
     kNonNumeric,  // the value is not a number as memcached's safe_strtoull reads it (empty, not
                   // decimal, or above 2^64-1; leading and trailing whitespace allowed)
+    kExists,      // ArithRequest only: the item's CAS is not the one given
     kNoMemory,
 };
 
 enum class [[nodiscard]] TouchResult : uint8_t{kTouched, kNotFound};
+
+// What the meta protocol reports of an item besides its value: mg's h, l, t, W, X, Z flags, the
+// encoding of the key it echoes, and me's fields. All of it as of before the read, except `win`.
+struct ItemMeta {
+  int64_t ttl_before = -1;    // seconds until it expired before this call changed it; -1 never
+  uint32_t idle_seconds = 0;  // since it was last accessed, at the granularity of its segment
+                              // (docs/storage.md): never more than the item's own idle time
+  size_t stored_bytes = 0;    // what it costs in item memory: header, key and value
+  bool stale = false;         // invalidated (meta I), awaiting a recache: X
+  bool win_sent = false;      // an earlier reader was told to recache it: Z
+  bool win = false;           // this read won the right to recache it: W
+  bool created = false;       // this read created it (meta N)
+  bool key_binary = false;    // its key came base64-encoded, and goes back so
+};
 
 // What a reader sees of an item while the cache holds it steady. The view is valid only inside
 // ItemSink::OnItem; copy out what must outlive the call.
@@ -83,8 +104,9 @@ class ItemView {
   [[nodiscard]] virtual bool CopyValue(char* out) const = 0;
   // Seconds until the item expires; -1 if it never does.
   virtual int64_t ttl_remaining() const = 0;
-  // True if the item was read since it was written.
+  // True if the item was read since it was written (before this read).
   virtual bool fetched() const = 0;
+  virtual ItemMeta meta() const = 0;
 
   virtual ~ItemView() = default;
 };
@@ -96,6 +118,91 @@ class ItemSink {
   virtual void OnItem(const ItemView& item) = 0;
 
   virtual ~ItemSink() = default;
+};
+
+// A write with every option of the meta protocol's ms.
+struct WriteRequest {
+  StoreMode mode = StoreMode::kSet;
+  std::string_view key;
+  std::string_view value;
+  uint32_t flags = 0;
+  Exptime exptime = 0;
+  // kCas: the token the client read. kAppend/kPrepend: if non-zero, the item's CAS must be this
+  // one (kExists otherwise).
+  uint64_t cas = 0;
+  // kCas: a token lower than the item's CAS stores too, but the new version is stale, and keeps
+  // the old one's expiry and win state (meta I).
+  bool invalidate = false;
+  // kAppend/kPrepend on a missing key: store `value` as a new item expiring at vivify_exptime,
+  // with `flags` (meta N).
+  bool vivify = false;
+  Exptime vivify_exptime = 0;
+  std::optional<uint64_t> new_cas;  // meta E: the new version's CAS, instead of a fresh one
+  bool key_binary = false;          // the key came base64-encoded
+};
+
+struct WriteOutcome {
+  uint64_t cas = 0;         // on kStored: the new version's CAS
+  uint32_t value_size = 0;  // on kStored: the new version's value size (append: the whole)
+};
+
+// A read with the meta protocol's options (mg, me). Besides what the options ask, a read of a
+// stale item wins the right to recache it (W) if nobody has since it was invalidated.
+struct ReadOptions {
+  bool count_access = true;  // false (meta u): the access counter and time are left alone
+  // meta T: gives a present item this exptime, as gat does, keeping its CAS.
+  bool touch = false;
+  Exptime touch_exptime = 0;
+  // meta N: on a miss, creates an empty item with flags 0 expiring at vivify_exptime, and this
+  // reader wins. Counts as a hit.
+  bool vivify = false;
+  Exptime vivify_exptime = 0;
+  // meta R: the reader wins if nobody has since the item was written or invalidated, and the item
+  // expires before recache_exptime would; against the expiry T gives it if recache_after_touch.
+  bool recache = false;
+  Exptime recache_exptime = 0;
+  bool recache_after_touch = false;
+  std::optional<uint64_t> new_cas;  // meta E: the CAS of an item created by vivify
+  bool key_binary = false;          // the key came base64-encoded (kept by a created item)
+};
+
+// A delete with every option of md.
+struct DeleteRequest {
+  std::string_view key;
+  std::optional<uint64_t> cas;  // if given, the item's CAS must be this one (kExists otherwise)
+  // meta I: instead of removing the item, mark it stale with a new CAS and no winner yet.
+  bool invalidate = false;
+  // meta x: instead of removing the item, replace it with an empty value with `flags`, expiring
+  // at `exptime` (never if !touch), keeping its CAS unless invalidated.
+  bool drop_value = false;
+  uint32_t flags = 0;
+  bool touch = false;  // meta T: with invalidate or drop_value, the new exptime
+  Exptime exptime = 0;
+  std::optional<uint64_t> new_cas;  // meta E: the CAS of what is left
+};
+
+// incr/decr with every option of ma.
+struct ArithRequest {
+  std::string_view key;
+  bool increment = true;
+  uint64_t delta = 1;
+  uint64_t cas = 0;    // if non-zero, the item's CAS must be this one (kExists otherwise)
+  bool touch = false;  // meta T: the exptime of the changed item
+  Exptime touch_exptime = 0;
+  // meta N, J: on a miss, create the item with the value `initial` (delta not applied), flags 0,
+  // expiring at vivify_exptime.
+  bool vivify = false;
+  Exptime vivify_exptime = 0;
+  uint64_t initial = 0;
+  std::optional<uint64_t> new_cas;  // meta E
+  bool key_binary = false;
+};
+
+struct ArithOutcome {
+  uint64_t value = 0;
+  uint64_t cas = 0;
+  int64_t ttl_before = -1;  // seconds until the item expired before the change; -1 never or created
+  bool created = false;
 };
 
 // Counters of the engine, summed over threads when read. Names follow memcached's stats.
@@ -119,6 +226,9 @@ struct CacheStats {
   uint64_t hash_table_bytes = 0;
   uint64_t hash_power_level = 0;
   uint64_t hash_is_expanding = 0;
+  // Seconds since the oldest segment holding a live item was opened: the age of the oldest item,
+  // to within how long a segment takes to fill (memcached's `stats items` age).
+  uint64_t oldest_item_age = 0;
 };
 
 class Cache {
@@ -144,10 +254,11 @@ class Cache {
   // Calls sink->OnItem on a hit. Counts the hit in the item's access counter.
   virtual LookupResult Get(Context& ctx, std::string_view key, ItemSink& sink) = 0;
 
-  // Get and set a new exptime at once (gat/gats).
+  // Get and set a new exptime at once (gat/gats). The item keeps its CAS, as in memcached.
   virtual LookupResult GetAndTouch(Context& ctx, std::string_view key, Exptime exptime,
                                    ItemSink& sink) = 0;
 
+  // Sets a new exptime; the item keeps its CAS.
   virtual TouchResult Touch(Context& ctx, std::string_view key, Exptime exptime) = 0;
 
   // With cas != 0, deletes only if the item's CAS matches (kExists otherwise).
@@ -157,6 +268,16 @@ class Cache {
   // shorter result keeps the length of the old value, padded with trailing spaces.
   virtual ArithResult Arithmetic(Context& ctx, std::string_view key, bool increment, uint64_t delta,
                                  uint64_t* result, uint64_t* new_cas) = 0;
+
+  // The full forms, with the meta protocol's options (the classic forms above are their
+  // subsets). Get calls sink->OnItem on a hit, or on the item that vivify created. Store's
+  // `outcome` may be null.
+  virtual StoreResult Store(Context& ctx, const WriteRequest& request, WriteOutcome* outcome) = 0;
+  virtual LookupResult Get(Context& ctx, std::string_view key, const ReadOptions& options,
+                           ItemSink& sink) = 0;
+  virtual DeleteResult Delete(Context& ctx, const DeleteRequest& request) = 0;
+  virtual ArithResult Arithmetic(Context& ctx, const ArithRequest& request,
+                                 ArithOutcome* outcome) = 0;
 
   // Invalidates every item stored before now + delay_seconds, once that time comes. O(1).
   virtual void FlushAll(uint32_t delay_seconds) = 0;

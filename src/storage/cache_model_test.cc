@@ -26,6 +26,9 @@ struct ModelItem {
   uint32_t flags = 0;
   int expires_after_steps = -1;  // the step at which it expires; -1 never
   bool has_expiry = false;
+  // A touch that adds or removes the expiry moves the item, which then carries its CAS (8 bytes)
+  // until it is next rewritten.
+  bool carries_cas = false;
 };
 
 class Model {
@@ -59,6 +62,7 @@ class Model {
       header.value_size = static_cast<uint32_t>(item.value.size());
       header.flags = item.flags;
       header.expiry = item.has_expiry ? 1 : 0;
+      header.has_cas = item.carries_cas;
       ++items;
       bytes += header.item_size();
     }
@@ -153,6 +157,7 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
       if (fits) {
         std::string& v = model.At(key).value;
         v = append ? v + value : value + v;
+        model.At(key).carries_cas = false;
       }
     } else if (kind < 82) {
       const bool incr = kind < 78;
@@ -173,6 +178,7 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
         std::string text(std::max(v.size(), kMaxCounterDigits), '\0');
         text.resize(FormatCounter(expected, v.size(), text.data()));
         v = text;
+        model.At(key).carries_cas = false;
       }
     } else if (kind < 92) {
       const DeleteResult result = cache->Delete(*ctx, key, 0);
@@ -189,8 +195,11 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
         if (gat) {
           ASSERT_EQ(item.value, model.At(key).value);
         }
-        model.At(key).expires_after_steps = model.ExpiryFor(exptime);
-        model.At(key).has_expiry = exptime != 0;
+        ModelItem& item_model = model.At(key);
+        const bool has_expiry = exptime != 0;
+        if (has_expiry != item_model.has_expiry) item_model.carries_cas = true;
+        item_model.expires_after_steps = model.ExpiryFor(exptime);
+        item_model.has_expiry = has_expiry;
       }
     } else {
       AdvanceClockForTesting(kStep);

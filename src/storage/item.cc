@@ -5,6 +5,8 @@
 namespace mnemo::storage {
 namespace {
 
+constexpr uint8_t kStateBits = kItemStale | kItemWinSent;
+
 size_t VarintSize(uint32_t v) {
   size_t n = 1;
   while (v >= 0x80) {
@@ -19,16 +21,19 @@ void Put32(char* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
 }
 
-uint32_t Get32(const char* in) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(in[i])} << (8 * i);
-  return v;
+void Put64(char* out, uint64_t v) {
+  Put32(out, static_cast<uint32_t>(v));
+  Put32(out + 4, static_cast<uint32_t>(v >> 32));
+}
+
+void StoreInfo(char* item, uint8_t info) {
+  __atomic_store_n(reinterpret_cast<uint8_t*>(item), info, __ATOMIC_RELAXED);
 }
 
 }  // namespace
 
 size_t ItemHeader::size() const {
-  return 2 + VarintSize(value_size) + (flags != 0 ? 4 : 0) + (expiry != 0 ? 4 : 0);
+  return expiry_offset() + (expiry != 0 ? 4 : 0) + (has_cas ? 8 : 0);
 }
 
 size_t ItemHeader::expiry_offset() const {
@@ -36,13 +41,13 @@ size_t ItemHeader::expiry_offset() const {
 }
 
 size_t ItemHeader::Encode(char* out) const {
-  uint8_t info = 0;
-  if (flags != 0) info |= kItemHasFlags;
-  if (expiry != 0) info |= kItemHasExpiry;
-  if (compressed) info |= kItemCompressed;
-  if (chained) info |= kItemChained;
+  const auto bit = [](bool set, uint8_t mask) { return static_cast<uint8_t>(set ? mask : 0); };
+  const uint8_t info = bit(flags != 0, kItemHasFlags) | bit(expiry != 0, kItemHasExpiry) |
+                       bit(compressed, kItemCompressed) | bit(chained, kItemChained) |
+                       bit(has_cas, kItemHasCas) | bit(key_binary, kItemKeyBinary) |
+                       bit(stale, kItemStale) | bit(win_sent, kItemWinSent);
   size_t n = 0;
-  out[n++] = static_cast<char>(info);
+  StoreInfo(out + n++, info);
   out[n++] = static_cast<char>(key_size);
   uint32_t v = value_size;
   while (v >= 0x80) {
@@ -58,32 +63,10 @@ size_t ItemHeader::Encode(char* out) const {
     Put32(out + n, expiry);
     n += 4;
   }
-  return n;
-}
-
-size_t ItemHeader::Decode(const char* in, ItemHeader* header) {
-  const uint8_t info = static_cast<uint8_t>(in[0]);
-  header->key_size = static_cast<uint8_t>(in[1]);
-  size_t n = 2;
-  uint32_t v = 0;
-  for (int shift = 0;; shift += 7) {
-    const uint8_t byte = static_cast<uint8_t>(in[n++]);
-    v |= uint32_t{byte & 0x7fu} << shift;
-    if ((byte & 0x80) == 0) break;
+  if (has_cas) {
+    Put64(out + n, cas);
+    n += 8;
   }
-  header->value_size = v;
-  header->flags = 0;
-  header->expiry = 0;
-  if (info & kItemHasFlags) {
-    header->flags = Get32(in + n);
-    n += 4;
-  }
-  if (info & kItemHasExpiry) {
-    header->expiry = Get32(in + n);
-    n += 4;
-  }
-  header->compressed = (info & kItemCompressed) != 0;
-  header->chained = (info & kItemChained) != 0;
   return n;
 }
 
@@ -93,6 +76,11 @@ std::string_view ItemKey(const char* item, const ItemHeader& header) {
 
 void RewriteExpiry(char* item, const ItemHeader& header, uint32_t new_expiry) {
   Put32(item + header.expiry_offset(), new_expiry);
+}
+
+void RewriteState(char* item, uint8_t state) {
+  StoreInfo(item, static_cast<uint8_t>((item_internal::LoadInfo(item) & ~kStateBits) |
+                                       (state & kStateBits)));
 }
 
 }  // namespace mnemo::storage

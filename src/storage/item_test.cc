@@ -22,6 +22,15 @@ ItemHeader RoundTrip(const ItemHeader& header, size_t expected_size) {
   EXPECT_EQ(decoded.key_size, header.key_size);
   EXPECT_EQ(decoded.compressed, header.compressed);
   EXPECT_EQ(decoded.chained, header.chained);
+  EXPECT_EQ(decoded.has_cas, header.has_cas);
+  EXPECT_EQ(decoded.cas, header.has_cas ? header.cas : 0);
+  EXPECT_EQ(decoded.key_binary, header.key_binary);
+  EXPECT_EQ(decoded.stale, header.stale);
+  EXPECT_EQ(decoded.win_sent, header.win_sent);
+  const ItemSpan span = ItemSpanAt(bytes);
+  EXPECT_EQ(span.header_size, expected_size);
+  EXPECT_EQ(span.key_size, header.key_size);
+  EXPECT_EQ(span.value_size, header.value_size);
   return decoded;
 }
 
@@ -69,7 +78,59 @@ TEST(ItemTest, VarintBoundaries) {
   header.value_size = UINT32_MAX;
   header.flags = 1;
   header.expiry = 1;
+  header.has_cas = true;
+  header.cas = 1;
   RoundTrip(header, kItemMaxHeader);
+}
+
+TEST(ItemTest, ExplicitCasCostsEightBytesAndStateBitsNothing) {
+  ItemHeader header;
+  header.key_size = 13;
+  header.value_size = 32;
+  header.key_binary = true;
+  header.stale = true;
+  header.win_sent = true;
+  RoundTrip(header, kItemMinHeader);
+  header.has_cas = true;
+  header.cas = 0x0123456789abcdefull;
+  RoundTrip(header, kItemMinHeader + 8);
+  header.cas = 0;  // a client may choose 0 (meta E0): still carried
+  RoundTrip(header, kItemMinHeader + 8);
+  header.expiry = 77;
+  EXPECT_EQ(RoundTrip(header, kItemMinHeader + 12).expiry, 77u);
+}
+
+TEST(ItemTest, StateBitsChangeInPlaceAndLeaveTheRestAlone) {
+  ItemHeader header;
+  header.key_size = 3;
+  header.value_size = 2;
+  header.expiry = 1000;
+  header.has_cas = true;
+  header.cas = 42;
+  header.key_binary = true;
+  char item[64];
+  const size_t n = header.Encode(item);
+  std::memcpy(item + n, "keyvv", 5);
+  ItemHeader decoded;
+  RewriteState(item, kItemStale | kItemWinSent);
+  ItemHeader::Decode(item, &decoded);
+  EXPECT_TRUE(decoded.stale);
+  EXPECT_TRUE(decoded.win_sent);
+  RewriteState(item, kItemStale);
+  ItemHeader::Decode(item, &decoded);
+  EXPECT_TRUE(decoded.stale);
+  EXPECT_FALSE(decoded.win_sent);
+  // Layout bits are not state: asking to change them does nothing.
+  RewriteState(item, 0xff & ~kItemStale & ~kItemWinSent);
+  EXPECT_EQ(ItemHeader::Decode(item, &decoded), n);
+  EXPECT_FALSE(decoded.stale);
+  EXPECT_FALSE(decoded.win_sent);
+  EXPECT_TRUE(decoded.key_binary);
+  EXPECT_TRUE(decoded.has_cas);
+  EXPECT_EQ(decoded.cas, 42u);
+  EXPECT_EQ(decoded.expiry, 1000u);
+  EXPECT_EQ(ItemKey(item, decoded), "key");
+  EXPECT_EQ(ItemSpanAt(item).item_size(), n + 5);
 }
 
 TEST(ItemTest, KeyFollowsTheHeaderAndExpiryRewritesInPlace) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "base/clock.h"
 #include "base/hash.h"
@@ -60,6 +61,42 @@ void RaiseMaxExpiry(SegmentInfo& info, uint32_t expiry) {
   while (current < expiry &&
          !info.max_expiry.compare_exchange_weak(current, expiry, std::memory_order_relaxed)) {
   }
+}
+
+// Seconds until `expiry`; -1 if it is kNeverExpires.
+int64_t TtlOf(uint32_t expiry, uint32_t now) {
+  if (expiry == kNeverExpires) return -1;
+  return expiry > now ? expiry - now : 0;
+}
+
+// Records an access to a segment at `now`; returns its last access before this one. A store at
+// most once a second per segment: the descriptor's line is already in cache (the flush check
+// reads it), and a hot segment's is not written on every read.
+uint32_t NoteAccessAt(SegmentInfo& info, uint32_t now) {
+  const uint32_t before = info.last_access.load(std::memory_order_relaxed);
+  if (before < now) info.last_access.store(now, std::memory_order_relaxed);
+  return before;
+}
+
+// Fills a caller's WriteOutcome, which may be null.
+void Report(WriteOutcome* outcome, uint64_t cas, uint32_t value_size) {
+  if (outcome == nullptr) return;
+  outcome->cas = cas;
+  outcome->value_size = value_size;
+}
+
+uint8_t StateBits(const ItemHeader& header) {
+  return static_cast<uint8_t>((header.stale ? kItemStale : 0) |
+                              (header.win_sent ? kItemWinSent : 0));
+}
+
+// Whether a reader of `header` wins the right to recache it (ReadOptions): nobody has since it
+// was written or invalidated, and it is stale or, with `recache`, expires (at `expiry`) before
+// `recache_expiry`.
+bool Wins(const ItemHeader& header, bool recache, uint32_t expiry, uint32_t recache_expiry) {
+  if (header.win_sent) return false;
+  if (header.stale) return true;
+  return recache && expiry != kNeverExpires && expiry < recache_expiry;
 }
 
 }  // namespace
@@ -151,14 +188,31 @@ struct SegmentCache::Placement {
   bool chained = false;
 };
 
+// What a reader is told of an item beyond its current bytes (ItemMeta): its state as of before
+// the read, and what the read did.
+struct SegmentCache::ReadState {
+  uint32_t expiry = kNeverExpires;  // before a touch
+  uint32_t last_access = 0;         // of its segment, before this read
+  bool fetched = false;             // its access counter was above 0
+  bool win_sent = false;            // before this read
+  bool win = false;                 // this read won
+  bool created = false;             // this read created it
+};
+
 // The new version a rewrite writes: `header` (key and value sizes are filled in by RewriteItem),
-// then the key, then prefix, the old value (if keep_value), suffix and `pad` spaces.
+// then the key, then prefix, the old value (if keep_value), suffix and `pad` spaces. The header
+// starts as the old version's, with its state bits, but with no CAS of its own: the new version
+// gets a fresh CAS unless the plan says otherwise.
 struct SegmentCache::Rewrite {
   ItemHeader header;
   std::string_view prefix;
   bool keep_value = true;
   std::string_view suffix;
   size_t pad = 0;
+  bool keep_counter = false;  // the new version is the same one moved (touch)
+  // For the sink: whether the read counts as an access, and whether the reader won.
+  bool count_access = true;
+  bool win = false;
 };
 
 enum class SegmentCache::RewriteStep : uint8_t {
@@ -166,6 +220,7 @@ enum class SegmentCache::RewriteStep : uint8_t {
   kRefuse,        // leave the item as it is and report kRefused
   kDone,          // the plan changed the item in place
   kDoneThenDrop,  // as kDone, then unlink the item (touched with an exptime in the past)
+  kDrop,          // unlink the item and report kDone (rewritten with an exptime in the past)
 };
 
 enum class SegmentCache::RewriteOutcome : uint8_t {
@@ -179,14 +234,14 @@ enum class SegmentCache::RewriteOutcome : uint8_t {
 
 class SegmentCache::View final : public ItemView {
  public:
-  View(const SegmentCache& cache, const Found& found, uint32_t now, bool fetched)
-      : cache_(cache), found_(found), now_(now), fetched_(fetched) {}
+  View(const SegmentCache& cache, const Found& found, uint32_t now, const ReadState& state)
+      : cache_(cache), found_(found), now_(now), state_(state) {}
 
   std::string_view key() const override {
     return {found_.item + found_.header_size, found_.header.key_size};
   }
   uint32_t flags() const override { return found_.header.flags; }
-  uint64_t cas() const override { return cache_.CasOf(found_.loc); }
+  uint64_t cas() const override { return cache_.CasOf(found_.loc, found_.header); }
   size_t value_size() const override { return found_.header.value_size; }
   bool CopyValue(char* out) const override {
     // Compression is a later issue: nothing writes a compressed item yet, and this reader cannot
@@ -197,17 +252,26 @@ class SegmentCache::View final : public ItemView {
     cursor.Read(out, found_.header.value_size);
     return true;
   }
-  int64_t ttl_remaining() const override {
-    if (found_.header.expiry == kNeverExpires) return -1;
-    return found_.header.expiry > now_ ? found_.header.expiry - now_ : 0;
+  int64_t ttl_remaining() const override { return TtlOf(found_.header.expiry, now_); }
+  bool fetched() const override { return state_.fetched; }
+  ItemMeta meta() const override {
+    ItemMeta meta;
+    meta.ttl_before = TtlOf(state_.expiry, now_);
+    meta.idle_seconds = now_ > state_.last_access ? now_ - state_.last_access : 0;
+    meta.stored_bytes = found_.header.item_size();
+    meta.stale = found_.header.stale;
+    meta.win_sent = state_.win_sent;
+    meta.win = state_.win;
+    meta.created = state_.created;
+    meta.key_binary = found_.header.key_binary;
+    return meta;
   }
-  bool fetched() const override { return fetched_; }
 
  private:
   const SegmentCache& cache_;
   const Found& found_;
   uint32_t now_;
-  bool fetched_;
+  const ReadState& state_;
 };
 
 // The cache's side of eviction for one pass, on behalf of one Context (whose counters it feeds).
@@ -216,21 +280,24 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
   explicit Reclaimer(SegmentCache* cache) : cache_(cache), now_(cache->Now()) {}
 
   void DropSegment(uint32_t id) override {
-    Walk(id, [&](ItemLocation loc, const ItemHeader& header, uint64_t hash) {
+    Walk(id, [&](ItemLocation loc, const ItemSpan&, uint64_t hash) {
       SpinLockGuard guard(cache_->table_.StripeFor(hash));
       Slot* slot = cache_->table_.FindLocation(hash, loc);
-      if (slot != nullptr) Unlink(hash, slot, loc, header);
+      if (slot == nullptr) return;
+      ItemHeader header;
+      ItemHeader::Decode(cache_->ItemAt(loc), &header);
+      Unlink(hash, slot, loc, header);
     });
     cache_->FreeWithChain(id);
   }
 
   void CollectLive(uint32_t id, std::vector<LiveItem>* items) override {
-    Walk(id, [&](ItemLocation loc, const ItemHeader& header, uint64_t hash) {
+    Walk(id, [&](ItemLocation loc, const ItemSpan& span, uint64_t hash) {
       SpinLockGuard guard(cache_->table_.StripeFor(hash));
       const Slot* slot = cache_->table_.FindLocation(hash, loc);
       if (slot != nullptr) {
         items->push_back(
-            {loc.offset, static_cast<uint32_t>(header.item_size()), slot->counter(), hash});
+            {loc.offset, static_cast<uint32_t>(span.item_size()), slot->counter(), hash});
       }
     });
   }
@@ -271,18 +338,19 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
   ReclaimCounters& counters() override { return counters_; }
 
  private:
-  // Calls fn(location, header, hash) for each item of detached segment `id`, in order.
+  // Calls fn(location, span, hash) for each item of detached segment `id`, in order. Reads only
+  // what never changes (item.h, invariant 1): other threads may be touching the items meanwhile.
   template <typename Fn>
   void Walk(uint32_t id, Fn&& fn) {
-    const uint32_t end = cache_->pool_.Info(id).write_offset.load(std::memory_order_relaxed);
+    const SegmentInfo& info = cache_->pool_.Info(id);
+    const uint32_t end = info.write_offset.load(std::memory_order_relaxed);
     for (uint32_t offset = 0; offset < end;) {
       const ItemLocation loc{id, offset};
       const char* item = cache_->ItemAt(loc);
-      ItemHeader header;
-      ItemHeader::Decode(item, &header);
-      fn(loc, header, HashKey(ItemKey(item, header)));
-      if (header.chained) break;  // the only item of its segment chain
-      offset += static_cast<uint32_t>(header.item_size());
+      const ItemSpan span = ItemSpanAt(item);
+      fn(loc, span, HashKey({item + span.header_size, span.key_size}));
+      if (info.chain_head) break;  // the only item of its segment chain
+      offset += static_cast<uint32_t>(span.item_size());
     }
   }
 
@@ -376,6 +444,17 @@ uint64_t SegmentCache::VersionOf(ItemLocation loc) const {
   return pool_.Info(loc.segment).epoch * pool_.segment_size() + loc.offset + 1;
 }
 
+uint64_t SegmentCache::CasOf(ItemLocation loc, const ItemHeader& header) const {
+  if (!options_.use_cas) return 0;
+  return header.has_cas ? header.cas : VersionOf(loc);
+}
+
+void SegmentCache::SetCas(ItemHeader* header, std::optional<uint64_t> cas) const {
+  // With -C every CAS reads as 0: carrying one would cost 8 bytes for nothing.
+  header->has_cas = options_.use_cas && cas.has_value();
+  header->cas = header->has_cas ? *cas : 0;
+}
+
 bool SegmentCache::Flushed(ItemLocation loc) const {
   return pool_.Info(loc.segment).flush_gen.load(std::memory_order_relaxed) < flush_gen();
 }
@@ -396,13 +475,15 @@ void SegmentCache::LiveSub(uint32_t segment, size_t size) {
   info.live_bytes.fetch_sub(size, std::memory_order_relaxed);
 }
 
+uint32_t SegmentCache::NoteAccess(uint32_t segment, uint32_t now) {
+  return NoteAccessAt(pool_.Info(segment), now);
+}
+
 bool SegmentCache::FindLocked(uint64_t hash, std::string_view key, Found* found) {
   found->slot = table_.Find(hash, [&](ItemLocation loc) {
     const char* item = ItemAt(loc);
     if (static_cast<uint8_t>(item[1]) != key.size()) return false;
-    ItemHeader header;
-    const size_t header_size = ItemHeader::Decode(item, &header);
-    return std::memcmp(item + header_size, key.data(), key.size()) == 0;
+    return std::memcmp(item + ItemSpanAt(item).header_size, key.data(), key.size()) == 0;
   });
   if (found->slot == nullptr) return false;
   found->loc = found->slot->location();
@@ -432,11 +513,15 @@ LookupResult SegmentCache::DropIfInvalid(ThreadContext& ctx, uint64_t hash, cons
 }
 
 bool SegmentCache::LinkLocked(ThreadContext& ctx, uint64_t hash, const Found* old, ItemLocation loc,
-                              size_t size) {
+                              size_t size, bool keep_counter) {
   if (old != nullptr) {
     const size_t old_size = old->header.item_size();
     LiveSub(old->loc.segment, old_size);
-    old->slot->Relocate(loc);
+    if (keep_counter) {
+      old->slot->MoveTo(loc);
+    } else {
+      old->slot->Relocate(loc);
+    }
     ctx.Add(kBytes, static_cast<int64_t>(size) - static_cast<int64_t>(old_size));
   } else {
     if (!table_.Insert(hash, loc)) return false;
@@ -454,7 +539,8 @@ void SegmentCache::OpenSegment(uint32_t id, uint16_t bucket, uint32_t now) {
   info.live_bytes.store(0, std::memory_order_relaxed);
   info.max_expiry.store(bucket == 0 ? kNeverExpiresMax : 0, std::memory_order_relaxed);
   info.epoch = NextEpoch();
-  info.create_time = now;
+  info.create_time.store(now, std::memory_order_relaxed);
+  info.last_access.store(now, std::memory_order_relaxed);
   info.flush_gen.store(flush_gen(), std::memory_order_relaxed);
   info.ttl_bucket = bucket;
   info.chain_head = false;
@@ -583,6 +669,7 @@ bool SegmentCache::Reserve(ThreadContext& ctx, size_t size, uint32_t expiry, uin
   const uint32_t offset = info.write_offset.load(std::memory_order_relaxed);
   info.write_offset.store(static_cast<uint32_t>(offset + size), std::memory_order_relaxed);
   RaiseMaxExpiry(info, expiry_max);
+  NoteAccessAt(info, now);
   place->loc = {entry.segment, offset};
   place->chained = false;
   return true;
@@ -610,7 +697,7 @@ ItemCursor SegmentCache::WriteHeader(const Placement& place, ItemHeader header,
 
 namespace {
 
-StoreResult CheckMode(StoreMode mode, bool present, uint64_t version, uint64_t cas, bool use_cas) {
+StoreResult CheckMode(StoreMode mode, bool present, uint64_t item_cas, uint64_t cas, bool use_cas) {
   switch (mode) {
     case StoreMode::kSet:
     case StoreMode::kAppend:
@@ -622,8 +709,9 @@ StoreResult CheckMode(StoreMode mode, bool present, uint64_t version, uint64_t c
       return present ? StoreResult::kStored : StoreResult::kNotStored;
     case StoreMode::kCas:
       if (!present) return StoreResult::kNotFound;
-      // With -C an item has no CAS to match, so memcached answers EXISTS to every cas.
-      return use_cas && version == cas ? StoreResult::kStored : StoreResult::kExists;
+      // With -C an item has no CAS to match, so memcached answers EXISTS to every cas; and a
+      // token of 0 matches nothing, not even an item given CAS 0 by meta E.
+      return use_cas && cas != 0 && item_cas == cas ? StoreResult::kStored : StoreResult::kExists;
   }
   return StoreResult::kNotStored;
 }
@@ -633,33 +721,80 @@ StoreResult CheckMode(StoreMode mode, bool present, uint64_t version, uint64_t c
 StoreResult SegmentCache::Store(Context& context, StoreMode mode, std::string_view key,
                                 uint32_t flags, Exptime exptime, std::string_view value,
                                 uint64_t cas, uint64_t* new_cas) {
+  if (mode == StoreMode::kAppend || mode == StoreMode::kPrepend) {
+    WriteRequest request;
+    request.mode = mode;
+    request.key = key;
+    request.value = value;
+    WriteOutcome outcome;
+    const StoreResult result = Store(context, request, &outcome);
+    if (new_cas != nullptr && result == StoreResult::kStored) *new_cas = outcome.cas;
+    return result;
+  }
+  // The hot path of set: the full form's, without building a request.
   auto& ctx = static_cast<ThreadContext&>(context);
   if (key.empty() || key.size() > kMaxKeySize) return StoreResult::kNotStored;
   const uint64_t hash = HashKey(key);
   const uint32_t now = Now();
-  if (value.size() > options_.item_size_max) {
-    // As memcached: a set that cannot be stored must not leave the old value readable.
-    if (mode == StoreMode::kSet) {
-      SpinLockGuard guard(table_.StripeFor(hash));
-      Found found;
-      if (FindLocked(hash, key, &found)) UnlinkLocked(ctx, hash, found);
-    }
-    return StoreResult::kTooLarge;
-  }
-  if (mode == StoreMode::kAppend || mode == StoreMode::kPrepend) {
-    return Concatenate(ctx, mode, key, value, new_cas);
-  }
-  const uint32_t expiry = ExpiryFromExptime(exptime, now, WallSeconds());
-  if (IsExpired(expiry, now)) return StoreExpired(ctx, mode, key, hash, cas, now);
-
+  if (value.size() > options_.item_size_max) return RefuseTooLarge(ctx, mode, key, hash);
   ItemHeader header;
-  header.value_size = static_cast<uint32_t>(value.size());
   header.flags = flags;
-  header.expiry = expiry;
+  header.expiry = ExpiryFromExptime(exptime, now, WallSeconds());
+  return StoreVersion(ctx, mode, key, hash, now, header, value, cas,
+                      [&](ItemLocation loc, const ItemHeader& stored) {
+                        if (new_cas != nullptr) *new_cas = CasOf(loc, stored);
+                      });
+}
+
+StoreResult SegmentCache::RefuseTooLarge(ThreadContext& ctx, StoreMode mode, std::string_view key,
+                                         uint64_t hash) {
+  // As memcached: a set that cannot be stored must not leave the old value readable.
+  if (mode == StoreMode::kSet) {
+    SpinLockGuard guard(table_.StripeFor(hash));
+    Found found;
+    if (FindLocked(hash, key, &found)) UnlinkLocked(ctx, hash, found);
+  }
+  return StoreResult::kTooLarge;
+}
+
+StoreResult SegmentCache::Store(Context& context, const WriteRequest& request,
+                                WriteOutcome* outcome) {
+  auto& ctx = static_cast<ThreadContext&>(context);
+  const std::string_view key = request.key;
+  if (key.empty() || key.size() > kMaxKeySize) return StoreResult::kNotStored;
+  const uint64_t hash = HashKey(key);
+  const uint32_t now = Now();
+  if (request.value.size() > options_.item_size_max) {
+    return RefuseTooLarge(ctx, request.mode, key, hash);
+  }
+  if (request.mode == StoreMode::kAppend || request.mode == StoreMode::kPrepend) {
+    return Concatenate(ctx, request, hash, now, outcome);
+  }
+  if (request.mode == StoreMode::kCas && request.invalidate) {
+    return StoreInvalidating(ctx, request, hash, now, outcome);
+  }
+  ItemHeader header;
+  header.flags = request.flags;
+  header.expiry = ExpiryFromExptime(request.exptime, now, WallSeconds());
+  header.key_binary = request.key_binary;
+  SetCas(&header, request.new_cas);
+  return StoreVersion(ctx, request.mode, key, hash, now, header, request.value, request.cas,
+                      [&](ItemLocation loc, const ItemHeader& stored) {
+                        Report(outcome, CasOf(loc, stored), stored.value_size);
+                      });
+}
+
+template <typename OnLinked>
+StoreResult SegmentCache::StoreVersion(ThreadContext& ctx, StoreMode mode, std::string_view key,
+                                       uint64_t hash, uint32_t now, ItemHeader header,
+                                       std::string_view value, uint64_t cas, OnLinked&& on_linked) {
+  if (IsExpired(header.expiry, now)) return StoreExpired(ctx, mode, key, hash, cas, now);
   header.key_size = static_cast<uint8_t>(key.size());
+  header.value_size = static_cast<uint32_t>(value.size());
   const size_t size = header.item_size();
   Placement place;
-  if (!Reserve(ctx, size, expiry, now, &place)) return StoreResult::kNoMemory;
+  if (!Reserve(ctx, size, header.expiry, now, &place)) return StoreResult::kNoMemory;
+  header.chained = place.chained;
   ItemCursor cursor = WriteHeader(place, header, key);
   cursor.Write(value.data(), value.size());
 
@@ -670,11 +805,17 @@ StoreResult SegmentCache::Store(Context& context, StoreMode mode, std::string_vi
     Found found;
     const bool present =
         FindLocked(hash, key, &found) && DropIfInvalid(ctx, hash, found, now) == LookupResult::kHit;
-    result = CheckMode(mode, present, present ? VersionOf(found.loc) : 0, cas, options_.use_cas);
+    // Only cas compares the CAS: the other modes never derive it.
+    const uint64_t item_cas =
+        present && mode == StoreMode::kCas ? CasOf(found.loc, found.header) : 0;
+    result = CheckMode(mode, present, item_cas, cas, options_.use_cas);
     if (result == StoreResult::kStored) {
       linked = LinkLocked(ctx, hash, present ? &found : nullptr, place.loc, size);
-      if (!linked) result = StoreResult::kNoMemory;
-      if (linked && new_cas != nullptr) *new_cas = CasOf(place.loc);
+      if (linked) {
+        on_linked(place.loc, header);
+      } else {
+        result = StoreResult::kNoMemory;
+      }
     }
   }
   Finish(place, linked);
@@ -693,8 +834,8 @@ StoreResult SegmentCache::StoreExpired(ThreadContext& ctx, StoreMode mode, std::
   Found found;
   const bool present =
       FindLocked(hash, key, &found) && DropIfInvalid(ctx, hash, found, now) == LookupResult::kHit;
-  const StoreResult result =
-      CheckMode(mode, present, present ? VersionOf(found.loc) : 0, cas, options_.use_cas);
+  const uint64_t item_cas = present && mode == StoreMode::kCas ? CasOf(found.loc, found.header) : 0;
+  const StoreResult result = CheckMode(mode, present, item_cas, cas, options_.use_cas);
   if (result == StoreResult::kStored) {
     if (present) UnlinkLocked(ctx, hash, found);
     ctx.Add(kTotalItems, 1);
@@ -702,11 +843,57 @@ StoreResult SegmentCache::StoreExpired(ThreadContext& ctx, StoreMode mode, std::
   return result;
 }
 
+StoreResult SegmentCache::StoreInvalidating(ThreadContext& ctx, const WriteRequest& request,
+                                            uint64_t hash, uint32_t now, WriteOutcome* outcome) {
+  const uint32_t expiry = ExpiryFromExptime(request.exptime, now, WallSeconds());
+  uint64_t cas = 0;
+  const RewriteOutcome result = RewriteItem(
+      ctx, request.key, hash, now,
+      [&](Found& old, Rewrite* rewrite) {
+        const uint64_t current = CasOf(old.loc, old.header);
+        if (!options_.use_cas || request.cas == 0 || request.cas > current) {
+          return RewriteStep::kRefuse;
+        }
+        ItemHeader& header = rewrite->header;
+        header.flags = request.flags;
+        header.key_binary = request.key_binary;
+        SetCas(&header, request.new_cas);
+        rewrite->prefix = request.value;
+        rewrite->keep_value = false;
+        if (request.cas == current) {
+          // A match stores as ms with C does: a fresh item.
+          header.expiry = expiry;
+          header.stale = false;
+          header.win_sent = false;
+          return IsExpired(expiry, now) ? RewriteStep::kDrop : RewriteStep::kRewrite;
+        }
+        // An older token: the value is stored, but stays stale with the old expiry and winner.
+        header.stale = true;
+        return RewriteStep::kRewrite;
+      },
+      nullptr, &cas);
+  switch (result) {
+    case RewriteOutcome::kDone:
+      ctx.Add(kTotalItems, 1);
+      Report(outcome, cas, static_cast<uint32_t>(request.value.size()));
+      return StoreResult::kStored;
+    case RewriteOutcome::kRefused:
+      return StoreResult::kExists;
+    case RewriteOutcome::kNoMemory:
+      return StoreResult::kNoMemory;
+    case RewriteOutcome::kMiss:
+    case RewriteOutcome::kExpired:
+    case RewriteOutcome::kFlushed:
+      return StoreResult::kNotFound;
+  }
+  return StoreResult::kNotFound;
+}
+
 // A read-modify-write without holding a lock across the allocation (invariant 3): look at the
 // current version under the stripe lock and let `plan` describe the new one; write it outside the
 // lock; lock again and swap it in only if the key still has the version that was looked at (its
-// CAS, unique per version, so a reused location cannot fool the check). Otherwise the new bytes
-// are dead and the loop starts over with the newer version.
+// location, unique per version, so a reused location cannot fool the check) in the same state
+// (invariant 6). Otherwise the new bytes are dead and the loop starts over with the newer version.
 template <typename Plan>
 SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::string_view key,
                                                        uint64_t hash, uint32_t now, Plan&& plan,
@@ -714,9 +901,10 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
   SpinLock& stripe = table_.StripeFor(hash);
   for (;;) {
     Rewrite rewrite;
+    ReadState read;
     uint64_t version = 0;
+    uint8_t state = 0;
     uint32_t old_value_size = 0;
-    bool fetched = false;
     {
       SpinLockGuard guard(stripe);
       Found found;
@@ -733,23 +921,35 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
       }
       rewrite.header = found.header;
       rewrite.header.compressed = false;
+      SetCas(&rewrite.header, std::nullopt);
+      read.expiry = found.header.expiry;
+      read.last_access = pool_.Info(found.loc.segment).last_access.load(std::memory_order_relaxed);
+      read.fetched = found.slot->counter() > 0;
+      read.win_sent = found.header.win_sent;
+      version = VersionOf(found.loc);
+      state = StateBits(found.header);
+      old_value_size = found.header.value_size;
       const RewriteStep step = plan(found, &rewrite);
-      fetched = found.slot->counter() > 0;
+      read.win = rewrite.win;
       switch (step) {
         case RewriteStep::kRewrite:
           break;
         case RewriteStep::kRefuse:
           return RewriteOutcome::kRefused;
+        case RewriteStep::kDrop:
+          UnlinkLocked(ctx, hash, found);
+          return RewriteOutcome::kDone;
         case RewriteStep::kDone:
         case RewriteStep::kDoneThenDrop:
-          found.slot->CountAccess();
-          if (sink != nullptr) sink->OnItem(View(*this, found, now, fetched));
-          if (new_cas != nullptr) *new_cas = CasOf(found.loc);
+          if (rewrite.count_access) {
+            found.slot->CountAccess();
+            NoteAccess(found.loc.segment, now);
+          }
+          if (sink != nullptr) sink->OnItem(View(*this, found, now, read));
+          if (new_cas != nullptr) *new_cas = CasOf(found.loc, found.header);
           if (step == RewriteStep::kDoneThenDrop) UnlinkLocked(ctx, hash, found);
           return RewriteOutcome::kDone;
       }
-      version = VersionOf(found.loc);
-      old_value_size = found.header.value_size;
     }
 
     ItemHeader& header = rewrite.header;
@@ -772,19 +972,22 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
       SpinLockGuard guard(stripe);
       Found found;
       if (FindLocked(hash, key, &found) && VersionOf(found.loc) == version &&
-          !Invalid(found.loc, found.header, now)) {
+          StateBits(found.header) == state && !Invalid(found.loc, found.header, now)) {
         if (rewrite.keep_value) {
           ItemCursor from(pool_, found.loc);
           from.Skip(found.header_size + found.header.key_size);
           old_value_at.CopyFrom(from, old_value_size);
         }
-        linked = LinkLocked(ctx, hash, &found, place.loc, size);
-        if (new_cas != nullptr) *new_cas = CasOf(place.loc);
+        linked = LinkLocked(ctx, hash, &found, place.loc, size, rewrite.keep_counter);
+        if (new_cas != nullptr) *new_cas = CasOf(place.loc, header);
         if (sink != nullptr) {
-          Found now_found;
-          FindLocked(hash, key, &now_found);
-          now_found.slot->CountAccess();
-          sink->OnItem(View(*this, now_found, now, fetched));
+          Found moved;
+          FindLocked(hash, key, &moved);
+          if (rewrite.count_access) {
+            moved.slot->CountAccess();
+            NoteAccess(moved.loc.segment, now);
+          }
+          sink->OnItem(View(*this, moved, now, read));
         }
       }
     }
@@ -793,96 +996,197 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
   }
 }
 
-StoreResult SegmentCache::Concatenate(ThreadContext& ctx, StoreMode mode, std::string_view key,
-                                      std::string_view value, uint64_t* new_cas) {
-  const uint64_t hash = HashKey(key);
-  const uint32_t now = Now();
-  const RewriteOutcome outcome = RewriteItem(
-      ctx, key, hash, now,
-      [&](const Found& old, Rewrite* rewrite) {
-        if (old.header.value_size + value.size() > options_.item_size_max) {
-          return RewriteStep::kRefuse;
-        }
-        (mode == StoreMode::kAppend ? rewrite->suffix : rewrite->prefix) = value;
-        return RewriteStep::kRewrite;
-      },
-      nullptr, new_cas);
-  switch (outcome) {
-    case RewriteOutcome::kDone:
-      ctx.Add(kTotalItems, 1);
-      return StoreResult::kStored;
-    case RewriteOutcome::kNoMemory:
-      return StoreResult::kNoMemory;
-    case RewriteOutcome::kMiss:
-    case RewriteOutcome::kExpired:
-    case RewriteOutcome::kFlushed:
-    case RewriteOutcome::kRefused:
-      return StoreResult::kNotStored;
+StoreResult SegmentCache::Concatenate(ThreadContext& ctx, const WriteRequest& request,
+                                      uint64_t hash, uint32_t now, WriteOutcome* outcome) {
+  const std::string_view value = request.value;
+  for (;;) {
+    StoreResult refused = StoreResult::kNotStored;
+    uint32_t value_size = 0;
+    uint64_t cas = 0;
+    const RewriteOutcome result = RewriteItem(
+        ctx, request.key, hash, now,
+        [&](Found& old, Rewrite* rewrite) {
+          if (request.cas != 0 && CasOf(old.loc, old.header) != request.cas) {
+            refused = StoreResult::kExists;
+            return RewriteStep::kRefuse;
+          }
+          if (old.header.value_size + value.size() > options_.item_size_max) {
+            refused = StoreResult::kNotStored;
+            return RewriteStep::kRefuse;
+          }
+          (request.mode == StoreMode::kAppend ? rewrite->suffix : rewrite->prefix) = value;
+          value_size = static_cast<uint32_t>(old.header.value_size + value.size());
+          // The result is a new item, as memcached makes one: neither stale nor won.
+          ItemHeader& header = rewrite->header;
+          header.stale = false;
+          header.win_sent = false;
+          header.key_binary = request.key_binary;
+          SetCas(&header, request.new_cas);
+          return RewriteStep::kRewrite;
+        },
+        nullptr, &cas);
+    switch (result) {
+      case RewriteOutcome::kDone:
+        ctx.Add(kTotalItems, 1);
+        Report(outcome, cas, value_size);
+        return StoreResult::kStored;
+      case RewriteOutcome::kNoMemory:
+        return StoreResult::kNoMemory;
+      case RewriteOutcome::kRefused:
+        return refused;
+      case RewriteOutcome::kMiss:
+      case RewriteOutcome::kExpired:
+      case RewriteOutcome::kFlushed:
+        break;
+    }
+    if (!request.vivify) return StoreResult::kNotStored;
+    ItemHeader header;
+    header.flags = request.flags;
+    header.expiry = ExpiryFromExptime(request.vivify_exptime, now, WallSeconds());
+    header.key_binary = request.key_binary;
+    SetCas(&header, request.new_cas);
+    const StoreResult created =
+        StoreVersion(ctx, StoreMode::kAdd, request.key, hash, now, header, value, 0,
+                     [&](ItemLocation loc, const ItemHeader& stored) {
+                       Report(outcome, CasOf(loc, stored), stored.value_size);
+                     });
+    // kNotStored: another client created the key meanwhile; append to theirs.
+    if (created != StoreResult::kNotStored) return created;
   }
-  return StoreResult::kNotStored;
 }
 
 ArithResult SegmentCache::Arithmetic(Context& context, std::string_view key, bool increment,
                                      uint64_t delta, uint64_t* result, uint64_t* new_cas) {
+  ArithRequest request;
+  request.key = key;
+  request.increment = increment;
+  request.delta = delta;
+  ArithOutcome outcome;
+  const ArithResult status = Arithmetic(context, request, &outcome);
+  if (status == ArithResult::kOk) {
+    *result = outcome.value;
+    if (new_cas != nullptr) *new_cas = outcome.cas;
+  }
+  return status;
+}
+
+ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& request,
+                                     ArithOutcome* outcome) {
   auto& ctx = static_cast<ThreadContext&>(context);
+  const std::string_view key = request.key;
   if (key.empty() || key.size() > kMaxKeySize) return ArithResult::kNotFound;
   const uint64_t hash = HashKey(key);
   const uint32_t now = Now();
+  const uint32_t touch_expiry =
+      request.touch ? ExpiryFromExptime(request.touch_exptime, now, WallSeconds()) : 0;
   char digits[kMaxCounterDigits];
-  uint64_t value = 0;
-  const RewriteOutcome outcome = RewriteItem(
-      ctx, key, hash, now,
-      [&](const Found& old, Rewrite* rewrite) {
-        // A chained item is far too long to be a number (memcached refuses chunked items too).
-        if (old.header.value_size == 0 || old.header.chained || old.header.compressed) {
-          return RewriteStep::kRefuse;
-        }
-        const std::string_view text(old.item + old.header_size + old.header.key_size,
-                                    old.header.value_size);
-        if (!ParseCounter(text, &value)) return RewriteStep::kRefuse;
-        value = ApplyDelta(value, increment, delta);
-        const size_t length = FormatCounter(value, 0, digits);
-        rewrite->prefix = {digits, length};
-        rewrite->keep_value = false;
-        rewrite->pad = old.header.value_size > length ? old.header.value_size - length : 0;
-        return RewriteStep::kRewrite;
-      },
-      nullptr, new_cas);
-  switch (outcome) {
-    case RewriteOutcome::kDone:
-      *result = value;
-      return ArithResult::kOk;
-    case RewriteOutcome::kRefused:
-      return ArithResult::kNonNumeric;
-    case RewriteOutcome::kNoMemory:
-      return ArithResult::kNoMemory;
-    case RewriteOutcome::kMiss:
-    case RewriteOutcome::kExpired:
-    case RewriteOutcome::kFlushed:
-      return ArithResult::kNotFound;
+  for (;;) {
+    ArithResult refused = ArithResult::kNonNumeric;
+    uint64_t value = 0;
+    uint64_t cas = 0;
+    uint32_t expiry_before = kNeverExpires;
+    const RewriteOutcome result = RewriteItem(
+        ctx, key, hash, now,
+        [&](Found& old, Rewrite* rewrite) {
+          if (request.cas != 0 && CasOf(old.loc, old.header) != request.cas) {
+            refused = ArithResult::kExists;
+            return RewriteStep::kRefuse;
+          }
+          // A chained item is far too long to be a number (memcached refuses chunked items too).
+          if (old.header.value_size == 0 || old.header.chained || old.header.compressed) {
+            return RewriteStep::kRefuse;
+          }
+          const std::string_view text(old.item + old.header_size + old.header.key_size,
+                                      old.header.value_size);
+          if (!ParseCounter(text, &value)) return RewriteStep::kRefuse;
+          value = ApplyDelta(value, request.increment, request.delta);
+          const size_t length = FormatCounter(value, 0, digits);
+          rewrite->prefix = {digits, length};
+          rewrite->keep_value = false;
+          rewrite->pad = old.header.value_size > length ? old.header.value_size - length : 0;
+          expiry_before = old.header.expiry;
+          if (request.touch) rewrite->header.expiry = touch_expiry;
+          SetCas(&rewrite->header, request.new_cas);
+          return RewriteStep::kRewrite;
+        },
+        nullptr, &cas);
+    switch (result) {
+      case RewriteOutcome::kDone:
+        outcome->value = value;
+        outcome->cas = cas;
+        outcome->ttl_before = TtlOf(expiry_before, now);
+        outcome->created = false;
+        return ArithResult::kOk;
+      case RewriteOutcome::kRefused:
+        return refused;
+      case RewriteOutcome::kNoMemory:
+        return ArithResult::kNoMemory;
+      case RewriteOutcome::kMiss:
+      case RewriteOutcome::kExpired:
+      case RewriteOutcome::kFlushed:
+        break;
+    }
+    if (!request.vivify) return ArithResult::kNotFound;
+    ItemHeader header;
+    header.expiry = ExpiryFromExptime(request.vivify_exptime, now, WallSeconds());
+    header.key_binary = request.key_binary;
+    SetCas(&header, request.new_cas);
+    const size_t length = FormatCounter(request.initial, 0, digits);
+    const StoreResult created =
+        StoreVersion(ctx, StoreMode::kAdd, key, hash, now, header, {digits, length}, 0,
+                     [&](ItemLocation loc, const ItemHeader& stored) { cas = CasOf(loc, stored); });
+    switch (created) {
+      case StoreResult::kStored:
+        outcome->value = request.initial;
+        outcome->cas = cas;
+        outcome->ttl_before = -1;
+        outcome->created = true;
+        return ArithResult::kOk;
+      case StoreResult::kNotStored:
+        continue;  // another client created the key meanwhile: apply the delta to theirs
+      case StoreResult::kExists:
+      case StoreResult::kNotFound:
+      case StoreResult::kTooLarge:
+      case StoreResult::kNoMemory:
+        return ArithResult::kNoMemory;
+    }
   }
-  return ArithResult::kNotFound;
 }
 
-LookupResult SegmentCache::TouchImpl(ThreadContext& ctx, std::string_view key, Exptime exptime,
-                                     ItemSink* sink) {
-  const uint64_t hash = HashKey(key);
-  const uint32_t now = Now();
-  const uint32_t expiry = ExpiryFromExptime(exptime, now, WallSeconds());
+LookupResult SegmentCache::ReadTouching(ThreadContext& ctx, std::string_view key, uint64_t hash,
+                                        uint32_t now, const ReadOptions& options, uint32_t expiry,
+                                        uint32_t recache_expiry, ItemSink* sink) {
   const RewriteOutcome outcome = RewriteItem(
       ctx, key, hash, now,
-      [&](const Found& old, Rewrite* rewrite) {
+      [&](Found& old, Rewrite* rewrite) {
+        rewrite->count_access = options.count_access;
+        rewrite->win =
+            Wins(old.header, options.recache,
+                 options.recache_after_touch ? expiry : old.header.expiry, recache_expiry);
+        const auto in_place = [&](RewriteStep step) {
+          if (rewrite->win) {
+            old.header.win_sent = true;
+            RewriteState(old.item, StateBits(old.header));
+          }
+          return step;
+        };
         // The expiry bytes can change in place when the item has them and keeps them: readers
         // read them under the stripe lock held here. The item stays in its segment's TTL bucket,
         // whose max expiry is raised so that the segment does not expire before it.
         if (old.header.expiry != kNeverExpires && expiry != kNeverExpires) {
           RewriteExpiry(old.item, old.header, expiry);
           RaiseMaxExpiry(pool_.Info(old.loc.segment), expiry);
-          return IsExpired(expiry, now) ? RewriteStep::kDoneThenDrop : RewriteStep::kDone;
+          old.header.expiry = expiry;
+          return in_place(IsExpired(expiry, now) ? RewriteStep::kDoneThenDrop : RewriteStep::kDone);
         }
-        if (old.header.expiry == expiry) return RewriteStep::kDone;
-        if (IsExpired(expiry, now)) return RewriteStep::kDoneThenDrop;
+        if (old.header.expiry == expiry) return in_place(RewriteStep::kDone);
+        if (IsExpired(expiry, now)) return in_place(RewriteStep::kDoneThenDrop);
+        // The header changes size: the item moves, keeping its CAS (as memcached's touch does),
+        // its state and its access counter. Carrying the CAS is safe by invariant 4.
         rewrite->header.expiry = expiry;
+        SetCas(&rewrite->header, CasOf(old.loc, old.header));
+        rewrite->header.win_sent = old.header.win_sent || rewrite->win;
+        rewrite->keep_counter = true;
         return RewriteStep::kRewrite;
       },
       sink, nullptr);
@@ -893,9 +1197,14 @@ LookupResult SegmentCache::TouchImpl(ThreadContext& ctx, std::string_view key, E
       return LookupResult::kExpired;
     case RewriteOutcome::kFlushed:
       return LookupResult::kFlushed;
-    case RewriteOutcome::kNoMemory:
-      // The item stays with its old expiry; a gat still returns it.
-      return sink != nullptr ? Get(ctx, key, *sink) : LookupResult::kMiss;
+    case RewriteOutcome::kNoMemory: {
+      // The item stays with its old expiry; a read still returns it.
+      if (sink == nullptr) return LookupResult::kMiss;
+      ReadOptions untouched = options;
+      untouched.touch = false;
+      untouched.vivify = false;
+      return Get(ctx, key, untouched, *sink);
+    }
     case RewriteOutcome::kMiss:
     case RewriteOutcome::kRefused:
       return LookupResult::kMiss;
@@ -913,38 +1222,189 @@ LookupResult SegmentCache::Get(Context& context, std::string_view key, ItemSink&
   if (!FindLocked(hash, key, &found)) return LookupResult::kMiss;
   const LookupResult result = DropIfInvalid(ctx, hash, found, now);
   if (result != LookupResult::kHit) return result;
-  const bool fetched = found.slot->counter() > 0;
+  ReadState state;
+  state.expiry = found.header.expiry;
+  state.fetched = found.slot->counter() > 0;
+  state.win_sent = found.header.win_sent;
   found.slot->CountAccess();
-  sink.OnItem(View(*this, found, now, fetched));
+  state.last_access = NoteAccess(found.loc.segment, now);
+  sink.OnItem(View(*this, found, now, state));
   return LookupResult::kHit;
+}
+
+void SegmentCache::ServeLocked(Found& found, uint32_t now, const ReadOptions& options,
+                               uint32_t recache_expiry, ItemSink& sink) {
+  ReadState state;
+  state.expiry = found.header.expiry;
+  state.fetched = found.slot->counter() > 0;
+  state.win_sent = found.header.win_sent;
+  state.win = Wins(found.header, options.recache, found.header.expiry, recache_expiry);
+  if (state.win) {
+    found.header.win_sent = true;
+    RewriteState(found.item, StateBits(found.header));
+  }
+  if (options.count_access) {
+    found.slot->CountAccess();
+    state.last_access = NoteAccess(found.loc.segment, now);
+  } else {
+    state.last_access = pool_.Info(found.loc.segment).last_access.load(std::memory_order_relaxed);
+  }
+  sink.OnItem(View(*this, found, now, state));
+}
+
+LookupResult SegmentCache::Get(Context& context, std::string_view key, const ReadOptions& options,
+                               ItemSink& sink) {
+  auto& ctx = static_cast<ThreadContext&>(context);
+  if (key.empty() || key.size() > kMaxKeySize) return LookupResult::kMiss;
+  const uint64_t hash = HashKey(key);
+  const uint32_t now = Now();
+  const int64_t wall = WallSeconds();
+  const uint32_t recache_expiry =
+      options.recache ? ExpiryFromExptime(options.recache_exptime, now, wall) : 0;
+  for (;;) {
+    LookupResult result = LookupResult::kMiss;
+    if (options.touch) {
+      const uint32_t expiry = ExpiryFromExptime(options.touch_exptime, now, wall);
+      result = ReadTouching(ctx, key, hash, now, options, expiry, recache_expiry, &sink);
+    } else {
+      SpinLockGuard guard(table_.StripeFor(hash));
+      Found found;
+      if (FindLocked(hash, key, &found)) result = DropIfInvalid(ctx, hash, found, now);
+      if (result == LookupResult::kHit) ServeLocked(found, now, options, recache_expiry, sink);
+    }
+    if (result == LookupResult::kHit || !options.vivify) return result;
+    switch (Vivify(ctx, key, hash, now, options, sink)) {
+      case StoreResult::kStored:
+        return LookupResult::kHit;
+      case StoreResult::kNotStored:
+        continue;  // another reader created it meanwhile: read theirs
+      case StoreResult::kExists:
+      case StoreResult::kNotFound:
+      case StoreResult::kTooLarge:
+      case StoreResult::kNoMemory:
+        return result;
+    }
+  }
+}
+
+StoreResult SegmentCache::Vivify(ThreadContext& ctx, std::string_view key, uint64_t hash,
+                                 uint32_t now, const ReadOptions& options, ItemSink& sink) {
+  ItemHeader header;
+  header.expiry = ExpiryFromExptime(options.vivify_exptime, now, WallSeconds());
+  header.key_binary = options.key_binary;
+  header.win_sent = true;  // the creator is told W
+  SetCas(&header, options.new_cas);
+  ReadState state;
+  state.last_access = now;
+  state.win = true;
+  state.created = true;
+  if (!IsExpired(header.expiry, now)) {
+    return StoreVersion(ctx, StoreMode::kAdd, key, hash, now, header, {}, 0,
+                        [&](ItemLocation loc, const ItemHeader& stored) {
+                          Found created;
+                          created.loc = loc;
+                          created.item = pool_.Data(loc.segment) + loc.offset;
+                          created.header = stored;
+                          created.header_size = stored.size();
+                          sink.OnItem(View(*this, created, now, state));
+                        });
+  }
+  // memcached creates the item and then gives it the exptime, so an exptime in the past still
+  // answers as a creation, and nobody sees the item after. Written, served, never linked.
+  header.key_size = static_cast<uint8_t>(key.size());
+  Placement place;
+  if (!Reserve(ctx, header.item_size(), header.expiry, now, &place)) return StoreResult::kNoMemory;
+  header.chained = place.chained;
+  WriteHeader(place, header, key);
+  Found created;
+  created.loc = place.loc;
+  created.item = pool_.Data(place.loc.segment) + place.loc.offset;
+  created.header = header;
+  created.header_size = header.size();
+  sink.OnItem(View(*this, created, now, state));
+  Finish(place, false);
+  return StoreResult::kStored;
 }
 
 LookupResult SegmentCache::GetAndTouch(Context& context, std::string_view key, Exptime exptime,
                                        ItemSink& sink) {
-  if (key.empty() || key.size() > kMaxKeySize) return LookupResult::kMiss;
-  return TouchImpl(static_cast<ThreadContext&>(context), key, exptime, &sink);
+  ReadOptions options;
+  options.touch = true;
+  options.touch_exptime = exptime;
+  return Get(context, key, options, sink);
 }
 
 TouchResult SegmentCache::Touch(Context& context, std::string_view key, Exptime exptime) {
   if (key.empty() || key.size() > kMaxKeySize) return TouchResult::kNotFound;
-  return TouchImpl(static_cast<ThreadContext&>(context), key, exptime, nullptr) ==
-                 LookupResult::kHit
+  const uint32_t now = Now();
+  const uint32_t expiry = ExpiryFromExptime(exptime, now, WallSeconds());
+  return ReadTouching(static_cast<ThreadContext&>(context), key, HashKey(key), now, ReadOptions(),
+                      expiry, 0, nullptr) == LookupResult::kHit
              ? TouchResult::kTouched
              : TouchResult::kNotFound;
 }
 
 DeleteResult SegmentCache::Delete(Context& context, std::string_view key, uint64_t cas) {
+  DeleteRequest request;
+  request.key = key;
+  if (cas != 0) request.cas = cas;
+  return Delete(context, request);
+}
+
+DeleteResult SegmentCache::Delete(Context& context, const DeleteRequest& request) {
   auto& ctx = static_cast<ThreadContext&>(context);
+  const std::string_view key = request.key;
   if (key.empty() || key.size() > kMaxKeySize) return DeleteResult::kNotFound;
   const uint64_t hash = HashKey(key);
   const uint32_t now = Now();
-  SpinLockGuard guard(table_.StripeFor(hash));
-  Found found;
-  if (!FindLocked(hash, key, &found)) return DeleteResult::kNotFound;
-  if (DropIfInvalid(ctx, hash, found, now) != LookupResult::kHit) return DeleteResult::kNotFound;
-  if (cas != 0 && CasOf(found.loc) != cas) return DeleteResult::kExists;
-  UnlinkLocked(ctx, hash, found);
-  return DeleteResult::kDeleted;
+  if (!request.invalidate && !request.drop_value) {
+    SpinLockGuard guard(table_.StripeFor(hash));
+    Found found;
+    if (!FindLocked(hash, key, &found)) return DeleteResult::kNotFound;
+    if (DropIfInvalid(ctx, hash, found, now) != LookupResult::kHit) return DeleteResult::kNotFound;
+    if (request.cas && CasOf(found.loc, found.header) != *request.cas) return DeleteResult::kExists;
+    UnlinkLocked(ctx, hash, found);
+    return DeleteResult::kDeleted;
+  }
+  const uint32_t expiry =
+      request.touch ? ExpiryFromExptime(request.exptime, now, WallSeconds()) : kNeverExpires;
+  const RewriteOutcome outcome = RewriteItem(
+      ctx, key, hash, now,
+      [&](Found& old, Rewrite* rewrite) {
+        const uint64_t current = CasOf(old.loc, old.header);
+        if (request.cas && current != *request.cas) return RewriteStep::kRefuse;
+        ItemHeader& header = rewrite->header;
+        if (request.drop_value) {
+          // memcached stores an empty item in its place: new flags and exptime, same CAS.
+          rewrite->keep_value = false;
+          header.flags = request.flags;
+          header.expiry = expiry;
+          header.stale = false;
+          header.win_sent = false;
+          SetCas(&header, request.new_cas.value_or(current));
+        }
+        if (request.invalidate) {
+          header.stale = true;
+          header.win_sent = false;  // so that the next reader wins
+          if (request.touch) header.expiry = expiry;
+          SetCas(&header, request.new_cas);
+        }
+        return IsExpired(header.expiry, now) ? RewriteStep::kDrop : RewriteStep::kRewrite;
+      },
+      nullptr, nullptr);
+  switch (outcome) {
+    case RewriteOutcome::kDone:
+      return DeleteResult::kDeleted;
+    case RewriteOutcome::kRefused:
+      return DeleteResult::kExists;
+    case RewriteOutcome::kNoMemory:
+      return DeleteResult::kNoMemory;
+    case RewriteOutcome::kMiss:
+    case RewriteOutcome::kExpired:
+    case RewriteOutcome::kFlushed:
+      return DeleteResult::kNotFound;
+  }
+  return DeleteResult::kNotFound;
 }
 
 void SegmentCache::FlushAll(uint32_t delay_seconds) {
@@ -998,7 +1458,26 @@ CacheStats SegmentCache::Stats() const {
   stats.hash_table_bytes = table_.memory_bytes();
   stats.hash_power_level = static_cast<uint64_t>(table_.power());
   stats.hash_is_expanding = table_.expanding() ? 1 : 0;
+  stats.oldest_item_age = OldestItemAge(MonotonicSeconds());
   return stats;
+}
+
+uint64_t SegmentCache::OldestItemAge(uint32_t now) const {
+  // A scan of the descriptors, a few words per segment: `stats items` is rare. A descriptor being
+  // reopened meanwhile gives a slightly wrong age, never a torn one (create_time is atomic).
+  uint32_t oldest = now;
+  const uint32_t touched = pool_.touched();
+  for (uint32_t id = 0; id < touched; ++id) {
+    const SegmentInfo& info = pool_.Info(id);
+    const SegmentState state = info.state.load(std::memory_order_acquire);
+    if ((state != SegmentState::kOpen && state != SegmentState::kSealed) ||
+        info.live_items.load(std::memory_order_relaxed) == 0) {
+      continue;
+    }
+    const uint32_t created = info.create_time.load(std::memory_order_relaxed);
+    if (created != 0 && created < oldest) oldest = created;
+  }
+  return now - oldest;
 }
 
 void SegmentCache::ResetStats() {

@@ -13,8 +13,15 @@
 //      slot. A failed condition leaves dead bytes, reclaimed with their segment.
 //  (4) A version's CAS is epoch * segment_size + offset + 1, where the epoch is unique to each
 //      opening of a segment: unique per version, never shared between keys, no bytes per item.
+//      Only an item whose header carries a CAS has another: one the client chose (meta E), or the
+//      CAS of the version it replaced, carried over when touch must move an item. Such a carried
+//      CAS is never issued again by (4), so it still belongs to this key alone. Read-modify-writes
+//      check versions by location (VersionOf), never by the CAS a client sees.
 //  (5) An item is invalid if it has expired (monotonic clock) or its segment was opened in an
 //      older flush generation; invalid items are never returned and count as absent.
+//  (6) At most one reader is told it won the right to recache an item (W) between two writes of
+//      it: the win is recorded in the item's state bits under the stripe lock, and a rewrite
+//      links its new version only if the old one's state bits are still those it copied.
 //
 // Lock order: eviction mutex -> stripe lock -> hash table overflow lock; the TtlBuckets lock and
 // the pool's free-list lock are leaves. The context registry mutex is taken alone.
@@ -28,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -69,6 +77,11 @@ class SegmentCache final : public Cache, private LocationHasher {
   DeleteResult Delete(Context& ctx, std::string_view key, uint64_t cas) override;
   ArithResult Arithmetic(Context& ctx, std::string_view key, bool increment, uint64_t delta,
                          uint64_t* result, uint64_t* new_cas) override;
+  StoreResult Store(Context& ctx, const WriteRequest& request, WriteOutcome* outcome) override;
+  LookupResult Get(Context& ctx, std::string_view key, const ReadOptions& options,
+                   ItemSink& sink) override;
+  DeleteResult Delete(Context& ctx, const DeleteRequest& request) override;
+  ArithResult Arithmetic(Context& ctx, const ArithRequest& request, ArithOutcome* outcome) override;
   void FlushAll(uint32_t delay_seconds) override;
   bool SetMemoryLimit(size_t bytes) override;
   CacheStats Stats() const override;
@@ -88,6 +101,7 @@ class SegmentCache final : public Cache, private LocationHasher {
   class View;
   struct Found;
   struct Placement;
+  struct ReadState;
   struct Rewrite;
   enum class RewriteStep : uint8_t;
   enum class RewriteOutcome : uint8_t;
@@ -101,12 +115,18 @@ class SegmentCache final : public Cache, private LocationHasher {
   uint64_t NextEpoch() { return next_epoch_.fetch_add(1, std::memory_order_relaxed); }
 
   const char* ItemAt(ItemLocation loc) const { return pool_.Data(loc.segment) + loc.offset; }
-  uint64_t VersionOf(ItemLocation loc) const;  // the CAS, even with use_cas off
-  uint64_t CasOf(ItemLocation loc) const { return options_.use_cas ? VersionOf(loc) : 0; }
+  // The location's identity: the CAS derived from it (invariant 4), even with use_cas off.
+  uint64_t VersionOf(ItemLocation loc) const;
+  // The CAS clients see: the header's if it carries one, else VersionOf; 0 with use_cas off.
+  uint64_t CasOf(ItemLocation loc, const ItemHeader& header) const;
+  // Makes `header` carry `cas` (with use_cas on), or derive its CAS from its location.
+  void SetCas(ItemHeader* header, std::optional<uint64_t> cas) const;
   bool Flushed(ItemLocation loc) const;
   bool Invalid(ItemLocation loc, const ItemHeader& header, uint32_t now) const;
   void LiveAdd(uint32_t segment, size_t size);
   void LiveSub(uint32_t segment, size_t size);
+  // Records an access to `segment` at `now`; returns its last access before this one.
+  uint32_t NoteAccess(uint32_t segment, uint32_t now);
 
   // Finds the slot of `key`. REQUIRES: the stripe lock of `hash`.
   bool FindLocked(uint64_t hash, std::string_view key, Found* found);
@@ -114,10 +134,15 @@ class SegmentCache final : public Cache, private LocationHasher {
   void UnlinkLocked(ThreadContext& ctx, uint64_t hash, const Found& found);
   // Unlinks an invalid item and says why it was; kHit if it is valid. REQUIRES: its stripe lock.
   LookupResult DropIfInvalid(ThreadContext& ctx, uint64_t hash, const Found& found, uint32_t now);
-  // Points the slot at `loc` (header `header`) replacing `old` if present; false if the table is
-  // full. REQUIRES: the stripe lock of `hash`.
+  // Points the slot at `loc` (an item of `size` bytes), replacing `old` if present, whose access
+  // counter the slot keeps if `keep_counter`; false if the table is full. REQUIRES: the stripe
+  // lock of `hash`.
   bool LinkLocked(ThreadContext& ctx, uint64_t hash, const Found* old, ItemLocation loc,
-                  size_t size);
+                  size_t size, bool keep_counter = false);
+  // Counts a read of `found` (unless !options.count_access), records a win if the reader makes
+  // one, and calls the sink. REQUIRES: the stripe lock of `found`'s key.
+  void ServeLocked(Found& found, uint32_t now, const ReadOptions& options, uint32_t recache_expiry,
+                   ItemSink& sink);
 
   // Reserves room for an item of `size` bytes expiring at `expiry`, in ctx's open segment of the
   // item's TTL bucket, or as a chain of whole segments if larger than a segment. Evicts if it must.
@@ -136,16 +161,37 @@ class SegmentCache final : public Cache, private LocationHasher {
   void FreeWithChain(uint32_t id);
   void SealOpenSegments(ThreadContext& ctx);
 
+  // Writes a new version with `header` and `value` and links it if `mode`'s condition holds
+  // (CheckMode, with `cas` for kCas); then calls on_linked(location, header) of the new version
+  // under the stripe lock. REQUIRES: mode is not kAppend or kPrepend.
+  template <typename OnLinked>
+  StoreResult StoreVersion(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
+                           uint32_t now, ItemHeader header, std::string_view value, uint64_t cas,
+                           OnLinked&& on_linked);
   // Reads the current version of key, lets `plan` decide the new version, writes it and swaps it
   // in if the key still has the version that was read; retries otherwise. See segment_cache.cc.
   template <typename Plan>
   RewriteOutcome RewriteItem(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
                              Plan&& plan, ItemSink* sink, uint64_t* new_cas);
-  LookupResult TouchImpl(ThreadContext& ctx, std::string_view key, Exptime exptime, ItemSink* sink);
-  StoreResult Concatenate(ThreadContext& ctx, StoreMode mode, std::string_view key,
-                          std::string_view value, uint64_t* new_cas);
+  // Touch, gat and mg with T: gives the item `expiry`, keeping its CAS.
+  LookupResult ReadTouching(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
+                            const ReadOptions& options, uint32_t expiry, uint32_t recache_expiry,
+                            ItemSink* sink);
+  // mg N on a miss: creates the empty item and serves it. kNotStored if the key has an item again.
+  StoreResult Vivify(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
+                     const ReadOptions& options, ItemSink& sink);
+  // A value above item_size_max: kTooLarge, and a set removes the old value.
+  StoreResult RefuseTooLarge(ThreadContext& ctx, StoreMode mode, std::string_view key,
+                             uint64_t hash);
+  StoreResult Concatenate(ThreadContext& ctx, const WriteRequest& request, uint64_t hash,
+                          uint32_t now, WriteOutcome* outcome);
+  // ms with C and I: a CAS match stores, a lower CAS stores a stale version.
+  StoreResult StoreInvalidating(ThreadContext& ctx, const WriteRequest& request, uint64_t hash,
+                                uint32_t now, WriteOutcome* outcome);
   StoreResult StoreExpired(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
                            uint64_t cas, uint32_t now);
+  // Seconds since the oldest segment that holds a live item was opened.
+  uint64_t OldestItemAge(uint32_t now) const;
 
   // Free segments below which the background thread evicts ahead of demand: one per kMinSegments
   // segments, at most kMaxFreeAhead.

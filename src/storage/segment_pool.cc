@@ -57,7 +57,8 @@ void SegmentPool::Free(uint32_t id) {
   info.live_bytes.store(0, std::memory_order_relaxed);
   info.max_expiry.store(0, std::memory_order_relaxed);
   info.epoch = 0;
-  info.create_time = 0;
+  info.create_time.store(0, std::memory_order_relaxed);
+  info.last_access.store(0, std::memory_order_relaxed);
   info.flush_gen.store(0, std::memory_order_relaxed);
   info.ttl_bucket = 0;
   info.chain_head = false;

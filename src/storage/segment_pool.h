@@ -52,9 +52,14 @@ struct alignas(64) SegmentInfo {
   // Release-stored on every transition, so a reader that loads it with acquire sees the fields
   // below as they were set before the transition.
   std::atomic<SegmentState> state{SegmentState::kFree};
+  // MonotonicSeconds() of the latest write into the segment or read of one of its items (meta
+  // 'l'): stored by any thread, only when it changes, so at most once a second.
+  std::atomic<uint32_t> last_access{0};
   // Set when the segment is opened, fixed until it is freed.
-  uint64_t epoch = 0;        // from the cache's global counter: makes CAS unique
-  uint32_t create_time = 0;  // MonotonicSeconds() when opened
+  uint64_t epoch = 0;  // from the cache's global counter: makes CAS unique
+  // MonotonicSeconds() when opened. Atomic (relaxed) because `stats items` reads it from every
+  // descriptor without a lock while segments are being reopened.
+  std::atomic<uint32_t> create_time{0};
   uint16_t ttl_bucket = 0;
   bool chain_head = false;           // holds the head of a large item, whose value continues in...
   uint32_t chain_next = kNoSegment;  // ...this segment (and its chain_next, ...)

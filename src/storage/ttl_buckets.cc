@@ -10,6 +10,10 @@ namespace {
 // log2 of the bucket width of each group: 8 s, 128 s, 2048 s, 32768 s.
 constexpr uint32_t kWidthShift[TtlBuckets::kGroups] = {3, 7, 11, 15};
 
+uint32_t CreatedAt(const SegmentPool& pool, uint32_t id) {
+  return pool.Info(id).create_time.load(std::memory_order_relaxed);
+}
+
 }  // namespace
 
 uint16_t TtlBuckets::BucketFor(uint32_t expiry, uint32_t now) {
@@ -111,7 +115,7 @@ uint32_t TtlBuckets::DetachOldest() {
   for (size_t word = 0; word < std::size(nonempty_); ++word) {
     for (uint64_t bits = nonempty_[word]; bits != 0; bits &= bits - 1) {
       const uint32_t head = buckets_[word * 64 + std::countr_zero(bits)].head;
-      if (oldest == kNoSegment || pool_->Info(head).create_time < pool_->Info(oldest).create_time) {
+      if (oldest == kNoSegment || CreatedAt(*pool_, head) < CreatedAt(*pool_, oldest)) {
         oldest = head;
       }
     }
@@ -128,8 +132,7 @@ uint32_t TtlBuckets::DetachNextToMerge() {
     for (uint64_t bits = nonempty_[word]; bits != 0; bits &= bits - 1) {
       Bucket& bucket = buckets_[word * 64 + std::countr_zero(bits)];
       const uint32_t start = bucket.cursor != kNoSegment ? bucket.cursor : bucket.head;
-      if (chosen == nullptr ||
-          pool_->Info(start).create_time < pool_->Info(chosen_start).create_time) {
+      if (chosen == nullptr || CreatedAt(*pool_, start) < CreatedAt(*pool_, chosen_start)) {
         chosen = &bucket;
         chosen_start = start;
       }

@@ -38,7 +38,7 @@ class TtlBucketsChainTest : public ::testing::Test {
   uint32_t Seal(uint16_t bucket, uint32_t create_time, bool chain_head = false) {
     const uint32_t id = pool_.Allocate(SegmentState::kOpen);
     pool_.Info(id).ttl_bucket = bucket;
-    pool_.Info(id).create_time = create_time;
+    pool_.Info(id).create_time.store(create_time, std::memory_order_relaxed);
     pool_.Info(id).chain_head = chain_head;
     pool_.Info(id).live_items.store(1);
     buckets_.Append(id);
@@ -71,7 +71,7 @@ TEST_F(TtlBucketsChainTest, MergesWalkTheChainLikeAClockHand) {
   EXPECT_EQ(buckets_.DetachNextToMerge(), ids[1]);
   // A merged segment takes its sources' place, before the cursor.
   const uint32_t merged = pool_.Allocate(SegmentState::kOpen);
-  pool_.Info(merged).create_time = 100;
+  pool_.Info(merged).create_time.store(100, std::memory_order_relaxed);
   buckets_.InsertMerged(merged);
   EXPECT_EQ(buckets_.DetachNextToMerge(), ids[2]);
   for (size_t i = 3; i < ids.size(); ++i) EXPECT_EQ(buckets_.DetachNextToMerge(), ids[i]);
