@@ -142,7 +142,8 @@ void LoadThread::Join() {
 }
 
 void LoadThread::Loop() {
-  if (plan_.client_interval_ns == 0) {
+  const bool open_loop = plan_.client_interval_ns > 0;
+  if (!open_loop) {
     // A closed-loop client on the server's own machine must not steal the CPU from the server
     // each time a reply wakes it: under SCHED_NORMAL every reply preempts the server thread
     // that sent it, so the server answers a pipeline one reply per time slice, spends twice
@@ -156,11 +157,9 @@ void LoadThread::Loop() {
   int64_t now = NowNs();
   next_publish_ns_ = now + kPublishPeriodNs;
   int64_t drain_deadline = INT64_MAX;
-  const bool open_loop = plan_.client_interval_ns > 0;
   epoll_event events[kMaxEvents];
-  bool ok = true;
   for (Client& client : clients_) FillClient(client, now);
-  ok = FlushDirty();
+  bool ok = FlushDirty();
   while (ok && !abort_.load(std::memory_order_relaxed)) {
     if (!issuing_ && in_flight_ == 0) break;
     if (!issuing_ && now >= drain_deadline) {

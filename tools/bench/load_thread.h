@@ -8,10 +8,10 @@
 //   - Replies are parsed as they arrive (ResponseReader), matched in order to the socket's
 //     in-flight requests, and timed.
 //   - Closed loop (no rate): a client refills its pipeline as soon as its replies are read, so
-//     clients are served in the order the server answers them. Open loop:
-//     each client's requests fall due at fixed intervals; a request is timed from when it fell
-//     due, not from when it could be sent, so a stalled server is charged for the whole wait
-//     (no coordinated omission).
+//     clients are served in the order the server answers them.
+//   - Open loop (a rate): each client's requests fall due at fixed intervals; a request is timed
+//     from when it fell due, not from when it could be sent, so a stalled server is charged for
+//     the whole wait (no coordinated omission).
 //   - Issuing stops at the deadline, when the thread's request quota is used up, or when every
 //     preload generator is done; then the thread waits for the replies still in flight (at most
 //     kDrainTimeoutNs) and exits.
