@@ -72,7 +72,18 @@ std::string_view FirstWord(std::string_view arguments) {
 }  // namespace
 
 Dispatcher::Dispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats)
-    : server_(server), cache_(server.cache), context_(context), stats_(stats) {}
+    : server_(server),
+      cache_(server.cache),
+      context_(context),
+      stats_(stats),
+      meta_(server, context, stats) {}
+
+Dispatcher::Outcome Dispatcher::DispatchMeta(const protocol::MetaParseResult& result,
+                                             const protocol::MetaCommand& cmd, net::IoBuffer& out) {
+  if (result.status == protocol::MetaStatus::kClose) return Outcome::kClose;
+  meta_.Dispatch(result, cmd, out);
+  return Outcome::kDone;
+}
 
 Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
                                          protocol::Command* cmd, net::IoBuffer& out) {

@@ -1,5 +1,6 @@
 // Dispatcher is the one place where the protocol meets storage: it executes a parsed command
-// against the cache, counts it, and appends its reply to a connection's output. Storage and
+// against the cache, counts it, and appends its reply to a connection's output. Meta commands go
+// to its MetaDispatcher. Storage and
 // protocol know nothing of each other; result enums cross here and become wire text through
 // replies.h.
 //
@@ -21,7 +22,10 @@
 
 #include "net/io_buffer.h"
 #include "protocol/command.h"
+#include "protocol/meta_command.h"
+#include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
+#include "server/meta_dispatcher.h"
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "storage/cache.h"
@@ -47,6 +51,10 @@ class Dispatcher {
   // Answers one result of the parser. REQUIRES: result.status != kNeedMore.
   [[nodiscard]] Outcome Dispatch(const protocol::ParseResult& result, protocol::Command* cmd,
                                  net::IoBuffer& out);
+  // Answers one result of the meta parser (MetaDispatcher); never kSuspended.
+  // REQUIRES: result.status is neither kNotMeta nor kNeedMore.
+  [[nodiscard]] Outcome DispatchMeta(const protocol::MetaParseResult& result,
+                                     const protocol::MetaCommand& cmd, net::IoBuffer& out);
 
  private:
   Outcome Execute(protocol::Command* cmd);
@@ -69,6 +77,7 @@ class Dispatcher {
   storage::Cache& cache_;
   storage::Cache::Context& context_;
   ThreadStats& stats_;
+  MetaDispatcher meta_;
   // Per call: where replies go, and whether they are suppressed.
   net::IoBuffer* out_ = nullptr;
   bool quiet_ = false;

@@ -7,6 +7,8 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "protocol/meta_command.h"
+#include "protocol/meta_parser.h"
 
 namespace mnemo::server {
 
@@ -102,14 +104,33 @@ Session::Progress Session::RunCommands() {
       break;
     }
     protocol::ParseResult result = suspended_result_;
+    Dispatcher::Outcome outcome;
     if (!suspended_) {
+      // Meta commands first (meta_parser.h): it looks at a few bytes to tell them apart.
+      protocol::MetaCommand meta;
+      const protocol::MetaParseResult meta_result =
+          protocol::ParseMetaCommand(in.readable(), services_.limits, &meta);
+      if (meta_result.status == protocol::MetaStatus::kNeedMore) break;
+      if (meta_result.status != protocol::MetaStatus::kNotMeta) {
+        if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
+        if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
+        ran = true;
+        outcome = services_.dispatcher.DispatchMeta(meta_result, meta, out);
+        if (outcome == Dispatcher::Outcome::kClose) {
+          progress = Progress::kClose;
+          break;
+        }
+        in.Consume(meta_result.consumed);
+        skip_ = meta_result.skip;
+        continue;
+      }
       result = protocol::ParseTextCommand(in.readable(), services_.limits, &cmd_);
       if (result.status == protocol::ParseStatus::kNeedMore) break;
       if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
       if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
     }
     ran = true;
-    const Dispatcher::Outcome outcome = services_.dispatcher.Dispatch(result, &cmd_, out);
+    outcome = services_.dispatcher.Dispatch(result, &cmd_, out);
     if (outcome == Dispatcher::Outcome::kSuspended) {
       suspended_ = true;
       suspended_result_ = result;

@@ -101,6 +101,27 @@ TEST_F(SessionTest, InputSplitAtEveryByteGivesTheSameReplies) {
   EXPECT_EQ(Receive(expected.size()), expected);
 }
 
+TEST_F(SessionTest, MetaAndTextCommandsShareTheConnectionSplitAtEveryByte) {
+  const std::string pipeline =
+      "set k 7 0 2\r\nhi\r\nmg k s f v\r\nms m 3 T0 F1\r\nabc\r\nget m\r\n"
+      "mg nope q\r\nmd m q\r\nmg m\r\nmn\r\nmz\r\nme\r\n";
+  for (const char c : pipeline) Send(std::string(1, c));
+  const std::string expected =
+      "STORED\r\nVA 2 s2 f7\r\nhi\r\nHD\r\nVALUE m 1 3\r\nabc\r\nEND\r\nEN\r\nMN\r\n"
+      "ERROR\r\nCLIENT_ERROR bad command line format\r\n";
+  EXPECT_EQ(Receive(expected.size()), expected);
+}
+
+TEST_F(SessionTest, SwallowsARefusedMetaDataBlockAsItStreamsIn) {
+  const size_t size = 3 << 20;  // above -I
+  Send("ms big " + std::to_string(size) + " T0\r\n");
+  const std::string chunk(64 << 10, 'a');
+  for (size_t sent = 0; sent < size; sent += chunk.size()) Send(chunk);
+  Send("\r\nmg big v\r\n");
+  const std::string expected = "SERVER_ERROR object too large for cache\r\nEN\r\n";
+  EXPECT_EQ(Receive(expected.size()), expected);
+}
+
 TEST_F(SessionTest, SwallowsARefusedDataBlockAsItStreamsIn) {
   const size_t size = 3 << 20;  // above -I
   Send("set big 0 0 " + std::to_string(size) + "\r\n");

@@ -103,6 +103,7 @@ void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, s
   w.Number("cmd_set", Of(snapshot, Stat::kCmdSet));
   w.Number("cmd_flush", Of(snapshot, Stat::kCmdFlush));
   w.Number("cmd_touch", Of(snapshot, Stat::kCmdTouch));
+  w.Number("cmd_meta", Of(snapshot, Stat::kCmdMeta));
   w.Number("get_hits", Of(snapshot, Stat::kGetHits));
   w.Number("get_misses", Of(snapshot, Stat::kGetMisses));
   w.Number("get_expired", Of(snapshot, Stat::kGetExpired));
@@ -217,6 +218,7 @@ void AppendItemsStats(const StatsSnapshot& snapshot, std::string* out) {
   StatWriter w(out);
   const storage::CacheStats& cache = snapshot.cache;
   w.Number("items:1:number", cache.curr_items);
+  w.Number("items:1:age", cache.oldest_item_age);
   w.Number("items:1:mem_requested", cache.bytes);
   w.Number("items:1:evicted", cache.evictions);
   w.Number("items:1:outofmemory", Of(snapshot, Stat::kStoreNoMemory));

@@ -32,6 +32,7 @@ enum class Stat : uint8_t {
   kCmdSet,
   kCmdFlush,
   kCmdTouch,
+  kCmdMeta,  // me, the one command memcached counts here
   kGetHits,
   kGetMisses,
   kGetExpired,

@@ -1,0 +1,63 @@
+// MetaDispatcher runs the meta protocol's commands (mg, ms, md, ma, mn, me) against the cache,
+// counts them in memcached's stats, and appends their replies. The Dispatcher owns one and hands
+// it every command that ParseMetaCommand recognised, so text and meta commands share one
+// connection, one cache and one set of items: a value stored by `set` is read by `mg`, and `gets`
+// and `mg c` show the same CAS.
+//
+// Replies are memcached 1.6.18's, byte for byte: the status code, then the return flags in the
+// order the request gave them (s t c f l h O k for mg; O k c s for ms; O k for md; c t O k for
+// ma; a key echoed with 'k' is base64 again when it came so, followed by " b"), then, for mg,
+// Z, X and W. 't' reports the TTL as of its place in the request: T (and N on an item the command
+// created) change it where they stand, as memcached applies flags in order.
+//
+// What the q flag hides, as 1.6.18 does: mg's EN (a hit's HD is still sent), ms's HD, md's HD,
+// and ma's HD or VA when the item existed (not when N created it, nor NF or EX). Errors are never
+// hidden.
+//
+// Where mnemo deliberately differs from 1.6.18 (the later memcached and the protocol document
+// agree with mnemo on each):
+//  - ms echoes 's' (the stored value's size, the whole after an append); 1.6.18 drops it.
+//  - me's exp is the seconds left (-1: never); 1.6.18 prints their negation.
+//  - E (the client's CAS) and md's x (empty the value, keep the item) work; 1.6.18 refuses both
+//    in its parser, and ms with M A or P and N vivifies on a miss, which 1.6.18 answers NS.
+//  - me's size is what the item costs in mnemo's item memory; la (and mg's l) come from the
+//    item's segment (storage::ItemMeta), and h is whether the item's access counter is above 0.
+//
+// Invariants:
+//  (1) Each call appends at most one reply, the whole of it, and at least the reply to an error.
+//  (2) A value is copied once, from item memory into the output, while the cache holds the item.
+// Thread safety: one per worker thread, used only by that thread (as Dispatcher).
+#pragma once
+
+#include "net/io_buffer.h"
+#include "protocol/meta_command.h"
+#include "protocol/meta_parser.h"
+#include "server/server_context.h"
+#include "server/stats.h"
+#include "storage/cache.h"
+
+namespace mnemo::server {
+
+class MetaDispatcher {
+ public:
+  // REQUIRES: `context` is the calling thread's own, and outlives the dispatcher.
+  MetaDispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats);
+
+  // Answers one result of ParseMetaCommand.
+  // REQUIRES: result.status is none of kNotMeta, kNeedMore and kClose.
+  void Dispatch(const protocol::MetaParseResult& result, const protocol::MetaCommand& cmd,
+                net::IoBuffer& out);
+
+ private:
+  void Get(const protocol::MetaCommand& cmd, net::IoBuffer& out);
+  void Set(const protocol::MetaCommand& cmd, net::IoBuffer& out);
+  void Delete(const protocol::MetaCommand& cmd, net::IoBuffer& out);
+  void Arithmetic(const protocol::MetaCommand& cmd, net::IoBuffer& out);
+  void Debug(const protocol::MetaCommand& cmd, net::IoBuffer& out);
+
+  storage::Cache& cache_;
+  storage::Cache::Context& context_;
+  ThreadStats& stats_;
+};
+
+}  // namespace mnemo::server
