@@ -5,8 +5,9 @@ failure drills (a node killed, a node stalled, a node rejoining with or without 
 The nodes run the server under test ($MNEMO_SERVER). mnemo-ring is $MNEMO_RING, or the one beside
 $MNEMO_BENCH or the server (CMake places them together), or <repo>/build/mnemo-ring.
 
-Timing: the drills give nutcracker a short timeout (300 ms) and retry (2 s), so each drill takes
-a few seconds. Nothing waits a fixed time for an outcome; every wait polls with a deadline.
+Timing: the drills give nutcracker a timeout of 1 s (short, yet long enough that a sanitizer build
+on a loaded machine is never ejected by mistake) and a retry of 2 s, so each drill takes a few
+seconds. Nothing waits a fixed time for an outcome; every wait polls with a deadline.
 """
 
 import json
@@ -23,7 +24,7 @@ import harness
 
 TOOL = harness.REPO / "tools" / "cluster" / "mnemo-cluster"
 DEADLINE = 15.0  # seconds for an outcome that a poll waits for (rejoin, ejection)
-DRILL_TIMEOUT_MS = 300
+DRILL_TIMEOUT_MS = 1000
 DRILL_RETRY_MS = 2000
 
 
@@ -134,6 +135,23 @@ class Cluster:
                 held += [key for key, _ in value_blocks(reply)]
         return sorted(held)
 
+    def diagnosis(self):
+        """What a failed drill's message shows: the processes, and nutcracker's and the
+        watchdog's view of the nodes."""
+        text = json.dumps(self.status(), indent=1)
+        for log in ("supervisor.log", "nutcracker.log"):
+            if (self.dir / log).exists():
+                text += "\n%s:\n%s" % (log, (self.dir / log).read_text()[-3000:])
+        return text
+
+    def expect(self, conn, keys, expected):
+        """Asks for `keys` through the proxy; each must read as `expected` (a list, or a function
+        of the key): its value, None for a miss."""
+        want = [expected(k) for k in keys] if callable(expected) else expected
+        got = values_or_errors(conn, keys)
+        assert got == want, "keys %s\n got  %s\n want %s\n%s" % (keys, got, want,
+                                                                 self.diagnosis())
+
     def stop(self):
         pids = []
         if (self.dir / "state.json").exists():
@@ -169,6 +187,14 @@ def keys_on_every_node(cluster, count, prefix="k"):
     return keys, owners
 
 
+def exited(pid):
+    """True once `pid` has exited (gone, or a zombie that its new parent has yet to reap)."""
+    try:
+        return Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def wait_for(condition, what, timeout=DEADLINE):
     deadline = time.monotonic() + timeout
     while True:
@@ -198,8 +224,7 @@ def test_start_prints_how_to_connect_and_stop_ends_every_process(cluster):
     pids = cluster.stop()
     assert not (cluster.dir / "state.json").exists()
     for pid in pids:
-        assert not Path("/proc/%d" % pid).exists() or \
-            Path("/proc/%d/stat" % pid).read_text().split(")")[1].split()[0] == "Z", pid
+        assert exited(pid), pid
 
 
 def test_start_refuses_a_second_cluster_in_the_same_directory(cluster):
@@ -419,14 +444,15 @@ def test_kill_drill(cluster):
             if reply is not None and reply.startswith(b"SERVER_ERROR"):
                 errors.append((key, reply))
             else:  # the live nodes' keys keep hitting; the dead node's keys miss
-                assert reply == (None if owners[key] == victim else b"before"), key
+                assert reply == (None if owners[key] == victim else b"before"), (
+                    key, reply, cluster.diagnosis())
         for key in lost:
             reply = ask(c, b"set %s 0 0 5\r\nagain\r\n" % key.encode())
             if reply != b"STORED\r\n":
                 errors.append((key, reply))
                 assert ask(c, b"set %s 0 0 5\r\nagain\r\n" % key.encode()) == b"STORED\r\n"
-        assert values_or_errors(c, lost) == [b"again"] * len(lost)
-    assert len(errors) <= 2, errors
+        cluster.expect(c, lost, [b"again"] * len(lost))
+    assert len(errors) <= 2, (errors, cluster.diagnosis())
     # Written again, the dead node's keys are where the ring of the live nodes puts them.
     fallback = cluster.owners(lost, without=[victim])
     for index in (0, 2):
@@ -441,12 +467,12 @@ def stall_and_write_meanwhile(cluster, keys, owners, victim):
     cluster.tool("pause", str(victim))
     with cluster.proxy() as c:
         assert len(wait_until_ejected(c, stalled[0])) == 1
-        assert values_or_errors(c, keys) == [None if owners[k] == victim else b"before"
-                                             for k in keys]
+        cluster.expect(c, keys, lambda k: None if owners[k] == victim else b"before")
         c.send(b"".join(b"set %s 0 0 6\r\nduring\r\n" % k.encode() for k in stalled))
         assert [read_reply(c) for _ in stalled] == [b"STORED\r\n"] * len(stalled)
-        assert values_or_errors(c, stalled) == [b"during"] * len(stalled)
+        cluster.expect(c, stalled, [b"during"] * len(stalled))
     assert cluster.status()["nodes"][victim]["state"] == "paused"
+    wait_for(lambda: cluster.status()["nodes"][victim]["ejected"], "status to show the ejection")
     return stalled
 
 
@@ -458,7 +484,7 @@ def test_stall_drill_a_resumed_node_rejoins_with_stale_items(cluster):
     # The hazard: back in the ring, the node serves what it held before it stalled, not what
     # was written meanwhile.
     with cluster.proxy() as c:
-        assert values_or_errors(c, stalled) == [b"before"] * len(stalled)
+        cluster.expect(c, stalled, [b"before"] * len(stalled))
 
 
 def test_stall_drill_a_restarted_node_rejoins_empty(cluster):
@@ -468,7 +494,7 @@ def test_stall_drill_a_restarted_node_rejoins_empty(cluster):
     assert cluster.status()["nodes"][2]["state"] == "running"
     wait_for_rejoin(cluster, 2)
     with cluster.proxy() as c:
-        assert values_or_errors(c, keys) == [None if owners[k] == 2 else b"before" for k in keys]
+        cluster.expect(c, keys, lambda k: None if owners[k] == 2 else b"before")
     assert stalled
 
 
@@ -481,7 +507,7 @@ def test_flush_on_rejoin_keeps_a_resumed_node_from_serving_stale_items(cluster):
     wait_for(lambda: cluster.status()["supervisor"]["flushes"].get("0"), "the watchdog's flush")
     wait_for_rejoin(cluster, 0)
     with cluster.proxy() as c:
-        assert values_or_errors(c, keys) == [None if owners[k] == 0 else b"before" for k in keys]
+        cluster.expect(c, keys, lambda k: None if owners[k] == 0 else b"before")
     assert stalled
 
 
@@ -500,4 +526,4 @@ def test_flush_on_rejoin_catches_a_stall_that_the_tool_did_not_cause(cluster):
              "the watchdog's flush")
     wait_for_rejoin(cluster, victim)
     with cluster.proxy() as c:
-        assert values_or_errors(c, stalled) == [None] * len(stalled)
+        cluster.expect(c, stalled, [None] * len(stalled))
