@@ -9,14 +9,14 @@
 #include <vector>
 
 #include "protocol/meta_command.h"
-#include "protocol/meta_transcript.h"
+#include "protocol/parse_transcript.h"
 
 namespace mnemo::protocol {
 namespace {
 
 using namespace std::string_literals;
 
-// One parse of `input`, described as meta_transcript.h does.
+// One parse of `input`, described as parse_transcript.h does.
 std::string Parse(std::string_view input, const ParserLimits& limits = {}) {
   MetaCommand cmd;
   return DescribeMetaResult(ParseMetaCommand(input, limits, &cmd), cmd);
@@ -477,38 +477,24 @@ TEST(MetaParserStreamTest, PipelineTranscript) {
       "closed",
   };
   std::vector<std::string> violations;
-  EXPECT_EQ(MetaTranscriptOf(Pipeline(), {}, PipelineLimits(), &violations), expected);
+  EXPECT_EQ(TranscriptOf(Pipeline(), {}, PipelineLimits(), &violations), expected);
   EXPECT_TRUE(violations.empty()) << violations.front();
 }
 
-TEST(MetaParserStreamTest, EveryTwoWaySplitGivesTheSameTranscript) {
-  const std::string& stream = Pipeline();
-  std::vector<std::string> violations;
-  const auto whole = MetaTranscriptOf(stream, {}, PipelineLimits(), &violations);
-  for (size_t cut = 0; cut <= stream.size(); ++cut) {
-    ASSERT_EQ(MetaTranscriptOf(stream, {cut}, PipelineLimits(), &violations), whole) << cut;
-  }
-  EXPECT_TRUE(violations.empty()) << violations.front();
-}
-
-TEST(MetaParserStreamTest, ByteByByteGivesTheSameTranscript) {
-  const std::string& stream = Pipeline();
-  std::vector<size_t> cuts;
-  for (size_t i = 1; i < stream.size(); ++i) cuts.push_back(i);
-  std::vector<std::string> violations;
-  EXPECT_EQ(MetaTranscriptOf(stream, cuts, PipelineLimits(), &violations),
-            MetaTranscriptOf(stream, {}, PipelineLimits()));
-  EXPECT_TRUE(violations.empty()) << violations.front();
+TEST(MetaParserStreamTest, EveryCuttingGivesTheSameTranscript) {
+  const std::string problems =
+      CutProblems(Pipeline(), EveryTwoWayCutAndByteByByte(Pipeline().size()), PipelineLimits());
+  EXPECT_TRUE(problems.empty()) << problems;
 }
 
 TEST(MetaParserStreamTest, ARefusedBlockIsSkippedAsItStreamsIn) {
   ParserLimits limits;
   limits.item_size_max = 4;
   EXPECT_EQ(
-      MetaTranscriptOf("ms k 9 q\r\nabc", {12}, limits),
+      TranscriptOf("ms k 9 q\r\nabc", {12}, limits),
       (std::vector<std::string>{"TooLarge consumed=10 skip=11 ms key=k flags=q mode=set value=\"\"",
                                 "pending=0 skip=8"}));
-  EXPECT_EQ(MetaTranscriptOf("ms k 3\r\nab", {9}, limits),
+  EXPECT_EQ(TranscriptOf("ms k 3\r\nab", {9}, limits),
             (std::vector<std::string>{"pending=10 skip=0"}));
 }
 

@@ -1,11 +1,15 @@
-// ParseTranscript drives ParseTextCommand the way a connection does and writes down what it
-// parsed, for the unit tests and the fuzz target: bytes arrive in chunks and are appended to a
-// buffer, every complete command is parsed and dropped from it, and a rejected data block is
-// discarded as it streams in. Two transcripts of the same stream must be equal however the
-// stream was cut into chunks (invariant (2) of text_parser.h).
+// ParseTranscript drives the parsers the way a connection does and writes down what they parsed,
+// for the parsers' unit tests and fuzz targets: bytes arrive in chunks and are appended to a
+// buffer; each command is offered to ParseMetaCommand first and, on kNotMeta, to
+// ParseTextCommand (the routing of meta_parser.h, as the server's session does it); every
+// complete command is dropped from the buffer and a refused data block is discarded as it
+// streams in. Two transcripts of the same stream must be equal however the stream was cut into
+// chunks (invariant (2) of text_parser.h and meta_parser.h); CutProblems checks that.
 //
-// Each call gets an exact-size heap copy of the buffer, so that AddressSanitizer reports any read
-// past the input. Test code: it allocates freely. Not thread-safe.
+// Each parser call gets an exact-size heap copy of the buffer, so that AddressSanitizer reports
+// any read past the input. A line that ParseMetaCommand takes is also given to ParseTextCommand
+// and checked, unrecorded: a caller that does not route must stay safe on meta lines too.
+// Test code: it allocates freely. Not thread-safe.
 #pragma once
 
 #include <algorithm>
@@ -15,9 +19,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "protocol/command.h"
+#include "protocol/meta_command.h"
+#include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
 
 namespace mnemo::protocol {
@@ -117,16 +124,23 @@ inline std::string Escape(std::string_view bytes) {
   return out;
 }
 
+// Whether *cmd describes the command after a result (invariant (4) of both parsers).
+inline bool Describes(ParseStatus status) {
+  return status == ParseStatus::kOk || status == ParseStatus::kTooLarge ||
+         status == ParseStatus::kBadDataChunk;
+}
+inline bool Describes(MetaStatus status) {
+  return status == MetaStatus::kOk || status == MetaStatus::kTooLarge ||
+         status == MetaStatus::kBadDataChunk;
+}
+
 // One result, with every field of the command that the result makes meaningful.
 inline std::string DescribeResult(const ParseResult& result, const Command& cmd) {
   std::string out(ParseStatusName(result.status));
   out += " consumed=" + std::to_string(result.consumed);
   if (result.skip != 0) out += " skip=" + std::to_string(result.skip);
   if (result.noreply) out += " noreply";
-  const bool described = result.status == ParseStatus::kOk ||
-                         result.status == ParseStatus::kTooLarge ||
-                         result.status == ParseStatus::kBadDataChunk;
-  if (!described) return out;
+  if (!Describes(result.status)) return out;
   out += " ";
   out += CommandTypeName(cmd.type);
   if (!cmd.key.empty()) out += " key=" + Escape(cmd.key);
@@ -142,6 +156,118 @@ inline std::string DescribeResult(const ParseResult& result, const Command& cmd)
     out += " value=\"" + Escape(cmd.value) + "\"";
   }
   if (!cmd.arguments.empty()) out += " args=\"" + Escape(cmd.arguments) + "\"";
+  return out;
+}
+
+inline std::string_view MetaStatusName(MetaStatus status) {
+  switch (status) {
+    case MetaStatus::kOk:
+      return "Ok";
+    case MetaStatus::kNotMeta:
+      return "NotMeta";
+    case MetaStatus::kNeedMore:
+      return "NeedMore";
+    case MetaStatus::kClose:
+      return "Close";
+    case MetaStatus::kError:
+      return "Error";
+    case MetaStatus::kBadFormat:
+      return "BadFormat";
+    case MetaStatus::kTooManyFlags:
+      return "TooManyFlags";
+    case MetaStatus::kTooManyGetFlags:
+      return "TooManyGetFlags";
+    case MetaStatus::kInvalidFlag:
+      return "InvalidFlag";
+    case MetaStatus::kDuplicateFlag:
+      return "DuplicateFlag";
+    case MetaStatus::kInvalidOrDuplicateFlag:
+      return "InvalidOrDuplicateFlag";
+    case MetaStatus::kBadToken:
+      return "BadToken";
+    case MetaStatus::kBadKeyEncoding:
+      return "BadKeyEncoding";
+    case MetaStatus::kBadModeLength:
+      return "BadModeLength";
+    case MetaStatus::kBadInitial:
+      return "BadInitial";
+    case MetaStatus::kBadDelta:
+      return "BadDelta";
+    case MetaStatus::kBadSetMode:
+      return "BadSetMode";
+    case MetaStatus::kBadArithMode:
+      return "BadArithMode";
+    case MetaStatus::kOpaqueTooLong:
+      return "OpaqueTooLong";
+    case MetaStatus::kTooLarge:
+      return "TooLarge";
+    case MetaStatus::kBadDataChunk:
+      return "BadDataChunk";
+  }
+  return "?";
+}
+
+inline std::string_view MetaCommandTypeName(MetaCommandType type) {
+  switch (type) {
+    case MetaCommandType::kGet:
+      return "mg";
+    case MetaCommandType::kSet:
+      return "ms";
+    case MetaCommandType::kDelete:
+      return "md";
+    case MetaCommandType::kArithmetic:
+      return "ma";
+    case MetaCommandType::kNoop:
+      return "mn";
+    case MetaCommandType::kDebug:
+      return "me";
+  }
+  return "?";
+}
+
+inline std::string_view MetaSetModeName(MetaSetMode mode) {
+  switch (mode) {
+    case MetaSetMode::kSet:
+      return "set";
+    case MetaSetMode::kAdd:
+      return "add";
+    case MetaSetMode::kReplace:
+      return "replace";
+    case MetaSetMode::kAppend:
+      return "append";
+    case MetaSetMode::kPrepend:
+      return "prepend";
+  }
+  return "?";
+}
+
+// One result, with every field of the command that the result and the flags make meaningful.
+inline std::string DescribeMetaResult(const MetaParseResult& result, const MetaCommand& cmd) {
+  std::string out(MetaStatusName(result.status));
+  out += " consumed=" + std::to_string(result.consumed);
+  if (result.skip != 0) out += " skip=" + std::to_string(result.skip);
+  if (!Describes(result.status)) return out;
+  out += " ";
+  out += MetaCommandTypeName(cmd.type);
+  if (cmd.type != MetaCommandType::kNoop) out += " key=" + Escape(cmd.Key());
+  if (cmd.key_binary) out += " binary";
+  if (!cmd.letters().empty()) out += " flags=" + std::string(cmd.letters());
+  if (cmd.Has('O')) out += " opaque=" + Escape(cmd.opaque);
+  if (cmd.Has('T')) out += " ttl=" + std::to_string(cmd.ttl);
+  if (cmd.Has('N')) out += " vivify=" + std::to_string(cmd.vivify_ttl);
+  if (cmd.Has('R')) out += " recache=" + std::to_string(cmd.recache_ttl);
+  if (cmd.Has('F')) out += " client_flags=" + std::to_string(cmd.client_flags);
+  if (cmd.Has('C')) out += " compare_cas=" + std::to_string(cmd.compare_cas);
+  if (cmd.Has('E')) out += " new_cas=" + std::to_string(cmd.new_cas);
+  if (cmd.type == MetaCommandType::kArithmetic) {
+    out += cmd.arith_mode == MetaArithMode::kIncrement ? " incr" : " decr";
+    out += " delta=" + std::to_string(cmd.delta) + " initial=" + std::to_string(cmd.initial);
+  }
+  if (cmd.type == MetaCommandType::kSet) {
+    out += " mode=";
+    out += MetaSetModeName(cmd.set_mode);
+    out += " value=\"" + Escape(cmd.value) + "\"";
+  }
   return out;
 }
 
@@ -171,7 +297,7 @@ class ParseTranscript {
     return lines;
   }
 
-  // Broken invariants of text_parser.h, one line each; empty when all held.
+  // Broken invariants of text_parser.h and meta_parser.h, one line each; empty when all held.
   const std::vector<std::string>& violations() const { return violations_; }
 
  private:
@@ -180,50 +306,105 @@ class ParseTranscript {
     const size_t size = pending_.size();
     const std::unique_ptr<char[]> copy(new char[size]);
     std::memcpy(copy.get(), pending_.data(), size);
+    const std::string_view input(copy.get(), size);
+
+    MetaCommand meta;
+    const MetaParseResult result = ParseMetaCommand(input, limits_, &meta);
+    // The routed call on kNotMeta; otherwise only checked (see the top of this file).
     Command cmd;
-    const ParseResult result = ParseTextCommand(std::string_view(copy.get(), size), limits_, &cmd);
-    Check(result, cmd, copy.get(), size);
-    if (result.status == ParseStatus::kNeedMore) return false;
-    events_.push_back(DescribeResult(result, cmd));
-    if (result.status == ParseStatus::kClose) {
+    const ParseResult text = ParseTextCommand(input, limits_, &cmd);
+    const std::string text_description = DescribeResult(text, cmd);
+    CheckText(text, cmd, input, text_description);
+    if (result.status == MetaStatus::kNotMeta) {
+      if (result.consumed != 0 || result.skip != 0) {
+        Fail("kNotMeta consumed or skipped", DescribeMetaResult(result, meta), input);
+      }
+      return Advance(text.status == ParseStatus::kNeedMore, text.status == ParseStatus::kClose,
+                     text_description, text.consumed, text.skip);
+    }
+    const std::string meta_description = DescribeMetaResult(result, meta);
+    CheckMeta(result, meta, input, meta_description);
+    return Advance(result.status == MetaStatus::kNeedMore, result.status == MetaStatus::kClose,
+                   meta_description, result.consumed, result.skip);
+  }
+
+  // Records a result and drops what it consumed; false when parsing must wait or stop.
+  bool Advance(bool need_more, bool close, std::string description, size_t consumed,
+               uint64_t skip) {
+    if (need_more) return false;
+    events_.push_back(std::move(description));
+    if (close) {
       closed_ = true;
       return false;
     }
-    if (result.consumed == 0) return false;  // reported by Check; stop rather than spin
-    pending_.erase(0, result.consumed);
-    skip_ = result.skip;
+    if (consumed == 0) return false;  // reported by CheckProgress; stop rather than spin
+    pending_.erase(0, consumed);
+    skip_ = skip;
     return true;
   }
 
-  void Check(const ParseResult& result, const Command& cmd, const char* base, size_t size) {
-    const auto fail = [&](std::string_view what) {
-      violations_.push_back(std::string(what) + ": " + DescribeResult(result, cmd) + " on \"" +
-                            Escape(std::string_view(base, size)) + "\"");
-    };
-    if (result.consumed > size) fail("consumed more than the input");
-    switch (result.status) {
-      case ParseStatus::kNeedMore:
-        if (result.consumed != 0 || result.skip != 0) fail("kNeedMore consumed or skipped");
-        return;
-      case ParseStatus::kClose:
-        if (result.consumed != 0) fail("kClose consumed");
-        return;
-      default:
-        if (result.consumed == 0) fail("no progress");
-        break;
+  // Invariants (1) and (3) of both parsers: what a result consumes and skips.
+  void CheckProgress(bool need_more, bool close, size_t consumed, uint64_t skip,
+                     std::string_view input, const std::string& description) {
+    if (consumed > input.size()) Fail("consumed more than the input", description, input);
+    if (need_more || close) {
+      if (consumed != 0 || skip != 0) Fail("kNeedMore or kClose consumed", description, input);
+    } else if (consumed == 0) {
+      Fail("no progress", description, input);
     }
-    const auto inside = [&](std::string_view view) {
-      return view.empty() ||
-             (view.data() >= base && view.data() + view.size() <= base + result.consumed);
-    };
+  }
+
+  // Invariants (1), (3) and (4) of text_parser.h.
+  void CheckText(const ParseResult& result, const Command& cmd, std::string_view input,
+                 const std::string& description) {
+    const bool need_more = result.status == ParseStatus::kNeedMore;
+    const bool close = result.status == ParseStatus::kClose;
+    CheckProgress(need_more, close, result.consumed, result.skip, input, description);
+    if (need_more || close) return;
+    const std::string_view consumed = input.substr(0, result.consumed);
     KeyList keys = cmd.keys;
     std::string_view key;
     while (keys.Next(&key)) {
-      if (!inside(key)) fail("a key outside the consumed input");
+      if (!Inside(key, consumed)) Fail("a key outside the consumed input", description, input);
     }
-    if (!inside(cmd.key) || !inside(cmd.value) || !inside(cmd.arguments)) {
-      fail("a view outside the consumed input");
+    if (!Inside(cmd.key, consumed) || !Inside(cmd.value, consumed) ||
+        !Inside(cmd.arguments, consumed)) {
+      Fail("a view outside the consumed input", description, input);
     }
+  }
+
+  // Invariants (1), (3) and (4) of meta_parser.h, and those of meta_command.h.
+  void CheckMeta(const MetaParseResult& result, const MetaCommand& cmd, std::string_view input,
+                 const std::string& description) {
+    const bool need_more = result.status == MetaStatus::kNeedMore;
+    const bool close = result.status == MetaStatus::kClose;
+    CheckProgress(need_more, close, result.consumed, result.skip, input, description);
+    if (!Describes(result.status)) return;
+    const std::string_view consumed = input.substr(0, result.consumed);
+    if (!Inside(cmd.key_token, consumed) || !Inside(cmd.opaque, consumed) ||
+        !Inside(cmd.value, consumed)) {
+      Fail("a view outside the consumed input", description, input);
+    }
+    const bool keyed = cmd.type != MetaCommandType::kNoop;
+    if (keyed && (cmd.Key().empty() || cmd.Key().size() > kMaxKeyLength)) {
+      Fail("a key of a bad length", description, input);
+    }
+    if (cmd.opaque.size() > kMaxOpaqueLength) Fail("an opaque token too long", description, input);
+    for (const char letter : cmd.letters()) {
+      if (kMetaFlagLetters.find(letter) == std::string_view::npos || !cmd.Has(letter) ||
+          std::count(cmd.letters().begin(), cmd.letters().end(), letter) != 1) {
+        Fail("a bad flag letter list", description, input);
+      }
+    }
+  }
+
+  static bool Inside(std::string_view view, std::string_view consumed) {
+    return view.empty() || (view.data() >= consumed.data() &&
+                            view.data() + view.size() <= consumed.data() + consumed.size());
+  }
+
+  void Fail(std::string_view what, const std::string& description, std::string_view input) {
+    violations_.push_back(std::string(what) + ": " + description + " on \"" + Escape(input) + "\"");
   }
 
   const ParserLimits limits_;
@@ -252,6 +433,55 @@ inline std::vector<std::string> TranscriptOf(std::string_view stream,
                        transcript.violations().end());
   }
   return transcript.Finish();
+}
+
+// One way of cutting a stream into chunks: ascending offsets, and a name for reports.
+struct Cutting {
+  std::string name;
+  std::vector<size_t> cuts;
+};
+
+// Cuts a stream of `size` bytes into chunks of `chunk` bytes.
+// REQUIRES: chunk > 0.
+inline Cutting EveryNBytes(size_t size, size_t chunk) {
+  Cutting cutting{"cut every " + std::to_string(chunk) + " bytes", {}};
+  for (size_t at = chunk; at < size; at += chunk) cutting.cuts.push_back(at);
+  return cutting;
+}
+
+// Cuts a stream in two at offset `at`.
+inline Cutting InTwoAt(size_t at) { return Cutting{"cut in two at " + std::to_string(at), {at}}; }
+
+// Every way to cut a stream of `size` bytes in two, and byte by byte: what a test tries.
+inline std::vector<Cutting> EveryTwoWayCutAndByteByByte(size_t size) {
+  std::vector<Cutting> cuttings;
+  for (size_t at = 0; at <= size; ++at) cuttings.push_back(InTwoAt(at));
+  cuttings.push_back(EveryNBytes(size, 1));
+  return cuttings;
+}
+
+// Checks every invariant on `stream`, parsed whole and then cut each way in `cuttings`. Returns
+// the first problem found, "" when there is none: the broken invariants of one parse, or a
+// cutting that changed the transcript, with both transcripts.
+inline std::string CutProblems(std::string_view stream, const std::vector<Cutting>& cuttings,
+                               const ParserLimits& limits) {
+  const auto lines = [](std::string_view title, const std::vector<std::string>& items) {
+    std::string out(title);
+    for (const std::string& item : items) out += "\n  " + item;
+    return out + "\n";
+  };
+  std::vector<std::string> violations;
+  const std::vector<std::string> whole = TranscriptOf(stream, {}, limits, &violations);
+  if (!violations.empty()) return lines("broken invariants of the whole stream:", violations);
+  for (const Cutting& cutting : cuttings) {
+    const std::vector<std::string> cut = TranscriptOf(stream, cutting.cuts, limits, &violations);
+    if (!violations.empty()) return lines("broken invariants, " + cutting.name + ":", violations);
+    if (cut != whole) {
+      return lines(cutting.name + " changed the transcript\n--- whole stream:", whole) +
+             lines("--- cut stream:", cut);
+    }
+  }
+  return "";
 }
 
 }  // namespace mnemo::protocol
