@@ -1,0 +1,94 @@
+"""Protocols mnemod does not serve unless asked, rows of BAD_INPUTS.md's "Memory and
+connections": UDP is off by default (it is an amplification vector: a small spoofed request, a
+large reply), and a connection whose first byte is 0x80 (a binary-protocol request) is closed.
+
+These servers start without the harness's base flags, which say `-U 0` outright."""
+
+import os
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import harness
+
+
+def socket_inodes(pid):
+    inodes = set()
+    for fd in Path("/proc/%d/fd" % pid).iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+def udp_inodes():
+    inodes = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as rows:
+                next(rows)
+                inodes |= {row.split()[9] for row in rows}
+        except FileNotFoundError:
+            pass
+    return inodes
+
+
+@pytest.fixture
+def default_server():
+    """The server under test with only -l and -p (and -u as root): every other flag at its
+    default. Yields (process, port)."""
+    port = harness.free_port()
+    flags = ["-l", harness.HOST, "-p", str(port)]
+    if os.geteuid() == 0:
+        flags += ["-u", "root"]
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen([harness.server_binary()] + flags, stdin=subprocess.DEVNULL,
+                                stdout=output, stderr=output)
+        try:
+            listening = harness.wait_listening(proc.pid, port, alive=lambda: proc.poll() is None)
+            if listening:
+                yield proc, port
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            rc = proc.wait(harness.TIMEOUT)
+            output.seek(0)
+            printed = output.read().decode(errors="replace")
+        assert listening, "the server did not listen on port %d:\n%s" % (port, printed)
+        assert rc == 0, "the server exited with %s on SIGTERM:\n%s" % (rc, printed)
+
+
+def test_udp_is_off_by_default(default_server):
+    proc, port = default_server
+    assert not socket_inodes(proc.pid) & udp_inodes(), "the server holds a UDP socket"
+    # A memcached UDP frame (request id, sequence 0, 1 datagram) asking for stats: no answer.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(0.5)
+        udp.sendto(b"\x00\x01\x00\x00\x00\x01\x00\x00stats\r\n", (harness.HOST, port))
+        with pytest.raises((socket.timeout, ConnectionRefusedError)):
+            udp.recv(65536)
+    with harness.Conn(port) as c:
+        c.expect(b"get k\r\n", b"END\r\n")
+
+
+# memcached 1.6.18 switches such a connection to the binary protocol (and with -B ascii waits
+# for a newline); mnemod speaks no binary protocol, so it closes it.
+@pytest.mark.mnemo_only
+@pytest.mark.parametrize("request_bytes", [
+    b"\x80",
+    # A binary get of "k": magic, opcode 0, key length 1, body length 1.
+    b"\x80\x00\x00\x01" + bytes(4) + b"\x00\x00\x00\x01" + bytes(12) + b"k",
+    b"\x80get k\r\n",
+], ids=["magic_only", "binary_get", "magic_then_text"])
+def test_first_byte_0x80_closes_the_connection(server, request_bytes):
+    with server.connect() as c:
+        c.send(request_bytes)
+        assert c.read_to_eof() == b""
+    with server.connect() as other:
+        other.expect(b"get k\r\n", b"END\r\n")
