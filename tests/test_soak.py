@@ -1,0 +1,273 @@
+"""Soak: several clients drive one small server with a mixed load for a bounded time (set, add,
+replace, append, prepend, get, gets, gat, delete, incr, decr, touch; short TTLs so that items
+expire, values large enough that the cache evicts, clients that reconnect now and then). Every
+reply is checked as it comes: its kind must be one the command may get, and every value read must
+be made of its own key's bytes. Afterwards the server is alive, its RSS stayed within -m plus the
+overhead docs/storage.md states, and its item and connection counts go back to their baseline
+once the clients are gone and the cache is flushed.
+
+The load runs for $MNEMO_SOAK_SECONDS (default 120, what the Release stage of CI runs; the
+sanitizer stage runs a shorter soak, see scripts/test.sh). Run it longer by hand:
+
+    MNEMO_SOAK_SECONDS=3600 MNEMO_SERVER=build/mnemod python3 -m pytest -q tests/test_soak.py
+"""
+
+import os
+import random
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import stats, wait_for_stat
+
+# memcached 1.6.18 at -m 8 answers some stores under this load with "SERVER_ERROR out of memory
+# storing object" (a slab class with nothing to evict), which mnemod must never do without -M;
+# and the overhead bound reads mnemod's segment stats.
+pytestmark = pytest.mark.mnemo_only
+
+SECONDS = float(os.environ.get("MNEMO_SOAK_SECONDS", "120"))
+CLIENTS = 6
+MEGABYTES = 8
+KEYS = 3000
+COUNTERS = 64
+_NUMBER = re.compile(rb"\d+ *")
+# What may answer each command; a hit's value is checked separately.
+STORE_REPLIES = {b"STORED\r\n", b"NOT_STORED\r\n"}
+CAS_REPLIES = {b"STORED\r\n", b"EXISTS\r\n", b"NOT_FOUND\r\n"}
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def sanitized(binary):
+    """True for a build with a sanitizer, whose shadow memory and quarantine make RSS
+    meaningless as a measure of the server's own memory."""
+    data = Path(binary).read_bytes()
+    return b"__asan_init" in data or b"__tsan_init" in data or b"__msan_init" in data
+
+
+def unit_of(key):
+    return key + b"|"
+
+
+def value_of(key, units):
+    return unit_of(key) * units
+
+
+class Client:
+    """One connection's load: pipelines of random commands, each reply checked as it is read."""
+
+    def __init__(self, server, seed, stop):
+        self.server = server
+        self.rng = random.Random(seed)
+        self.stop = stop
+        self.ops = 0
+        self.conn = None
+
+    def key(self):
+        return b"soak:%d" % self.rng.randrange(KEYS)
+
+    def counter(self):
+        return b"ctr:%d" % self.rng.randrange(COUNTERS)
+
+    def exptime(self):
+        return self.rng.choice([b"0", b"0", b"1", b"2", b"3", b"5"])
+
+    def units(self):
+        # Mostly small; now and then larger than a segment (64 KiB at -m 8), stored as a chain.
+        if self.rng.random() < 0.03:
+            return self.rng.randrange(2000, 20_000)
+        return self.rng.randrange(1, 200)
+
+    def noreply(self):
+        return self.rng.random() < 0.1
+
+    def command(self):
+        """(request bytes, how to read its reply): None for no reply, a set of exact replies,
+        or 'values' / 'number' for a retrieval or an arithmetic reply."""
+        rng = self.rng
+        kind = rng.choices(
+            ["set", "add", "replace", "append", "prepend", "cas", "get", "gets", "gat", "delete",
+             "incr", "decr", "set_counter", "touch"],
+            weights=[20, 4, 4, 5, 3, 2, 25, 5, 3, 6, 6, 3, 2, 4])[0]
+        if kind in ("set", "add", "replace", "append", "prepend", "cas"):
+            key = self.key()
+            units = rng.randrange(1, 20) if kind in ("append", "prepend") else self.units()
+            value = value_of(key, units)
+            quiet = self.noreply()
+            cas = b" %d" % rng.randrange(1, 1 << 20) if kind == "cas" else b""
+            request = b"%s %s %d %s %d%s%s\r\n%s\r\n" % (
+                kind.encode(), key, rng.randrange(1 << 16), self.exptime(), len(value), cas,
+                b" noreply" if quiet else b"", value)
+            if quiet:
+                return request, None
+            if kind == "set":
+                return request, {b"STORED\r\n"}
+            return request, CAS_REPLIES if kind == "cas" else STORE_REPLIES
+        if kind in ("get", "gets", "gat"):
+            keys = b" ".join(self.key() for _ in range(rng.randrange(1, 6)))
+            if rng.random() < 0.2:
+                keys += b" " + self.counter()
+            ttl = b" " + self.exptime() if kind == "gat" else b""
+            return b"%s%s %s\r\n" % (kind.encode(), ttl, keys), "values"
+        if kind == "delete":
+            if self.noreply():
+                return b"delete %s noreply\r\n" % self.key(), None
+            return b"delete %s\r\n" % self.key(), {b"DELETED\r\n", b"NOT_FOUND\r\n"}
+        if kind in ("incr", "decr"):
+            delta = rng.choice([1, 7, 1000, (1 << 64) - 1])
+            return b"%s %s %d\r\n" % (kind.encode(), self.counter(), delta), "number"
+        if kind == "set_counter":
+            number = b"%d" % rng.randrange(1 << 64)
+            return b"set %s 0 %s %d\r\n%s\r\n" % (self.counter(), self.exptime(), len(number),
+                                                 number), {b"STORED\r\n"}
+        return (b"touch %s %s\r\n" % (self.key(), self.exptime()),
+                {b"TOUCHED\r\n", b"NOT_FOUND\r\n"})
+
+    def read_values(self):
+        while True:
+            line = self.conn.readline()
+            if line == b"END\r\n":
+                return
+            fields = line.split(b" ")
+            assert fields[0] == b"VALUE" and len(fields) in (4, 5), line
+            key, size = fields[1], int(fields[3].rstrip(b"\r\n"))
+            data = self.conn.read_exact(size + 2)[:-2]
+            if key.startswith(b"ctr:"):
+                assert _NUMBER.fullmatch(data), (key, data[:100])
+            else:
+                unit = unit_of(key)
+                assert data == unit * (len(data) // len(unit)), \
+                    "%r holds bytes that are not its own: %r" % (key, data[:200])
+
+    def check(self, request, expect):
+        if expect is None:
+            return
+        if expect == "values":
+            self.read_values()
+            return
+        line = self.conn.readline()
+        if expect == "number":
+            assert line == b"NOT_FOUND\r\n" or _NUMBER.fullmatch(line[:-2]), (request, line)
+        else:
+            assert line in expect, "%r answered %r" % (request[:100], line)
+
+    def run(self):
+        while not self.stop.is_set():
+            with self.server.connect(timeout=60) as self.conn:
+                for _ in range(self.rng.randrange(20, 400)):
+                    if self.stop.is_set():
+                        break
+                    batch = [self.command() for _ in range(self.rng.randrange(1, 30))]
+                    self.conn.send(b"".join(request for request, _ in batch))
+                    for request, expect in batch:
+                        self.check(request, expect)
+                    # A noreply command at the end of a batch: make sure it ran before the next.
+                    self.conn.expect(b"", b"")
+                    self.ops += len(batch)
+
+
+class Soak:
+    """What the load left behind: the server, a connection kept open through it, the stats from
+    before and after, and the peak RSS seen."""
+
+    def __init__(self, server):
+        self.server = server
+        self.watcher = server.connect(timeout=60)
+        self.before = stats(self.watcher)
+        self.rss_at_start = rss_bytes(server.pid)
+        self.peak_rss = self.rss_at_start
+        self.ops = 0
+        self.after = None
+
+    def run(self):
+        limit = int(self.before["limit_maxbytes"])
+        stop = threading.Event()
+        clients = [Client(self.server, seed, stop) for seed in range(CLIENTS)]
+        errors = []
+
+        def guarded(client):
+            try:
+                client.run()
+            except BaseException as e:  # reported below, in the test's own thread
+                errors.append(e)
+                stop.set()
+
+        threads = [threading.Thread(target=guarded, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + SECONDS
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                assert self.server.alive(), "the server died under load"
+                bytes_now = stats(self.watcher)["bytes"]
+                assert int(bytes_now) <= limit, "bytes %s above limit_maxbytes" % bytes_now
+                self.peak_rss = max(self.peak_rss, rss_bytes(self.server.pid))
+                stop.wait(1.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(120)
+        assert not any(t.is_alive() for t in threads), "a client hung"
+        if errors:
+            raise errors[0]
+        assert self.server.alive(), "the server died under load"
+        self.ops = sum(c.ops for c in clients)
+        self.after = stats(self.watcher)
+
+
+@pytest.fixture(scope="module")
+def soak(start_module_server):
+    """Runs the load once for the tests below, which look at what it left."""
+    soak = Soak(start_module_server("-m", str(MEGABYTES)))
+    soak.run()
+    yield soak
+    soak.watcher.close()
+
+
+def test_soak_survives_mixed_load_with_evictions_and_expiry(soak):
+    s = soak.after
+    assert soak.ops > 100 * SECONDS, "only %d operations in %ss" % (soak.ops, SECONDS)
+    assert int(s["evictions"]) > 0, "the load never filled the cache"
+    assert int(s["get_expired"]) > 0, "no item was seen to expire"
+    assert int(s["bytes"]) <= int(s["limit_maxbytes"])
+    # Back to the baseline once the clients are gone.
+    connections = soak.before["curr_connections"]
+    assert wait_for_stat(soak.watcher, "curr_connections", connections,
+                         timeout=60) == connections
+    soak.watcher.expect(b"set after 0 0 2\r\nok\r\nget after\r\n",
+                        b"STORED\r\nVALUE after 0 2\r\nok\r\nEND\r\n")
+
+
+def test_soak_rss_stays_within_dash_m_and_the_documented_overhead(soak):
+    if sanitized(soak.server.binary):
+        pytest.skip("a sanitizer's shadow memory and quarantine swamp the server's own RSS")
+    s = soak.after
+    # docs/storage.md, "Memory outside -m": the hash table (hash_bytes) and a 64-byte descriptor
+    # per segment of the 4x reservation. Besides: each client's read and write buffers (16 KiB
+    # blocks; a reply may reach the 4 MiB output limit), and 8 MiB for the allocator's arenas.
+    overhead = (int(s["hash_bytes"]) + 64 * 4 * int(s["segments_total"]) +
+                CLIENTS * (4 << 20) + (8 << 20))
+    limit = int(s["limit_maxbytes"])
+    assert soak.peak_rss <= soak.rss_at_start + limit + overhead, (
+        "peak RSS %d MiB, above %d MiB at start + -m %d MiB + %d MiB overhead"
+        % (soak.peak_rss >> 20, soak.rss_at_start >> 20, limit >> 20, overhead >> 20))
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "mnemod bug: items in a worker's open segments are reclaimed only when that worker writes "
+    "again, so after flush_all curr_items and bytes stay above 0 while the clients are gone "
+    "(memcached 1.6.18 reaches 0 within a second or two); see test_robustness_stats.py"))
+def test_soak_items_return_to_zero_after_flush_all(soak):
+    soak.watcher.expect(b"flush_all\r\n", b"OK\r\n")
+    for name in ("curr_items", "bytes"):
+        assert wait_for_stat(soak.watcher, name, "0", timeout=10) == "0", \
+            "%s did not return to 0 after flush_all" % name
