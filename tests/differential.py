@@ -15,6 +15,7 @@ import argparse
 import random
 import re
 import sys
+import threading
 import time
 
 import harness
@@ -197,6 +198,308 @@ def compare(seed, count, start_reference, start_tested):
         explain(commands, start_reference(), start_tested()))
 
 
+# --- Malformed streams ---------------------------------------------------------------------------
+#
+# Valid commands mixed with malformed ones, each followed by a marker (`version`), so that the
+# replies fall into one segment per command, and a server that resynchronises at another point
+# than the reference (takes a command for data, or data for a command) shifts every segment after
+# it. A malformed command's bytes are self-contained: however either server reads them, the next
+# command starts right after them. The stream ends with `quit`, so that every reply has been sent
+# when the connection closes.
+#
+# Left out, each checked on a connection of its own elsewhere (test_bad_input.py,
+# test_limits_protocols.py): what closes the connection (a line over 2048 bytes, an HTTP request
+# line, a first byte 0x80); values within 60 bytes of -I, which memcached refuses for its item
+# header and mnemod stores; a key too long in get, gets, gat or gats (see long_key()); and the
+# meta protocol (differential_meta.py).
+#
+#     python3 tests/differential.py --malformed --seeds 1000 --commands 2000
+
+MARKER = b"version\r\n"
+_BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
+
+# Where mnemod answers a malformed command other than 1.6.18 on purpose (see text_parser.h), the
+# replies it must give instead, and why. Every other malformed command must get the same replies
+# as from 1.6.18, byte for byte, which is stricter than the same class of reply.
+ACCEPTED_DIFFERENCES = {
+    "swallowed_data_block": (
+        "a storage command refused for its line (bad flags, exptime or CAS token, a key too "
+        "long) whose byte count is valid has its data block swallowed, so that a value never "
+        "smuggles in a command; 1.6.18 parses the block as commands, memcached does so after "
+        "it. The generated block is one word, which 1.6.18 answers with ERROR.",
+        lambda reference, tested: reference == tested + b"ERROR\r\n"),
+    "control_byte_key": (
+        "a key holding a control byte (below 0x20, or 0x7f) makes the command an ERROR (its data "
+        "block swallowed); 1.6.18 accepts the key. Such keys are used once only, so what 1.6.18 "
+        "stores under them changes no other reply.",
+        lambda reference, tested: tested == b"ERROR\r\n"),
+    "nul_in_line": (
+        "a NUL byte makes the line an ERROR; 1.6.18 ends the line at the NUL and runs what "
+        "precedes it. The keys before the NUL are used once only.",
+        lambda reference, tested: tested == b"ERROR\r\n"),
+    "byte_count_wraps": (
+        "a byte count above INT_MAX - 2 is refused; 1.6.18 reads its low 32 bits only, so "
+        "4294967297 stores the next byte. The key is used once only.",
+        lambda reference, tested: (reference, tested) == (b"STORED\r\n",
+                                                          _BAD_FORMAT + b"ERROR\r\n")),
+}
+SAME = "same"  # the rule of valid commands and of malformed ones with no accepted difference
+
+
+class MalformedStreamGenerator(StreamGenerator):
+    """StreamGenerator's valid commands mixed with malformed ones: unknown commands, wrong token
+    counts, bad numbers, long keys, keys with control bytes or NUL, bad data chunks, values too
+    large, with and without noreply. Each element is (bytes, rule), the rule being SAME or a key
+    of ACCEPTED_DIFFERENCES."""
+
+    STORAGE = [b"set", b"add", b"replace", b"append", b"prepend", b"cas"]
+
+    def __init__(self, seed, malformed_share=0.4):
+        super().__init__(seed)
+        self.malformed_share = malformed_share
+        self.fresh = 0
+        self.makers = [
+            (self.unknown_command, 8), (self.wrong_token_count, 8), (self.bad_byte_count, 6),
+            (self.wrapped_byte_count, 1), (self.refused_header, 8), (self.control_byte_key, 5),
+            (self.nul_in_line, 3), (self.long_key, 5), (self.bad_data_chunk, 10),
+            (self.too_large, 1), (self.bad_delta, 5), (self.bad_exptime, 5),
+            (self.bad_delete, 4), (self.bad_verbosity, 2), (self.odd_spacing, 4),
+        ]
+
+    def fresh_key(self, inner=b""):
+        """A key no other command names; `inner` goes in its middle."""
+        self.fresh += 1
+        return b"odd:%d%sx" % (self.fresh, inner)
+
+    def word(self, size=None):
+        """Letters that name no command: a data block that 1.6.18 parses as a command answers
+        ERROR and changes nothing."""
+        size = self.rng.randrange(1, 12) if size is None else size
+        return bytes(self.rng.choice(b"qxzjw") for _ in range(size))
+
+    def quiet(self):
+        return b" noreply" if self.rng.random() < 0.25 else b""
+
+    def storage_line(self, key, count, middle=None, tail=b""):
+        """A storage command's line: `middle` replaces its flags and exptime."""
+        name = self.rng.choice(self.STORAGE)
+        cas = b" %d" % self.rng.randrange(1, 1000) if name == b"cas" else b""
+        middle = middle or b"%d %s" % (self.rng.randrange(1 << 16), self.exptime())
+        return b"%s %s %s %s%s%s\r\n" % (name, key, middle, count, cas, tail)
+
+    def unknown_command(self):
+        key = self.key()
+        return self.rng.choice([
+            b"bogus", b"GET " + key, b"Set " + key + b" 0 0 1", b"gett " + key, b"", b" " * 5,
+            b"\t", b"quitx", b"stats bogus", b"mget " + key, b"VERSION", b"get_" + key,
+        ]) + b"\r\n", SAME
+
+    def wrong_token_count(self):
+        key = self.key()
+        line = self.rng.choice([
+            b"set %s 0 0" % key, b"add %s 0" % key, b"cas %s 0 0 1" % key, b"incr %s" % key,
+            b"decr", b"touch %s" % key, b"get", b"gets", b"gat", b"gats 10", b"delete",
+            b"set %s 0 0 1 2 3 4" % key, b"touch %s 10 noreply extra" % key, b"verbosity",
+            b"set %s 0 0 5 noreply extra" % key, b"flush_all 0 0 0",
+        ])
+        # A data block after it is taken as a command by both servers.
+        data = b"%s\r\n" % self.word() if self.rng.random() < 0.5 else b""
+        return line + b"\r\n" + data, SAME
+
+    def bad_byte_count(self):
+        count = self.rng.choice([b"-1", b"abc", b"4294967295", b"2147483647", b"2147483646",
+                                 b"1.5", b"0x10", b"-0x1", b"1a"])
+        data = b"%s\r\n" % self.word() if self.rng.random() < 0.5 else b""
+        return self.storage_line(self.key(), count, tail=self.quiet()) + data, SAME
+
+    def wrapped_byte_count(self):
+        return b"set %s 0 0 4294967297\r\nx\r\n" % self.fresh_key(), "byte_count_wraps"
+
+    def refused_header(self):
+        size = self.rng.randrange(0, 20)
+        count = b"%d" % size
+        rng = self.rng
+        bad = rng.choice(["flags", "exptime", "cas", "key"])
+        key = b"k" * 251 if bad == "key" else self.key()
+        if bad == "cas":
+            token = rng.choice([b"abc", b"-1", b"18446744073709551616", b"noreply"])
+            line = b"cas %s 0 0 %s %s%s\r\n" % (key, count, token, self.quiet())
+        else:
+            flags = rng.choice([b"abc", b"-1", b"1.5", b"4294967296x"])
+            exptime = rng.choice([b"abc", b"1.5", b"1e3"])
+            middle = {"flags": b"%s 0" % flags, "exptime": b"0 %s" % exptime,
+                      "key": b"0 0"}[bad]
+            line = self.storage_line(key, count, middle, tail=self.quiet())
+        return line + self.word(size) + b"\r\n", "swallowed_data_block"
+
+    def control_byte_key(self):
+        key = self.fresh_key(self.rng.choice([b"\x01", b"\t", b"\x1f", b"\x7f", b"\x0b"]))
+        rng = self.rng
+        kind = rng.choice(["storage", "get", "other"])
+        if kind == "storage":
+            size = rng.randrange(0, 10)
+            return self.storage_line(key, b"%d" % size) + self.word(size) + b"\r\n", \
+                "control_byte_key"
+        if kind == "get":
+            keys = [self.key() for _ in range(rng.randrange(0, 3))] + [key]
+            rng.shuffle(keys)
+            return b"%s %s\r\n" % (rng.choice([b"get", b"gets"]), b" ".join(keys)), \
+                "control_byte_key"
+        return rng.choice([b"delete %s", b"incr %s 1", b"decr %s 1", b"touch %s 10",
+                           b"gat 10 %s"]) % key + b"\r\n", "control_byte_key"
+
+    def nul_in_line(self):
+        key = self.fresh_key()
+        after = self.rng.choice([b"", b"x", self.key(), b" " + self.key()])
+        line = self.rng.choice([b"get %s", b"gets %s", b"delete %s", b"touch %s"]) % key
+        return line + b"\x00" + after + b"\r\n", "nul_in_line"
+
+    def long_key(self):
+        # Not in get, gets, gat or gats: there 1.6.18 also drops the replies still queued for
+        # the commands before it in the same read, which depends on how the stream was cut
+        # (test_bad_input.py checks mnemod's reply on a connection of its own).
+        long = b"k" * self.rng.choice([251, 300, 1000])
+        return self.rng.choice([b"delete %s", b"incr %s 1", b"decr %s 1", b"touch %s 10"]) % \
+            long + self.quiet() + b"\r\n", SAME
+
+    def bad_data_chunk(self):
+        """A block longer than declared, ending in a bare newline, or shorter than declared:
+        the two bytes after the declared count are not CRLF, and what follows them is one word
+        and a CRLF, so both servers answer "bad data chunk" and then ERROR."""
+        rng = self.rng
+        shape = rng.choice(["longer", "bare_newline", "shorter"])
+        if shape == "shorter":
+            sent = rng.randrange(0, 10)
+            size = sent + rng.randrange(2, 12)
+            data = self.word(sent) + b"\r\n" + self.word(size - sent + 3) if sent else \
+                self.word(size + 3)
+        else:
+            size = rng.randrange(0, 12)
+            extra = self.word() if shape == "longer" else b"\n" + self.word()
+            data = self.word(size) + extra
+        return self.storage_line(self.key(), b"%d" % size, tail=self.quiet()) + data + b"\r\n", \
+            SAME
+
+    def too_large(self):
+        # Well above -I (1 MiB) for both: memcached also counts its item header and the key.
+        size = self.rng.randrange((1 << 20) + 100, (1 << 20) + 60_000)
+        return self.storage_line(self.key(), b"%d" % size, tail=self.quiet()) + \
+            b"z" * size + b"\r\n", SAME
+
+    def bad_delta(self):
+        delta = self.rng.choice([b"abc", b"-1", b"18446744073709551616", b"1.5", b"+-1", b"0x1"])
+        name = self.rng.choice([b"incr", b"decr"])
+        return b"%s %s %s%s\r\n" % (name, self.key(self.counters), delta, self.quiet()), SAME
+
+    def bad_exptime(self):
+        exptime = self.rng.choice([b"abc", b"1.5", b"-abc", b"99999999999999999999"])
+        rng = self.rng
+        line = rng.choice([
+            b"touch %s %s%s" % (self.key(), exptime, self.quiet()),
+            b"gat %s %s" % (exptime, self.key()), b"gats %s %s" % (exptime, self.key()),
+            b"flush_all %s%s" % (exptime, self.quiet()),
+        ])
+        return line + b"\r\n", SAME
+
+    def bad_delete(self):
+        return self.rng.choice([b"delete %s x", b"delete %s 10", b"delete %s noreply extra",
+                                b"delete %s 0 noreply", b"delete %s 0", b"delete %s 10 noreply"]
+                               ) % self.key() + b"\r\n", SAME
+
+    def bad_verbosity(self):
+        return self.rng.choice([b"verbosity abc", b"verbosity abc noreply", b"verbosity -1",
+                                b"verbosity 1 2 3"]) + b"\r\n", SAME
+
+    def odd_spacing(self):
+        """Valid commands with spaces to spare, which both servers skip."""
+        return self.rng.choice([b" get %s", b"get  %s", b"get %s ", b"gets %s   ",
+                                b"delete  %s", b"touch %s  0"]) % self.key() + b"\r\n", SAME
+
+    def element(self):
+        if self.rng.random() >= self.malformed_share:
+            return self.command(), SAME
+        makers, weights = zip(*self.makers)
+        return self.rng.choices(makers, weights)[0]()
+
+    def elements(self, count):
+        return [self.element() for _ in range(count)]
+
+
+def segments(replies):
+    """The replies cut after each marker's reply (VERSION ...), reading VALUE blocks by their
+    length so that a value never passes for a marker; the bytes after the last marker come
+    last."""
+    cut = []
+    start = at = 0
+    while True:
+        end = replies.find(b"\r\n", at)
+        if end < 0:
+            break
+        line = replies[at:end]
+        at = end + 2
+        fields = line.split(b" ")
+        if fields[0] == b"VALUE" and len(fields) in (4, 5) and fields[3].isdigit():
+            at += int(fields[3]) + 2
+        elif line.startswith(b"VERSION "):
+            cut.append(replies[start:at - len(line) - 2])
+            start = at
+    return cut + [replies[start:]]
+
+
+def run_until_closed(server, pieces, pause_every=50):
+    """Sends the pieces (the last ends with quit) while a thread reads, so that neither side
+    waits for the other; returns everything read until the server closed."""
+    with server.connect(timeout=60) as c:
+        received = []
+        reader = threading.Thread(target=lambda: received.append(c.read_to_eof(timeout=120)))
+        reader.start()
+        try:
+            for i, piece in enumerate(pieces):
+                c.send(piece)
+                if i % pause_every == pause_every - 1:
+                    time.sleep(0.001)
+        finally:
+            reader.join(180)
+        assert received, "the server did not close the connection after quit"
+        return received[0]
+
+
+def compare_malformed(seed, count, start_reference, start_tested):
+    """Runs one seeded stream of valid and malformed commands on a server from each start
+    function; None if every command's replies agree (under its rule), else a report of the first
+    that does not."""
+    elements = MalformedStreamGenerator(seed).elements(count)
+    stream = b"".join(request + MARKER for request, _ in elements) + b"quit\r\n"
+    rng = random.Random(seed ^ 0xBAD)
+    # Pieces of up to 64 bytes, longer in a stream with values too large (a megabyte each), so
+    # that sending them takes well under a second.
+    max_piece = max(64, len(stream) // 4000)
+    reference = segments(run_until_closed(start_reference(),
+                                          split_randomly(stream, rng, max_piece)))
+    tested = segments(run_until_closed(start_tested(), split_randomly(stream, rng, max_piece)))
+    for i, (request, rule) in enumerate(elements):
+        if i >= min(len(reference), len(tested)) - 1:
+            return "seed %d: the replies end after %d (reference) and %d (tested) of %d markers" \
+                % (seed, len(reference) - 1, len(tested) - 1, count)
+        expected, got = normalise(reference[i]), normalise(tested[i])
+        if rule == SAME:
+            agree = expected == got
+            why = "the same replies as 1.6.18"
+        else:
+            why, check = ACCEPTED_DIFFERENCES[rule]
+            agree = check(expected, got)
+        if not agree:
+            before = "".join("\n    %r" % r[:120] for r, _ in elements[max(0, i - 3):i])
+            return ("seed %d, command %d of %d: %r\n  rule: %s (%s)\n  reference: %r\n"
+                    "  tested:    %r\n  the commands before it:%s"
+                    % (seed, i, count, request[:300], rule, why, expected[:300], got[:300],
+                       before))
+    if len(reference) != len(tested) or reference[-1] or tested[-1]:
+        return "seed %d: replies after the last marker: reference %r, tested %r" % (
+            seed, reference[count:], tested[count:])
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=20, help="how many streams")
@@ -204,7 +507,10 @@ def main():
     parser.add_argument("--commands", type=int, default=500, help="commands per stream")
     parser.add_argument("--reference", default=REFERENCE)
     parser.add_argument("--server", default=harness.server_binary())
+    parser.add_argument("--malformed", action="store_true",
+                        help="streams of valid and malformed commands (compare_malformed)")
     args = parser.parse_args()
+    compare_stream = compare_malformed if args.malformed else compare
     failures = 0
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         servers = []
@@ -216,7 +522,8 @@ def main():
             return start
 
         try:
-            report = compare(seed, args.commands, starter(args.reference), starter(args.server))
+            report = compare_stream(seed, args.commands, starter(args.reference),
+                                    starter(args.server))
         finally:
             complaints = [c for c in (s.stop() for s in servers) if c]
         for problem in ([report] if report else []) + complaints:

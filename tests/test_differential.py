@@ -1,5 +1,6 @@
-"""Random pipelined streams of valid commands give the same replies from the server under test as
-from Debian's memcached 1.6.18 (see differential.py; run it directly for longer searches)."""
+"""Random pipelined streams give the same replies from the server under test as from Debian's
+memcached 1.6.18 (see differential.py; run it directly for longer searches): streams of valid
+commands, and streams where malformed commands are mixed in."""
 
 import os
 
@@ -14,4 +15,16 @@ def test_random_pipelined_stream_matches_memcached(start_server, seed):
         pytest.fail("no reference server at %s" % differential.REFERENCE, pytrace=False)
     report = differential.compare(seed, 400, lambda: start_server(binary=differential.REFERENCE),
                                   start_server)
+    assert report is None, report
+
+
+@pytest.mark.parametrize("seed", range(1, 11))
+def test_random_malformed_stream_matches_memcached(start_server, seed):
+    """Valid and malformed commands mixed (differential.MalformedStreamGenerator): the same
+    replies, and the same point where each server resumes after a malformed one; the differences
+    mnemod makes on purpose are listed in differential.ACCEPTED_DIFFERENCES."""
+    if not os.access(differential.REFERENCE, os.X_OK):
+        pytest.fail("no reference server at %s" % differential.REFERENCE, pytrace=False)
+    report = differential.compare_malformed(
+        seed, 300, lambda: start_server(binary=differential.REFERENCE), start_server)
     assert report is None, report
