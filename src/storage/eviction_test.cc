@@ -152,5 +152,34 @@ TEST(EvictionTest, ExpiredItemsAreReclaimedBeforeLiveOnesAreEvicted) {
   }
 }
 
+// A few keys written once sit in the oldest segment, then a few others are overwritten many times:
+// every segment behind the first holds nothing live, and those must be freed before anything live
+// is evicted, though no bucket starts with a dead segment. Large values too, whose chains are
+// freed with their heads.
+TEST(EvictionTest, DeadSegmentsAreFreedBeforeLiveItemsAreEvicted) {
+  for (EvictionPolicy policy : {EvictionPolicy::kFifo, EvictionPolicy::kMerge}) {
+    for (size_t value_size : {size_t{1000}, size_t{3} * kSegment / 2}) {
+      CacheOptions options = Options(policy);
+      options.item_size_max = 2 * kSegment;
+      SegmentCache cache(options);
+      auto ctx = cache.NewContext();
+      const std::string fixed(100, 'f');
+      for (int i = 0; i < 4; ++i) ASSERT_EQ(Set(cache, *ctx, Key(i), fixed), StoreResult::kStored);
+      std::string value(value_size, 'v');
+      std::string small(1000, 's');
+      for (int round = 0; round < 2000; ++round) {
+        value[0] = small[0] = static_cast<char>('a' + round % 26);
+        for (int i = 4; i < 8; ++i)
+          ASSERT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+        ASSERT_EQ(Set(cache, *ctx, Key(8), small), StoreResult::kStored);
+      }
+      EXPECT_EQ(cache.Stats().evictions, 0u) << "value size " << value_size;
+      for (int i = 0; i < 4; ++i) EXPECT_EQ(ValueOf(cache, *ctx, Key(i)), fixed);
+      for (int i = 4; i < 8; ++i) EXPECT_EQ(ValueOf(cache, *ctx, Key(i)), value);
+      EXPECT_EQ(ValueOf(cache, *ctx, Key(8)), small);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mnemo::storage

@@ -391,6 +391,10 @@ SegmentCache::SegmentCache(const CacheOptions& options)
   evictor_ = options_.eviction == EvictionPolicy::kMerge && options_.evict
                  ? NewMergeEvictor(&pool_, &buckets_, kMergeRun)
                  : NewFifoEvictor(&buckets_);
+  {
+    SpinLockGuard guard(dead_lock_);
+    dead_.reserve(pool_.max_segments());
+  }
   background_ctx_ = std::make_unique<ThreadContext>(this);
   if (options_.background_thread) background_ = std::thread([this] { BackgroundLoop(); });
 }
@@ -471,8 +475,31 @@ void SegmentCache::LiveAdd(uint32_t segment, size_t size) {
 
 void SegmentCache::LiveSub(uint32_t segment, size_t size) {
   SegmentInfo& info = pool_.Info(segment);
-  info.live_items.fetch_sub(1, std::memory_order_release);
   info.live_bytes.fetch_sub(size, std::memory_order_relaxed);
+  if (info.live_items.fetch_sub(1, std::memory_order_release) != 1) return;
+  // Pairs with the fence in Seal: either this sees the segment sealed, or Seal sees it empty.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (info.state.load(std::memory_order_relaxed) == SegmentState::kSealed) NoteDead(segment);
+}
+
+void SegmentCache::NoteDead(uint32_t id) {
+  SpinLockGuard guard(dead_lock_);
+  if (dead_.size() < dead_.capacity()) dead_.push_back(id);
+}
+
+size_t SegmentCache::ReclaimQueuedDead(ThreadContext& ctx, uint32_t now, size_t max) {
+  size_t freed = 0;
+  while (freed < max) {
+    uint32_t id = kNoSegment;
+    {
+      SpinLockGuard guard(dead_lock_);
+      if (dead_.empty()) break;
+      id = dead_.back();
+      dead_.pop_back();
+    }
+    if (ReclaimIfDead(ctx, id, now)) ++freed;
+  }
+  return freed;
 }
 
 uint32_t SegmentCache::NoteAccess(uint32_t segment, uint32_t now) {
@@ -563,11 +590,15 @@ void SegmentCache::FreeWithChain(uint32_t id) {
 void SegmentCache::Seal(uint32_t id) {
   // Only the owner links items into a segment it has open, so no item of it can become live
   // again: with none live now, nothing can reach it, and it is free at once.
-  if (pool_.Info(id).live_items.load(std::memory_order_acquire) == 0) {
+  SegmentInfo& info = pool_.Info(id);
+  if (info.live_items.load(std::memory_order_acquire) == 0) {
     FreeWithChain(id);
-  } else {
-    buckets_.Append(id);
+    return;
   }
+  buckets_.Append(id);
+  // Its last item may have been unlinked while it was still open (see LiveSub).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (info.live_items.load(std::memory_order_relaxed) == 0) NoteDead(id);
 }
 
 void SegmentCache::SealOpenSegments(ThreadContext& ctx) {
@@ -597,8 +628,11 @@ uint32_t SegmentCache::LowWater() const {
 }
 
 bool SegmentCache::EvictOne(ThreadContext& ctx) {
-  // A segment whose items all expired or were flushed goes first: freeing it loses nothing.
+  // A segment that holds nothing valid goes first: freeing it loses nothing. Most are found on
+  // the dead queue (every item replaced or deleted), wherever they are in their bucket's chain;
+  // the heads of the chains are where expired and flushed segments gather.
   const uint32_t now = Now();
+  if (ReclaimQueuedDead(ctx, now, 1) > 0) return true;
   const uint32_t dead = buckets_.DetachDead(now, flush_gen());
   Reclaimer reclaimer(this);
   bool freed = false;
@@ -1503,7 +1537,13 @@ bool SegmentCache::ReclaimIfDead(ThreadContext& ctx, uint32_t id, uint32_t now) 
   if (!Dead(id, now, &expired) || !buckets_.Detach(id)) return false;
   Reclaimer reclaimer(this);
   if (expired) ++reclaimer.counters().segments_expired;
-  reclaimer.DropSegment(id);
+  // A sealed segment never gains an item, so with none live (the acquire load in Dead) there is
+  // nothing to unlink and its items need not be walked.
+  if (pool_.Info(id).live_items.load(std::memory_order_acquire) == 0) {
+    FreeWithChain(id);
+  } else {
+    reclaimer.DropSegment(id);
+  }
   ctx.Add(reclaimer.counters());
   return true;
 }
@@ -1512,6 +1552,10 @@ void SegmentCache::RunBackgroundPass() {
   ThreadContext& ctx = *background_ctx_;
   const uint32_t now = Now();
   size_t done = 0;
+  {
+    std::lock_guard<std::mutex> lock(evict_mu_);
+    done += ReclaimQueuedDead(ctx, now, kMaxSegmentsPerPass);
+  }
   // Descriptors, not items, are scanned: a few words per segment, once a second.
   const uint32_t touched = pool_.touched();
   for (uint32_t id = 0; id < touched && done < kMaxSegmentsPerPass; ++id) {

@@ -23,8 +23,9 @@
 //      it: the win is recorded in the item's state bits under the stripe lock, and a rewrite
 //      links its new version only if the old one's state bits are still those it copied.
 //
-// Lock order: eviction mutex -> stripe lock -> hash table overflow lock; the TtlBuckets lock and
-// the pool's free-list lock are leaves. The context registry mutex is taken alone.
+// Lock order: eviction mutex -> stripe lock -> hash table overflow lock; the TtlBuckets lock, the
+// dead segment queue's lock and the pool's free-list lock are leaves. The context registry mutex is
+// taken alone.
 //
 // Thread safety: as Cache. A Context must be destroyed before the cache that made it.
 #pragma once
@@ -40,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/spin_lock.h"
 #include "base/thread_annotations.h"
 #include "storage/cache.h"
 #include "storage/eviction.h"
@@ -197,9 +199,15 @@ class SegmentCache final : public Cache, private LocationHasher {
   // segments, at most kMaxFreeAhead.
   uint32_t LowWater() const;
   static constexpr uint32_t kMaxFreeAhead = 8;
-  // Frees at least one segment: a dead one if a bucket starts with one, else by eviction (unless
-  // -M). False if nothing could be freed. REQUIRES: evict_mu_ held.
+  // Frees at least one segment: a dead one if there is one (from the dead queue, or at a bucket's
+  // head), else by eviction (unless -M). False if nothing could be freed. REQUIRES: evict_mu_ held.
   bool EvictOne(ThreadContext& ctx);
+  // Queues sealed segment `id`, whose last live item was just unlinked, to be freed before anything
+  // live is evicted. Dropped if the queue is full: the background pass finds it then.
+  void NoteDead(uint32_t id);
+  // Frees queued segments that are still sealed and dead, up to `max`; returns how many.
+  // REQUIRES: evict_mu_ held.
+  size_t ReclaimQueuedDead(ThreadContext& ctx, uint32_t now, size_t max);
   // True if `id` is sealed and holds nothing valid: every item expired (*expired), was flushed,
   // or was unlinked.
   bool Dead(uint32_t id, uint32_t now, bool* expired) const;
@@ -220,6 +228,12 @@ class SegmentCache final : public Cache, private LocationHasher {
   std::atomic<uint64_t> next_epoch_{1};
   std::atomic<uint32_t> flush_gen_{1};
   std::atomic<uint32_t> flush_at_{0};  // a pending delayed flush_all; 0 if none
+
+  // Sealed segments whose live items dropped to 0, most recent last. An entry may be stale (the
+  // segment since freed, or reused): it is checked again when taken. Capacity is reserved for
+  // one entry per segment, so pushing never allocates. A leaf lock.
+  SpinLock dead_lock_;
+  std::vector<uint32_t> dead_ GUARDED_BY(dead_lock_);
 
   std::mutex evict_mu_;
   // Evict() requires evict_mu_; the pointer itself is fixed from construction to destruction.
