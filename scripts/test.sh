@@ -3,9 +3,14 @@
 # failure and printing a summary of the stages either way:
 #   1. Release with -Werror (build/): unit tests and the integration suite (tests/);
 #   2. ASan + UBSan (build-asan/): the same tests again;
-#   3. TSan (build-tsan/): the tests labelled "concurrency".
+#   3. TSan (build-tsan/): the tests labelled "concurrency";
+#   4. fuzz (build-fuzz/, clang): each libFuzzer target of fuzz/ for a minute (scripts/fuzz.sh).
 # Presets are in CMakePresets.json. About 17 minutes on a busy 2-core machine, most of it in the
 # three builds; the integration suite itself takes about a minute per build.
+#
+# The suite's soak test (tests/test_soak.py) loads the server for $MNEMO_SOAK_SECONDS: 120 in the
+# Release stage, 30 under ASan (it checks for sanitizer reports there, not throughput or RSS).
+# $MNEMO_FUZZ_SECONDS (default 60) sets the time per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -44,7 +49,9 @@ for preset in release asan; do
   cmake --build --preset "$preset" -j "$jobs"
   passed
   begin "tests ($preset)"
-  ctest --preset "$preset"
+  soak_seconds=120
+  if [[ $preset == asan ]]; then soak_seconds=30; fi
+  MNEMO_SOAK_SECONDS=${MNEMO_SOAK_SECONDS:-$soak_seconds} ctest --preset "$preset"
   passed
 done
 
@@ -58,4 +65,6 @@ begin "concurrency tests (tsan)"
 setarch "$(uname -m)" -R ctest --preset tsan
 passed
 
-# Stage to come: short fuzz runs (fuzz/, clang, -DMNEMO_FUZZ=ON), each target for a bounded time.
+begin "fuzz (build-fuzz)"
+./scripts/fuzz.sh --seconds "${MNEMO_FUZZ_SECONDS:-60}"
+passed
