@@ -25,7 +25,7 @@ def write_from_many_connections(server, exptime):
 
 def assert_back_to_zero(conn):
     for name in ("curr_items", "bytes"):
-        got = wait_for_stat(conn, name, "0", timeout=10)
+        got = wait_for_stat(conn, name, "0", timeout=6)
         assert got == "0", "%s is %s, not back to 0" % (name, got)
 
 

@@ -269,5 +269,5 @@ def test_soak_rss_stays_within_dash_m_and_the_documented_overhead(soak):
 def test_soak_items_return_to_zero_after_flush_all(soak):
     soak.watcher.expect(b"flush_all\r\n", b"OK\r\n")
     for name in ("curr_items", "bytes"):
-        assert wait_for_stat(soak.watcher, name, "0", timeout=10) == "0", \
+        assert wait_for_stat(soak.watcher, name, "0", timeout=6) == "0", \
             "%s did not return to 0 after flush_all" % name
