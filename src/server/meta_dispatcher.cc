@@ -497,6 +497,7 @@ void MetaDispatcher::Debug(const MetaCommand& cmd, net::IoBuffer& out) {
   stats_.Add(Stat::kCmdMeta);
   storage::ReadOptions options;
   options.count_access = false;  // a look at the item, not a use of it
+  options.can_win = false;
   MetaDebugWriter writer(out);
   if (cache_.Get(context_, cmd.Key(), options, writer) != storage::LookupResult::kHit) {
     out.Append(replies::meta::kMiss);

@@ -20,6 +20,11 @@
 //  - me's exp is the seconds left (-1: never); 1.6.18 prints their negation.
 //  - E (the client's CAS) and md's x (empty the value, keep the item) work; 1.6.18 refuses both
 //    in its parser, and ms with M A or P and N vivifies on a miss, which 1.6.18 answers NS.
+//  - mg with C and v sends HD instead of the value when the CAS matches; 1.6.18 ignores C.
+//  - A key named in base64 by mg N, ma N or an append is echoed in base64 later (1.6.18 records
+//    that only for ms's other modes, and echoes such a key raw).
+//  - ms I: a token counts as older than the item's CAS by the rule of storage::WriteRequest
+//    (mnemo's CAS does not grow with time), not by being lower.
 //  - me's size is what the item costs in mnemo's item memory; la (and mg's l) come from the
 //    item's segment (storage::ItemMeta), and h is whether the item's access counter is above 0.
 //

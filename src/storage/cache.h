@@ -130,15 +130,19 @@ struct WriteRequest {
   // kCas: the token the client read. kAppend/kPrepend: if non-zero, the item's CAS must be this
   // one (kExists otherwise).
   uint64_t cas = 0;
-  // kCas: a token lower than the item's CAS stores too, but the new version is stale, and keeps
-  // the old one's expiry and win state (meta I).
+  // kCas: an older token than the item's CAS stores too, but the new version is stale, and keeps
+  // the old one's expiry and win state (meta I). Older means lower, as memcached's CAS counter
+  // grows with time; a CAS derived from a location does not, so any CAS the cache derived
+  // before counts as older than one it derived (see SegmentCache::Older).
   bool invalidate = false;
   // kAppend/kPrepend on a missing key: store `value` as a new item expiring at vivify_exptime,
   // with `flags` (meta N).
   bool vivify = false;
   Exptime vivify_exptime = 0;
   std::optional<uint64_t> new_cas;  // meta E: the new version's CAS, instead of a fresh one
-  bool key_binary = false;          // the key came base64-encoded
+  // The key came base64-encoded. Every write records how it named the key, for replies that
+  // echo it (the last write decides).
+  bool key_binary = false;
 };
 
 struct WriteOutcome {
@@ -150,6 +154,7 @@ struct WriteOutcome {
 // stale item wins the right to recache it (W) if nobody has since it was invalidated.
 struct ReadOptions {
   bool count_access = true;  // false (meta u): the access counter and time are left alone
+  bool can_win = true;       // false (me, and gat): takes no win, whatever the item's state
   // meta T: gives a present item this exptime, as gat does, keeping its CAS.
   bool touch = false;
   Exptime touch_exptime = 0;

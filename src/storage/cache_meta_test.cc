@@ -187,6 +187,17 @@ TEST_F(CacheMetaTest, InvalidateMarksStaleAndOneReaderWins) {
     EXPECT_FALSE(other.meta.win);
     EXPECT_TRUE(other.meta.win_sent);
   }
+  // Looks that are not meta reads take no win: gat, touch, and a read that cannot win (me).
+  ASSERT_EQ(cache_->Delete(*ctx_, invalidate), DeleteResult::kDeleted);
+  MetaCapture gat;
+  ASSERT_EQ(cache_->GetAndTouch(*ctx_, "k", 40, gat), LookupResult::kHit);
+  EXPECT_FALSE(gat.meta.win);
+  ASSERT_EQ(cache_->Touch(*ctx_, "k", 0), TouchResult::kTouched);  // moves the item, too
+  ReadOptions look;
+  look.count_access = false;
+  look.can_win = false;
+  EXPECT_FALSE(Read("k", look).meta.win);
+  EXPECT_TRUE(Read("k").meta.win);
   // A second invalidation lets the next reader win again.
   ASSERT_EQ(cache_->Delete(*ctx_, invalidate), DeleteResult::kDeleted);
   EXPECT_TRUE(Read("k").meta.win);
@@ -224,8 +235,8 @@ TEST_F(CacheMetaTest, InvalidatingWriteWithAnOlderCasStoresAStaleValue) {
   request.cas = old_cas;
   EXPECT_EQ(Write(request), StoreResult::kExists) << "without I an older CAS fails";
   request.invalidate = true;
-  request.cas = current + 1000;
-  EXPECT_EQ(Write(request), StoreResult::kExists) << "a newer CAS is not older";
+  request.cas = uint64_t{1} << 62;
+  EXPECT_EQ(Write(request), StoreResult::kExists) << "a CAS never issued is not older";
   request.cas = old_cas;
   WriteOutcome outcome;
   ASSERT_EQ(Write(request, &outcome), StoreResult::kStored);
@@ -244,6 +255,26 @@ TEST_F(CacheMetaTest, InvalidatingWriteWithAnOlderCasStoresAStaleValue) {
   EXPECT_LE(item.ttl, 5);
   request.key = "missing";
   EXPECT_EQ(Write(request), StoreResult::kNotFound);
+}
+
+TEST_F(CacheMetaTest, AnEarlierVersionsCasIsOlderEvenWhenItIsHigher) {
+  // A derived CAS grows with its segment's epoch: the version written last, into the segment
+  // for items that never expire (opened first), has a lower CAS than the one before it.
+  ASSERT_EQ(Set("opens-the-never-expiring-segment", "x"), StoreResult::kStored);
+  ASSERT_EQ(Set("k", "first", 1000), StoreResult::kStored);
+  const uint64_t first = CasOf("k");
+  ASSERT_EQ(Set("k", "second"), StoreResult::kStored);
+  ASSERT_GT(first, CasOf("k"));
+  WriteRequest request;
+  request.mode = StoreMode::kCas;
+  request.key = "k";
+  request.value = "late";
+  request.cas = first;
+  request.invalidate = true;
+  ASSERT_EQ(Write(request), StoreResult::kStored);
+  MetaCapture item = Read("k");
+  EXPECT_EQ(item.value, "late");
+  EXPECT_TRUE(item.meta.stale);
 }
 
 TEST_F(CacheMetaTest, RecacheWinsOnceWhenTheTtlRunsLow) {

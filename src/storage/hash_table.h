@@ -60,8 +60,8 @@ class Slot {
   void ResetCounter() { bits_ &= ~(uint64_t{0xf} << 60); }
   // Points the slot at a new version of the same key; the counter starts again at 0.
   void Relocate(ItemLocation loc) { bits_ = Encode(tag(), loc, 0); }
-  // Points the slot at the same version moved elsewhere (a touch that rewrote it): the counter
-  // stays.
+  // Points the slot at a rewrite of the same item that counts as the same for recency (touch,
+  // invalidation, incr): the counter stays.
   void MoveTo(ItemLocation loc) { bits_ = Encode(tag(), loc, counter()); }
 
   static uint32_t TagOf(uint64_t hash) {

@@ -209,10 +209,12 @@ struct SegmentCache::Rewrite {
   bool keep_value = true;
   std::string_view suffix;
   size_t pad = 0;
-  bool keep_counter = false;  // the new version is the same one moved (touch)
-  // For the sink: whether the read counts as an access, and whether the reader won.
-  bool count_access = true;
-  bool win = false;
+  // The new version is the same item changed where memcached changes it in place (touch,
+  // invalidation, incr): the slot keeps its access counter.
+  bool keep_counter = false;
+  // The rewrite is a read (touch, gat, mg T), which counts as an access unless meta u.
+  bool counts_as_read = false;
+  bool win = false;  // for the sink: whether the reader won
 };
 
 enum class SegmentCache::RewriteStep : uint8_t {
@@ -446,6 +448,21 @@ uint32_t SegmentCache::Now() {
 
 uint64_t SegmentCache::VersionOf(ItemLocation loc) const {
   return pool_.Info(loc.segment).epoch * pool_.segment_size() + loc.offset + 1;
+}
+
+bool SegmentCache::Older(uint64_t token, uint64_t current) const {
+  if (token == current) return false;
+  if (token < current) return true;
+  // A derived CAS grows with the epoch of its segment, not with time: an item written later into
+  // a segment opened earlier (another TTL bucket) has a lower one, and so may the CAS a touch
+  // carried. So while the item's CAS is one this cache could have derived, any such CAS counts
+  // as older than it; one it never issued does not.
+  const uint64_t issued = next_epoch_.load(std::memory_order_relaxed) * pool_.segment_size();
+  return current < issued && token < issued;
+}
+
+uint64_t SegmentCache::UnusedCas() {
+  return options_.use_cas ? NextEpoch() * pool_.segment_size() + 1 : 0;
 }
 
 uint64_t SegmentCache::CasOf(ItemLocation loc, const ItemHeader& header) const {
@@ -775,8 +792,8 @@ StoreResult SegmentCache::Store(Context& context, StoreMode mode, std::string_vi
   header.flags = flags;
   header.expiry = ExpiryFromExptime(exptime, now, WallSeconds());
   return StoreVersion(ctx, mode, key, hash, now, header, value, cas,
-                      [&](ItemLocation loc, const ItemHeader& stored) {
-                        if (new_cas != nullptr) *new_cas = CasOf(loc, stored);
+                      [&](uint64_t stored_cas, uint32_t) {
+                        if (new_cas != nullptr) *new_cas = stored_cas;
                       });
 }
 
@@ -812,17 +829,23 @@ StoreResult SegmentCache::Store(Context& context, const WriteRequest& request,
   header.expiry = ExpiryFromExptime(request.exptime, now, WallSeconds());
   header.key_binary = request.key_binary;
   SetCas(&header, request.new_cas);
-  return StoreVersion(ctx, request.mode, key, hash, now, header, request.value, request.cas,
-                      [&](ItemLocation loc, const ItemHeader& stored) {
-                        Report(outcome, CasOf(loc, stored), stored.value_size);
-                      });
+  return StoreVersion(
+      ctx, request.mode, key, hash, now, header, request.value, request.cas,
+      [&](uint64_t stored_cas, uint32_t value_size) { Report(outcome, stored_cas, value_size); });
 }
 
-template <typename OnLinked>
+template <typename OnStored>
 StoreResult SegmentCache::StoreVersion(ThreadContext& ctx, StoreMode mode, std::string_view key,
                                        uint64_t hash, uint32_t now, ItemHeader header,
-                                       std::string_view value, uint64_t cas, OnLinked&& on_linked) {
-  if (IsExpired(header.expiry, now)) return StoreExpired(ctx, mode, key, hash, cas, now);
+                                       std::string_view value, uint64_t cas, OnStored&& on_stored) {
+  if (IsExpired(header.expiry, now)) {
+    const StoreResult result = StoreExpired(ctx, mode, key, hash, cas, now);
+    if (result == StoreResult::kStored) {
+      // Nothing is linked, but memcached's reply still shows the CAS the item got.
+      on_stored(header.has_cas ? header.cas : UnusedCas(), static_cast<uint32_t>(value.size()));
+    }
+    return result;
+  }
   header.key_size = static_cast<uint8_t>(key.size());
   header.value_size = static_cast<uint32_t>(value.size());
   const size_t size = header.item_size();
@@ -846,7 +869,7 @@ StoreResult SegmentCache::StoreVersion(ThreadContext& ctx, StoreMode mode, std::
     if (result == StoreResult::kStored) {
       linked = LinkLocked(ctx, hash, present ? &found : nullptr, place.loc, size);
       if (linked) {
-        on_linked(place.loc, header);
+        on_stored(CasOf(place.loc, header), header.value_size);
       } else {
         result = StoreResult::kNoMemory;
       }
@@ -885,7 +908,8 @@ StoreResult SegmentCache::StoreInvalidating(ThreadContext& ctx, const WriteReque
       ctx, request.key, hash, now,
       [&](Found& old, Rewrite* rewrite) {
         const uint64_t current = CasOf(old.loc, old.header);
-        if (!options_.use_cas || request.cas == 0 || request.cas > current) {
+        if (!options_.use_cas || request.cas == 0 ||
+            (request.cas != current && !Older(request.cas, current))) {
           return RewriteStep::kRefuse;
         }
         ItemHeader& header = rewrite->header;
@@ -972,10 +996,13 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
           return RewriteOutcome::kRefused;
         case RewriteStep::kDrop:
           UnlinkLocked(ctx, hash, found);
+          if (new_cas != nullptr) {
+            *new_cas = rewrite.header.has_cas ? rewrite.header.cas : UnusedCas();
+          }
           return RewriteOutcome::kDone;
         case RewriteStep::kDone:
         case RewriteStep::kDoneThenDrop:
-          if (rewrite.count_access) {
+          if (rewrite.counts_as_read) {
             found.slot->CountAccess();
             NoteAccess(found.loc.segment, now);
           }
@@ -1014,14 +1041,14 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
         }
         linked = LinkLocked(ctx, hash, &found, place.loc, size, rewrite.keep_counter);
         if (new_cas != nullptr) *new_cas = CasOf(place.loc, header);
-        if (sink != nullptr) {
+        if (rewrite.counts_as_read || sink != nullptr) {
           Found moved;
           FindLocked(hash, key, &moved);
-          if (rewrite.count_access) {
+          if (rewrite.counts_as_read) {
             moved.slot->CountAccess();
             NoteAccess(moved.loc.segment, now);
           }
-          sink->OnItem(View(*this, moved, now, read));
+          if (sink != nullptr) sink->OnItem(View(*this, moved, now, read));
         }
       }
     }
@@ -1079,11 +1106,9 @@ StoreResult SegmentCache::Concatenate(ThreadContext& ctx, const WriteRequest& re
     header.expiry = ExpiryFromExptime(request.vivify_exptime, now, WallSeconds());
     header.key_binary = request.key_binary;
     SetCas(&header, request.new_cas);
-    const StoreResult created =
-        StoreVersion(ctx, StoreMode::kAdd, request.key, hash, now, header, value, 0,
-                     [&](ItemLocation loc, const ItemHeader& stored) {
-                       Report(outcome, CasOf(loc, stored), stored.value_size);
-                     });
+    const StoreResult created = StoreVersion(
+        ctx, StoreMode::kAdd, request.key, hash, now, header, value, 0,
+        [&](uint64_t stored_cas, uint32_t size) { Report(outcome, stored_cas, size); });
     // kNotStored: another client created the key meanwhile; append to theirs.
     if (created != StoreResult::kNotStored) return created;
   }
@@ -1122,12 +1147,13 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
     const RewriteOutcome result = RewriteItem(
         ctx, key, hash, now,
         [&](Found& old, Rewrite* rewrite) {
-          if (request.cas != 0 && CasOf(old.loc, old.header) != request.cas) {
-            refused = ArithResult::kExists;
+          // A chained item is far too long to be a number (memcached refuses chunked items too).
+          // memcached looks at the size before the CAS, and at the digits after it.
+          if (old.header.value_size == 0 || old.header.chained || old.header.compressed) {
             return RewriteStep::kRefuse;
           }
-          // A chained item is far too long to be a number (memcached refuses chunked items too).
-          if (old.header.value_size == 0 || old.header.chained || old.header.compressed) {
+          if (request.cas != 0 && CasOf(old.loc, old.header) != request.cas) {
+            refused = ArithResult::kExists;
             return RewriteStep::kRefuse;
           }
           const std::string_view text(old.item + old.header_size + old.header.key_size,
@@ -1140,6 +1166,8 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
           rewrite->pad = old.header.value_size > length ? old.header.value_size - length : 0;
           expiry_before = old.header.expiry;
           if (request.touch) rewrite->header.expiry = touch_expiry;
+          // memcached changes a number in place, keeping whether it was read.
+          rewrite->keep_counter = true;
           SetCas(&rewrite->header, request.new_cas);
           return RewriteStep::kRewrite;
         },
@@ -1168,7 +1196,7 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
     const size_t length = FormatCounter(request.initial, 0, digits);
     const StoreResult created =
         StoreVersion(ctx, StoreMode::kAdd, key, hash, now, header, {digits, length}, 0,
-                     [&](ItemLocation loc, const ItemHeader& stored) { cas = CasOf(loc, stored); });
+                     [&](uint64_t stored_cas, uint32_t) { cas = stored_cas; });
     switch (created) {
       case StoreResult::kStored:
         outcome->value = request.initial;
@@ -1193,8 +1221,9 @@ LookupResult SegmentCache::ReadTouching(ThreadContext& ctx, std::string_view key
   const RewriteOutcome outcome = RewriteItem(
       ctx, key, hash, now,
       [&](Found& old, Rewrite* rewrite) {
-        rewrite->count_access = options.count_access;
+        rewrite->counts_as_read = options.count_access;
         rewrite->win =
+            options.can_win &&
             Wins(old.header, options.recache,
                  options.recache_after_touch ? expiry : old.header.expiry, recache_expiry);
         const auto in_place = [&](RewriteStep step) {
@@ -1272,7 +1301,8 @@ void SegmentCache::ServeLocked(Found& found, uint32_t now, const ReadOptions& op
   state.expiry = found.header.expiry;
   state.fetched = found.slot->counter() > 0;
   state.win_sent = found.header.win_sent;
-  state.win = Wins(found.header, options.recache, found.header.expiry, recache_expiry);
+  state.win =
+      options.can_win && Wins(found.header, options.recache, found.header.expiry, recache_expiry);
   if (state.win) {
     found.header.win_sent = true;
     RewriteState(found.item, StateBits(found.header));
@@ -1334,12 +1364,11 @@ StoreResult SegmentCache::Vivify(ThreadContext& ctx, std::string_view key, uint6
   state.created = true;
   if (!IsExpired(header.expiry, now)) {
     return StoreVersion(ctx, StoreMode::kAdd, key, hash, now, header, {}, 0,
-                        [&](ItemLocation loc, const ItemHeader& stored) {
+                        [&](uint64_t, uint32_t) {
                           Found created;
-                          created.loc = loc;
-                          created.item = pool_.Data(loc.segment) + loc.offset;
-                          created.header = stored;
-                          created.header_size = stored.size();
+                          FindLocked(hash, key, &created);
+                          // memcached counts the creator's read, as any read but u.
+                          if (options.count_access) created.slot->CountAccess();
                           sink.OnItem(View(*this, created, now, state));
                         });
   }
@@ -1365,6 +1394,7 @@ LookupResult SegmentCache::GetAndTouch(Context& context, std::string_view key, E
   ReadOptions options;
   options.touch = true;
   options.touch_exptime = exptime;
+  options.can_win = false;  // the recache race is the meta protocol's; gat takes no part in it
   return Get(context, key, options, sink);
 }
 
@@ -1372,8 +1402,10 @@ TouchResult SegmentCache::Touch(Context& context, std::string_view key, Exptime 
   if (key.empty() || key.size() > kMaxKeySize) return TouchResult::kNotFound;
   const uint32_t now = Now();
   const uint32_t expiry = ExpiryFromExptime(exptime, now, WallSeconds());
-  return ReadTouching(static_cast<ThreadContext&>(context), key, HashKey(key), now, ReadOptions(),
-                      expiry, 0, nullptr) == LookupResult::kHit
+  ReadOptions options;
+  options.can_win = false;  // as GetAndTouch
+  return ReadTouching(static_cast<ThreadContext&>(context), key, HashKey(key), now, options, expiry,
+                      0, nullptr) == LookupResult::kHit
              ? TouchResult::kTouched
              : TouchResult::kNotFound;
 }
@@ -1422,6 +1454,8 @@ DeleteResult SegmentCache::Delete(Context& context, const DeleteRequest& request
           header.win_sent = false;  // so that the next reader wins
           if (request.touch) header.expiry = expiry;
           SetCas(&header, request.new_cas);
+          // The same item marked, as memcached marks it in place: it stays read if it was.
+          rewrite->keep_counter = !request.drop_value;
         }
         return IsExpired(header.expiry, now) ? RewriteStep::kDrop : RewriteStep::kRewrite;
       },

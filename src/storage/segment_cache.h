@@ -121,6 +121,11 @@ class SegmentCache final : public Cache, private LocationHasher {
   uint64_t VersionOf(ItemLocation loc) const;
   // The CAS clients see: the header's if it carries one, else VersionOf; 0 with use_cas off.
   uint64_t CasOf(ItemLocation loc, const ItemHeader& header) const;
+  // Whether a client's CAS `token` is older than an item's `current` one (meta ms I).
+  bool Older(uint64_t token, uint64_t current) const;
+  // A CAS no location will ever have (from an epoch of its own), for a store that links nothing
+  // (its exptime already past) but whose reply shows a CAS, as memcached's does.
+  uint64_t UnusedCas();
   // Makes `header` carry `cas` (with use_cas on), or derive its CAS from its location.
   void SetCas(ItemHeader* header, std::optional<uint64_t> cas) const;
   bool Flushed(ItemLocation loc) const;
@@ -164,12 +169,13 @@ class SegmentCache final : public Cache, private LocationHasher {
   void SealOpenSegments(ThreadContext& ctx);
 
   // Writes a new version with `header` and `value` and links it if `mode`'s condition holds
-  // (CheckMode, with `cas` for kCas); then calls on_linked(location, header) of the new version
-  // under the stripe lock. REQUIRES: mode is not kAppend or kPrepend.
-  template <typename OnLinked>
+  // (CheckMode, with `cas` for kCas); then calls on_stored(cas, value_size) of the new version
+  // under the stripe lock. An expiry already past links nothing (StoreExpired) but still reports
+  // the store. REQUIRES: mode is not kAppend or kPrepend.
+  template <typename OnStored>
   StoreResult StoreVersion(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
                            uint32_t now, ItemHeader header, std::string_view value, uint64_t cas,
-                           OnLinked&& on_linked);
+                           OnStored&& on_stored);
   // Reads the current version of key, lets `plan` decide the new version, writes it and swaps it
   // in if the key still has the version that was read; retries otherwise. See segment_cache.cc.
   template <typename Plan>
