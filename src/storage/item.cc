@@ -16,6 +16,16 @@ size_t VarintSize(uint32_t v) {
   return n;
 }
 
+size_t PutVarint(char* out, uint32_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = static_cast<char>(0x80 | (v & 0x7f));
+    v >>= 7;
+  }
+  out[n++] = static_cast<char>(v);
+  return n;
+}
+
 // Little-endian, so the layout does not depend on the host.
 void Put32(char* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
@@ -33,7 +43,8 @@ void StoreInfo(char* item, uint8_t info) {
 }  // namespace
 
 size_t ItemHeader::size() const {
-  return expiry_offset() + (expiry != 0 ? 4 : 0) + (has_cas ? 8 : 0);
+  return expiry_offset() + (expiry != 0 ? 4 : 0) + (has_cas ? 8 : 0) +
+         (compressed ? VarintSize(raw_size) : 0);
 }
 
 size_t ItemHeader::expiry_offset() const {
@@ -49,12 +60,7 @@ size_t ItemHeader::Encode(char* out) const {
   size_t n = 0;
   StoreInfo(out + n++, info);
   out[n++] = static_cast<char>(key_size);
-  uint32_t v = value_size;
-  while (v >= 0x80) {
-    out[n++] = static_cast<char>(0x80 | (v & 0x7f));
-    v >>= 7;
-  }
-  out[n++] = static_cast<char>(v);
+  n += PutVarint(out + n, value_size);
   if (flags != 0) {
     Put32(out + n, flags);
     n += 4;
@@ -67,6 +73,7 @@ size_t ItemHeader::Encode(char* out) const {
     Put64(out + n, cas);
     n += 8;
   }
+  if (compressed) n += PutVarint(out + n, raw_size);
   return n;
 }
 

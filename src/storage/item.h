@@ -3,7 +3,12 @@
 // location in the pool identifies the version, and gives it its CAS unless the header carries one
 // (see docs/item-layout.md for every byte).
 //
-//   [info 1][key size 1][value size varint 1-5][flags 4]?[expiry 4]?[cas 8]?[key][value]
+//   [info 1][key size 1][value size varint 1-5][flags 4]?[expiry 4]?[cas 8]?[raw size varint]?
+//   [key][value]
+//
+// A compressed item (the compressed bit) stores its value as a snappy block: the value size is
+// the block's length, what the item takes in its segment, and the raw size varint that follows
+// the CAS holds the length of the original value, which is what clients see and what -I limits.
 //
 // The info byte holds two kinds of bits: layout bits, which say which optional fields follow and
 // how the item is stored, and state bits (stale, win sent), which the meta protocol changes in
@@ -32,7 +37,7 @@ namespace mnemo::storage {
 // Layout bits of the info byte.
 inline constexpr uint8_t kItemHasFlags = 1 << 0;
 inline constexpr uint8_t kItemHasExpiry = 1 << 1;
-inline constexpr uint8_t kItemCompressed = 1 << 2;  // reserved for server-side compression
+inline constexpr uint8_t kItemCompressed = 1 << 2;  // the value is a snappy block; raw size follows
 inline constexpr uint8_t kItemChained = 1 << 3;     // value continues in the head's chain
 inline constexpr uint8_t kItemHasCas = 1 << 4;      // an explicit 8-byte CAS follows the expiry
 inline constexpr uint8_t kItemKeyBinary = 1 << 5;   // the key came base64-encoded (meta 'b')
@@ -42,17 +47,18 @@ inline constexpr uint8_t kItemWinSent = 1 << 7;  // a reader was told W; the oth
 
 // The header of the smallest item: info byte, key size, one varint byte of value size.
 inline constexpr size_t kItemMinHeader = 3;
-// info + key size + 5 varint bytes + flags + expiry + CAS.
-inline constexpr size_t kItemMaxHeader = 23;
+// info + key size + 5 varint bytes + flags + expiry + CAS + 5 varint bytes of raw size.
+inline constexpr size_t kItemMaxHeader = 28;
 inline constexpr size_t kMaxKeySize = 250;
 // The varint holds up to 35 bits; values are limited to 32 (memcached's -I tops out at 1 GiB).
 inline constexpr uint64_t kMaxValueSize = UINT32_MAX;
 
 struct ItemHeader {
-  uint64_t cas = 0;  // the explicit CAS, meaningful only when has_cas
-  uint32_t value_size = 0;
-  uint32_t flags = 0;   // the client's opaque flags; stored only when non-zero
-  uint32_t expiry = 0;  // MonotonicSeconds() at which the item expires; 0 never (not stored)
+  uint64_t cas = 0;         // the explicit CAS, meaningful only when has_cas
+  uint32_t value_size = 0;  // bytes of value stored in the item: the block's if compressed
+  uint32_t raw_size = 0;    // the original value's length, meaningful only when compressed
+  uint32_t flags = 0;       // the client's opaque flags; stored only when non-zero
+  uint32_t expiry = 0;      // MonotonicSeconds() at which the item expires; 0 never (not stored)
   uint8_t key_size = 0;
   bool compressed = false;
   bool chained = false;
@@ -65,6 +71,8 @@ struct ItemHeader {
   size_t size() const;
   // Header, key and value: what the item costs in segment memory.
   size_t item_size() const { return size() + key_size + value_size; }
+  // The length of the value clients see.
+  uint32_t original_size() const { return compressed ? raw_size : value_size; }
   // Offset of the 4 expiry bytes from the item's start. REQUIRES: expiry != 0.
   size_t expiry_offset() const;
 
@@ -149,6 +157,8 @@ inline size_t ItemHeader::Decode(const char* in, ItemHeader* header) {
     n += 8;
   }
   header->compressed = (info & kItemCompressed) != 0;
+  header->raw_size = 0;
+  if (header->compressed) n += item_internal::GetVarint(in + n, &header->raw_size);
   header->chained = (info & kItemChained) != 0;
   header->key_binary = (info & kItemKeyBinary) != 0;
   header->stale = (info & kItemStale) != 0;
@@ -164,6 +174,10 @@ inline ItemSpan ItemSpanAt(const char* item) {
   if (info & kItemHasFlags) span.header_size += 4;
   if (info & kItemHasExpiry) span.header_size += 4;
   if (info & kItemHasCas) span.header_size += 8;
+  if (info & kItemCompressed) {
+    uint32_t raw_size = 0;
+    span.header_size += item_internal::GetVarint(item + span.header_size, &raw_size);
+  }
   return span;
 }
 

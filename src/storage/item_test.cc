@@ -21,6 +21,8 @@ ItemHeader RoundTrip(const ItemHeader& header, size_t expected_size) {
   EXPECT_EQ(decoded.expiry, header.expiry);
   EXPECT_EQ(decoded.key_size, header.key_size);
   EXPECT_EQ(decoded.compressed, header.compressed);
+  EXPECT_EQ(decoded.raw_size, header.compressed ? header.raw_size : 0);
+  EXPECT_EQ(decoded.original_size(), header.original_size());
   EXPECT_EQ(decoded.chained, header.chained);
   EXPECT_EQ(decoded.has_cas, header.has_cas);
   EXPECT_EQ(decoded.cas, header.has_cas ? header.cas : 0);
@@ -54,9 +56,33 @@ TEST(ItemTest, OptionalFieldsCostFourBytesEach) {
   RoundTrip(header, 12);
   header.flags = 0;
   RoundTrip(header, 8);
-  header.compressed = true;
   header.chained = true;
   RoundTrip(header, 8);
+}
+
+TEST(ItemTest, CompressedItemCarriesItsRawSizeAfterTheCas) {
+  ItemHeader header;
+  header.key_size = 13;
+  header.value_size = 300;  // the snappy block: two varint bytes
+  header.raw_size = 4096;   // the original value: two more
+  RoundTrip(header, kItemMinHeader + 1);
+  header.compressed = true;
+  EXPECT_EQ(RoundTrip(header, kItemMinHeader + 3).original_size(), 4096u);
+  EXPECT_EQ(header.item_size(), 6 + 13 + 300u);
+  header.has_cas = true;
+  header.cas = 5;
+  header.expiry = 9;
+  const ItemHeader decoded = RoundTrip(header, kItemMinHeader + 3 + 12);
+  EXPECT_EQ(decoded.expiry, 9u);
+  EXPECT_EQ(decoded.cas, 5u);
+  // touch rewrites the expiry in place: the raw size after it stays.
+  char item[64];
+  header.Encode(item);
+  RewriteExpiry(item, header, 77);
+  ItemHeader rewritten;
+  ItemHeader::Decode(item, &rewritten);
+  EXPECT_EQ(rewritten.expiry, 77u);
+  EXPECT_EQ(rewritten.raw_size, 4096u);
 }
 
 TEST(ItemTest, VarintBoundaries) {
@@ -80,6 +106,8 @@ TEST(ItemTest, VarintBoundaries) {
   header.expiry = 1;
   header.has_cas = true;
   header.cas = 1;
+  header.compressed = true;
+  header.raw_size = UINT32_MAX;
   RoundTrip(header, kItemMaxHeader);
 }
 
