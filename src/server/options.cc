@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include "server/version.h"
@@ -128,6 +129,35 @@ const std::vector<Suboption>& Suboptions() {
            return Status::Error("Unknown eviction option (merge, fifo): \"" + std::string(v) +
                                 "\"");
          }
+         return Status::Ok();
+       }},
+      {"compression", true,
+       [](std::string_view v, Options* o) {
+         if (v == "snappy") {
+           o->compression = storage::Compression::kSnappy;
+         } else if (v == "off") {
+           o->compression = storage::Compression::kOff;
+         } else {
+           return Status::Error("Unknown compression option (snappy, off): \"" + std::string(v) +
+                                "\"");
+         }
+         return Status::Ok();
+       }},
+      {"compress_min", true,
+       [](std::string_view v, Options* o) {
+         if (!ParseSize(v, &o->compress_min)) return Invalid("compress_min", v);
+         return Status::Ok();
+       }},
+      {"compress_ratio", true,
+       [](std::string_view v, Options* o) {
+         const std::string text(v);
+         char* end = nullptr;
+         const double ratio = std::strtod(text.c_str(), &end);
+         if (text.empty() || *end != '\0' || !(ratio > 0.0 && ratio <= 1.0)) {
+           return Status::Error("compress_ratio must be a fraction above 0 and at most 1, not \"" +
+                                text + "\"");
+         }
+         o->compress_ratio = ratio;
          return Status::Ok();
        }},
       // memcached's, with effect.
@@ -443,6 +473,9 @@ storage::CacheOptions Options::ToCacheOptions() const {
   cache.evict = evict;
   cache.use_cas = use_cas;
   cache.eviction = eviction;
+  cache.compression = compression;
+  cache.compress_min = compress_min;
+  cache.compress_ratio = compress_ratio;
   if (hash_power != 0) cache.hash_power_initial = hash_power;
   return cache;
 }
@@ -528,6 +561,11 @@ std::string UsageText() {
       "-o, --extended            comma-separated list of extended options:\n"
       "   - segment_size:        bytes of one memory segment, k or m suffix (default: 1m)\n"
       "   - eviction:            merge (keep what was read; default) or fifo\n"
+      "   - compression:         snappy (compress values on the server; default) or off\n"
+      "   - compress_min:        bytes from which a value is compressed, k or m suffix\n"
+      "                          (default: 256)\n"
+      "   - compress_ratio:      store compressed only if at most this fraction of the\n"
+      "                          value's length (default: 0.875)\n"
       "   - hashpower:           log2 of the initial hash table size\n"
       "   - idle_timeout:        seconds before an idle client is disconnected (default: 0)\n"
       "   - memcached's slab_*, lru_*, hash_algorithm, modern, no_modern and similar tuning\n"

@@ -68,6 +68,10 @@ struct Options {
   // -o key[=value],...
   size_t segment_size = size_t{1} << 20;
   storage::EvictionPolicy eviction = storage::EvictionPolicy::kMerge;
+  // Server-side compression: the engine's defaults (storage/cache.h).
+  storage::Compression compression = storage::CacheOptions().compression;
+  size_t compress_min = storage::CacheOptions().compress_min;
+  double compress_ratio = storage::CacheOptions().compress_ratio;
   int hash_power = 0;    // 0: the engine's default
   int idle_timeout = 0;  // seconds; 0: never
   MemcachedTuning tuning;

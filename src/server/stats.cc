@@ -151,6 +151,15 @@ void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, s
   w.Number("segment_evictions", cache.segment_evictions);
   w.Number("segments_expired", cache.segments_expired);
   w.Number("items_copied_forward", cache.items_copied_forward);
+  // Server-side compression (docs/storage.md).
+  w.Number("compress_items", cache.compress_items);
+  w.Number("compress_rejected", cache.compress_rejected);
+  w.Number("compress_bytes_in", cache.compress_bytes_in);
+  w.Number("compress_bytes_out", cache.compress_bytes_out);
+  w.Number("compress_time_us", cache.compress_time_us);
+  w.Number("decompress_items", cache.decompress_items);
+  w.Number("decompress_errors", cache.decompress_errors);
+  w.Number("decompress_time_us", cache.decompress_time_us);
 }
 
 void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, std::string* out) {
@@ -212,6 +221,9 @@ void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, 
   // The engine's: it shrinks segments when -m is too small for enough of them.
   w.Number("segment_size", snapshot.cache.segment_size);
   w.Text("eviction_policy", options.eviction == storage::EvictionPolicy::kMerge ? "merge" : "fifo");
+  w.Text("compression", options.compression == storage::Compression::kSnappy ? "snappy" : "off");
+  w.Number("compress_min", options.compress_min);
+  w.Fixed2("compress_ratio", options.compress_ratio);
 }
 
 void AppendItemsStats(const StatsSnapshot& snapshot, std::string* out) {

@@ -25,6 +25,11 @@ enum class EvictionPolicy : uint8_t {
   kFifo,   // drop the oldest segment whole
 };
 
+enum class Compression : uint8_t {
+  kOff,
+  kSnappy,  // values of at least compress_min bytes, stored compressed when it saves enough
+};
+
 struct CacheOptions {
   size_t memory_limit = size_t{64} << 20;  // -m
   size_t segment_size = size_t{1} << 20;   // -o segment_size
@@ -34,6 +39,12 @@ struct CacheOptions {
   EvictionPolicy eviction = EvictionPolicy::kMerge;
   int hash_power_initial = 16;    // -o hashpower: log2 of the initial bucket count
   bool background_thread = true;  // reclaim expired segments ahead of demand
+  // -o compression, compress_min, compress_ratio: a value of at least compress_min bytes (and at
+  // most SegmentCache::kMaxCompressedValue) is stored compressed if its block is at most
+  // compress_ratio of its length. Defaults from bench/RESULTS.md.
+  Compression compression = Compression::kSnappy;
+  size_t compress_min = 256;
+  double compress_ratio = 0.875;
 };
 
 // Exptime as memcached clients send it: 0 never expires; up to 30 days, relative seconds; above,
@@ -234,6 +245,17 @@ struct CacheStats {
   // Seconds since the oldest segment holding a live item was opened: the age of the oldest item,
   // to within how long a segment takes to fill (memcached's `stats items` age).
   uint64_t oldest_item_age = 0;
+  // Compression. compress_bytes_in/out are the original and stored lengths of the values stored
+  // compressed; compress_rejected counts values tried that did not save enough and were stored as
+  // they came. The times include every attempt.
+  uint64_t compress_items = 0;
+  uint64_t compress_rejected = 0;
+  uint64_t compress_bytes_in = 0;
+  uint64_t compress_bytes_out = 0;
+  uint64_t compress_time_us = 0;
+  uint64_t decompress_items = 0;
+  uint64_t decompress_errors = 0;  // corrupt blocks found by a read: the read failed
+  uint64_t decompress_time_us = 0;
 };
 
 class Cache {

@@ -1,5 +1,7 @@
 #include "storage/segment_cache.h"
 
+#include <snappy.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -26,6 +28,14 @@ enum Counter : size_t {
   kSegmentEvictions,
   kSegmentsExpired,
   kItemsCopiedForward,
+  kCompressItems,
+  kCompressRejected,
+  kCompressBytesIn,
+  kCompressBytesOut,
+  kCompressNanos,
+  kDecompressItems,
+  kDecompressErrors,
+  kDecompressNanos,
   kNumCounters,
 };
 
@@ -38,6 +48,15 @@ constexpr size_t kMinAverageItemBytes = 16;
 // Attempts to get a segment, each after an eviction, before answering kNoMemory: other threads
 // may take the segments an eviction frees.
 constexpr int kAcquireAttempts = 8;
+// A Context keeps scratch buffers up to this size between requests; a larger one (a value
+// rebuilt for append under a raised -I) is released after use.
+constexpr size_t kScratchKeep = size_t{2} << 20;
+
+int64_t NanosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                              start)
+      .count();
+}
 
 CacheOptions Normalize(CacheOptions options) {
   size_t segment =
@@ -168,6 +187,33 @@ class SegmentCache::ThreadContext final : public Cache::Context {
 
   std::array<OpenSegment, kMaxOpenSegments>& open() { return open_; }
 
+  // A buffer that grows to the largest size asked of it, without zero-filling.
+  class Scratch {
+   public:
+    char* Get(size_t size) {
+      if (size > capacity_) {
+        data_ = std::make_unique_for_overwrite<char[]>(size);
+        capacity_ = size;
+      }
+      return data_.get();
+    }
+    void Trim() {
+      if (capacity_ > kScratchKeep) {
+        data_.reset();
+        capacity_ = 0;
+      }
+    }
+
+   private:
+    std::unique_ptr<char[]> data_;
+    size_t capacity_ = 0;
+  };
+  // Compressed blocks being written; a chained item's block being read; a value being rebuilt by
+  // a read-modify-write. Distinct, as one operation may need all three at once.
+  Scratch compressed;
+  Scratch block;
+  Scratch rebuilt;
+
  private:
   SegmentCache* cache_;
   std::array<std::atomic<int64_t>, kNumCounters> counters_;
@@ -232,28 +278,22 @@ enum class SegmentCache::RewriteOutcome : uint8_t {
   kFlushed,
   kRefused,
   kNoMemory,
+  kCorrupt,  // the current version's compressed block does not decode
 };
 
 class SegmentCache::View final : public ItemView {
  public:
-  View(const SegmentCache& cache, const Found& found, uint32_t now, const ReadState& state)
-      : cache_(cache), found_(found), now_(now), state_(state) {}
+  View(const SegmentCache& cache, ThreadContext& ctx, const Found& found, uint32_t now,
+       const ReadState& state)
+      : cache_(cache), ctx_(ctx), found_(found), now_(now), state_(state) {}
 
   std::string_view key() const override {
     return {found_.item + found_.header_size, found_.header.key_size};
   }
   uint32_t flags() const override { return found_.header.flags; }
   uint64_t cas() const override { return cache_.CasOf(found_.loc, found_.header); }
-  size_t value_size() const override { return found_.header.value_size; }
-  bool CopyValue(char* out) const override {
-    // Compression is a later issue: nothing writes a compressed item yet, and this reader cannot
-    // decode one, so it reports the value as unreadable rather than return encoded bytes.
-    if (found_.header.compressed) return false;
-    ItemCursor cursor(cache_.pool_, found_.loc);
-    cursor.Skip(found_.header_size + found_.header.key_size);
-    cursor.Read(out, found_.header.value_size);
-    return true;
-  }
+  size_t value_size() const override { return found_.header.original_size(); }
+  bool CopyValue(char* out) const override { return cache_.ReadValue(ctx_, found_, out); }
   int64_t ttl_remaining() const override { return TtlOf(found_.header.expiry, now_); }
   bool fetched() const override { return state_.fetched; }
   ItemMeta meta() const override {
@@ -271,6 +311,7 @@ class SegmentCache::View final : public ItemView {
 
  private:
   const SegmentCache& cache_;
+  ThreadContext& ctx_;  // the reader's: its scratch and counters
   const Found& found_;
   uint32_t now_;
   const ReadState& state_;
@@ -746,6 +787,57 @@ ItemCursor SegmentCache::WriteHeader(const Placement& place, ItemHeader header,
   return cursor;
 }
 
+std::string_view SegmentCache::Compress(ThreadContext& ctx, std::string_view value,
+                                        ItemHeader* header) {
+  header->compressed = false;
+  if (options_.compression != Compression::kSnappy || value.size() < options_.compress_min ||
+      value.size() > kMaxCompressedValue) {
+    return value;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  char* out = ctx.compressed.Get(snappy::MaxCompressedLength(value.size()));
+  size_t length = 0;
+  snappy::RawCompress(value.data(), value.size(), out, &length);
+  ctx.Add(kCompressNanos, NanosSince(start));
+  if (static_cast<double>(length) > options_.compress_ratio * static_cast<double>(value.size())) {
+    ctx.Add(kCompressRejected, 1);
+    return value;
+  }
+  ctx.Add(kCompressItems, 1);
+  ctx.Add(kCompressBytesIn, static_cast<int64_t>(value.size()));
+  ctx.Add(kCompressBytesOut, static_cast<int64_t>(length));
+  header->compressed = true;
+  header->raw_size = static_cast<uint32_t>(value.size());
+  return {out, length};
+}
+
+bool SegmentCache::ReadValue(ThreadContext& ctx, const Found& found, char* out) const {
+  const ItemHeader& header = found.header;
+  ItemCursor cursor(pool_, found.loc);
+  cursor.Skip(found.header_size + header.key_size);
+  if (!header.compressed) {
+    cursor.Read(out, header.value_size);
+    return true;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  // A small item's block lies in one piece in its segment; a chained one's is gathered first.
+  const char* block = found.item + found.header_size + header.key_size;
+  if (header.chained) {
+    char* gathered = ctx.block.Get(header.value_size);
+    cursor.Read(gathered, header.value_size);
+    block = gathered;
+  }
+  // The block's own length must be the one the header recorded, so snappy writes exactly the
+  // raw_size bytes the caller has room for, and never more.
+  size_t length = 0;
+  const bool ok = snappy::GetUncompressedLength(block, header.value_size, &length) &&
+                  length == header.raw_size && snappy::RawUncompress(block, header.value_size, out);
+  ctx.block.Trim();
+  ctx.Add(kDecompressNanos, NanosSince(start));
+  ctx.Add(ok ? kDecompressItems : kDecompressErrors, 1);
+  return ok;
+}
+
 namespace {
 
 StoreResult CheckMode(StoreMode mode, bool present, uint64_t item_cas, uint64_t cas, bool use_cas) {
@@ -847,13 +939,14 @@ StoreResult SegmentCache::StoreVersion(ThreadContext& ctx, StoreMode mode, std::
     return result;
   }
   header.key_size = static_cast<uint8_t>(key.size());
-  header.value_size = static_cast<uint32_t>(value.size());
+  const std::string_view stored = Compress(ctx, value, &header);
+  header.value_size = static_cast<uint32_t>(stored.size());
   const size_t size = header.item_size();
   Placement place;
   if (!Reserve(ctx, size, header.expiry, now, &place)) return StoreResult::kNoMemory;
   header.chained = place.chained;
   ItemCursor cursor = WriteHeader(place, header, key);
-  cursor.Write(value.data(), value.size());
+  cursor.Write(stored.data(), stored.size());
 
   StoreResult result;
   bool linked = false;
@@ -869,7 +962,7 @@ StoreResult SegmentCache::StoreVersion(ThreadContext& ctx, StoreMode mode, std::
     if (result == StoreResult::kStored) {
       linked = LinkLocked(ctx, hash, present ? &found : nullptr, place.loc, size);
       if (linked) {
-        on_stored(CasOf(place.loc, header), header.value_size);
+        on_stored(CasOf(place.loc, header), header.original_size());
       } else {
         result = StoreResult::kNoMemory;
       }
@@ -937,6 +1030,7 @@ StoreResult SegmentCache::StoreInvalidating(ThreadContext& ctx, const WriteReque
       return StoreResult::kStored;
     case RewriteOutcome::kRefused:
       return StoreResult::kExists;
+    case RewriteOutcome::kCorrupt:
     case RewriteOutcome::kNoMemory:
       return StoreResult::kNoMemory;
     case RewriteOutcome::kMiss:
@@ -1006,15 +1100,31 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
             found.slot->CountAccess();
             NoteAccess(found.loc.segment, now);
           }
-          if (sink != nullptr) sink->OnItem(View(*this, found, now, read));
+          if (sink != nullptr) sink->OnItem(View(*this, ctx, found, now, read));
           if (new_cas != nullptr) *new_cas = CasOf(found.loc, found.header);
           if (step == RewriteStep::kDoneThenDrop) UnlinkLocked(ctx, hash, found);
           return RewriteOutcome::kDone;
+      }
+      // A compressed value that the rewrite keeps as it is (touch, md I) moves as its block; one
+      // that changes is rebuilt whole, here, and compressed again outside the lock.
+      if (rewrite.keep_value) {
+        const size_t added = rewrite.prefix.size() + rewrite.suffix.size() + rewrite.pad;
+        const size_t total = found.header.original_size() + added;
+        if (found.header.compressed && added == 0) {
+          rewrite.header.compressed = true;  // with the raw size the header was copied with
+        } else if (found.header.compressed ||
+                   (added != 0 && options_.compression != Compression::kOff &&
+                    total >= options_.compress_min && total <= kMaxCompressedValue)) {
+          if (!Rebuild(ctx, found, &rewrite)) return RewriteOutcome::kCorrupt;
+        }
       }
     }
 
     ItemHeader& header = rewrite.header;
     header.key_size = static_cast<uint8_t>(key.size());
+    if (!rewrite.keep_value && rewrite.suffix.empty() && rewrite.pad == 0) {
+      rewrite.prefix = Compress(ctx, rewrite.prefix, &header);
+    }
     const size_t value_size = rewrite.prefix.size() + (rewrite.keep_value ? old_value_size : 0) +
                               rewrite.suffix.size() + rewrite.pad;
     header.value_size = static_cast<uint32_t>(value_size);
@@ -1027,6 +1137,7 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
     if (rewrite.keep_value) cursor.Skip(old_value_size);
     cursor.Write(rewrite.suffix.data(), rewrite.suffix.size());
     cursor.Fill(' ', rewrite.pad);
+    ctx.rebuilt.Trim();
 
     bool linked = false;
     {
@@ -1048,13 +1159,29 @@ SegmentCache::RewriteOutcome SegmentCache::RewriteItem(ThreadContext& ctx, std::
             moved.slot->CountAccess();
             NoteAccess(moved.loc.segment, now);
           }
-          if (sink != nullptr) sink->OnItem(View(*this, moved, now, read));
+          if (sink != nullptr) sink->OnItem(View(*this, ctx, moved, now, read));
         }
       }
     }
     Finish(place, linked);
     if (linked) return RewriteOutcome::kDone;
   }
+}
+
+bool SegmentCache::Rebuild(ThreadContext& ctx, const Found& old, Rewrite* rewrite) const {
+  const size_t raw = old.header.original_size();
+  const size_t total = rewrite->prefix.size() + raw + rewrite->suffix.size() + rewrite->pad;
+  char* out = ctx.rebuilt.Get(total);
+  std::memcpy(out, rewrite->prefix.data(), rewrite->prefix.size());
+  if (!ReadValue(ctx, old, out + rewrite->prefix.size())) return false;
+  char* after = out + rewrite->prefix.size() + raw;
+  std::memcpy(after, rewrite->suffix.data(), rewrite->suffix.size());
+  std::memset(after + rewrite->suffix.size(), ' ', rewrite->pad);
+  rewrite->prefix = {out, total};
+  rewrite->keep_value = false;
+  rewrite->suffix = {};
+  rewrite->pad = 0;
+  return true;
 }
 
 StoreResult SegmentCache::Concatenate(ThreadContext& ctx, const WriteRequest& request,
@@ -1071,12 +1198,12 @@ StoreResult SegmentCache::Concatenate(ThreadContext& ctx, const WriteRequest& re
             refused = StoreResult::kExists;
             return RewriteStep::kRefuse;
           }
-          if (old.header.value_size + value.size() > options_.item_size_max) {
+          if (old.header.original_size() + value.size() > options_.item_size_max) {
             refused = StoreResult::kNotStored;
             return RewriteStep::kRefuse;
           }
           (request.mode == StoreMode::kAppend ? rewrite->suffix : rewrite->prefix) = value;
-          value_size = static_cast<uint32_t>(old.header.value_size + value.size());
+          value_size = static_cast<uint32_t>(old.header.original_size() + value.size());
           // The result is a new item, as memcached makes one: neither stale nor won.
           ItemHeader& header = rewrite->header;
           header.stale = false;
@@ -1091,6 +1218,7 @@ StoreResult SegmentCache::Concatenate(ThreadContext& ctx, const WriteRequest& re
         ctx.Add(kTotalItems, 1);
         Report(outcome, cas, value_size);
         return StoreResult::kStored;
+      case RewriteOutcome::kCorrupt:
       case RewriteOutcome::kNoMemory:
         return StoreResult::kNoMemory;
       case RewriteOutcome::kRefused:
@@ -1149,21 +1277,29 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
         [&](Found& old, Rewrite* rewrite) {
           // A chained item is far too long to be a number (memcached refuses chunked items too).
           // memcached looks at the size before the CAS, and at the digits after it.
-          if (old.header.value_size == 0 || old.header.chained || old.header.compressed) {
-            return RewriteStep::kRefuse;
-          }
+          if (old.header.value_size == 0 || old.header.chained) return RewriteStep::kRefuse;
           if (request.cas != 0 && CasOf(old.loc, old.header) != request.cas) {
             refused = ArithResult::kExists;
             return RewriteStep::kRefuse;
           }
-          const std::string_view text(old.item + old.header_size + old.header.key_size,
-                                      old.header.value_size);
+          std::string_view text(old.item + old.header_size + old.header.key_size,
+                                old.header.value_size);
+          if (old.header.compressed) {
+            // Only a number padded with whitespace compresses; it counts as it would raw.
+            char* raw = ctx.rebuilt.Get(old.header.raw_size);
+            if (!ReadValue(ctx, old, raw)) {
+              refused = ArithResult::kNoMemory;
+              return RewriteStep::kRefuse;
+            }
+            text = {raw, old.header.raw_size};
+          }
           if (!ParseCounter(text, &value)) return RewriteStep::kRefuse;
           value = ApplyDelta(value, request.increment, request.delta);
           const size_t length = FormatCounter(value, 0, digits);
           rewrite->prefix = {digits, length};
           rewrite->keep_value = false;
-          rewrite->pad = old.header.value_size > length ? old.header.value_size - length : 0;
+          const uint32_t old_size = old.header.original_size();
+          rewrite->pad = old_size > length ? old_size - length : 0;
           expiry_before = old.header.expiry;
           if (request.touch) rewrite->header.expiry = touch_expiry;
           // memcached changes a number in place, keeping whether it was read.
@@ -1181,6 +1317,7 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
         return ArithResult::kOk;
       case RewriteOutcome::kRefused:
         return refused;
+      case RewriteOutcome::kCorrupt:
       case RewriteOutcome::kNoMemory:
         return ArithResult::kNoMemory;
       case RewriteOutcome::kMiss:
@@ -1270,6 +1407,7 @@ LookupResult SegmentCache::ReadTouching(ThreadContext& ctx, std::string_view key
     }
     case RewriteOutcome::kMiss:
     case RewriteOutcome::kRefused:
+    case RewriteOutcome::kCorrupt:  // never: a touch moves a compressed block as it is
       return LookupResult::kMiss;
   }
   return LookupResult::kMiss;
@@ -1291,12 +1429,13 @@ LookupResult SegmentCache::Get(Context& context, std::string_view key, ItemSink&
   state.win_sent = found.header.win_sent;
   found.slot->CountAccess();
   state.last_access = NoteAccess(found.loc.segment, now);
-  sink.OnItem(View(*this, found, now, state));
+  sink.OnItem(View(*this, ctx, found, now, state));
   return LookupResult::kHit;
 }
 
-void SegmentCache::ServeLocked(Found& found, uint32_t now, const ReadOptions& options,
-                               uint32_t recache_expiry, ItemSink& sink) {
+void SegmentCache::ServeLocked(ThreadContext& ctx, Found& found, uint32_t now,
+                               const ReadOptions& options, uint32_t recache_expiry,
+                               ItemSink& sink) {
   ReadState state;
   state.expiry = found.header.expiry;
   state.fetched = found.slot->counter() > 0;
@@ -1313,7 +1452,7 @@ void SegmentCache::ServeLocked(Found& found, uint32_t now, const ReadOptions& op
   } else {
     state.last_access = pool_.Info(found.loc.segment).last_access.load(std::memory_order_relaxed);
   }
-  sink.OnItem(View(*this, found, now, state));
+  sink.OnItem(View(*this, ctx, found, now, state));
 }
 
 LookupResult SegmentCache::Get(Context& context, std::string_view key, const ReadOptions& options,
@@ -1334,7 +1473,7 @@ LookupResult SegmentCache::Get(Context& context, std::string_view key, const Rea
       SpinLockGuard guard(table_.StripeFor(hash));
       Found found;
       if (FindLocked(hash, key, &found)) result = DropIfInvalid(ctx, hash, found, now);
-      if (result == LookupResult::kHit) ServeLocked(found, now, options, recache_expiry, sink);
+      if (result == LookupResult::kHit) ServeLocked(ctx, found, now, options, recache_expiry, sink);
     }
     if (result == LookupResult::kHit || !options.vivify) return result;
     switch (Vivify(ctx, key, hash, now, options, sink)) {
@@ -1369,7 +1508,7 @@ StoreResult SegmentCache::Vivify(ThreadContext& ctx, std::string_view key, uint6
                           FindLocked(hash, key, &created);
                           // memcached counts the creator's read, as any read but u.
                           if (options.count_access) created.slot->CountAccess();
-                          sink.OnItem(View(*this, created, now, state));
+                          sink.OnItem(View(*this, ctx, created, now, state));
                         });
   }
   // memcached creates the item and then gives it the exptime, so an exptime in the past still
@@ -1384,7 +1523,7 @@ StoreResult SegmentCache::Vivify(ThreadContext& ctx, std::string_view key, uint6
   created.item = pool_.Data(place.loc.segment) + place.loc.offset;
   created.header = header;
   created.header_size = header.size();
-  sink.OnItem(View(*this, created, now, state));
+  sink.OnItem(View(*this, ctx, created, now, state));
   Finish(place, false);
   return StoreResult::kStored;
 }
@@ -1465,6 +1604,7 @@ DeleteResult SegmentCache::Delete(Context& context, const DeleteRequest& request
       return DeleteResult::kDeleted;
     case RewriteOutcome::kRefused:
       return DeleteResult::kExists;
+    case RewriteOutcome::kCorrupt:
     case RewriteOutcome::kNoMemory:
       return DeleteResult::kNoMemory;
     case RewriteOutcome::kMiss:
@@ -1527,6 +1667,14 @@ CacheStats SegmentCache::Stats() const {
   stats.hash_power_level = static_cast<uint64_t>(table_.power());
   stats.hash_is_expanding = table_.expanding() ? 1 : 0;
   stats.oldest_item_age = OldestItemAge(MonotonicSeconds());
+  stats.compress_items = get(kCompressItems);
+  stats.compress_rejected = get(kCompressRejected);
+  stats.compress_bytes_in = get(kCompressBytesIn);
+  stats.compress_bytes_out = get(kCompressBytesOut);
+  stats.compress_time_us = get(kCompressNanos) / 1000;
+  stats.decompress_items = get(kDecompressItems);
+  stats.decompress_errors = get(kDecompressErrors);
+  stats.decompress_time_us = get(kDecompressNanos) / 1000;
   return stats;
 }
 

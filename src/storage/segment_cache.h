@@ -94,6 +94,9 @@ class SegmentCache final : public Cache, private LocationHasher {
   // run low. Bounded: at most kMaxSegmentsPerPass segments.
   void RunBackgroundPass();
   static constexpr size_t kMaxSegmentsPerPass = 64;
+  // Values above this are stored as they come: compressing into a Context's scratch needs
+  // snappy::MaxCompressedLength of the value, and the default -I is 1 MiB.
+  static constexpr size_t kMaxCompressedValue = size_t{1} << 20;
 
   const SegmentPool& pool() const { return pool_; }
 
@@ -148,14 +151,25 @@ class SegmentCache final : public Cache, private LocationHasher {
                   size_t size, bool keep_counter = false);
   // Counts a read of `found` (unless !options.count_access), records a win if the reader makes
   // one, and calls the sink. REQUIRES: the stripe lock of `found`'s key.
-  void ServeLocked(Found& found, uint32_t now, const ReadOptions& options, uint32_t recache_expiry,
-                   ItemSink& sink);
+  void ServeLocked(ThreadContext& ctx, Found& found, uint32_t now, const ReadOptions& options,
+                   uint32_t recache_expiry, ItemSink& sink);
 
   // Reserves room for an item of `size` bytes expiring at `expiry`, in ctx's open segment of the
   // item's TTL bucket, or as a chain of whole segments if larger than a segment. Evicts if it must.
   bool Reserve(ThreadContext& ctx, size_t size, uint32_t expiry, uint32_t now, Placement* place);
   // After the item is linked (or not): seals a chain's head, or frees the chain if unused.
   void Finish(const Placement& place, bool linked);
+  // The bytes to store for `value`: a snappy block in ctx's scratch if compression is on, the
+  // value is long enough and the block small enough (header->compressed and raw_size say so),
+  // else `value` itself.
+  std::string_view Compress(ThreadContext& ctx, std::string_view value, ItemHeader* header);
+  // Copies the original value of `found` to `out` (room for original_size() bytes), decoding a
+  // compressed one; false if its block is corrupt. REQUIRES: its stripe lock, as for any read.
+  bool ReadValue(ThreadContext& ctx, const Found& found, char* out) const;
+  // Makes `rewrite` write prefix, the old value of `old` and suffix and pad as one new value in
+  // ctx's scratch, so that it can be compressed; false if the old block is corrupt.
+  // REQUIRES: the stripe lock of `old`'s key.
+  bool Rebuild(ThreadContext& ctx, const Found& old, Rewrite* rewrite) const;
   // Writes header and key at `place`; returns a cursor positioned at the value.
   ItemCursor WriteHeader(const Placement& place, ItemHeader header, std::string_view key);
 
