@@ -1172,10 +1172,11 @@ bool SegmentCache::Rebuild(ThreadContext& ctx, const Found& old, Rewrite* rewrit
   const size_t raw = old.header.original_size();
   const size_t total = rewrite->prefix.size() + raw + rewrite->suffix.size() + rewrite->pad;
   char* out = ctx.rebuilt.Get(total);
-  std::memcpy(out, rewrite->prefix.data(), rewrite->prefix.size());
+  // An empty view may have a null data(), which memcpy must not be given even for 0 bytes.
+  if (!rewrite->prefix.empty()) std::memcpy(out, rewrite->prefix.data(), rewrite->prefix.size());
   if (!ReadValue(ctx, old, out + rewrite->prefix.size())) return false;
   char* after = out + rewrite->prefix.size() + raw;
-  std::memcpy(after, rewrite->suffix.data(), rewrite->suffix.size());
+  if (!rewrite->suffix.empty()) std::memcpy(after, rewrite->suffix.data(), rewrite->suffix.size());
   std::memset(after + rewrite->suffix.size(), ' ', rewrite->pad);
   rewrite->prefix = {out, total};
   rewrite->keep_value = false;
