@@ -1,7 +1,8 @@
 """A full cache: the first two rows of BAD_INPUTS.md's "Memory and connections". By default the
 least valuable items make room and `bytes` never passes `limit_maxbytes`; with -M a store that
 does not fit is refused with "SERVER_ERROR out of memory storing object" and nothing already
-stored is lost. Every value names its key, so a hit that returns another item's bytes fails.
+stored is lost. Every value is a function of its key, so a hit that returns another item's bytes
+fails.
 
 (A `set` refused under -M for an existing key is left out: memcached 1.6.18 then drops the old
 value, as it does for a value too large, while mnemod keeps it.)"""
@@ -18,8 +19,9 @@ SIZES = [10, 100, 1000, 4000, 10_000, 50_000, 100_000, 300_000]
 
 
 def value_of(key, size):
-    unit = key + b"|"
-    return (unit * (size // len(unit) + 1))[:size]
+    # Incompressible bytes, a function of the key: server-side compression must not keep the
+    # cache from filling.
+    return random.Random(key).randbytes(size)
 
 
 def set_request(key, value, noreply=b""):
