@@ -24,16 +24,13 @@ def test_slowloris_128_connections_stalled_in_a_partial_set_do_not_hold_up_other
     value = b"0123456789" * 10
     with server.connect() as watcher:
         baseline = int(stats(watcher)["curr_connections"])
-        stalled = []
+        stalled = []  # [connection, its whole request, bytes of it sent so far]
         try:
             for i in range(STALLED):
-                c = server.connect(timeout=SLOW)
-                stalled.append(c)
-                # Half stop inside the command line, half inside the data block.
                 request = b"set slow%d 0 0 %d\r\n%s\r\n" % (i, len(value), value)
-                c.sent = 10 if i % 2 else 30
-                c.send(request[:c.sent])
-                c.request = request
+                # Half stop inside the command line, half inside the data block.
+                stalled.append([server.connect(timeout=SLOW), request, 10 if i % 2 else 30])
+                stalled[-1][0].send(request[:stalled[-1][2]])
             assert wait_for_stat(watcher, "curr_connections", str(baseline + STALLED),
                                  timeout=SLOW) == str(baseline + STALLED)
             with server.connect() as other:
@@ -42,23 +39,24 @@ def test_slowloris_128_connections_stalled_in_a_partial_set_do_not_hold_up_other
                     # Drip-feed: every stalled client sends one more byte now and then, as a
                     # slowloris does to keep its connections from looking dead.
                     if n % 50 == 0:
-                        for c in stalled:
-                            c.send(c.request[c.sent:c.sent + 1])
-                            c.sent += 1
+                        for entry in stalled:
+                            c, request, sent = entry
+                            c.send(request[sent:sent + 1])
+                            entry[2] += 1
                     other.expect(b"set k%d 0 0 3\r\nabc\r\nget k%d\r\n" % (n, n),
                                  b"STORED\r\nVALUE k%d 0 3\r\nabc\r\nEND\r\n" % n)
                 elapsed = time.monotonic() - started
             assert elapsed < 60, "200 round trips took %.1fs beside the stalled clients" % elapsed
             # The stalled clients were only slow: finishing their commands stores them.
-            for c in stalled:
-                c.send(c.request[c.sent:])
-            for c in stalled:
+            for c, request, sent in stalled:
+                c.send(request[sent:])
+            for c, _, _ in stalled:
                 assert c.readline() == b"STORED\r\n"
             watcher.expect(b"get slow0 slow127\r\n",
                            b"VALUE slow0 0 100\r\n%s\r\nVALUE slow127 0 100\r\n%s\r\nEND\r\n"
                            % (value, value))
         finally:
-            for c in stalled:
+            for c, _, _ in stalled:
                 c.close()
         assert wait_for_stat(watcher, "curr_connections", str(baseline),
                              timeout=SLOW) == str(baseline)
