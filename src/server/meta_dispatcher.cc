@@ -55,6 +55,7 @@ class MetaLine {
 
  private:
   void Append(std::string_view text) {
+    if (text.empty()) return;  // an empty view may hold a null data(), which memcpy must not get
     std::memcpy(buf_ + size_, text.data(), text.size());
     size_ += text.size();
   }
@@ -76,7 +77,7 @@ bool Before(const MetaCommand& cmd, char first, char second) {
 // The exptime an item that N created ends with: memcached creates it, then applies N and T in
 // request order, so the later one wins.
 storage::Exptime CreatedExptime(const MetaCommand& cmd) {
-  return cmd.Has('T') && Before(cmd, 'N', 'T') ? cmd.ttl : cmd.vivify_ttl;
+  return cmd.Has('N') && cmd.Has('T') && Before(cmd, 'N', 'T') ? cmd.ttl : cmd.vivify_ttl;
 }
 
 std::optional<uint64_t> NewCas(const MetaCommand& cmd) {
