@@ -1,19 +1,14 @@
 """Item stats return to their baseline once the items are gone, even when no client writes again:
 after flush_all, and after every item expired. Dashboards and alerts read curr_items and bytes;
 memcached 1.6.18 brings both to 0 within a second or two (its LRU maintainer and crawler). The
-items are written from several connections, so that several workers hold them."""
+items are written from several connections, so that several workers hold them, and no client
+writes afterwards: a worker hands over the segments it holds open once it has been idle for a
+tick (Cache::Tick)."""
 
-import pytest
-
-import harness
 from harness import stats, wait_for_stat
 
 WRITERS = 8  # at least two connections per worker of the default -t 4
 ITEMS = 10
-IDLE_WORKERS_BUG = (
-    "mnemod bug: a worker's open segments are sealed, and so reclaimed, only when that worker "
-    "writes again; flushed or expired items in them stay counted in curr_items and bytes (and "
-    "their segments stay taken) for as long as the worker's clients are idle")
 
 
 def write_from_many_connections(server, exptime):
@@ -29,8 +24,6 @@ def assert_back_to_zero(conn):
         assert got == "0", "%s is %s, not back to 0" % (name, got)
 
 
-@pytest.mark.xfail(not harness.is_memcached(), strict=True, raises=AssertionError,
-                   reason=IDLE_WORKERS_BUG)
 def test_curr_items_and_bytes_return_to_0_after_flush_all_while_writers_are_idle(server, conn):
     write_from_many_connections(server, 0)
     assert stats(conn)["curr_items"] == str(WRITERS * ITEMS)
@@ -38,8 +31,6 @@ def test_curr_items_and_bytes_return_to_0_after_flush_all_while_writers_are_idle
     assert_back_to_zero(conn)
 
 
-@pytest.mark.xfail(not harness.is_memcached(), strict=True, raises=AssertionError,
-                   reason=IDLE_WORKERS_BUG)
 def test_curr_items_and_bytes_return_to_0_once_every_item_expired(server, conn):
     write_from_many_connections(server, 1)
     assert_back_to_zero(conn)

@@ -265,10 +265,6 @@ def test_soak_rss_stays_within_dash_m_and_the_documented_overhead(soak):
         % (soak.peak_rss >> 20, soak.rss_at_start >> 20, limit >> 20, overhead >> 20))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "mnemod bug: items in a worker's open segments are reclaimed only when that worker writes "
-    "again, so after flush_all curr_items and bytes stay above 0 while the clients are gone "
-    "(memcached 1.6.18 reaches 0 within a second or two); see test_robustness_stats.py"))
 def test_soak_items_return_to_zero_after_flush_all(soak):
     soak.watcher.expect(b"flush_all\r\n", b"OK\r\n")
     for name in ("curr_items", "bytes"):

@@ -48,6 +48,7 @@ void Worker::Join() {
 void Worker::Run() {
   // The Context is made here so that it is born on the thread that uses it.
   const std::unique_ptr<storage::Cache::Context> context = server_.cache.NewContext();
+  cache_context_ = context.get();
   Dispatcher dispatcher(server_, *context, stats_);
   protocol::ParserLimits limits;
   limits.item_size_max = server_.options.item_size_max;
@@ -70,6 +71,7 @@ void Worker::Run() {
   yielded_.clear();
   closed_.clear();
   services_.reset();
+  cache_context_ = nullptr;
 }
 
 void Worker::TakePendingConnections() {
@@ -107,6 +109,7 @@ bool Worker::OnRoundEnd() {
 }
 
 void Worker::OnTick() {
+  server_.cache.Tick(*cache_context_);
   const int idle_timeout = server_.options.idle_timeout;
   if (idle_timeout == 0) return;
   const uint32_t now = MonotonicSeconds();

@@ -26,6 +26,7 @@
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "server/server_context.h"
+#include "storage/cache.h"
 #include "server/session.h"
 #include "server/stats.h"
 
@@ -69,6 +70,7 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   std::vector<int> pending_ GUARDED_BY(pending_mu_);
 
   // Worker-thread state, created when the thread starts.
+  storage::Cache::Context* cache_context_ = nullptr;
   net::BufferPool pool_;
   std::unique_ptr<SessionServices> services_;
   std::vector<std::unique_ptr<Session>> sessions_;

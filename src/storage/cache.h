@@ -272,6 +272,12 @@ class Cache {
 
   virtual std::unique_ptr<Context> NewContext() = 0;
 
+  // Called about once a second on the thread that owns `ctx`. If the context wrote nothing since
+  // the previous call, it hands over the segments it holds open, so that their items expire, are
+  // flushed and are reclaimed (and leave curr_items and bytes) while its thread is idle, as items
+  // elsewhere do. The cost of a call that finds the context busy is a comparison.
+  virtual void Tick(Context& ctx) = 0;
+
   // Stores `value` under `key` as `mode` asks. For kCas, `cas` is the token the client read.
   // On kStored, *new_cas (if not null) receives the new version's CAS.
   virtual StoreResult Store(Context& ctx, StoreMode mode, std::string_view key, uint32_t flags,

@@ -68,6 +68,21 @@ TEST(EvictionTest, MergeKeepsItemsThatWereReadAndDropsTheRest) {
   EXPECT_LE(stats.bytes, stats.limit_maxbytes);
 }
 
+// The merge destination stays open between evictions; after a flush_all the background pass seals
+// it, so that the items copied into it leave the stats although nothing evicts any more.
+TEST(EvictionTest, BackgroundPassReclaimsTheMergeDestinationAfterAFlush) {
+  SegmentCache cache(Options(EvictionPolicy::kMerge));
+  int first = 0;
+  HotAndColdAfterPressure(cache, &first);
+  ASSERT_GT(cache.Stats().items_copied_forward, 0u);
+  cache.FlushAll(0);
+  cache.RunBackgroundPass();
+  cache.RunBackgroundPass();
+  const CacheStats stats = cache.Stats();
+  EXPECT_EQ(stats.curr_items, 0u);
+  EXPECT_EQ(stats.bytes, 0u);
+}
+
 TEST(EvictionTest, FifoDropsTheOldestSegmentsWhole) {
   SegmentCache cache(Options(EvictionPolicy::kFifo));
   int first = 0;
@@ -130,6 +145,27 @@ TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
   EXPECT_EQ(stats.reclaimed, 1000u);
   EXPECT_EQ(stats.segments_in_use, empty_in_use);
   EXPECT_GT(in_use, empty_in_use);
+}
+
+// A context that stops writing keeps its segments open until a Tick finds it idle; then what the
+// flush left in them is reclaimed like the rest. A context that writes between ticks keeps them.
+TEST(EvictionTest, TicksHandOverTheOpenSegmentsOfAnIdleContext) {
+  SegmentCache cache(Options(EvictionPolicy::kMerge));
+  auto idle = cache.NewContext();
+  const std::string value(100, 'v');
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(Set(cache, *idle, Key(i), value), StoreResult::kStored);
+  cache.FlushAll(0);
+  cache.Tick(*idle);  // it wrote since the last tick: busy
+  cache.RunBackgroundPass();
+  EXPECT_EQ(cache.Stats().curr_items, 100u) << "an open segment is not reclaimed";
+  cache.Tick(*idle);  // nothing written since: idle
+  cache.RunBackgroundPass();
+  const CacheStats stats = cache.Stats();
+  EXPECT_EQ(stats.curr_items, 0u);
+  EXPECT_EQ(stats.bytes, 0u);
+  EXPECT_EQ(stats.reclaimed, 100u);
+  ASSERT_EQ(Set(cache, *idle, Key(0), value), StoreResult::kStored);
+  EXPECT_EQ(ValueOf(cache, *idle, Key(0)), value);
 }
 
 TEST(EvictionTest, ExpiredItemsAreReclaimedBeforeLiveOnesAreEvicted) {

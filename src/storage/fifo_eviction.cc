@@ -16,6 +16,9 @@ class FifoEvictor final : public Evictor {
     return true;
   }
 
+  // FIFO holds no segment open.
+  void SealIfOutdated(SegmentReclaimer&) override {}
+
  private:
   TtlBuckets* buckets_;
 };

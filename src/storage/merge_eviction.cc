@@ -62,7 +62,7 @@ class MergeEvictor final : public Evictor {
           // Nothing of it is live: open it afresh, in this source's bucket and flush generation.
           Open(reclaimer, dest_, bucket);
         } else if (reclaimer.Outdated(dest_)) {
-          // Opened before a flush_all: what it holds is invalid, and so would be what it took.
+          // Flushed or expired: what it holds is invalid, and what it took would be lost with it.
           SealDestination(reclaimer);
         }
       }
@@ -81,6 +81,12 @@ class MergeEvictor final : public Evictor {
       return true;
     }
     return false;
+  }
+
+  void SealIfOutdated(SegmentReclaimer& reclaimer) override {
+    if (dest_ != kNoSegment && !Empty(dest_) && reclaimer.Outdated(dest_)) {
+      SealDestination(reclaimer);
+    }
   }
 
  private:

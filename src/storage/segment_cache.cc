@@ -187,6 +187,13 @@ class SegmentCache::ThreadContext final : public Cache::Context {
 
   std::array<OpenSegment, kMaxOpenSegments>& open() { return open_; }
 
+  // Whether the context appended to an open segment since the previous call.
+  bool WroteSinceLastTick() {
+    const bool wrote = uses_ != uses_at_tick_;
+    uses_at_tick_ = uses_;
+    return wrote;
+  }
+
   // A buffer that grows to the largest size asked of it, without zero-filling.
   class Scratch {
    public:
@@ -219,6 +226,7 @@ class SegmentCache::ThreadContext final : public Cache::Context {
   std::array<std::atomic<int64_t>, kNumCounters> counters_;
   std::array<OpenSegment, kMaxOpenSegments> open_;
   uint64_t uses_ = 0;
+  uint64_t uses_at_tick_ = 0;
 };
 
 struct SegmentCache::Found {
@@ -375,7 +383,10 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
   }
 
   bool Outdated(uint32_t id) const override {
-    return cache_->pool_.Info(id).flush_gen.load(std::memory_order_relaxed) < cache_->flush_gen();
+    const SegmentInfo& info = cache_->pool_.Info(id);
+    const uint32_t max_expiry = info.max_expiry.load(std::memory_order_relaxed);
+    return info.flush_gen.load(std::memory_order_relaxed) < cache_->flush_gen() ||
+           (max_expiry != kNeverExpiresMax && max_expiry <= now_);
   }
 
   ReclaimCounters& counters() override { return counters_; }
@@ -456,6 +467,13 @@ SegmentCache::~SegmentCache() {
 
 std::unique_ptr<Cache::Context> SegmentCache::NewContext() {
   return std::make_unique<ThreadContext>(this);
+}
+
+void SegmentCache::Tick(Context& context) {
+  auto& ctx = static_cast<ThreadContext&>(context);
+  // Sealing a busy context's segments would only waste their free space: it writes again soon,
+  // and its segments are sealed as they fill or fall behind a flush (Reserve).
+  if (!ctx.WroteSinceLastTick()) SealOpenSegments(ctx);
 }
 
 void SegmentCache::Register(ThreadContext* ctx) {
@@ -1748,6 +1766,12 @@ void SegmentCache::RunBackgroundPass() {
     if (ReclaimIfDead(ctx, id, now)) ++done;
   }
   if (!options_.evict) return;
+  {
+    std::lock_guard<std::mutex> lock(evict_mu_);
+    Reclaimer reclaimer(this);
+    evictor_->SealIfOutdated(reclaimer);
+    ctx.Add(reclaimer.counters());
+  }
   while (done < kMaxSegmentsPerPass && pool_.available() < LowWater()) {
     std::lock_guard<std::mutex> lock(evict_mu_);
     if (pool_.available() >= LowWater() || !EvictOne(ctx)) break;

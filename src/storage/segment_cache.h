@@ -69,6 +69,7 @@ class SegmentCache final : public Cache, private LocationHasher {
   ~SegmentCache() override;
 
   std::unique_ptr<Context> NewContext() override;
+  void Tick(Context& ctx) override;
   StoreResult Store(Context& ctx, StoreMode mode, std::string_view key, uint32_t flags,
                     Exptime exptime, std::string_view value, uint64_t cas,
                     uint64_t* new_cas) override;
