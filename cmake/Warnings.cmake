@@ -8,12 +8,6 @@ function(mnemo_set_warnings target)
     # 105329), which -Werror would turn into a failed Release build.
     target_compile_options(${target} PRIVATE -Wno-restrict)
   endif()
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND MNEMO_SANITIZE MATCHES "thread")
-    # GCC warns that TSan does not model std::atomic_thread_fence (storage orders segment reuse
-    # with one); keep the TSan build building. TODO(next session): express that ordering with
-    # acquire/release operations TSan understands instead.
-    target_compile_options(${target} PRIVATE -Wno-tsan)
-  endif()
   if(MNEMO_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

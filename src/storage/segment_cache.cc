@@ -552,10 +552,10 @@ void SegmentCache::LiveAdd(uint32_t segment, size_t size) {
 void SegmentCache::LiveSub(uint32_t segment, size_t size) {
   SegmentInfo& info = pool_.Info(segment);
   info.live_bytes.fetch_sub(size, std::memory_order_relaxed);
-  if (info.live_items.fetch_sub(1, std::memory_order_release) != 1) return;
-  // Pairs with the fence in Seal: either this sees the segment sealed, or Seal sees it empty.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (info.state.load(std::memory_order_relaxed) == SegmentState::kSealed) NoteDead(segment);
+  // Sequentially consistent, as the store of kSealed (TtlBuckets) and the load in Seal: of this
+  // unlink and the seal, at least one sees the other, so a segment that dies sealed is queued.
+  if (info.live_items.fetch_sub(1, std::memory_order_seq_cst) != 1) return;
+  if (info.state.load(std::memory_order_seq_cst) == SegmentState::kSealed) NoteDead(segment);
 }
 
 void SegmentCache::NoteDead(uint32_t id) {
@@ -673,8 +673,7 @@ void SegmentCache::Seal(uint32_t id) {
   }
   buckets_.Append(id);
   // Its last item may have been unlinked while it was still open (see LiveSub).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (info.live_items.load(std::memory_order_relaxed) == 0) NoteDead(id);
+  if (info.live_items.load(std::memory_order_seq_cst) == 0) NoteDead(id);
 }
 
 void SegmentCache::SealOpenSegments(ThreadContext& ctx) {

@@ -48,7 +48,9 @@ void TtlBuckets::LinkBefore(Bucket& bucket, uint32_t id, uint32_t next) {
   ++sealed_;
   const uint32_t b = info.ttl_bucket;
   nonempty_[b / 64] |= uint64_t{1} << (b % 64);
-  info.state.store(SegmentState::kSealed, std::memory_order_release);
+  // Sequentially consistent, with the live_items operations of SegmentCache::Seal and LiveSub:
+  // of a seal and an unlink of the segment's last item, at least one sees the other.
+  info.state.store(SegmentState::kSealed, std::memory_order_seq_cst);
 }
 
 void TtlBuckets::Unlink(Bucket& bucket, uint32_t id) {
