@@ -6,8 +6,9 @@ be made of its own key's bytes. Afterwards the server is alive, its RSS stayed w
 overhead docs/storage.md states, and its item and connection counts go back to their baseline
 once the clients are gone and the cache is flushed.
 
-The load runs for $MNEMO_SOAK_SECONDS (default 120, what the Release stage of CI runs; the
-sanitizer stage runs a shorter soak, see scripts/test.sh). Run it longer by hand:
+The load runs twice, with compression on (the default) and off, for $MNEMO_SOAK_SECONDS each
+(default 120, what the Release stage of CI runs; the sanitizer stage runs a shorter soak, see
+scripts/test.sh). Run it longer by hand:
 
     MNEMO_SOAK_SECONDS=3600 MNEMO_SERVER=build/mnemod python3 -m pytest -q tests/test_soak.py
 """
@@ -54,12 +55,16 @@ def sanitized(binary):
     return b"__asan_init" in data or b"__tsan_init" in data or b"__msan_init" in data
 
 
-def unit_of(key):
-    return key + b"|"
+def value_of(key, rng, units):
+    """`units` units of `key`: each the key, a colon, 8 random hex digits and a bar. The random
+    digits keep snappy from shrinking the value to nothing (about 40% of it stays), so that the
+    load fills the cache with compression on too; the key in every unit makes a value that holds
+    another key's bytes, or bytes cut at the wrong place, fail the check."""
+    return b"".join(b"%s:%08x|" % (key, rng.getrandbits(32)) for _ in range(units))
 
 
-def value_of(key, units):
-    return unit_of(key) * units
+def is_value_of(key, data):
+    return re.fullmatch(rb"(?:%s:[0-9a-f]{8}\|)*" % re.escape(key), data) is not None
 
 
 class Client:
@@ -101,7 +106,7 @@ class Client:
         if kind in ("set", "add", "replace", "append", "prepend", "cas"):
             key = self.key()
             units = rng.randrange(1, 20) if kind in ("append", "prepend") else self.units()
-            value = value_of(key, units)
+            value = value_of(key, rng, units)
             quiet = self.noreply()
             cas = b" %d" % rng.randrange(1, 1 << 20) if kind == "cas" else b""
             request = b"%s %s %d %s %d%s%s\r\n%s\r\n" % (
@@ -144,8 +149,7 @@ class Client:
             if key.startswith(b"ctr:"):
                 assert _NUMBER.fullmatch(data), (key, data[:100])
             else:
-                unit = unit_of(key)
-                assert data == unit * (len(data) // len(unit)), \
+                assert is_value_of(key, data), \
                     "%r holds bytes that are not its own: %r" % (key, data[:200])
 
     def check(self, request, expect):
@@ -179,8 +183,9 @@ class Soak:
     """What the load left behind: the server, a connection kept open through it, the stats from
     before and after, and the peak RSS seen."""
 
-    def __init__(self, server):
+    def __init__(self, server, compression):
         self.server = server
+        self.compression = compression
         self.watcher = server.connect(timeout=60)
         self.before = stats(self.watcher)
         self.rss_at_start = rss_bytes(server.pid)
@@ -224,13 +229,13 @@ class Soak:
         self.after = stats(self.watcher)
 
 
-@pytest.fixture(scope="module")
-def soak(start_module_server):
-    """Runs the load once for the tests below, which look at what it left."""
-    # The values repeat their key so that append and prepend can be checked; snappy shrinks them to
-    # almost nothing, and the cache would never fill. Compression is tested on its own
-    # (test_compression.py); here it is off so that the load reaches eviction.
-    soak = Soak(start_module_server("-m", str(MEGABYTES), "-o", "compression=off"))
+@pytest.fixture(scope="module", params=["snappy", "off"])
+def soak(request, start_module_server):
+    """Runs the load once per compression mode (the default, snappy, and off) for the tests
+    below, which look at what it left."""
+    compression = request.param
+    soak = Soak(start_module_server("-m", str(MEGABYTES), "-o", "compression=" + compression),
+                compression)
     soak.run()
     yield soak
     soak.watcher.close()
@@ -242,6 +247,8 @@ def test_soak_survives_mixed_load_with_evictions_and_expiry(soak):
     assert int(s["evictions"]) > 0, "the load never filled the cache"
     assert int(s["get_expired"]) > 0, "no item was seen to expire"
     assert int(s["bytes"]) <= int(s["limit_maxbytes"])
+    compressed = int(s["compress_items"]) > 0
+    assert compressed == (soak.compression == "snappy"), "compress_items %s" % s["compress_items"]
     # Back to the baseline once the clients are gone.
     connections = soak.before["curr_connections"]
     assert wait_for_stat(soak.watcher, "curr_connections", connections,
