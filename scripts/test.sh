@@ -9,7 +9,8 @@
 # three builds; the integration suite itself takes about a minute per build.
 #
 # The suite's soak test (tests/test_soak.py) loads the server for $MNEMO_SOAK_SECONDS, once with
-# compression on and once off: 120 in the Release stage, 30 under ASan (it checks for sanitizer reports there, not throughput or RSS).
+# compression on and once off: 120 in the Release stage, 30 under ASan (it checks for sanitizer
+# reports there, not throughput or RSS).
 # $MNEMO_FUZZ_SECONDS (default 60) sets the time per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
