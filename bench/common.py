@@ -13,6 +13,7 @@ Invariants the benchmarks rely on:
 These are benchmarks, never pass/fail tests.
 """
 
+import argparse
 import dataclasses
 import json
 import os
@@ -89,6 +90,36 @@ def default_servers():
     return specs
 
 
+def argument_parser(description):
+    """A parser for a benchmark described by `description` (its module docstring), with
+    --server first; the benchmark adds its own options, then calls parse_arguments()."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", action="append", type=parse_server_spec,
+                        help="name=path[:extra flags], repeatable (default: memcached 1.6.18, "
+                        "memcached 1.6.45, mnemod if built)")
+    return parser
+
+
+def parse_arguments(parser):
+    """Adds the options every benchmark ends with (rounds, seed, baselines, output), parses the
+    command line and returns (args, server specs, baseline names); exits when there is no
+    server to measure."""
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--baseline", action="append",
+                        help="server name to compute ratios against, repeatable (default: "
+                        "every server whose name starts with memcached)")
+    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    parser.add_argument("--json", metavar="FILE", help="also write every round's numbers here")
+    args = parser.parse_args()
+    specs = args.server or default_servers()
+    if not specs:
+        sys.exit("no server to measure")
+    baselines = set(args.baseline or [s.name for s in specs if s.name.startswith("memcached")])
+    return args, specs, baselines
+
+
 def note(message):
     print(f"# {message}", file=sys.stderr, flush=True)
 
@@ -112,6 +143,11 @@ class Connection:
 
     def close(self):
         self.sock.close()
+
+    def note_unexpected(self, name):
+        """Notes on stderr the replies no command asked for, if any, from the server `name`."""
+        if self.unexpected:
+            note(f"{name}: unexpected replies to noreply sets: {bytes(self.unexpected[:200])!r}")
 
     def send(self, data):
         self.sock.sendall(data)

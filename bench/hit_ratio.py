@@ -16,13 +16,11 @@ only reordering is that repeats move behind the first gets of their own batch, w
 of hundreds of thousands of items changes nothing measurable, and is the same for every server.
 """
 
-import argparse
 import collections
 import itertools
 import math
 import random
 import re
-import sys
 import time
 
 import common
@@ -106,9 +104,7 @@ def measure(spec, args, stream, values):
         seconds = time.monotonic() - began
         after = conn.stats()
         rss_kib, _ = server.memory_kib()
-        if conn.unexpected:
-            common.note(f"{spec.name}: unexpected replies to noreply sets: "
-                        f"{bytes(conn.unexpected[:200])!r}")
+        conn.note_unexpected(spec.name)
         conn.close()
     server_hits = after["get_hits"] - before["get_hits"]
     server_misses = after["get_misses"] - before["get_misses"]
@@ -150,11 +146,7 @@ def report(results, specs, baselines, markdown, n_keys):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", action="append", type=common.parse_server_spec,
-                        help="name=path[:extra flags], repeatable (default: memcached 1.6.18, "
-                        "memcached 1.6.45, mnemod if built)")
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--memory-mb", type=int, default=64, help="-m of every server")
     parser.add_argument("--value-size", type=int, default=100)
     parser.add_argument("--working-set", type=float, default=10.0,
@@ -163,19 +155,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=5_000_000, help="requests before measuring")
     parser.add_argument("--requests", type=int, default=3_000_000, help="measured requests")
     parser.add_argument("--batch", type=int, default=2000, help="stream entries per batch")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--baseline", action="append",
-                        help="server name to compute ratios against, repeatable (default: "
-                        "every server whose name starts with memcached)")
-    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
-    parser.add_argument("--json", metavar="FILE", help="also write every round's numbers here")
-    args = parser.parse_args()
-
-    specs = args.server or common.default_servers()
-    if not specs:
-        sys.exit("no server to measure")
-    baselines = set(args.baseline or [s.name for s in specs if s.name.startswith("memcached")])
+    args, specs, baselines = common.parse_arguments(parser)
     n_keys = int(args.working_set * args.memory_mb * 2**20 // (common.KEY_LEN + args.value_size))
     common.note(f"drawing {args.warmup + args.requests:,} requests over {n_keys:,} keys")
     stream = zipf_stream(n_keys, args.alpha, args.warmup + args.requests, args.seed)

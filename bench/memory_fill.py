@@ -12,11 +12,9 @@ Value kinds: an integer N (N incompressible bytes, e.g. 32 or 1024) or `json4k`,
 compressible JSON-like documents for server-side compression.
 """
 
-import argparse
 import json
 import math
 import random
-import sys
 import time
 
 import common
@@ -103,9 +101,7 @@ def measure(spec, args, kind, value_len, value_of):
         rss_kib, hwm_kib = server.memory_kib()
         stats = conn.stats()
         found = count_retrievable(conn, n_keys, value_len)
-        if conn.unexpected:
-            common.note(f"{spec.name}: unexpected replies to noreply sets: "
-                        f"{bytes(conn.unexpected[:200])!r}")
+        conn.note_unexpected(spec.name)
         conn.close()
     return {"values": kind, "written": n_keys, "items": found,
             "curr_items": stats.get("curr_items"), "bytes": stats.get("bytes"),
@@ -146,30 +142,14 @@ def report(kind, results, specs, baselines, markdown):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", action="append", type=common.parse_server_spec,
-                        help="name=path[:extra flags], repeatable (default: memcached 1.6.18, "
-                        "memcached 1.6.45, mnemod if built)")
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--values", default="32,1024",
                         help="comma-separated value kinds: byte counts and/or json4k "
                         "(default 32,1024)")
     parser.add_argument("--memory-mb", type=int, default=64, help="-m of every server")
     parser.add_argument("--fill-factor", type=float, default=3.0,
                         help="write keys and values totalling this many times -m (default 3)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--baseline", action="append",
-                        help="server name to compute ratios against, repeatable (default: "
-                        "every server whose name starts with memcached)")
-    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
-    parser.add_argument("--json", metavar="FILE", help="also write every round's numbers here")
-    args = parser.parse_args()
-
-    specs = args.server or common.default_servers()
-    if not specs:
-        sys.exit("no server to measure")
-    baselines = set(args.baseline or [s.name for s in specs if s.name.startswith("memcached")])
+    args, specs, baselines = common.parse_arguments(parser)
     document = {"benchmark": "memory_fill", "memory_mb": args.memory_mb,
                 "fill_factor": args.fill_factor, "rounds": args.rounds,
                 "servers": common.describe_servers(specs), "flags": list(common.COMMON_FLAGS),

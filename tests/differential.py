@@ -9,6 +9,9 @@ Streams are valid commands only, drawn from a seed so that a failure can be repl
 
 Valid also means steering clear of what is known to differ on purpose: `version` and `stats`
 (values of their own), and short exptimes (the two servers' clocks tick at different moments).
+
+differential_meta.py does the same for the meta protocol, with this module's machinery: cutting
+replies into lines and blocks, sending at random boundaries, reporting, the command line.
 """
 
 import argparse
@@ -24,6 +27,45 @@ REFERENCE = "/usr/bin/memcached"
 _PADDED_NUMBER = re.compile(rb"\d+ +")
 
 
+def reply_lines(replies, block_length):
+    """Cuts `replies` into reply lines: yields (line, block, end) for each, where `block` is the
+    data block after the line (block_length(fields of the line) bytes, the line's own CRLF
+    excluded; None when that returns None) and `end` where the next line begins. Bytes after the
+    last CRLF are not yielded; replies[end:] holds them."""
+    at = 0
+    while True:
+        end = replies.find(b"\r\n", at)
+        if end < 0:
+            return
+        line = replies[at:end]
+        at = end + 2
+        length = block_length(line.split(b" "))
+        block = None
+        if length is not None:
+            block = replies[at:at + length]
+            at += len(block) + 2
+        yield line, block, at
+
+
+def value_length(fields):
+    """The length of the data block after a VALUE line (given as its fields), else None."""
+    if fields[0] == b"VALUE" and len(fields) in (4, 5) and fields[3].isdigit():
+        return int(fields[3])
+    return None
+
+
+def unpadded(data):
+    """`data` without the spaces that pad a number (see normalise())."""
+    return data.rstrip(b" ") if _PADDED_NUMBER.fullmatch(data) else data
+
+
+def normalise_value(fields, block):
+    """A VALUE line (its fields) and its data block, normalised as normalise() says."""
+    data = unpadded(block)
+    fields[3:] = [b"%d" % len(data)] + [b"CAS"] * (len(fields) - 4)
+    return b" ".join(fields) + b"\r\n" + data + b"\r\n"
+
+
 def normalise(replies):
     """`replies` with what may rightly differ between two servers, or two runs, made equal: the
     CAS token of each VALUE line becomes 'CAS', and a number padded with spaces loses them.
@@ -31,24 +73,10 @@ def normalise(replies):
     a new, unpadded item when a reply still in flight holds the old one: that depends on how
     the requests were batched.)"""
     out = []
-    at = 0
-    while at < len(replies):
-        end = replies.find(b"\r\n", at)
-        if end < 0:
-            break
-        line = replies[at:end]
-        at = end + 2
-        fields = line.split(b" ")
-        if fields[0] != b"VALUE" or len(fields) not in (4, 5) or not fields[3].isdigit():
-            out.append(line + b"\r\n")
-            continue
-        data = replies[at:at + int(fields[3])]
-        at += len(data) + 2
-        if _PADDED_NUMBER.fullmatch(data):
-            data = data.rstrip(b" ")
-        fields[3:] = [b"%d" % len(data)] + [b"CAS"] * (len(fields) - 4)
-        out.append(b" ".join(fields) + b"\r\n" + data + b"\r\n")
-    return b"".join(out) + replies[at:]
+    end = 0
+    for line, block, end in reply_lines(replies, value_length):
+        out.append(line + b"\r\n" if block is None else normalise_value(line.split(b" "), block))
+    return b"".join(out) + replies[end:]
 
 
 class StreamGenerator:
@@ -133,16 +161,26 @@ def split_randomly(data, rng, max_piece=64):
     return pieces
 
 
+def send_pieces(conn, pieces, pause_every=50):
+    """Sends the pieces one by one, with a short pause now and then, so that the server reads
+    some of them apart."""
+    for i, piece in enumerate(pieces):
+        conn.send(piece)
+        if i % pause_every == pause_every - 1:
+            time.sleep(0.001)
+
+
 def run(server, pieces, pause_every=50):
-    """Sends the pieces one by one (with a short pause now and then, so that the server reads
-    some of them apart) and returns every reply they got."""
+    """Sends the pieces (see send_pieces()) and returns every reply they got."""
     with server.connect(timeout=60) as c:
-        for i, piece in enumerate(pieces):
-            c.send(piece)
-            if i % pause_every == pause_every - 1:
-                time.sleep(0.001)
+        send_pieces(c, pieces, pause_every)
         c.send(harness.SENTINEL)
         return c.read_sentinel_reply()
+
+
+# What explain() says when every command gets the same replies on its own.
+ONLY_IN_A_STREAM = ("sent one at a time, every command gets the same replies: the difference "
+                    "depends on how the stream was cut")
 
 
 def first_difference(a, b, context=120):
@@ -179,8 +217,20 @@ def explain(commands, reference, tested):
                 return ("command %d: %r\n  reference: %r\n  tested:    %r\n  before it, on %r:%s"
                         % (i, command[:200], expected[:300], got[:300], key[:40],
                            history(commands[:i], key)))
-    return "sent one at a time, every command gets the same replies: the difference depends " \
-           "on how the stream was cut"
+    return ONLY_IN_A_STREAM
+
+
+def compare_replies(seed, commands, replies_from, explain, start_reference, start_tested):
+    """Runs `commands` on a server from each start function, replies_from(server) sending them
+    and returning the normalised replies; None if those agree, else a report of where they part
+    and of explain(commands, reference, tested) on two fresh servers."""
+    expected = replies_from(start_reference())
+    got = replies_from(start_tested())
+    if expected == got:
+        return None
+    return "seed %d, %d commands: replies differ (%d vs %d bytes); %s\n%s" % (
+        seed, len(commands), len(expected), len(got), first_difference(expected, got),
+        explain(commands, start_reference(), start_tested()))
 
 
 def compare(seed, count, start_reference, start_tested):
@@ -189,13 +239,9 @@ def compare(seed, count, start_reference, start_tested):
     commands = StreamGenerator(seed).stream(count)
     stream = b"".join(commands)
     rng = random.Random(seed ^ 0x5EED)
-    expected = normalise(run(start_reference(), split_randomly(stream, rng)))
-    got = normalise(run(start_tested(), split_randomly(stream, rng)))
-    if expected == got:
-        return None
-    return "seed %d, %d commands: replies differ (%d vs %d bytes); %s\n%s" % (
-        seed, count, len(expected), len(got), first_difference(expected, got),
-        explain(commands, start_reference(), start_tested()))
+    return compare_replies(seed, commands,
+                           lambda server: normalise(run(server, split_randomly(stream, rng))),
+                           explain, start_reference, start_tested)
 
 
 # --- Malformed streams ---------------------------------------------------------------------------
@@ -430,19 +476,11 @@ def segments(replies):
     length so that a value never passes for a marker; the bytes after the last marker come
     last."""
     cut = []
-    start = at = 0
-    while True:
-        end = replies.find(b"\r\n", at)
-        if end < 0:
-            break
-        line = replies[at:end]
-        at = end + 2
-        fields = line.split(b" ")
-        if fields[0] == b"VALUE" and len(fields) in (4, 5) and fields[3].isdigit():
-            at += int(fields[3]) + 2
-        elif line.startswith(b"VERSION "):
-            cut.append(replies[start:at - len(line) - 2])
-            start = at
+    start = 0
+    for line, _, end in reply_lines(replies, value_length):
+        if line.startswith(b"VERSION "):
+            cut.append(replies[start:end - len(line) - 2])
+            start = end
     return cut + [replies[start:]]
 
 
@@ -454,10 +492,7 @@ def run_until_closed(server, pieces, pause_every=50):
         reader = threading.Thread(target=lambda: received.append(c.read_to_eof(timeout=120)))
         reader.start()
         try:
-            for i, piece in enumerate(pieces):
-                c.send(piece)
-                if i % pause_every == pause_every - 1:
-                    time.sleep(0.001)
+            send_pieces(c, pieces, pause_every)
         finally:
             reader.join(180)
         assert received, "the server did not close the connection after quit"
@@ -500,17 +535,21 @@ def compare_malformed(seed, count, start_reference, start_tested):
     return None
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def argument_parser(description):
+    """The command line shared with differential_meta.py; run_seeds() takes what it parses."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, default=20, help="how many streams")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--commands", type=int, default=500, help="commands per stream")
     parser.add_argument("--reference", default=REFERENCE)
     parser.add_argument("--server", default=harness.server_binary())
-    parser.add_argument("--malformed", action="store_true",
-                        help="streams of valid and malformed commands (compare_malformed)")
-    args = parser.parse_args()
-    compare_stream = compare_malformed if args.malformed else compare
+    return parser
+
+
+def run_seeds(args, compare_stream):
+    """Runs compare_stream(seed, commands, start_reference, start_tested) for each seed of
+    `args`, each server started afresh and stopped after; prints every difference and every
+    complaint of a stopped server, and returns the exit status."""
     failures = 0
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         servers = []
@@ -531,6 +570,14 @@ def main():
             print(problem, file=sys.stderr)
     print("%d of %d streams differ" % (failures, args.seeds))
     return 1 if failures else 0
+
+
+def main():
+    parser = argument_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--malformed", action="store_true",
+                        help="streams of valid and malformed commands (compare_malformed)")
+    args = parser.parse_args()
+    return run_seeds(args, compare_malformed if args.malformed else compare)
 
 
 if __name__ == "__main__":

@@ -42,17 +42,17 @@ Accepted differences, made equal by normalise(), each with its reason:
     depending on whether a reply in flight holds the old one (see differential.py).
 """
 
-import argparse
 import base64
 import random
 import re
 import sys
-import time
 
 import harness
-from differential import REFERENCE, split_randomly
+from differential import (ONLY_IN_A_STREAM, argument_parser, compare_replies, normalise_value,
+                          reply_lines, run_seeds, send_pieces, split_randomly, unpadded,
+                          value_length)
+from differential import REFERENCE  # noqa: F401 (test_meta_differential.py reads it from here)
 
-_PADDED_NUMBER = re.compile(rb"\d+ +")
 _PLACEHOLDER = re.compile(rb"\{cap(\d+)\}")
 _CAPTURE = re.compile(rb"(?:HD c(\d+)|EN) Ocap(\d+)")
 # A CAS for a capture that missed: far from any value either server gives out in a test.
@@ -75,39 +75,37 @@ def _normalise_flags(tokens, drop_size):
     return out
 
 
+def _block_length(fields):
+    """The length of the data block after a VA or VALUE line (given as its fields), else None."""
+    if fields[0] == b"VA" and len(fields) >= 2 and fields[1].isdigit():
+        return int(fields[1])
+    return value_length(fields)
+
+
+def _normalise_line(line, block):
+    """One reply line and its data block (None if it has none), normalised."""
+    fields = line.split(b" ")
+    if fields[0] == b"VA" and block is not None:
+        data = unpadded(block)
+        fields = [b"VA", b"%d" % len(data)] + _normalise_flags(fields[2:], False)
+        return b" ".join(fields) + b"\r\n" + data + b"\r\n"
+    if block is not None:
+        return normalise_value(fields, block)
+    if fields[0] in _STATUS:
+        return b" ".join([fields[0]] + _normalise_flags(fields[1:], True)) + b"\r\n"
+    if fields[0] == b"ME" and len(fields) >= 2:
+        kept = [f for f in fields[2:] if f.startswith(b"fetch=")]
+        return b" ".join([b"ME", fields[1]] + kept) + b"\r\n"
+    return line + b"\r\n"
+
+
 def normalise(replies):
     """`replies` with the accepted differences of the module docstring made equal."""
     out = []
-    at = 0
-    while at < len(replies):
-        end = replies.find(b"\r\n", at)
-        if end < 0:
-            break
-        line = replies[at:end]
-        at = end + 2
-        fields = line.split(b" ")
-        if fields[0] == b"VA" and len(fields) >= 2 and fields[1].isdigit():
-            data = replies[at:at + int(fields[1])]
-            at += len(data) + 2
-            if _PADDED_NUMBER.fullmatch(data):
-                data = data.rstrip(b" ")
-            fields = [b"VA", b"%d" % len(data)] + _normalise_flags(fields[2:], False)
-            out.append(b" ".join(fields) + b"\r\n" + data + b"\r\n")
-        elif fields[0] in _STATUS:
-            out.append(b" ".join([fields[0]] + _normalise_flags(fields[1:], True)) + b"\r\n")
-        elif fields[0] == b"ME" and len(fields) >= 2:
-            kept = [f for f in fields[2:] if f.startswith(b"fetch=")]
-            out.append(b" ".join([b"ME", fields[1]] + kept) + b"\r\n")
-        elif fields[0] == b"VALUE" and len(fields) in (4, 5) and fields[3].isdigit():
-            data = replies[at:at + int(fields[3])]
-            at += len(data) + 2
-            if _PADDED_NUMBER.fullmatch(data):
-                data = data.rstrip(b" ")
-            fields[3:] = [b"%d" % len(data)] + [b"CAS"] * (len(fields) - 4)
-            out.append(b" ".join(fields) + b"\r\n" + data + b"\r\n")
-        else:
-            out.append(line + b"\r\n")
-    return b"".join(out) + replies[at:]
+    end = 0
+    for line, block, end in reply_lines(replies, _block_length):
+        out.append(_normalise_line(line, block))
+    return b"".join(out) + replies[end:]
 
 
 class MetaStreamGenerator:
@@ -313,10 +311,7 @@ def run(server, commands, rng):
                     raise AssertionError("capture %r is not before its use" % needed)
                 batch.append(_resolve(commands[at], cas_by_tag))
                 at += 1
-            for i, piece in enumerate(split_randomly(b"".join(batch), rng)):
-                conn.send(piece)
-                if i % 50 == 49:
-                    time.sleep(0.001)
+            send_pieces(conn, split_randomly(b"".join(batch), rng))
             conn.send(harness.SENTINEL)
             got = conn.read_sentinel_reply()
             replies.append(got)
@@ -344,15 +339,7 @@ def explain(commands, reference, tested):
             if got[0] != got[1]:
                 return "command %d: %r\n  reference: %r\n  tested:    %r" % (
                     i, command[:200], got[0][:300], got[1][:300])
-    return "sent one at a time, every command gets the same replies: the difference depends " \
-           "on how the stream was cut"
-
-
-def first_difference(a, b, context=120):
-    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-    start = max(0, at - context)
-    return "first difference at byte %d:\n  reference: %r\n  tested:    %r" % (
-        at, a[start:at + context], b[start:at + context])
+    return ONLY_IN_A_STREAM
 
 
 def compare(seed, count, start_reference, start_tested):
@@ -360,42 +347,12 @@ def compare(seed, count, start_reference, start_tested):
     else a report of the difference."""
     commands = MetaStreamGenerator(seed).stream(count)
     rng = random.Random(seed ^ 0x3E7A)
-    expected = normalise(run(start_reference(), commands, rng))
-    got = normalise(run(start_tested(), commands, rng))
-    if expected == got:
-        return None
-    return "seed %d, %d commands: replies differ (%d vs %d bytes); %s\n%s" % (
-        seed, count, len(expected), len(got), first_difference(expected, got),
-        explain(commands, start_reference(), start_tested()))
+    return compare_replies(seed, commands, lambda server: normalise(run(server, commands, rng)),
+                           explain, start_reference, start_tested)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=20, help="how many streams")
-    parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--commands", type=int, default=500, help="commands per stream")
-    parser.add_argument("--reference", default=REFERENCE)
-    parser.add_argument("--server", default=harness.server_binary())
-    args = parser.parse_args()
-    failures = 0
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        servers = []
-
-        def starter(binary):
-            def start():
-                servers.append(harness.Server(binary=binary))
-                return servers[-1].start()
-            return start
-
-        try:
-            report = compare(seed, args.commands, starter(args.reference), starter(args.server))
-        finally:
-            complaints = [c for c in (s.stop() for s in servers) if c]
-        for problem in ([report] if report else []) + complaints:
-            failures += 1
-            print(problem, file=sys.stderr)
-    print("%d of %d streams differ" % (failures, args.seeds))
-    return 1 if failures else 0
+    return run_seeds(argument_parser(__doc__.split("\n\n")[0]).parse_args(), compare)
 
 
 if __name__ == "__main__":
