@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Issue 11's two figures, measured with memtier_benchmark: servers side by side, alternately.
+
+For each round and each server (A B C A B C ...): start it fresh with BENCHMARKING.md's flags
+(`-l 127.0.0.1 -U 0 -t 2 -m 1024 -c 4096`), write memtier's keys memtier-0 .. memtier-100000 once
+(mnemo-bench --preload), read the server's CPU time from /proc/PID/stat, run memtier_benchmark,
+read the CPU time again, check that no get missed, stop the server. Two loads:
+
+  --load pipelined  --threads 2 --clients 25 --pipeline 16 --ratio 1:10 (saturated throughput)
+  --load rate       --threads 2 --clients 25 --pipeline 1 --ratio 1:10 --rate-limiting 1000
+                    (50 connections x 1,000 requests/s = 50k requests/s, not pipelined)
+
+both with --data-size N, --key-pattern R:R --key-maximum 100000 --test-time S. Prints, per
+server, median [min–max] over rounds of throughput, p50, p99 and server CPU per request (user +
+system, and the system part alone), then each server's per-round ratios to each reference.
+
+  bench/memtier_side_by_side.py --load rate --value-size 32 --rounds 5 --markdown
+
+A benchmark, never a pass/fail test; bench/RESULTS.md records what it printed.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+import common
+
+MEMTIER_TOOL = os.path.join(os.path.dirname(common.REPO), "shared", "tools", "memtier")
+KEY_MAXIMUM = 100000
+LOADS = {
+    "pipelined": ["--pipeline", "16"],
+    "rate": ["--pipeline", "1", "--rate-limiting", "1000"],
+}
+FIELDS = (("throughput", "throughput (req/s)", "{:,.0f}"), ("p50", "p50 (µs)", "{:,.0f}"),
+          ("p99", "p99 (µs)", "{:,.0f}"), ("cpu", "server CPU (µs/req)", "{:.2f}"),
+          ("sys", "of which system (µs/req)", "{:.2f}"))
+
+
+def cpu_seconds(pid):
+    """(utime + stime, stime) of process `pid` and all its threads, in seconds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / ticks, stime / ticks
+
+
+def measure(args, memtier, spec):
+    with common.Server(spec, 1024) as server:
+        subprocess.run([args.mnemo_bench, "--server", f"127.0.0.1:{server.port}", "--preload",
+                        "--key-prefix", "memtier-", "--key-space", str(KEY_MAXIMUM + 1),
+                        "--value-size", str(args.value_size), "--requests", "1"],
+                       check=True, capture_output=True)
+        cpu_before, sys_before = cpu_seconds(server.proc.pid)
+        out = subprocess.run(
+            [memtier, "-s", "127.0.0.1", "-p", str(server.port), "--protocol=memcache_text",
+             "--threads", "2", "--clients", "25", "--ratio", "1:10",
+             "--data-size", str(args.value_size), "--key-pattern", "R:R",
+             "--key-maximum", str(KEY_MAXIMUM), "--test-time", str(args.duration),
+             "--hide-histogram", "--print-percentiles", "50,99", *LOADS[args.load]],
+            check=True, capture_output=True, text=True).stdout
+        cpu_after, sys_after = cpu_seconds(server.proc.pid)
+        conn = common.Connection(server.port)
+        misses = conn.stats()["get_misses"]
+        conn.close()
+    if misses:
+        sys.exit(f"{spec.name} missed {misses} gets: the preload did not take")
+    # Totals <ops/s> <hits/s> <misses/s> <avg ms> <p50 ms> <p99 ms> <KB/s>
+    totals = next(line.split() for line in out.splitlines() if line.startswith("Totals"))
+    requests = float(totals[1]) * args.duration
+    return {"throughput": float(totals[1]), "p50": float(totals[5]) * 1e3,
+            "p99": float(totals[6]) * 1e3, "cpu": (cpu_after - cpu_before) * 1e6 / requests,
+            "sys": (sys_after - sys_before) * 1e6 / requests}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", action="append", type=common.parse_server_spec,
+                        help="name=path[:extra flags]; default: memcached 1.6.18, 1.6.45, mnemod")
+    parser.add_argument("--load", choices=sorted(LOADS), required=True)
+    parser.add_argument("--value-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--mnemo-bench", default=os.path.join(common.REPO, "build", "mnemo-bench"))
+    parser.add_argument("--memtier", help=f"memtier_benchmark (default: built by {MEMTIER_TOOL})")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    memtier = args.memtier or subprocess.check_output([MEMTIER_TOOL], text=True).strip()
+    specs = args.server or common.default_servers()
+
+    results = common.run_rounds(specs, args.rounds, lambda spec: measure(args, memtier, spec))
+    names = [spec.name for spec in specs]
+    print(f"memtier_benchmark, --load {args.load}, {args.value_size}-byte values, {args.rounds} "
+          f"alternating rounds of {args.duration} s; median [min–max]; load average "
+          f"{open('/proc/loadavg').read().split()[0]} at the end\n")
+    rows = [[label, *(common.summarize([r[key] for r in results[n]]).format(fmt) for n in names)]
+            for key, label, fmt in FIELDS]
+    print(common.format_table(["figure", *names], rows, args.markdown))
+    pairs = common.ratio_pairs(names, names)
+    rows = [[f"{subject} / {base}",
+             *(common.summarize(common.round_ratios(results, subject, base, key)).format("{:.3f}")
+               for key, _, _ in FIELDS)] for subject, base in pairs]
+    print()
+    print(common.format_table(["ratio (per round)", *(label for _, label, _ in FIELDS)], rows,
+                              args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
