@@ -37,6 +37,7 @@ struct ReclaimCounters {
   uint64_t items_copied_forward = 0;
   uint64_t items_unlinked = 0;  // every item removed from the hash table
   uint64_t bytes_unlinked = 0;
+  uint64_t bytes_carried = 0;  // added to items copied forward, to carry their CAS
 };
 
 // A live item of a detached segment, as the merge sees it before deciding its fate.
@@ -58,6 +59,7 @@ class SegmentReclaimer {
   virtual void CollectLive(uint32_t id, std::vector<LiveItem>* items) = 0;
   // Copies `item` of segment `from` to the end of `dest` if it is still live and valid, its access
   // counter is above `threshold` and it fits; otherwise unlinks it. Returns true if it was kept.
+  // A copy keeps the item's CAS.
   // `dest` may be kNoSegment: then the item is unlinked.
   virtual bool KeepOrDrop(uint32_t from, const LiveItem& item, uint32_t threshold,
                           uint32_t dest) = 0;

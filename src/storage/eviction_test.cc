@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "storage/cache_test_util.h"
@@ -66,6 +67,37 @@ TEST(EvictionTest, MergeKeepsItemsThatWereReadAndDropsTheRest) {
   EXPECT_GT(stats.evictions, 0u);
   EXPECT_EQ(stats.evicted_unfetched, stats.evictions) << "only unread items were evicted";
   EXPECT_LE(stats.bytes, stats.limit_maxbytes);
+}
+
+// A client that read an item's CAS can still use it after merge eviction copied the item forward.
+TEST(EvictionTest, ItemsCopiedForwardKeepTheirCas) {
+  SegmentCache cache(Options(EvictionPolicy::kMerge));
+  auto ctx = cache.NewContext();
+  const std::string value(64, 'v');
+  const int per_segment = static_cast<int>(kSegment / (3 + 9 + value.size()));
+  const int first = per_segment * 16;
+  for (int i = 0; i < first; ++i) ASSERT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+  std::vector<uint64_t> cas(first);
+  for (int i = 0; i < first; i += 10) {
+    CapturedItem item;
+    ASSERT_EQ(cache.Get(*ctx, Key(i), item), LookupResult::kHit);
+    cas[i] = item.cas;
+  }
+  for (int i = first; i < first + per_segment * 28; ++i) {
+    ASSERT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+  }
+  ASSERT_GT(cache.Stats().items_copied_forward, 0u);
+  int kept = 0;
+  for (int i = 0; i < first; i += 10) {
+    CapturedItem item;
+    if (cache.Get(*ctx, Key(i), item) != LookupResult::kHit) continue;
+    ++kept;
+    EXPECT_EQ(item.cas, cas[i]) << Key(i);
+    EXPECT_EQ(cache.Store(*ctx, StoreMode::kCas, Key(i), 0, 0, "new", cas[i], nullptr),
+              StoreResult::kStored)
+        << Key(i);
+  }
+  EXPECT_EQ(kept, (first + 9) / 10);
 }
 
 // The merge destination stays open between evictions; after a flush_all the background pass seals

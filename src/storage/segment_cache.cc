@@ -159,7 +159,7 @@ class SegmentCache::ThreadContext final : public Cache::Context {
     Add(kSegmentsExpired, static_cast<int64_t>(c.segments_expired));
     Add(kItemsCopiedForward, static_cast<int64_t>(c.items_copied_forward));
     Add(kCurrItems, -static_cast<int64_t>(c.items_unlinked));
-    Add(kBytes, -static_cast<int64_t>(c.bytes_unlinked));
+    Add(kBytes, static_cast<int64_t>(c.bytes_carried) - static_cast<int64_t>(c.bytes_unlinked));
   }
 
   // The open segment entry for `bucket`: its own, an unused one, or the least recently used one,
@@ -361,17 +361,25 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
     ItemHeader header;
     ItemHeader::Decode(cache_->ItemAt(loc), &header);
     const size_t size = header.item_size();
+    // The copy keeps its version's CAS, so that a client holding it still matches: a CAS derived
+    // from the old location goes into the header, 8 bytes more (invariant 4 keeps it unique).
+    ItemHeader moved = header;
+    if (!moved.has_cas) cache_->SetCas(&moved, cache_->VersionOf(loc));
+    const size_t moved_size = moved.item_size();
     if (dest != kNoSegment && !cache_->Invalid(loc, header, now_) && slot->counter() > threshold &&
-        cache_->pool_.Info(dest).write_offset.load(std::memory_order_relaxed) + size <=
+        cache_->pool_.Info(dest).write_offset.load(std::memory_order_relaxed) + moved_size <=
             cache_->pool_.segment_size()) {
       SegmentInfo& to = cache_->pool_.Info(dest);
       const uint32_t offset = to.write_offset.load(std::memory_order_relaxed);
-      std::memcpy(cache_->pool_.Data(dest) + offset, cache_->ItemAt(loc), size);
-      to.write_offset.store(static_cast<uint32_t>(offset + size), std::memory_order_relaxed);
+      char* const copy = cache_->pool_.Data(dest) + offset;
+      const size_t header_size = moved.Encode(copy);
+      std::memcpy(copy + header_size, cache_->ItemAt(loc) + header.size(), size - header.size());
+      to.write_offset.store(static_cast<uint32_t>(offset + moved_size), std::memory_order_relaxed);
       RaiseMaxExpiry(to, header.expiry == kNeverExpires ? kNeverExpiresMax : header.expiry);
       slot->Relocate({dest, offset});
       cache_->LiveSub(from, size);
-      cache_->LiveAdd(dest, size);
+      cache_->LiveAdd(dest, moved_size);
+      counters_.bytes_carried += moved_size - size;
       return true;
     }
     Unlink(item.hash, slot, loc, header);

@@ -14,9 +14,9 @@
 //  (4) A version's CAS is epoch * segment_size + offset + 1, where the epoch is unique to each
 //      opening of a segment: unique per version, never shared between keys, no bytes per item.
 //      Only an item whose header carries a CAS has another: one the client chose (meta E), or the
-//      CAS of the version it replaced, carried over when touch must move an item. Such a carried
-//      CAS is never issued again by (4), so it still belongs to this key alone. Read-modify-writes
-//      check versions by location (VersionOf), never by the CAS a client sees.
+//      CAS of the version it replaced, carried over when touch or merge eviction moves an item.
+//      Such a carried CAS is never issued again by (4), so it still belongs to this key alone.
+//      Read-modify-writes check versions by location (VersionOf), never by the CAS a client sees.
 //  (5) An item is invalid if it has expired (monotonic clock) or its segment was opened in an
 //      older flush generation; invalid items are never returned and count as absent.
 //  (6) At most one reader is told it won the right to recache an item (W) between two writes of
