@@ -2,22 +2,16 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <string>
 
 namespace mnemo::net {
 namespace {
-
-int64_t NowMillis() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
 
 // strerror_r rather than strerror: workers register sockets concurrently.
 std::string ErrnoText() {
@@ -37,20 +31,22 @@ Status EventLoop::Create(std::unique_ptr<EventLoop>* loop) {
     close(epoll_fd);
     return Errno("eventfd");
   }
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.ptr = nullptr;  // the wake-up fd is the only registration without a handler
-  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &event) != 0) {
-    Status status = Errno("epoll_ctl(eventfd)");
+  const int tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (tick_fd < 0) {
     close(wake_fd);
     close(epoll_fd);
-    return status;
+    return Errno("timerfd_create");
   }
-  loop->reset(new EventLoop(epoll_fd, wake_fd));
-  return Status::Ok();
+  loop->reset(new EventLoop(epoll_fd, wake_fd, tick_fd));
+  // Level-triggered: each stays readable until Run() drains it, so neither is ever missed.
+  Status status = (*loop)->AddLevelTriggered(wake_fd, EPOLLIN, &(*loop)->woken_);
+  if (status.ok()) status = (*loop)->AddLevelTriggered(tick_fd, EPOLLIN, &(*loop)->ticked_);
+  if (!status.ok()) loop->reset();  // the destructor closes the three fds
+  return status;
 }
 
 EventLoop::~EventLoop() {
+  close(tick_fd_);
   close(wake_fd_);
   close(epoll_fd_);
 }
@@ -78,38 +74,36 @@ void EventLoop::Remove(int fd) {
 }
 
 void EventLoop::Run(Observer& observer, int tick_ms) {
+  itimerspec tick{};
+  tick.it_interval.tv_sec = tick_ms / 1000;
+  tick.it_interval.tv_nsec = static_cast<long>(tick_ms % 1000) * 1000000;
+  tick.it_value = tick.it_interval;
+  if (timerfd_settime(tick_fd_, 0, &tick, nullptr) != 0) {
+    std::fprintf(stderr, "mnemod: timerfd_settime: %s\n", ErrnoText().c_str());
+    return;
+  }
   epoll_event events[kMaxEventsPerRound];
-  int64_t next_tick = NowMillis() + tick_ms;
   bool more_work = false;
   while (!stop_.load(std::memory_order_acquire)) {
-    int timeout = 0;
-    if (!more_work) {
-      const int64_t until_tick = next_tick - NowMillis();
-      timeout = until_tick > 0 ? static_cast<int>(until_tick) : 0;
-    }
-    const int n = epoll_wait(epoll_fd_, events, kMaxEventsPerRound, timeout);
+    const int n = epoll_wait(epoll_fd_, events, kMaxEventsPerRound, more_work ? 0 : -1);
     if (n < 0 && errno != EINTR) {
       std::fprintf(stderr, "mnemod: epoll_wait: %s\n", ErrnoText().c_str());
       return;
     }
-    bool woken = false;
-    for (int i = 0; i < n; ++i) {
-      auto* handler = static_cast<Handler*>(events[i].data.ptr);
-      if (handler == nullptr) {
-        uint64_t count = 0;
-        // Drains the counter; a failure means another round already drained it.
-        [[maybe_unused]] const ssize_t r = read(wake_fd_, &count, sizeof(count));
-        woken = true;
-      } else {
-        handler->OnEvents(events[i].events);
-      }
+    for (int i = 0; i < n; ++i) static_cast<Handler*>(events[i].data.ptr)->OnEvents(events[i].events);
+    if (woken_.raised) {
+      woken_.raised = false;
+      uint64_t count = 0;
+      // Drains the counter; a failure means another round already drained it.
+      [[maybe_unused]] const ssize_t r = read(wake_fd_, &count, sizeof(count));
+      observer.OnWake();
     }
-    if (woken) observer.OnWake();
     more_work = observer.OnRoundEnd();
-    const int64_t now = NowMillis();
-    if (now >= next_tick) {
+    if (ticked_.raised) {
+      ticked_.raised = false;
+      uint64_t expirations = 0;
+      [[maybe_unused]] const ssize_t r = read(tick_fd_, &expirations, sizeof(expirations));
       observer.OnTick();
-      next_tick = now + tick_ms;
     }
   }
 }

@@ -1,8 +1,9 @@
 // EventLoop is one thread's epoll loop. Sockets are registered edge-triggered, once, for reading
 // and writing, so the request path never calls epoll_ctl: a handler is told when a socket becomes
 // readable or writable and keeps its own note of what it has yet to drain. An eventfd lets other
-// threads wake the loop (to hand it new connections, or to stop it), and a tick drives periodic
-// work such as idle timeouts.
+// threads wake the loop (to hand it new connections, or to stop it), and a timerfd's tick drives
+// periodic work such as idle timeouts. The wait itself has no timeout: a timeout would arm and
+// cancel a kernel timer on every sleep, once per request when requests come one at a time.
 //
 // Invariants:
 //  (1) Handlers are called only on the thread inside Run(). After Remove(fd), the fd's handler is
@@ -67,13 +68,23 @@ class EventLoop {
   void Stop();
 
  private:
-  EventLoop(int epoll_fd, int wake_fd) : epoll_fd_(epoll_fd), wake_fd_(wake_fd) {}
+  // The handler of the loop's own fds: notes that one fired, for Run() to act on after the round.
+  struct Signal final : Handler {
+    void OnEvents(uint32_t) override { raised = true; }
+    bool raised = false;
+  };
+
+  EventLoop(int epoll_fd, int wake_fd, int tick_fd)
+      : epoll_fd_(epoll_fd), wake_fd_(wake_fd), tick_fd_(tick_fd) {}
   Status Add(int fd, uint32_t events, Handler* handler);
 
   static constexpr int kMaxEventsPerRound = 256;
 
   const int epoll_fd_;
   const int wake_fd_;
+  const int tick_fd_;
+  Signal woken_;
+  Signal ticked_;
   std::atomic<bool> stop_{false};
 };
 
