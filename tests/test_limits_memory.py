@@ -9,6 +9,8 @@ value, as it does for a value too large, while mnemod keeps it.)"""
 
 import random
 
+import pytest
+
 from harness import stats
 
 MEGABYTES = "8"
@@ -106,3 +108,28 @@ def test_a_full_cache_under_dash_capital_m_refuses_stores_and_keeps_every_item(s
         assert s["curr_items"] == str(len(stored))
         assert int(s["bytes"]) <= limit
         assert fetch(c, list(stored)) == stored
+
+
+@pytest.mark.mnemo_only
+def test_a_touch_that_must_move_an_item_under_dash_capital_m_is_refused_and_keeps_it(start_server):
+    """mnemod stores no expiry for an item that has none, so giving it one rewrites the item
+    elsewhere; under -M with no room that touch is refused as a store would be, and the item keeps
+    its old exptime. memcached touches in place and always answers TOUCHED. A touch that keeps the
+    header's size is done in place and needs no room."""
+    server = start_server("-m", MEGABYTES, "-M")
+    with server.connect() as c:
+        keys = []
+        while True:  # one size throughout: what no longer fits, no item of it can move into
+            key = b"full:%d" % len(keys)
+            reply = c.call(b"set %s 0 %d 20000\r\n%s\r\n" % (key, 0 if len(keys) % 2 else 1000,
+                                                              value_of(key, 20_000)))
+            if reply == OUT_OF_MEMORY:
+                break
+            assert reply == STORED, reply
+            keys.append(key)
+        never_expires, expires = keys[1], keys[0]
+        c.expect(b"touch %s 100\r\n" % never_expires, OUT_OF_MEMORY)
+        assert fetch(c, [never_expires]) == {never_expires: value_of(never_expires, 20_000)}
+        c.expect(b"mg %s t\r\n" % never_expires, b"HD t-1\r\n")
+        c.expect(b"touch %s 100\r\n" % expires, b"TOUCHED\r\n")
+        c.expect(b"mg %s t\r\n" % expires, b"HD t100\r\n")

@@ -277,7 +277,9 @@ void Dispatcher::Arithmetic(const protocol::Command& cmd, bool increment) {
 void Dispatcher::Touch(const protocol::Command& cmd) {
   const storage::TouchResult result = cache_.Touch(context_, cmd.key, cmd.exptime);
   stats_.Add(Stat::kCmdTouch);
-  stats_.Add(result == storage::TouchResult::kTouched ? Stat::kTouchHits : Stat::kTouchMisses);
+  if (result != storage::TouchResult::kNoMemory) {
+    stats_.Add(result == storage::TouchResult::kTouched ? Stat::kTouchHits : Stat::kTouchMisses);
+  }
   Reply(replies::ForTouch(result));
 }
 

@@ -171,6 +171,8 @@ inline std::string_view ForTouch(storage::TouchResult result) {
       return kTouched;
     case TouchResult::kNotFound:
       return kNotFound;
+    case TouchResult::kNoMemory:
+      return kStoreNoMemory;
   }
   return {};
 }

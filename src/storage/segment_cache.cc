@@ -1378,10 +1378,11 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
   }
 }
 
-LookupResult SegmentCache::ReadTouching(ThreadContext& ctx, std::string_view key, uint64_t hash,
-                                        uint32_t now, const ReadOptions& options, uint32_t expiry,
-                                        uint32_t recache_expiry, ItemSink* sink) {
-  const RewriteOutcome outcome = RewriteItem(
+SegmentCache::RewriteOutcome SegmentCache::TouchVersion(ThreadContext& ctx, std::string_view key,
+                                                        uint64_t hash, uint32_t now,
+                                                        const ReadOptions& options, uint32_t expiry,
+                                                        uint32_t recache_expiry, ItemSink* sink) {
+  return RewriteItem(
       ctx, key, hash, now,
       [&](Found& old, Rewrite* rewrite) {
         rewrite->counts_as_read = options.count_access;
@@ -1416,7 +1417,12 @@ LookupResult SegmentCache::ReadTouching(ThreadContext& ctx, std::string_view key
         return RewriteStep::kRewrite;
       },
       sink, nullptr);
-  switch (outcome) {
+}
+
+LookupResult SegmentCache::ReadTouching(ThreadContext& ctx, std::string_view key, uint64_t hash,
+                                        uint32_t now, const ReadOptions& options, uint32_t expiry,
+                                        uint32_t recache_expiry, ItemSink& sink) {
+  switch (TouchVersion(ctx, key, hash, now, options, expiry, recache_expiry, &sink)) {
     case RewriteOutcome::kDone:
       return LookupResult::kHit;
     case RewriteOutcome::kExpired:
@@ -1425,11 +1431,10 @@ LookupResult SegmentCache::ReadTouching(ThreadContext& ctx, std::string_view key
       return LookupResult::kFlushed;
     case RewriteOutcome::kNoMemory: {
       // The item stays with its old expiry; a read still returns it.
-      if (sink == nullptr) return LookupResult::kMiss;
       ReadOptions untouched = options;
       untouched.touch = false;
       untouched.vivify = false;
-      return Get(ctx, key, untouched, *sink);
+      return Get(ctx, key, untouched, sink);
     }
     case RewriteOutcome::kMiss:
     case RewriteOutcome::kRefused:
@@ -1494,7 +1499,7 @@ LookupResult SegmentCache::Get(Context& context, std::string_view key, const Rea
     LookupResult result = LookupResult::kMiss;
     if (options.touch) {
       const uint32_t expiry = ExpiryFromExptime(options.touch_exptime, now, wall);
-      result = ReadTouching(ctx, key, hash, now, options, expiry, recache_expiry, &sink);
+      result = ReadTouching(ctx, key, hash, now, options, expiry, recache_expiry, sink);
     } else {
       SpinLockGuard guard(table_.StripeFor(hash));
       Found found;
@@ -1569,10 +1574,20 @@ TouchResult SegmentCache::Touch(Context& context, std::string_view key, Exptime 
   const uint32_t expiry = ExpiryFromExptime(exptime, now, WallSeconds());
   ReadOptions options;
   options.can_win = false;  // as GetAndTouch
-  return ReadTouching(static_cast<ThreadContext&>(context), key, HashKey(key), now, options, expiry,
-                      0, nullptr) == LookupResult::kHit
-             ? TouchResult::kTouched
-             : TouchResult::kNotFound;
+  switch (TouchVersion(static_cast<ThreadContext&>(context), key, HashKey(key), now, options, expiry,
+                       0, nullptr)) {
+    case RewriteOutcome::kDone:
+      return TouchResult::kTouched;
+    case RewriteOutcome::kNoMemory:
+      return TouchResult::kNoMemory;
+    case RewriteOutcome::kMiss:
+    case RewriteOutcome::kExpired:
+    case RewriteOutcome::kFlushed:
+    case RewriteOutcome::kRefused:
+    case RewriteOutcome::kCorrupt:
+      break;
+  }
+  return TouchResult::kNotFound;
 }
 
 DeleteResult SegmentCache::Delete(Context& context, std::string_view key, uint64_t cas) {

@@ -196,10 +196,16 @@ class SegmentCache final : public Cache, private LocationHasher {
   template <typename Plan>
   RewriteOutcome RewriteItem(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
                              Plan&& plan, ItemSink* sink, uint64_t* new_cas);
-  // Touch, gat and mg with T: gives the item `expiry`, keeping its CAS.
+  // Touch, gat and mg with T: gives the item `expiry`, keeping its CAS, and serves it to `sink`
+  // if not null.
+  RewriteOutcome TouchVersion(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
+                              const ReadOptions& options, uint32_t expiry, uint32_t recache_expiry,
+                              ItemSink* sink);
+  // gat and mg with T: TouchVersion as a read. With -M and no room to move the item, it is served
+  // with its old expiry.
   LookupResult ReadTouching(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
                             const ReadOptions& options, uint32_t expiry, uint32_t recache_expiry,
-                            ItemSink* sink);
+                            ItemSink& sink);
   // mg N on a miss: creates the empty item and serves it. kNotStored if the key has an item again.
   StoreResult Vivify(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
                      const ReadOptions& options, ItemSink& sink);
