@@ -66,9 +66,10 @@ class SegmentReclaimer {
   // Opens segment `dest` (just allocated, or emptied) to receive the survivors of merges, as a
   // segment of TTL bucket `bucket`.
   virtual void OpenMergeDestination(uint32_t dest, uint16_t bucket) = 0;
-  // True if nothing in segment `id` can be valid: it was opened before the last flush_all, or
-  // every item it holds has expired.
+  // True if segment `id` was opened before the last flush_all: its items are all invalid.
   virtual bool Outdated(uint32_t id) const = 0;
+  // True if every item segment `id` holds has expired.
+  virtual bool Expired(uint32_t id) const = 0;
 
   virtual ReclaimCounters& counters() = 0;
 
@@ -80,10 +81,10 @@ class Evictor {
   // Frees at least one segment to the pool. Returns false if no segment is sealed, so nothing can
   // be evicted. REQUIRES: the cache's eviction mutex is held.
   virtual bool Evict(SegmentReclaimer& reclaimer) = 0;
-  // Seals a segment the policy holds open (merge's destination) if it is Outdated, so that the
-  // background pass frees it and its items leave the stats even when nothing evicts for a while.
-  // REQUIRES: the cache's eviction mutex is held.
-  virtual void SealIfOutdated(SegmentReclaimer& reclaimer) = 0;
+  // Seals a segment the policy holds open (merge's destination) if nothing in it is valid any more
+  // (Outdated or Expired), so that the background pass frees it and its items leave the stats even
+  // when nothing evicts for a while. REQUIRES: the cache's eviction mutex is held.
+  virtual void SealIfInvalid(SegmentReclaimer& reclaimer) = 0;
 
   virtual ~Evictor() = default;
 };

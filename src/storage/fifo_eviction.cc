@@ -17,7 +17,7 @@ class FifoEvictor final : public Evictor {
   }
 
   // FIFO holds no segment open.
-  void SealIfOutdated(SegmentReclaimer&) override {}
+  void SealIfInvalid(SegmentReclaimer&) override {}
 
  private:
   TtlBuckets* buckets_;

@@ -62,7 +62,7 @@ class MergeEvictor final : public Evictor {
           // Nothing of it is live: open it afresh, in this source's bucket and flush generation.
           Open(reclaimer, dest_, bucket);
         } else if (reclaimer.Outdated(dest_)) {
-          // Flushed or expired: what it holds is invalid, and what it took would be lost with it.
+          // Opened before a flush_all: what it holds is invalid, and so would be what it took.
           SealDestination(reclaimer);
         }
       }
@@ -83,10 +83,13 @@ class MergeEvictor final : public Evictor {
     return false;
   }
 
-  void SealIfOutdated(SegmentReclaimer& reclaimer) override {
-    if (dest_ != kNoSegment && !Empty(dest_) && reclaimer.Outdated(dest_)) {
-      SealDestination(reclaimer);
-    }
+  void SealIfInvalid(SegmentReclaimer& reclaimer) override {
+    if (dest_ == kNoSegment || Empty(dest_)) return;
+    if (!reclaimer.Outdated(dest_) && !reclaimer.Expired(dest_)) return;
+    SealDestination(reclaimer);
+    // A fresh destination if the pool has one to spare, so that the next merge need not drop a
+    // whole source for want of somewhere to copy to.
+    dest_ = pool_->Allocate(SegmentState::kReserved);
   }
 
  private:

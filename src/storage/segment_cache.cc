@@ -391,10 +391,12 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
   }
 
   bool Outdated(uint32_t id) const override {
-    const SegmentInfo& info = cache_->pool_.Info(id);
-    const uint32_t max_expiry = info.max_expiry.load(std::memory_order_relaxed);
-    return info.flush_gen.load(std::memory_order_relaxed) < cache_->flush_gen() ||
-           (max_expiry != kNeverExpiresMax && max_expiry <= now_);
+    return cache_->pool_.Info(id).flush_gen.load(std::memory_order_relaxed) < cache_->flush_gen();
+  }
+
+  bool Expired(uint32_t id) const override {
+    const uint32_t max_expiry = cache_->pool_.Info(id).max_expiry.load(std::memory_order_relaxed);
+    return max_expiry != kNeverExpiresMax && max_expiry <= now_;
   }
 
   ReclaimCounters& counters() override { return counters_; }
@@ -1791,7 +1793,7 @@ void SegmentCache::RunBackgroundPass() {
   {
     std::lock_guard<std::mutex> lock(evict_mu_);
     Reclaimer reclaimer(this);
-    evictor_->SealIfOutdated(reclaimer);
+    evictor_->SealIfInvalid(reclaimer);
     ctx.Add(reclaimer.counters());
   }
   while (done < kMaxSegmentsPerPass && pool_.available() < LowWater()) {
