@@ -61,7 +61,8 @@ class EventLoop {
   // its handler, so a handler must stay allocated until the round ends (OnRoundEnd).
   void Remove(int fd);
 
-  // Runs rounds of events until Stop().
+  // Runs rounds of events until Stop(), calling observer.OnTick() every tick_ms milliseconds.
+  // REQUIRES: tick_ms > 0.
   void Run(Observer& observer, int tick_ms);
 
   void Wake();

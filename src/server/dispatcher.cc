@@ -277,9 +277,8 @@ void Dispatcher::Arithmetic(const protocol::Command& cmd, bool increment) {
 void Dispatcher::Touch(const protocol::Command& cmd) {
   const storage::TouchResult result = cache_.Touch(context_, cmd.key, cmd.exptime);
   stats_.Add(Stat::kCmdTouch);
-  if (result != storage::TouchResult::kNoMemory) {
-    stats_.Add(result == storage::TouchResult::kTouched ? Stat::kTouchHits : Stat::kTouchMisses);
-  }
+  // A touch refused for want of memory found its item: a hit, as memcached would count it.
+  stats_.Add(result == storage::TouchResult::kNotFound ? Stat::kTouchMisses : Stat::kTouchHits);
   Reply(replies::ForTouch(result));
 }
 

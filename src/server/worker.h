@@ -26,9 +26,9 @@
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "server/server_context.h"
-#include "storage/cache.h"
 #include "server/session.h"
 #include "server/stats.h"
+#include "storage/cache.h"
 
 namespace mnemo::server {
 

@@ -86,8 +86,7 @@ enum class [[nodiscard]] ArithResult : uint8_t{
 };
 
 enum class [[nodiscard]] TouchResult : uint8_t{
-    kTouched,
-    kNotFound,
+    kTouched, kNotFound,
     kNoMemory,  // -M: the item had to move (its header grows) and nothing could be freed for it;
                 // it keeps its old exptime
 };
@@ -277,10 +276,9 @@ class Cache {
 
   virtual std::unique_ptr<Context> NewContext() = 0;
 
-  // Called about once a second on the thread that owns `ctx`. If the context wrote nothing since
-  // the previous call, it hands over the segments it holds open, so that their items expire, are
-  // flushed and are reclaimed (and leave curr_items and bytes) while its thread is idle, as items
-  // elsewhere do. The cost of a call that finds the context busy is a comparison.
+  // Called about once a second on the thread that owns `ctx`: hands over the segments the context
+  // holds open that hold nothing valid any more (flushed, or every item expired), so that they are
+  // reclaimed, and their items leave curr_items and bytes, even if its thread writes no more.
   virtual void Tick(Context& ctx) = 0;
 
   // Stores `value` under `key` as `mode` asks. For kCas, `cas` is the token the client read.

@@ -267,14 +267,12 @@ TEST(ModelUnderEvictionTest, SurvivorsAreExactAndCountsMatchThem) {
       if (cache->Get(*ctx, key, item) != LookupResult::kHit) continue;
       ASSERT_EQ(item.value, last.at(key));
       ++items;
-      ItemHeader header;
-      header.key_size = static_cast<uint8_t>(key.size());
-      header.value_size = static_cast<uint32_t>(item.value.size());
-      bytes += header.item_size();
+      EXPECT_TRUE(StoredAsPlainItem(item.stored_bytes, key.size(), item.value.size())) << key;
+      bytes += item.stored_bytes;
     }
     const CacheStats stats = cache->Stats();
     EXPECT_EQ(stats.curr_items, items);
-    ExpectBytesOfItems(stats, items, bytes);
+    EXPECT_EQ(stats.bytes, bytes);
     EXPECT_LE(stats.bytes, stats.limit_maxbytes);
     EXPECT_GT(stats.evictions, 0u);
   }

@@ -1,14 +1,12 @@
 // Helpers shared by the cache's tests: a sink that copies what a lookup saw.
 #pragma once
 
-#include <gtest/gtest.h>
-
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "storage/cache.h"
+#include "storage/item.h"
 
 namespace mnemo::storage {
 
@@ -20,6 +18,7 @@ struct CapturedItem : ItemSink {
     cas = item.cas();
     ttl = item.ttl_remaining();
     fetched = item.fetched();
+    stored_bytes = item.meta().stored_bytes;
     value.assign(item.value_size(), '\0');
     readable = item.CopyValue(value.data());
   }
@@ -32,6 +31,7 @@ struct CapturedItem : ItemSink {
   uint32_t flags = 0;
   uint64_t cas = 0;
   int64_t ttl = 0;
+  size_t stored_bytes = 0;
 };
 
 // The value under `key`, or "<miss>".
@@ -46,13 +46,14 @@ inline StoreResult Set(Cache& cache, Cache::Context& ctx, std::string_view key,
   return cache.Store(ctx, StoreMode::kSet, key, flags, exptime, value, 0, nullptr);
 }
 
-// Checks `stats.bytes` against `bytes`, what `items` items with plain headers (no CAS) take: equal
-// but for the 8-byte CAS that merge eviction adds to an item it copies forward (once per item).
-inline void ExpectBytesOfItems(const CacheStats& stats, uint64_t items, uint64_t bytes) {
-  ASSERT_GE(stats.bytes, bytes);
-  const uint64_t carried = stats.bytes - bytes;
-  EXPECT_EQ(carried % 8, 0u) << "bytes beyond the items' own that are not carried CASes";
-  EXPECT_LE(carried / 8, std::min(items, stats.items_copied_forward));
+// Whether an item of `key_size` and `value_size` bytes with no flags, expiry or CAS in its header
+// costs `stored` bytes: exactly, or 8 bytes more once merge eviction copied it forward and it
+// carries its CAS.
+inline bool StoredAsPlainItem(size_t stored, size_t key_size, size_t value_size) {
+  ItemHeader header;
+  header.key_size = static_cast<uint8_t>(key_size);
+  header.value_size = static_cast<uint32_t>(value_size);
+  return stored == header.item_size() || stored == header.item_size() + sizeof(uint64_t);
 }
 
 }  // namespace mnemo::storage

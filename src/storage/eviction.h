@@ -55,6 +55,9 @@ class SegmentReclaimer {
   // Unlinks every item of `id`, counting evictions and expirations, and frees `id` (and, for a
   // large item's head, its whole chain) to the pool.
   virtual void DropSegment(uint32_t id) = 0;
+  // Unlinks every item of `id` that the hash table still points at, counting them as DropSegment
+  // does, and keeps the segment: merge empties its destination this way to open it afresh.
+  virtual void UnlinkAll(uint32_t id) = 0;
   // Appends the items of `id` that the hash table still points at to `items`, in segment order.
   virtual void CollectLive(uint32_t id, std::vector<LiveItem>* items) = 0;
   // Copies `item` of segment `from` to the end of `dest` if it is still live and valid, its access
@@ -81,10 +84,10 @@ class Evictor {
   // Frees at least one segment to the pool. Returns false if no segment is sealed, so nothing can
   // be evicted. REQUIRES: the cache's eviction mutex is held.
   virtual bool Evict(SegmentReclaimer& reclaimer) = 0;
-  // Seals a segment the policy holds open (merge's destination) if nothing in it is valid any more
-  // (Outdated or Expired), so that the background pass frees it and its items leave the stats even
-  // when nothing evicts for a while. REQUIRES: the cache's eviction mutex is held.
-  virtual void SealIfInvalid(SegmentReclaimer& reclaimer) = 0;
+  // Empties a segment the policy holds open (merge's destination) if nothing in it is valid any
+  // more (Outdated or Expired), so that its items leave the stats even when nothing evicts for a
+  // while. REQUIRES: the cache's eviction mutex is held.
+  virtual void EmptyIfInvalid(SegmentReclaimer& reclaimer) = 0;
 
   virtual ~Evictor() = default;
 };

@@ -100,9 +100,9 @@ TEST(EvictionTest, ItemsCopiedForwardKeepTheirCas) {
   EXPECT_EQ(kept, (first + 9) / 10);
 }
 
-// The merge destination stays open between evictions; after a flush_all the background pass seals
-// it, so that the items copied into it leave the stats although nothing evicts any more.
-TEST(EvictionTest, BackgroundPassReclaimsTheMergeDestinationAfterAFlush) {
+// The merge destination stays open between evictions; after a flush_all the background pass
+// empties it, so that the items copied into it leave the stats although nothing evicts any more.
+TEST(EvictionTest, BackgroundPassEmptiesTheMergeDestinationAfterAFlush) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
   int first = 0;
   HotAndColdAfterPressure(cache, &first);
@@ -113,6 +113,8 @@ TEST(EvictionTest, BackgroundPassReclaimsTheMergeDestinationAfterAFlush) {
   const CacheStats stats = cache.Stats();
   EXPECT_EQ(stats.curr_items, 0u);
   EXPECT_EQ(stats.bytes, 0u);
+  // And merging goes on as before: every item read since written survives the next pressure.
+  EXPECT_EQ(HotAndColdAfterPressure(cache, &first).hot, (first + 9) / 10);
 }
 
 TEST(EvictionTest, FifoDropsTheOldestSegmentsWhole) {
@@ -179,25 +181,47 @@ TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
   EXPECT_GT(in_use, empty_in_use);
 }
 
-// A context that stops writing keeps its segments open until a Tick finds it idle; then what the
-// flush left in them is reclaimed like the rest. A context that writes between ticks keeps them.
-TEST(EvictionTest, TicksHandOverTheOpenSegmentsOfAnIdleContext) {
+// A Tick hands over the open segments that hold nothing valid, so that what a flush or expiry left
+// in them is reclaimed though their context writes no more.
+TEST(EvictionTest, TicksHandOverOpenSegmentsThatHoldNothingValid) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
-  auto idle = cache.NewContext();
+  auto ctx = cache.NewContext();
   const std::string value(100, 'v');
-  for (int i = 0; i < 100; ++i) ASSERT_EQ(Set(cache, *idle, Key(i), value), StoreResult::kStored);
-  cache.FlushAll(0);
-  cache.Tick(*idle);  // it wrote since the last tick: busy
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+  for (int i = 100; i < 200; ++i)
+    ASSERT_EQ(Set(cache, *ctx, Key(i), value, 5), StoreResult::kStored);
   cache.RunBackgroundPass();
-  EXPECT_EQ(cache.Stats().curr_items, 100u) << "an open segment is not reclaimed";
-  cache.Tick(*idle);  // nothing written since: idle
+  EXPECT_EQ(cache.Stats().curr_items, 200u) << "an open segment is not reclaimed";
+  AdvanceClockForTesting(6);
+  cache.Tick(*ctx);  // the segment of the 5-second items: every item expired
+  cache.RunBackgroundPass();
+  EXPECT_EQ(cache.Stats().curr_items, 100u);
+  cache.FlushAll(0);
+  cache.Tick(*ctx);  // the other: flushed
   cache.RunBackgroundPass();
   const CacheStats stats = cache.Stats();
   EXPECT_EQ(stats.curr_items, 0u);
   EXPECT_EQ(stats.bytes, 0u);
-  EXPECT_EQ(stats.reclaimed, 100u);
-  ASSERT_EQ(Set(cache, *idle, Key(0), value), StoreResult::kStored);
-  EXPECT_EQ(ValueOf(cache, *idle, Key(0)), value);
+  EXPECT_EQ(stats.reclaimed, 200u);
+  ASSERT_EQ(Set(cache, *ctx, Key(0), value), StoreResult::kStored);
+  EXPECT_EQ(ValueOf(cache, *ctx, Key(0)), value);
+}
+
+// A segment with a live item stays open across ticks: a context that writes one item per tick
+// fills its segments as one that writes fast would, and the cache holds what -m allows.
+TEST(EvictionTest, TicksLeaveOpenSegmentsWithLiveItems) {
+  SegmentCache cache(Options(EvictionPolicy::kFifo));
+  auto ctx = cache.NewContext();
+  const std::string value(100, 'v');
+  const int items = 2000;  // about 7 segments' worth, in a pool of 32
+  for (int i = 0; i < items; ++i) {
+    ASSERT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+    cache.Tick(*ctx);
+    cache.Tick(*ctx);
+  }
+  const CacheStats stats = cache.Stats();
+  EXPECT_EQ(stats.evictions, 0u);
+  EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(items));
 }
 
 TEST(EvictionTest, ExpiredItemsAreReclaimedBeforeLiveOnesAreEvicted) {

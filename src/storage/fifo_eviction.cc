@@ -17,7 +17,7 @@ class FifoEvictor final : public Evictor {
   }
 
   // FIFO holds no segment open.
-  void SealIfInvalid(SegmentReclaimer&) override {}
+  void EmptyIfInvalid(SegmentReclaimer&) override {}
 
  private:
   TtlBuckets* buckets_;

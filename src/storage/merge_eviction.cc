@@ -61,9 +61,11 @@ class MergeEvictor final : public Evictor {
         if (Empty(dest_)) {
           // Nothing of it is live: open it afresh, in this source's bucket and flush generation.
           Open(reclaimer, dest_, bucket);
-        } else if (reclaimer.Outdated(dest_)) {
-          // Opened before a flush_all: what it holds is invalid, and so would be what it took.
-          SealDestination(reclaimer);
+        } else if (Invalid(reclaimer)) {
+          // Flushed or expired: what it holds is lost anyway. Emptied, it is opened afresh, and
+          // this source's survivors still have somewhere to go.
+          reclaimer.UnlinkAll(dest_);
+          Open(reclaimer, dest_, bucket);
         }
       }
       items_.clear();
@@ -83,16 +85,16 @@ class MergeEvictor final : public Evictor {
     return false;
   }
 
-  void SealIfInvalid(SegmentReclaimer& reclaimer) override {
-    if (dest_ == kNoSegment || Empty(dest_)) return;
-    if (!reclaimer.Outdated(dest_) && !reclaimer.Expired(dest_)) return;
-    SealDestination(reclaimer);
-    // A fresh destination if the pool has one to spare, so that the next merge need not drop a
-    // whole source for want of somewhere to copy to.
-    dest_ = pool_->Allocate(SegmentState::kReserved);
+  // Emptied, the destination is opened afresh by the next eviction (Evict: Empty).
+  void EmptyIfInvalid(SegmentReclaimer& reclaimer) override {
+    if (dest_ != kNoSegment && !Empty(dest_) && Invalid(reclaimer)) reclaimer.UnlinkAll(dest_);
   }
 
  private:
+  // Whether nothing in the destination is valid. REQUIRES: dest_ != kNoSegment.
+  bool Invalid(const SegmentReclaimer& reclaimer) const {
+    return reclaimer.Outdated(dest_) || reclaimer.Expired(dest_);
+  }
   bool Empty(uint32_t id) const {
     return pool_->Info(id).live_items.load(std::memory_order_acquire) == 0;
   }

@@ -187,13 +187,6 @@ class SegmentCache::ThreadContext final : public Cache::Context {
 
   std::array<OpenSegment, kMaxOpenSegments>& open() { return open_; }
 
-  // Whether the context appended to an open segment since the previous call.
-  bool WroteSinceLastTick() {
-    const bool wrote = uses_ != uses_at_tick_;
-    uses_at_tick_ = uses_;
-    return wrote;
-  }
-
   // A buffer that grows to the largest size asked of it, without zero-filling.
   class Scratch {
    public:
@@ -226,7 +219,6 @@ class SegmentCache::ThreadContext final : public Cache::Context {
   std::array<std::atomic<int64_t>, kNumCounters> counters_;
   std::array<OpenSegment, kMaxOpenSegments> open_;
   uint64_t uses_ = 0;
-  uint64_t uses_at_tick_ = 0;
 };
 
 struct SegmentCache::Found {
@@ -331,6 +323,11 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
   explicit Reclaimer(SegmentCache* cache) : cache_(cache), now_(cache->Now()) {}
 
   void DropSegment(uint32_t id) override {
+    UnlinkAll(id);
+    cache_->FreeWithChain(id);
+  }
+
+  void UnlinkAll(uint32_t id) override {
     Walk(id, [&](ItemLocation loc, const ItemSpan&, uint64_t hash) {
       SpinLockGuard guard(cache_->table_.StripeFor(hash));
       Slot* slot = cache_->table_.FindLocation(hash, loc);
@@ -339,17 +336,18 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
       ItemHeader::Decode(cache_->ItemAt(loc), &header);
       Unlink(hash, slot, loc, header);
     });
-    cache_->FreeWithChain(id);
   }
 
   void CollectLive(uint32_t id, std::vector<LiveItem>* items) override {
     Walk(id, [&](ItemLocation loc, const ItemSpan& span, uint64_t hash) {
       SpinLockGuard guard(cache_->table_.StripeFor(hash));
       const Slot* slot = cache_->table_.FindLocation(hash, loc);
-      if (slot != nullptr) {
-        items->push_back(
-            {loc.offset, static_cast<uint32_t>(span.item_size()), slot->counter(), hash});
-      }
+      if (slot == nullptr) return;
+      // What its copy will take: KeepOrDrop adds the CAS the item carries from now on.
+      const bool carries_cas = (item_internal::LoadInfo(cache_->ItemAt(loc)) & kItemHasCas) != 0;
+      const size_t carried = cache_->options_.use_cas && !carries_cas ? sizeof(uint64_t) : 0;
+      items->push_back(
+          {loc.offset, static_cast<uint32_t>(span.item_size() + carried), slot->counter(), hash});
     });
   }
 
@@ -402,8 +400,10 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
   ReclaimCounters& counters() override { return counters_; }
 
  private:
-  // Calls fn(location, span, hash) for each item of detached segment `id`, in order. Reads only
-  // what never changes (item.h, invariant 1): other threads may be touching the items meanwhile.
+  // Calls fn(location, span, hash) for each item of segment `id`, in order: a detached segment, or
+  // the merge destination, which only the evictor writes, under the eviction mutex its caller
+  // holds. Reads only what never changes (item.h, invariant 1): other threads may be touching the
+  // items meanwhile.
   template <typename Fn>
   void Walk(uint32_t id, Fn&& fn) {
     const SegmentInfo& info = cache_->pool_.Info(id);
@@ -481,9 +481,20 @@ std::unique_ptr<Cache::Context> SegmentCache::NewContext() {
 
 void SegmentCache::Tick(Context& context) {
   auto& ctx = static_cast<ThreadContext&>(context);
-  // Sealing a busy context's segments would only waste their free space: it writes again soon,
-  // and its segments are sealed as they fill or fall behind a flush (Reserve).
-  if (!ctx.WroteSinceLastTick()) SealOpenSegments(ctx);
+  const uint32_t now = Now();
+  // Only segments that hold nothing valid: sealing one with a live item would waste its free
+  // space, a segment per tick for a worker that writes less often than that.
+  for (auto& entry : ctx.open()) {
+    if (entry.segment == kNoSegment) continue;
+    const SegmentInfo& info = pool_.Info(entry.segment);
+    const uint32_t max_expiry = info.max_expiry.load(std::memory_order_relaxed);
+    const bool expired = max_expiry != kNeverExpiresMax && max_expiry <= now;
+    if (expired || info.flush_gen.load(std::memory_order_relaxed) != flush_gen() ||
+        info.live_items.load(std::memory_order_acquire) == 0) {
+      Seal(entry.segment);
+      entry.segment = kNoSegment;
+    }
+  }
 }
 
 void SegmentCache::Register(ThreadContext* ctx) {
@@ -564,6 +575,8 @@ void SegmentCache::LiveSub(uint32_t segment, size_t size) {
   info.live_bytes.fetch_sub(size, std::memory_order_relaxed);
   // Sequentially consistent, as the store of kSealed (TtlBuckets) and the load in Seal: of this
   // unlink and the seal, at least one sees the other, so a segment that dies sealed is queued.
+  // (A merge destination the evictor seals is not re-checked so: if its last item goes meanwhile,
+  // the background pass's scan of the descriptors finds it dead within a second.)
   if (info.live_items.fetch_sub(1, std::memory_order_seq_cst) != 1) return;
   if (info.state.load(std::memory_order_seq_cst) == SegmentState::kSealed) NoteDead(segment);
 }
@@ -1576,8 +1589,8 @@ TouchResult SegmentCache::Touch(Context& context, std::string_view key, Exptime 
   const uint32_t expiry = ExpiryFromExptime(exptime, now, WallSeconds());
   ReadOptions options;
   options.can_win = false;  // as GetAndTouch
-  switch (TouchVersion(static_cast<ThreadContext&>(context), key, HashKey(key), now, options, expiry,
-                       0, nullptr)) {
+  switch (TouchVersion(static_cast<ThreadContext&>(context), key, HashKey(key), now, options,
+                       expiry, 0, nullptr)) {
     case RewriteOutcome::kDone:
       return TouchResult::kTouched;
     case RewriteOutcome::kNoMemory:
@@ -1793,7 +1806,7 @@ void SegmentCache::RunBackgroundPass() {
   {
     std::lock_guard<std::mutex> lock(evict_mu_);
     Reclaimer reclaimer(this);
-    evictor_->SealIfInvalid(reclaimer);
+    evictor_->EmptyIfInvalid(reclaimer);
     ctx.Add(reclaimer.counters());
   }
   while (done < kMaxSegmentsPerPass && pool_.available() < LowWater()) {
