@@ -90,8 +90,9 @@ void EventLoop::Run(Observer& observer, int tick_ms) {
       std::fprintf(stderr, "mnemod: epoll_wait: %s\n", ErrnoText().c_str());
       return;
     }
-    for (int i = 0; i < n; ++i)
+    for (int i = 0; i < n; ++i) {
       static_cast<Handler*>(events[i].data.ptr)->OnEvents(events[i].events);
+    }
     if (woken_.raised) {
       woken_.raised = false;
       uint64_t count = 0;
