@@ -85,11 +85,9 @@ enum class [[nodiscard]] ArithResult : uint8_t{
     kNoMemory,
 };
 
-enum class [[nodiscard]] TouchResult : uint8_t{
-    kTouched, kNotFound,
-    kNoMemory,  // -M: the item had to move (its header grows) and nothing could be freed for it;
-                // it keeps its old exptime
-};
+// kNoMemory: under -M the item had to move (its header grows) and nothing could be freed for it;
+// it keeps its old exptime.
+enum class [[nodiscard]] TouchResult : uint8_t{kTouched, kNotFound, kNoMemory};
 
 // What the meta protocol reports of an item besides its value: mg's h, l, t, W, X, Z flags, the
 // encoding of the key it echoes, and me's fields. All of it as of before the read, except `win`.
