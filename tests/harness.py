@@ -324,3 +324,12 @@ def wait_for_stat(conn, name, value, timeout=5):
     while stats(conn)[name] != value and time.monotonic() < deadline:
         time.sleep(0.01)
     return stats(conn)[name]
+
+
+def rss_bytes(pid):
+    """The resident set size of process `pid`, in bytes."""
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)

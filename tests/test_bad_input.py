@@ -11,19 +11,11 @@ import re
 
 import pytest
 
-from harness import stats, wait_for_stat
+from harness import rss_bytes, stats, wait_for_stat
 
 BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
 KEY_250 = b"k" * 250
 KEY_251 = b"k" * 251
-
-
-def rss_bytes(pid):
-    with open("/proc/%d/status" % pid) as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 def first_line(server, request):

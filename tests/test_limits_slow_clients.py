@@ -6,18 +6,10 @@ server's memory must stay bounded: it stops reading from a client whose replies 
 import socket
 import time
 
-from harness import stats, wait_for_stat
+from harness import rss_bytes, stats, wait_for_stat
 
 STALLED = 128
 SLOW = 120
-
-
-def rss_bytes(pid):
-    with open("/proc/%d/status" % pid) as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 def test_slowloris_128_connections_stalled_in_a_partial_set_do_not_hold_up_others(server):

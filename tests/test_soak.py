@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import stats, wait_for_stat
+from harness import rss_bytes, stats, wait_for_stat
 
 # memcached 1.6.18 at -m 8 answers some stores under this load with "SERVER_ERROR out of memory
 # storing object" (a slab class with nothing to evict), which mnemod must never do without -M;
@@ -38,14 +38,6 @@ _NUMBER = re.compile(rb"\d+ *")
 # What may answer each command; a hit's value is checked separately.
 STORE_REPLIES = {b"STORED\r\n", b"NOT_STORED\r\n"}
 CAS_REPLIES = {b"STORED\r\n", b"EXISTS\r\n", b"NOT_FOUND\r\n"}
-
-
-def rss_bytes(pid):
-    with open("/proc/%d/status" % pid) as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 def sanitized(binary):
