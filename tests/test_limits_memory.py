@@ -128,7 +128,9 @@ def test_a_touch_that_must_move_an_item_under_dash_capital_m_is_refused_and_keep
             assert reply == STORED, reply
             keys.append(key)
         never_expires, expires = keys[1], keys[0]
+        hits = int(stats(c)["touch_hits"])
         c.expect(b"touch %s 100\r\n" % never_expires, OUT_OF_MEMORY)
+        assert int(stats(c)["touch_hits"]) == hits + 1, "the item was found: a touch hit"
         assert fetch(c, [never_expires]) == {never_expires: value_of(never_expires, 20_000)}
         c.expect(b"mg %s t\r\n" % never_expires, b"HD t-1\r\n")
         c.expect(b"touch %s 100\r\n" % expires, b"TOUCHED\r\n")

@@ -33,17 +33,20 @@ struct Survivors {
 };
 
 // Fills half the cache, reads every tenth key, then writes enough new keys to force eviction of
-// the oldest segments, and counts which of the first keys are still there.
-Survivors HotAndColdAfterPressure(SegmentCache& cache, int* first_keys) {
+// the oldest segments, and counts which of the first keys are still there. Every item is stored
+// with `exptime`.
+Survivors HotAndColdAfterPressure(SegmentCache& cache, int* first_keys, Exptime exptime = 0) {
   auto ctx = cache.NewContext();
   const std::string value(64, 'v');
   const int per_segment = static_cast<int>(kSegment / (3 + 9 + value.size()));
   const int first = per_segment * 16;
   *first_keys = first;
-  for (int i = 0; i < first; ++i) EXPECT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+  for (int i = 0; i < first; ++i) {
+    EXPECT_EQ(Set(cache, *ctx, Key(i), value, exptime), StoreResult::kStored);
+  }
   for (int i = 0; i < first; i += 10) EXPECT_EQ(ValueOf(cache, *ctx, Key(i)), value);
   for (int i = first; i < first + per_segment * 28; ++i) {
-    EXPECT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
+    EXPECT_EQ(Set(cache, *ctx, Key(i), value, exptime), StoreResult::kStored);
   }
   Survivors survivors;
   for (int i = 0; i < first; ++i) {
@@ -115,6 +118,20 @@ TEST(EvictionTest, BackgroundPassEmptiesTheMergeDestinationAfterAFlush) {
   EXPECT_EQ(stats.bytes, 0u);
   // And merging goes on as before: every item read since written survives the next pressure.
   EXPECT_EQ(HotAndColdAfterPressure(cache, &first).hot, (first + 9) / 10);
+}
+
+// The same once everything the destination holds has expired.
+TEST(EvictionTest, BackgroundPassEmptiesAnExpiredMergeDestination) {
+  SegmentCache cache(Options(EvictionPolicy::kMerge));
+  int first = 0;
+  HotAndColdAfterPressure(cache, &first, 30);
+  ASSERT_GT(cache.Stats().items_copied_forward, 0u);
+  AdvanceClockForTesting(31);
+  cache.RunBackgroundPass();
+  cache.RunBackgroundPass();
+  const CacheStats stats = cache.Stats();
+  EXPECT_EQ(stats.curr_items, 0u);
+  EXPECT_EQ(stats.bytes, 0u);
 }
 
 TEST(EvictionTest, FifoDropsTheOldestSegmentsWhole) {
