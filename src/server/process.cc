@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace mnemo::server {
 namespace {
@@ -72,17 +73,35 @@ Status Daemonize(bool keep_stderr) {
   return Status::Ok();
 }
 
-Status WritePidFile(const std::string& path) {
+namespace {
+
+Status WriteFile(const std::string& path, const std::string& contents) {
   FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) {
     return Status::Error("Could not open the pid file " + path +
                          " for writing: " + strerror(errno));
   }
-  std::fprintf(file, "%ld\n", static_cast<long>(getpid()));
+  std::fputs(contents.c_str(), file);
   if (std::fclose(file) != 0) {
     return Status::Error("Could not close the pid file " + path + ": " + strerror(errno));
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status WritePidFile(const std::string& path) {
+  const std::string contents = std::to_string(getpid()) + "\n";
+  // Written aside and renamed into place, so that whoever polls for the file (a supervisor, a
+  // test) never reads it empty or half written. Where the directory refuses the temporary file
+  // (a pre-created pid file in a directory the server cannot write), write in place as memcached
+  // does.
+  const std::string temporary = path + ".tmp";
+  if (WriteFile(temporary, contents).ok()) {
+    if (std::rename(temporary.c_str(), path.c_str()) == 0) return Status::Ok();
+    unlink(temporary.c_str());
+  }
+  return WriteFile(path, contents);
 }
 
 void RemovePidFile(const std::string& path) {
