@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config libevent-dev autoconf automake libssl-dev zlib1g-dev libpcre3-dev
-  libxxhash-dev libsnappy-dev
+  libxxhash-dev libsnappy-dev liburing-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-pytest python3-pymemcache python3-pylibmc python3-matplotlib
