@@ -105,6 +105,7 @@ def test_dash_d_daemonizes_and_dash_capital_p_records_its_pid(tmp_path):
     pid = int(pidfile.read_text())
     try:
         assert harness.wait_listening(pid, port), "the daemon (pid %d) is not listening" % pid
+        assert not (tmp_path / "mnemod.pid.tmp").exists(), "the temporary pid file was left behind"
         with harness.Conn(port) as c:
             c.expect(b"set k 0 0 1\r\nx\r\nget k\r\n", b"STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n")
         os.kill(pid, signal.SIGTERM)
@@ -115,3 +116,23 @@ def test_dash_d_daemonizes_and_dash_capital_p_records_its_pid(tmp_path):
     finally:
         if not process_gone(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_pid_file_that_cannot_be_written_is_reported_and_the_server_runs_on(start_server,
+                                                                              tmp_path):
+    # memcached's save_pid: the error names the temporary file; the server serves without it.
+    pidfile = tmp_path / "no-such-directory" / "mnemod.pid"
+    server = start_server("-P", str(pidfile))
+    with server.connect() as c:
+        c.expect(b"set k 0 0 1\r\nx\r\n", b"STORED\r\n")
+    assert "Could not open the pid file %s.tmp for writing" % pidfile in server.output()
+
+
+def test_a_pid_file_naming_a_running_process_draws_a_warning_and_is_replaced(start_server,
+                                                                            tmp_path):
+    pidfile = tmp_path / "mnemod.pid"
+    pidfile.write_text("%d\n" % os.getpid())  # this test's process: certainly running
+    server = start_server("-P", str(pidfile))
+    assert pidfile.read_text() == "%d\n" % server.pid
+    assert ("WARNING: The pid file contained the following (running) pid: %d" % os.getpid()
+            in server.output())

@@ -58,10 +58,7 @@ int main(int argc, char* argv[]) {
     status = Daemonize(/*keep_stderr=*/options.verbosity > 0);
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
-  if (!options.pid_file.empty()) {
-    status = WritePidFile(options.pid_file);
-    if (!status.ok()) return Fail(EX_OSERR, status);
-  }
+  if (!options.pid_file.empty()) WritePidFile(options.pid_file);
 
   status = server->Run();
   server.reset();

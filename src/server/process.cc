@@ -8,10 +8,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 
 namespace mnemo::server {
 namespace {
@@ -73,35 +73,36 @@ Status Daemonize(bool keep_stderr) {
   return Status::Ok();
 }
 
-namespace {
-
-Status WriteFile(const std::string& path, const std::string& contents) {
-  FILE* file = std::fopen(path.c_str(), "w");
-  if (file == nullptr) {
-    return Status::Error("Could not open the pid file " + path +
-                         " for writing: " + strerror(errno));
+void WritePidFile(const std::string& path) {
+  if (FILE* old = std::fopen(path.c_str(), "r"); old != nullptr) {
+    long pid = 0;
+    if (std::fscanf(old, "%ld", &pid) == 1 && pid > 0 && kill(static_cast<pid_t>(pid), 0) == 0) {
+      std::fprintf(stderr, "WARNING: The pid file contained the following (running) pid: %ld\n",
+                   pid);
+    }
+    std::fclose(old);
   }
-  std::fputs(contents.c_str(), file);
-  if (std::fclose(file) != 0) {
-    return Status::Error("Could not close the pid file " + path + ": " + strerror(errno));
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
-Status WritePidFile(const std::string& path) {
-  const std::string contents = std::to_string(getpid()) + "\n";
   // Written aside and renamed into place, so that whoever polls for the file (a supervisor, a
-  // test) never reads it empty or half written. Where the directory refuses the temporary file
-  // (a pre-created pid file in a directory the server cannot write), write in place as memcached
-  // does.
+  // test) never reads it empty or half written.
   const std::string temporary = path + ".tmp";
-  if (WriteFile(temporary, contents).ok()) {
-    if (std::rename(temporary.c_str(), path.c_str()) == 0) return Status::Ok();
+  FILE* file = std::fopen(temporary.c_str(), "w");
+  if (file == nullptr) {
+    std::fprintf(stderr, "Could not open the pid file %s for writing: %s\n", temporary.c_str(),
+                 strerror(errno));
+    return;
+  }
+  std::fprintf(file, "%ld\n", static_cast<long>(getpid()));
+  if (std::fclose(file) != 0) {
+    std::fprintf(stderr, "Could not close the pid file %s: %s\n", temporary.c_str(),
+                 strerror(errno));
+    unlink(temporary.c_str());
+    return;
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::fprintf(stderr, "Could not rename the pid file from %s to %s: %s\n", temporary.c_str(),
+                 path.c_str(), strerror(errno));
     unlink(temporary.c_str());
   }
-  return WriteFile(path, contents);
 }
 
 void RemovePidFile(const std::string& path) {

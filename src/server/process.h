@@ -20,7 +20,10 @@ Status DropPrivileges(const std::string& user);
 // are redirected to /dev/null unless `keep_stderr` (-v), as memcached's daemonize() does.
 Status Daemonize(bool keep_stderr);
 
-Status WritePidFile(const std::string& path);
+// Writes the server's pid to `path` as memcached's save_pid does: a warning if the file already
+// names a running process, then "<path>.tmp" renamed into place. A failure is reported on stderr
+// and is not fatal: like memcached, the server then runs without its pid file.
+void WritePidFile(const std::string& path);
 void RemovePidFile(const std::string& path);
 
 }  // namespace mnemo::server
