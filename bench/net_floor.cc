@@ -1,26 +1,27 @@
-// net_floor: the least server CPU per request this machine's network stack allows, measured the
-// way bench/memtier_side_by_side.py measures mnemod and memcached. It is a "server" whose protocol
-// work is next to nothing: it answers `set` with STORED (and keeps nothing), every `get <key>`
-// with one value of the size the last set had, `stats` with get_misses 0, anything else with
-// ERROR. What it costs per request is therefore what reading a request and sending a reply cost
-// in the kernel, with one of two ways of driving the sockets:
+// net_floor: what a server that does no protocol work spends per request, measured the way
+// bench/memtier_side_by_side.py measures mnemod and memcached. It answers `set` with STORED (and
+// keeps nothing), every `get <key>` with one value of the size the last set had, `stats` with
+// get_misses 0, anything else with ERROR. What it costs per request is what reading a request and
+// sending a reply cost, with one of two ways of driving the sockets:
 //
-//   -o io=epoll  one thread per -t, each with its own SO_REUSEPORT listener, edge-triggered epoll,
-//                read() until short, one send() per batch: mnemod's and memcached's system calls.
-//   -o io=uring  the same with io_uring: multishot accept, multishot recv into a ring of provided
+//   -o io=epoll  -t threads, each with its own edge-triggered epoll set; read() until short, one
+//                send() per batch: mnemod's and memcached's system calls.
+//   -o io=uring  -t threads, each with its own io_uring: multishot recv into a ring of provided
 //                buffers, and the replies of a round submitted with the wait for the next one:
 //                one io_uring_enter per round instead of epoll_wait + read + send.
 //
-// The gap between io=epoll and mnemod is what mnemod's own code costs; the gap between io=epoll
-// and io=uring is what a server could gain by changing how it talks to the kernel.
+// Thread 0 accepts every connection and hands them out round-robin, as mnemod and memcached do,
+// so that each thread serves the same share. The gap between io=epoll and mnemod is what mnemod's
+// own code costs; the gap between io=epoll and io=uring is what a server could gain by changing
+// how it talks to the kernel.
 //
 // Other memcached flags that take a value (-l -U -c -u -m) are accepted and ignored, so that the
 // benchmark scripts start it like any server: it always listens on 127.0.0.1.
 //
 //   bench/memtier_side_by_side.py --load rate --server floor-epoll=build/net_floor:'-o io=epoll' ...
 //
-// A benchmark instrument, not a server: it stores nothing and never checks a request further
-// than it must to find where the next one starts.
+// A benchmark instrument, not a server: it handles what a benchmark sends and no more (one key
+// per get; flags without a value such as -d or -v are refused; a full file table stops accepting).
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -35,6 +36,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <latch>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,7 +59,7 @@ struct Connection {
 };
 
 // Runs the complete commands at the front of `c.in`, appends their replies to `c.out`, and drops
-// them from `c.in`. `value_size` is the size of the last value set, which gets answer with.
+// them from `c.in`. `value_size` is the size of the last value set, which gets are answered with.
 void RunCommands(Connection& c, size_t& value_size) {
   static const std::string kValueBytes(1 << 20, 'x');
   size_t pos = 0;
@@ -99,9 +101,9 @@ void RunCommands(Connection& c, size_t& value_size) {
 
 int Listen(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) Die("socket");
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));  // one listener per thread
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
@@ -116,15 +118,31 @@ void SetNoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+// What the threads share: thread 0 accepts and hands each connection to `handoff[next % threads]`
+// (an epoll fd or a ring fd), once every thread has published its own (`ready`).
+struct Shared {
+  explicit Shared(int threads) : handoff(static_cast<size_t>(threads)), ready(threads) {}
+  std::vector<int> handoff;
+  std::latch ready;
+  int listener = -1;
+  uint64_t accepted = 0;  // thread 0's alone
+};
+
 // ---- epoll: what mnemod and memcached do ----
 
-void ServeWithEpoll(int port) {
-  const int listener = Listen(port);
+void ServeWithEpoll(Shared& shared, int thread) {
   const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.fd = listener;
-  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listener, &event);
+  if (epoll_fd < 0) Die("epoll_create1");
+  shared.handoff[static_cast<size_t>(thread)] = epoll_fd;
+  shared.ready.arrive_and_wait();
+  const int listener = thread == 0 ? shared.listener : -1;
+  if (thread == 0) {
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLET;
+    event.data.fd = listener;
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listener, &event);
+  }
+  // Keyed by fd; an entry is made on a connection's first event, on the thread that serves it.
   std::unordered_map<int, Connection> connections;
   size_t value_size = 32;
   epoll_event events[256];
@@ -137,11 +155,11 @@ void ServeWithEpoll(int port) {
         int accepted;
         while ((accepted = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
           SetNoDelay(accepted);
-          connections[accepted].fd = accepted;
           epoll_event conn_event{};
           conn_event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
           conn_event.data.fd = accepted;
-          epoll_ctl(epoll_fd, EPOLL_CTL_ADD, accepted, &conn_event);
+          const size_t to = shared.accepted++ % shared.handoff.size();
+          epoll_ctl(shared.handoff[to], EPOLL_CTL_ADD, accepted, &conn_event);
         }
         continue;
       }
@@ -150,7 +168,7 @@ void ServeWithEpoll(int port) {
       for (;;) {
         const ssize_t r = read(fd, buffer, sizeof(buffer));
         if (r > 0) c.in.append(buffer, static_cast<size_t>(r));
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) open = false;
+        if (r == 0 || (r < 0 && errno != EAGAIN)) open = false;
         if (r <= 0 || static_cast<size_t>(r) < sizeof(buffer)) break;
       }
       RunCommands(c, value_size);
@@ -177,16 +195,18 @@ void ServeWithEpoll(int port) {
 // nothing touches until the submission returns; a completion puts back what was not sent.
 class UringServer {
  public:
-  explicit UringServer(int port) : listener_(Listen(port)) {
+  UringServer(Shared& shared, int thread) : shared_(shared), thread_(thread) {
     io_uring_params params{};
     params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     if (const int r = io_uring_queue_init_params(4096, &ring_, &params); r < 0) {
       errno = -r;
       Die("io_uring_queue_init_params (kernel 6.1 or later, io_uring allowed)");
     }
+    shared_.handoff[static_cast<size_t>(thread)] = ring_.ring_fd;  // for IORING_OP_MSG_RING
     io_uring_register_ring_fd(&ring_);
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     buffer_ring_ = static_cast<io_uring_buf_ring*>(
-        std::aligned_alloc(4096, kBuffers * sizeof(io_uring_buf)));
+        std::aligned_alloc(page, std::max(page, kBuffers * sizeof(io_uring_buf))));
     io_uring_buf_ring_init(buffer_ring_);
     io_uring_buf_reg registration{};
     registration.ring_addr = reinterpret_cast<uint64_t>(buffer_ring_);
@@ -201,9 +221,8 @@ class UringServer {
   }
 
   void Run() {
-    io_uring_sqe* sqe = GetSqe();
-    io_uring_prep_multishot_accept(sqe, listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, Tag(0, Kind::kAccept));
+    shared_.ready.arrive_and_wait();
+    if (thread_ == 0) ArmAccept();
     for (;;) {
       for (const uint64_t id : to_send_) PrepareSend(id);
       to_send_.clear();
@@ -220,7 +239,14 @@ class UringServer {
   }
 
  private:
-  enum class Kind : uint64_t { kAccept, kRecv, kSend, kWritable };
+  enum class Kind : uint64_t {
+    kAccept,    // thread 0: a new connection
+    kHandOff,   // thread 0: the result of passing one to another thread (posted on failure only)
+    kAdopt,     // a connection passed by thread 0; res is its fd
+    kRecv,
+    kSend,      // posted only when not everything was sent
+    kWritable,  // POLLOUT after a send found the socket full
+  };
   struct UringConnection : Connection {
     std::string sending;          // the bytes of the send being submitted (see the invariant)
     bool send_queued = false;     // in to_send_
@@ -231,15 +257,38 @@ class UringServer {
   static constexpr int kBufferGroup = 0;
 
   // Connections are named by an id never reused, so a completion for a closed one finds nothing.
-  static uint64_t Tag(uint64_t id, Kind kind) { return id << 2 | static_cast<uint64_t>(kind); }
+  static uint64_t Tag(uint64_t id, Kind kind) { return id << 3 | static_cast<uint64_t>(kind); }
 
   io_uring_sqe* GetSqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {  // the submission queue is full: submit what it holds, then retry
       io_uring_submit(&ring_);
       sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) Die("io_uring_get_sqe");
     }
     return sqe;
+  }
+
+  void ArmAccept() {
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_multishot_accept(sqe, shared_.listener, nullptr, nullptr,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, Tag(0, Kind::kAccept));
+  }
+
+  void Adopt(int fd) {
+    SetNoDelay(fd);
+    const uint64_t id = ++last_id_;
+    connections_[id].fd = fd;
+    ArmRecv(id, fd);
+  }
+
+  // Closes the connection; a poll still armed on it would otherwise keep the socket, and its FIN,
+  // until it fires.
+  void Close(std::unordered_map<uint64_t, UringConnection>::iterator it) {
+    shutdown(it->second.fd, SHUT_RDWR);
+    close(it->second.fd);
+    connections_.erase(it);
   }
 
   void ReturnBuffer(unsigned id) {
@@ -267,6 +316,7 @@ class UringServer {
     if (it == connections_.end()) return;
     UringConnection& c = it->second;
     c.send_queued = false;
+    if (c.awaiting_writable) return;  // a send found the socket full since this one was queued
     c.sending.swap(c.out);  // both keep their capacity: no allocation per round
     c.out.clear();
     io_uring_sqe* sqe = GetSqe();
@@ -277,15 +327,16 @@ class UringServer {
   }
 
   void OnCompletion(const io_uring_cqe& cqe) {
-    const uint64_t id = cqe.user_data >> 2;
-    const auto kind = static_cast<Kind>(cqe.user_data & 3);
+    const uint64_t id = cqe.user_data >> 3;
+    const auto kind = static_cast<Kind>(cqe.user_data & 7);
     if (kind == Kind::kAccept) {
-      if (cqe.res >= 0) {
-        SetNoDelay(cqe.res);
-        const uint64_t new_id = ++last_id_;
-        connections_[new_id].fd = cqe.res;
-        ArmRecv(new_id, cqe.res);
-      }
+      if ((cqe.flags & IORING_CQE_F_MORE) == 0) ArmAccept();  // the multishot accept ended
+      if (cqe.res >= 0) HandOff(cqe.res);
+      return;
+    }
+    if (kind == Kind::kHandOff) Die("IORING_OP_MSG_RING");  // cqe.res: the error
+    if (kind == Kind::kAdopt) {
+      Adopt(cqe.res);
       return;
     }
     const auto it = connections_.find(id);
@@ -308,12 +359,14 @@ class UringServer {
         } else if (cqe.res == -ENOBUFS) {
           ArmRecv(id, c.fd);  // every buffer was in use; they are back by now
         } else {
-          close(c.fd);  // end of stream or error: the multishot recv has ended
-          connections_.erase(it);
+          Close(it);  // end of stream or error: the multishot recv has ended
         }
         return;
       case Kind::kSend: {  // not everything was sent
-        if (cqe.res < 0 && cqe.res != -EAGAIN) return;  // broken: the recv side will close it
+        if (cqe.res < 0 && cqe.res != -EAGAIN) {
+          Close(it);  // broken; the multishot recv ends with an error, and finds nothing
+          return;
+        }
         const size_t sent = cqe.res > 0 ? static_cast<size_t>(cqe.res) : 0;
         c.out.insert(0, c.sending, sent);
         c.awaiting_writable = true;
@@ -327,11 +380,28 @@ class UringServer {
         QueueSend(id, c);
         return;
       case Kind::kAccept:
-        return;
+      case Kind::kHandOff:
+      case Kind::kAdopt:
+        return;  // handled above
     }
   }
 
-  const int listener_;
+  // Thread 0: serves the new connection itself or passes it on, round-robin.
+  void HandOff(int fd) {
+    const size_t to = shared_.accepted++ % shared_.handoff.size();
+    if (to == 0) {
+      Adopt(fd);
+      return;
+    }
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_msg_ring(sqe, shared_.handoff[to], static_cast<unsigned>(fd),
+                           Tag(0, Kind::kAdopt), 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, Tag(0, Kind::kHandOff));
+  }
+
+  Shared& shared_;
+  const int thread_;
   io_uring ring_{};
   io_uring_buf_ring* buffer_ring_ = nullptr;
   std::unique_ptr<char[]> buffers_;
@@ -368,13 +438,15 @@ Options ParseOptions(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
+  Shared shared(options.threads);
+  shared.listener = Listen(options.port);
   std::vector<std::thread> threads;
   for (int t = 0; t < options.threads; ++t) {
-    threads.emplace_back([&options] {
+    threads.emplace_back([&options, &shared, t] {
       if (options.uring) {
-        UringServer(options.port).Run();
+        UringServer(shared, t).Run();
       } else {
-        ServeWithEpoll(options.port);
+        ServeWithEpoll(shared, t);
       }
     });
   }
