@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of fuzz/ with clang and runs each for a bounded time, starting from
-# its seed corpus fuzz/corpus/<target>/ and dictionary fuzz/<target>.dict. Fails on the first
+# its seed corpus fuzz/corpus/<target>/ and its dictionary fuzz/<target>.dict if it has one. Fails on the first
 # target that finds a crash, a leak, a sanitizer report or a slow input; the input that did it is
 # kept under <build dir>/artifacts/ and the command that replays it is printed.
 #
@@ -52,11 +52,13 @@ for target in "${targets[@]}"; do
   seeds=fuzz/corpus/$name
   work=$build/corpus/$name
   mkdir -p "$work"
+  dict=()
+  if [[ -f fuzz/$name.dict ]]; then dict=(-dict="fuzz/$name.dict"); fi
   printf '\n==> %s for %ds (seeds %s, %d inputs; new inputs in %s)\n' \
     "$target" "$seconds" "$seeds" "$(find "$seeds" -type f | wc -l)" "$work"
   # -timeout: an input that takes 10 s is a hang (the parsers are linear); -rss_limit_mb:
   # libFuzzer's default, said aloud; one worker, since CI has two cores for everything.
-  if ! "$build/fuzz/$target" -dict="fuzz/$name.dict" -max_total_time="$seconds" -timeout=10 \
+  if ! "$build/fuzz/$target" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-" \
       "$work" "$seeds"; then
     printf '\n%s found a problem. Replay it with:\n  %s/fuzz/%s %s/artifacts/%s-<file>\n' \
@@ -64,6 +66,6 @@ for target in "${targets[@]}"; do
     exit 1
   fi
   if ((merge)); then
-    "$build/fuzz/$target" -merge=1 -dict="fuzz/$name.dict" "$seeds" "$work"
+    "$build/fuzz/$target" -merge=1 "${dict[@]}" "$seeds" "$work"
   fi
 done
