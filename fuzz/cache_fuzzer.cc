@@ -1,15 +1,19 @@
 // libFuzzer target for the storage engine: each input is a cache configuration and a sequence of
-// operations on a few keys (set, add, replace, append, prepend, cas, incr, decr, delete, touch,
-// gat, get, flush_all, and the clock moving on), run against a Cache small enough to evict all
-// the time, with values from empty to chains of segments, compressible or not.
+// operations on 64 keys (set, add, replace, append, prepend, cas, incr, decr, delete, touch, gat,
+// get, flush_all, and the clock moving on), run against a 512 KiB cache that the values (from empty
+// to chains of segments, compressible or not) overflow many times: live items are evicted.
 //
-// The model cannot know what eviction dropped, so it holds, for each key, the value the cache
-// must have if it still has the key: every reply must be one the cache could give with the key
-// present as modelled, or with it evicted. After the operations every key is read: what remains
-// must be exactly what was last written, and curr_items and bytes must count exactly what
-// remains. Single-threaded, with no background thread: the clock moves only when the input says.
+// The model holds, for each key, the item the cache must have if it still has the key, and the
+// cache's eviction count when the model last saw the key present. A reply that says the key is
+// gone is accepted only if evictions have happened since (flush_all and expiry are modelled). At
+// the end every key is read: what remains is exactly what was last written, and curr_items and
+// bytes count exactly that. Single-threaded, no background thread; the clock moves only when the
+// input says. Counters are parsed and formatted with the engine's own arithmetic.h, which
+// arithmetic_test.cc checks; this target checks what the cache does with them.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -20,11 +24,12 @@
 #include "storage/arithmetic.h"
 #include "storage/cache.h"
 #include "storage/cache_test_util.h"
+#include "storage/item.h"
 
 namespace mnemo::storage {
 namespace {
 
-constexpr int kKeys = 8;
+constexpr int kKeys = 64;
 // An exptime of kShortExptime outlives no clock step; kStep seconds per step.
 constexpr Exptime kShortExptime = 100;
 constexpr uint32_t kStep = 150;
@@ -44,21 +49,30 @@ class Input {
   Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
   bool empty() const { return pos_ == size_; }
   uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  uint32_t Bytes2() { return Byte() | uint32_t{Byte()} << 8; }
+  uint32_t Bytes2() {
+    const uint32_t low = Byte();  // two statements: the order of a |'s operands is unspecified
+    return low | uint32_t{Byte()} << 8;
+  }
   uint64_t Bytes8() {
     uint64_t v = 0;
     for (int i = 0; i < 8; ++i) v |= uint64_t{Byte()} << (8 * i);
     return v;
   }
-  // A value: mostly short, sometimes long enough to span segments; its bytes repeat one input
-  // byte (compressible), cycle through the input, or spell a number (for incr and decr).
+  // A value: mostly short, often long enough to span segments; its bytes repeat one byte
+  // (compressible), come from a generator seeded by the input (incompressible, so that values
+  // overflow the cache and live items are evicted), or spell a number (for incr and decr).
   std::string Value(size_t max_size) {
     const uint8_t shape = Byte();
     if (shape % 4 == 0) return std::to_string(Bytes8() >> (Byte() % 64));
-    size_t size = shape % 4 == 1 ? Bytes2() % 300 : Bytes2() * 3 % (max_size + 1);
+    const size_t size = shape % 4 == 1 ? Bytes2() % 300
+                                       : max_size / 3 + Bytes2() * 3 % (max_size * 2 / 3 + 1);
     std::string value(size, static_cast<char>(Byte()));
     if (shape % 4 == 3) {
-      for (char& c : value) c = static_cast<char>(Byte());
+      uint64_t state = Bytes8();
+      for (char& c : value) {
+        state = state * 6364136223846793005u + 1442695040888963407u;  // an LCG: cheap, enough
+        c = static_cast<char>(state >> 56);
+      }
     }
     return value;
   }
@@ -73,6 +87,7 @@ struct ModelItem {
   std::string value;
   uint32_t flags = 0;
   int expires_at_step = -1;  // -1: never
+  uint64_t evictions_when_seen = 0;  // the cache's eviction count when last written or read
 };
 
 class Model {
@@ -97,20 +112,32 @@ class Model {
 std::string KeyName(int k) { return "key" + std::to_string(k); }
 
 void Run(Input& in) {
+  ResetClockForTesting();  // else millions of runs' steps would wrap the 32-bit clock
   const uint8_t config = in.Byte();
   CacheOptions options;
-  options.memory_limit = size_t{2} << 20;
+  options.memory_limit = size_t{512} << 10;  // 8 segments: a few long values overflow it
   options.segment_size = size_t{64} << 10;
   options.item_size_max = size_t{96} << 10;  // more than a segment: chains
+  options.hash_power_initial = 0;            // the least the table allows: cheaper to create
   options.background_thread = false;
   options.eviction = config % 2 == 0 ? EvictionPolicy::kMerge : EvictionPolicy::kFifo;
   options.compression = config / 2 % 2 == 0 ? Compression::kSnappy : Compression::kOff;
   const std::unique_ptr<Cache> cache = Cache::Create(options);
   const std::unique_ptr<Cache::Context> ctx = cache->NewContext();
-  // A value this long may be stored as a chain of segments, and a chained item is never a number
-  // (as memcached refuses incr on chunked items). The slack covers the item's header and key.
-  const size_t chained_above = cache->Stats().segment_size - 64;
+  const size_t segment_size = cache->Stats().segment_size;
   Model model;
+
+  auto evictions = [&] { return cache->Stats().evictions; };
+  auto present = [&](int k, ModelItem item) {
+    item.evictions_when_seen = evictions();
+    model.At(k) = std::move(item);
+  };
+  // The cache says key k is not there: fine if the model agrees, or if it may have been evicted.
+  auto gone = [&](std::optional<ModelItem>& item) {
+    if (item) CHECK(evictions() > item->evictions_when_seen);
+    item.reset();
+  };
+  auto seen = [&](std::optional<ModelItem>& item) { item->evictions_when_seen = evictions(); };
 
   while (!in.empty()) {
     const uint8_t op = in.Byte();
@@ -118,35 +145,55 @@ void Run(Input& in) {
     const std::string key = KeyName(k);
     std::optional<ModelItem>& item = model.At(k);
     const Exptime exptime = in.Byte() % 4 == 0 ? kShortExptime : 0;
+    // Set, add, replace, append, prepend and cas never answer kNoMemory here: the cache evicts
+    // (CacheOptions::evict) and every value fits in it.
     switch (op % 14) {
       case 0:
       case 1: {  // get
         CapturedItem got;
         if (cache->Get(*ctx, key, got) == LookupResult::kHit) {
-          CHECK(item && got.value == item->value && got.flags == item->flags);
+          CHECK(item && got.readable && got.value == item->value && got.flags == item->flags);
+          seen(item);
         } else {
-          item.reset();  // evicted
+          gone(item);
         }
         break;
       }
-      case 2:
-      case 3:
-      case 4: {  // set, add, replace
-        const StoreMode mode = op % 14 == 2   ? StoreMode::kSet
-                               : op % 14 == 3 ? StoreMode::kAdd
-                                              : StoreMode::kReplace;
-        const std::string value = in.Value(options.item_size_max);
+      case 2: {  // set, now and then above item_size_max, which removes the old value
+        const size_t max = in.Byte() == 0 ? options.item_size_max + 16 : options.item_size_max;
+        const std::string value = in.Value(max);
         const uint32_t flags = in.Byte() % 2 == 0 ? 0 : static_cast<uint32_t>(in.Bytes8());
         const StoreResult result =
-            cache->Store(*ctx, mode, key, flags, exptime, value, 0, nullptr);
-        if (mode == StoreMode::kSet) CHECK(result == StoreResult::kStored);
-        if (mode == StoreMode::kAdd) CHECK(result == StoreResult::kStored || item);
-        if (mode == StoreMode::kReplace) CHECK(result == StoreResult::kNotStored || item);
+            cache->Store(*ctx, StoreMode::kSet, key, flags, exptime, value, 0, nullptr);
+        if (value.size() > options.item_size_max) {
+          CHECK(result == StoreResult::kTooLarge);
+          item.reset();
+        } else {
+          CHECK(result == StoreResult::kStored);
+          present(k, ModelItem{value, flags, model.ExpiryFor(exptime)});
+        }
+        break;
+      }
+      case 3:
+      case 4: {  // add, replace
+        const bool add = op % 14 == 3;
+        const std::string value = in.Value(options.item_size_max);
+        const uint32_t flags = in.Byte() % 2 == 0 ? 0 : static_cast<uint32_t>(in.Bytes8());
+        const StoreResult result = cache->Store(
+            *ctx, add ? StoreMode::kAdd : StoreMode::kReplace, key, flags, exptime, value, 0,
+            nullptr);
         CHECK(result == StoreResult::kStored || result == StoreResult::kNotStored);
+        const bool was_there = add ? result == StoreResult::kNotStored
+                                   : result == StoreResult::kStored;
+        if (was_there) {
+          CHECK(item);
+        } else {
+          gone(item);
+        }
         if (result == StoreResult::kStored) {
-          item = ModelItem{value, flags, model.ExpiryFor(exptime)};
-        } else if (mode == StoreMode::kReplace) {
-          item.reset();  // evicted, or never there
+          present(k, ModelItem{value, flags, model.ExpiryFor(exptime)});
+        } else if (item) {
+          seen(item);
         }
         break;
       }
@@ -158,31 +205,37 @@ void Run(Input& in) {
             cache->Store(*ctx, append ? StoreMode::kAppend : StoreMode::kPrepend, key, 0, 0,
                          value, 0, nullptr);
         CHECK(result == StoreResult::kStored || result == StoreResult::kNotStored);
+        const bool fits = item && item->value.size() + value.size() <= options.item_size_max;
         if (result == StoreResult::kStored) {
-          CHECK(item && item->value.size() + value.size() <= options.item_size_max);
+          CHECK(fits);
           item->value = append ? item->value + value : value + item->value;
-        } else if (item && item->value.size() + value.size() <= options.item_size_max) {
-          item.reset();  // it fitted, so the key was gone: evicted
+          seen(item);
+        } else if (fits) {
+          gone(item);  // it would have fitted, so the key was not there
         }
         break;
       }
       case 7: {  // cas, with the current token or a stale one
         CapturedItem got;
         const bool hit = cache->Get(*ctx, key, got) == LookupResult::kHit;
-        if (!hit) item.reset();
-        CHECK(!hit || item);
+        if (hit) {
+          CHECK(item && got.value == item->value && got.flags == item->flags);
+          seen(item);
+        } else {
+          gone(item);
+        }
         const bool fresh = in.Byte() % 2 == 0;
         const std::string value = in.Value(options.item_size_max);
         const uint64_t token = hit ? (fresh ? got.cas : got.cas + 1) : in.Bytes8();
         const StoreResult result =
             cache->Store(*ctx, StoreMode::kCas, key, 0, exptime, value, token, nullptr);
-        if (!hit) {
-          CHECK(result == StoreResult::kNotFound);
+        if (result == StoreResult::kNotFound) {
+          gone(item);  // making room for the new value may evict the key itself
         } else if (!fresh) {
-          CHECK(result == StoreResult::kExists);
+          CHECK(hit && result == StoreResult::kExists);
         } else {
-          CHECK(result == StoreResult::kStored);
-          item = ModelItem{value, 0, model.ExpiryFor(exptime)};
+          CHECK(hit && result == StoreResult::kStored);
+          present(k, ModelItem{value, 0, model.ExpiryFor(exptime)});
         }
         break;
       }
@@ -194,39 +247,53 @@ void Run(Input& in) {
         uint64_t new_cas = 0;
         const ArithResult result = cache->Arithmetic(*ctx, key, incr, delta, &value, &new_cas);
         uint64_t number = 0;
-        const bool numeric = item && !item->value.empty() && ParseCounter(item->value, &number);
+        const bool numeric = item && ParseCounter(item->value, &number);
+        // A chained item is never a number, as memcached refuses incr on chunked items.
+        const bool may_be_chained =
+            item && item->value.size() + kItemMaxHeader + key.size() > segment_size;
         if (result == ArithResult::kNotFound) {
-          item.reset();
+          gone(item);
         } else if (result == ArithResult::kNonNumeric) {
-          CHECK(item && (!numeric || item->value.size() > chained_above));
+          CHECK(item && (!numeric || may_be_chained));
+          seen(item);
         } else {
           CHECK(result == ArithResult::kOk && numeric);
           CHECK(value == ApplyDelta(number, incr, delta));
           std::string text(std::max(item->value.size(), kMaxCounterDigits), '\0');
           text.resize(FormatCounter(value, item->value.size(), text.data()));
           item->value = text;
+          seen(item);
         }
         break;
       }
       case 10: {  // delete
-        const DeleteResult result = cache->Delete(*ctx, key, 0);
-        CHECK(result == DeleteResult::kNotFound || item);
-        item.reset();
+        if (cache->Delete(*ctx, key, 0) == DeleteResult::kDeleted) {
+          CHECK(item);
+          item.reset();
+        } else {
+          gone(item);
+        }
         break;
       }
       case 11: {  // touch, gat
         const bool gat = in.Byte() % 2 == 0;
         CapturedItem got;
-        const bool touched =
-            gat ? cache->GetAndTouch(*ctx, key, exptime, got) == LookupResult::kHit
-                : cache->Touch(*ctx, key, exptime) == TouchResult::kTouched;
+        bool touched;
+        if (gat) {
+          touched = cache->GetAndTouch(*ctx, key, exptime, got) == LookupResult::kHit;
+        } else {
+          const TouchResult result = cache->Touch(*ctx, key, exptime);
+          CHECK(result != TouchResult::kNoMemory);  // only under -M, which is not set
+          touched = result == TouchResult::kTouched;
+        }
         if (!touched) {
-          item.reset();
+          gone(item);
           break;
         }
         CHECK(item);
-        if (gat) CHECK(got.value == item->value);
+        if (gat) CHECK(got.value == item->value && got.flags == item->flags);
         item->expires_at_step = model.ExpiryFor(exptime);
+        seen(item);
         break;
       }
       case 12:  // flush_all
@@ -244,10 +311,13 @@ void Run(Input& in) {
   uint64_t items = 0;
   uint64_t bytes = 0;
   for (int k = 0; k < kKeys; ++k) {
+    std::optional<ModelItem>& item = model.At(k);
     CapturedItem got;
-    if (cache->Get(*ctx, KeyName(k), got) != LookupResult::kHit) continue;
-    const std::optional<ModelItem>& item = model.At(k);
-    CHECK(item && got.value == item->value && got.flags == item->flags);
+    if (cache->Get(*ctx, KeyName(k), got) != LookupResult::kHit) {
+      gone(item);
+      continue;
+    }
+    CHECK(item && got.readable && got.value == item->value && got.flags == item->flags);
     ++items;
     bytes += got.stored_bytes;
   }

@@ -133,6 +133,21 @@ def test_a_pid_file_naming_a_running_process_draws_a_warning_and_is_replaced(sta
     pidfile = tmp_path / "mnemod.pid"
     pidfile.write_text("%d\n" % os.getpid())  # this test's process: certainly running
     server = start_server("-P", str(pidfile))
+    with server.connect() as c:  # served: the pid file was written before the server ran
+        c.expect(b"set k 0 0 1\r\nx\r\n", b"STORED\r\n")
     assert pidfile.read_text() == "%d\n" % server.pid
     assert ("WARNING: The pid file contained the following (running) pid: %d" % os.getpid()
             in server.output())
+
+
+def test_a_pid_file_the_server_could_not_write_is_not_removed_at_exit(start_server, tmp_path):
+    # Another instance's pid file, and a directory where the temporary file would go.
+    pidfile = tmp_path / "mnemod.pid"
+    pidfile.write_text("1\n")
+    (tmp_path / "mnemod.pid.tmp").mkdir()
+    server = start_server("-P", str(pidfile))
+    with server.connect() as c:
+        c.expect(b"set k 0 0 1\r\nx\r\n", b"STORED\r\n")
+    assert "Could not open the pid file %s.tmp for writing" % pidfile in server.output()
+    assert server.stop() is None
+    assert pidfile.read_text() == "1\n"

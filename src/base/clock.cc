@@ -44,4 +44,6 @@ void AdvanceClockForTesting(uint32_t seconds) {
   test_offset.fetch_add(seconds, std::memory_order_relaxed);
 }
 
+void ResetClockForTesting() { test_offset.store(0, std::memory_order_relaxed); }
+
 }  // namespace mnemo

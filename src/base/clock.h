@@ -23,5 +23,9 @@ int64_t ProcessStartWallSeconds();
 // Test hook: moves MonotonicSeconds() forward by `seconds`, so that expiry can be tested without
 // sleeping. Also shifts the wall clock seen by WallSeconds().
 void AdvanceClockForTesting(uint32_t seconds);
+// Test hook: undoes every AdvanceClockForTesting, for a test that runs many times in one process
+// (a fuzz target) and would otherwise push the clock until it wraps. Only while nothing that read
+// the clock is alive: to its users, time would go backwards.
+void ResetClockForTesting();
 
 }  // namespace mnemo

@@ -58,11 +58,11 @@ int main(int argc, char* argv[]) {
     status = Daemonize(/*keep_stderr=*/options.verbosity > 0);
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
-  if (!options.pid_file.empty()) WritePidFile(options.pid_file);
+  const bool wrote_pid_file = !options.pid_file.empty() && WritePidFile(options.pid_file);
 
   status = server->Run();
   server.reset();
-  if (!options.pid_file.empty()) RemovePidFile(options.pid_file);
+  if (wrote_pid_file) RemovePidFile(options.pid_file);
   if (!status.ok()) return Fail(EXIT_FAILURE, status);
   return 0;
 }

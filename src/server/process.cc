@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -73,12 +74,18 @@ Status Daemonize(bool keep_stderr) {
   return Status::Ok();
 }
 
-void WritePidFile(const std::string& path) {
+bool WritePidFile(const std::string& path) {
   if (FILE* old = std::fopen(path.c_str(), "r"); old != nullptr) {
-    long pid = 0;
-    if (std::fscanf(old, "%ld", &pid) == 1 && pid > 0 && kill(static_cast<pid_t>(pid), 0) == 0) {
-      std::fprintf(stderr, "WARNING: The pid file contained the following (running) pid: %ld\n",
-                   pid);
+    char line[32];
+    if (std::fgets(line, sizeof(line), old) != nullptr) {
+      char* end = nullptr;
+      errno = 0;
+      const long pid = std::strtol(line, &end, 10);
+      const bool number = errno == 0 && end != line && (*end == '\n' || *end == '\0');
+      if (number && pid > 0 && pid <= INT32_MAX && kill(static_cast<pid_t>(pid), 0) == 0) {
+        std::fprintf(stderr, "WARNING: The pid file contained the following (running) pid: %ld\n",
+                     pid);
+      }
     }
     std::fclose(old);
   }
@@ -89,20 +96,22 @@ void WritePidFile(const std::string& path) {
   if (file == nullptr) {
     std::fprintf(stderr, "Could not open the pid file %s for writing: %s\n", temporary.c_str(),
                  strerror(errno));
-    return;
+    return false;
   }
   std::fprintf(file, "%ld\n", static_cast<long>(getpid()));
   if (std::fclose(file) != 0) {
     std::fprintf(stderr, "Could not close the pid file %s: %s\n", temporary.c_str(),
                  strerror(errno));
     unlink(temporary.c_str());
-    return;
+    return false;
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     std::fprintf(stderr, "Could not rename the pid file from %s to %s: %s\n", temporary.c_str(),
                  path.c_str(), strerror(errno));
     unlink(temporary.c_str());
+    return false;
   }
+  return true;
 }
 
 void RemovePidFile(const std::string& path) {

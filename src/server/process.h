@@ -22,8 +22,10 @@ Status Daemonize(bool keep_stderr);
 
 // Writes the server's pid to `path` as memcached's save_pid does: a warning if the file already
 // names a running process, then "<path>.tmp" renamed into place. A failure is reported on stderr
-// and is not fatal: like memcached, the server then runs without its pid file.
-void WritePidFile(const std::string& path);
+// and is not fatal: like memcached, the server then runs without its pid file. Unlike memcached,
+// the temporary file is removed when the write or the rename fails. Returns whether the file was
+// written (and so is the server's to remove).
+bool WritePidFile(const std::string& path);
 void RemovePidFile(const std::string& path);
 
 }  // namespace mnemo::server
