@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of fuzz/ with clang and runs each for a bounded time, starting from
-# its seed corpus fuzz/corpus/<target>/ and its dictionary fuzz/<target>.dict if it has one. Fails on the first
-# target that finds a crash, a leak, a sanitizer report or a slow input; the input that did it is
-# kept under <build dir>/artifacts/ and the command that replays it is printed.
+# its seed corpus fuzz/corpus/<target>/ and its dictionary fuzz/<target>.dict if it has one.
+# Fails on the first target that finds a crash, a leak, a sanitizer report or a slow input; the
+# input that did it is kept under <build dir>/artifacts/ and the command that replays it is printed.
 #
 #   scripts/fuzz.sh                       # every target, 60 s each (what CI runs)
 #   scripts/fuzz.sh --seconds 1800 text_parser_fuzzer
@@ -56,7 +56,7 @@ for target in "${targets[@]}"; do
   if [[ -f fuzz/$name.dict ]]; then dict=(-dict="fuzz/$name.dict"); fi
   printf '\n==> %s for %ds (seeds %s, %d inputs; new inputs in %s)\n' \
     "$target" "$seconds" "$seeds" "$(find "$seeds" -type f | wc -l)" "$work"
-  # -timeout: an input that takes 10 s is a hang (the parsers are linear); -rss_limit_mb:
+  # -timeout: an input that takes 10 s is a hang (inputs run in milliseconds); -rss_limit_mb:
   # libFuzzer's default, said aloud; one worker, since CI has two cores for everything.
   if ! "$build/fuzz/$target" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-" \
