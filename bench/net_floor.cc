@@ -1,8 +1,9 @@
 // net_floor: what a server that does no protocol work spends per request, measured the way
 // bench/memtier_side_by_side.py measures mnemod and memcached. It answers `set` with STORED (and
 // keeps nothing), every `get <key>` with one value of the size the last set had, `stats` with
-// get_misses 0, anything else with ERROR. What it costs per request is what reading a request and
-// sending a reply cost, with one of two ways of driving the sockets:
+// get_misses 0, `version` with VERSION net_floor, anything else with ERROR. What it costs per
+// request is what reading a request and sending a reply cost, with one of two ways of driving the
+// sockets:
 //
 //   -o io=epoll  -t threads, each with its own edge-triggered epoll set; read() until short, one
 //                send() per batch: mnemod's and memcached's system calls.
@@ -18,7 +19,8 @@
 // Other memcached flags that take a value (-l -U -c -u -m) are accepted and ignored, so that the
 // benchmark scripts start it like any server: it always listens on 127.0.0.1.
 //
-//   bench/memtier_side_by_side.py --load rate --server floor-epoll=build/net_floor:'-o io=epoll' ...
+//   bench/memtier_side_by_side.py --load rate --server mnemod=build/mnemod
+//       --server floor-epoll=build/net_floor:'-o io=epoll'   (one command line)
 //
 // A benchmark instrument, not a server: it handles what a benchmark sends and no more (one key
 // per get; flags without a value such as -d or -v are refused; a full file table stops accepting).
@@ -33,6 +35,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -53,7 +56,6 @@ struct Options {
 };
 
 struct Connection {
-  int fd = -1;
   std::string in;
   std::string out;
 };
@@ -85,6 +87,9 @@ void RunCommands(Connection& c, size_t& value_size) {
       pos = eol + 2;
     } else if (line == "stats") {
       c.out += "STAT get_misses 0\r\nEND\r\n";
+      pos = eol + 2;
+    } else if (line == "version") {
+      c.out += "VERSION net_floor\r\n";
       pos = eol + 2;
     } else {
       c.out += "ERROR\r\n";
@@ -152,8 +157,9 @@ void ServeWithEpoll(Shared& shared, int thread) {
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == listener) {
-        int accepted;
-        while ((accepted = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        for (;;) {  // drain the edge
+          const int accepted = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (accepted < 0) break;
           SetNoDelay(accepted);
           epoll_event conn_event{};
           conn_event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -240,16 +246,17 @@ class UringServer {
 
  private:
   enum class Kind : uint64_t {
-    kAccept,    // thread 0: a new connection
-    kHandOff,   // thread 0: the result of passing one to another thread (posted on failure only)
-    kAdopt,     // a connection passed by thread 0; res is its fd
+    kAccept,   // thread 0: a new connection
+    kHandOff,  // thread 0: the result of passing one to another thread (posted on failure only)
+    kAdopt,    // a connection passed by thread 0; res is its fd
     kRecv,
     kSend,      // posted only when not everything was sent
     kWritable,  // POLLOUT after a send found the socket full
   };
   struct UringConnection : Connection {
-    std::string sending;          // the bytes of the send being submitted (see the invariant)
-    bool send_queued = false;     // in to_send_
+    int fd = -1;
+    std::string sending;             // the bytes of the send being submitted (see the invariant)
+    bool send_queued = false;        // in to_send_
     bool awaiting_writable = false;  // the socket was full; a POLLOUT poll is armed
   };
   static constexpr unsigned kBuffers = 1024;
@@ -317,7 +324,7 @@ class UringServer {
     UringConnection& c = it->second;
     c.send_queued = false;
     if (c.awaiting_writable) return;  // a send found the socket full since this one was queued
-    c.sending.swap(c.out);  // both keep their capacity: no allocation per round
+    c.sending.swap(c.out);            // both keep their capacity: no allocation per round
     c.out.clear();
     io_uring_sqe* sqe = GetSqe();
     io_uring_prep_send(sqe, c.fd, c.sending.data(), c.sending.size(),
@@ -438,6 +445,7 @@ Options ParseOptions(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
+  std::signal(SIGTERM, [](int) { _exit(0); });  // stopped like a server: exit status 0
   Shared shared(options.threads);
   shared.listener = Listen(options.port);
   std::vector<std::thread> threads;

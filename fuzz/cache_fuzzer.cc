@@ -35,13 +35,12 @@ constexpr Exptime kShortExptime = 100;
 constexpr uint32_t kStep = 150;
 
 // Fails the run: a reply the cache could not give with the key present as modelled or evicted.
-#define CHECK(condition)                                                   \
-  do {                                                                     \
-    if (!(condition)) {                                                    \
-      std::fprintf(stderr, "cache_fuzzer: check failed at line %d: %s\n", \
-                   __LINE__, #condition);                                  \
-      std::abort();                                                        \
-    }                                                                      \
+#define CHECK(condition)                                                                         \
+  do {                                                                                           \
+    if (!(condition)) {                                                                          \
+      std::fprintf(stderr, "cache_fuzzer: check failed at line %d: %s\n", __LINE__, #condition); \
+      std::abort();                                                                              \
+    }                                                                                            \
   } while (false)
 
 class Input {
@@ -64,8 +63,8 @@ class Input {
   std::string Value(size_t max_size) {
     const uint8_t shape = Byte();
     if (shape % 4 == 0) return std::to_string(Bytes8() >> (Byte() % 64));
-    const size_t size = shape % 4 == 1 ? Bytes2() % 300
-                                       : max_size / 3 + Bytes2() * 3 % (max_size * 2 / 3 + 1);
+    const size_t size =
+        shape % 4 == 1 ? Bytes2() % 300 : max_size / 3 + Bytes2() * 3 % (max_size * 2 / 3 + 1);
     std::string value(size, static_cast<char>(Byte()));
     if (shape % 4 == 3) {
       uint64_t state = Bytes8();
@@ -86,7 +85,7 @@ class Input {
 struct ModelItem {
   std::string value;
   uint32_t flags = 0;
-  int expires_at_step = -1;  // -1: never
+  int expires_at_step = -1;          // -1: never
   uint64_t evictions_when_seen = 0;  // the cache's eviction count when last written or read
 };
 
@@ -179,12 +178,11 @@ void Run(Input& in) {
         const bool add = op % 14 == 3;
         const std::string value = in.Value(options.item_size_max);
         const uint32_t flags = in.Byte() % 2 == 0 ? 0 : static_cast<uint32_t>(in.Bytes8());
-        const StoreResult result = cache->Store(
-            *ctx, add ? StoreMode::kAdd : StoreMode::kReplace, key, flags, exptime, value, 0,
-            nullptr);
+        const StoreResult result = cache->Store(*ctx, add ? StoreMode::kAdd : StoreMode::kReplace,
+                                                key, flags, exptime, value, 0, nullptr);
         CHECK(result == StoreResult::kStored || result == StoreResult::kNotStored);
-        const bool was_there = add ? result == StoreResult::kNotStored
-                                   : result == StoreResult::kStored;
+        const bool was_there =
+            add ? result == StoreResult::kNotStored : result == StoreResult::kStored;
         if (was_there) {
           CHECK(item);
         } else {
@@ -201,9 +199,8 @@ void Run(Input& in) {
       case 6: {  // append, prepend
         const bool append = op % 14 == 5;
         const std::string value = in.Value(options.item_size_max);
-        const StoreResult result =
-            cache->Store(*ctx, append ? StoreMode::kAppend : StoreMode::kPrepend, key, 0, 0,
-                         value, 0, nullptr);
+        const StoreResult result = cache->Store(
+            *ctx, append ? StoreMode::kAppend : StoreMode::kPrepend, key, 0, 0, value, 0, nullptr);
         CHECK(result == StoreResult::kStored || result == StoreResult::kNotStored);
         const bool fits = item && item->value.size() + value.size() <= options.item_size_max;
         if (result == StoreResult::kStored) {
