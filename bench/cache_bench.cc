@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "storage/cache.h"
+#include "testing/cache_calls.h"
 
 namespace mnemo::storage {
 namespace {
@@ -56,7 +57,7 @@ Cache& Preloaded() {
     auto ctx = c->NewContext();
     const std::string value(32, 'v');
     for (size_t i = 0; i < kKeys; ++i) {
-      (void)c->Store(*ctx, StoreMode::kSet, Key(i), 0, 0, value, 0, nullptr);
+      (void)cache_calls::Store(*c, *ctx, StoreMode::kSet, Key(i), 0, 0, value, 0, nullptr);
     }
     return c;
   }();
@@ -77,7 +78,7 @@ void BM_Get(benchmark::State& state) {
   Discard sink;
   size_t hits = 0;
   for (auto _ : state) {
-    hits += cache.Get(*ctx, keys[rng() % kKeys], sink) == LookupResult::kHit;
+    hits += cache_calls::Get(cache, *ctx, keys[rng() % kKeys], sink) == LookupResult::kHit;
   }
   state.SetItemsProcessed(state.iterations());
   state.counters["hit_ratio"] =
@@ -93,8 +94,8 @@ void BM_Store(benchmark::State& state) {
   std::mt19937_64 rng(state.thread_index() + 100);
   const std::string value(32, 's');
   for (auto _ : state) {
-    benchmark::DoNotOptimize(
-        cache.Store(*ctx, StoreMode::kSet, keys[rng() % kKeys], 0, 0, value, 0, nullptr));
+    benchmark::DoNotOptimize(cache_calls::Store(cache, *ctx, StoreMode::kSet, keys[rng() % kKeys],
+                                                0, 0, value, 0, nullptr));
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -112,12 +113,12 @@ void BM_FillItemsHeld(benchmark::State& state) {
     const std::string value(value_size, 'f');
     const size_t writes = 3 * 64 * kMiB / (13 + value_size);
     for (size_t i = 0; i < writes; ++i) {
-      (void)cache->Store(*ctx, StoreMode::kSet, Key(i), 0, 0, value, 0, nullptr);
+      (void)cache_calls::Store(*cache, *ctx, StoreMode::kSet, Key(i), 0, 0, value, 0, nullptr);
     }
     size_t held = 0;
     Discard sink;
     for (size_t i = 0; i < writes; ++i)
-      held += cache->Get(*ctx, Key(i), sink) == LookupResult::kHit;
+      held += cache_calls::Get(*cache, *ctx, Key(i), sink) == LookupResult::kHit;
     const CacheStats stats = cache->Stats();
     state.counters["items"] = static_cast<double>(held);
     state.counters["vs_memcached"] = static_cast<double>(held) / memcached_items;
@@ -155,9 +156,9 @@ void BM_ZipfLookAside(benchmark::State& state) {
           static_cast<size_t>(std::lower_bound(cumulative.begin(), cumulative.end(), uniform(rng)) -
                               cumulative.begin());
       const std::string key = Key(rank * stride % kZipfKeys);
-      if (cache->Get(*ctx, key, sink) != LookupResult::kHit) {
+      if (cache_calls::Get(*cache, *ctx, key, sink) != LookupResult::kHit) {
         misses += i >= kWarmup;
-        (void)cache->Store(*ctx, StoreMode::kSet, key, 0, 0, value, 0, nullptr);
+        (void)cache_calls::Store(*cache, *ctx, StoreMode::kSet, key, 0, 0, value, 0, nullptr);
       }
     }
     state.counters["miss_pct"] = 100.0 * static_cast<double>(misses) / kMeasured;

@@ -23,8 +23,9 @@
 #include "base/clock.h"
 #include "storage/arithmetic.h"
 #include "storage/cache.h"
-#include "storage/cache_test_util.h"
 #include "storage/item.h"
+#include "testing/cache_calls.h"
+#include "testing/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
@@ -150,7 +151,7 @@ void Run(Input& in) {
       case 0:
       case 1: {  // get
         CapturedItem got;
-        if (cache->Get(*ctx, key, got) == LookupResult::kHit) {
+        if (cache_calls::Get(*cache, *ctx, key, got) == LookupResult::kHit) {
           CHECK(item && got.readable && got.value == item->value && got.flags == item->flags);
           seen(item);
         } else {
@@ -162,8 +163,8 @@ void Run(Input& in) {
         const size_t max = in.Byte() == 0 ? options.item_size_max + 16 : options.item_size_max;
         const std::string value = in.Value(max);
         const uint32_t flags = in.Byte() % 2 == 0 ? 0 : static_cast<uint32_t>(in.Bytes8());
-        const StoreResult result =
-            cache->Store(*ctx, StoreMode::kSet, key, flags, exptime, value, 0, nullptr);
+        const StoreResult result = cache_calls::Store(*cache, *ctx, StoreMode::kSet, key, flags,
+                                                      exptime, value, 0, nullptr);
         if (value.size() > options.item_size_max) {
           CHECK(result == StoreResult::kTooLarge);
           item.reset();
@@ -178,8 +179,9 @@ void Run(Input& in) {
         const bool add = op % 14 == 3;
         const std::string value = in.Value(options.item_size_max);
         const uint32_t flags = in.Byte() % 2 == 0 ? 0 : static_cast<uint32_t>(in.Bytes8());
-        const StoreResult result = cache->Store(*ctx, add ? StoreMode::kAdd : StoreMode::kReplace,
-                                                key, flags, exptime, value, 0, nullptr);
+        const StoreResult result =
+            cache_calls::Store(*cache, *ctx, add ? StoreMode::kAdd : StoreMode::kReplace, key,
+                               flags, exptime, value, 0, nullptr);
         CHECK(result == StoreResult::kStored || result == StoreResult::kNotStored);
         const bool was_there =
             add ? result == StoreResult::kNotStored : result == StoreResult::kStored;
@@ -199,8 +201,9 @@ void Run(Input& in) {
       case 6: {  // append, prepend
         const bool append = op % 14 == 5;
         const std::string value = in.Value(options.item_size_max);
-        const StoreResult result = cache->Store(
-            *ctx, append ? StoreMode::kAppend : StoreMode::kPrepend, key, 0, 0, value, 0, nullptr);
+        const StoreResult result =
+            cache_calls::Store(*cache, *ctx, append ? StoreMode::kAppend : StoreMode::kPrepend, key,
+                               0, 0, value, 0, nullptr);
         CHECK(result == StoreResult::kStored || result == StoreResult::kNotStored);
         const bool fits = item && item->value.size() + value.size() <= options.item_size_max;
         if (result == StoreResult::kStored) {
@@ -214,7 +217,7 @@ void Run(Input& in) {
       }
       case 7: {  // cas, with the current token or a stale one
         CapturedItem got;
-        const bool hit = cache->Get(*ctx, key, got) == LookupResult::kHit;
+        const bool hit = cache_calls::Get(*cache, *ctx, key, got) == LookupResult::kHit;
         if (hit) {
           CHECK(item && got.value == item->value && got.flags == item->flags);
           seen(item);
@@ -224,8 +227,8 @@ void Run(Input& in) {
         const bool fresh = in.Byte() % 2 == 0;
         const std::string value = in.Value(options.item_size_max);
         const uint64_t token = hit ? (fresh ? got.cas : got.cas + 1) : in.Bytes8();
-        const StoreResult result =
-            cache->Store(*ctx, StoreMode::kCas, key, 0, exptime, value, token, nullptr);
+        const StoreResult result = cache_calls::Store(*cache, *ctx, StoreMode::kCas, key, 0,
+                                                      exptime, value, token, nullptr);
         if (result == StoreResult::kNotFound) {
           gone(item);  // making room for the new value may evict the key itself
         } else if (!fresh) {
@@ -242,7 +245,8 @@ void Run(Input& in) {
         const uint64_t delta = in.Byte() % 2 == 0 ? in.Byte() : in.Bytes8();
         uint64_t value = 0;
         uint64_t new_cas = 0;
-        const ArithResult result = cache->Arithmetic(*ctx, key, incr, delta, &value, &new_cas);
+        const ArithResult result =
+            cache_calls::Arithmetic(*cache, *ctx, key, incr, delta, &value, &new_cas);
         uint64_t number = 0;
         const bool numeric = item && ParseCounter(item->value, &number);
         // A chained item is never a number, as memcached refuses incr on chunked items.
@@ -264,7 +268,7 @@ void Run(Input& in) {
         break;
       }
       case 10: {  // delete
-        if (cache->Delete(*ctx, key, 0) == DeleteResult::kDeleted) {
+        if (cache_calls::Delete(*cache, *ctx, key, 0) == DeleteResult::kDeleted) {
           CHECK(item);
           item.reset();
         } else {
@@ -277,7 +281,7 @@ void Run(Input& in) {
         CapturedItem got;
         bool touched;
         if (gat) {
-          touched = cache->GetAndTouch(*ctx, key, exptime, got) == LookupResult::kHit;
+          touched = cache_calls::GetAndTouch(*cache, *ctx, key, exptime, got) == LookupResult::kHit;
         } else {
           const TouchResult result = cache->Touch(*ctx, key, exptime);
           CHECK(result != TouchResult::kNoMemory);  // only under -M, which is not set
@@ -310,7 +314,7 @@ void Run(Input& in) {
   for (int k = 0; k < kKeys; ++k) {
     std::optional<ModelItem>& item = model.At(k);
     CapturedItem got;
-    if (cache->Get(*ctx, KeyName(k), got) != LookupResult::kHit) {
+    if (cache_calls::Get(*cache, *ctx, KeyName(k), got) != LookupResult::kHit) {
       gone(item);
       continue;
     }

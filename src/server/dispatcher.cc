@@ -100,7 +100,11 @@ Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
     case ParseStatus::kTooLarge:
       stats_.Add(Stat::kStoreTooLarge);
       // As memcached: a failed set must not leave the old value readable.
-      if (cmd->type == CommandType::kSet) (void)cache_.Delete(context_, cmd->key);
+      if (cmd->type == CommandType::kSet) {
+        storage::DeleteRequest request;
+        request.key = cmd->key;
+        (void)cache_.Delete(context_, request);
+      }
       break;
     case ParseStatus::kError:
     case ParseStatus::kBadFormat:
@@ -184,6 +188,10 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
 
 Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, bool touch) {
   ValueWriter writer(*out_, with_cas);
+  storage::ReadOptions options;
+  options.can_win = false;  // the recache race is the meta protocol's; get and gat take no part
+  options.touch = touch;
+  options.touch_exptime = cmd->exptime;
   std::string_view key;
   for (bool first = true;; first = false) {
     const protocol::KeyList remaining = cmd->keys;
@@ -192,9 +200,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
       cmd->keys = remaining;
       return Outcome::kSuspended;
     }
-    const storage::LookupResult result =
-        touch ? cache_.GetAndTouch(context_, key, cmd->exptime, writer)
-              : cache_.Get(context_, key, writer);
+    const storage::LookupResult result = cache_.Get(context_, key, options, writer);
     if (writer.corrupt()) {
       // The values before it went out whole; this one cannot. The client sees an error instead
       // of END, as when memcached fails mid-retrieval.
@@ -225,8 +231,17 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
 }
 
 void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
-  const storage::StoreResult result = cache_.Store(context_, mode, cmd.key, cmd.flags, cmd.exptime,
-                                                   cmd.value, cmd.cas_unique, nullptr);
+  storage::WriteRequest request;
+  request.mode = mode;
+  request.key = cmd.key;
+  request.value = cmd.value;
+  // append and prepend keep the item's flags and exptime; only cas compares a token.
+  if (mode != storage::StoreMode::kAppend && mode != storage::StoreMode::kPrepend) {
+    request.flags = cmd.flags;
+    request.exptime = cmd.exptime;
+  }
+  if (mode == storage::StoreMode::kCas) request.cas = cmd.cas_unique;
+  const storage::StoreResult result = cache_.Store(context_, request, nullptr);
   stats_.Add(Stat::kCmdSet);
   switch (result) {
     case storage::StoreResult::kStored:
@@ -251,22 +266,26 @@ void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
 }
 
 void Dispatcher::Delete(const protocol::Command& cmd) {
-  const storage::DeleteResult result = cache_.Delete(context_, cmd.key);
+  storage::DeleteRequest request;
+  request.key = cmd.key;
+  const storage::DeleteResult result = cache_.Delete(context_, request);
   stats_.Add(result == storage::DeleteResult::kDeleted ? Stat::kDeleteHits : Stat::kDeleteMisses);
   Reply(replies::ForDelete(result));
 }
 
 void Dispatcher::Arithmetic(const protocol::Command& cmd, bool increment) {
-  uint64_t value = 0;
-  uint64_t new_cas = 0;
-  const storage::ArithResult result =
-      cache_.Arithmetic(context_, cmd.key, increment, cmd.delta, &value, &new_cas);
+  storage::ArithRequest request;
+  request.key = cmd.key;
+  request.increment = increment;
+  request.delta = cmd.delta;
+  storage::ArithOutcome outcome;
+  const storage::ArithResult result = cache_.Arithmetic(context_, request, &outcome);
   if (result == storage::ArithResult::kNotFound) {
     stats_.Add(increment ? Stat::kIncrMisses : Stat::kDecrMisses);
   } else if (result == storage::ArithResult::kOk) {
     stats_.Add(increment ? Stat::kIncrHits : Stat::kDecrHits);
     char text[24];
-    char* end = std::to_chars(text, text + 20, value).ptr;
+    char* end = std::to_chars(text, text + 20, outcome.value).ptr;
     end = std::copy(replies::kCrlf.begin(), replies::kCrlf.end(), end);
     Reply(std::string_view(text, static_cast<size_t>(end - text)));
     return;

@@ -240,7 +240,9 @@ void MetaDispatcher::Dispatch(const protocol::MetaParseResult& result, const Met
     if (result.status == MetaStatus::kTooLarge) {
       // As memcached: an ms too large to store removes the value it would have replaced.
       stats_.Add(Stat::kStoreTooLarge);
-      (void)cache_.Delete(context_, cmd.Key());
+      storage::DeleteRequest request;
+      request.key = cmd.Key();
+      (void)cache_.Delete(context_, request);
     }
     out.Append(replies::ForMetaParse(result.status));
     return;

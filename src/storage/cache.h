@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "storage/value_hold.h"
+
 namespace mnemo::storage {
 
 enum class EvictionPolicy : uint8_t {
@@ -40,7 +42,7 @@ struct CacheOptions {
   int hash_power_initial = 16;    // -o hashpower: log2 of the initial bucket count
   bool background_thread = true;  // reclaim expired segments ahead of demand
   // -o compression, compress_min, compress_ratio: a value of at least compress_min bytes (and at
-  // most SegmentCache::kMaxCompressedValue) is stored compressed if its block is at most
+  // most ValueCodec::kMaxCompressedValue) is stored compressed if its block is at most
   // compress_ratio of its length. Defaults from bench/RESULTS.md.
   Compression compression = Compression::kSnappy;
   size_t compress_min = 256;
@@ -115,6 +117,10 @@ class ItemView {
   // for value_size() bytes. Returns false if the stored bytes are corrupt; nothing useful is in
   // `out` then.
   [[nodiscard]] virtual bool CopyValue(char* out) const = 0;
+  // Holds the item's value so that it can be read after OnItem returns, without a copy
+  // (value_hold.h): for values worth sending straight from item memory, and for decoding a
+  // compressed one outside the cache's lock.
+  virtual ValueHold Hold() const = 0;
   // Seconds until the item expires; -1 if it never does.
   virtual int64_t ttl_remaining() const = 0;
   // True if the item was read since it was written (before this read).
@@ -126,8 +132,9 @@ class ItemView {
 
 class ItemSink {
  public:
-  // Called at most once per lookup, on a hit, while the item cannot change or be reclaimed. Must
-  // not call back into the cache.
+  // Called at most once per lookup, on a hit, while the item cannot change or be reclaimed (under
+  // its stripe lock: keep it short, and Hold() what is to be read at length). Must not call back
+  // into the cache.
   virtual void OnItem(const ItemView& item) = 0;
 
   virtual ~ItemSink() = default;
@@ -146,7 +153,7 @@ struct WriteRequest {
   // kCas: an older token than the item's CAS stores too, but the new version is stale, and keeps
   // the old one's expiry and win state (meta I). Older means lower, as memcached's CAS counter
   // grows with time; a CAS derived from a location does not, so any CAS the cache derived
-  // before counts as older than one it derived (see SegmentCache::Older).
+  // before counts as older than one it derived (see CacheCore::Older).
   bool invalidate = false;
   // kAppend/kPrepend on a missing key: store `value` as a new item expiring at vivify_exptime,
   // with `flags` (meta N).
@@ -234,13 +241,15 @@ struct CacheStats {
   uint64_t expired_unfetched = 0;  // ...of which never read
   uint64_t evicted_unfetched = 0;  // evicted items never read
   uint64_t segment_size = 0;
-  uint64_t segments_total = 0;   // segments the pool may hold (-m / segment_size)
-  uint64_t segments_in_use = 0;  // holding items (open or sealed)
-  uint64_t segments_free = 0;    // taken from the OS and ready for reuse
+  uint64_t segments_total = 0;     // segments the pool may hold (-m / segment_size)
+  uint64_t segments_in_use = 0;    // holding items (open or sealed)
+  uint64_t segments_free = 0;      // taken from the OS and ready for reuse
+  uint64_t segments_draining = 0;  // freed while readers still hold them (ValueHold)
   uint64_t segment_merges = 0;
   uint64_t segment_evictions = 0;  // segments emptied by eviction (merge or FIFO)
   uint64_t segments_expired = 0;   // segments freed because all their items expired
   uint64_t items_copied_forward = 0;
+  uint64_t value_holds = 0;  // values read through a ValueHold instead of copied under the lock
   uint64_t hash_table_bytes = 0;
   uint64_t hash_power_level = 0;
   uint64_t hash_is_expanding = 0;
@@ -279,37 +288,24 @@ class Cache {
   // reclaimed, and their items leave curr_items and bytes, even if its thread writes no more.
   virtual void Tick(Context& ctx) = 0;
 
-  // Stores `value` under `key` as `mode` asks. For kCas, `cas` is the token the client read.
-  // On kStored, *new_cas (if not null) receives the new version's CAS.
-  virtual StoreResult Store(Context& ctx, StoreMode mode, std::string_view key, uint32_t flags,
-                            Exptime exptime, std::string_view value, uint64_t cas,
-                            uint64_t* new_cas) = 0;
+  // Stores request.value under request.key as request.mode and its options ask. `outcome` (may be
+  // null) receives the new version's CAS and value size on kStored.
+  virtual StoreResult Store(Context& ctx, const WriteRequest& request, WriteOutcome* outcome) = 0;
 
-  // Calls sink->OnItem on a hit. Counts the hit in the item's access counter.
-  virtual LookupResult Get(Context& ctx, std::string_view key, ItemSink& sink) = 0;
-
-  // Get and set a new exptime at once (gat/gats). The item keeps its CAS, as in memcached.
-  virtual LookupResult GetAndTouch(Context& ctx, std::string_view key, Exptime exptime,
-                                   ItemSink& sink) = 0;
+  // Calls sink.OnItem on a hit, or on the item that options.vivify created. Counts the hit in the
+  // item's access counter unless options say not to. gat is a Get with options.touch (the item
+  // keeps its CAS, as in memcached) and can_win false.
+  virtual LookupResult Get(Context& ctx, std::string_view key, const ReadOptions& options,
+                           ItemSink& sink) = 0;
 
   // Sets a new exptime; the item keeps its CAS.
   virtual TouchResult Touch(Context& ctx, std::string_view key, Exptime exptime) = 0;
 
-  // With cas != 0, deletes only if the item's CAS matches (kExists otherwise).
-  virtual DeleteResult Delete(Context& ctx, std::string_view key, uint64_t cas = 0) = 0;
+  // Removes the item, or (meta I, x) marks it stale or empties it, as the request asks.
+  virtual DeleteResult Delete(Context& ctx, const DeleteRequest& request) = 0;
 
   // incr (or decr) by delta, as memcached does: incr wraps at 2^64, decr stops at 0, and a
   // shorter result keeps the length of the old value, padded with trailing spaces.
-  virtual ArithResult Arithmetic(Context& ctx, std::string_view key, bool increment, uint64_t delta,
-                                 uint64_t* result, uint64_t* new_cas) = 0;
-
-  // The full forms, with the meta protocol's options (the classic forms above are their
-  // subsets). Get calls sink->OnItem on a hit, or on the item that vivify created. Store's
-  // `outcome` may be null.
-  virtual StoreResult Store(Context& ctx, const WriteRequest& request, WriteOutcome* outcome) = 0;
-  virtual LookupResult Get(Context& ctx, std::string_view key, const ReadOptions& options,
-                           ItemSink& sink) = 0;
-  virtual DeleteResult Delete(Context& ctx, const DeleteRequest& request) = 0;
   virtual ArithResult Arithmetic(Context& ctx, const ArithRequest& request,
                                  ArithOutcome* outcome) = 0;
 

@@ -11,7 +11,8 @@
 
 #include "base/clock.h"
 #include "storage/cache.h"
-#include "storage/cache_test_util.h"
+#include "testing/cache_calls.h"
+#include "testing/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
@@ -59,7 +60,7 @@ class CacheMetaTest : public ::testing::Test {
   }
   uint64_t CasOf(std::string_view key) {
     CapturedItem item;
-    EXPECT_EQ(cache_->Get(*ctx_, key, item), LookupResult::kHit) << key;
+    EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, key, item), LookupResult::kHit) << key;
     return item.cas;
   }
 
@@ -76,10 +77,10 @@ TEST_F(CacheMetaTest, ExplicitCasIsStoredReadAndMatched) {
   ASSERT_EQ(Write(request, &outcome), StoreResult::kStored);
   EXPECT_EQ(outcome.cas, 12345u);
   EXPECT_EQ(CasOf("k"), 12345u);
-  EXPECT_EQ(cache_->Store(*ctx_, StoreMode::kCas, "k", 0, 0, "w", 12344, nullptr),
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kCas, "k", 0, 0, "w", 12344, nullptr),
             StoreResult::kExists);
   uint64_t cas = 0;
-  EXPECT_EQ(cache_->Store(*ctx_, StoreMode::kCas, "k", 0, 0, "w", 12345, &cas),
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kCas, "k", 0, 0, "w", 12345, &cas),
             StoreResult::kStored);
   EXPECT_NE(cas, 12345u) << "a write without E gets a fresh CAS";
   EXPECT_EQ(CasOf("k"), cas);
@@ -87,7 +88,7 @@ TEST_F(CacheMetaTest, ExplicitCasIsStoredReadAndMatched) {
   request.new_cas = 0;
   ASSERT_EQ(Write(request), StoreResult::kStored);
   EXPECT_EQ(CasOf("k"), 0u);
-  EXPECT_EQ(cache_->Store(*ctx_, StoreMode::kCas, "k", 0, 0, "w", 0, nullptr),
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kCas, "k", 0, 0, "w", 0, nullptr),
             StoreResult::kExists);
 }
 
@@ -112,7 +113,8 @@ TEST_F(CacheMetaTest, TouchThatMovesTheItemKeepsItsCasAndCounter) {
   const uint64_t expires = CasOf("expires");
   EXPECT_EQ(cache_->Touch(*ctx_, "never", 100), TouchResult::kTouched);  // gains an expiry
   MetaCapture gat;
-  EXPECT_EQ(cache_->GetAndTouch(*ctx_, "expires", 0, gat), LookupResult::kHit);  // loses it
+  EXPECT_EQ(cache_calls::GetAndTouch(*cache_, *ctx_, "expires", 0, gat),
+            LookupResult::kHit);  // loses it
   EXPECT_EQ(gat.cas, expires);
   EXPECT_EQ(gat.ttl, -1);
   EXPECT_TRUE(gat.fetched);
@@ -121,9 +123,9 @@ TEST_F(CacheMetaTest, TouchThatMovesTheItemKeepsItsCasAndCounter) {
   EXPECT_GT(Read("never").ttl, 90);
   // The carried CAS is still one no other write has: a cas with it succeeds once.
   uint64_t cas = 0;
-  EXPECT_EQ(cache_->Store(*ctx_, StoreMode::kCas, "never", 0, 0, "w", never, &cas),
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kCas, "never", 0, 0, "w", never, &cas),
             StoreResult::kStored);
-  EXPECT_EQ(cache_->Store(*ctx_, StoreMode::kCas, "never", 0, 0, "x", never, nullptr),
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kCas, "never", 0, 0, "x", never, nullptr),
             StoreResult::kExists);
   EXPECT_EQ(cache_->Stats().curr_items, 2u);
 }
@@ -190,7 +192,7 @@ TEST_F(CacheMetaTest, InvalidateMarksStaleAndOneReaderWins) {
   // Looks that are not meta reads take no win: gat, touch, and a read that cannot win (me).
   ASSERT_EQ(cache_->Delete(*ctx_, invalidate), DeleteResult::kDeleted);
   MetaCapture gat;
-  ASSERT_EQ(cache_->GetAndTouch(*ctx_, "k", 40, gat), LookupResult::kHit);
+  ASSERT_EQ(cache_calls::GetAndTouch(*cache_, *ctx_, "k", 40, gat), LookupResult::kHit);
   EXPECT_FALSE(gat.meta.win);
   ASSERT_EQ(cache_->Touch(*ctx_, "k", 0), TouchResult::kTouched);  // moves the item, too
   ReadOptions look;
@@ -205,7 +207,8 @@ TEST_F(CacheMetaTest, InvalidateMarksStaleAndOneReaderWins) {
   // The winner recaches with the CAS it read; the item is fresh again.
   const uint64_t stale_cas = CasOf("k");
   uint64_t fresh_cas = 0;
-  ASSERT_EQ(cache_->Store(*ctx_, StoreMode::kCas, "k", 0, 100, "new", stale_cas, &fresh_cas),
+  ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kCas, "k", 0, 100, "new", stale_cas,
+                               &fresh_cas),
             StoreResult::kStored);
   MetaCapture fresh = Read("k");
   EXPECT_EQ(fresh.value, "new");
@@ -343,7 +346,7 @@ TEST_F(CacheMetaTest, VivifyCreatesOneEmptyItemAndItsCreatorWins) {
 }
 
 TEST_F(CacheMetaTest, DropValueLeavesAnEmptyItemWithItsCas) {
-  ASSERT_EQ(cache_->Store(*ctx_, StoreMode::kSet, "k", 5, 100, "value", 0, nullptr),
+  ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "k", 5, 100, "value", 0, nullptr),
             StoreResult::kStored);
   const uint64_t cas = CasOf("k");
   DeleteRequest drop;
@@ -385,7 +388,7 @@ TEST_F(CacheMetaTest, DeleteComparesTheCas) {
 }
 
 TEST_F(CacheMetaTest, AppendComparesTheCasAndCanVivify) {
-  ASSERT_EQ(cache_->Store(*ctx_, StoreMode::kSet, "k", 3, 0, "ab", 0, nullptr),
+  ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "k", 3, 0, "ab", 0, nullptr),
             StoreResult::kStored);
   const uint64_t cas = CasOf("k");
   WriteRequest append;

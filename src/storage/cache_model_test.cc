@@ -11,8 +11,9 @@
 #include "base/clock.h"
 #include "storage/arithmetic.h"
 #include "storage/cache.h"
-#include "storage/cache_test_util.h"
 #include "storage/item.h"
+#include "testing/cache_calls.h"
+#include "testing/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
@@ -110,7 +111,7 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
     SCOPED_TRACE(testing::Message() << "op " << op << " kind " << kind << " key " << key);
     if (kind < 25) {
       CapturedItem item;
-      const LookupResult result = cache->Get(*ctx, key, item);
+      const LookupResult result = cache_calls::Get(*cache, *ctx, key, item);
       ASSERT_EQ(result == LookupResult::kHit, live);
       if (live) {
         ASSERT_EQ(item.value, model.At(key).value);
@@ -123,7 +124,8 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
       const std::string value = random_value();
       const uint32_t flags = rng() % 3 == 0 ? static_cast<uint32_t>(rng()) : 0;
       const Exptime exptime = random_exptime();
-      const StoreResult result = cache->Store(*ctx, mode, key, flags, exptime, value, 0, nullptr);
+      const StoreResult result =
+          cache_calls::Store(*cache, *ctx, mode, key, flags, exptime, value, 0, nullptr);
       const bool stores = mode == StoreMode::kSet || (mode == StoreMode::kAdd && !live) ||
                           (mode == StoreMode::kReplace && live);
       ASSERT_EQ(result, stores ? StoreResult::kStored : StoreResult::kNotStored);
@@ -133,12 +135,12 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
       uint64_t token = 12345;
       if (live) {
         CapturedItem item;
-        ASSERT_EQ(cache->Get(*ctx, key, item), LookupResult::kHit);
+        ASSERT_EQ(cache_calls::Get(*cache, *ctx, key, item), LookupResult::kHit);
         if (rng() % 2 == 0) token = item.cas;
       }
       const std::string value = random_value();
       const StoreResult result =
-          cache->Store(*ctx, StoreMode::kCas, key, 0, 0, value, token, nullptr);
+          cache_calls::Store(*cache, *ctx, StoreMode::kCas, key, 0, 0, value, token, nullptr);
       if (!live) {
         ASSERT_EQ(result, StoreResult::kNotFound);
       } else if (token == 12345) {
@@ -150,8 +152,9 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
     } else if (kind < 70) {
       const bool append = kind < 64;
       const std::string value = random_value();
-      const StoreResult result = cache->Store(
-          *ctx, append ? StoreMode::kAppend : StoreMode::kPrepend, key, 0, 0, value, 0, nullptr);
+      const StoreResult result =
+          cache_calls::Store(*cache, *ctx, append ? StoreMode::kAppend : StoreMode::kPrepend, key,
+                             0, 0, value, 0, nullptr);
       const bool fits = live && model.At(key).value.size() + value.size() <= options.item_size_max;
       ASSERT_EQ(result, fits ? StoreResult::kStored : StoreResult::kNotStored);
       if (fits) {
@@ -164,7 +167,8 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
       const uint64_t delta = rng() % 4 == 0 ? rng() : rng() % 100;
       uint64_t result_value = 0;
       uint64_t new_cas = 0;
-      const ArithResult result = cache->Arithmetic(*ctx, key, incr, delta, &result_value, &new_cas);
+      const ArithResult result =
+          cache_calls::Arithmetic(*cache, *ctx, key, incr, delta, &result_value, &new_cas);
       uint64_t number = 0;
       if (!live) {
         ASSERT_EQ(result, ArithResult::kNotFound);
@@ -181,15 +185,16 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
         model.At(key).carries_cas = false;
       }
     } else if (kind < 92) {
-      const DeleteResult result = cache->Delete(*ctx, key, 0);
+      const DeleteResult result = cache_calls::Delete(*cache, *ctx, key, 0);
       ASSERT_EQ(result, live ? DeleteResult::kDeleted : DeleteResult::kNotFound);
       model.Erase(key);
     } else if (kind < 99) {
       const Exptime exptime = random_exptime();
       CapturedItem item;
       const bool gat = kind < 96;
-      const bool touched = gat ? cache->GetAndTouch(*ctx, key, exptime, item) == LookupResult::kHit
-                               : cache->Touch(*ctx, key, exptime) == TouchResult::kTouched;
+      const bool touched =
+          gat ? cache_calls::GetAndTouch(*cache, *ctx, key, exptime, item) == LookupResult::kHit
+              : cache->Touch(*ctx, key, exptime) == TouchResult::kTouched;
       ASSERT_EQ(touched, live);
       if (live) {
         if (gat) {
@@ -209,7 +214,8 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
       // Reading every key unlinks the expired ones, after which the counts must be exact.
       for (const std::string& k : keys) {
         CapturedItem item;
-        ASSERT_EQ(cache->Get(*ctx, k, item) == LookupResult::kHit, model.Live(k)) << k;
+        ASSERT_EQ(cache_calls::Get(*cache, *ctx, k, item) == LookupResult::kHit, model.Live(k))
+            << k;
       }
       const auto [items, bytes] = model.Totals(keys);
       const CacheStats stats = cache->Stats();
@@ -246,16 +252,16 @@ TEST(ModelUnderEvictionTest, SurvivorsAreExactAndCountsMatchThem) {
         ASSERT_EQ(Set(*cache, *ctx, key, value), StoreResult::kStored);
         last[key] = value;
       } else if (kind < 5) {
-        if (cache->Store(*ctx, StoreMode::kAppend, key, 0, 0, "+", 0, nullptr) ==
+        if (cache_calls::Store(*cache, *ctx, StoreMode::kAppend, key, 0, 0, "+", 0, nullptr) ==
             StoreResult::kStored) {
           last[key] += "+";
         }
       } else if (kind < 6) {
-        (void)cache->Delete(*ctx, key, 0);
+        (void)cache_calls::Delete(*cache, *ctx, key, 0);
         last.erase(key);
       } else {
         CapturedItem item;
-        if (cache->Get(*ctx, key, item) == LookupResult::kHit) {
+        if (cache_calls::Get(*cache, *ctx, key, item) == LookupResult::kHit) {
           ASSERT_EQ(item.value, last.at(key)) << key;
         }
       }
@@ -264,7 +270,7 @@ TEST(ModelUnderEvictionTest, SurvivorsAreExactAndCountsMatchThem) {
     uint64_t bytes = 0;
     for (const std::string& key : keys) {
       CapturedItem item;
-      if (cache->Get(*ctx, key, item) != LookupResult::kHit) continue;
+      if (cache_calls::Get(*cache, *ctx, key, item) != LookupResult::kHit) continue;
       ASSERT_EQ(item.value, last.at(key));
       ++items;
       EXPECT_TRUE(StoredAsPlainItem(item.stored_bytes, key.size(), item.value.size())) << key;

@@ -14,8 +14,9 @@
 #include "base/hash.h"
 #include "storage/arithmetic.h"
 #include "storage/cache.h"
-#include "storage/cache_test_util.h"
 #include "storage/item.h"
+#include "testing/cache_calls.h"
+#include "testing/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
@@ -62,7 +63,8 @@ struct Stress {
     for (int i = 0; i < n; ++i) {
       std::string value;
       while (value.size() < 100) value += Record(rng);
-      (void)cache->Store(*ctx, StoreMode::kSet, "f:" + std::to_string(i), 0, 0, value, 0, nullptr);
+      (void)cache_calls::Store(*cache, *ctx, StoreMode::kSet, "f:" + std::to_string(i), 0, 0, value,
+                               0, nullptr);
     }
   }
 
@@ -81,32 +83,32 @@ struct Stress {
         std::string value;
         for (uint64_t r = rng() % 4; r > 0; --r) value += Record(rng);
         uint64_t cas = 0;
-        if (cache->Store(*ctx, StoreMode::kSet, key, 0, 0, value, 0, &cas) ==
+        if (cache_calls::Store(*cache, *ctx, StoreMode::kSet, key, 0, 0, value, 0, &cas) ==
             StoreResult::kStored) {
           cas_seen->push_back(cas);
         }
       } else if (kind < 55) {
         CapturedItem item;
-        if (cache->Get(*ctx, key, item) == LookupResult::kHit) {
+        if (cache_calls::Get(*cache, *ctx, key, item) == LookupResult::kHit) {
           EXPECT_GE(CountRecords(item.value), 0) << key;
           EXPECT_EQ(item.key, key);
         }
       } else if (kind < 62) {
-        (void)cache->Delete(*ctx, key, 0);
+        (void)cache_calls::Delete(*cache, *ctx, key, 0);
       } else if (kind < 77) {
         const std::string record = Record(rng);
         uint64_t cas = 0;
-        if (cache->Store(*ctx, kind < 70 ? StoreMode::kAppend : StoreMode::kPrepend, key, 0, 0,
-                         record, 0, &cas) == StoreResult::kStored) {
+        if (cache_calls::Store(*cache, *ctx, kind < 70 ? StoreMode::kAppend : StoreMode::kPrepend,
+                               key, 0, 0, record, 0, &cas) == StoreResult::kStored) {
           cas_seen->push_back(cas);
         }
       } else if (kind < 80) {
         // gets then cas: succeeds unless another thread changed the key in between
         CapturedItem item;
-        if (cache->Get(*ctx, key, item) == LookupResult::kHit) {
+        if (cache_calls::Get(*cache, *ctx, key, item) == LookupResult::kHit) {
           uint64_t cas = 0;
-          if (cache->Store(*ctx, StoreMode::kCas, key, 0, 0, item.value + Record(rng), item.cas,
-                           &cas) == StoreResult::kStored) {
+          if (cache_calls::Store(*cache, *ctx, StoreMode::kCas, key, 0, 0, item.value + Record(rng),
+                                 item.cas, &cas) == StoreResult::kStored) {
             cas_seen->push_back(cas);
           }
         }
@@ -114,10 +116,11 @@ struct Stress {
         const std::string number_key = "n:" + std::to_string(rng() % 8);
         uint64_t value = 0;
         uint64_t cas = 0;
-        const ArithResult result =
-            cache->Arithmetic(*ctx, number_key, kind < 95, rng() % 1000, &value, &cas);
+        const ArithResult result = cache_calls::Arithmetic(*cache, *ctx, number_key, kind < 95,
+                                                           rng() % 1000, &value, &cas);
         if (result == ArithResult::kNotFound) {
-          (void)cache->Store(*ctx, StoreMode::kAdd, number_key, 0, 0, "1000000", 0, nullptr);
+          (void)cache_calls::Store(*cache, *ctx, StoreMode::kAdd, number_key, 0, 0, "1000000", 0,
+                                   nullptr);
         } else {
           EXPECT_EQ(result, ArithResult::kOk);
           if (result == ArithResult::kOk) cas_seen->push_back(cas);
@@ -145,7 +148,7 @@ struct Stress {
     uint64_t bytes = 0;
     auto count = [&](const std::string& key) {
       CapturedItem item;
-      if (cache->Get(*ctx, key, item) != LookupResult::kHit) return;
+      if (cache_calls::Get(*cache, *ctx, key, item) != LookupResult::kHit) return;
       ++items;
       EXPECT_TRUE(StoredAsPlainItem(item.stored_bytes, key.size(), item.value.size())) << key;
       bytes += item.stored_bytes;
@@ -209,9 +212,10 @@ TEST(CacheStressTest, ManyThreadsUnderFifoEvictionWithLargeItems) {
     while (std::chrono::steady_clock::now() < deadline) {
       std::string value;
       while (value.size() < 100000) value += Record(rng);
-      (void)stress.cache->Store(*ctx, StoreMode::kSet, "big", 0, 0, value, 0, nullptr);
+      (void)cache_calls::Store(*stress.cache, *ctx, StoreMode::kSet, "big", 0, 0, value, 0,
+                               nullptr);
       CapturedItem item;
-      if (stress.cache->Get(*ctx, "big", item) == LookupResult::kHit) {
+      if (cache_calls::Get(*stress.cache, *ctx, "big", item) == LookupResult::kHit) {
         EXPECT_GE(CountRecords(item.value), 0);
       }
     }
@@ -240,9 +244,11 @@ TEST(CacheStressTest, ConcurrentIncrementsAndAppendsLoseNothing) {
       for (int i = 0; i < kPerThread; ++i) {
         uint64_t value = 0;
         uint64_t cas = 0;
-        EXPECT_EQ(cache->Arithmetic(*ctx, "counter", true, 1, &value, &cas), ArithResult::kOk);
-        EXPECT_EQ(cache->Store(*ctx, StoreMode::kAppend, "log", 0, 0, "x", 0, nullptr),
-                  StoreResult::kStored);
+        EXPECT_EQ(cache_calls::Arithmetic(*cache, *ctx, "counter", true, 1, &value, &cas),
+                  ArithResult::kOk);
+        EXPECT_EQ(
+            cache_calls::Store(*cache, *ctx, StoreMode::kAppend, "log", 0, 0, "x", 0, nullptr),
+            StoreResult::kStored);
       }
     });
   }

@@ -7,8 +7,9 @@
 #include <string>
 
 #include "base/clock.h"
-#include "storage/cache_test_util.h"
 #include "storage/segment_cache.h"
+#include "testing/cache_calls.h"
+#include "testing/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
@@ -33,17 +34,17 @@ class CacheTest : public ::testing::Test {
 
   StoreResult Store(StoreMode mode, std::string_view key, std::string_view value, uint64_t cas = 0,
                     uint64_t* new_cas = nullptr, Exptime exptime = 0) {
-    return cache_->Store(*ctx_, mode, key, 0, exptime, value, cas, new_cas);
+    return cache_calls::Store(*cache_, *ctx_, mode, key, 0, exptime, value, cas, new_cas);
   }
   std::string Value(std::string_view key) { return ValueOf(*cache_, *ctx_, key); }
   CapturedItem Item(std::string_view key) {
     CapturedItem item;
-    EXPECT_EQ(cache_->Get(*ctx_, key, item), LookupResult::kHit) << key;
+    EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, key, item), LookupResult::kHit) << key;
     return item;
   }
   ArithResult Arith(std::string_view key, bool incr, uint64_t delta, uint64_t* result) {
     uint64_t cas = 0;
-    return cache_->Arithmetic(*ctx_, key, incr, delta, result, &cas);
+    return cache_calls::Arithmetic(*cache_, *ctx_, key, incr, delta, result, &cas);
   }
 
   std::unique_ptr<Cache> cache_;
@@ -52,7 +53,7 @@ class CacheTest : public ::testing::Test {
 
 TEST_F(CacheTest, SetThenGetReturnsValueFlagsAndCas) {
   uint64_t cas = 0;
-  ASSERT_EQ(cache_->Store(*ctx_, StoreMode::kSet, "key", 42, 0, "value", 0, &cas),
+  ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "key", 42, 0, "value", 0, &cas),
             StoreResult::kStored);
   CapturedItem item = Item("key");
   EXPECT_EQ(item.key, "key");
@@ -64,7 +65,7 @@ TEST_F(CacheTest, SetThenGetReturnsValueFlagsAndCas) {
   EXPECT_FALSE(item.fetched);
   EXPECT_TRUE(Item("key").fetched);
   CapturedItem miss;
-  EXPECT_EQ(cache_->Get(*ctx_, "other", miss), LookupResult::kMiss);
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "other", miss), LookupResult::kMiss);
   EXPECT_FALSE(miss.seen);
 }
 
@@ -134,7 +135,7 @@ TEST_F(CacheTest, WithoutCasEveryCasIsZeroAndCasCommandsFail) {
 
 TEST_F(CacheTest, AppendAndPrependKeepFlagsAndNeedTheKey) {
   EXPECT_EQ(Store(StoreMode::kAppend, "k", "x"), StoreResult::kNotStored);
-  ASSERT_EQ(cache_->Store(*ctx_, StoreMode::kSet, "k", 5, 0, "mid", 0, nullptr),
+  ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "k", 5, 0, "mid", 0, nullptr),
             StoreResult::kStored);
   EXPECT_EQ(Store(StoreMode::kAppend, "k", "-end"), StoreResult::kStored);
   EXPECT_EQ(Store(StoreMode::kPrepend, "k", "start-"), StoreResult::kStored);
@@ -193,7 +194,7 @@ TEST_F(CacheTest, IncrDecrFollowMemcached) {
     EXPECT_EQ(Arith("n", true, 1, &result), ArithResult::kNonNumeric) << text;
     EXPECT_EQ(Value("n"), text);
   }
-  ASSERT_EQ(cache_->Store(*ctx_, StoreMode::kSet, "f", 9, 100, "5", 0, nullptr),
+  ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "f", 9, 100, "5", 0, nullptr),
             StoreResult::kStored);
   EXPECT_EQ(Arith("f", true, 1, &result), ArithResult::kOk);
   CapturedItem item = Item("f");
@@ -206,7 +207,8 @@ TEST_F(CacheTest, IncrChangesTheCas) {
   ASSERT_EQ(Store(StoreMode::kSet, "n", "1", 0, &cas), StoreResult::kStored);
   uint64_t result = 0;
   uint64_t new_cas = 0;
-  ASSERT_EQ(cache_->Arithmetic(*ctx_, "n", true, 1, &result, &new_cas), ArithResult::kOk);
+  ASSERT_EQ(cache_calls::Arithmetic(*cache_, *ctx_, "n", true, 1, &result, &new_cas),
+            ArithResult::kOk);
   EXPECT_NE(new_cas, cas);
   EXPECT_EQ(Item("n").cas, new_cas);
 }
@@ -214,11 +216,11 @@ TEST_F(CacheTest, IncrChangesTheCas) {
 TEST_F(CacheTest, DeleteWithAndWithoutCas) {
   uint64_t cas = 0;
   ASSERT_EQ(Store(StoreMode::kSet, "k", "v", 0, &cas), StoreResult::kStored);
-  EXPECT_EQ(cache_->Delete(*ctx_, "k", cas + 1), DeleteResult::kExists);
-  EXPECT_EQ(cache_->Delete(*ctx_, "k", cas), DeleteResult::kDeleted);
-  EXPECT_EQ(cache_->Delete(*ctx_, "k"), DeleteResult::kNotFound);
+  EXPECT_EQ(cache_calls::Delete(*cache_, *ctx_, "k", cas + 1), DeleteResult::kExists);
+  EXPECT_EQ(cache_calls::Delete(*cache_, *ctx_, "k", cas), DeleteResult::kDeleted);
+  EXPECT_EQ(cache_calls::Delete(*cache_, *ctx_, "k"), DeleteResult::kNotFound);
   ASSERT_EQ(Store(StoreMode::kSet, "k", "v"), StoreResult::kStored);
-  EXPECT_EQ(cache_->Delete(*ctx_, "k"), DeleteResult::kDeleted);
+  EXPECT_EQ(cache_calls::Delete(*cache_, *ctx_, "k"), DeleteResult::kDeleted);
   EXPECT_EQ(Value("k"), "<miss>");
   EXPECT_EQ(cache_->Stats().curr_items, 0u);
   EXPECT_EQ(cache_->Stats().bytes, 0u);
@@ -241,11 +243,11 @@ TEST_F(CacheTest, ExptimeRules) {
   EXPECT_LE(Item("relative").ttl, 10);
   AdvanceClockForTesting(11);
   CapturedItem item;
-  EXPECT_EQ(cache_->Get(*ctx_, "relative", item), LookupResult::kExpired);
-  EXPECT_EQ(cache_->Get(*ctx_, "relative", item), LookupResult::kMiss);
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "relative", item), LookupResult::kExpired);
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "relative", item), LookupResult::kMiss);
   EXPECT_EQ(Value("absolute"), "v");
   AdvanceClockForTesting(100);
-  EXPECT_EQ(cache_->Get(*ctx_, "absolute", item), LookupResult::kExpired);
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "absolute", item), LookupResult::kExpired);
   EXPECT_EQ(Value("forever"), "v");
   // Expired items count as absent for every mode.
   ASSERT_EQ(Store(StoreMode::kSet, "e", "1", 0, nullptr, 1), StoreResult::kStored);
@@ -270,12 +272,12 @@ TEST_F(CacheTest, TouchAndGetAndTouchChangeTheExpiry) {
   EXPECT_EQ(Value("a"), "v");
   EXPECT_GT(Item("b").ttl, 50);
   CapturedItem item;
-  EXPECT_EQ(cache_->GetAndTouch(*ctx_, "b", 0, item), LookupResult::kHit);
+  EXPECT_EQ(cache_calls::GetAndTouch(*cache_, *ctx_, "b", 0, item), LookupResult::kHit);
   EXPECT_EQ(item.value, "v");
   EXPECT_EQ(item.ttl, -1);
   EXPECT_EQ(Item("b").ttl, -1);
   CapturedItem gone;
-  EXPECT_EQ(cache_->GetAndTouch(*ctx_, "a", -1, gone), LookupResult::kHit);
+  EXPECT_EQ(cache_calls::GetAndTouch(*cache_, *ctx_, "a", -1, gone), LookupResult::kHit);
   EXPECT_EQ(gone.value, "v");
   EXPECT_EQ(Value("a"), "<miss>");
   EXPECT_EQ(cache_->Stats().curr_items, 1u);
@@ -287,7 +289,7 @@ TEST_F(CacheTest, FlushAllNowAndDelayed) {
   ASSERT_EQ(Store(StoreMode::kSet, "a", "v"), StoreResult::kStored);
   cache_->FlushAll(0);
   CapturedItem item;
-  EXPECT_EQ(cache_->Get(*ctx_, "a", item), LookupResult::kFlushed);
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "a", item), LookupResult::kFlushed);
   EXPECT_EQ(Store(StoreMode::kReplace, "a", "v"), StoreResult::kNotStored);
   ASSERT_EQ(Store(StoreMode::kSet, "b", "v"), StoreResult::kStored);
   EXPECT_EQ(Value("b"), "v");
@@ -296,8 +298,8 @@ TEST_F(CacheTest, FlushAllNowAndDelayed) {
   ASSERT_EQ(Store(StoreMode::kSet, "c", "v"), StoreResult::kStored);
   EXPECT_EQ(Value("b"), "v");
   AdvanceClockForTesting(5);
-  EXPECT_EQ(cache_->Get(*ctx_, "b", item), LookupResult::kFlushed);
-  EXPECT_EQ(cache_->Get(*ctx_, "c", item), LookupResult::kFlushed);
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "b", item), LookupResult::kFlushed);
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "c", item), LookupResult::kFlushed);
   ASSERT_EQ(Store(StoreMode::kSet, "d", "v"), StoreResult::kStored);
   EXPECT_EQ(Value("d"), "v");
   AdvanceClockForTesting(10);
@@ -326,7 +328,7 @@ TEST_F(CacheTest, LargeItemsSpanSegments) {
   const CacheStats stats = cache_->Stats();
   EXPECT_EQ(stats.curr_items, 1u);
   EXPECT_GE(stats.bytes, segment + 8);
-  EXPECT_EQ(cache_->Delete(*ctx_, "big"), DeleteResult::kDeleted);
+  EXPECT_EQ(cache_calls::Delete(*cache_, *ctx_, "big"), DeleteResult::kDeleted);
   EXPECT_EQ(cache_->Stats().bytes, 0u);
 }
 

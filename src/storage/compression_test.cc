@@ -6,9 +6,10 @@
 #include <random>
 #include <string>
 
-#include "storage/cache_test_util.h"
 #include "storage/item.h"
 #include "storage/segment_cache.h"
+#include "testing/cache_calls.h"
+#include "testing/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
@@ -66,12 +67,12 @@ class CompressionTest : public ::testing::Test {
   }
   StoreResult Store(StoreMode mode, std::string_view key, std::string_view value, uint64_t cas = 0,
                     uint32_t flags = 0) {
-    return cache_->Store(*ctx_, mode, key, flags, 0, value, cas, nullptr);
+    return cache_calls::Store(*cache_, *ctx_, mode, key, flags, 0, value, cas, nullptr);
   }
   std::string Value(std::string_view key) { return ValueOf(*cache_, *ctx_, key); }
   CapturedItem Item(std::string_view key) {
     CapturedItem item;
-    EXPECT_EQ(cache_->Get(*ctx_, key, item), LookupResult::kHit) << key;
+    EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, key, item), LookupResult::kHit) << key;
     return item;
   }
 
@@ -144,7 +145,7 @@ TEST_F(CompressionTest, EveryCommandGivesWhatItGivesOnAnUncompressedValue) {
   };
   const auto store = [&](StoreMode mode, std::string_view key, std::string_view value) {
     return both([&](Cache& c, Cache::Context& x) {
-      return c.Store(x, mode, key, 3, 0, value, 0, nullptr);
+      return cache_calls::Store(c, x, mode, key, 3, 0, value, 0, nullptr);
     });
   };
   const std::string json = Json(2);
@@ -169,7 +170,7 @@ TEST_F(CompressionTest, EveryCommandGivesWhatItGivesOnAnUncompressedValue) {
     return both([&](Cache& c, Cache::Context& x) {
       uint64_t result = 0;
       uint64_t cas = 0;
-      const ArithResult r = c.Arithmetic(x, "n", incr, delta, &result, &cas);
+      const ArithResult r = cache_calls::Arithmetic(c, x, "n", incr, delta, &result, &cas);
       return std::make_pair(r, result);
     });
   };
@@ -181,16 +182,16 @@ TEST_F(CompressionTest, EveryCommandGivesWhatItGivesOnAnUncompressedValue) {
 
   // cas: the token read by gets works once, on the compressed version it names.
   CapturedItem read;
-  ASSERT_EQ(cache_->Get(*ctx_, "j", read), LookupResult::kHit);
+  ASSERT_EQ(cache_calls::Get(*cache_, *ctx_, "j", read), LookupResult::kHit);
   EXPECT_EQ(Store(StoreMode::kCas, "j", json + "!", read.cas), StoreResult::kStored);
   EXPECT_EQ(Store(StoreMode::kCas, "j", json, read.cas), StoreResult::kExists);
   EXPECT_EQ(Value("j"), json + "!");
 
   // touch and gat keep the value, its flags and its CAS; the block moves as it is.
-  ASSERT_EQ(cache_->Get(*ctx_, "j", read), LookupResult::kHit);
+  ASSERT_EQ(cache_calls::Get(*cache_, *ctx_, "j", read), LookupResult::kHit);
   EXPECT_EQ(cache_->Touch(*ctx_, "j", 100), TouchResult::kTouched);
   CapturedItem touched;
-  ASSERT_EQ(cache_->GetAndTouch(*ctx_, "j", 0, touched), LookupResult::kHit);
+  ASSERT_EQ(cache_calls::GetAndTouch(*cache_, *ctx_, "j", 0, touched), LookupResult::kHit);
   EXPECT_EQ(touched.value, json + "!");
   EXPECT_EQ(touched.flags, 0u);
   EXPECT_EQ(touched.cas, read.cas);
@@ -289,7 +290,8 @@ TEST_F(CompressionTest, CorruptBlockIsReportedUnreadable) {
     EXPECT_EQ(cache_->Stats().decompress_errors, 1u);
     EXPECT_EQ(Store(StoreMode::kAppend, "k", "x"), StoreResult::kNoMemory);
     uint64_t result = 0;
-    EXPECT_EQ(cache_->Arithmetic(*ctx_, "k", true, 1, &result, nullptr), ArithResult::kNoMemory);
+    EXPECT_EQ(cache_calls::Arithmetic(*cache_, *ctx_, "k", true, 1, &result, nullptr),
+              ArithResult::kNoMemory);
     // Overwriting it heals the key.
     ASSERT_EQ(Store(StoreMode::kSet, "k", json), StoreResult::kStored);
     EXPECT_EQ(Value("k"), json);

@@ -8,8 +8,9 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "storage/cache_test_util.h"
 #include "storage/segment_cache.h"
+#include "testing/cache_calls.h"
+#include "testing/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
@@ -51,7 +52,7 @@ Survivors HotAndColdAfterPressure(SegmentCache& cache, int* first_keys, Exptime 
   Survivors survivors;
   for (int i = 0; i < first; ++i) {
     CapturedItem item;
-    if (cache.Get(*ctx, Key(i), item) == LookupResult::kHit) {
+    if (cache_calls::Get(cache, *ctx, Key(i), item) == LookupResult::kHit) {
       ++(i % 10 == 0 ? survivors.hot : survivors.cold);
     }
   }
@@ -83,7 +84,7 @@ TEST(EvictionTest, ItemsCopiedForwardKeepTheirCas) {
   std::vector<uint64_t> cas(first);
   for (int i = 0; i < first; i += 10) {
     CapturedItem item;
-    ASSERT_EQ(cache.Get(*ctx, Key(i), item), LookupResult::kHit);
+    ASSERT_EQ(cache_calls::Get(cache, *ctx, Key(i), item), LookupResult::kHit);
     cas[i] = item.cas;
   }
   for (int i = first; i < first + per_segment * 28; ++i) {
@@ -93,11 +94,12 @@ TEST(EvictionTest, ItemsCopiedForwardKeepTheirCas) {
   int kept = 0;
   for (int i = 0; i < first; i += 10) {
     CapturedItem item;
-    if (cache.Get(*ctx, Key(i), item) != LookupResult::kHit) continue;
+    if (cache_calls::Get(cache, *ctx, Key(i), item) != LookupResult::kHit) continue;
     ++kept;
     EXPECT_EQ(item.cas, cas[i]) << Key(i);
-    EXPECT_EQ(cache.Store(*ctx, StoreMode::kCas, Key(i), 0, 0, "new", cas[i], nullptr),
-              StoreResult::kStored)
+    EXPECT_EQ(
+        cache_calls::Store(cache, *ctx, StoreMode::kCas, Key(i), 0, 0, "new", cas[i], nullptr),
+        StoreResult::kStored)
         << Key(i);
   }
   EXPECT_EQ(kept, (first + 9) / 10);
@@ -181,7 +183,8 @@ TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
   {
     auto ctx = cache.NewContext();
     for (int i = 0; i < 2000; ++i) ASSERT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
-    for (int i = 0; i < 1000; ++i) ASSERT_EQ(cache.Delete(*ctx, Key(i), 0), DeleteResult::kDeleted);
+    for (int i = 0; i < 1000; ++i)
+      ASSERT_EQ(cache_calls::Delete(cache, *ctx, Key(i), 0), DeleteResult::kDeleted);
   }
   cache.RunBackgroundPass();
   CacheStats stats = cache.Stats();

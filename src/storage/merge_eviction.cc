@@ -60,12 +60,12 @@ class MergeEvictor final : public Evictor {
       if (dest_ != kNoSegment) {
         if (Empty(dest_)) {
           // Nothing of it is live: open it afresh, in this source's bucket and flush generation.
-          Open(reclaimer, dest_, bucket);
+          Reopen(reclaimer, dest_, bucket);
         } else if (Invalid(reclaimer)) {
           // Flushed or expired: what it holds is lost anyway. Emptied, it is opened afresh, and
           // this source's survivors still have somewhere to go.
           reclaimer.UnlinkAll(dest_);
-          Open(reclaimer, dest_, bucket);
+          Reopen(reclaimer, dest_, bucket);
         }
       }
       items_.clear();
@@ -76,7 +76,7 @@ class MergeEvictor final : public Evictor {
       if (dest_ != kNoSegment && Room(dest_) < share_ / 8) SealDestination(reclaimer);
       if (dest_ == kNoSegment) {
         // The emptied source becomes the destination of the sources that follow.
-        Open(reclaimer, source, bucket);
+        Reopen(reclaimer, source, bucket);
         continue;
       }
       pool_->Free(source);
@@ -105,6 +105,20 @@ class MergeEvictor final : public Evictor {
   void Open(SegmentReclaimer& reclaimer, uint32_t id, uint16_t bucket) {
     reclaimer.OpenMergeDestination(id, bucket);
     dest_ = id;
+  }
+
+  // Opens emptied segment `id` as the destination, unless readers still hold it (ValueHold):
+  // its bytes must not be overwritten under them, so it is freed instead (the pool reuses it once
+  // they let go) and a fresh segment is taken, if the pool has one; else there is no
+  // destination until the next emptied source.
+  void Reopen(SegmentReclaimer& reclaimer, uint32_t id, uint16_t bucket) {
+    if (pool_->Held(id)) {
+      pool_->Free(id);
+      dest_ = kNoSegment;
+      id = pool_->Allocate(SegmentState::kReserved);
+      if (id == kNoSegment) return;
+    }
+    Open(reclaimer, id, bucket);
   }
 
   void SealDestination(SegmentReclaimer& reclaimer) {

@@ -51,6 +51,38 @@ uint32_t SegmentPool::Allocate(SegmentState state) {
 }
 
 void SegmentPool::Free(uint32_t id) {
+  infos_[id].state.store(SegmentState::kDraining, std::memory_order_seq_cst);
+  if (!FinishFreeIfUnheld(id)) draining_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void SegmentPool::Unhold(uint32_t id) {
+  SegmentInfo& info = infos_[id];
+  if (info.readers.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      info.state.load(std::memory_order_seq_cst) == SegmentState::kDraining &&
+      FinishFreeIfUnheld(id)) {
+    draining_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+bool SegmentPool::FinishFreeIfUnheld(uint32_t id) {
+  SegmentInfo& info = infos_[id];
+  if (info.readers.load(std::memory_order_seq_cst) != 0) return false;
+  SegmentState expected = SegmentState::kDraining;
+  if (!info.state.compare_exchange_strong(expected, SegmentState::kFree,
+                                          std::memory_order_seq_cst)) {
+    return false;  // the other side of the race freed it
+  }
+  uint32_t next = info.chain_next;
+  Recycle(id);
+  while (next != kNoSegment) {
+    const uint32_t after = infos_[next].chain_next;
+    Recycle(next);
+    next = after;
+  }
+  return true;
+}
+
+void SegmentPool::Recycle(uint32_t id) {
   SegmentInfo& info = infos_[id];
   info.write_offset.store(0, std::memory_order_relaxed);
   info.live_items.store(0, std::memory_order_relaxed);

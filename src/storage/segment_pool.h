@@ -6,8 +6,12 @@
 // Invariants:
 //  (1) A segment is in exactly one state: free (on the free list), open (one Context appends to
 //      it), sealed (in a TTL bucket chain, immutable), chained (a continuation of a large item
-//      whose head is sealed), reserved (an eviction policy's scratch) or reclaiming (detached by
-//      the one thread that is evicting or expiring it).
+//      whose head is sealed), reserved (an eviction policy's scratch), reclaiming (detached by
+//      the one thread that is evicting or expiring it) or draining (freed while readers hold it:
+//      it goes on the free list when the last hold is released).
+//  (4) A held segment (readers > 0) is never reused, and neither is its chain: Free defers the
+//      free to the last Unhold. A hold is taken only on a segment that a linked item is in, under
+//      that item's stripe lock, so once a segment holds no linked item its readers only fall.
 //  (2) in_use() <= max(limit(), in_use() at the last SetLimit): Allocate refuses once in_use()
 //      reaches limit(); freeing makes room again.
 //  (3) A segment's live_items/live_bytes count the items of the segment that the hash table
@@ -30,7 +34,15 @@ namespace mnemo::storage {
 
 inline constexpr uint32_t kNoSegment = UINT32_MAX;
 
-enum class SegmentState : uint8_t { kFree, kOpen, kSealed, kChained, kReserved, kReclaiming };
+enum class SegmentState : uint8_t {
+  kFree,
+  kOpen,
+  kSealed,
+  kChained,
+  kReserved,
+  kReclaiming,
+  kDraining,
+};
 
 // One cache line each: neighbouring segments are often open in different threads, whose appends
 // and live counts would otherwise share lines.
@@ -66,6 +78,9 @@ struct alignas(64) SegmentInfo {
   // Links of the TTL bucket chain; guarded by the TtlBuckets lock.
   uint32_t prev = kNoSegment;
   uint32_t next = kNoSegment;
+  // Readers holding the segment (ValueHold): its bytes are being sent or decoded. Sequentially
+  // consistent with `state`, so that of a Free and the last Unhold, one sees the other.
+  std::atomic<uint32_t> readers{0};
 };
 
 static_assert(sizeof(SegmentInfo) == 64, "a segment descriptor grew: see docs/storage.md");
@@ -85,8 +100,20 @@ class SegmentPool {
   // Takes a segment (a reused one first) and marks it `state`; kNoSegment when the limit is
   // reached. Never allocates heap memory.
   uint32_t Allocate(SegmentState state);
-  // Returns a segment whose items are all unlinked; resets its descriptor.
+  // Returns a segment whose items are all unlinked, and the chain of a large item's head, to the
+  // free list, resetting their descriptors; deferred to the last Unhold while readers hold it.
   void Free(uint32_t id);
+
+  // Holds segment `id` for a reader (invariant 4). REQUIRES: the stripe lock of a linked item of
+  // the segment.
+  void Hold(uint32_t id) { infos_[id].readers.fetch_add(1, std::memory_order_seq_cst); }
+  // Releases a hold; the last one of a freed segment completes its Free.
+  void Unhold(uint32_t id);
+  // Whether readers hold `id`: such a segment must not be rewritten in place.
+  bool Held(uint32_t id) const { return infos_[id].readers.load(std::memory_order_seq_cst) != 0; }
+  // Segments freed while held, not yet back on the free list (briefly off by one while a Free and
+  // its last Unhold race, hence signed).
+  int32_t draining() const { return draining_.load(std::memory_order_relaxed); }
 
   // Changes how many segments may be in use; false if below one segment or above the
   // reservation.
@@ -107,6 +134,11 @@ class SegmentPool {
   uint32_t available() const;
 
  private:
+  // Frees draining `id` and its chain if no reader holds it; true for the one caller that does.
+  bool FinishFreeIfUnheld(uint32_t id);
+  // Resets the descriptor and pushes the segment on the free list.
+  void Recycle(uint32_t id);
+
   char* base_;
   const size_t segment_size_;
   const uint32_t max_segments_;
@@ -115,6 +147,7 @@ class SegmentPool {
   std::atomic<uint32_t> in_use_{0};
   std::atomic<uint32_t> free_count_{0};
   std::atomic<uint32_t> touched_{0};
+  std::atomic<int32_t> draining_{0};
   SpinLock lock_;
   std::vector<uint32_t> free_ GUARDED_BY(lock_);   // capacity reserved up front
   uint32_t untouched_next_ GUARDED_BY(lock_) = 0;  // segments at and above it were never used

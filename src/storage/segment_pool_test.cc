@@ -25,15 +25,64 @@ TEST(SegmentPoolTest, HandsOutUpToTheLimitAndReusesFreedSegments) {
   EXPECT_EQ(pool.in_use(), 8u);
   EXPECT_EQ(pool.touched(), 8u);
   pool.Info(3).live_items.store(5);
-  pool.Info(3).chain_next = 4;
   pool.Free(3);
   EXPECT_EQ(pool.free_count(), 1u);
   EXPECT_EQ(pool.Info(3).state.load(), SegmentState::kFree);
   EXPECT_EQ(pool.Info(3).live_items.load(), 0u);
-  EXPECT_EQ(pool.Info(3).chain_next, kNoSegment);
   EXPECT_EQ(pool.Allocate(SegmentState::kChained), 3u);
   EXPECT_EQ(pool.free_count(), 0u);
   EXPECT_EQ(pool.Data(3)[kSegment - 1], 'x') << "reused, not returned to the OS";
+}
+
+TEST(SegmentPoolTest, FreeingAChainHeadFreesItsChain) {
+  SegmentPool pool(8 * kSegment, 8 * kSegment, kSegment);
+  const uint32_t head = pool.Allocate(SegmentState::kOpen);
+  const uint32_t middle = pool.Allocate(SegmentState::kChained);
+  const uint32_t tail = pool.Allocate(SegmentState::kChained);
+  pool.Info(head).chain_next = middle;
+  pool.Info(middle).chain_next = tail;
+  pool.Free(head);
+  EXPECT_EQ(pool.free_count(), 3u);
+  EXPECT_EQ(pool.in_use(), 0u);
+  for (const uint32_t id : {head, middle, tail}) {
+    EXPECT_EQ(pool.Info(id).state.load(), SegmentState::kFree) << id;
+    EXPECT_EQ(pool.Info(id).chain_next, kNoSegment) << id;
+  }
+}
+
+TEST(SegmentPoolTest, AHeldSegmentIsFreedOnlyWhenItsLastReaderLetsGo) {
+  SegmentPool pool(8 * kSegment, 8 * kSegment, kSegment);
+  const uint32_t head = pool.Allocate(SegmentState::kOpen);
+  const uint32_t next = pool.Allocate(SegmentState::kChained);
+  pool.Info(head).chain_next = next;
+  pool.Hold(head);
+  pool.Hold(head);
+  EXPECT_TRUE(pool.Held(head));
+  pool.Free(head);
+  // Neither the head nor its chain may be reused while a reader still sends from them, and the
+  // descriptor keeps the chain a reader follows.
+  EXPECT_EQ(pool.Info(head).state.load(), SegmentState::kDraining);
+  EXPECT_EQ(pool.Info(head).chain_next, next);
+  EXPECT_EQ(pool.free_count(), 0u);
+  EXPECT_EQ(pool.in_use(), 2u);
+  EXPECT_EQ(pool.draining(), 1);
+  pool.Unhold(head);
+  EXPECT_EQ(pool.free_count(), 0u);
+  pool.Unhold(head);
+  EXPECT_EQ(pool.free_count(), 2u);
+  EXPECT_EQ(pool.in_use(), 0u);
+  EXPECT_EQ(pool.draining(), 0);
+  EXPECT_FALSE(pool.Held(head));
+}
+
+TEST(SegmentPoolTest, ReleasingAHoldOfALiveSegmentFreesNothing) {
+  SegmentPool pool(8 * kSegment, 8 * kSegment, kSegment);
+  const uint32_t id = pool.Allocate(SegmentState::kSealed);
+  pool.Hold(id);
+  pool.Unhold(id);
+  EXPECT_EQ(pool.Info(id).state.load(), SegmentState::kSealed);
+  EXPECT_EQ(pool.free_count(), 0u);
+  EXPECT_EQ(pool.in_use(), 1u);
 }
 
 TEST(SegmentPoolTest, LimitMovesWithinTheReservation) {

@@ -7,6 +7,7 @@
 
 #include "storage/cache.h"
 #include "storage/item.h"
+#include "testing/cache_calls.h"
 
 namespace mnemo::storage {
 
@@ -37,13 +38,13 @@ struct CapturedItem : ItemSink {
 // The value under `key`, or "<miss>".
 inline std::string ValueOf(Cache& cache, Cache::Context& ctx, std::string_view key) {
   CapturedItem item;
-  if (cache.Get(ctx, key, item) != LookupResult::kHit) return "<miss>";
+  if (cache_calls::Get(cache, ctx, key, item) != LookupResult::kHit) return "<miss>";
   return item.value;
 }
 
 inline StoreResult Set(Cache& cache, Cache::Context& ctx, std::string_view key,
                        std::string_view value, Exptime exptime = 0, uint32_t flags = 0) {
-  return cache.Store(ctx, StoreMode::kSet, key, flags, exptime, value, 0, nullptr);
+  return cache_calls::Store(cache, ctx, StoreMode::kSet, key, flags, exptime, value);
 }
 
 // Whether an item of `key_size` and `value_size` bytes with no flags, expiry or CAS in its header

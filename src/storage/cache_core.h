@@ -1,0 +1,123 @@
+// CacheCore is the state every part of the segment cache shares: the segment pool, the TTL
+// buckets, the hash table, the clocks of flush_all and the epochs that make CAS unique, and the
+// queue of segments that died sealed. The parts (segment_writer, item_index, reclaim, rewrite)
+// hold a reference to it; SegmentCache owns it. What it knows is what makes an item valid and
+// what its version is; it never allocates, evicts or links.
+//
+// Invariants (numbered as in segment_cache.h, which states the whole set):
+//  (4) A version's CAS is epoch * segment_size + offset + 1, where the epoch is unique to each
+//      opening of a segment: unique per version, never shared between keys, no bytes per item.
+//      Only an item whose header carries a CAS has another: one the client chose (meta E), or the
+//      CAS of the version it replaced, carried over when touch or merge eviction moves an item.
+//      Such a carried CAS is never issued again by (4), so it still belongs to this key alone.
+//  (5) An item is invalid if it has expired (monotonic clock) or its segment was opened in an
+//      older flush generation; invalid items are never returned and count as absent.
+//
+// Thread safety: every method may be called from any thread. The dead queue's lock is a leaf.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "base/spin_lock.h"
+#include "base/thread_annotations.h"
+#include "storage/cache.h"
+#include "storage/hash_table.h"
+#include "storage/item.h"
+#include "storage/segment_pool.h"
+#include "storage/ttl_buckets.h"
+
+namespace mnemo::storage {
+
+class CacheCore final : private LocationHasher {
+ public:
+  // Segments a pool is given at least, shrinking segment_size for small memory limits (not below
+  // kMinSegmentSize), so that what the cache holds aside (open segments, free segments evicted
+  // ahead, a merge destination) costs well under 1% of -m: at -m 64, 256 KiB segments.
+  static constexpr size_t kMinSegments = 256;
+  static constexpr size_t kMinSegmentSize = size_t{64} << 10;
+
+  // REQUIRES: `options` went through Normalize.
+  explicit CacheCore(const CacheOptions& normalized);
+  CacheCore(const CacheCore&) = delete;
+  CacheCore& operator=(const CacheCore&) = delete;
+
+  // The options with segment_size fitted to the memory limit (kMinSegments).
+  static CacheOptions Normalize(CacheOptions options);
+
+  // The current second; applies a pending delayed flush_all whose time has come.
+  uint32_t Now();
+  uint32_t flush_gen() const { return flush_gen_.load(std::memory_order_acquire); }
+  // Invalidates every item stored before now + delay_seconds, once that time comes.
+  void FlushAll(uint32_t delay_seconds);
+  uint64_t NextEpoch() { return next_epoch_.fetch_add(1, std::memory_order_relaxed); }
+
+  const char* ItemAt(ItemLocation loc) const { return pool.Data(loc.segment) + loc.offset; }
+
+  // The location's identity: the CAS derived from it (invariant 4), even with use_cas off.
+  uint64_t VersionOf(ItemLocation loc) const;
+  // The CAS clients see: the header's if it carries one, else VersionOf; 0 with use_cas off.
+  uint64_t CasOf(ItemLocation loc, const ItemHeader& header) const;
+  // Whether a client's CAS `token` is older than an item's `current` one (meta ms I).
+  bool Older(uint64_t token, uint64_t current) const;
+  // A CAS no location will ever have (from an epoch of its own), for a store that links nothing
+  // (its exptime already past) but whose reply shows a CAS, as memcached's does.
+  uint64_t UnusedCas();
+  // Makes `header` carry `cas` (with use_cas on), or derive its CAS from its location.
+  void SetCas(ItemHeader* header, std::optional<uint64_t> cas) const;
+
+  bool Flushed(ItemLocation loc) const;
+  bool Invalid(ItemLocation loc, const ItemHeader& header, uint32_t now) const;
+
+  // Counts an item of `size` bytes linked into, or unlinked from, `segment`. Unlinking the last
+  // live item of a sealed segment queues it on the dead queue.
+  void LiveAdd(uint32_t segment, size_t size);
+  void LiveSub(uint32_t segment, size_t size);
+  // Queues sealed segment `id`, whose last live item was just unlinked, to be freed before anything
+  // live is evicted. Dropped if the queue is full: the background pass finds it then.
+  void NoteDead(uint32_t id);
+  // The most recently queued dead segment, or kNoSegment. The entry may be stale (the segment
+  // since freed, or reused): the caller checks it again.
+  uint32_t TakeDead();
+
+  // Resets the descriptor of `id` (just allocated, or emptied) as an open segment of `bucket`.
+  void OpenSegment(uint32_t id, uint16_t bucket, uint32_t now);
+
+  // Seconds since the oldest segment that holds a live item was opened.
+  uint64_t OldestItemAge(uint32_t now) const;
+
+  const CacheOptions options;
+  SegmentPool pool;
+  TtlBuckets buckets;
+  HashTable table;
+  std::atomic<size_t> limit_bytes;
+
+ private:
+  // LocationHasher, for the hash table's splits.
+  uint64_t HashAt(ItemLocation loc) const override;
+
+  std::atomic<uint64_t> next_epoch_{1};
+  std::atomic<uint32_t> flush_gen_{1};
+  std::atomic<uint32_t> flush_at_{0};  // a pending delayed flush_all; 0 if none
+
+  // Sealed segments whose live items dropped to 0, most recent last. Capacity is reserved for
+  // one entry per segment, so pushing never allocates.
+  SpinLock dead_lock_;
+  std::vector<uint32_t> dead_ GUARDED_BY(dead_lock_);
+};
+
+// Raises a segment's max expiry to `expiry` (fetch-max).
+void RaiseMaxExpiry(SegmentInfo& info, uint32_t expiry);
+
+// Records an access to a segment at `now`; returns its last access before this one. A store at
+// most once a second per segment: the descriptor's line is already in cache (the flush check
+// reads it), and a hot segment's is not written on every read.
+uint32_t NoteAccessAt(SegmentInfo& info, uint32_t now);
+
+// Seconds until `expiry`; -1 if it is kNeverExpires.
+int64_t TtlOf(uint32_t expiry, uint32_t now);
+
+}  // namespace mnemo::storage

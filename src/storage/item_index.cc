@@ -1,0 +1,160 @@
+#include "storage/item_index.h"
+
+#include <cstring>
+
+#include "storage/expiry.h"
+#include "storage/value_hold.h"
+
+namespace mnemo::storage {
+
+uint8_t StateBits(const ItemHeader& header) {
+  return static_cast<uint8_t>((header.stale ? kItemStale : 0) |
+                              (header.win_sent ? kItemWinSent : 0));
+}
+
+bool Wins(const ItemHeader& header, bool recache, uint32_t expiry, uint32_t recache_expiry) {
+  if (header.win_sent) return false;
+  if (header.stale) return true;
+  return recache && expiry != kNeverExpires && expiry < recache_expiry;
+}
+
+// What a sink sees of a found item, valid during OnItem only; Hold() keeps the value beyond it.
+class ItemIndex::View final : public ItemView {
+ public:
+  View(const ItemIndex& index, ThreadContext& ctx, const Found& found, uint32_t now,
+       const ReadState& state)
+      : index_(index), ctx_(ctx), found_(found), now_(now), state_(state) {}
+
+  std::string_view key() const override {
+    return {found_.item + found_.header_size, found_.header.key_size};
+  }
+  uint32_t flags() const override { return found_.header.flags; }
+  uint64_t cas() const override { return index_.core_.CasOf(found_.loc, found_.header); }
+  size_t value_size() const override { return found_.header.original_size(); }
+  bool CopyValue(char* out) const override { return index_.ReadValue(ctx_, found_, out); }
+  ValueHold Hold() const override {
+    SegmentPool& pool = index_.core_.pool;
+    pool.Hold(found_.loc.segment);
+    ctx_.Add(kValueHolds, 1);
+    const ItemLocation value_at{
+        found_.loc.segment,
+        static_cast<uint32_t>(found_.loc.offset + found_.header_size + found_.header.key_size)};
+    return ValueHold(&pool, &index_.codec_, &ctx_, found_.loc.segment, value_at, found_.header);
+  }
+  int64_t ttl_remaining() const override { return TtlOf(found_.header.expiry, now_); }
+  bool fetched() const override { return state_.fetched; }
+  ItemMeta meta() const override {
+    ItemMeta meta;
+    meta.ttl_before = TtlOf(state_.expiry, now_);
+    meta.idle_seconds = now_ > state_.last_access ? now_ - state_.last_access : 0;
+    meta.stored_bytes = found_.header.item_size();
+    meta.stale = found_.header.stale;
+    meta.win_sent = state_.win_sent;
+    meta.win = state_.win;
+    meta.created = state_.created;
+    meta.key_binary = found_.header.key_binary;
+    return meta;
+  }
+
+ private:
+  const ItemIndex& index_;
+  ThreadContext& ctx_;  // the reader's: its scratch and counters
+  const Found& found_;
+  uint32_t now_;
+  const ReadState& state_;
+};
+
+bool ItemIndex::FindLocked(uint64_t hash, std::string_view key, Found* found) {
+  found->slot = core_.table.Find(hash, [&](ItemLocation loc) {
+    const char* item = core_.ItemAt(loc);
+    if (static_cast<uint8_t>(item[1]) != key.size()) return false;
+    return std::memcmp(item + ItemSpanAt(item).header_size, key.data(), key.size()) == 0;
+  });
+  if (found->slot == nullptr) return false;
+  found->loc = found->slot->location();
+  found->item = core_.pool.Data(found->loc.segment) + found->loc.offset;
+  found->header_size = ItemHeader::Decode(found->item, &found->header);
+  return true;
+}
+
+void ItemIndex::UnlinkLocked(ThreadContext& ctx, uint64_t hash, const Found& found) {
+  const size_t size = found.header.item_size();
+  core_.table.Erase(hash, found.slot);
+  core_.LiveSub(found.loc.segment, size);
+  ctx.Add(kCurrItems, -1);
+  ctx.Add(kBytes, -static_cast<int64_t>(size));
+}
+
+LookupResult ItemIndex::DropIfInvalid(ThreadContext& ctx, uint64_t hash, const Found& found,
+                                      uint32_t now) {
+  LookupResult result = LookupResult::kHit;
+  if (core_.Flushed(found.loc)) {
+    result = LookupResult::kFlushed;
+  } else if (IsExpired(found.header.expiry, now)) {
+    result = LookupResult::kExpired;
+  }
+  if (result != LookupResult::kHit) UnlinkLocked(ctx, hash, found);
+  return result;
+}
+
+bool ItemIndex::FindValidLocked(ThreadContext& ctx, uint64_t hash, std::string_view key,
+                                uint32_t now, Found* found) {
+  return FindLocked(hash, key, found) &&
+         DropIfInvalid(ctx, hash, *found, now) == LookupResult::kHit;
+}
+
+bool ItemIndex::LinkLocked(ThreadContext& ctx, uint64_t hash, const Found* old, ItemLocation loc,
+                           size_t size, bool keep_counter) {
+  if (old != nullptr) {
+    const size_t old_size = old->header.item_size();
+    core_.LiveSub(old->loc.segment, old_size);
+    if (keep_counter) {
+      old->slot->MoveTo(loc);
+    } else {
+      old->slot->Relocate(loc);
+    }
+    ctx.Add(kBytes, static_cast<int64_t>(size) - static_cast<int64_t>(old_size));
+  } else {
+    if (!core_.table.Insert(hash, loc)) return false;
+    ctx.Add(kCurrItems, 1);
+    ctx.Add(kBytes, static_cast<int64_t>(size));
+  }
+  core_.LiveAdd(loc.segment, size);
+  return true;
+}
+
+void ItemIndex::ServeLocked(ThreadContext& ctx, Found& found, uint32_t now,
+                            const ReadOptions& options, uint32_t recache_expiry, ItemSink& sink) {
+  ReadState state;
+  state.expiry = found.header.expiry;
+  state.fetched = found.slot->counter() > 0;
+  state.win_sent = found.header.win_sent;
+  state.win =
+      options.can_win && Wins(found.header, options.recache, found.header.expiry, recache_expiry);
+  if (state.win) {
+    found.header.win_sent = true;
+    RewriteState(found.item, StateBits(found.header));
+  }
+  SegmentInfo& info = core_.pool.Info(found.loc.segment);
+  if (options.count_access) {
+    found.slot->CountAccess();
+    state.last_access = NoteAccessAt(info, now);
+  } else {
+    state.last_access = info.last_access.load(std::memory_order_relaxed);
+  }
+  Serve(ctx, found, now, state, sink);
+}
+
+void ItemIndex::Serve(ThreadContext& ctx, const Found& found, uint32_t now, const ReadState& state,
+                      ItemSink& sink) {
+  sink.OnItem(View(*this, ctx, found, now, state));
+}
+
+bool ItemIndex::ReadValue(ThreadContext& ctx, const Found& found, char* out) const {
+  const ItemLocation value_at{
+      found.loc.segment,
+      static_cast<uint32_t>(found.loc.offset + found.header_size + found.header.key_size)};
+  return codec_.Decode(ctx, value_at, found.header, out);
+}
+
+}  // namespace mnemo::storage

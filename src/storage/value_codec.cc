@@ -1,0 +1,70 @@
+#include "storage/value_codec.h"
+
+#include <snappy.h>
+
+#include <chrono>
+
+#include "storage/item_cursor.h"
+
+namespace mnemo::storage {
+namespace {
+
+int64_t NanosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                              start)
+      .count();
+}
+
+}  // namespace
+
+std::string_view ValueCodec::Encode(ThreadContext& ctx, std::string_view value,
+                                    ItemHeader* header) const {
+  header->compressed = false;
+  if (options_.compression != Compression::kSnappy || value.size() < options_.compress_min ||
+      value.size() > kMaxCompressedValue) {
+    return value;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  char* out = ctx.compressed.Get(snappy::MaxCompressedLength(value.size()));
+  size_t length = 0;
+  snappy::RawCompress(value.data(), value.size(), out, &length);
+  ctx.Add(kCompressNanos, NanosSince(start));
+  if (static_cast<double>(length) > options_.compress_ratio * static_cast<double>(value.size())) {
+    ctx.Add(kCompressRejected, 1);
+    return value;
+  }
+  ctx.Add(kCompressItems, 1);
+  ctx.Add(kCompressBytesIn, static_cast<int64_t>(value.size()));
+  ctx.Add(kCompressBytesOut, static_cast<int64_t>(length));
+  header->compressed = true;
+  header->raw_size = static_cast<uint32_t>(value.size());
+  return {out, length};
+}
+
+bool ValueCodec::Decode(ThreadContext& ctx, ItemLocation value_at, const ItemHeader& header,
+                        char* out) const {
+  ItemCursor cursor(pool_, value_at);
+  if (!header.compressed) {
+    cursor.Read(out, header.value_size);
+    return true;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  // A small item's block lies in one piece in its segment; a chained one's is gathered first.
+  const char* block = pool_.Data(value_at.segment) + value_at.offset;
+  if (header.chained) {
+    char* gathered = ctx.block.Get(header.value_size);
+    cursor.Read(gathered, header.value_size);
+    block = gathered;
+  }
+  // The block's own length must be the one the header recorded, so snappy writes exactly the
+  // raw_size bytes the caller has room for, and never more.
+  size_t length = 0;
+  const bool ok = snappy::GetUncompressedLength(block, header.value_size, &length) &&
+                  length == header.raw_size && snappy::RawUncompress(block, header.value_size, out);
+  ctx.block.Trim();
+  ctx.Add(kDecompressNanos, NanosSince(start));
+  ctx.Add(ok ? kDecompressItems : kDecompressErrors, 1);
+  return ok;
+}
+
+}  // namespace mnemo::storage
