@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <type_traits>
 
 #include "base/clock.h"
 #include "base/logging.h"
@@ -24,8 +26,20 @@ class StatWriter {
     *out_ += value;
     *out_ += "\r\n";
   }
+  // The format follows the type: an integer in decimal, text as it is, a timeval as
+  // seconds.microseconds.
+  template <typename T>
+  void Value(std::string_view name, const T& value) {
+    if constexpr (std::is_same_v<T, timeval>) {
+      Seconds(name, value);
+    } else if constexpr (std::is_integral_v<T>) {
+      static_assert(!std::is_same_v<T, bool>, "say how a bool reads: YesNo, or a number");
+      Text(name, std::to_string(value));
+    } else {
+      Text(name, std::string_view(value));
+    }
+  }
   void Number(std::string_view name, uint64_t value) { Text(name, std::to_string(value)); }
-  void Signed(std::string_view name, int64_t value) { Text(name, std::to_string(value)); }
   void YesNo(std::string_view name, bool value) { Text(name, value ? "yes" : "no"); }
   // memcached prints its ratios and factors with "%.2f".
   void Fixed2(std::string_view name, double value) {
@@ -43,6 +57,30 @@ class StatWriter {
  private:
   std::string* out_;
 };
+
+// The declaration of a CacheStats field in storage/cache_stats.h.
+constexpr MetricInfo CacheInfo(uint64_t storage::CacheStats::*field) {
+  for (const storage::CacheMetricInfo& info : storage::kCacheCounters) {
+    if (info.field == field) return info.metric;
+  }
+  for (const storage::CacheMetricInfo& info : storage::kCacheState) {
+    if (info.field == field) return info.metric;
+  }
+  std::abort();  // unreachable: CacheStats has no field but those of the two lists
+}
+// Evaluated once, at compile time.
+template <uint64_t storage::CacheStats::*kField>
+constexpr std::string_view kCacheStatName = CacheInfo(kField).name;
+
+#define MNEMO_STAT_KIND(id, name, kind, description) MetricKind::kind,
+#define MNEMO_STAT_IF_KIND(condition, id, name, kind, description) MetricKind::kind,
+#define MNEMO_STAT_SKIP(...)
+// In Stat order.
+constexpr std::array<MetricKind, kNumStats> kStatKinds = {
+    MNEMO_GENERAL_STATS(MNEMO_STAT_KIND, MNEMO_STAT_IF_KIND, MNEMO_STAT_SKIP, MNEMO_STAT_SKIP)};
+#undef MNEMO_STAT_KIND
+#undef MNEMO_STAT_IF_KIND
+#undef MNEMO_STAT_SKIP
 
 uint64_t Of(const StatsSnapshot& snapshot, Stat stat) {
   return snapshot.totals[static_cast<size_t>(stat)];
@@ -78,7 +116,27 @@ StatTotals StatsRegistry::Totals() const {
 void StatsRegistry::Reset() {
   const StatTotals totals = RawTotals();
   MutexLock lock(mu_);
-  baseline_ = totals;
+  for (size_t i = 0; i < kNumStats; ++i) {
+    baseline_[i] = kStatKinds[i] == MetricKind::kCounter ? totals[i] : 0;  // gauges stay whole
+  }
+}
+
+std::span<const MetricInfo> GeneralStatsInfo() {
+#define MNEMO_STAT_COUNTER_INFO(id, name, kind, description) \
+  MetricInfo{name, MetricKind::kind, description},
+#define MNEMO_STAT_COUNTER_IF_INFO(condition, id, name, kind, description) \
+  MetricInfo{name, MetricKind::kind, description},
+#define MNEMO_STAT_CACHE_INFO(field) CacheInfo(&storage::CacheStats::field),
+#define MNEMO_STAT_VALUE_INFO(name, kind, expression, description) \
+  MetricInfo{name, MetricKind::kind, description},
+  static constexpr MetricInfo kInfo[] = {
+      MNEMO_GENERAL_STATS(MNEMO_STAT_COUNTER_INFO, MNEMO_STAT_COUNTER_IF_INFO,
+                          MNEMO_STAT_CACHE_INFO, MNEMO_STAT_VALUE_INFO)};
+#undef MNEMO_STAT_COUNTER_INFO
+#undef MNEMO_STAT_COUNTER_IF_INFO
+#undef MNEMO_STAT_CACHE_INFO
+#undef MNEMO_STAT_VALUE_INFO
+  return kInfo;
 }
 
 void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, std::string* out) {
@@ -86,80 +144,18 @@ void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, s
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const storage::CacheStats& cache = snapshot.cache;
-
-  w.Number("pid", static_cast<uint64_t>(getpid()));
-  w.Number("uptime", MonotonicSeconds() - kFirstSecond);
-  w.Signed("time", WallSeconds());
-  w.Text("version", kVersion);
-  w.Number("pointer_size", 8 * sizeof(void*));
-  w.Seconds("rusage_user", usage.ru_utime);
-  w.Seconds("rusage_system", usage.ru_stime);
-  w.Number("max_connections", static_cast<uint64_t>(options.max_connections));
-  w.Number("curr_connections", snapshot.curr_connections);
-  w.Number("total_connections", Of(snapshot, Stat::kTotalConnections));
-  w.Number("rejected_connections", Of(snapshot, Stat::kRejectedConnections));
-  w.Number("connection_structures", snapshot.connection_structures);
-  w.Number("cmd_get", Of(snapshot, Stat::kCmdGet));
-  w.Number("cmd_set", Of(snapshot, Stat::kCmdSet));
-  w.Number("cmd_flush", Of(snapshot, Stat::kCmdFlush));
-  w.Number("cmd_touch", Of(snapshot, Stat::kCmdTouch));
-  w.Number("cmd_meta", Of(snapshot, Stat::kCmdMeta));
-  w.Number("get_hits", Of(snapshot, Stat::kGetHits));
-  w.Number("get_misses", Of(snapshot, Stat::kGetMisses));
-  w.Number("get_expired", Of(snapshot, Stat::kGetExpired));
-  w.Number("get_flushed", Of(snapshot, Stat::kGetFlushed));
-  w.Number("delete_misses", Of(snapshot, Stat::kDeleteMisses));
-  w.Number("delete_hits", Of(snapshot, Stat::kDeleteHits));
-  w.Number("incr_misses", Of(snapshot, Stat::kIncrMisses));
-  w.Number("incr_hits", Of(snapshot, Stat::kIncrHits));
-  w.Number("decr_misses", Of(snapshot, Stat::kDecrMisses));
-  w.Number("decr_hits", Of(snapshot, Stat::kDecrHits));
-  w.Number("cas_misses", Of(snapshot, Stat::kCasMisses));
-  w.Number("cas_hits", Of(snapshot, Stat::kCasHits));
-  w.Number("cas_badval", Of(snapshot, Stat::kCasBadval));
-  w.Number("touch_hits", Of(snapshot, Stat::kTouchHits));
-  w.Number("touch_misses", Of(snapshot, Stat::kTouchMisses));
-  w.Number("store_too_large", Of(snapshot, Stat::kStoreTooLarge));
-  w.Number("store_no_memory", Of(snapshot, Stat::kStoreNoMemory));
-  w.Number("auth_cmds", 0);  // no SASL or ascii auth: nothing is ever authenticated
-  w.Number("auth_errors", 0);
-  if (options.idle_timeout != 0) w.Number("idle_kicks", Of(snapshot, Stat::kIdleKicks));
-  w.Number("bytes_read", Of(snapshot, Stat::kBytesRead));
-  w.Number("bytes_written", Of(snapshot, Stat::kBytesWritten));
-  w.Number("limit_maxbytes", cache.limit_maxbytes);
-  w.Number("accepting_conns", 1);  // mnemod never stops accepting: over -c it answers and closes
-  w.Number("listen_disabled_num", 0);
-  w.Number("time_in_listen_disabled_us", 0);
-  w.Number("threads", static_cast<uint64_t>(options.threads));
-  w.Number("conn_yields", Of(snapshot, Stat::kConnYields));
-  w.Number("hash_power_level", cache.hash_power_level);
-  w.Number("hash_bytes", cache.hash_table_bytes);
-  w.Number("hash_is_expanding", cache.hash_is_expanding);
-  w.Number("bytes", cache.bytes);
-  w.Number("curr_items", cache.curr_items);
-  w.Number("total_items", cache.total_items);
-  w.Number("expired_unfetched", cache.expired_unfetched);
-  w.Number("evicted_unfetched", cache.evicted_unfetched);
-  w.Number("evictions", cache.evictions);
-  w.Number("reclaimed", cache.reclaimed);
-  // mnemo's memory pool.
-  w.Number("segment_size", cache.segment_size);
-  w.Number("segments_total", cache.segments_total);
-  w.Number("segments_in_use", cache.segments_in_use);
-  w.Number("segments_free", cache.segments_free);
-  w.Number("segment_merges", cache.segment_merges);
-  w.Number("segment_evictions", cache.segment_evictions);
-  w.Number("segments_expired", cache.segments_expired);
-  w.Number("items_copied_forward", cache.items_copied_forward);
-  // Server-side compression (docs/storage.md).
-  w.Number("compress_items", cache.compress_items);
-  w.Number("compress_rejected", cache.compress_rejected);
-  w.Number("compress_bytes_in", cache.compress_bytes_in);
-  w.Number("compress_bytes_out", cache.compress_bytes_out);
-  w.Number("compress_time_us", cache.compress_time_us);
-  w.Number("decompress_items", cache.decompress_items);
-  w.Number("decompress_errors", cache.decompress_errors);
-  w.Number("decompress_time_us", cache.decompress_time_us);
+#define MNEMO_STAT_COUNTER_LINE(id, name, kind, description) w.Value(name, Of(snapshot, Stat::id));
+#define MNEMO_STAT_COUNTER_IF_LINE(condition, id, name, kind, description) \
+  if (condition) w.Value(name, Of(snapshot, Stat::id));
+#define MNEMO_STAT_CACHE_LINE(field) \
+  w.Value(kCacheStatName<&storage::CacheStats::field>, cache.field);
+#define MNEMO_STAT_VALUE_LINE(name, kind, expression, description) w.Value(name, expression);
+  MNEMO_GENERAL_STATS(MNEMO_STAT_COUNTER_LINE, MNEMO_STAT_COUNTER_IF_LINE, MNEMO_STAT_CACHE_LINE,
+                      MNEMO_STAT_VALUE_LINE)
+#undef MNEMO_STAT_COUNTER_LINE
+#undef MNEMO_STAT_COUNTER_IF_LINE
+#undef MNEMO_STAT_CACHE_LINE
+#undef MNEMO_STAT_VALUE_LINE
 }
 
 void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, std::string* out) {
