@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "server/settings.h"
 #include "server/version.h"
 
 namespace mnemo::server {
@@ -33,20 +34,13 @@ class StatWriter {
     if constexpr (std::is_same_v<T, timeval>) {
       Seconds(name, value);
     } else if constexpr (std::is_integral_v<T>) {
-      static_assert(!std::is_same_v<T, bool>, "say how a bool reads: YesNo, or a number");
+      static_assert(!std::is_same_v<T, bool>, "say how a bool reads");
       Text(name, std::to_string(value));
     } else {
       Text(name, std::string_view(value));
     }
   }
   void Number(std::string_view name, uint64_t value) { Text(name, std::to_string(value)); }
-  void YesNo(std::string_view name, bool value) { Text(name, value ? "yes" : "no"); }
-  // memcached prints its ratios and factors with "%.2f".
-  void Fixed2(std::string_view name, double value) {
-    char text[64];
-    std::snprintf(text, sizeof(text), "%.2f", value);
-    Text(name, text);
-  }
   void Seconds(std::string_view name, const timeval& time) {
     char text[64];
     std::snprintf(text, sizeof(text), "%ld.%06ld", static_cast<long>(time.tv_sec),
@@ -84,16 +78,6 @@ constexpr std::array<MetricKind, kNumStats> kStatKinds = {
 
 uint64_t Of(const StatsSnapshot& snapshot, Stat stat) {
   return snapshot.totals[static_cast<size_t>(stat)];
-}
-
-std::string JoinListen(const Options& options) {
-  if (options.listen.empty()) return "NULL";
-  std::string joined;
-  for (const std::string& entry : options.listen) {
-    if (!joined.empty()) joined += ',';
-    joined += entry;
-  }
-  return joined;
 }
 
 }  // namespace
@@ -159,67 +143,12 @@ void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, s
 }
 
 void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, std::string* out) {
-  StatWriter w(out);
-  const MemcachedTuning& tuning = options.tuning;
-  w.Number("maxbytes", snapshot.cache.limit_maxbytes);  // follows cache_memlimit, as memcached's
-  w.Number("maxconns", static_cast<uint64_t>(options.max_connections));
-  w.Number("tcpport", options.port);
-  w.Number("udpport", static_cast<uint64_t>(options.udp_port));
-  w.Text("inter", JoinListen(options));
-  w.Number("verbosity", static_cast<uint64_t>(g_verbosity.load(std::memory_order_relaxed)));
-  w.Number("oldest", snapshot.oldest_live);
-  w.Text("evictions", options.evict ? "on" : "off");
-  w.Text("domain_socket", "NULL");
-  w.Text("umask", "700");
-  w.YesNo("shutdown_command", options.enable_shutdown);
-  w.Fixed2("growth_factor", options.growth_factor);
-  w.Number("chunk_size", static_cast<uint64_t>(options.chunk_size));
-  w.Number("num_threads", static_cast<uint64_t>(options.threads));
-  w.Number("num_threads_per_udp", static_cast<uint64_t>(options.threads));
-  w.Text("stat_key_prefix", ":");
-  w.YesNo("detail_enabled", false);
-  w.Number("reqs_per_event", static_cast<uint64_t>(options.reqs_per_event));
-  w.YesNo("cas_enabled", options.use_cas);
-  w.Number("tcp_backlog", static_cast<uint64_t>(options.backlog));
-  w.Text("binding_protocol", "ascii");
-  w.YesNo("auth_enabled_sasl", false);
-  w.YesNo("auth_enabled_ascii", false);
-  w.Number("item_size_max", options.item_size_max);
-  w.YesNo("maxconns_fast", tuning.maxconns_fast);
-  w.Number("hashpower_init", static_cast<uint64_t>(options.hash_power));
-  w.YesNo("slab_reassign", tuning.slab_reassign);
-  w.Number("slab_automove", static_cast<uint64_t>(tuning.slab_automove));
-  w.Fixed2("slab_automove_ratio", tuning.slab_automove_ratio);
-  w.Number("slab_automove_window", static_cast<uint64_t>(tuning.slab_automove_window));
-  w.Number("slab_chunk_max", static_cast<uint64_t>(tuning.slab_chunk_max));
-  w.YesNo("lru_crawler", tuning.lru_crawler);
-  w.Number("lru_crawler_sleep", static_cast<uint64_t>(tuning.lru_crawler_sleep));
-  w.Number("lru_crawler_tocrawl", tuning.lru_crawler_tocrawl);
-  w.Number("tail_repair_time", static_cast<uint64_t>(tuning.tail_repair_time));
-  w.YesNo("flush_enabled", true);
-  w.YesNo("dump_enabled", false);  // no `stats cachedump` or `stats detail`
-  w.Text("hash_algorithm", tuning.hash_algorithm);
-  w.YesNo("lru_maintainer_thread", tuning.lru_maintainer_thread);
-  w.YesNo("lru_segmented", tuning.lru_segmented);
-  w.Number("hot_lru_pct", static_cast<uint64_t>(tuning.hot_lru_pct));
-  w.Number("warm_lru_pct", static_cast<uint64_t>(tuning.warm_lru_pct));
-  w.Fixed2("hot_max_factor", tuning.hot_max_factor);
-  w.Fixed2("warm_max_factor", tuning.warm_max_factor);
-  w.YesNo("temp_lru", tuning.temp_lru);
-  w.Number("temporary_ttl", tuning.temporary_ttl);
-  w.Number("idle_timeout", static_cast<uint64_t>(options.idle_timeout));
-  w.Number("watcher_logbuf_size", tuning.watcher_logbuf_size);
-  w.Number("worker_logbuf_size", tuning.worker_logbuf_size);
-  w.Number("read_buf_mem_limit", tuning.read_buf_mem_limit);
-  w.YesNo("track_sizes", false);
-  w.YesNo("inline_ascii_response", false);
-  // mnemo's own.
-  // The engine's: it shrinks segments when -m is too small for enough of them.
-  w.Number("segment_size", snapshot.cache.segment_size);
-  w.Text("eviction_policy", options.eviction == storage::EvictionPolicy::kMerge ? "merge" : "fifo");
-  w.Text("compression", options.compression == storage::Compression::kSnappy ? "snappy" : "off");
-  w.Number("compress_min", options.compress_min);
-  w.Fixed2("compress_ratio", options.compress_ratio);
+  RuntimeSettings runtime;
+  runtime.maxbytes = snapshot.cache.limit_maxbytes;  // follows cache_memlimit, as memcached's
+  runtime.oldest = snapshot.oldest_live;
+  runtime.segment_size = snapshot.cache.segment_size;
+  runtime.verbosity = g_verbosity.load(std::memory_order_relaxed);
+  AppendSettings(options, runtime, out);
 }
 
 void AppendItemsStats(const StatsSnapshot& snapshot, std::string* out) {
