@@ -41,6 +41,8 @@ struct MemcachedTuning {
   uint32_t watcher_logbuf_size = 256 << 10;
   uint32_t worker_logbuf_size = 64 << 10;
   uint32_t read_buf_mem_limit = 0;
+
+  bool operator==(const MemcachedTuning&) const = default;
 };
 
 struct Options {
@@ -65,7 +67,7 @@ struct Options {
   bool daemonize = false;        // -d
   std::string pid_file;          // -P
   bool enable_shutdown = false;  // -A
-  // -o key[=value],...
+  // -o key[=value],...: server/settings.h declares each, its default aside.
   size_t segment_size = size_t{1} << 20;
   storage::EvictionPolicy eviction = storage::EvictionPolicy::kMerge;
   // Server-side compression: the engine's defaults (storage/cache.h).
@@ -75,6 +77,8 @@ struct Options {
   int hash_power = 0;    // 0: the engine's default
   int idle_timeout = 0;  // seconds; 0: never
   MemcachedTuning tuning;
+
+  bool operator==(const Options&) const = default;
 
   // The storage engine's options that these settings imply.
   storage::CacheOptions ToCacheOptions() const;

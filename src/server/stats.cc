@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <type_traits>
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "server/settings.h"
 #include "server/version.h"
 
 namespace mnemo::server {
@@ -24,15 +27,20 @@ class StatWriter {
     *out_ += value;
     *out_ += "\r\n";
   }
-  void Number(std::string_view name, uint64_t value) { Text(name, std::to_string(value)); }
-  void Signed(std::string_view name, int64_t value) { Text(name, std::to_string(value)); }
-  void YesNo(std::string_view name, bool value) { Text(name, value ? "yes" : "no"); }
-  // memcached prints its ratios and factors with "%.2f".
-  void Fixed2(std::string_view name, double value) {
-    char text[64];
-    std::snprintf(text, sizeof(text), "%.2f", value);
-    Text(name, text);
+  // The format follows the type: an integer in decimal, text as it is, a timeval as
+  // seconds.microseconds.
+  template <typename T>
+  void Value(std::string_view name, const T& value) {
+    if constexpr (std::is_same_v<T, timeval>) {
+      Seconds(name, value);
+    } else if constexpr (std::is_integral_v<T>) {
+      static_assert(!std::is_same_v<T, bool>, "say how a bool reads");
+      Text(name, std::to_string(value));
+    } else {
+      Text(name, std::string_view(value));
+    }
   }
+  void Number(std::string_view name, uint64_t value) { Text(name, std::to_string(value)); }
   void Seconds(std::string_view name, const timeval& time) {
     char text[64];
     std::snprintf(text, sizeof(text), "%ld.%06ld", static_cast<long>(time.tv_sec),
@@ -44,18 +52,32 @@ class StatWriter {
   std::string* out_;
 };
 
+// The declaration of a CacheStats field in storage/cache_stats.h.
+constexpr MetricInfo CacheInfo(uint64_t storage::CacheStats::*field) {
+  for (const storage::CacheMetricInfo& info : storage::kCacheCounters) {
+    if (info.field == field) return info.metric;
+  }
+  for (const storage::CacheMetricInfo& info : storage::kCacheState) {
+    if (info.field == field) return info.metric;
+  }
+  std::abort();  // unreachable: CacheStats has no field but those of the two lists
+}
+// Evaluated once, at compile time.
+template <uint64_t storage::CacheStats::*kField>
+constexpr std::string_view kCacheStatName = CacheInfo(kField).name;
+
+#define MNEMO_STAT_KIND(id, name, kind, description) MetricKind::kind,
+#define MNEMO_STAT_IF_KIND(condition, id, name, kind, description) MetricKind::kind,
+#define MNEMO_STAT_SKIP(...)
+// In Stat order.
+constexpr std::array<MetricKind, kNumStats> kStatKinds = {
+    MNEMO_GENERAL_STATS(MNEMO_STAT_KIND, MNEMO_STAT_IF_KIND, MNEMO_STAT_SKIP, MNEMO_STAT_SKIP)};
+#undef MNEMO_STAT_KIND
+#undef MNEMO_STAT_IF_KIND
+#undef MNEMO_STAT_SKIP
+
 uint64_t Of(const StatsSnapshot& snapshot, Stat stat) {
   return snapshot.totals[static_cast<size_t>(stat)];
-}
-
-std::string JoinListen(const Options& options) {
-  if (options.listen.empty()) return "NULL";
-  std::string joined;
-  for (const std::string& entry : options.listen) {
-    if (!joined.empty()) joined += ',';
-    joined += entry;
-  }
-  return joined;
 }
 
 }  // namespace
@@ -78,7 +100,27 @@ StatTotals StatsRegistry::Totals() const {
 void StatsRegistry::Reset() {
   const StatTotals totals = RawTotals();
   MutexLock lock(mu_);
-  baseline_ = totals;
+  for (size_t i = 0; i < kNumStats; ++i) {
+    baseline_[i] = kStatKinds[i] == MetricKind::kCounter ? totals[i] : 0;  // gauges stay whole
+  }
+}
+
+std::span<const MetricInfo> GeneralStatsInfo() {
+#define MNEMO_STAT_COUNTER_INFO(id, name, kind, description) \
+  MetricInfo{name, MetricKind::kind, description},
+#define MNEMO_STAT_COUNTER_IF_INFO(condition, id, name, kind, description) \
+  MetricInfo{name, MetricKind::kind, description},
+#define MNEMO_STAT_CACHE_INFO(field) CacheInfo(&storage::CacheStats::field),
+#define MNEMO_STAT_VALUE_INFO(name, kind, expression, description) \
+  MetricInfo{name, MetricKind::kind, description},
+  static constexpr MetricInfo kInfo[] = {
+      MNEMO_GENERAL_STATS(MNEMO_STAT_COUNTER_INFO, MNEMO_STAT_COUNTER_IF_INFO,
+                          MNEMO_STAT_CACHE_INFO, MNEMO_STAT_VALUE_INFO)};
+#undef MNEMO_STAT_COUNTER_INFO
+#undef MNEMO_STAT_COUNTER_IF_INFO
+#undef MNEMO_STAT_CACHE_INFO
+#undef MNEMO_STAT_VALUE_INFO
+  return kInfo;
 }
 
 void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, std::string* out) {
@@ -86,144 +128,27 @@ void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, s
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const storage::CacheStats& cache = snapshot.cache;
-
-  w.Number("pid", static_cast<uint64_t>(getpid()));
-  w.Number("uptime", MonotonicSeconds() - kFirstSecond);
-  w.Signed("time", WallSeconds());
-  w.Text("version", kVersion);
-  w.Number("pointer_size", 8 * sizeof(void*));
-  w.Seconds("rusage_user", usage.ru_utime);
-  w.Seconds("rusage_system", usage.ru_stime);
-  w.Number("max_connections", static_cast<uint64_t>(options.max_connections));
-  w.Number("curr_connections", snapshot.curr_connections);
-  w.Number("total_connections", Of(snapshot, Stat::kTotalConnections));
-  w.Number("rejected_connections", Of(snapshot, Stat::kRejectedConnections));
-  w.Number("connection_structures", snapshot.connection_structures);
-  w.Number("cmd_get", Of(snapshot, Stat::kCmdGet));
-  w.Number("cmd_set", Of(snapshot, Stat::kCmdSet));
-  w.Number("cmd_flush", Of(snapshot, Stat::kCmdFlush));
-  w.Number("cmd_touch", Of(snapshot, Stat::kCmdTouch));
-  w.Number("cmd_meta", Of(snapshot, Stat::kCmdMeta));
-  w.Number("get_hits", Of(snapshot, Stat::kGetHits));
-  w.Number("get_misses", Of(snapshot, Stat::kGetMisses));
-  w.Number("get_expired", Of(snapshot, Stat::kGetExpired));
-  w.Number("get_flushed", Of(snapshot, Stat::kGetFlushed));
-  w.Number("delete_misses", Of(snapshot, Stat::kDeleteMisses));
-  w.Number("delete_hits", Of(snapshot, Stat::kDeleteHits));
-  w.Number("incr_misses", Of(snapshot, Stat::kIncrMisses));
-  w.Number("incr_hits", Of(snapshot, Stat::kIncrHits));
-  w.Number("decr_misses", Of(snapshot, Stat::kDecrMisses));
-  w.Number("decr_hits", Of(snapshot, Stat::kDecrHits));
-  w.Number("cas_misses", Of(snapshot, Stat::kCasMisses));
-  w.Number("cas_hits", Of(snapshot, Stat::kCasHits));
-  w.Number("cas_badval", Of(snapshot, Stat::kCasBadval));
-  w.Number("touch_hits", Of(snapshot, Stat::kTouchHits));
-  w.Number("touch_misses", Of(snapshot, Stat::kTouchMisses));
-  w.Number("store_too_large", Of(snapshot, Stat::kStoreTooLarge));
-  w.Number("store_no_memory", Of(snapshot, Stat::kStoreNoMemory));
-  w.Number("auth_cmds", 0);  // no SASL or ascii auth: nothing is ever authenticated
-  w.Number("auth_errors", 0);
-  if (options.idle_timeout != 0) w.Number("idle_kicks", Of(snapshot, Stat::kIdleKicks));
-  w.Number("bytes_read", Of(snapshot, Stat::kBytesRead));
-  w.Number("bytes_written", Of(snapshot, Stat::kBytesWritten));
-  w.Number("limit_maxbytes", cache.limit_maxbytes);
-  w.Number("accepting_conns", 1);  // mnemod never stops accepting: over -c it answers and closes
-  w.Number("listen_disabled_num", 0);
-  w.Number("time_in_listen_disabled_us", 0);
-  w.Number("threads", static_cast<uint64_t>(options.threads));
-  w.Number("conn_yields", Of(snapshot, Stat::kConnYields));
-  w.Number("hash_power_level", cache.hash_power_level);
-  w.Number("hash_bytes", cache.hash_table_bytes);
-  w.Number("hash_is_expanding", cache.hash_is_expanding);
-  w.Number("bytes", cache.bytes);
-  w.Number("curr_items", cache.curr_items);
-  w.Number("total_items", cache.total_items);
-  w.Number("expired_unfetched", cache.expired_unfetched);
-  w.Number("evicted_unfetched", cache.evicted_unfetched);
-  w.Number("evictions", cache.evictions);
-  w.Number("reclaimed", cache.reclaimed);
-  // mnemo's memory pool.
-  w.Number("segment_size", cache.segment_size);
-  w.Number("segments_total", cache.segments_total);
-  w.Number("segments_in_use", cache.segments_in_use);
-  w.Number("segments_free", cache.segments_free);
-  w.Number("segment_merges", cache.segment_merges);
-  w.Number("segment_evictions", cache.segment_evictions);
-  w.Number("segments_expired", cache.segments_expired);
-  w.Number("items_copied_forward", cache.items_copied_forward);
-  // Server-side compression (docs/storage.md).
-  w.Number("compress_items", cache.compress_items);
-  w.Number("compress_rejected", cache.compress_rejected);
-  w.Number("compress_bytes_in", cache.compress_bytes_in);
-  w.Number("compress_bytes_out", cache.compress_bytes_out);
-  w.Number("compress_time_us", cache.compress_time_us);
-  w.Number("decompress_items", cache.decompress_items);
-  w.Number("decompress_errors", cache.decompress_errors);
-  w.Number("decompress_time_us", cache.decompress_time_us);
+#define MNEMO_STAT_COUNTER_LINE(id, name, kind, description) w.Value(name, Of(snapshot, Stat::id));
+#define MNEMO_STAT_COUNTER_IF_LINE(condition, id, name, kind, description) \
+  if (condition) w.Value(name, Of(snapshot, Stat::id));
+#define MNEMO_STAT_CACHE_LINE(field) \
+  w.Value(kCacheStatName<&storage::CacheStats::field>, cache.field);
+#define MNEMO_STAT_VALUE_LINE(name, kind, expression, description) w.Value(name, expression);
+  MNEMO_GENERAL_STATS(MNEMO_STAT_COUNTER_LINE, MNEMO_STAT_COUNTER_IF_LINE, MNEMO_STAT_CACHE_LINE,
+                      MNEMO_STAT_VALUE_LINE)
+#undef MNEMO_STAT_COUNTER_LINE
+#undef MNEMO_STAT_COUNTER_IF_LINE
+#undef MNEMO_STAT_CACHE_LINE
+#undef MNEMO_STAT_VALUE_LINE
 }
 
 void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, std::string* out) {
-  StatWriter w(out);
-  const MemcachedTuning& tuning = options.tuning;
-  w.Number("maxbytes", snapshot.cache.limit_maxbytes);  // follows cache_memlimit, as memcached's
-  w.Number("maxconns", static_cast<uint64_t>(options.max_connections));
-  w.Number("tcpport", options.port);
-  w.Number("udpport", static_cast<uint64_t>(options.udp_port));
-  w.Text("inter", JoinListen(options));
-  w.Number("verbosity", static_cast<uint64_t>(g_verbosity.load(std::memory_order_relaxed)));
-  w.Number("oldest", snapshot.oldest_live);
-  w.Text("evictions", options.evict ? "on" : "off");
-  w.Text("domain_socket", "NULL");
-  w.Text("umask", "700");
-  w.YesNo("shutdown_command", options.enable_shutdown);
-  w.Fixed2("growth_factor", options.growth_factor);
-  w.Number("chunk_size", static_cast<uint64_t>(options.chunk_size));
-  w.Number("num_threads", static_cast<uint64_t>(options.threads));
-  w.Number("num_threads_per_udp", static_cast<uint64_t>(options.threads));
-  w.Text("stat_key_prefix", ":");
-  w.YesNo("detail_enabled", false);
-  w.Number("reqs_per_event", static_cast<uint64_t>(options.reqs_per_event));
-  w.YesNo("cas_enabled", options.use_cas);
-  w.Number("tcp_backlog", static_cast<uint64_t>(options.backlog));
-  w.Text("binding_protocol", "ascii");
-  w.YesNo("auth_enabled_sasl", false);
-  w.YesNo("auth_enabled_ascii", false);
-  w.Number("item_size_max", options.item_size_max);
-  w.YesNo("maxconns_fast", tuning.maxconns_fast);
-  w.Number("hashpower_init", static_cast<uint64_t>(options.hash_power));
-  w.YesNo("slab_reassign", tuning.slab_reassign);
-  w.Number("slab_automove", static_cast<uint64_t>(tuning.slab_automove));
-  w.Fixed2("slab_automove_ratio", tuning.slab_automove_ratio);
-  w.Number("slab_automove_window", static_cast<uint64_t>(tuning.slab_automove_window));
-  w.Number("slab_chunk_max", static_cast<uint64_t>(tuning.slab_chunk_max));
-  w.YesNo("lru_crawler", tuning.lru_crawler);
-  w.Number("lru_crawler_sleep", static_cast<uint64_t>(tuning.lru_crawler_sleep));
-  w.Number("lru_crawler_tocrawl", tuning.lru_crawler_tocrawl);
-  w.Number("tail_repair_time", static_cast<uint64_t>(tuning.tail_repair_time));
-  w.YesNo("flush_enabled", true);
-  w.YesNo("dump_enabled", false);  // no `stats cachedump` or `stats detail`
-  w.Text("hash_algorithm", tuning.hash_algorithm);
-  w.YesNo("lru_maintainer_thread", tuning.lru_maintainer_thread);
-  w.YesNo("lru_segmented", tuning.lru_segmented);
-  w.Number("hot_lru_pct", static_cast<uint64_t>(tuning.hot_lru_pct));
-  w.Number("warm_lru_pct", static_cast<uint64_t>(tuning.warm_lru_pct));
-  w.Fixed2("hot_max_factor", tuning.hot_max_factor);
-  w.Fixed2("warm_max_factor", tuning.warm_max_factor);
-  w.YesNo("temp_lru", tuning.temp_lru);
-  w.Number("temporary_ttl", tuning.temporary_ttl);
-  w.Number("idle_timeout", static_cast<uint64_t>(options.idle_timeout));
-  w.Number("watcher_logbuf_size", tuning.watcher_logbuf_size);
-  w.Number("worker_logbuf_size", tuning.worker_logbuf_size);
-  w.Number("read_buf_mem_limit", tuning.read_buf_mem_limit);
-  w.YesNo("track_sizes", false);
-  w.YesNo("inline_ascii_response", false);
-  // mnemo's own.
-  // The engine's: it shrinks segments when -m is too small for enough of them.
-  w.Number("segment_size", snapshot.cache.segment_size);
-  w.Text("eviction_policy", options.eviction == storage::EvictionPolicy::kMerge ? "merge" : "fifo");
-  w.Text("compression", options.compression == storage::Compression::kSnappy ? "snappy" : "off");
-  w.Number("compress_min", options.compress_min);
-  w.Fixed2("compress_ratio", options.compress_ratio);
+  RuntimeSettings runtime;
+  runtime.maxbytes = snapshot.cache.limit_maxbytes;  // follows cache_memlimit, as memcached's
+  runtime.oldest = snapshot.oldest_live;
+  runtime.segment_size = snapshot.cache.segment_size;
+  runtime.verbosity = g_verbosity.load(std::memory_order_relaxed);
+  AppendSettings(options, runtime, out);
 }
 
 void AppendItemsStats(const StatsSnapshot& snapshot, std::string* out) {

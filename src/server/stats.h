@@ -1,6 +1,7 @@
 // Statistics: the counters each thread keeps, their sum over threads, and the text of `stats` and
 // its sub-commands in memcached's names, order and formats, so that tools written for memcached
-// (memcached-tool, exporters, dashboards) read mnemod unchanged.
+// (memcached-tool, exporters, dashboards) read mnemod unchanged. Every line of `stats` is declared
+// once, in MNEMO_GENERAL_STATS below; `stats settings` comes from server/settings.h.
 //
 // A counter belongs to one thread, which alone adds to it; other threads only read. Counters are
 // relaxed atomics written with a plain load and store (no locked instruction), so counting costs
@@ -17,9 +18,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "base/metric.h"
 #include "base/mutex.h"
 #include "base/thread_annotations.h"
 #include "server/options.h"
@@ -27,37 +30,115 @@
 
 namespace mnemo::server {
 
+// The lines of `stats`, each declared once, in memcached's order (memcached 1.6's server_stats:
+// the lines mnemod shares with memcached keep memcached's relative order; mnemo's own come
+// last). The enum Stat, the per-thread counting and summing, the `stats` output and
+// docs/stats.md are derived from this list. An entry is one of:
+//   COUNTER(id, name, kind, description): counted by each worker thread (ThreadStats, indexed
+//     by Stat::id) and summed over threads when read.
+//   COUNTER_IF(condition, id, name, kind, description): the same, shown only when `condition`
+//     holds (an expression over `options`).
+//   CACHE(field): a field of storage::CacheStats; storage/cache_stats.h declares its name, kind
+//     and description.
+//   VALUE(name, kind, expression, description): computed when `stats` is read, from `options`,
+//     `snapshot`, `cache` (its CacheStats) and `usage` (getrusage of the process). The
+//     expression's type decides the format: an integer in decimal, text as it is, a timeval as
+//     seconds.microseconds.
+#define MNEMO_GENERAL_STATS(COUNTER, COUNTER_IF, CACHE, VALUE)                                   \
+  VALUE("pid", kGauge, getpid(), "Process id of this server")                                    \
+  VALUE("uptime", kGauge, MonotonicSeconds() - kFirstSecond, "Seconds since the server started") \
+  VALUE("time", kGauge, WallSeconds(), "The server's Unix time")                                 \
+  VALUE("version", kGauge, kVersion, "The server's version")                                     \
+  VALUE("pointer_size", kGauge, 8 * sizeof(void*), "Bits of a pointer on this machine")          \
+  VALUE("rusage_user", kCounter, usage.ru_utime, "User CPU time of the process, in seconds")     \
+  VALUE("rusage_system", kCounter, usage.ru_stime, "System CPU time of the process, in seconds") \
+  VALUE("max_connections", kGauge, options.max_connections, "Connections allowed at once (-c)")  \
+  VALUE("curr_connections", kGauge, snapshot.curr_connections, "Client connections open")        \
+  COUNTER(kTotalConnections, "total_connections", kCounter, "Connections accepted since start")  \
+  COUNTER(kRejectedConnections, "rejected_connections", kCounter,                                \
+          "Connections closed at once because -c were open")                                     \
+  VALUE("connection_structures", kGauge, snapshot.connection_structures,                         \
+        "Sockets open, accepted and listening")                                                  \
+  COUNTER(kCmdGet, "cmd_get", kCounter,                                                          \
+          "Keys read by get, gets and mg (gat, gats and mg with T: cmd_touch)")                  \
+  COUNTER(kCmdSet, "cmd_set", kCounter,                                                          \
+          "Storage commands: set, add, replace, append, prepend, cas and ms")                    \
+  COUNTER(kCmdFlush, "cmd_flush", kCounter, "flush_all commands")                                \
+  COUNTER(kCmdTouch, "cmd_touch", kCounter, "Keys of touch, gat and gats, and mg hits with T")   \
+  COUNTER(kCmdMeta, "cmd_meta", kCounter,                                                        \
+          "me commands, the one meta command memcached counts here")                             \
+  COUNTER(kGetHits, "get_hits", kCounter, "Keys read and found (cmd_get)")                       \
+  COUNTER(kGetMisses, "get_misses", kCounter,                                                    \
+          "Keys read and not found, expired or flushed (cmd_get)")                               \
+  COUNTER(kGetExpired, "get_expired", kCounter, "Keys read and found expired")                   \
+  COUNTER(kGetFlushed, "get_flushed", kCounter, "Keys read and found invalidated by flush_all")  \
+  COUNTER(kDeleteMisses, "delete_misses", kCounter,                                              \
+          "Deletes that found no item (or, md C, another version)")                              \
+  COUNTER(kDeleteHits, "delete_hits", kCounter, "Deletes that removed an item")                  \
+  COUNTER(kIncrMisses, "incr_misses", kCounter, "incr (and ma) of keys not found")               \
+  COUNTER(kIncrHits, "incr_hits", kCounter, "incr (and ma) that changed a value")                \
+  COUNTER(kDecrMisses, "decr_misses", kCounter, "decr (and ma MD) of keys not found")            \
+  COUNTER(kDecrHits, "decr_hits", kCounter, "decr (and ma MD) that changed a value")             \
+  COUNTER(kCasMisses, "cas_misses", kCounter, "cas (and ms C) of keys not found")                \
+  COUNTER(kCasHits, "cas_hits", kCounter, "cas (and ms C) that stored")                          \
+  COUNTER(kCasBadval, "cas_badval", kCounter, "cas (and ms C) refused: the item had changed")    \
+  COUNTER(kTouchHits, "touch_hits", kCounter, "Keys of touch, gat and gats found")               \
+  COUNTER(kTouchMisses, "touch_misses", kCounter, "Keys of touch, gat and gats not found")       \
+  COUNTER(kStoreTooLarge, "store_too_large", kCounter, "Stores refused: value larger than -I")   \
+  COUNTER(kStoreNoMemory, "store_no_memory", kCounter,                                           \
+          "Stores refused: no memory (-M, or the item cannot fit)")                              \
+  VALUE("auth_cmds", kCounter, 0, "Always 0: no SASL or ascii authentication")                   \
+  VALUE("auth_errors", kCounter, 0, "Always 0: no SASL or ascii authentication")                 \
+  COUNTER_IF(options.idle_timeout != 0, kIdleKicks, "idle_kicks", kCounter,                      \
+             "Connections closed for idling longer than -o idle_timeout (shown only with it)")   \
+  COUNTER(kBytesRead, "bytes_read", kCounter, "Bytes read from clients")                         \
+  COUNTER(kBytesWritten, "bytes_written", kCounter, "Bytes written to clients")                  \
+  CACHE(limit_maxbytes)                                                                          \
+  VALUE("accepting_conns", kGauge, 1,                                                            \
+        "Always 1: over -c mnemod answers and closes instead of refusing to accept")             \
+  VALUE("listen_disabled_num", kCounter, 0, "Always 0: listening is never disabled")             \
+  VALUE("time_in_listen_disabled_us", kCounter, 0, "Always 0: listening is never disabled")      \
+  VALUE("threads", kGauge, options.threads, "Worker threads (-t)")                               \
+  COUNTER(kConnYields, "conn_yields", kCounter,                                                  \
+          "Times a connection yielded to others after -R requests in one wake-up")               \
+  CACHE(hash_power_level)                                                                        \
+  CACHE(hash_table_bytes)                                                                        \
+  CACHE(hash_is_expanding)                                                                       \
+  CACHE(bytes)                                                                                   \
+  CACHE(curr_items)                                                                              \
+  CACHE(total_items)                                                                             \
+  CACHE(expired_unfetched)                                                                       \
+  CACHE(evicted_unfetched)                                                                       \
+  CACHE(evictions)                                                                               \
+  CACHE(reclaimed)                                                                               \
+  CACHE(segment_size)                                                                            \
+  CACHE(segments_total)                                                                          \
+  CACHE(segments_in_use)                                                                         \
+  CACHE(segments_free)                                                                           \
+  CACHE(segments_draining)                                                                       \
+  CACHE(segment_merges)                                                                          \
+  CACHE(segment_evictions)                                                                       \
+  CACHE(segments_expired)                                                                        \
+  CACHE(items_copied_forward)                                                                    \
+  CACHE(value_holds)                                                                             \
+  CACHE(compress_items)                                                                          \
+  CACHE(compress_rejected)                                                                       \
+  CACHE(compress_bytes_in)                                                                       \
+  CACHE(compress_bytes_out)                                                                      \
+  CACHE(compress_time_us)                                                                        \
+  CACHE(decompress_items)                                                                        \
+  CACHE(decompress_errors)                                                                       \
+  CACHE(decompress_time_us)
+
+#define MNEMO_STAT_ENUM(id, name, kind, description) id,
+#define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,
+#define MNEMO_STAT_SKIP(...)
 enum class Stat : uint8_t {
-  kCmdGet,
-  kCmdSet,
-  kCmdFlush,
-  kCmdTouch,
-  kCmdMeta,  // me, the one command memcached counts here
-  kGetHits,
-  kGetMisses,
-  kGetExpired,
-  kGetFlushed,
-  kDeleteMisses,
-  kDeleteHits,
-  kIncrMisses,
-  kIncrHits,
-  kDecrMisses,
-  kDecrHits,
-  kCasMisses,
-  kCasHits,
-  kCasBadval,
-  kTouchHits,
-  kTouchMisses,
-  kStoreTooLarge,
-  kStoreNoMemory,
-  kBytesRead,
-  kBytesWritten,
-  kConnYields,
-  kIdleKicks,
-  kTotalConnections,
-  kRejectedConnections,
-  kCount,
+  MNEMO_GENERAL_STATS(MNEMO_STAT_ENUM, MNEMO_STAT_IF_ENUM, MNEMO_STAT_SKIP, MNEMO_STAT_SKIP) kCount,
 };
+#undef MNEMO_STAT_ENUM
+#undef MNEMO_STAT_IF_ENUM
+#undef MNEMO_STAT_SKIP
 
 inline constexpr size_t kNumStats = static_cast<size_t>(Stat::kCount);
 using StatTotals = std::array<uint64_t, kNumStats>;
@@ -81,7 +162,7 @@ class StatsRegistry {
   // REQUIRES: called before any thread reads totals; `stats` outlives the registry.
   void Register(const ThreadStats* stats) { threads_.push_back(stats); }
 
-  // The sum over threads since the last Reset().
+  // The sum over threads; for counters (MetricKind::kCounter), since the last Reset().
   StatTotals Totals() const EXCLUDES(mu_);
   void Reset() EXCLUDES(mu_);
 
@@ -101,6 +182,9 @@ struct StatsSnapshot {
   uint64_t connection_structures = 0;  // sockets open: accepted and listening
   uint32_t oldest_live = 0;            // seconds since start at which flush_all last took effect
 };
+
+// Every line `stats` may show, in its order, for docs/stats.md and tests.
+std::span<const MetricInfo> GeneralStatsInfo();
 
 // `stats`
 void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, std::string* out);

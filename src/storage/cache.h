@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "storage/cache_stats.h"
 #include "storage/value_hold.h"
 
 namespace mnemo::storage {
@@ -228,45 +229,6 @@ struct ArithOutcome {
   uint64_t cas = 0;
   int64_t ttl_before = -1;  // seconds until the item expired before the change; -1 never or created
   bool created = false;
-};
-
-// Counters of the engine, summed over threads when read. Names follow memcached's stats.
-struct CacheStats {
-  uint64_t curr_items = 0;
-  uint64_t total_items = 0;
-  uint64_t bytes = 0;  // bytes of live items (header, key and value)
-  uint64_t limit_maxbytes = 0;
-  uint64_t evictions = 0;          // live, unexpired items dropped to make room
-  uint64_t reclaimed = 0;          // expired items whose memory was reused
-  uint64_t expired_unfetched = 0;  // ...of which never read
-  uint64_t evicted_unfetched = 0;  // evicted items never read
-  uint64_t segment_size = 0;
-  uint64_t segments_total = 0;     // segments the pool may hold (-m / segment_size)
-  uint64_t segments_in_use = 0;    // holding items (open or sealed)
-  uint64_t segments_free = 0;      // taken from the OS and ready for reuse
-  uint64_t segments_draining = 0;  // freed while readers still hold them (ValueHold)
-  uint64_t segment_merges = 0;
-  uint64_t segment_evictions = 0;  // segments emptied by eviction (merge or FIFO)
-  uint64_t segments_expired = 0;   // segments freed because all their items expired
-  uint64_t items_copied_forward = 0;
-  uint64_t value_holds = 0;  // values read through a ValueHold instead of copied under the lock
-  uint64_t hash_table_bytes = 0;
-  uint64_t hash_power_level = 0;
-  uint64_t hash_is_expanding = 0;
-  // Seconds since the oldest segment holding a live item was opened: the age of the oldest item,
-  // to within how long a segment takes to fill (memcached's `stats items` age).
-  uint64_t oldest_item_age = 0;
-  // Compression. compress_bytes_in/out are the original and stored lengths of the values stored
-  // compressed; compress_rejected counts values tried that did not save enough and were stored as
-  // they came. The times include every attempt.
-  uint64_t compress_items = 0;
-  uint64_t compress_rejected = 0;
-  uint64_t compress_bytes_in = 0;
-  uint64_t compress_bytes_out = 0;
-  uint64_t compress_time_us = 0;
-  uint64_t decompress_items = 0;
-  uint64_t decompress_errors = 0;  // corrupt blocks found by a read: the read failed
-  uint64_t decompress_time_us = 0;
 };
 
 class Cache {

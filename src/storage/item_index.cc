@@ -35,7 +35,7 @@ class ItemIndex::View final : public ItemView {
   ValueHold Hold() const override {
     SegmentPool& pool = index_.core_.pool;
     pool.Hold(found_.loc.segment);
-    ctx_.Add(kValueHolds, 1);
+    ctx_.Add(CacheCounter::value_holds, 1);
     const ItemLocation value_at{
         found_.loc.segment,
         static_cast<uint32_t>(found_.loc.offset + found_.header_size + found_.header.key_size)};
@@ -81,8 +81,8 @@ void ItemIndex::UnlinkLocked(ThreadContext& ctx, uint64_t hash, const Found& fou
   const size_t size = found.header.item_size();
   core_.table.Erase(hash, found.slot);
   core_.LiveSub(found.loc.segment, size);
-  ctx.Add(kCurrItems, -1);
-  ctx.Add(kBytes, -static_cast<int64_t>(size));
+  ctx.Add(CacheCounter::curr_items, -1);
+  ctx.Add(CacheCounter::bytes, -static_cast<int64_t>(size));
 }
 
 LookupResult ItemIndex::DropIfInvalid(ThreadContext& ctx, uint64_t hash, const Found& found,
@@ -113,11 +113,11 @@ bool ItemIndex::LinkLocked(ThreadContext& ctx, uint64_t hash, const Found* old, 
     } else {
       old->slot->Relocate(loc);
     }
-    ctx.Add(kBytes, static_cast<int64_t>(size) - static_cast<int64_t>(old_size));
+    ctx.Add(CacheCounter::bytes, static_cast<int64_t>(size) - static_cast<int64_t>(old_size));
   } else {
     if (!core_.table.Insert(hash, loc)) return false;
-    ctx.Add(kCurrItems, 1);
-    ctx.Add(kBytes, static_cast<int64_t>(size));
+    ctx.Add(CacheCounter::curr_items, 1);
+    ctx.Add(CacheCounter::bytes, static_cast<int64_t>(size));
   }
   core_.LiveAdd(loc.segment, size);
   return true;

@@ -77,7 +77,7 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
   }
   writer_.Finish(place, linked);
   if (linked) {
-    ctx.Add(kTotalItems, 1);
+    ctx.Add(CacheCounter::total_items, 1);
     core_.table.Grow();
   }
   return result;
@@ -95,7 +95,7 @@ StoreResult ItemStore::StoreExpired(ThreadContext& ctx, StoreMode mode, std::str
   const StoreResult result = CheckMode(mode, present, item_cas, cas, core_.options.use_cas);
   if (result == StoreResult::kStored) {
     if (present) index_.UnlinkLocked(ctx, hash, found);
-    ctx.Add(kTotalItems, 1);
+    ctx.Add(CacheCounter::total_items, 1);
   }
   return result;
 }

@@ -66,7 +66,7 @@ StoreResult Rewriter::StoreInvalidating(ThreadContext& ctx, const WriteRequest& 
       nullptr, &cas);
   switch (result) {
     case RewriteOutcome::kDone:
-      ctx.Add(kTotalItems, 1);
+      ctx.Add(CacheCounter::total_items, 1);
       Report(outcome, cas, static_cast<uint32_t>(request.value.size()));
       return StoreResult::kStored;
     case RewriteOutcome::kRefused:
@@ -258,7 +258,7 @@ StoreResult Rewriter::Concatenate(ThreadContext& ctx, const WriteRequest& reques
         nullptr, &cas);
     switch (result) {
       case RewriteOutcome::kDone:
-        ctx.Add(kTotalItems, 1);
+        ctx.Add(CacheCounter::total_items, 1);
         Report(outcome, cas, value_size);
         return StoreResult::kStored;
       case RewriteOutcome::kCorrupt:

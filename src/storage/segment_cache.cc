@@ -48,7 +48,7 @@ std::unique_ptr<Cache::Context> SegmentCache::NewContext() {
 void SegmentCache::Retire(ThreadContext& ctx) {
   writer_.SealOpenSegments(ctx);
   MutexLock lock(registry_mu_);
-  for (size_t c = 0; c < kNumCounters; ++c) retired_[c] += ctx.Read(static_cast<Counter>(c));
+  for (size_t c = 0; c < kNumCacheCounters; ++c) retired_[c] += ctx.Read(c);
   contexts_.erase(std::find(contexts_.begin(), contexts_.end(), &ctx));
 }
 
@@ -239,7 +239,7 @@ CounterTotals SegmentCache::SumCounters() const {
   MutexLock lock(registry_mu_);
   CounterTotals sum = retired_;
   for (const ThreadContext* ctx : contexts_) {
-    for (size_t c = 0; c < kNumCounters; ++c) sum[c] += ctx->Read(static_cast<Counter>(c));
+    for (size_t c = 0; c < kNumCacheCounters; ++c) sum[c] += ctx->Read(c);
   }
   return sum;
 }
@@ -247,44 +247,28 @@ CounterTotals SegmentCache::SumCounters() const {
 CacheStats SegmentCache::Stats() const {
   CounterTotals sum = SumCounters();
   {
+    // stats reset restarts the counters; gauges (curr_items, bytes) are levels and keep theirs.
     MutexLock lock(registry_mu_);
-    for (size_t c = 0; c < kNumCounters; ++c) {
-      if (c != kCurrItems && c != kBytes) sum[c] -= baseline_[c];
+    for (size_t c = 0; c < kNumCacheCounters; ++c) {
+      if (kCacheCounters[c].metric.kind == MetricKind::kCounter) sum[c] -= baseline_[c];
     }
   }
-  auto get = [&sum](Counter c) { return static_cast<uint64_t>(std::max<int64_t>(sum[c], 0)); };
-  const SegmentPool& pool = core_.pool;
   CacheStats stats;
-  stats.curr_items = get(kCurrItems);
-  stats.total_items = get(kTotalItems);
-  stats.bytes = get(kBytes);
+  for (size_t c = 0; c < kNumCacheCounters; ++c) {
+    stats.*kCacheCounters[c].field =
+        static_cast<uint64_t>(std::max<int64_t>(sum[c], 0)) / kCacheCounters[c].divisor;
+  }
+  const SegmentPool& pool = core_.pool;
   stats.limit_maxbytes = core_.limit_bytes.load(std::memory_order_relaxed);
-  stats.evictions = get(kEvictions);
-  stats.reclaimed = get(kReclaimed);
-  stats.expired_unfetched = get(kExpiredUnfetched);
-  stats.evicted_unfetched = get(kEvictedUnfetched);
   stats.segment_size = pool.segment_size();
   stats.segments_total = pool.limit();
   stats.segments_in_use = pool.in_use();
   stats.segments_free = pool.free_count();
   stats.segments_draining = static_cast<uint64_t>(std::max(pool.draining(), 0));
-  stats.segment_merges = get(kSegmentMerges);
-  stats.segment_evictions = get(kSegmentEvictions);
-  stats.segments_expired = get(kSegmentsExpired);
-  stats.items_copied_forward = get(kItemsCopiedForward);
-  stats.value_holds = get(kValueHolds);
   stats.hash_table_bytes = core_.table.memory_bytes();
   stats.hash_power_level = static_cast<uint64_t>(core_.table.power());
   stats.hash_is_expanding = core_.table.expanding() ? 1 : 0;
   stats.oldest_item_age = core_.OldestItemAge(MonotonicSeconds());
-  stats.compress_items = get(kCompressItems);
-  stats.compress_rejected = get(kCompressRejected);
-  stats.compress_bytes_in = get(kCompressBytesIn);
-  stats.compress_bytes_out = get(kCompressBytesOut);
-  stats.compress_time_us = get(kCompressNanos) / 1000;
-  stats.decompress_items = get(kDecompressItems);
-  stats.decompress_errors = get(kDecompressErrors);
-  stats.decompress_time_us = get(kDecompressNanos) / 1000;
   return stats;
 }
 

@@ -14,16 +14,17 @@ ThreadContext::ThreadContext(ContextOwner* owner) : owner_(owner) {
 }
 
 void ThreadContext::Add(const ReclaimCounters& c) {
-  Add(kEvictions, static_cast<int64_t>(c.evictions));
-  Add(kEvictedUnfetched, static_cast<int64_t>(c.evicted_unfetched));
-  Add(kReclaimed, static_cast<int64_t>(c.reclaimed));
-  Add(kExpiredUnfetched, static_cast<int64_t>(c.expired_unfetched));
-  Add(kSegmentMerges, static_cast<int64_t>(c.segment_merges));
-  Add(kSegmentEvictions, static_cast<int64_t>(c.segment_evictions));
-  Add(kSegmentsExpired, static_cast<int64_t>(c.segments_expired));
-  Add(kItemsCopiedForward, static_cast<int64_t>(c.items_copied_forward));
-  Add(kCurrItems, -static_cast<int64_t>(c.items_unlinked));
-  Add(kBytes, static_cast<int64_t>(c.bytes_carried) - static_cast<int64_t>(c.bytes_unlinked));
+  Add(CacheCounter::evictions, static_cast<int64_t>(c.evictions));
+  Add(CacheCounter::evicted_unfetched, static_cast<int64_t>(c.evicted_unfetched));
+  Add(CacheCounter::reclaimed, static_cast<int64_t>(c.reclaimed));
+  Add(CacheCounter::expired_unfetched, static_cast<int64_t>(c.expired_unfetched));
+  Add(CacheCounter::segment_merges, static_cast<int64_t>(c.segment_merges));
+  Add(CacheCounter::segment_evictions, static_cast<int64_t>(c.segment_evictions));
+  Add(CacheCounter::segments_expired, static_cast<int64_t>(c.segments_expired));
+  Add(CacheCounter::items_copied_forward, static_cast<int64_t>(c.items_copied_forward));
+  Add(CacheCounter::curr_items, -static_cast<int64_t>(c.items_unlinked));
+  Add(CacheCounter::bytes,
+      static_cast<int64_t>(c.bytes_carried) - static_cast<int64_t>(c.bytes_unlinked));
 }
 
 ThreadContext::OpenSegment& ThreadContext::EntryFor(uint16_t bucket, uint32_t* displaced) {

@@ -16,37 +16,14 @@
 #include <memory>
 
 #include "storage/cache.h"
+#include "storage/cache_stats.h"
 #include "storage/eviction.h"
 #include "storage/segment_pool.h"
 
 namespace mnemo::storage {
 
-enum Counter : size_t {
-  kCurrItems,
-  kBytes,
-  kTotalItems,
-  kEvictions,
-  kEvictedUnfetched,
-  kReclaimed,
-  kExpiredUnfetched,
-  kSegmentMerges,
-  kSegmentEvictions,
-  kSegmentsExpired,
-  kItemsCopiedForward,
-  kCompressItems,
-  kCompressRejected,
-  kCompressBytesIn,
-  kCompressBytesOut,
-  kCompressNanos,
-  kDecompressItems,
-  kDecompressErrors,
-  kDecompressNanos,
-  kValueHolds,
-  kNumCounters,
-};
-
 // Counters summed over contexts.
-using CounterTotals = std::array<int64_t, kNumCounters>;
+using CounterTotals = std::array<int64_t, kNumCacheCounters>;
 
 class ThreadContext;
 
@@ -76,11 +53,11 @@ class ThreadContext final : public Cache::Context {
 
   // Only the owning thread adds, so a load and a store suffice; they are atomic so that Stats may
   // read them from another thread.
-  void Add(Counter c, int64_t delta) {
-    counters_[c].store(counters_[c].load(std::memory_order_relaxed) + delta,
-                       std::memory_order_relaxed);
+  void Add(CacheCounter c, int64_t delta) {
+    std::atomic<int64_t>& counter = counters_[static_cast<size_t>(c)];
+    counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
   }
-  int64_t Read(Counter c) const { return counters_[c].load(std::memory_order_relaxed); }
+  int64_t Read(size_t index) const { return counters_[index].load(std::memory_order_relaxed); }
   void Add(const ReclaimCounters& c);
 
   // The open segment entry for `bucket`: its own, an unused one, or the least recently used one.
@@ -108,7 +85,7 @@ class ThreadContext final : public Cache::Context {
 
  private:
   ContextOwner* owner_;
-  std::array<std::atomic<int64_t>, kNumCounters> counters_;
+  std::array<std::atomic<int64_t>, kNumCacheCounters> counters_;
   std::array<OpenSegment, kMaxOpenSegments> open_;
   uint64_t uses_ = 0;
 };

@@ -28,14 +28,14 @@ std::string_view ValueCodec::Encode(ThreadContext& ctx, std::string_view value,
   char* out = ctx.compressed.Get(snappy::MaxCompressedLength(value.size()));
   size_t length = 0;
   snappy::RawCompress(value.data(), value.size(), out, &length);
-  ctx.Add(kCompressNanos, NanosSince(start));
+  ctx.Add(CacheCounter::compress_time_us, NanosSince(start));
   if (static_cast<double>(length) > options_.compress_ratio * static_cast<double>(value.size())) {
-    ctx.Add(kCompressRejected, 1);
+    ctx.Add(CacheCounter::compress_rejected, 1);
     return value;
   }
-  ctx.Add(kCompressItems, 1);
-  ctx.Add(kCompressBytesIn, static_cast<int64_t>(value.size()));
-  ctx.Add(kCompressBytesOut, static_cast<int64_t>(length));
+  ctx.Add(CacheCounter::compress_items, 1);
+  ctx.Add(CacheCounter::compress_bytes_in, static_cast<int64_t>(value.size()));
+  ctx.Add(CacheCounter::compress_bytes_out, static_cast<int64_t>(length));
   header->compressed = true;
   header->raw_size = static_cast<uint32_t>(value.size());
   return {out, length};
@@ -62,8 +62,8 @@ bool ValueCodec::Decode(ThreadContext& ctx, ItemLocation value_at, const ItemHea
   const bool ok = snappy::GetUncompressedLength(block, header.value_size, &length) &&
                   length == header.raw_size && snappy::RawUncompress(block, header.value_size, out);
   ctx.block.Trim();
-  ctx.Add(kDecompressNanos, NanosSince(start));
-  ctx.Add(ok ? kDecompressItems : kDecompressErrors, 1);
+  ctx.Add(CacheCounter::decompress_time_us, NanosSince(start));
+  ctx.Add(ok ? CacheCounter::decompress_items : CacheCounter::decompress_errors, 1);
   return ok;
 }
 

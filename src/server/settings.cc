@@ -1,0 +1,639 @@
+#include "server/settings.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <type_traits>
+
+#include "server/option_values.h"
+
+namespace mnemo::server {
+namespace {
+
+// The storage engine addresses an item inside a segment with 24 bits.
+constexpr size_t kSegmentSizeMin = size_t{64} << 10;
+constexpr size_t kSegmentSizeMax = size_t{16} << 20;
+
+// How values read in `stats settings`, as memcached prints them.
+template <typename Int>
+std::string Number(Int value) {
+  static_assert(std::is_integral_v<Int> && !std::is_same_v<Int, bool>);
+  return std::to_string(value);
+}
+std::string YesNo(bool value) { return value ? "yes" : "no"; }
+std::string Fixed2(double value) {  // memcached's "%.2f" for ratios and factors
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.2f", value);
+  return text;
+}
+std::string JoinListen(const Options& options) {
+  if (options.listen.empty()) return "NULL";
+  std::string joined;
+  for (const std::string& entry : options.listen) {
+    if (!joined.empty()) joined += ',';
+    joined += entry;
+  }
+  return joined;
+}
+
+template <typename Int>
+Status SetInt(std::string_view name, std::string_view value, Int min, Int max, Int* field) {
+  Int parsed{};
+  if (!ParseInt(value, &parsed) || parsed < min || parsed > max) {
+    return Status::Error(std::string(name) + " must be between " + std::to_string(min) + " and " +
+                         std::to_string(max) + ", not \"" + std::string(value) + "\"");
+  }
+  *field = parsed;
+  return Status::Ok();
+}
+
+Status SetDouble(std::string_view name, std::string_view value, double min, double max,
+                 double* field) {
+  double parsed = 0;
+  if (!ParseDouble(value, &parsed) || parsed <= min || parsed > max) {
+    return Status::Error(std::string(name) + " is out of range: \"" + std::string(value) + "\"");
+  }
+  *field = parsed;
+  return Status::Ok();
+}
+
+// A count in units of 2^shift bytes (memcached takes log buffer sizes in kilobytes, and so on).
+template <typename Int>
+Status SetScaled(std::string_view name, std::string_view value, Int min_units, Int max_units,
+                 int shift, Int* field) {
+  Int units = 0;
+  Status status = SetInt<Int>(name, value, min_units, max_units, &units);
+  if (status.ok()) *field = static_cast<Int>(units << shift);
+  return status;
+}
+
+Status Flag(bool* field, bool value) {
+  *field = value;
+  return Status::Ok();
+}
+
+Status Ignore(std::string_view, Options*) { return Status::Ok(); }
+
+using O = const Options&;
+using R = const RuntimeSettings&;
+
+// A line of `stats settings` that no -o option sets.
+constexpr Setting Line(std::string_view name, std::string (*show)(O, R), std::string_view help) {
+  return {name, show, {}, false, nullptr, {}, help, false};
+}
+
+const Setting kSettings[] = {
+    Line(
+        "maxbytes", [](O, R r) { return Number(r.maxbytes); },
+        "Bytes of item memory: -m, or cache_memlimit since"),
+    Line(
+        "maxconns", [](O o, R) { return Number(o.max_connections); },
+        "Connections allowed at once (-c)"),
+    Line(
+        "tcpport", [](O o, R) { return Number(o.port); }, "TCP port (-p)"),
+    Line(
+        "udpport", [](O o, R) { return Number(o.udp_port); }, "UDP port (-U): always 0, off"),
+    Line(
+        "inter", [](O o, R) { return JoinListen(o); },
+        "Addresses listened on (-l); NULL for every interface"),
+    Line(
+        "verbosity", [](O, R r) { return Number(r.verbosity); },
+        "Verbosity: -v, or the verbosity command since"),
+    Line(
+        "oldest", [](O, R r) { return Number(r.oldest); },
+        "Seconds after start at which flush_all last took effect"),
+    Line(
+        "evictions", [](O o, R) { return std::string(o.evict ? "on" : "off"); },
+        "on, or off with -M: a full cache refuses stores instead of evicting"),
+    Line(
+        "domain_socket", [](O, R) { return std::string("NULL"); },
+        "Always NULL: no unix socket (-s)"),
+    Line(
+        "umask", [](O, R) { return std::string("700"); }, "Always 700: no unix socket (-a)"),
+    Line(
+        "shutdown_command", [](O o, R) { return YesNo(o.enable_shutdown); },
+        "Whether the shutdown command is enabled (-A)"),
+    Line(
+        "growth_factor", [](O o, R) { return Fixed2(o.growth_factor); },
+        "-f, accepted for compatibility: no slab classes here"),
+    Line(
+        "chunk_size", [](O o, R) { return Number(o.chunk_size); },
+        "-n, accepted for compatibility: no slab classes here"),
+    Line(
+        "num_threads", [](O o, R) { return Number(o.threads); }, "Worker threads (-t)"),
+    Line(
+        "num_threads_per_udp", [](O o, R) { return Number(o.threads); },
+        "Worker threads (-t), as memcached shows it"),
+    Line(
+        "stat_key_prefix", [](O, R) { return std::string(":"); },
+        "Always ':': no detailed stats (-D)"),
+    Line(
+        "detail_enabled", [](O, R) { return YesNo(false); }, "Always no: no `stats detail`"),
+    Line(
+        "reqs_per_event", [](O o, R) { return Number(o.reqs_per_event); },
+        "Requests per connection per wake-up before yielding (-R)"),
+    Line(
+        "cas_enabled", [](O o, R) { return YesNo(o.use_cas); },
+        "Whether items have CAS values: no with -C"),
+    Line(
+        "tcp_backlog", [](O o, R) { return Number(o.backlog); }, "TCP listen backlog (-b)"),
+    Line(
+        "binding_protocol", [](O, R) { return std::string("ascii"); },
+        "Always ascii: text and meta (-B)"),
+    Line(
+        "auth_enabled_sasl", [](O, R) { return YesNo(false); }, "Always no: no SASL"),
+    Line(
+        "auth_enabled_ascii", [](O, R) { return YesNo(false); }, "Always no: no ascii auth"),
+    Line(
+        "item_size_max", [](O o, R) { return Number(o.item_size_max); },
+        "Largest item in bytes (-I)"),
+    {"maxconns_fast",
+     [](O o, R) { return YesNo(o.tuning.maxconns_fast); },
+     "maxconns_fast",
+     false,
+     [](std::string_view, Options* o) { return Flag(&o->tuning.maxconns_fast, true); },
+     {},
+     "memcached's: close connections over -c at once (mnemod always does)",
+     false},
+    {{},
+     nullptr,
+     "no_maxconns_fast",
+     false,
+     [](std::string_view, Options* o) { return Flag(&o->tuning.maxconns_fast, false); },
+     {},
+     "memcached's: sets maxconns_fast to no",
+     false},
+    {"hashpower_init",
+     [](O o, R) { return Number(o.hash_power); },
+     "hashpower",
+     true,
+     [](std::string_view v, Options* o) {
+       int power = 0;
+       if (!ParseInt(v, &power)) return Invalid("hashpower", v);
+       if (power < 12) {
+         return Status::Error("Initial hashtable multiplier of " + std::to_string(power) +
+                              " is too low");
+       }
+       if (power > 32) {
+         return Status::Error("Initial hashtable multiplier of " + std::to_string(power) +
+                              " is too high");
+       }
+       o->hash_power = power;
+       return Status::Ok();
+     },
+     {},
+     "log2 of the initial hash table size",
+     true},
+    {{},
+     nullptr,
+     "no_hashexpand",
+     false,
+     Ignore,
+     {},
+     "memcached's: accepted; the hash table grows as it needs",
+     false},
+    {"slab_reassign",
+     [](O o, R) { return YesNo(o.tuning.slab_reassign); },
+     "slab_reassign",
+     false,
+     [](std::string_view, Options* o) { return Flag(&o->tuning.slab_reassign, true); },
+     {},
+     "memcached's slab tuning: kept, no effect",
+     false},
+    {{},
+     nullptr,
+     "no_slab_reassign",
+     false,
+     [](std::string_view, Options* o) { return Flag(&o->tuning.slab_reassign, false); },
+     {},
+     "memcached's: sets slab_reassign to no",
+     false},
+    {"slab_automove",
+     [](O o, R) { return Number(o.tuning.slab_automove); },
+     "slab_automove",
+     false,
+     [](std::string_view v, Options* o) {
+       if (v.empty()) {
+         o->tuning.slab_automove = 1;
+         return Status::Ok();
+       }
+       return SetInt("slab_automove", v, 0, 2, &o->tuning.slab_automove);
+     },
+     {},
+     "memcached's slab tuning (0 to 2; 1 without a value): kept, no effect",
+     false},
+    {{},
+     nullptr,
+     "no_slab_automove",
+     false,
+     [](std::string_view, Options* o) {
+       o->tuning.slab_automove = 0;
+       return Status::Ok();
+     },
+     {},
+     "memcached's: sets slab_automove to 0",
+     false},
+    {"slab_automove_ratio",
+     [](O o, R) { return Fixed2(o.tuning.slab_automove_ratio); },
+     "slab_automove_ratio",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetDouble("slab_automove_ratio", v, 0, 1, &o->tuning.slab_automove_ratio);
+     },
+     {},
+     "memcached's slab tuning: kept, no effect",
+     false},
+    {"slab_automove_window",
+     [](O o, R) { return Number(o.tuning.slab_automove_window); },
+     "slab_automove_window",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetInt("slab_automove_window", v, 3, 1800, &o->tuning.slab_automove_window);
+     },
+     {},
+     "memcached's slab tuning: kept, no effect",
+     false},
+    {"slab_chunk_max",
+     [](O o, R) { return Number(o.tuning.slab_chunk_max); },
+     "slab_chunk_max",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetScaled("slab_chunk_max", v, 1, 1024, 10, &o->tuning.slab_chunk_max);
+     },
+     {},
+     "memcached's slab tuning, in kilobytes: kept, no effect",
+     false},
+    {{},
+     nullptr,
+     "slab_sizes",
+     true,
+     Ignore,
+     {},
+     "memcached's slab tuning: accepted, no effect",
+     false},
+    {{}, nullptr, "no_chunked_items", false, Ignore, {}, "memcached's: accepted, no effect", false},
+    {"lru_crawler",
+     [](O o, R) { return YesNo(o.tuning.lru_crawler); },
+     "lru_crawler",
+     false,
+     [](std::string_view, Options* o) { return Flag(&o->tuning.lru_crawler, true); },
+     {},
+     "memcached's LRU tuning: kept, no effect",
+     false},
+    {{},
+     nullptr,
+     "no_lru_crawler",
+     false,
+     [](std::string_view, Options* o) { return Flag(&o->tuning.lru_crawler, false); },
+     {},
+     "memcached's: sets lru_crawler to no",
+     false},
+    {"lru_crawler_sleep",
+     [](O o, R) { return Number(o.tuning.lru_crawler_sleep); },
+     "lru_crawler_sleep",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetInt("lru_crawler_sleep", v, 0, 1000000, &o->tuning.lru_crawler_sleep);
+     },
+     {},
+     "memcached's LRU tuning: kept, no effect",
+     false},
+    {"lru_crawler_tocrawl",
+     [](O o, R) { return Number(o.tuning.lru_crawler_tocrawl); },
+     "lru_crawler_tocrawl",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetInt<uint32_t>("lru_crawler_tocrawl", v, 0, UINT32_MAX,
+                               &o->tuning.lru_crawler_tocrawl);
+     },
+     {},
+     "memcached's LRU tuning: kept, no effect",
+     false},
+    {"tail_repair_time",
+     [](O o, R) { return Number(o.tuning.tail_repair_time); },
+     "tail_repair_time",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetInt("tail_repair_time", v, 10, 1 << 30, &o->tuning.tail_repair_time);
+     },
+     {},
+     "memcached's LRU tuning: kept, no effect",
+     false},
+    Line(
+        "flush_enabled", [](O, R) { return YesNo(true); }, "Always yes: flush_all is enabled"),
+    Line(
+        "dump_enabled", [](O, R) { return YesNo(false); },
+        "Always no: no `stats cachedump` or `lru_crawler metadump`"),
+    {"hash_algorithm",
+     [](O o, R) { return o.tuning.hash_algorithm; },
+     "hash_algorithm",
+     true,
+     [](std::string_view v, Options* o) {
+       if (v != "jenkins" && v != "murmur3" && v != "xxh3") {
+         return Status::Error("Unknown hash_algorithm option (jenkins, murmur3, xxh3)");
+       }
+       o->tuning.hash_algorithm = std::string(v);
+       return Status::Ok();
+     },
+     {},
+     "memcached's hash function (jenkins, murmur3, xxh3): kept, no effect",
+     false},
+    {"lru_maintainer_thread",
+     [](O o, R) { return YesNo(o.tuning.lru_maintainer_thread); },
+     "lru_maintainer",
+     false,
+     [](std::string_view, Options* o) {
+       o->tuning.lru_maintainer_thread = o->tuning.lru_segmented = true;
+       return Status::Ok();
+     },
+     {},
+     "memcached's LRU tuning (also sets lru_segmented): kept, no effect",
+     false},
+    {{},
+     nullptr,
+     "no_lru_maintainer",
+     false,
+     [](std::string_view, Options* o) {
+       o->tuning.lru_maintainer_thread = o->tuning.lru_segmented = false;
+       return Status::Ok();
+     },
+     {},
+     "memcached's: sets lru_maintainer_thread and lru_segmented to no",
+     false},
+    Line(
+        "lru_segmented", [](O o, R) { return YesNo(o.tuning.lru_segmented); },
+        "memcached's LRU tuning, set by lru_maintainer: kept, no effect"),
+    {"hot_lru_pct",
+     [](O o, R) { return Number(o.tuning.hot_lru_pct); },
+     "hot_lru_pct",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetInt("hot_lru_pct", v, 1, 79, &o->tuning.hot_lru_pct);
+     },
+     {},
+     "memcached's LRU tuning: kept, no effect",
+     false},
+    {"warm_lru_pct",
+     [](O o, R) { return Number(o.tuning.warm_lru_pct); },
+     "warm_lru_pct",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetInt("warm_lru_pct", v, 1, 79, &o->tuning.warm_lru_pct);
+     },
+     {},
+     "memcached's LRU tuning: kept, no effect",
+     false},
+    {"hot_max_factor",
+     [](O o, R) { return Fixed2(o.tuning.hot_max_factor); },
+     "hot_max_factor",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetDouble("hot_max_factor", v, 0, 1e9, &o->tuning.hot_max_factor);
+     },
+     {},
+     "memcached's LRU tuning: kept, no effect",
+     false},
+    {"warm_max_factor",
+     [](O o, R) { return Fixed2(o.tuning.warm_max_factor); },
+     "warm_max_factor",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetDouble("warm_max_factor", v, 0, 1e9, &o->tuning.warm_max_factor);
+     },
+     {},
+     "memcached's LRU tuning: kept, no effect",
+     false},
+    Line(
+        "temp_lru", [](O o, R) { return YesNo(o.tuning.temp_lru); },
+        "memcached's LRU tuning, set by temporary_ttl: kept, no effect"),
+    {"temporary_ttl",
+     [](O o, R) { return Number(o.tuning.temporary_ttl); },
+     "temporary_ttl",
+     true,
+     [](std::string_view v, Options* o) {
+       o->tuning.temp_lru = true;
+       return SetInt<uint32_t>("temporary_ttl", v, 0, UINT32_MAX, &o->tuning.temporary_ttl);
+     },
+     {},
+     "memcached's LRU tuning (also sets temp_lru): kept, no effect",
+     false},
+    {"idle_timeout", [](O o, R) { return Number(o.idle_timeout); }, "idle_timeout", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("idle_timeout", v, 0, 1 << 30, &o->idle_timeout);
+     },
+     "0", "seconds before an idle client is disconnected", true},
+    {"watcher_logbuf_size",
+     [](O o, R) { return Number(o.tuning.watcher_logbuf_size); },
+     "watcher_logbuf_size",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetScaled<uint32_t>("watcher_logbuf_size", v, 0, UINT32_MAX >> 10, 10,
+                                  &o->tuning.watcher_logbuf_size);
+     },
+     {},
+     "memcached's, in kilobytes: kept, no effect",
+     false},
+    {"worker_logbuf_size",
+     [](O o, R) { return Number(o.tuning.worker_logbuf_size); },
+     "worker_logbuf_size",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetScaled<uint32_t>("worker_logbuf_size", v, 0, UINT32_MAX >> 10, 10,
+                                  &o->tuning.worker_logbuf_size);
+     },
+     {},
+     "memcached's, in kilobytes: kept, no effect",
+     false},
+    {"read_buf_mem_limit",
+     [](O o, R) { return Number(o.tuning.read_buf_mem_limit); },
+     "read_buf_mem_limit",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetScaled<uint32_t>("read_buf_mem_limit", v, 0, UINT32_MAX >> 20, 20,
+                                  &o->tuning.read_buf_mem_limit);
+     },
+     {},
+     "memcached's, in megabytes: kept, no effect",
+     false},
+    Line(
+        "track_sizes", [](O, R) { return YesNo(false); }, "Always no: no `stats sizes_enable`"),
+    Line(
+        "inline_ascii_response", [](O, R) { return YesNo(false); },
+        "Always no, as in memcached 1.5 and later"),
+    // mnemo's own.
+    {"segment_size", [](O, R r) { return Number(r.segment_size); }, "segment_size", true,
+     [](std::string_view v, Options* o) {
+       size_t bytes = 0;
+       if (!ParseSize(v, &bytes) || bytes < kSegmentSizeMin || bytes > kSegmentSizeMax) {
+         return Status::Error("segment_size must be between 64k and 16m, not \"" + std::string(v) +
+                              "\"");
+       }
+       o->segment_size = bytes;
+       return Status::Ok();
+     },
+     "1m", "bytes of one memory segment, k or m suffix", true},
+    {"eviction_policy",
+     [](O o, R) {
+       return std::string(o.eviction == storage::EvictionPolicy::kMerge ? "merge" : "fifo");
+     },
+     "eviction", true,
+     [](std::string_view v, Options* o) {
+       if (v == "merge") {
+         o->eviction = storage::EvictionPolicy::kMerge;
+       } else if (v == "fifo") {
+         o->eviction = storage::EvictionPolicy::kFifo;
+       } else {
+         return Status::Error("Unknown eviction option (merge, fifo): \"" + std::string(v) + "\"");
+       }
+       return Status::Ok();
+     },
+     "merge", "merge (keep what was read) or fifo", true},
+    {"compression",
+     [](O o, R) {
+       return std::string(o.compression == storage::Compression::kSnappy ? "snappy" : "off");
+     },
+     "compression", true,
+     [](std::string_view v, Options* o) {
+       if (v == "snappy") {
+         o->compression = storage::Compression::kSnappy;
+       } else if (v == "off") {
+         o->compression = storage::Compression::kOff;
+       } else {
+         return Status::Error("Unknown compression option (snappy, off): \"" + std::string(v) +
+                              "\"");
+       }
+       return Status::Ok();
+     },
+     "snappy", "snappy (compress on the server) or off", true},
+    {"compress_min", [](O o, R) { return Number(o.compress_min); }, "compress_min", true,
+     [](std::string_view v, Options* o) {
+       if (!ParseSize(v, &o->compress_min)) return Invalid("compress_min", v);
+       return Status::Ok();
+     },
+     "256", "bytes from which a value is compressed, k or m suffix", true},
+    {"compress_ratio", [](O o, R) { return Fixed2(o.compress_ratio); }, "compress_ratio", true,
+     [](std::string_view v, Options* o) {
+       const std::string text(v);
+       char* end = nullptr;
+       const double ratio = std::strtod(text.c_str(), &end);
+       if (text.empty() || *end != '\0' || !(ratio > 0.0 && ratio <= 1.0)) {
+         return Status::Error("compress_ratio must be a fraction above 0 and at most 1, not \"" +
+                              text + "\"");
+       }
+       o->compress_ratio = ratio;
+       return Status::Ok();
+     },
+     "0.875", "store compressed only if at most this fraction of the value's length", true},
+    // memcached's presets.
+    {{},
+     nullptr,
+     "modern",
+     false,
+     Ignore,
+     {},
+     "memcached's: accepted; its settings are the defaults",
+     false},
+    {{},
+     nullptr,
+     "no_modern",
+     false,
+     [](std::string_view, Options* o) {
+       // What memcached's no_modern switches back to.
+       o->tuning.slab_reassign = false;
+       o->tuning.slab_automove = 0;
+       o->tuning.maxconns_fast = false;
+       o->tuning.lru_segmented = false;
+       o->tuning.lru_maintainer_thread = false;
+       o->tuning.lru_crawler = false;
+       o->tuning.hash_algorithm = "jenkins";
+       return Status::Ok();
+     },
+     {},
+     "memcached's: slab_reassign, slab_automove, maxconns_fast, lru_* off; hash_algorithm "
+     "jenkins",
+     false},
+};
+
+// Where -h starts the help of an option, and the width it wraps at.
+constexpr size_t kUsageIndent = 26;
+constexpr size_t kUsageWidth = 84;
+
+}  // namespace
+
+std::span<const Setting> Settings() { return kSettings; }
+
+void AppendSettings(const Options& options, const RuntimeSettings& runtime, std::string* out) {
+  for (const Setting& setting : kSettings) {
+    if (setting.show == nullptr) continue;
+    *out += "STAT ";
+    *out += setting.name;
+    *out += ' ';
+    *out += setting.show(options, runtime);
+    *out += "\r\n";
+  }
+}
+
+Status ParseSuboptions(std::string_view list, Options* options) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    if (item.empty()) continue;
+    const size_t equals = item.find('=');
+    const std::string_view name = item.substr(0, equals);
+    const std::string_view value =
+        equals == std::string_view::npos ? std::string_view() : item.substr(equals + 1);
+    const Setting* found = nullptr;
+    for (const Setting& setting : kSettings) {
+      if (setting.parse != nullptr && setting.option == name) found = &setting;
+    }
+    if (found == nullptr) {
+      return Status::Error("Illegal suboption \"" + std::string(item) + "\"");
+    }
+    if (found->needs_value && value.empty()) {
+      return Status::Error("Missing argument for " + std::string(name));
+    }
+    Status status = found->parse(value, options);
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+std::string SuboptionsUsage() {
+  std::string text;
+  for (const Setting& setting : kSettings) {
+    if (!setting.in_usage) continue;
+    std::string line = "   - " + std::string(setting.option) + ":";
+    line.resize(kUsageIndent, ' ');
+    std::string help(setting.help);
+    if (!setting.default_value.empty()) {
+      help += " (default: " + std::string(setting.default_value) + ")";
+    }
+    // Greedy wrap at word boundaries; continuation lines start at kUsageIndent.
+    size_t column = kUsageIndent;
+    bool first_word = true;
+    size_t start = 0;
+    while (start < help.size()) {
+      size_t end = help.find(' ', start);
+      if (end == std::string::npos) end = help.size();
+      const std::string_view word(help.data() + start, end - start);
+      if (!first_word && column + 1 + word.size() > kUsageWidth) {
+        text += line + "\n";
+        line.assign(kUsageIndent, ' ');
+        column = kUsageIndent;
+        first_word = true;
+      }
+      if (!first_word) {
+        line += ' ';
+        ++column;
+      }
+      line += word;
+      column += word.size();
+      first_word = false;
+      start = end + 1;
+    }
+    text += line + "\n";
+  }
+  return text;
+}
+
+}  // namespace mnemo::server
