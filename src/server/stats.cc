@@ -151,6 +151,8 @@ void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, s
   w.Number("segment_evictions", cache.segment_evictions);
   w.Number("segments_expired", cache.segments_expired);
   w.Number("items_copied_forward", cache.items_copied_forward);
+  // Of bytes_written, those sent straight from item memory, never copied into a buffer.
+  w.Number("bytes_written_zero_copy", Of(snapshot, Stat::kBytesWrittenZeroCopy));
   // Server-side compression (docs/storage.md).
   w.Number("compress_items", cache.compress_items);
   w.Number("compress_rejected", cache.compress_rejected);

@@ -52,6 +52,7 @@ enum class Stat : uint8_t {
   kStoreNoMemory,
   kBytesRead,
   kBytesWritten,
+  kBytesWrittenZeroCopy,  // of bytes_written, those sent straight from memory the cache owns
   kConnYields,
   kIdleKicks,
   kTotalConnections,
