@@ -26,24 +26,4 @@ Connection::ReadStatus Connection::Read(uint64_t* bytes) {
   }
 }
 
-Connection::FlushStatus Connection::Flush(uint64_t* bytes) {
-  while (!output_.empty()) {
-    const std::string_view pending = output_.readable();
-    const ssize_t n = send(fd_, pending.data(), pending.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      output_.Consume(static_cast<size_t>(n));
-      *bytes += static_cast<uint64_t>(n);
-      // A partial send means the socket buffer is full; trying again now would only return
-      // EAGAIN. The writable edge will call us back.
-      if (!output_.empty()) return FlushStatus::kBlocked;
-      break;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return FlushStatus::kBlocked;
-    return FlushStatus::kError;
-  }
-  output_.Shrink();
-  return FlushStatus::kDone;
-}
-
 }  // namespace mnemo::net

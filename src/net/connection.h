@@ -14,9 +14,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string_view>
 
 #include "net/buffer_pool.h"
 #include "net/io_buffer.h"
+#include "net/output_queue.h"
 
 namespace mnemo::net {
 
@@ -30,7 +33,16 @@ class Connection {
 
   int fd() const { return fd_; }
   IoBuffer& input() { return input_; }
-  IoBuffer& output() { return output_; }
+  // Copied output: bytes appended here go out after every view queued before them.
+  IoBuffer& output() { return output_.copied(); }
+  // Queues views of memory the connection does not own (OutputQueue::AppendExternal).
+  void AppendExternal(std::span<const std::string_view> pieces, OutputPin pin) {
+    output_.AppendExternal(pieces, pin);
+  }
+  // Output not yet sent, copied and external.
+  size_t output_size() const { return output_.size(); }
+  size_t output_external_bytes() const { return output_.external_bytes(); }
+  bool output_empty() const { return output_.empty(); }
 
   enum class ReadStatus : uint8_t {
     kFilled,   // read filled all the room there was: more bytes may be waiting
@@ -42,20 +54,20 @@ class Connection {
   // bytes read to *bytes.
   [[nodiscard]] ReadStatus Read(uint64_t* bytes);
 
-  enum class FlushStatus : uint8_t {
-    kDone,     // output() is empty
-    kBlocked,  // the socket's send buffer is full; wait for it to become writable
-    kError,    // the connection is broken
-  };
-  // Sends what output() holds, with one send(). Adds the number of bytes sent to *bytes.
-  [[nodiscard]] FlushStatus Flush(uint64_t* bytes);
+  using FlushStatus = OutputQueue::FlushStatus;
+  // Sends the output: one send() of output() when no views are queued, else sendmsg() calls of up
+  // to IOV_MAX pieces. Adds the number of bytes sent to *bytes and, of those, the bytes sent from
+  // views to *external_bytes.
+  [[nodiscard]] FlushStatus Flush(uint64_t* bytes, uint64_t* external_bytes) {
+    return output_.Flush(fd_, bytes, external_bytes);
+  }
 
   static constexpr size_t kMinRead = size_t{4} << 10;
 
  private:
   const int fd_;
   IoBuffer input_;
-  IoBuffer output_;
+  OutputQueue output_;
 };
 
 }  // namespace mnemo::net

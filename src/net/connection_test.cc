@@ -55,7 +55,8 @@ TEST(ConnectionTest, FlushSendsEverythingAndGivesTheBufferBack) {
   Connection conn(pair.fds[0], pool);
   conn.output().Append("VALUE a 0 1\r\nx\r\nEND\r\n");
   uint64_t bytes = 0;
-  EXPECT_EQ(conn.Flush(&bytes), Connection::FlushStatus::kDone);
+  uint64_t external = 0;
+  EXPECT_EQ(conn.Flush(&bytes, &external), Connection::FlushStatus::kDone);
   EXPECT_EQ(bytes, 21u);
   EXPECT_EQ(conn.output().capacity(), 0u);
   char received[64];
@@ -68,13 +69,41 @@ TEST(ConnectionTest, FlushStopsWhenThePeerDoesNotRead) {
   Connection conn(pair.fds[0], pool);
   const std::string chunk(1 << 20, 'v');
   uint64_t bytes = 0;
+  uint64_t external = 0;
   Connection::FlushStatus status = Connection::FlushStatus::kDone;
   for (int i = 0; i < 64 && status == Connection::FlushStatus::kDone; ++i) {
     conn.output().Append(chunk);
-    status = conn.Flush(&bytes);
+    status = conn.Flush(&bytes, &external);
   }
   EXPECT_EQ(status, Connection::FlushStatus::kBlocked);
   EXPECT_FALSE(conn.output().empty());
+}
+
+TEST(ConnectionTest, ExternalBytesCountAsOutputAndAreReported) {
+  BufferPool pool;
+  SocketPair pair;
+  int released = 0;
+  {
+    Connection conn(pair.fds[0], pool);
+    conn.output().Append("VALUE a 0 5\r\n");
+    const std::string_view value[] = {"hello"};
+    conn.AppendExternal(
+        value, OutputPin{[](void* owner, uint64_t) { ++*static_cast<int*>(owner); }, &released, 0});
+    conn.output().Append("\r\nEND\r\n");
+    EXPECT_EQ(conn.output_size(), 13u + 5u + 7u);
+    EXPECT_EQ(conn.output_external_bytes(), 5u);
+    uint64_t bytes = 0;
+    uint64_t external = 0;
+    EXPECT_EQ(conn.Flush(&bytes, &external), Connection::FlushStatus::kDone);
+    EXPECT_EQ(bytes, 25u);
+    EXPECT_EQ(external, 5u);
+    EXPECT_TRUE(conn.output_empty());
+    EXPECT_EQ(released, 1);
+  }
+  char received[64];
+  EXPECT_EQ(read(pair.fds[1], received, sizeof(received)), 25);
+  EXPECT_EQ(std::string_view(received, 25), "VALUE a 0 5\r\nhello\r\nEND\r\n");
+  EXPECT_EQ(released, 1);
 }
 
 TEST(ConnectionTest, FlushReportsABrokenConnection) {
@@ -84,7 +113,9 @@ TEST(ConnectionTest, FlushReportsABrokenConnection) {
   pair.ClosePeer();
   conn.output().Append("STORED\r\n");
   uint64_t bytes = 0;
-  EXPECT_EQ(conn.Flush(&bytes), Connection::FlushStatus::kError);  // EPIPE, and no SIGPIPE
+  uint64_t external = 0;
+  EXPECT_EQ(conn.Flush(&bytes, &external),
+            Connection::FlushStatus::kError);  // EPIPE, and no SIGPIPE
 }
 
 }  // namespace

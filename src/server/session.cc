@@ -37,15 +37,14 @@ void Session::OnEvents(uint32_t events) {
 }
 
 void Session::Drive() {
-  net::IoBuffer& out = conn_.output();
   int reads = 0;
   for (;;) {
     if (!Flush()) return;
     if (quitting_ || eof_) {
-      if (out.empty()) Close();
+      if (conn_.output_empty()) Close();
       return;  // else the writable edge brings us back to send the rest
     }
-    if (out.size() >= Dispatcher::kOutputSoftLimit) break;  // wait for the client to read
+    if (conn_.output_size() >= Dispatcher::kOutputSoftLimit) break;  // wait for the client to read
     const Progress progress = RunCommands();
     if (progress == Progress::kClose) {
       (void)Flush();  // replies to the commands before it, if the socket takes them
@@ -99,7 +98,7 @@ Session::Progress Session::RunCommands() {
       skip_ -= discard;
       if (skip_ > 0) break;
     }
-    if (out.size() >= Dispatcher::kOutputSoftLimit) {
+    if (conn_.output_size() >= Dispatcher::kOutputSoftLimit) {
       progress = Progress::kOutputFull;
       break;
     }
@@ -161,10 +160,12 @@ void Session::LogCommandLine(std::string_view input) const {
 }
 
 bool Session::Flush() {
-  if (conn_.output().empty() || write_blocked_) return true;
+  if (conn_.output_empty() || write_blocked_) return true;
   uint64_t bytes = 0;
-  const net::Connection::FlushStatus status = conn_.Flush(&bytes);
+  uint64_t external_bytes = 0;
+  const net::Connection::FlushStatus status = conn_.Flush(&bytes, &external_bytes);
   services_.stats.Add(Stat::kBytesWritten, bytes);
+  if (external_bytes != 0) services_.stats.Add(Stat::kBytesWrittenZeroCopy, external_bytes);
   switch (status) {
     case net::Connection::FlushStatus::kDone:
       break;
@@ -180,7 +181,7 @@ bool Session::Flush() {
 
 void Session::PublishState() {
   ConnectionState state = ConnectionState::kWaiting;
-  if (!conn_.output().empty()) {
+  if (!conn_.output_empty()) {
     state = ConnectionState::kMwrite;
   } else if (skip_ > 0) {
     state = ConnectionState::kSwallow;

@@ -121,6 +121,8 @@ namespace mnemo::server {
   CACHE(segments_expired)                                                                        \
   CACHE(items_copied_forward)                                                                    \
   CACHE(value_holds)                                                                             \
+  COUNTER(kBytesWrittenZeroCopy, "bytes_written_zero_copy", kCounter,                            \
+          "Of bytes_written, those sent straight from item memory, never copied into a buffer")  \
   CACHE(compress_items)                                                                          \
   CACHE(compress_rejected)                                                                       \
   CACHE(compress_bytes_in)                                                                       \
