@@ -35,6 +35,8 @@ class Connection {
   IoBuffer& input() { return input_; }
   // Copied output: bytes appended here go out after every view queued before them.
   IoBuffer& output() { return output_.copied(); }
+  // The whole output: copied bytes and views, for a writer that appends both.
+  OutputQueue& output_queue() { return output_; }
   // Queues views of memory the connection does not own (OutputQueue::AppendExternal).
   void AppendExternal(std::span<const std::string_view> pieces, OutputPin pin) {
     output_.AppendExternal(pieces, pin);

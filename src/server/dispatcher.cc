@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "base/logging.h"
 #include "server/replies.h"
+#include "server/value_writer.h"
 #include "server/version.h"
 
 namespace mnemo::server {
@@ -18,51 +19,6 @@ using protocol::ParseStatus;
 
 // memcached reads an exptime (and a flush_all delay) above 30 days as a Unix time.
 constexpr uint64_t kMaxRelativeExptime = 60 * 60 * 24 * 30;
-
-// Writes a retrieval's "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n" straight into the
-// output, copying the value once from item memory.
-class ValueWriter final : public storage::ItemSink {
- public:
-  ValueWriter(net::IoBuffer& out, bool with_cas) : out_(out), with_cas_(with_cas) {}
-
-  void OnItem(const storage::ItemView& item) override {
-    const std::string_view key = item.key();
-    const size_t value_size = item.value_size();
-    // "VALUE " key " " flags(10) " " bytes(20) " " cas(20) "\r\n"
-    const size_t header_max = replies::kValue.size() + key.size() + 3 * 21 + 2;
-    char* const start = out_.PrepareAppend(header_max + value_size + replies::kCrlf.size());
-    char* p = start;
-    p = Put(p, replies::kValue);
-    p = Put(p, key);
-    *p++ = ' ';
-    p = std::to_chars(p, p + 10, item.flags()).ptr;
-    *p++ = ' ';
-    p = std::to_chars(p, p + 20, value_size).ptr;
-    if (with_cas_) {
-      *p++ = ' ';
-      p = std::to_chars(p, p + 20, item.cas()).ptr;
-    }
-    p = Put(p, replies::kCrlf);
-    if (!item.CopyValue(p)) {
-      corrupt_ = true;  // nothing committed: no garbage reaches the client
-      return;
-    }
-    p = Put(p + value_size, replies::kCrlf);
-    out_.CommitAppend(static_cast<size_t>(p - start));
-  }
-
-  bool corrupt() const { return corrupt_; }
-
- private:
-  static char* Put(char* p, std::string_view text) {
-    std::memcpy(p, text.data(), text.size());
-    return p + text.size();
-  }
-
-  net::IoBuffer& out_;
-  const bool with_cas_;
-  bool corrupt_ = false;
-};
 
 // First word of `arguments` (already trimmed by the parser).
 std::string_view FirstWord(std::string_view arguments) {
@@ -79,15 +35,17 @@ Dispatcher::Dispatcher(ServerContext& server, storage::Cache::Context& context, 
       meta_(server, context, stats) {}
 
 Dispatcher::Outcome Dispatcher::DispatchMeta(const protocol::MetaParseResult& result,
-                                             const protocol::MetaCommand& cmd, net::IoBuffer& out) {
+                                             const protocol::MetaCommand& cmd,
+                                             net::OutputQueue& out) {
   if (result.status == protocol::MetaStatus::kClose) return Outcome::kClose;
-  meta_.Dispatch(result, cmd, out);
+  meta_.Dispatch(result, cmd, out.copied());
   return Outcome::kDone;
 }
 
 Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
-                                         protocol::Command* cmd, net::IoBuffer& out) {
-  out_ = &out;
+                                         protocol::Command* cmd, net::OutputQueue& out) {
+  queue_ = &out;
+  out_ = &out.copied();
   quiet_ = result.noreply;
   switch (result.status) {
     case ParseStatus::kOk:
@@ -187,7 +145,7 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
 }
 
 Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, bool touch) {
-  ValueWriter writer(*out_, with_cas);
+  ValueWriter writer(*queue_, with_cas, pieces_);
   storage::ReadOptions options;
   options.can_win = false;  // the recache race is the meta protocol's; get and gat take no part
   options.touch = touch;
@@ -196,11 +154,12 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
   for (bool first = true;; first = false) {
     const protocol::KeyList remaining = cmd->keys;
     if (!cmd->keys.Next(&key)) break;
-    if (!first && out_->size() >= kOutputSoftLimit) {
+    if (!first && queue_->size() >= kOutputSoftLimit) {
       cmd->keys = remaining;
       return Outcome::kSuspended;
     }
     const storage::LookupResult result = cache_.Get(context_, key, options, writer);
+    writer.Finish();
     if (writer.corrupt()) {
       // The values before it went out whole; this one cannot. The client sees an error instead
       // of END, as when memcached fails mid-retrieval.

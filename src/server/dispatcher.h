@@ -4,8 +4,9 @@
 // protocol know nothing of each other; result enums cross here and become wire text through
 // replies.h.
 //
-// A retrieval copies each value once, from item memory straight into the output buffer, while the
-// cache holds the item steady (ValueWriter, an ItemSink). A retrieval with many keys stops when the
+// A retrieval copies a small value once, from item memory into the output buffer, under the
+// cache's lock; a larger one goes to the socket straight from item memory, held by the output
+// until sent (ValueWriter). A retrieval with many keys stops when the
 // output passes kOutputSoftLimit and resumes where it stopped once the client has read it, so a
 // client that asks for more than it reads cannot make the server hold unbounded replies.
 //
@@ -19,8 +20,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "net/io_buffer.h"
+#include "net/output_queue.h"
 #include "protocol/command.h"
 #include "protocol/meta_command.h"
 #include "protocol/meta_parser.h"
@@ -50,11 +54,11 @@ class Dispatcher {
 
   // Answers one result of the parser. REQUIRES: result.status != kNeedMore.
   [[nodiscard]] Outcome Dispatch(const protocol::ParseResult& result, protocol::Command* cmd,
-                                 net::IoBuffer& out);
+                                 net::OutputQueue& out);
   // Answers one result of the meta parser (MetaDispatcher); never kSuspended.
   // REQUIRES: result.status is neither kNotMeta nor kNeedMore.
   [[nodiscard]] Outcome DispatchMeta(const protocol::MetaParseResult& result,
-                                     const protocol::MetaCommand& cmd, net::IoBuffer& out);
+                                     const protocol::MetaCommand& cmd, net::OutputQueue& out);
 
  private:
   Outcome Execute(protocol::Command* cmd);
@@ -78,8 +82,12 @@ class Dispatcher {
   storage::Cache::Context& context_;
   ThreadStats& stats_;
   MetaDispatcher meta_;
-  // Per call: where replies go, and whether they are suppressed.
+  // Per call: where replies go (the connection's output, and its copied bytes), and whether they
+  // are suppressed.
+  net::OutputQueue* queue_ = nullptr;
   net::IoBuffer* out_ = nullptr;
+  // The views of one held value, reused across retrievals (ValueWriter).
+  std::vector<std::string_view> pieces_;
   bool quiet_ = false;
 };
 

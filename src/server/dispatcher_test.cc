@@ -1,21 +1,32 @@
 #include "server/dispatcher.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
 #include <string>
 
 #include "net/buffer_pool.h"
-#include "net/io_buffer.h"
+#include "net/output_queue.h"
 #include "protocol/text_parser.h"
+#include "server/value_writer.h"
+#include "testing/cache_calls.h"
 
 namespace mnemo::server {
 namespace {
 
 class DispatcherTest : public ::testing::Test {
  protected:
-  DispatcherTest() { Reset(Options()); }
+  DispatcherTest() {
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sockets_), 0);
+    Reset(Options());
+  }
+  ~DispatcherTest() override {
+    close(sockets_[0]);
+    close(sockets_[1]);
+  }
 
   void Reset(const Options& options) {
     dispatcher_.reset();
@@ -57,10 +68,22 @@ class DispatcherTest : public ::testing::Test {
     return replies;
   }
 
+  // Sends the output, copied bytes and views of item memory alike, through a socket pair, as a
+  // session would, and appends what arrives to *replies.
   void Drain(std::string* replies) {
     ++drains_;
-    *replies += out_.readable();
-    out_.Consume(out_.size());
+    while (!out_.empty()) {
+      uint64_t sent = 0;
+      uint64_t external = 0;
+      ASSERT_NE(out_.Flush(sockets_[0], &sent, &external), net::OutputQueue::FlushStatus::kError);
+      zero_copy_bytes_ += external;
+      char buffer[64 << 10];
+      for (;;) {
+        const ssize_t n = recv(sockets_[1], buffer, sizeof(buffer), MSG_DONTWAIT);
+        if (n <= 0) break;
+        replies->append(buffer, static_cast<size_t>(n));
+      }
+    }
   }
 
   std::string Stat(std::string_view name) {
@@ -79,7 +102,9 @@ class DispatcherTest : public ::testing::Test {
   ThreadStats stats_;
   std::unique_ptr<Dispatcher> dispatcher_;
   net::BufferPool pool_;
-  net::IoBuffer out_{pool_};
+  net::OutputQueue out_{pool_};
+  int sockets_[2] = {-1, -1};  // the output is flushed into [0] and read from [1]
+  uint64_t zero_copy_bytes_ = 0;
   protocol::ParserLimits limits_;
   Dispatcher::Outcome last_outcome_ = Dispatcher::Outcome::kDone;
   int drains_ = 0;
@@ -209,6 +234,68 @@ TEST_F(DispatcherTest, StatsSubcommands) {
   EXPECT_EQ(items.rfind("STAT items:1:number 1\r\n", 0), 0u) << items;
   const std::string slabs = Run("stats slabs\r\n");
   EXPECT_NE(slabs.find("STAT active_slabs 1\r\n"), std::string::npos);
+}
+
+// Letters that snappy cannot shrink, so that they are stored as they come.
+std::string Incompressible(size_t size) {
+  std::string value(size, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : value) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>('a' + x % 26);
+  }
+  return value;
+}
+
+TEST_F(DispatcherTest, ALargeValueGoesOutStraightFromItemMemory) {
+  // -I's default: a chain of several segments at -m 64.
+  const std::string value = Incompressible(1 << 20);
+  ASSERT_EQ(Run("set big 5 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n"),
+            "STORED\r\n");
+  const std::string small(ValueWriter::kSendInPlaceMin - 1, 's');
+  ASSERT_EQ(Run("set small 0 0 " + std::to_string(small.size()) + "\r\n" + small + "\r\n"),
+            "STORED\r\n");
+  zero_copy_bytes_ = 0;
+  EXPECT_EQ(Run("get big small\r\n"), "VALUE big 5 1048576\r\n" + value + "\r\nVALUE small 0 " +
+                                          std::to_string(small.size()) + "\r\n" + small +
+                                          "\r\nEND\r\n");
+  EXPECT_EQ(zero_copy_bytes_, value.size()) << "the large value copied, or the small one not";
+  EXPECT_EQ(cache_->Stats().value_holds, 1u);
+}
+
+TEST_F(DispatcherTest, ALargeCompressedValueIsDecodedIntoTheReply) {
+  const std::string value(1 << 20, 'v');
+  ASSERT_EQ(Run("set big 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n"),
+            "STORED\r\n");
+  ASSERT_EQ(cache_->Stats().compress_items, 1u);
+  zero_copy_bytes_ = 0;
+  EXPECT_EQ(Run("gets big\r\n").substr(0, 20), "VALUE big 0 1048576 ");
+  EXPECT_EQ(Run("get big\r\n"), "VALUE big 0 1048576\r\n" + value + "\r\nEND\r\n");
+  EXPECT_EQ(zero_copy_bytes_, 0u);
+  EXPECT_EQ(cache_->Stats().segments_draining, 0u);
+}
+
+TEST_F(DispatcherTest, AHeldValueOutlivesItsItemAndItsSegment) {
+  const std::string value = Incompressible(200 << 10);
+  ASSERT_EQ(Run("set k 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n"),
+            "STORED\r\n");
+  protocol::Command cmd;
+  const protocol::ParseResult result = protocol::ParseTextCommand("get k\r\n", limits_, &cmd);
+  ASSERT_EQ(dispatcher_->Dispatch(result, &cmd, out_), Dispatcher::Outcome::kDone);
+  // Before the reply is sent: the item goes, and the cache fills its memory several times over,
+  // reusing every segment it can.
+  cache_->FlushAll(0);
+  const std::string filler(100 << 10, 'f');
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(cache_calls::Store(*cache_, *context_, storage::StoreMode::kSet,
+                                 "f" + std::to_string(i), 0, 0, filler),
+              storage::StoreResult::kStored);
+  }
+  EXPECT_EQ(cache_->Stats().segments_draining, 1u) << "the held segment was reused, or freed";
+  std::string replies;
+  Drain(&replies);
+  EXPECT_EQ(replies, "VALUE k 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n");
+  EXPECT_EQ(cache_->Stats().segments_draining, 0u) << "sent, the segment goes back to the pool";
 }
 
 TEST_F(DispatcherTest, ParserRefusalsGetMemcachedsReplies) {

@@ -88,7 +88,7 @@ void Session::Drive() {
 
 Session::Progress Session::RunCommands() {
   net::IoBuffer& in = conn_.input();
-  net::IoBuffer& out = conn_.output();
+  net::OutputQueue& out = conn_.output_queue();
   Progress progress = Progress::kNeedInput;
   bool ran = false;
   for (;;) {

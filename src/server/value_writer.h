@@ -1,0 +1,56 @@
+// ValueWriter answers one key of a get, gets, gat or gats: "VALUE <key> <flags> <bytes>[ <cas>]
+// \r\n<data>\r\n". It is the ItemSink a retrieval hands the cache, and it keeps the cache's lock
+// short: under the lock (OnItem) it formats the header line and either copies a small value, or
+// takes a hold on a larger one's segment; after the lookup returns (Finish) it queues a held
+// value's bytes to go out straight from item memory, with no copy, or decodes a compressed one
+// into the reply.
+//
+// Invariants:
+//  (1) A value reaches the output whole or not at all: a corrupt compressed value (corrupt())
+//      leaves nothing of its key in the output.
+//  (2) Every hold taken is released exactly once: by the output queue once the bytes are sent (or
+//      the connection closes), or by Finish when the value was decoded.
+// Thread safety: one writer per retrieval, on the worker's thread.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include "net/output_queue.h"
+#include "storage/cache.h"
+
+namespace mnemo::server {
+
+class ValueWriter final : public storage::ItemSink {
+ public:
+  // Values of at least this many bytes are held and sent from item memory; smaller ones are
+  // copied under the lock, where a memcpy costs less than a hold (two atomic operations on the
+  // segment's descriptor) and an iovec more in the send.
+  static constexpr size_t kSendInPlaceMin = size_t{4} << 10;
+
+  // `pieces` is scratch for the views of one value, reused across values.
+  ValueWriter(net::OutputQueue& out, bool with_cas, std::vector<std::string_view>& pieces)
+      : out_(out), with_cas_(with_cas), pieces_(pieces) {}
+
+  void OnItem(const storage::ItemView& item) override;
+  // Sends what OnItem held; call after each lookup, outside the cache's lock.
+  void Finish();
+
+  bool corrupt() const { return corrupt_; }
+
+ private:
+  // "VALUE " key " " flags(10) " " bytes(20) " " cas(20) "\r\n"
+  static constexpr size_t kMaxLine = 6 + 250 + 3 * 21 + 2;
+
+  net::OutputQueue& out_;
+  const bool with_cas_;
+  std::vector<std::string_view>& pieces_;
+  bool corrupt_ = false;
+  // A held value, and its header line, waiting for Finish.
+  storage::ValueHold hold_;
+  char line_[kMaxLine];
+  size_t line_size_ = 0;
+};
+
+}  // namespace mnemo::server
