@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -285,8 +286,14 @@ const std::vector<Suboption>& Suboptions() {
        }},
       {"read_buf_mem_limit", true,
        [](std::string_view v, Options* o) {
-         return SetScaled<uint32_t>("read_buf_mem_limit", v, 0, UINT32_MAX >> 20, 20,
-                                    &o->tuning.read_buf_mem_limit);
+         size_t limit = 0;
+         Status status = SetScaled<size_t>("read_buf_mem_limit", v, 0, UINT32_MAX, 20, &limit);
+         if (status.ok()) o->read_buf_mem_limit = limit;
+         return status;
+       }},
+      {"conn_stuck_timeout", true,
+       [](std::string_view v, Options* o) {
+         return SetInt("conn_stuck_timeout", v, 1, 1 << 30, &o->conn_stuck_timeout);
        }},
       {"modern", false, [](std::string_view, Options*) { return Status::Ok(); }},
       {"no_modern", false,
@@ -465,6 +472,12 @@ constexpr char kShortOptions[] = "+:p:l:U:m:Mc:b:t:R:I:f:n:Cvu:dP:AB:o:hV";
 
 }  // namespace
 
+size_t Options::ConnectionMemoryLimit() const {
+  // Half of -m keeps the whole process within 1.5 x -m plus a fixed overhead (docs/robustness.md);
+  // the floor leaves a small cache room for a few large values in flight.
+  return read_buf_mem_limit.value_or(std::max(kDefaultConnectionMemory, memory_limit / 2));
+}
+
 storage::CacheOptions Options::ToCacheOptions() const {
   storage::CacheOptions cache;
   cache.memory_limit = memory_limit;
@@ -568,6 +581,12 @@ std::string UsageText() {
       "                          value's length (default: 0.875)\n"
       "   - hashpower:           log2 of the initial hash table size\n"
       "   - idle_timeout:        seconds before an idle client is disconnected (default: 0)\n"
+      "   - read_buf_mem_limit:  megabytes of connection buffers (read buffers, pending\n"
+      "                          replies, partial values) for all connections together;\n"
+      "                          0 means unlimited (default: half of -m, at least 32)\n"
+      "   - conn_stuck_timeout:  seconds before a client stuck holding connection memory\n"
+      "                          (not reading replies, not finishing a value) is\n"
+      "                          disconnected (default: 10)\n"
       "   - memcached's slab_*, lru_*, hash_algorithm, modern, no_modern and similar tuning\n"
       "     options are accepted and shown in stats settings; they change nothing here.\n";
   return text;

@@ -99,6 +99,13 @@ void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, s
   w.Number("total_connections", Of(snapshot, Stat::kTotalConnections));
   w.Number("rejected_connections", Of(snapshot, Stat::kRejectedConnections));
   w.Number("connection_structures", snapshot.connection_structures);
+  // memcached's names for its connection buffers. mnemo's pool serves reads and replies alike, so
+  // read_buf_* count both; response_obj_oom counts connections closed with replies stuck.
+  w.Number("response_obj_oom", Of(snapshot, Stat::kResponseObjOom));
+  w.Number("read_buf_count", snapshot.conn_buffers);
+  w.Number("read_buf_bytes", snapshot.conn_buffer_bytes);
+  w.Number("read_buf_bytes_free", snapshot.conn_buffer_idle_bytes);
+  w.Number("read_buf_oom", Of(snapshot, Stat::kReadBufOom));
   w.Number("cmd_get", Of(snapshot, Stat::kCmdGet));
   w.Number("cmd_set", Of(snapshot, Stat::kCmdSet));
   w.Number("cmd_flush", Of(snapshot, Stat::kCmdFlush));
@@ -216,7 +223,7 @@ void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, 
   w.Number("idle_timeout", static_cast<uint64_t>(options.idle_timeout));
   w.Number("watcher_logbuf_size", tuning.watcher_logbuf_size);
   w.Number("worker_logbuf_size", tuning.worker_logbuf_size);
-  w.Number("read_buf_mem_limit", tuning.read_buf_mem_limit);
+  w.Number("read_buf_mem_limit", options.ConnectionMemoryLimit());
   w.YesNo("track_sizes", false);
   w.YesNo("inline_ascii_response", false);
   // mnemo's own.
@@ -225,6 +232,7 @@ void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, 
   w.Text("eviction_policy", options.eviction == storage::EvictionPolicy::kMerge ? "merge" : "fifo");
   w.Text("compression", options.compression == storage::Compression::kSnappy ? "snappy" : "off");
   w.Number("compress_min", options.compress_min);
+  w.Number("conn_stuck_timeout", static_cast<uint64_t>(options.conn_stuck_timeout));
   w.Fixed2("compress_ratio", options.compress_ratio);
 }
 

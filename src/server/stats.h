@@ -55,6 +55,9 @@ enum class Stat : uint8_t {
   kBytesWrittenZeroCopy,  // of bytes_written, those sent straight from memory the cache owns
   kConnYields,
   kIdleKicks,
+  kReadBufOom,      // closed: stuck waiting for connection memory, or holding it with a partial
+                    // command while the budget was exhausted
+  kResponseObjOom,  // closed: stuck with unsent replies holding connection or item memory
   kTotalConnections,
   kRejectedConnections,
   kCount,
@@ -101,6 +104,10 @@ struct StatsSnapshot {
   uint64_t curr_connections = 0;
   uint64_t connection_structures = 0;  // sockets open: accepted and listening
   uint32_t oldest_live = 0;            // seconds since start at which flush_all last took effect
+  // Connection buffers (net/buffer_pool.h): pool blocks, idle ones included, and heap blocks.
+  uint64_t conn_buffers = 0;
+  uint64_t conn_buffer_bytes = 0;
+  uint64_t conn_buffer_idle_bytes = 0;  // of which idle in the pools
 };
 
 // `stats`
