@@ -33,6 +33,7 @@ Status Session::Open() {
 void Session::OnEvents(uint32_t events) {
   if (closed_) return;  // closed earlier in this round; its events were already collected
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_ = true;
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) hung_up_ = true;
   if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) write_blocked_ = false;
   Drive();
 }
@@ -63,6 +64,12 @@ void Session::Drive() {
     if (progress == Progress::kOutputFull) continue;
     if (!readable_) break;
     if (conn_.ReadNeedsGrowth() && services_.pool.budget().exhausted()) {
+      // A client that hung up will not wait for memory to free: its unfinished command (whose
+      // rest may sit in the socket) is dropped with the connection, and its memory freed.
+      if (hung_up_) {
+        Close();
+        return;
+      }
       WaitForMemory();
       break;
     }
@@ -80,7 +87,8 @@ void Session::Drive() {
       case net::Connection::ReadStatus::kFilled:
         break;
       case net::Connection::ReadStatus::kDrained:
-        readable_ = false;
+        // After a hang-up no edge will come again: read on until the end of the stream.
+        if (!hung_up_ || bytes == 0) readable_ = false;
         break;
       case net::Connection::ReadStatus::kEof:
         eof_ = true;  // what was read before it has run; a partial command is dropped

@@ -133,7 +133,8 @@ class Session final : public net::EventLoop::Handler {
   bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
-  bool eof_ = false;            // the client closed its side
+  bool eof_ = false;            // the client closed its side, and everything before it was read
+  bool hung_up_ = false;        // the socket reported the client's side closed
   bool quitting_ = false;       // close once the output is sent
   bool closed_ = false;
   bool waiting_for_memory_ = false;  // stopped by an exhausted budget; the owner resumes it

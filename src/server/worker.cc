@@ -16,7 +16,7 @@ namespace {
 
 constexpr int kTickMillis = 1000;
 // Freed connection memory worth handing back to the system at the next tick.
-constexpr size_t kTrimThreshold = size_t{1} << 20;
+constexpr size_t kTrimThreshold = size_t{64} << 10;
 
 }  // namespace
 
