@@ -12,6 +12,7 @@
 // Thread safety: none; a connection belongs to one worker thread from accept to close.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -26,7 +27,8 @@ namespace mnemo::net {
 class Connection {
  public:
   // Takes ownership of `fd`, which must be non-blocking.
-  Connection(int fd, BufferPool& pool) : fd_(fd), input_(pool), output_(pool) {}
+  Connection(int fd, BufferPool& pool)
+      : fd_(fd), pool_block_size_(pool.block_size()), input_(pool), output_(pool) {}
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -35,6 +37,8 @@ class Connection {
   IoBuffer& input() { return input_; }
   // Copied output: bytes appended here go out after every view queued before them.
   IoBuffer& output() { return output_.copied(); }
+  const IoBuffer& output() const { return output_.copied(); }
+  const IoBuffer& input() const { return input_; }
   // The whole output: copied bytes and views, for a writer that appends both.
   OutputQueue& output_queue() { return output_; }
   // Queues views of memory the connection does not own (OutputQueue::AppendExternal).
@@ -55,6 +59,11 @@ class Connection {
   // Reads once into input(), making room for at least kMinRead bytes first. Adds the number of
   // bytes read to *bytes.
   [[nodiscard]] ReadStatus Read(uint64_t* bytes);
+  // Whether the next Read() must grow the input past its storage (or past a pool block): the
+  // growth that connection memory limits.
+  bool ReadNeedsGrowth() const {
+    return input_.size() + kMinRead > std::max(input_.capacity(), pool_block_size_);
+  }
 
   using FlushStatus = OutputQueue::FlushStatus;
   // Sends the output: one send() of output() when no views are queued, else sendmsg() calls of up
@@ -68,6 +77,7 @@ class Connection {
 
  private:
   const int fd_;
+  const size_t pool_block_size_;
   IoBuffer input_;
   OutputQueue output_;
 };

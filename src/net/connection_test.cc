@@ -49,6 +49,19 @@ TEST(ConnectionTest, ReadReportsDrainedFilledAndEof) {
   EXPECT_EQ(bytes, 7 + big.size());
 }
 
+TEST(ConnectionTest, ReadNeedsGrowthOnlyPastAPoolBlock) {
+  BufferPool pool;
+  SocketPair pair;
+  Connection conn(pair.fds[0], pool);
+  EXPECT_FALSE(conn.ReadNeedsGrowth());
+  conn.input().Append(std::string(pool.block_size() - Connection::kMinRead, 'x'));
+  EXPECT_FALSE(conn.ReadNeedsGrowth());
+  conn.input().Append("x");
+  EXPECT_TRUE(conn.ReadNeedsGrowth());
+  conn.input().Append(std::string(pool.block_size() / 2, 'x'));  // a heap block of 2 blocks
+  EXPECT_FALSE(conn.ReadNeedsGrowth());
+}
+
 TEST(ConnectionTest, FlushSendsEverythingAndGivesTheBufferBack) {
   BufferPool pool;
   SocketPair pair;

@@ -27,8 +27,9 @@ void IoBuffer::MakeRoom(size_t n) {
       data_ = pool_->Take();
       capacity_ = block;
     } else {
-      data_ = AllocateHeap(std::bit_ceil(needed));
       capacity_ = std::bit_ceil(needed);
+      data_ = AllocateHeap(capacity_);
+      pool_->ChargeHeap(capacity_);
     }
     return;
   }
@@ -41,7 +42,9 @@ void IoBuffer::MakeRoom(size_t n) {
     return;
   }
   const size_t capacity = std::bit_ceil(needed);
-  MoveTo(AllocateHeap(capacity), capacity);
+  char* const storage = AllocateHeap(capacity);
+  pool_->ChargeHeap(capacity);
+  MoveTo(storage, capacity);
 }
 
 void IoBuffer::Shrink() {
@@ -67,6 +70,7 @@ void IoBuffer::Release() {
     pool_->Give(data_);
   } else if (capacity_ != 0) {
     std::free(data_);
+    pool_->CreditHeap(capacity_);
   }
   data_ = nullptr;
   capacity_ = begin_ = end_ = 0;

@@ -5,7 +5,8 @@
 //
 // Storage grows only when bytes that are already here, plus the room asked for, do not fit: a
 // declared value size is never allocated before the value arrives, because the reader asks only
-// for room to read the next chunk. After a large value, Shrink() returns to a pool block.
+// for room to read the next chunk. After a large value, Shrink() returns to a pool block. Heap
+// blocks are charged to the pool's MemoryBudget while they are held.
 //
 // Invariants:
 //  (1) begin_ <= end_ <= capacity_; the readable bytes are data_[begin_, end_).

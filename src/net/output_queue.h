@@ -48,6 +48,7 @@ class OutputQueue {
   // Where copied bytes are appended. Bytes appended here go out after every group of views
   // appended before them.
   IoBuffer& copied() { return copied_; }
+  const IoBuffer& copied() const { return copied_; }
 
   // Queues `pieces` to go out after every byte appended before and before every byte appended
   // after. The memory they view must stay valid until pin.release(pin.owner, pin.token) is called.

@@ -285,7 +285,7 @@ TEST_F(DispatcherTest, AHeldValueOutlivesItsItemAndItsSegment) {
   // Before the reply is sent: the item goes, and the cache fills its memory several times over,
   // reusing every segment it can.
   cache_->FlushAll(0);
-  const std::string filler(100 << 10, 'f');
+  const std::string filler = Incompressible(100 << 10);
   for (int i = 0; i < 2000; ++i) {
     ASSERT_EQ(cache_calls::Store(*cache_, *context_, storage::StoreMode::kSet,
                                  "f" + std::to_string(i), 0, 0, filler),

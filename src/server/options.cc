@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string_view>
 
@@ -147,6 +148,12 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
 constexpr char kShortOptions[] = "+:p:l:U:m:Mc:b:t:R:I:f:n:Cvu:dP:AB:o:hV";
 
 }  // namespace
+
+size_t Options::ConnectionMemoryLimit() const {
+  // Half of -m keeps the whole process within 1.5 x -m plus a fixed overhead (docs/robustness.md);
+  // the floor leaves a small cache room for a few large values in flight.
+  return read_buf_mem_limit.value_or(std::max(kDefaultConnectionMemory, memory_limit / 2));
+}
 
 storage::CacheOptions Options::ToCacheOptions() const {
   storage::CacheOptions cache;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,6 @@ struct MemcachedTuning {
   uint32_t temporary_ttl = 61;
   uint32_t watcher_logbuf_size = 256 << 10;
   uint32_t worker_logbuf_size = 64 << 10;
-  uint32_t read_buf_mem_limit = 0;
-
   bool operator==(const MemcachedTuning&) const = default;
 };
 
@@ -76,7 +75,19 @@ struct Options {
   double compress_ratio = storage::CacheOptions().compress_ratio;
   int hash_power = 0;    // 0: the engine's default
   int idle_timeout = 0;  // seconds; 0: never
+  // Connection memory (net/memory_budget.h), memcached's read_buf_mem_limit, in bytes; 0: no
+  // limit; unset: kDefaultConnectionMemory or half of -m, whichever is more.
+  std::optional<size_t> read_buf_mem_limit;
+  // Seconds a connection may stay stuck (no byte read or sent) while it waits for connection
+  // memory, holds more than its allowance of it with the budget exhausted, or pins item memory
+  // with unsent replies; then it is closed.
+  int conn_stuck_timeout = 10;
   MemcachedTuning tuning;
+
+  static constexpr size_t kDefaultConnectionMemory = size_t{32} << 20;
+
+  // The limit on connection memory that these settings imply; 0: none.
+  size_t ConnectionMemoryLimit() const;
 
   bool operator==(const Options&) const = default;
 

@@ -108,6 +108,7 @@ Status Server::Run() {
   for (int i = 0; i < options_.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(*context_));
     context_->stats.Register(&workers_.back()->stats());
+    context_->buffer_pools.push_back(&workers_.back()->buffer_pool());
   }
 
   Status status = Status::Ok();

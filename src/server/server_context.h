@@ -9,7 +9,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
+#include "net/buffer_pool.h"
+#include "net/memory_budget.h"
 #include "server/connection_registry.h"
 #include "server/options.h"
 #include "server/stats.h"
@@ -19,7 +22,7 @@ namespace mnemo::server {
 
 struct ServerContext {
   ServerContext(const Options& options_in, storage::Cache& cache_in)
-      : options(options_in), cache(cache_in) {}
+      : options(options_in), cache(cache_in), conn_memory(options_in.ConnectionMemoryLimit()) {}
 
   // What `stats` and its sub-commands report now.
   StatsSnapshot Snapshot() const {
@@ -30,6 +33,11 @@ struct ServerContext {
         static_cast<uint64_t>(curr_connections.load(std::memory_order_relaxed));
     snapshot.connection_structures = connections.size();
     snapshot.oldest_live = oldest_live.load(std::memory_order_relaxed);
+    for (const net::BufferPool* pool : buffer_pools) {
+      snapshot.conn_buffers += pool->blocks() + pool->heap_blocks();
+      snapshot.conn_buffer_bytes += pool->blocks() * pool->block_size() + pool->heap_bytes();
+      snapshot.conn_buffer_idle_bytes += pool->idle_blocks() * pool->block_size();
+    }
     return snapshot;
   }
 
@@ -37,6 +45,10 @@ struct ServerContext {
   storage::Cache& cache;
   StatsRegistry stats;
   ConnectionRegistry connections;
+  // The limit on connection memory, charged by every worker's buffer pool.
+  net::MemoryBudget conn_memory;
+  // Every worker's pool, for `stats`; filled before the workers start, fixed afterwards.
+  std::vector<const net::BufferPool*> buffer_pools;
   // Accepted connections not yet closed. The listener adds before handing a connection over, so
   // the -c check never lets more through than the limit.
   std::atomic<int64_t> curr_connections{0};

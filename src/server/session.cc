@@ -15,7 +15,8 @@ namespace mnemo::server {
 Session::Session(int fd, const SessionServices& services)
     : services_(services),
       conn_(fd, services.pool),
-      entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()) {}
+      entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()),
+      last_progress_(MonotonicSeconds()) {}
 
 Status Session::Open() {
   Status status =
@@ -32,6 +33,7 @@ Status Session::Open() {
 void Session::OnEvents(uint32_t events) {
   if (closed_) return;  // closed earlier in this round; its events were already collected
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_ = true;
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) hung_up_ = true;
   if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) write_blocked_ = false;
   Drive();
 }
@@ -45,6 +47,10 @@ void Session::Drive() {
       return;  // else the writable edge brings us back to send the rest
     }
     if (conn_.output_size() >= Dispatcher::kOutputSoftLimit) break;  // wait for the client to read
+    if (OutputOverBudget()) {
+      WaitForMemory();  // or for the client to read, whichever comes first
+      break;
+    }
     const Progress progress = RunCommands();
     if (progress == Progress::kClose) {
       (void)Flush();  // replies to the commands before it, if the socket takes them
@@ -57,6 +63,16 @@ void Session::Drive() {
     }
     if (progress == Progress::kOutputFull) continue;
     if (!readable_) break;
+    if (conn_.ReadNeedsGrowth() && services_.pool.budget().exhausted()) {
+      // A client that hung up will not wait for memory to free: its unfinished command (whose
+      // rest may sit in the socket) is dropped with the connection, and its memory freed.
+      if (hung_up_) {
+        Close();
+        return;
+      }
+      WaitForMemory();
+      break;
+    }
     if (reads == services_.reads_per_wakeup) {
       services_.stats.Add(Stat::kConnYields);
       services_.owner.OnSessionYield(this);
@@ -66,11 +82,13 @@ void Session::Drive() {
     uint64_t bytes = 0;
     const net::Connection::ReadStatus status = conn_.Read(&bytes);
     services_.stats.Add(Stat::kBytesRead, bytes);
+    if (bytes != 0) last_progress_ = MonotonicSeconds();
     switch (status) {
       case net::Connection::ReadStatus::kFilled:
         break;
       case net::Connection::ReadStatus::kDrained:
-        readable_ = false;
+        // After a hang-up no edge will come again: read on until the end of the stream.
+        if (!hung_up_ || bytes == 0) readable_ = false;
         break;
       case net::Connection::ReadStatus::kEof:
         eof_ = true;  // what was read before it has run; a partial command is dropped
@@ -98,7 +116,7 @@ Session::Progress Session::RunCommands() {
       skip_ -= discard;
       if (skip_ > 0) break;
     }
-    if (conn_.output_size() >= Dispatcher::kOutputSoftLimit) {
+    if (conn_.output_size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
       progress = Progress::kOutputFull;
       break;
     }
@@ -165,6 +183,7 @@ bool Session::Flush() {
   uint64_t external_bytes = 0;
   const net::Connection::FlushStatus status = conn_.Flush(&bytes, &external_bytes);
   services_.stats.Add(Stat::kBytesWritten, bytes);
+  if (bytes != 0) last_progress_ = MonotonicSeconds();
   if (external_bytes != 0) services_.stats.Add(Stat::kBytesWrittenZeroCopy, external_bytes);
   switch (status) {
     case net::Connection::FlushStatus::kDone:
@@ -177,6 +196,16 @@ bool Session::Flush() {
       return false;
   }
   return true;
+}
+
+bool Session::OutputOverBudget() const {
+  return conn_.output().size() > services_.pool.block_size() && services_.pool.budget().exhausted();
+}
+
+void Session::WaitForMemory() {
+  if (waiting_for_memory_) return;
+  waiting_for_memory_ = true;
+  services_.owner.OnSessionWaitingForMemory(this);
 }
 
 void Session::PublishState() {
@@ -195,6 +224,23 @@ bool Session::CloseIfIdle(uint32_t now, uint32_t idle_seconds) {
   const uint32_t last = entry_.last_command.load(std::memory_order_relaxed);
   if (closed_ || now < last || now - last <= idle_seconds) return false;
   MNEMO_LOG(1, "<%d idle timeout, closing\n", conn_.fd());
+  Close();
+  return true;
+}
+
+bool Session::CloseIfStuck(uint32_t now, uint32_t stuck_seconds) {
+  if (closed_ || now < last_progress_ || now - last_progress_ <= stuck_seconds) return false;
+  const size_t block = services_.pool.block_size();
+  const bool over_allowance =
+      services_.pool.budget().exhausted() &&
+      (conn_.input().capacity() > block || conn_.output().capacity() > block);
+  const bool pinning = conn_.output_external_bytes() != 0;
+  if (!waiting_for_memory_ && !over_allowance && !pinning) return false;
+  const bool replies_stuck = !conn_.output_empty();
+  services_.stats.Add(replies_stuck ? Stat::kResponseObjOom : Stat::kReadBufOom);
+  MNEMO_LOG(2, "<%d stuck for %u s holding %zu bytes of connection memory%s, closing\n", conn_.fd(),
+            now - last_progress_, conn_.input().capacity() + conn_.output().capacity(),
+            replies_stuck ? " with replies unread" : " with a partial command");
   Close();
   return true;
 }

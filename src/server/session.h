@@ -9,6 +9,14 @@
 // client that never reads holds a bounded amount of memory. After reqs_per_event reads in one
 // wake-up it yields to the other connections of its worker.
 //
+// Connection memory is shared by all connections (net::MemoryBudget). Each connection may always
+// use one pool block for its input and one for its output, so a small request is served whatever
+// other clients do; to grow past that while the budget is exhausted, it waits (stops running
+// commands or reading) until its owner resumes it. A connection that makes no progress (no byte
+// read or sent) for conn_stuck_timeout seconds while it waits, or holds more than its allowance
+// with the budget exhausted, or has replies from item memory unsent (pinning that memory), is
+// closed and counted in read_buf_oom or response_obj_oom.
+//
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
 //      until the command finishes, so the views in cmd_ stay valid.
@@ -40,6 +48,8 @@ class SessionOwner {
   virtual void OnSessionYield(Session* session) = 0;
   // The session closed; free it once the round is over.
   virtual void OnSessionClosed(Session* session) = 0;
+  // The session stopped until connection memory frees up; Resume() it once the budget has room.
+  virtual void OnSessionWaitingForMemory(Session* session) = 0;
 
  protected:
   ~SessionOwner() = default;
@@ -70,11 +80,17 @@ class Session final : public net::EventLoop::Handler {
   Status Open();
 
   void OnEvents(uint32_t events) override;
-  // Continues after a yield.
-  void Resume() { Drive(); }
+  // Continues after a yield or a wait for memory.
+  void Resume() {
+    waiting_for_memory_ = false;
+    Drive();
+  }
   // Closes the connection if its last command is older than `idle_seconds`. Returns true if it
   // did.
   bool CloseIfIdle(uint32_t now, uint32_t idle_seconds);
+  // Closes the connection if it has been stuck holding memory (see above) for longer than
+  // `stuck_seconds`, counting it. Returns true if it did.
+  bool CloseIfStuck(uint32_t now, uint32_t stuck_seconds);
   // Closes the connection without a word (server shutdown).
   void Close();
 
@@ -85,6 +101,7 @@ class Session final : public net::EventLoop::Handler {
   // in its list of yielded ones.
   size_t owner_index = 0;
   bool yielded = false;
+  bool waiting = false;  // in the owner's list of sessions waiting for memory
 
  private:
   enum class Progress : uint8_t {
@@ -99,6 +116,10 @@ class Session final : public net::EventLoop::Handler {
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
   // session) if the connection broke.
   bool Flush();
+  // Whether the output holds more than its allowance of heap while the budget is exhausted.
+  bool OutputOverBudget() const;
+  // Stops until connection memory frees up.
+  void WaitForMemory();
   void PublishState();
   // -vv: prints the command line at the front of `input`, as memcached does.
   void LogCommandLine(std::string_view input) const;
@@ -112,9 +133,12 @@ class Session final : public net::EventLoop::Handler {
   bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
-  bool eof_ = false;            // the client closed its side
+  bool eof_ = false;            // the client closed its side, and everything before it was read
+  bool hung_up_ = false;        // the socket reported the client's side closed
   bool quitting_ = false;       // close once the output is sent
   bool closed_ = false;
+  bool waiting_for_memory_ = false;  // stopped by an exhausted budget; the owner resumes it
+  uint32_t last_progress_;           // when a byte was last read or sent (MonotonicSeconds)
 };
 
 }  // namespace mnemo::server

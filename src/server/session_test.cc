@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
+#include "net/memory_budget.h"
 #include "server/dispatcher.h"
 #include "server/server_context.h"
 
@@ -69,6 +71,7 @@ class SessionTest : public ::testing::Test, private SessionOwner {
   // SessionOwner
   void OnSessionYield(Session*) override { ++yields_; }
   void OnSessionClosed(Session*) override { ++closes_; }
+  void OnSessionWaitingForMemory(Session*) override { ++waits_; }
 
   Options options_;
   std::unique_ptr<storage::Cache> cache_ = storage::Cache::Create(options_.ToCacheOptions());
@@ -76,7 +79,10 @@ class SessionTest : public ::testing::Test, private SessionOwner {
   std::unique_ptr<storage::Cache::Context> context_ = cache_->NewContext();
   ThreadStats stats_;
   Dispatcher dispatcher_{server_, *context_, stats_};
-  net::BufferPool pool_;
+  // Large enough for every test; the tests of the budget exhaust it by charging it directly.
+  net::MemoryBudget budget_{size_t{64} << 20};
+  net::BufferPool pool_{net::BufferPool::kDefaultBlockSize, net::BufferPool::kDefaultMaxIdle,
+                        &budget_};
   std::unique_ptr<net::EventLoop> loop_;
   int reads_per_wakeup_ = 20;
   std::unique_ptr<SessionServices> services_;
@@ -84,6 +90,7 @@ class SessionTest : public ::testing::Test, private SessionOwner {
   int client_ = -1;
   int yields_ = 0;
   int closes_ = 0;
+  int waits_ = 0;
 };
 
 TEST_F(SessionTest, AnswersAPipelineInOrder) {
@@ -180,6 +187,71 @@ TEST_F(SessionTest, ASlowReaderIsBoundedAndServedWhole) {
   EXPECT_EQ(received.substr(0, 8 + one.size()), "STORED\r\n" + one);
   EXPECT_EQ(received.substr(received.size() - one.size() - 5), one + "END\r\n");
   EXPECT_EQ(stats_.Get(Stat::kCmdGet), 40u);
+}
+
+TEST_F(SessionTest, WithTheBudgetExhaustedSmallRequestsAreServedAndLargeRepliesWait) {
+  const std::string value(64 << 10, 'v');
+  Send("set big 0 0 65536\r\n" + value + "\r\nset a 0 0 1\r\nx\r\n");
+  EXPECT_EQ(Receive(16), "STORED\r\nSTORED\r\n");
+  budget_.Charge(budget_.limit());
+
+  // Within the allowance (a pool block each way): answered as usual.
+  Send("get a\r\n");
+  EXPECT_EQ(Receive(20), "VALUE a 0 1\r\nx\r\nEND\r\n");
+  EXPECT_EQ(waits_, 0);
+
+  // Past it: one reply goes into the output, then the session waits for memory.
+  const std::string reply = "VALUE big 0 65536\r\n" + value + "\r\nEND\r\n";
+  std::string pipeline;
+  for (int i = 0; i < 8; ++i) pipeline += "get big\r\n";
+  ASSERT_EQ(write(client_, pipeline.data(), pipeline.size()),
+            static_cast<ssize_t>(pipeline.size()));
+  session_->OnEvents(EPOLLIN);
+  EXPECT_EQ(waits_, 1);
+  budget_.Credit(budget_.limit());
+  session_->Resume();  // what the worker does once the budget has room
+  std::string expected;
+  for (int i = 0; i < 8; ++i) expected += reply;
+  EXPECT_EQ(Receive(expected.size()), expected);
+}
+
+TEST_F(SessionTest, WithTheBudgetExhaustedAPartialValueWaitsToGrow) {
+  budget_.Charge(budget_.limit());
+  const std::string value(100000, 'p');
+  const std::string request = "set p 0 0 100000\r\n" + value + "\r\n";
+  // More than a pool block: the session reads what fits in its allowance, then waits.
+  ssize_t sent = write(client_, request.data(), 40000);
+  ASSERT_EQ(sent, 40000);
+  session_->OnEvents(EPOLLIN);
+  EXPECT_EQ(waits_, 1);
+  EXPECT_FALSE(session_->CloseIfStuck(MonotonicSeconds() + 5, 10));
+  budget_.Credit(budget_.limit());
+  session_->Resume();
+  Send(std::string_view(request).substr(40000));
+  EXPECT_EQ(Receive(8), "STORED\r\n");
+}
+
+TEST_F(SessionTest, ASessionStuckWaitingForMemoryIsClosedAndCounted) {
+  budget_.Charge(budget_.limit());
+  const std::string partial = "set p 0 0 100000\r\n" + std::string(40000, 'p');
+  ASSERT_EQ(write(client_, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+  session_->OnEvents(EPOLLIN);
+  ASSERT_EQ(waits_, 1);
+  const uint32_t now = MonotonicSeconds();
+  EXPECT_FALSE(session_->CloseIfStuck(now + 10, 10));
+  EXPECT_TRUE(session_->CloseIfStuck(now + 11, 10));
+  EXPECT_TRUE(session_->closed());
+  EXPECT_EQ(stats_.Get(Stat::kReadBufOom), 1u);
+  EXPECT_EQ(stats_.Get(Stat::kResponseObjOom), 0u);
+  budget_.Credit(budget_.limit());
+}
+
+TEST_F(SessionTest, AnIdleSessionWithNothingHeldIsNeverStuck) {
+  budget_.Charge(budget_.limit());
+  Send("get a\r\n");
+  EXPECT_EQ(Receive(5), "END\r\n");
+  EXPECT_FALSE(session_->CloseIfStuck(MonotonicSeconds() + 1000, 10));
+  budget_.Credit(budget_.limit());
 }
 
 }  // namespace

@@ -443,17 +443,18 @@ const Setting kSettings[] = {
      {},
      "memcached's, in kilobytes: kept, no effect",
      false},
-    {"read_buf_mem_limit",
-     [](O o, R) { return Number(o.tuning.read_buf_mem_limit); },
-     "read_buf_mem_limit",
-     true,
+    {"read_buf_mem_limit", [](O o, R) { return Number(o.ConnectionMemoryLimit()); },
+     "read_buf_mem_limit", true,
      [](std::string_view v, Options* o) {
-       return SetScaled<uint32_t>("read_buf_mem_limit", v, 0, UINT32_MAX >> 20, 20,
-                                  &o->tuning.read_buf_mem_limit);
+       size_t limit = 0;
+       Status status = SetScaled<size_t>("read_buf_mem_limit", v, 0, UINT32_MAX, 20, &limit);
+       if (status.ok()) o->read_buf_mem_limit = limit;
+       return status;
      },
      {},
-     "memcached's, in megabytes: kept, no effect",
-     false},
+     "megabytes of connection buffers (read buffers, pending replies, partial values) for all "
+     "connections together; 0 means unlimited (default: half of -m, at least 32)",
+     true},
     Line(
         "track_sizes", [](O, R) { return YesNo(false); }, "Always no: no `stats sizes_enable`"),
     Line(
@@ -504,6 +505,15 @@ const Setting kSettings[] = {
        return Status::Ok();
      },
      "snappy", "snappy (compress on the server) or off", true},
+    {"conn_stuck_timeout", [](O o, R) { return Number(o.conn_stuck_timeout); },
+     "conn_stuck_timeout", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("conn_stuck_timeout", v, 1, 1 << 30, &o->conn_stuck_timeout);
+     },
+     "10",
+     "seconds before a client stuck holding connection memory (not reading replies, not "
+     "finishing a value) is disconnected",
+     true},
     {"compress_min", [](O o, R) { return Number(o.compress_min); }, "compress_min", true,
      [](std::string_view v, Options* o) {
        if (!ParseSize(v, &o->compress_min)) return Invalid("compress_min", v);

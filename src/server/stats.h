@@ -59,6 +59,16 @@ namespace mnemo::server {
           "Connections closed at once because -c were open")                                     \
   VALUE("connection_structures", kGauge, snapshot.connection_structures,                         \
         "Sockets open, accepted and listening")                                                  \
+  COUNTER(kResponseObjOom, "response_obj_oom", kCounter,                                         \
+          "Connections closed stuck with unsent replies holding connection or item memory")      \
+  VALUE("read_buf_count", kGauge, snapshot.conn_buffers,                                         \
+        "Connection buffers (reads and replies alike), idle ones in the pools included")         \
+  VALUE("read_buf_bytes", kGauge, snapshot.conn_buffer_bytes, "Bytes of connection buffers")     \
+  VALUE("read_buf_bytes_free", kGauge, snapshot.conn_buffer_idle_bytes,                          \
+        "Of read_buf_bytes, those idle in the pools")                                            \
+  COUNTER(kReadBufOom, "read_buf_oom", kCounter,                                                 \
+          "Connections closed stuck waiting for connection memory, or holding it with a "        \
+          "partial command while the budget was exhausted")                                      \
   COUNTER(kCmdGet, "cmd_get", kCounter,                                                          \
           "Keys read by get, gets and mg (gat, gats and mg with T: cmd_touch)")                  \
   COUNTER(kCmdSet, "cmd_set", kCounter,                                                          \
@@ -183,6 +193,10 @@ struct StatsSnapshot {
   uint64_t curr_connections = 0;
   uint64_t connection_structures = 0;  // sockets open: accepted and listening
   uint32_t oldest_live = 0;            // seconds since start at which flush_all last took effect
+  // Connection buffers (net/buffer_pool.h): pool blocks, idle ones included, and heap blocks.
+  uint64_t conn_buffers = 0;
+  uint64_t conn_buffer_bytes = 0;
+  uint64_t conn_buffer_idle_bytes = 0;  // of which idle in the pools
 };
 
 // Every line `stats` may show, in its order, for docs/stats.md and tests.

@@ -1,6 +1,9 @@
 #include "server/worker.h"
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 
@@ -12,10 +15,15 @@ namespace mnemo::server {
 namespace {
 
 constexpr int kTickMillis = 1000;
+// Freed connection memory worth handing back to the system at the next tick.
+constexpr size_t kTrimThreshold = size_t{64} << 10;
 
 }  // namespace
 
-Worker::Worker(ServerContext& server) : server_(server) {}
+Worker::Worker(ServerContext& server)
+    : server_(server),
+      pool_(net::BufferPool::kDefaultBlockSize, net::BufferPool::kDefaultMaxIdle,
+            &server.conn_memory) {}
 
 Worker::~Worker() {
   Stop();
@@ -69,6 +77,7 @@ void Worker::Run() {
   }
   while (!sessions_.empty()) sessions_.back()->Close();
   yielded_.clear();
+  waiting_.clear();
   closed_.clear();
   services_.reset();
   cache_context_ = nullptr;
@@ -104,21 +113,40 @@ bool Worker::OnRoundEnd() {
     }
     resuming_.clear();
   }
+  ResumeWaiting();
   closed_.clear();
   return !yielded_.empty();
 }
 
+void Worker::ResumeWaiting() {
+  if (waiting_.empty() || server_.conn_memory.exhausted()) return;
+  waking_.swap(waiting_);  // both keep their capacity
+  for (Session* session : waking_) session->waiting = false;
+  for (Session* session : waking_) {
+    if (!session->closed()) session->Resume();
+  }
+  waking_.clear();
+}
+
 void Worker::OnTick() {
   server_.cache.Tick(*cache_context_);
-  const int idle_timeout = server_.options.idle_timeout;
-  if (idle_timeout == 0) return;
   const uint32_t now = MonotonicSeconds();
+  const int idle_timeout = server_.options.idle_timeout;
+  const auto stuck_timeout = static_cast<uint32_t>(server_.options.conn_stuck_timeout);
   // Downwards, because closing moves the last session into the closed one's place.
   for (size_t i = sessions_.size(); i-- > 0;) {
-    if (sessions_[i]->CloseIfIdle(now, static_cast<uint32_t>(idle_timeout))) {
+    if (idle_timeout != 0 && sessions_[i]->CloseIfIdle(now, static_cast<uint32_t>(idle_timeout))) {
       stats_.Add(Stat::kIdleKicks);
+      continue;
     }
+    (void)sessions_[i]->CloseIfStuck(now, stuck_timeout);  // counts what it closes
   }
+  ResumeWaiting();  // memory freed by other workers wakes nothing here
+  pool_.Trim();
+#if defined(__GLIBC__)
+  // glibc keeps freed memory in its arenas; after a burst of large buffers, give it back.
+  if (server_.conn_memory.TakeFreed() >= kTrimThreshold) malloc_trim(0);
+#endif
 }
 
 void Worker::OnSessionYield(Session* session) {
@@ -126,10 +154,20 @@ void Worker::OnSessionYield(Session* session) {
   yielded_.push_back(session);
 }
 
+void Worker::OnSessionWaitingForMemory(Session* session) {
+  if (session->waiting) return;
+  session->waiting = true;
+  waiting_.push_back(session);
+}
+
 void Worker::OnSessionClosed(Session* session) {
   if (session->yielded) {
     yielded_.erase(std::find(yielded_.begin(), yielded_.end(), session));
     session->yielded = false;
+  }
+  if (session->waiting) {
+    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), session));
+    session->waiting = false;
   }
   const size_t index = session->owner_index;
   closed_.push_back(std::move(sessions_[index]));

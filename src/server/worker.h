@@ -6,12 +6,15 @@
 // the loop through its eventfd; that lock is taken once per connection, never per request.
 // Connections that stop early to let others run (yield) are driven again at the end of the round;
 // connections that close are freed at the end of the round, after any event already collected
-// for them has been skipped. Once a second, the worker closes connections idle for longer than
-// -o idle_timeout.
+// for them has been skipped. Connections waiting for connection memory are resumed at the end of
+// a round once the budget has room. Once a second, the worker closes connections idle for longer
+// than -o idle_timeout and those stuck holding memory (Session::CloseIfStuck), frees the pool's
+// blocks that stayed idle, and asks the allocator to give freed memory back to the system.
 //
 // Invariants:
 //  (1) Every session in sessions_ is open; sessions_[s->owner_index] == s.
 //  (2) A session is in yielded_ iff its `yielded` flag is set, and then it is open.
+//  (3) A session is in waiting_ iff its `waiting` flag is set, and then it is open.
 // Thread safety: Adopt() and Stop() from any thread; Start() and Join() from the thread that owns
 // the Worker; everything else runs on the worker's thread.
 #pragma once
@@ -48,6 +51,8 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
 
   // Registered with the server's StatsRegistry before Start().
   const ThreadStats& stats() const { return stats_; }
+  // Registered in ServerContext::buffer_pools before Start().
+  const net::BufferPool& buffer_pool() const { return pool_; }
 
  private:
   void Run();
@@ -60,6 +65,9 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   // SessionOwner
   void OnSessionYield(Session* session) override;
   void OnSessionClosed(Session* session) override;
+  void OnSessionWaitingForMemory(Session* session) override;
+  // Resumes the sessions waiting for memory if the budget has room.
+  void ResumeWaiting();
 
   ServerContext& server_;
   ThreadStats stats_;
@@ -77,6 +85,8 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   std::vector<Session*> yielded_;
   std::vector<Session*> resuming_;  // yielded_ of the previous round, being driven again
   std::vector<std::unique_ptr<Session>> closed_;  // freed at the end of the round
+  std::vector<Session*> waiting_;                 // waiting for connection memory
+  std::vector<Session*> waking_;                  // waiting_ being resumed
 };
 
 }  // namespace mnemo::server
