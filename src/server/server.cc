@@ -25,6 +25,20 @@ constexpr int kTickMillis = 1000;
 
 int OpenReserveFd() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
+// The clients memcached 1.6.45 serves at once with -c `max_connections`: it refuses a client whose
+// descriptor is max_connections - 1 or more, and before its first client it holds the three
+// standard streams, three for its main event loop (epoll and libevent's pipe pair), one per
+// listening socket and five per worker thread (epoll, a pipe pair, two eventfds). 1.6.18 holds
+// four per worker thread. Negative when -c leaves no descriptor even for a refusal.
+int64_t ClientLimit(int max_connections, int threads, size_t listeners) {
+  constexpr int64_t kStandardStreams = 3;
+  constexpr int64_t kMainLoop = 3;
+  constexpr int64_t kPerWorker = 5;
+  const int64_t own =
+      kStandardStreams + kMainLoop + kPerWorker * threads + static_cast<int64_t>(listeners);
+  return max_connections - 1 - own;
+}
+
 }  // namespace
 
 class Server::Acceptor final : public net::EventLoop::Handler {
@@ -72,6 +86,11 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
     Status status = net::ParseListenAddress(entry, options.port, &host, &port);
     if (status.ok()) status = net::Listener::Open(host, port, options.backlog, &server->listeners_);
     if (!status.ok()) return status;
+  }
+  server->client_limit_ =
+      ClientLimit(options.max_connections, options.threads, server->listeners_.size());
+  if (server->client_limit_ < 0) {
+    return Status::Error("Maxconns setting is too low, use -c to increase.");
   }
   Status status = net::EventLoop::Create(&server->loop_);
   if (!status.ok()) return status;
@@ -162,7 +181,7 @@ void Server::AcceptFrom(net::Listener& listener) {
         reserve_fd_ = OpenReserveFd();
         continue;
     }
-    if (context_->curr_connections.load(std::memory_order_relaxed) >= options_.max_connections) {
+    if (context_->curr_connections.load(std::memory_order_relaxed) >= client_limit_) {
       Reject(fd);
       continue;
     }

@@ -3,14 +3,20 @@
 // SIGTERM or the `shutdown` command, then stops accepting, stops every worker, joins every thread
 // and returns.
 //
-// Over -c connections, an accepted socket is answered "ERROR Too many open connections" and
-// closed at once, as memcached does, and counted in rejected_connections. When the process runs
-// out of file descriptors, a descriptor kept in reserve is freed for a moment so that the waiting
-// client can be told the same instead of being left in the listen queue.
+// -c is counted as memcached counts it, in file descriptors: memcached turns a client away when
+// the descriptor accept() gave it is -c minus 1 or more, so it admits -c - 1 - D clients, D being
+// the descriptors it holds itself. mnemod admits exactly as many clients as memcached 1.6.45 with
+// the same -t and listening sockets (see ClientLimit in server.cc), and, like memcached, does not
+// start with a -c that leaves no descriptor for a client at all. An accepted socket over the limit
+// is answered "ERROR Too many open connections" and closed at once, as memcached does, and
+// counted in rejected_connections. When the process runs out of file descriptors, a descriptor
+// kept in reserve is freed for a moment so that the waiting client can be told the same instead of
+// being left in the listen queue.
 //
 // Thread safety: Create() and Run() from the main thread; RequestShutdown() from any thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -56,6 +62,7 @@ class Server final : private net::EventLoop::Observer {
 
   const Options options_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
+  int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
