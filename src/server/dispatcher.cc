@@ -27,12 +27,19 @@ std::string_view FirstWord(std::string_view arguments) {
 
 }  // namespace
 
-Dispatcher::Dispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats)
+Dispatcher::Dispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats,
+                       CopyBudget copy_budget)
     : server_(server),
       cache_(server.cache),
       context_(context),
       stats_(stats),
-      meta_(server, context, stats) {}
+      meta_(server, context, stats),
+      copy_budget_(copy_budget) {}
+
+bool Dispatcher::MayCopy(size_t bytes) const {
+  return copy_budget_.budget == nullptr || !copy_budget_.budget->exhausted() ||
+         out_->size() + bytes <= copy_budget_.allowance;
+}
 
 Dispatcher::Outcome Dispatcher::DispatchMeta(const protocol::MetaParseResult& result,
                                              const protocol::MetaCommand& cmd,
@@ -43,9 +50,11 @@ Dispatcher::Outcome Dispatcher::DispatchMeta(const protocol::MetaParseResult& re
 }
 
 Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
-                                         protocol::Command* cmd, net::OutputQueue& out) {
+                                         protocol::Command* cmd, net::OutputQueue& out,
+                                         ValueWriter& values) {
   queue_ = &out;
   out_ = &out.copied();
+  values_ = &values;
   quiet_ = result.noreply;
   switch (result.status) {
     case ParseStatus::kOk:
@@ -145,27 +154,39 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
 }
 
 Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, bool touch) {
-  ValueWriter writer(*queue_, with_cas, pieces_);
+  ValueWriter& writer = *values_;
+  writer.Begin(queue_, with_cas);
   storage::ReadOptions options;
   options.can_win = false;  // the recache race is the meta protocol's; get and gat take no part
   options.touch = touch;
   options.touch_exptime = cmd->exptime;
+  // A value left waiting for memory by the last call goes first; its key was counted then.
+  bool first = true;
+  if (writer.pending()) {
+    if (!writer.Finish(MayCopy(writer.pending_copy()))) return Outcome::kNeedMemory;
+    first = false;
+  }
   std::string_view key;
-  for (bool first = true;; first = false) {
-    const protocol::KeyList remaining = cmd->keys;
-    if (!cmd->keys.Next(&key)) break;
-    if (!first && queue_->size() >= kOutputSoftLimit) {
-      cmd->keys = remaining;
-      return Outcome::kSuspended;
-    }
-    const storage::LookupResult result = cache_.Get(context_, key, options, writer);
-    writer.Finish();
+  for (;; first = false) {
     if (writer.corrupt()) {
       // The values before it went out whole; this one cannot. The client sees an error instead
       // of END, as when memcached fails mid-retrieval.
       out_->Append(replies::kCorruptValue);
       return Outcome::kDone;
     }
+    const protocol::KeyList remaining = cmd->keys;
+    if (!cmd->keys.Next(&key)) break;
+    if (!first && queue_->size() >= kOutputSoftLimit) {
+      cmd->keys = remaining;
+      return Outcome::kSuspended;
+    }
+    if (!first && !MayCopy(0)) {
+      cmd->keys = remaining;
+      return Outcome::kNeedMemory;
+    }
+    const storage::LookupResult result = cache_.Get(context_, key, options, writer);
+    const bool finished = writer.Finish(MayCopy(writer.pending_copy()));
+    if (writer.corrupt()) continue;
     // memcached counts gat and gats as touches, not as gets.
     stats_.Add(touch ? Stat::kCmdTouch : Stat::kCmdGet);
     switch (result) {
@@ -184,6 +205,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
         stats_.Add(touch ? Stat::kTouchMisses : Stat::kGetMisses);
         break;
     }
+    if (!finished) return Outcome::kNeedMemory;
   }
   out_->Append(replies::kEnd);
   return Outcome::kDone;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "net/io_buffer.h"
+#include "net/memory_budget.h"
 #include "net/output_queue.h"
 #include "protocol/command.h"
 #include "protocol/meta_command.h"
@@ -32,9 +33,17 @@
 #include "server/meta_dispatcher.h"
 #include "server/server_context.h"
 #include "server/stats.h"
+#include "server/value_writer.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
+
+// The connection memory a retrieval may copy into: while `budget` is exhausted, a connection's
+// copied output may grow only up to `allowance` bytes. No budget: no limit.
+struct CopyBudget {
+  const net::MemoryBudget* budget = nullptr;
+  size_t allowance = 0;
+};
 
 class Dispatcher {
  public:
@@ -42,19 +51,23 @@ class Dispatcher {
   static constexpr size_t kOutputSoftLimit = size_t{4} << 20;
 
   enum class Outcome : uint8_t {
-    kDone,       // answered (or, with noreply, silently done)
-    kSuspended,  // the output is full mid-retrieval: call again with the same arguments once the
-                 // output has drained below kOutputSoftLimit
-    kQuit,       // close once the replies already queued are sent
-    kClose,      // close without a reply
+    kDone,        // answered (or, with noreply, silently done)
+    kSuspended,   // the output is full mid-retrieval: call again with the same arguments once
+                  // the output has drained below kOutputSoftLimit
+    kNeedMemory,  // mid-retrieval, the connection memory budget cannot take the next copy: call
+                  // again with the same arguments once it has room
+    kQuit,        // close once the replies already queued are sent
+    kClose,       // close without a reply
   };
 
   // REQUIRES: `context` is the calling thread's own, and outlives the dispatcher.
-  Dispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats);
+  Dispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats,
+             CopyBudget copy_budget = CopyBudget());
 
-  // Answers one result of the parser. REQUIRES: result.status != kNeedMore.
+  // Answers one result of the parser, with `values` the connection's own writer of retrieved
+  // values (a value waiting for memory stays in it). REQUIRES: result.status != kNeedMore.
   [[nodiscard]] Outcome Dispatch(const protocol::ParseResult& result, protocol::Command* cmd,
-                                 net::OutputQueue& out);
+                                 net::OutputQueue& out, ValueWriter& values);
   // Answers one result of the meta parser (MetaDispatcher); never kSuspended.
   // REQUIRES: result.status is neither kNotMeta nor kNeedMore.
   [[nodiscard]] Outcome DispatchMeta(const protocol::MetaParseResult& result,
@@ -63,6 +76,8 @@ class Dispatcher {
  private:
   Outcome Execute(protocol::Command* cmd);
   Outcome Retrieve(protocol::Command* cmd, bool with_cas, bool touch);
+  // Whether `bytes` more may be copied into the output now (CopyBudget).
+  bool MayCopy(size_t bytes) const;
   void Store(const protocol::Command& cmd, storage::StoreMode mode);
   void Delete(const protocol::Command& cmd);
   void Arithmetic(const protocol::Command& cmd, bool increment);
@@ -82,12 +97,12 @@ class Dispatcher {
   storage::Cache::Context& context_;
   ThreadStats& stats_;
   MetaDispatcher meta_;
-  // Per call: where replies go (the connection's output, and its copied bytes), and whether they
-  // are suppressed.
+  const CopyBudget copy_budget_;
+  // Per call: where replies go (the connection's output, and its copied bytes), the connection's
+  // writer of values, and whether replies are suppressed.
   net::OutputQueue* queue_ = nullptr;
   net::IoBuffer* out_ = nullptr;
-  // The views of one held value, reused across retrievals (ValueWriter).
-  std::vector<std::string_view> pieces_;
+  ValueWriter* values_ = nullptr;
   bool quiet_ = false;
 };
 

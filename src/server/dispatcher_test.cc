@@ -9,6 +9,7 @@
 #include <string>
 
 #include "net/buffer_pool.h"
+#include "net/memory_budget.h"
 #include "net/output_queue.h"
 #include "protocol/text_parser.h"
 #include "server/value_writer.h"
@@ -56,7 +57,7 @@ class DispatcherTest : public ::testing::Test {
       const protocol::ParseResult result = protocol::ParseTextCommand(input, limits_, &cmd);
       if (result.status == protocol::ParseStatus::kNeedMore) break;
       Dispatcher::Outcome outcome;
-      while ((outcome = dispatcher_->Dispatch(result, &cmd, out_)) ==
+      while ((outcome = dispatcher_->Dispatch(result, &cmd, out_, values_)) ==
              Dispatcher::Outcome::kSuspended) {
         Drain(&replies);
       }
@@ -103,6 +104,7 @@ class DispatcherTest : public ::testing::Test {
   std::unique_ptr<Dispatcher> dispatcher_;
   net::BufferPool pool_;
   net::OutputQueue out_{pool_};
+  ValueWriter values_;
   int sockets_[2] = {-1, -1};  // the output is flushed into [0] and read from [1]
   uint64_t zero_copy_bytes_ = 0;
   protocol::ParserLimits limits_;
@@ -281,7 +283,7 @@ TEST_F(DispatcherTest, AHeldValueOutlivesItsItemAndItsSegment) {
             "STORED\r\n");
   protocol::Command cmd;
   const protocol::ParseResult result = protocol::ParseTextCommand("get k\r\n", limits_, &cmd);
-  ASSERT_EQ(dispatcher_->Dispatch(result, &cmd, out_), Dispatcher::Outcome::kDone);
+  ASSERT_EQ(dispatcher_->Dispatch(result, &cmd, out_, values_), Dispatcher::Outcome::kDone);
   // Before the reply is sent: the item goes, and the cache fills its memory several times over,
   // reusing every segment it can.
   cache_->FlushAll(0);
@@ -296,6 +298,33 @@ TEST_F(DispatcherTest, AHeldValueOutlivesItsItemAndItsSegment) {
   Drain(&replies);
   EXPECT_EQ(replies, "VALUE k 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n");
   EXPECT_EQ(cache_->Stats().segments_draining, 0u) << "sent, the segment goes back to the pool";
+}
+
+TEST_F(DispatcherTest, ACompressedValueWaitsForConnectionMemoryBeforeItIsDecoded) {
+  const std::string value(1 << 20, 'v');
+  ASSERT_EQ(Run("set big 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n" +
+                "set small 0 0 2\r\nhi\r\n"),
+            "STORED\r\nSTORED\r\n");
+  net::MemoryBudget budget(1 << 20);
+  budget.Charge(2 << 20);  // exhausted by other connections
+  Dispatcher limited(*server_, *context_, stats_, CopyBudget{&budget, 16 << 10});
+  protocol::Command cmd;
+  const protocol::ParseResult result =
+      protocol::ParseTextCommand("get small big small\r\n", limits_, &cmd);
+  ASSERT_EQ(limited.Dispatch(result, &cmd, out_, values_), Dispatcher::Outcome::kNeedMemory);
+  EXPECT_TRUE(values_.pending());
+  // Still exhausted: it keeps waiting, and answers nothing more.
+  ASSERT_EQ(limited.Dispatch(result, &cmd, out_, values_), Dispatcher::Outcome::kNeedMemory);
+  std::string replies;
+  Drain(&replies);
+  EXPECT_EQ(replies, "VALUE small 0 2\r\nhi\r\n");
+  budget.Credit(2 << 20);
+  ASSERT_EQ(limited.Dispatch(result, &cmd, out_, values_), Dispatcher::Outcome::kDone);
+  EXPECT_FALSE(values_.pending());
+  Drain(&replies);
+  EXPECT_EQ(replies, "VALUE small 0 2\r\nhi\r\nVALUE big 0 1048576\r\n" + value +
+                         "\r\nVALUE small 0 2\r\nhi\r\nEND\r\n");
+  EXPECT_EQ(Stat("get_hits"), "3") << "a key that waited is counted once";
 }
 
 TEST_F(DispatcherTest, ParserRefusalsGetMemcachedsReplies) {

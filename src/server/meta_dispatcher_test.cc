@@ -21,6 +21,7 @@
 #include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
 #include "server/dispatcher.h"
+#include "server/value_writer.h"
 
 namespace mnemo::server {
 namespace {
@@ -51,7 +52,7 @@ class MetaDispatcherTest : public ::testing::Test {
         const protocol::ParseResult text = protocol::ParseTextCommand(input, limits_, &cmd);
         EXPECT_NE(text.status, protocol::ParseStatus::kNeedMore) << "incomplete: " << input;
         if (text.status == protocol::ParseStatus::kNeedMore) break;
-        EXPECT_EQ(text_->Dispatch(text, &cmd, out_), Dispatcher::Outcome::kDone);
+        EXPECT_EQ(text_->Dispatch(text, &cmd, out_, values_), Dispatcher::Outcome::kDone);
         consumed = text.consumed;
         skip = text.skip;
       } else {
@@ -100,6 +101,7 @@ class MetaDispatcherTest : public ::testing::Test {
   std::unique_ptr<Dispatcher> text_;
   net::BufferPool pool_;
   net::OutputQueue out_{pool_};
+  ValueWriter values_;
   protocol::ParserLimits limits_;
 };
 

@@ -62,6 +62,16 @@ void Session::Drive() {
       continue;
     }
     if (progress == Progress::kOutputFull) continue;
+    if (progress == Progress::kNeedMemory) {
+      // A client that hung up will not wait for memory to free to read its replies: its memory
+      // (and the value it holds) goes now, as for a read waiting for memory below.
+      if (hung_up_) {
+        Close();
+        return;
+      }
+      WaitForMemory();  // a retrieval's next copy: resumed when the budget has room
+      break;
+    }
     if (!readable_) break;
     if (conn_.ReadNeedsGrowth() && services_.pool.budget().exhausted()) {
       // A client that hung up will not wait for memory to free: its unfinished command (whose
@@ -147,11 +157,12 @@ Session::Progress Session::RunCommands() {
       if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
     }
     ran = true;
-    outcome = services_.dispatcher.Dispatch(result, &cmd_, out);
-    if (outcome == Dispatcher::Outcome::kSuspended) {
+    outcome = services_.dispatcher.Dispatch(result, &cmd_, out, values_);
+    if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
       suspended_ = true;
       suspended_result_ = result;
-      progress = Progress::kOutputFull;
+      progress = outcome == Dispatcher::Outcome::kSuspended ? Progress::kOutputFull
+                                                            : Progress::kNeedMemory;
       break;
     }
     suspended_ = false;

@@ -36,6 +36,7 @@
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
 #include "server/stats.h"
+#include "server/value_writer.h"
 
 namespace mnemo::server {
 
@@ -107,6 +108,7 @@ class Session final : public net::EventLoop::Handler {
   enum class Progress : uint8_t {
     kNeedInput,   // every complete command has run
     kOutputFull,  // the output reached the soft limit
+    kNeedMemory,  // a retrieval waits for connection memory to copy its next value
     kQuit,        // the client said quit
     kClose,       // close now
   };
@@ -129,8 +131,9 @@ class Session final : public net::EventLoop::Handler {
   ConnectionEntry entry_;
   protocol::Command cmd_;
   protocol::ParseResult suspended_result_;
+  ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
   uint64_t skip_ = 0;           // bytes of a refused data block still to discard
-  bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output
+  bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output or for memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
   bool eof_ = false;            // the client closed its side, and everything before it was read

@@ -443,8 +443,10 @@ const Setting kSettings[] = {
      {},
      "memcached's, in kilobytes: kept, no effect",
      false},
-    {"read_buf_mem_limit", [](O o, R) { return Number(o.ConnectionMemoryLimit()); },
-     "read_buf_mem_limit", true,
+    {"read_buf_mem_limit",
+     [](O o, R) { return Number(o.ConnectionMemoryLimit()); },
+     "read_buf_mem_limit",
+     true,
      [](std::string_view v, Options* o) {
        size_t limit = 0;
        Status status = SetScaled<size_t>("read_buf_mem_limit", v, 0, UINT32_MAX, 20, &limit);

@@ -15,6 +15,12 @@ char* Put(char* p, std::string_view text) {
 
 }  // namespace
 
+void ValueWriter::Begin(net::OutputQueue* out, bool with_cas) {
+  out_ = out;
+  with_cas_ = with_cas;
+  corrupt_ = false;
+}
+
 void ValueWriter::OnItem(const storage::ItemView& item) {
   const size_t value_size = item.value_size();
   char* p = Put(line_, replies::kValue);
@@ -33,7 +39,7 @@ void ValueWriter::OnItem(const storage::ItemView& item) {
     hold_ = item.Hold();
     return;
   }
-  net::IoBuffer& copied = out_.copied();
+  net::IoBuffer& copied = out_->copied();
   char* const start = copied.PrepareAppend(line_size_ + value_size + replies::kCrlf.size());
   p = Put(start, {line_, line_size_});
   if (!item.CopyValue(p)) {
@@ -44,10 +50,11 @@ void ValueWriter::OnItem(const storage::ItemView& item) {
   copied.CommitAppend(static_cast<size_t>(p - start));
 }
 
-void ValueWriter::Finish() {
-  if (!hold_.held()) return;
-  net::IoBuffer& copied = out_.copied();
+bool ValueWriter::Finish(bool may_copy) {
+  if (!hold_.held()) return true;
+  net::IoBuffer& copied = out_->copied();
   if (hold_.compressed()) {
+    if (!may_copy) return false;
     const size_t value_size = hold_.value_size();
     char* const start = copied.PrepareAppend(line_size_ + value_size + replies::kCrlf.size());
     char* p = Put(start, {line_, line_size_});
@@ -55,18 +62,19 @@ void ValueWriter::Finish() {
     hold_.Release();
     if (!ok) {
       corrupt_ = true;
-      return;
+      return true;
     }
     p = Put(p + value_size, replies::kCrlf);
     copied.CommitAppend(static_cast<size_t>(p - start));
-    return;
+    return true;
   }
   copied.Append({line_, line_size_});
   pieces_.clear();
   hold_.ForEachPiece([this](std::string_view piece) { pieces_.push_back(piece); });
   const storage::ValueHold::Token token = hold_.Detach();
-  out_.AppendExternal(pieces_, net::OutputPin{token.release, token.owner, token.token});
+  out_->AppendExternal(pieces_, net::OutputPin{token.release, token.owner, token.token});
   copied.Append(replies::kCrlf);
+  return true;
 }
 
 }  // namespace mnemo::server

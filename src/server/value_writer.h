@@ -5,12 +5,18 @@
 // value's bytes to go out straight from item memory, with no copy, or decodes a compressed one
 // into the reply.
 //
+// A compressed value must be decoded into the connection's own memory. When the connection
+// memory budget cannot take it (Finish's may_copy), the value stays held and pending: the
+// retrieval waits for memory and finishes it first when it resumes. That is why a writer belongs
+// to one connection, not to one retrieval.
+//
 // Invariants:
 //  (1) A value reaches the output whole or not at all: a corrupt compressed value (corrupt())
 //      leaves nothing of its key in the output.
 //  (2) Every hold taken is released exactly once: by the output queue once the bytes are sent (or
-//      the connection closes), or by Finish when the value was decoded.
-// Thread safety: one writer per retrieval, on the worker's thread.
+//      the connection closes), by Finish when the value was decoded, or with the writer.
+//  (3) At most one value is pending, and only between a Finish that returned false and the next.
+// Thread safety: one writer per connection, on the worker's thread.
 #pragma once
 
 #include <cstddef>
@@ -29,24 +35,28 @@ class ValueWriter final : public storage::ItemSink {
   // segment's descriptor) and an iovec more in the send.
   static constexpr size_t kSendInPlaceMin = size_t{4} << 10;
 
-  // `pieces` is scratch for the views of one value, reused across values.
-  ValueWriter(net::OutputQueue& out, bool with_cas, std::vector<std::string_view>& pieces)
-      : out_(out), with_cas_(with_cas), pieces_(pieces) {}
+  // Starts the keys of a retrieval (or resumes them): their replies go to `out`, with the CAS
+  // if `with_cas`. Clears corrupt().
+  void Begin(net::OutputQueue* out, bool with_cas);
 
   void OnItem(const storage::ItemView& item) override;
-  // Sends what OnItem held; call after each lookup, outside the cache's lock.
-  void Finish();
+  // Sends what OnItem held; call after each lookup, outside the cache's lock. A compressed value
+  // is decoded only if `may_copy`; otherwise it stays pending and Finish returns false.
+  [[nodiscard]] bool Finish(bool may_copy);
 
+  bool pending() const { return hold_.held(); }
+  // Bytes that finishing the pending value would copy into the output.
+  size_t pending_copy() const { return pending() ? line_size_ + hold_.value_size() + 2 : 0; }
   bool corrupt() const { return corrupt_; }
 
  private:
   // "VALUE " key " " flags(10) " " bytes(20) " " cas(20) "\r\n"
   static constexpr size_t kMaxLine = 6 + 250 + 3 * 21 + 2;
 
-  net::OutputQueue& out_;
-  const bool with_cas_;
-  std::vector<std::string_view>& pieces_;
+  net::OutputQueue* out_ = nullptr;
+  bool with_cas_ = false;
   bool corrupt_ = false;
+  std::vector<std::string_view> pieces_;  // the views of one value, reused
   // A held value, and its header line, waiting for Finish.
   storage::ValueHold hold_;
   char line_[kMaxLine];

@@ -57,7 +57,7 @@ void Worker::Run() {
   // The Context is made here so that it is born on the thread that uses it.
   const std::unique_ptr<storage::Cache::Context> context = server_.cache.NewContext();
   cache_context_ = context.get();
-  Dispatcher dispatcher(server_, *context, stats_);
+  Dispatcher dispatcher(server_, *context, stats_, CopyBudget{&pool_.budget(), pool_.block_size()});
   protocol::ParserLimits limits;
   limits.item_size_max = server_.options.item_size_max;
   services_ = std::make_unique<SessionServices>(SessionServices{pool_, *loop_, dispatcher, stats_,
