@@ -197,9 +197,10 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
               : cache_.Get(context_, key, writer);
     if (writer.corrupt()) {
       // The values before it went out whole; this one cannot. The client sees an error instead
-      // of END, as when memcached fails mid-retrieval.
+      // of END, as when memcached fails mid-retrieval. The keys of a line that goes on (a long
+      // line) would be answered after that error, so its connection closes instead.
       out_->Append(replies::kCorruptValue);
-      return Outcome::kDone;
+      return cmd->more_keys ? Outcome::kClose : Outcome::kDone;
     }
     // memcached counts gat and gats as touches, not as gets.
     stats_.Add(touch ? Stat::kCmdTouch : Stat::kCmdGet);
@@ -220,7 +221,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
         break;
     }
   }
-  out_->Append(replies::kEnd);
+  if (!cmd->more_keys) out_->Append(replies::kEnd);
   return Outcome::kDone;
 }
 

@@ -8,14 +8,14 @@
 #include "base/clock.h"
 #include "base/logging.h"
 #include "protocol/meta_command.h"
-#include "protocol/meta_parser.h"
 
 namespace mnemo::server {
 
 Session::Session(int fd, const SessionServices& services)
     : services_(services),
       conn_(fd, services.pool),
-      entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()) {}
+      entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()),
+      parser_(services.limits) {}
 
 Status Session::Open() {
   Status status =
@@ -88,52 +88,58 @@ void Session::Drive() {
 }
 
 Session::Progress Session::RunCommands() {
+  if (!negotiated_) {
+    const std::string_view input = conn_.input().readable();
+    if (input.empty()) return Progress::kNeedInput;
+    protocol_ = protocol::NegotiateProtocol(input[0]);
+    negotiated_ = true;
+    const std::string_view name = protocol::WireProtocolName(protocol_);
+    MNEMO_LOG(2, "%d: Client using the %.*s protocol\n", conn_.fd(), static_cast<int>(name.size()),
+              name.data());
+  }
+  switch (protocol_) {
+    case protocol::WireProtocol::kAscii:
+      return RunAsciiCommands();
+    case protocol::WireProtocol::kBinary:
+      // Not spoken yet, so the connection closes. The binary protocol's handler plugs in here.
+      return Progress::kClose;
+  }
+  return Progress::kClose;
+}
+
+Session::Progress Session::RunAsciiCommands() {
   net::IoBuffer& in = conn_.input();
   net::IoBuffer& out = conn_.output();
   Progress progress = Progress::kNeedInput;
   bool ran = false;
   for (;;) {
-    if (skip_ > 0) {
-      const size_t discard = static_cast<size_t>(std::min<uint64_t>(skip_, in.size()));
-      in.Consume(discard);
-      skip_ -= discard;
-      if (skip_ > 0) break;
-    }
     if (out.size() >= Dispatcher::kOutputSoftLimit) {
       progress = Progress::kOutputFull;
       break;
     }
-    protocol::ParseResult result = suspended_result_;
-    Dispatcher::Outcome outcome;
+    protocol::AsciiRequest request = suspended_request_;
+    protocol::MetaCommand meta;
     if (!suspended_) {
-      // Meta commands first (meta_parser.h): it looks at a few bytes to tell them apart.
-      protocol::MetaCommand meta;
-      const protocol::MetaParseResult meta_result =
-          protocol::ParseMetaCommand(in.readable(), services_.limits, &meta);
-      if (meta_result.status == protocol::MetaStatus::kNeedMore) break;
-      if (meta_result.status != protocol::MetaStatus::kNotMeta) {
-        if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
-        if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
-        ran = true;
-        outcome = services_.dispatcher.DispatchMeta(meta_result, meta, out);
-        if (outcome == Dispatcher::Outcome::kClose) {
-          progress = Progress::kClose;
-          break;
-        }
-        in.Consume(meta_result.consumed);
-        skip_ = meta_result.skip;
+      const bool line_start = parser_.at_line_start();
+      request = parser_.Parse(in.readable(), &cmd_, &meta);
+      if (request.kind == protocol::AsciiRequest::Kind::kNeedMore) break;
+      if (request.kind == protocol::AsciiRequest::Kind::kDiscard) {
+        in.Consume(request.consumed);
         continue;
       }
-      result = protocol::ParseTextCommand(in.readable(), services_.limits, &cmd_);
-      if (result.status == protocol::ParseStatus::kNeedMore) break;
       if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
-      if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
+      if (line_start && g_verbosity.load(std::memory_order_relaxed) >= 2) {
+        LogCommandLine(in.readable());
+      }
     }
     ran = true;
-    outcome = services_.dispatcher.Dispatch(result, &cmd_, out);
+    const Dispatcher::Outcome outcome =
+        request.kind == protocol::AsciiRequest::Kind::kMeta
+            ? services_.dispatcher.DispatchMeta(request.meta, meta, out)
+            : services_.dispatcher.Dispatch(request.text, &cmd_, out);
     if (outcome == Dispatcher::Outcome::kSuspended) {
       suspended_ = true;
-      suspended_result_ = result;
+      suspended_request_ = request;
       progress = Progress::kOutputFull;
       break;
     }
@@ -146,8 +152,7 @@ Session::Progress Session::RunCommands() {
       progress = Progress::kClose;
       break;
     }
-    in.Consume(result.consumed);
-    skip_ = result.skip;
+    in.Consume(request.consumed);
   }
   if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
   return progress;
@@ -182,7 +187,7 @@ void Session::PublishState() {
   ConnectionState state = ConnectionState::kWaiting;
   if (!conn_.output().empty()) {
     state = ConnectionState::kMwrite;
-  } else if (skip_ > 0) {
+  } else if (parser_.discarding()) {
     state = ConnectionState::kSwallow;
   } else if (!conn_.input().empty()) {
     state = ConnectionState::kRead;
