@@ -35,8 +35,8 @@
 //  (2) Feeding the same bytes split at any points yields the same answers: the same commands
 //      whole, the same keys of long lines in the same order, and the same errors. (The pieces a
 //      long line is cut into, and the bytes discarded at a time, may differ.)
-//  (3) A partial request never needs more than max_line bytes of input (a long line: a key and
-//      its "\r", or a gat's exptime token), besides the data block of a storage command.
+//  (3) A partial request never needs more than max_line + 1 bytes of input (in a long line: a
+//      key and its "\r", or a gat's exptime token), besides the data block of a storage command.
 //  (4) After kText with ParseStatus::kClose, the connection must close: Parse must not be called
 //      again.
 // Thread safety: none; one parser per connection.

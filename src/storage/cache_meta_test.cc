@@ -11,7 +11,7 @@
 
 #include "base/clock.h"
 #include "storage/cache.h"
-#include "storage/cache_test_util.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {

@@ -14,8 +14,8 @@
 #include "base/hash.h"
 #include "storage/arithmetic.h"
 #include "storage/cache.h"
-#include "storage/cache_test_util.h"
 #include "storage/item.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "base/clock.h"
-#include "storage/cache_test_util.h"
 #include "storage/segment_cache.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {

@@ -6,9 +6,9 @@
 #include <random>
 #include <string>
 
-#include "storage/cache_test_util.h"
 #include "storage/item.h"
 #include "storage/segment_cache.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "storage/cache_test_util.h"
 #include "storage/segment_cache.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
