@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "storage/cache.h"
-#include "testing/cache_calls.h"
+#include "testing/storage/cache_calls.h"
 
 namespace mnemo::storage {
 namespace {

@@ -14,8 +14,6 @@ function(mnemo_add_test name source)
   endif()
   cmake_parse_arguments(ARG "" "" "DEPS;LABELS" ${ARGN})
   add_executable(${name} ${source})
-  # testing/: helpers shared by tests, fuzzers and benchmarks, never by src/.
-  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
   mnemo_set_warnings(${name})
   add_test(NAME ${name} COMMAND ${name})

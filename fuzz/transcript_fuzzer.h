@@ -1,6 +1,6 @@
 // The body of the parser fuzz targets. Each input is a byte stream that ParseTranscript
-// (protocol/parse_transcript.h) parses as a connection does, meta first and text on kNotMeta;
-// every invariant of text_parser.h and meta_parser.h is checked on every parser call (each call
+// (testing/protocol/parse_transcript.h) parses as a connection does, through AsciiParser; every
+// invariant of ascii_parser.h, text_parser.h and meta_parser.h is checked on every call (each call
 // reads an exact-size heap copy, so AddressSanitizer catches a read past it), and the stream must
 // parse to the same results whole, cut in two at a point the fuzzer picks, and cut into small
 // chunks. A broken invariant is printed and aborts, which libFuzzer reports as a crash.
@@ -21,8 +21,8 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/parse_transcript.h"
 #include "protocol/text_parser.h"
+#include "testing/protocol/parse_transcript.h"
 
 namespace mnemo::fuzz {
 
@@ -30,7 +30,6 @@ inline protocol::ParserLimits SmallLimits() {
   protocol::ParserLimits limits;
   limits.item_size_max = 32;
   limits.max_line = 48;
-  limits.max_retrieval_line = 200;
   return limits;
 }
 

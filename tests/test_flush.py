@@ -1,8 +1,27 @@
-"""flush_all [delay] [noreply]. The delayed flush shares one module server and one sleep."""
+"""flush_all [delay] [noreply]. The delayed flush shares one module server and one sleep.
+
+When a delayed flush takes effect is checked against the server's own clock: a test waits for
+the server's `uptime` to tick, then works early in that second. Expected replies are memcached
+1.6.45's (run with MNEMO_SERVER=<its binary>, these pass there too)."""
 
 import time
 
 import pytest
+
+from harness import stats
+
+
+def next_second(conn):
+    """Waits until the server's clock ticks (its `uptime` changes), so that what follows runs early
+    in one of the server's seconds; returns the new uptime."""
+    start = int(stats(conn)["uptime"])
+    deadline = time.monotonic() + 3
+    while True:
+        now = int(stats(conn)["uptime"])
+        if now != start:
+            return now
+        assert time.monotonic() < deadline, "the server's uptime did not move"
+        time.sleep(0.005)
 
 
 def test_flush_all_invalidates_every_item(conn):
@@ -33,6 +52,46 @@ def test_flush_all_noreply(conn):
 def test_flush_all_without_a_positive_delay_is_immediate(conn, delay):
     conn.expect(b"set a 0 0 1\r\n1\r\nflush_all " + delay + b"\r\n", b"STORED\r\nOK\r\n")
     conn.expect(b"get a\r\n", b"END\r\n")
+
+
+# memcached flushes what is older than "now + delay - 1", from then on: a delay of 1 is now.
+def test_flush_all_1_is_immediate(conn):
+    conn.expect(b"set a 0 0 1\r\n1\r\nflush_all 1\r\nget a\r\n", b"STORED\r\nOK\r\nEND\r\n")
+
+
+def test_flush_all_2_takes_effect_when_the_next_second_starts(conn):
+    next_second(conn)
+    conn.expect(b"set a 0 0 1\r\n1\r\nflush_all 2\r\nget a\r\n",
+                b"STORED\r\nOK\r\nVALUE a 0 1\r\n1\r\nEND\r\n")
+    next_second(conn)
+    conn.expect(b"get a\r\n", b"END\r\n")
+    # Stored once the flush's second is over: kept.
+    next_second(conn)
+    conn.expect(b"set b 0 0 1\r\n2\r\nget a b\r\n", b"STORED\r\nVALUE b 0 1\r\n2\r\nEND\r\n")
+
+
+def test_flush_all_3_waits_two_seconds(conn):
+    next_second(conn)
+    conn.expect(b"set a 0 0 1\r\n1\r\nflush_all 3\r\n", b"STORED\r\nOK\r\n")
+    next_second(conn)
+    conn.expect(b"get a\r\n", b"VALUE a 0 1\r\n1\r\nEND\r\n")
+    next_second(conn)
+    conn.expect(b"get a\r\n", b"END\r\n")
+
+
+# An absolute time in the past: memcached flushes now, unless the time is at or before the one
+# it dates its start from (62 seconds before it started), when it flushes nothing.
+def test_flush_all_at_a_time_long_before_the_server_started_flushes_nothing(conn):
+    past = int(time.time()) - 3600
+    conn.expect(b"set a 0 0 1\r\n1\r\nflush_all %d\r\nget a\r\n" % past,
+                b"STORED\r\nOK\r\nVALUE a 0 1\r\n1\r\nEND\r\n")
+
+
+def test_flush_all_at_a_recent_past_time_flushes_now(conn):
+    past = int(time.time()) - 10
+    conn.expect(b"set a 0 0 1\r\n1\r\nflush_all %d\r\nget a\r\n" % past,
+                b"STORED\r\nOK\r\nEND\r\n")
+    conn.expect(b"set b 0 0 1\r\n2\r\nget b\r\n", b"STORED\r\nVALUE b 0 1\r\n2\r\nEND\r\n")
 
 
 def test_flush_all_with_delay_and_noreply(conn):

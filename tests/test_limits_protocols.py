@@ -92,3 +92,11 @@ def test_first_byte_0x80_closes_the_connection(server, request_bytes):
         assert c.read_to_eof() == b""
     with server.connect() as other:
         other.expect(b"get k\r\n", b"END\r\n")
+
+
+# The protocol is chosen once, from the connection's first byte, as memcached 1.6.45 chooses it:
+# later, 0x80 only starts an unknown ascii command.
+def test_0x80_after_the_first_byte_is_an_unknown_command(server):
+    with server.connect() as c:
+        c.expect(b"get k\r\n\x80\x0b\r\n\x80 get k\r\n", b"END\r\nERROR\r\nERROR\r\n")
+        c.expect(b"get k\r\n", b"END\r\n")

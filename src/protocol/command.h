@@ -61,8 +61,11 @@ class KeyList {
 struct Command {
   CommandType type = CommandType::kGet;
   bool noreply = false;
-  std::string_view key;     // storage commands, delete, incr, decr, touch
-  KeyList keys;             // get, gets, gat, gats: at least one key, except gat/gats may have none
+  std::string_view key;  // storage commands, delete, incr, decr, touch
+  KeyList keys;          // get, gets, gat, gats: at least one key, except gat/gats may have none
+  // get, gets, gat, gats: the line goes on past these keys (a piece of a long line, see
+  // ascii_parser.h), so the answer does not end yet; then `keys` may be empty too.
+  bool more_keys = false;
   uint32_t flags = 0;       // storage commands: the client's opaque flags
   int64_t exptime = 0;      // storage commands, touch, gat, gats: 32 bits, as memcached reads it
   uint64_t cas_unique = 0;  // cas

@@ -14,24 +14,6 @@ namespace {
 // The largest data length memcached accepts: the block plus its "\r\n" must fit in an int.
 constexpr int64_t kMaxBytes = INT_MAX - 2;
 
-// Whether the first word of the line at the front of `input` names a meta command: 'm' and one
-// more byte, as memcached's dispatcher checks. memcached splits words on ' ' and ends the line
-// at "\n" or "\r\n". False also while the input ends before the word does: then the input holds
-// no "\n", and ParseTextCommand answers kNeedMore or kClose exactly as this parser would.
-bool StartsWithMetaWord(std::string_view input) {
-  size_t start = 0;
-  while (start < input.size() && input[start] == ' ') ++start;
-  if (start == input.size() || input[start] != 'm') return false;
-  // A word of four bytes or more is at least three long even if a "\r" ends the line after it.
-  const size_t limit = std::min(input.size(), start + 4);
-  size_t end = start + 1;
-  while (end < limit && input[end] != ' ' && input[end] != '\n') ++end;
-  if (end == limit) return false;
-  size_t size = end - start;
-  if (input[end] == '\n' && input[end - 1] == '\r') --size;
-  return size == 2;
-}
-
 // The tokens of a meta command line; past kMaxMetaTokens the line only needs to be known as too
 // long.
 class MetaTokens {
@@ -311,7 +293,6 @@ MetaParseResult ParseDebug(const Line& line, MetaCommand* cmd) {
 
 MetaParseResult ParseMetaCommand(std::string_view input, const ParserLimits& limits,
                                  MetaCommand* cmd) {
-  if (!StartsWithMetaWord(input)) return Result(MetaStatus::kNotMeta, 0);
   *cmd = MetaCommand{};
 
   size_t newline = 0;
@@ -331,6 +312,9 @@ MetaParseResult ParseMetaCommand(std::string_view input, const ParserLimits& lim
   }
 
   const MetaTokens tokens(text);
+  if (tokens.size() == 0 || tokens[0].size() != 2 || tokens[0][0] != 'm') {
+    return Result(MetaStatus::kError, line_size);  // not a meta command (see the header)
+  }
   const Line line{input, line_size, tokens, limits};
   switch (tokens[0][1]) {
     case 'g':

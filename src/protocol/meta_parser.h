@@ -2,20 +2,17 @@
 // the front of a byte stream. Like ParseTextCommand it never performs I/O, never allocates, never
 // reads past `input` and is a pure function of its arguments (thread-safe).
 //
-// Routing: a connection calls ParseMetaCommand first, for every command. When the first word of
-// the line is not a two-byte word starting with 'm' (which is how memcached recognises a meta
-// command), it answers kNotMeta after looking at those few bytes only, consumes nothing and
-// leaves *cmd alone; the caller then calls ParseTextCommand on the same input. ParseTextCommand
-// itself still answers "ERROR" for meta commands, so a caller that does not route stays correct.
+// A connection parses through AsciiParser (ascii_parser.h), which gives this parser the lines
+// whose first word is a meta command only; a line whose first word is not one answers kError.
 //
 // Lines are found and limited as ParseTextCommand finds them (text_parser.h): a line ends at
 // "\n" or "\r\n", tokens are split on ' ' only, a NUL byte makes the line an "ERROR", a line
 // longer than max_line closes the connection. Numbers are read as decimal.h reads them.
 //
 // Invariants (those of text_parser.h):
-//  (1) `consumed` <= input.size(); it is 0 on kNotMeta, kNeedMore and kClose.
+//  (1) `consumed` <= input.size(); it is 0 on kNeedMore and kClose.
 //  (2) Feeding the same bytes split at any points yields the same sequence of results.
-//  (3) After any result but kNotMeta, kNeedMore and kClose, parsing may go on at
+//  (3) After any result but kNeedMore and kClose, parsing may go on at
 //      input.substr(consumed) once `skip` further bytes (a refused ms's data block) have been
 //      discarded. `skip` never depends on how much of the block has arrived.
 //  (4) On kOk, kTooLarge and kBadDataChunk, *cmd describes the command (meta_command.h); views
@@ -61,7 +58,6 @@ namespace mnemo::protocol {
 
 enum class MetaStatus : uint8_t {
   kOk,                      // *cmd is complete
-  kNotMeta,                 // not a meta command: parse it with ParseTextCommand
   kNeedMore,                // the input ends mid-command; nothing consumed
   kClose,                   // close the connection without a reply (line too long)
   kError,                   // "ERROR"
@@ -84,12 +80,12 @@ enum class MetaStatus : uint8_t {
 };
 
 struct MetaParseResult {
-  MetaStatus status = MetaStatus::kNotMeta;
+  MetaStatus status = MetaStatus::kNeedMore;
   size_t consumed = 0;  // bytes of input this result accounts for
   uint64_t skip = 0;    // bytes still to discard after `consumed` (a refused ms's data block)
 };
 
-// Uses limits.item_size_max and limits.max_line (a meta line is never a long retrieval line).
+// Uses limits.item_size_max and limits.max_line.
 [[nodiscard]] MetaParseResult ParseMetaCommand(std::string_view input, const ParserLimits& limits,
                                                MetaCommand* cmd);
 

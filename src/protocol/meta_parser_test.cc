@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "protocol/meta_command.h"
-#include "protocol/parse_transcript.h"
+#include "testing/protocol/parse_transcript.h"
 
 namespace mnemo::protocol {
 namespace {
@@ -29,28 +29,18 @@ MetaStatus StatusOf(std::string_view input) {
 
 const std::string kLongOpaque = "O" + std::string(32, 'x');
 
-// --- Routing -------------------------------------------------------------------------------------
+// --- Lines that are not meta commands -----------------------------------------------------------
 
-TEST(MetaParserTest, OtherCommandsAreLeftToTheTextParser) {
-  for (const std::string_view input :
-       {"get a\r\n", "set k 0 0 1\r\na\r\n", "m\r\n", "mgx foo\r\n", "meta\r\n", "\x80", "",
-        "   \r\n", "\r\n", "mg\rfoo\r\n", "m\r\n", " m g\r\n", "GET / HTTP/1.1\r\n"}) {
-    MetaCommand cmd;
-    cmd.type = MetaCommandType::kDebug;
-    const MetaParseResult result = ParseMetaCommand(input, {}, &cmd);
-    EXPECT_EQ(result.status, MetaStatus::kNotMeta) << Escape(input);
-    EXPECT_EQ(result.consumed, 0u);
-    EXPECT_EQ(cmd.type, MetaCommandType::kDebug) << "a kNotMeta parse must leave *cmd alone";
-  }
-}
-
-// Until the first word is complete the text parser decides: it waits, as this parser would.
-TEST(MetaParserTest, AnUnfinishedFirstWordIsLeftToTheTextParser) {
-  for (const std::string_view input : {"m", "mg", "  mg", "mg\r"}) {
-    EXPECT_EQ(StatusOf(input), MetaStatus::kNotMeta) << Escape(input);
-    Command cmd;
-    EXPECT_EQ(ParseTextCommand(input, {}, &cmd).status, ParseStatus::kNeedMore) << Escape(input);
-  }
+// AsciiParser gives those to ParseTextCommand (ascii_parser_test.cc). Given one anyway, this
+// parser answers ERROR for the line and stays in step.
+TEST(MetaParserTest, OtherLinesAreErrors) {
+  EXPECT_EQ(Parse("get a\r\n"), "Error consumed=7");
+  EXPECT_EQ(Parse("mgx foo\r\n"), "Error consumed=9");
+  EXPECT_EQ(Parse("m\r\n"), "Error consumed=3");
+  EXPECT_EQ(Parse("   \r\n"), "Error consumed=5");
+  EXPECT_EQ(Parse(" m g\r\n"), "Error consumed=6");
+  EXPECT_EQ(Parse("\r\n"), "Error consumed=2");
+  EXPECT_EQ(Parse(""), "NeedMore consumed=0");
   EXPECT_EQ(Parse("mg "), "NeedMore consumed=0");
   EXPECT_EQ(Parse("mg\r\n"), "Error consumed=4");
 }
@@ -74,7 +64,7 @@ TEST(MetaParserTest, LinesFollowTheTextProtocolRules) {
   EXPECT_EQ(Parse("mg foo\0 v\r\n"s), "Error consumed=11");
   EXPECT_EQ(Parse("mn \0\r\n"s), "Error consumed=6");
   // A tab is part of a token: "mg\tfoo" is not a meta word.
-  EXPECT_EQ(StatusOf("mg\tfoo v\r\n"), MetaStatus::kNotMeta);
+  EXPECT_EQ(Parse("mg\tfoo v\r\n"), "Error consumed=10");
   ParserLimits limits;
   limits.max_line = 16;
   EXPECT_EQ(Parse("mg " + std::string(14, 'k'), limits), "Close consumed=0");
@@ -493,9 +483,8 @@ TEST(MetaParserStreamTest, ARefusedBlockIsSkippedAsItStreamsIn) {
   EXPECT_EQ(
       TranscriptOf("ms k 9 q\r\nabc", {12}, limits),
       (std::vector<std::string>{"TooLarge consumed=10 skip=11 ms key=k flags=q mode=set value=\"\"",
-                                "pending=0 skip=8"}));
-  EXPECT_EQ(TranscriptOf("ms k 3\r\nab", {9}, limits),
-            (std::vector<std::string>{"pending=10 skip=0"}));
+                                "pending=0 discarding"}));
+  EXPECT_EQ(TranscriptOf("ms k 3\r\nab", {9}, limits), (std::vector<std::string>{"pending=10"}));
 }
 
 }  // namespace

@@ -25,14 +25,6 @@ std::string_view TrimSpaces(std::string_view s) {
   return s.substr(first, s.find_last_not_of(' ') - first + 1);
 }
 
-// Whether a line that has gone past max_line is a multi-get, which may run longer. memcached
-// skips leading spaces before it looks.
-bool IsRetrievalLine(std::string_view head) {
-  head.remove_prefix(std::min(head.size(), head.find_first_not_of(' ')));
-  return head.starts_with("get ") || head.starts_with("gets ") || head.starts_with("gat ") ||
-         head.starts_with("gats ");
-}
-
 }  // namespace
 
 // It runs over every key of a multi-get, so it looks at eight bytes at a time:
@@ -72,20 +64,35 @@ std::string_view NextToken(std::string_view line, size_t* pos) {
 }
 
 ParseStatus FindLineEnd(std::string_view input, const ParserLimits& limits, size_t* newline) {
-  const size_t short_window = std::min(input.size(), limits.max_line + 1);
-  const void* found = std::memchr(input.data(), '\n', short_window);
+  const size_t window = std::min(input.size(), limits.max_line + 1);
+  const void* found = std::memchr(input.data(), '\n', window);
   if (found == nullptr) {
-    if (input.size() <= limits.max_line) return ParseStatus::kNeedMore;
-    if (!IsRetrievalLine(input.substr(0, short_window))) return ParseStatus::kClose;
-    const size_t long_window = std::min(input.size(), limits.max_retrieval_line + 1);
-    found = std::memchr(input.data() + short_window, '\n', long_window - short_window);
-    if (found == nullptr) {
-      return input.size() <= limits.max_retrieval_line ? ParseStatus::kNeedMore
-                                                       : ParseStatus::kClose;
-    }
+    return input.size() <= limits.max_line ? ParseStatus::kNeedMore : ParseStatus::kClose;
   }
   *newline = static_cast<size_t>(static_cast<const char*>(found) - input.data());
   return ParseStatus::kOk;
+}
+
+bool IsLongRetrievalLine(std::string_view input, const ParserLimits& limits, CommandType* type) {
+  size_t newline = 0;
+  if (FindLineEnd(input, limits, &newline) != ParseStatus::kClose) return false;
+  std::string_view head = input.substr(0, limits.max_line + 1);
+  head.remove_prefix(std::min(head.size(), head.find_first_not_of(' ')));
+  struct Word {
+    std::string_view text;
+    CommandType type;
+  };
+  static constexpr Word kWords[] = {{"get ", CommandType::kGet},
+                                    {"gets ", CommandType::kGets},
+                                    {"gat ", CommandType::kGat},
+                                    {"gats ", CommandType::kGats}};
+  for (const Word& word : kWords) {
+    if (head.starts_with(word.text)) {
+      *type = word.type;
+      return true;
+    }
+  }
+  return false;
 }
 
 namespace {
@@ -348,8 +355,6 @@ ParseResult ParseUnknown(const Line& line, std::string_view line_text, std::stri
 ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits, Command* cmd) {
   *cmd = Command{};
   if (input.empty()) return NeedMore();
-  // A binary-protocol request starts with its magic byte; no text command does.
-  if (static_cast<unsigned char>(input[0]) == 0x80) return Close();
 
   size_t newline = 0;
   const ParseStatus found = FindLineEnd(input, limits, &newline);

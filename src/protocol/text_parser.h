@@ -31,10 +31,9 @@
 //    runs what precedes it: "get a\0b" would read key "a"), and so does a key holding a control
 //    byte (< 0x20 or 0x7f), which 1.6.18 accepts.
 //  - A line longer than max_line closes the connection even when its "\n" came in the same read
-//    (1.6.18 closes only when 2048 bytes arrive without one). get, gets, gat and gats lines may
-//    run to max_retrieval_line (1.6.18 excuses get and gets only).
-//  - A command starting with byte 0x80 (a binary-protocol request) closes the connection; 1.6.18
-//    switches that connection to the binary protocol, which mnemo does not speak.
+//    (1.6.18 closes only when 2048 bytes arrive without one). A get, gets, gat or gats line
+//    longer than that is no exception here: AsciiParser (ascii_parser.h), which a connection
+//    parses through, answers such a line piece by piece instead (IsLongRetrievalLine).
 //  - A value longer than item_size_max is refused from its declared size alone. memcached also
 //    counts its item header and the key (a 1 MiB limit there holds values of up to 1 MiB - 60).
 #pragma once
@@ -57,7 +56,7 @@ enum class ParseStatus : uint8_t {
   kBadDelta,      // answer "CLIENT_ERROR invalid numeric delta argument"
   kBadDataChunk,  // answer "CLIENT_ERROR bad data chunk"
   kTooLarge,      // answer "SERVER_ERROR object too large for cache"; cmd->type/key are set
-  kClose,         // close the connection without a reply (line too long, HTTP, binary)
+  kClose,         // close the connection without a reply (line too long, HTTP)
 };
 
 struct ParseResult {
@@ -69,21 +68,28 @@ struct ParseResult {
 
 struct ParserLimits {
   size_t item_size_max = size_t{1} << 20;  // -I: larger data blocks get kTooLarge
-  size_t max_line = 2048;                  // longer lines close the connection...
-  size_t max_retrieval_line = 1 << 20;     // ...except get/gets/gat/gats lines, up to this
+  // Longer lines close the connection, except retrieval lines, which AsciiParser answers piece by
+  // piece. memcached's limit: it closes a connection that sends 2048 bytes without a "\n".
+  size_t max_line = 2048;
 };
 
-// REQUIRES: limits.max_line <= limits.max_retrieval_line.
 [[nodiscard]] ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits,
                                            Command* cmd);
 
 // The line rules above, shared with the meta parser so that both protocols apply them alike.
 
 // Finds the "\n" that ends the command line at the front of `input`: kOk with *newline set to
-// its offset, kNeedMore, or kClose for a line longer than the limits allow. The limits are
-// checked against the line's own bytes (invariant 2).
+// its offset, kNeedMore, or kClose for a line longer than max_line. The limit is checked against
+// the line's own bytes (invariant 2).
 [[nodiscard]] ParseStatus FindLineEnd(std::string_view input, const ParserLimits& limits,
                                       size_t* newline);
+
+// Whether the line at the front of `input` is longer than max_line (FindLineEnd closes it) and
+// is a get, gets, gat or gats line, which may be longer (AsciiParser answers it piece by piece);
+// sets *type. Like memcached, it skips leading spaces before it looks at the command word, and
+// wants a space after it.
+[[nodiscard]] bool IsLongRetrievalLine(std::string_view input, const ParserLimits& limits,
+                                       CommandType* type);
 
 // The next token of `line` at or after *pos, split on ' ' as memcached splits; empty when none
 // is left. Moves *pos past it.

@@ -20,6 +20,10 @@ using protocol::ParseStatus;
 // memcached reads an exptime (and a flush_all delay) above 30 days as a Unix time.
 constexpr uint64_t kMaxRelativeExptime = 60 * 60 * 24 * 30;
 
+// memcached dates its start this much before it really started (process_started, set to
+// ITEM_UPDATE_INTERVAL + 2 seconds ago), which decides which absolute flush_all times it ignores.
+constexpr int64_t kMemcachedStartBackdate = 62;
+
 // First word of `arguments` (already trimmed by the parser).
 std::string_view FirstWord(std::string_view arguments) {
   return arguments.substr(0, arguments.find(' '));
@@ -170,9 +174,10 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
   for (;; first = false) {
     if (writer.corrupt()) {
       // The values before it went out whole; this one cannot. The client sees an error instead
-      // of END, as when memcached fails mid-retrieval.
+      // of END, as when memcached fails mid-retrieval. The keys of a line that goes on (a long
+      // line) would be answered after that error, so its connection closes instead.
       out_->Append(replies::kCorruptValue);
-      return Outcome::kDone;
+      return cmd->more_keys ? Outcome::kClose : Outcome::kDone;
     }
     const protocol::KeyList remaining = cmd->keys;
     if (!cmd->keys.Next(&key)) break;
@@ -207,7 +212,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
     }
     if (!finished) return Outcome::kNeedMemory;
   }
-  out_->Append(replies::kEnd);
+  if (!cmd->more_keys) out_->Append(replies::kEnd);
   return Outcome::kDone;
 }
 
@@ -282,17 +287,24 @@ void Dispatcher::Touch(const protocol::Command& cmd) {
   Reply(replies::ForTouch(result));
 }
 
+// memcached 1.6.45 sets oldest_live = realtime(delay) - 1 and counts an item flushed once
+// oldest_live <= current_time, so a delay of N seconds takes effect at the start of the second
+// N - 1 seconds from now: "flush_all 1" is as immediate as "flush_all 0". A Unix time (above 30
+// days) is the delay until then; one in the past flushes now, except that one at or before the
+// time memcached dates its start from flushes nothing (realtime() maps it to 1, oldest_live 0).
 void Dispatcher::FlushAll(const protocol::Command& cmd) {
-  uint64_t delay = cmd.has_number ? cmd.number : 0;
-  if (delay > kMaxRelativeExptime) {
-    // A Unix time; one in the past flushes now.
-    const int64_t now = WallSeconds();
-    delay = static_cast<int64_t>(delay) > now ? delay - static_cast<uint64_t>(now) : 0;
+  stats_.Add(Stat::kCmdFlush);
+  int64_t delay = cmd.has_number ? static_cast<int64_t>(cmd.number) : 0;
+  if (static_cast<uint64_t>(delay) > kMaxRelativeExptime) {
+    if (delay <= ProcessStartWallSeconds() - kMemcachedStartBackdate) {
+      Reply(replies::kOk);
+      return;
+    }
+    delay = std::max<int64_t>(delay - WallSeconds(), 0);
   }
-  const uint32_t seconds = static_cast<uint32_t>(std::min<uint64_t>(delay, UINT32_MAX / 2));
+  const auto seconds = static_cast<uint32_t>(std::clamp<int64_t>(delay - 1, 0, UINT32_MAX / 2));
   cache_.FlushAll(seconds);
   server_.oldest_live.store(MonotonicSeconds() - kFirstSecond + seconds, std::memory_order_relaxed);
-  stats_.Add(Stat::kCmdFlush);
   Reply(replies::kOk);
 }
 

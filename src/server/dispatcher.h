@@ -13,7 +13,8 @@
 // Invariants:
 //  (1) A command with noreply appends nothing, errors included.
 //  (2) Each call either answers the command whole, or (kSuspended) answers a prefix of its keys
-//      and leaves the rest in cmd->keys; at least one key is answered per call.
+//      and leaves the rest in cmd->keys; at least one key is answered per call. A retrieval whose
+//      line goes on (cmd->more_keys: a piece of a long line) answers its keys without the END.
 // Thread safety: one Dispatcher per worker thread, used only by that thread.
 #pragma once
 
@@ -69,7 +70,7 @@ class Dispatcher {
   [[nodiscard]] Outcome Dispatch(const protocol::ParseResult& result, protocol::Command* cmd,
                                  net::OutputQueue& out, ValueWriter& values);
   // Answers one result of the meta parser (MetaDispatcher); never kSuspended.
-  // REQUIRES: result.status is neither kNotMeta nor kNeedMore.
+  // REQUIRES: result.status is not kNeedMore.
   [[nodiscard]] Outcome DispatchMeta(const protocol::MetaParseResult& result,
                                      const protocol::MetaCommand& cmd, net::OutputQueue& out);
 

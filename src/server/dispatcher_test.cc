@@ -13,7 +13,7 @@
 #include "net/output_queue.h"
 #include "protocol/text_parser.h"
 #include "server/value_writer.h"
-#include "testing/cache_calls.h"
+#include "testing/storage/cache_calls.h"
 
 namespace mnemo::server {
 namespace {

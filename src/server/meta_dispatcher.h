@@ -49,7 +49,7 @@ class MetaDispatcher {
   MetaDispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats);
 
   // Answers one result of ParseMetaCommand.
-  // REQUIRES: result.status is none of kNotMeta, kNeedMore and kClose.
+  // REQUIRES: result.status is neither kNeedMore nor kClose.
   void Dispatch(const protocol::MetaParseResult& result, const protocol::MetaCommand& cmd,
                 net::IoBuffer& out);
 

@@ -18,6 +18,7 @@
 #include "net/buffer_pool.h"
 #include "net/io_buffer.h"
 #include "net/output_queue.h"
+#include "protocol/ascii_parser.h"
 #include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
 #include "server/dispatcher.h"
@@ -37,35 +38,28 @@ class MetaDispatcherTest : public ::testing::Test {
     text_ = std::make_unique<Dispatcher>(*server_, *context_, stats_);
   }
 
-  // Runs every command in `input` and returns the replies: meta commands through the
-  // MetaDispatcher, the rest through the Dispatcher, a refused data block skipped, as a
-  // connection routes them.
+  // Runs every command in `input` and returns the replies, routed as a connection routes them
+  // (protocol::AsciiParser): meta commands through the MetaDispatcher, the rest through the
+  // Dispatcher, a refused data block skipped.
   std::string Run(std::string_view input) {
     std::string replies;
-    while (!input.empty()) {
+    protocol::AsciiParser parser(limits_);
+    for (;;) {
+      protocol::Command cmd;
       protocol::MetaCommand meta;
-      const protocol::MetaParseResult result = protocol::ParseMetaCommand(input, limits_, &meta);
-      size_t consumed = result.consumed;
-      uint64_t skip = result.skip;
-      if (result.status == protocol::MetaStatus::kNotMeta) {
-        protocol::Command cmd;
-        const protocol::ParseResult text = protocol::ParseTextCommand(input, limits_, &cmd);
-        EXPECT_NE(text.status, protocol::ParseStatus::kNeedMore) << "incomplete: " << input;
-        if (text.status == protocol::ParseStatus::kNeedMore) break;
-        EXPECT_EQ(text_->Dispatch(text, &cmd, out_, values_), Dispatcher::Outcome::kDone);
-        consumed = text.consumed;
-        skip = text.skip;
-      } else {
-        EXPECT_NE(result.status, protocol::MetaStatus::kNeedMore) << "incomplete: " << input;
-        EXPECT_NE(result.status, protocol::MetaStatus::kClose);
-        if (result.status == protocol::MetaStatus::kNeedMore ||
-            result.status == protocol::MetaStatus::kClose) {
-          break;
-        }
-        meta_->Dispatch(result, meta, out_.copied());
+      const protocol::AsciiRequest request = parser.Parse(input, &cmd, &meta);
+      if (request.kind == protocol::AsciiRequest::Kind::kNeedMore) {
+        EXPECT_TRUE(input.empty()) << "incomplete: " << input;
+        break;
       }
-      input.remove_prefix(consumed);
-      input.remove_prefix(std::min<uint64_t>(skip, input.size()));
+      if (request.kind == protocol::AsciiRequest::Kind::kMeta) {
+        EXPECT_NE(request.meta.status, protocol::MetaStatus::kClose);
+        if (request.meta.status == protocol::MetaStatus::kClose) break;
+        meta_->Dispatch(request.meta, meta, out_.copied());
+      } else if (request.kind == protocol::AsciiRequest::Kind::kText) {
+        EXPECT_EQ(text_->Dispatch(request.text, &cmd, out_, values_), Dispatcher::Outcome::kDone);
+      }
+      input.remove_prefix(request.consumed);
       // Values here are small: they are copied, never queued as views of item memory.
       EXPECT_EQ(out_.external_bytes(), 0u);
       net::IoBuffer& copied = out_.copied();

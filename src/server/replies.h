@@ -88,7 +88,6 @@ inline std::string_view ForMetaParse(protocol::MetaStatus status) {
   using protocol::MetaStatus;
   switch (status) {
     case MetaStatus::kOk:
-    case MetaStatus::kNotMeta:
     case MetaStatus::kNeedMore:
     case MetaStatus::kClose:
       return {};

@@ -8,7 +8,6 @@
 #include "base/clock.h"
 #include "base/logging.h"
 #include "protocol/meta_command.h"
-#include "protocol/meta_parser.h"
 
 namespace mnemo::server {
 
@@ -16,6 +15,7 @@ Session::Session(int fd, const SessionServices& services)
     : services_(services),
       conn_(fd, services.pool),
       entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()),
+      parser_(services.limits),
       last_progress_(MonotonicSeconds()) {}
 
 Status Session::Open() {
@@ -115,52 +115,58 @@ void Session::Drive() {
 }
 
 Session::Progress Session::RunCommands() {
+  if (!negotiated_) {
+    const std::string_view input = conn_.input().readable();
+    if (input.empty()) return Progress::kNeedInput;
+    protocol_ = protocol::NegotiateProtocol(input[0]);
+    negotiated_ = true;
+    const std::string_view name = protocol::WireProtocolName(protocol_);
+    MNEMO_LOG(2, "%d: Client using the %.*s protocol\n", conn_.fd(), static_cast<int>(name.size()),
+              name.data());
+  }
+  switch (protocol_) {
+    case protocol::WireProtocol::kAscii:
+      return RunAsciiCommands();
+    case protocol::WireProtocol::kBinary:
+      // Not spoken yet, so the connection closes. The binary protocol's handler plugs in here.
+      return Progress::kClose;
+  }
+  return Progress::kClose;
+}
+
+Session::Progress Session::RunAsciiCommands() {
   net::IoBuffer& in = conn_.input();
   net::OutputQueue& out = conn_.output_queue();
   Progress progress = Progress::kNeedInput;
   bool ran = false;
   for (;;) {
-    if (skip_ > 0) {
-      const size_t discard = static_cast<size_t>(std::min<uint64_t>(skip_, in.size()));
-      in.Consume(discard);
-      skip_ -= discard;
-      if (skip_ > 0) break;
-    }
-    if (conn_.output_size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
+    if (out.size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
       progress = Progress::kOutputFull;
       break;
     }
-    protocol::ParseResult result = suspended_result_;
-    Dispatcher::Outcome outcome;
+    protocol::AsciiRequest request = suspended_request_;
+    protocol::MetaCommand meta;
     if (!suspended_) {
-      // Meta commands first (meta_parser.h): it looks at a few bytes to tell them apart.
-      protocol::MetaCommand meta;
-      const protocol::MetaParseResult meta_result =
-          protocol::ParseMetaCommand(in.readable(), services_.limits, &meta);
-      if (meta_result.status == protocol::MetaStatus::kNeedMore) break;
-      if (meta_result.status != protocol::MetaStatus::kNotMeta) {
-        if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
-        if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
-        ran = true;
-        outcome = services_.dispatcher.DispatchMeta(meta_result, meta, out);
-        if (outcome == Dispatcher::Outcome::kClose) {
-          progress = Progress::kClose;
-          break;
-        }
-        in.Consume(meta_result.consumed);
-        skip_ = meta_result.skip;
+      const bool line_start = parser_.at_line_start();
+      request = parser_.Parse(in.readable(), &cmd_, &meta);
+      if (request.kind == protocol::AsciiRequest::Kind::kNeedMore) break;
+      if (request.kind == protocol::AsciiRequest::Kind::kDiscard) {
+        in.Consume(request.consumed);
         continue;
       }
-      result = protocol::ParseTextCommand(in.readable(), services_.limits, &cmd_);
-      if (result.status == protocol::ParseStatus::kNeedMore) break;
       if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
-      if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
+      if (line_start && g_verbosity.load(std::memory_order_relaxed) >= 2) {
+        LogCommandLine(in.readable());
+      }
     }
     ran = true;
-    outcome = services_.dispatcher.Dispatch(result, &cmd_, out, values_);
+    const Dispatcher::Outcome outcome =
+        request.kind == protocol::AsciiRequest::Kind::kMeta
+            ? services_.dispatcher.DispatchMeta(request.meta, meta, out)
+            : services_.dispatcher.Dispatch(request.text, &cmd_, out, values_);
     if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
       suspended_ = true;
-      suspended_result_ = result;
+      suspended_request_ = request;
       progress = outcome == Dispatcher::Outcome::kSuspended ? Progress::kOutputFull
                                                             : Progress::kNeedMemory;
       break;
@@ -174,8 +180,7 @@ Session::Progress Session::RunCommands() {
       progress = Progress::kClose;
       break;
     }
-    in.Consume(result.consumed);
-    skip_ = result.skip;
+    in.Consume(request.consumed);
   }
   if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
   return progress;
@@ -223,7 +228,7 @@ void Session::PublishState() {
   ConnectionState state = ConnectionState::kWaiting;
   if (!conn_.output_empty()) {
     state = ConnectionState::kMwrite;
-  } else if (skip_ > 0) {
+  } else if (parser_.discarding()) {
     state = ConnectionState::kSwallow;
   } else if (!conn_.input().empty()) {
     state = ConnectionState::kRead;

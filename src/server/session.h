@@ -1,10 +1,13 @@
 // Session serves one client connection, from accept to close, on the worker thread that owns it:
 // it reads requests, parses them in place, dispatches them and sends the replies.
 //
-// One pass (Drive) reads what the socket has, runs every complete command in the input
-// (pipelining), and sends all their replies with one send: one read and one write per batch.
-// Commands split at any byte wait in the input buffer until complete. A refused command's data
-// block is discarded as it streams in (skip_), never buffered. When the unsent output passes
+// The connection's protocol is chosen once, from the first byte it receives, as memcached's
+// try_read_command_negotiate chooses it (negotiation.h); an ascii connection parses its requests
+// through its AsciiParser. One pass (Drive) reads what the socket has, runs every complete command
+// in the input (pipelining), and sends all their replies with one send: one read and one write per
+// batch. Commands split at any byte wait in the input buffer until complete. A refused command's
+// data block is discarded as it streams in, never buffered; a long multi-get line is answered
+// piece by piece as it streams in (ascii_parser.h). When the unsent output passes
 // Dispatcher::kOutputSoftLimit the session stops taking requests until the client reads, so a
 // client that never reads holds a bounded amount of memory. After reqs_per_event reads in one
 // wake-up it yields to the other connections of its worker.
@@ -31,7 +34,9 @@
 #include "net/buffer_pool.h"
 #include "net/connection.h"
 #include "net/event_loop.h"
+#include "protocol/ascii_parser.h"
 #include "protocol/command.h"
+#include "protocol/negotiation.h"
 #include "protocol/text_parser.h"
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
@@ -114,7 +119,9 @@ class Session final : public net::EventLoop::Handler {
   };
 
   void Drive();
+  // Chooses the protocol from the first byte, then runs the commands of that protocol.
   Progress RunCommands();
+  Progress RunAsciiCommands();
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
   // session) if the connection broke.
   bool Flush();
@@ -129,10 +136,12 @@ class Session final : public net::EventLoop::Handler {
   const SessionServices& services_;
   net::Connection conn_;
   ConnectionEntry entry_;
+  bool negotiated_ = false;  // protocol_ has been chosen
+  protocol::WireProtocol protocol_ = protocol::WireProtocol::kAscii;
+  protocol::AsciiParser parser_;
   protocol::Command cmd_;
-  protocol::ParseResult suspended_result_;
+  protocol::AsciiRequest suspended_request_;
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
-  uint64_t skip_ = 0;           // bytes of a refused data block still to discard
   bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output or for memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge

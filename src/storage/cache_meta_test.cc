@@ -11,8 +11,8 @@
 
 #include "base/clock.h"
 #include "storage/cache.h"
-#include "testing/cache_calls.h"
-#include "testing/cache_test_util.h"
+#include "testing/storage/cache_calls.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {

@@ -15,8 +15,8 @@
 #include "storage/arithmetic.h"
 #include "storage/cache.h"
 #include "storage/item.h"
-#include "testing/cache_calls.h"
-#include "testing/cache_test_util.h"
+#include "testing/storage/cache_calls.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {

@@ -9,8 +9,8 @@
 
 #include "base/clock.h"
 #include "storage/segment_cache.h"
-#include "testing/cache_calls.h"
-#include "testing/cache_test_util.h"
+#include "testing/storage/cache_calls.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {

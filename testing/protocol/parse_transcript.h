@@ -1,14 +1,14 @@
-// ParseTranscript drives the parsers the way a connection does and writes down what they parsed,
-// for the parsers' unit tests and fuzz targets: bytes arrive in chunks and are appended to a
-// buffer; each command is offered to ParseMetaCommand first and, on kNotMeta, to
-// ParseTextCommand (the routing of meta_parser.h, as the server's session does it); every
-// complete command is dropped from the buffer and a refused data block is discarded as it
-// streams in. Two transcripts of the same stream must be equal however the stream was cut into
-// chunks (invariant (2) of text_parser.h and meta_parser.h); CutProblems checks that.
+// ParseTranscript drives AsciiParser (ascii_parser.h) the way a connection does and writes down
+// what it parsed, for the parsers' unit tests and fuzz targets: bytes arrive in chunks and are
+// appended to a buffer; each request the parser returns is recorded and its bytes are dropped.
+// Two transcripts of the same stream must be equal however the stream was cut into chunks
+// (invariant (2) of ascii_parser.h, text_parser.h and meta_parser.h); CutProblems checks that. A
+// long retrieval line is recorded key by key, since the pieces it is answered in depend on the
+// cuts.
 //
 // Each parser call gets an exact-size heap copy of the buffer, so that AddressSanitizer reports
-// any read past the input. A line that ParseMetaCommand takes is also given to ParseTextCommand
-// and checked, unrecorded: a caller that does not route must stay safe on meta lines too.
+// any read past the input. At the start of each line, both ParseTextCommand and ParseMetaCommand
+// are also given the input and checked, unrecorded: each must stay safe on the other's lines too.
 // Test code: it allocates freely. Not thread-safe.
 #pragma once
 
@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/ascii_parser.h"
 #include "protocol/command.h"
 #include "protocol/meta_command.h"
 #include "protocol/meta_parser.h"
@@ -163,8 +164,6 @@ inline std::string_view MetaStatusName(MetaStatus status) {
   switch (status) {
     case MetaStatus::kOk:
       return "Ok";
-    case MetaStatus::kNotMeta:
-      return "NotMeta";
     case MetaStatus::kNeedMore:
       return "NeedMore";
     case MetaStatus::kClose:
@@ -273,74 +272,123 @@ inline std::string DescribeMetaResult(const MetaParseResult& result, const MetaC
 
 class ParseTranscript {
  public:
-  explicit ParseTranscript(const ParserLimits& limits) : limits_(limits) {}
+  explicit ParseTranscript(const ParserLimits& limits) : limits_(limits), parser_(limits) {}
 
   // One chunk of the stream arrives; everything it completes is parsed.
   void Receive(std::string_view chunk) {
     if (closed_) return;
     pending_.append(chunk);
-    while (!closed_) {
-      const size_t dropped = static_cast<size_t>(std::min<uint64_t>(skip_, pending_.size()));
-      pending_.erase(0, dropped);
-      skip_ -= dropped;
-      if (skip_ > 0 || pending_.empty()) return;
-      if (!ParseOne()) return;
+    while (!closed_ && ParseOne()) {
     }
   }
 
   // The results so far, and what the connection still holds.
   std::vector<std::string> Finish() const {
     std::vector<std::string> lines = events_;
-    lines.push_back(closed_ ? "closed"
-                            : "pending=" + std::to_string(pending_.size()) +
-                                  " skip=" + std::to_string(skip_));
+    if (closed_) {
+      lines.push_back("closed");
+    } else {
+      lines.push_back("pending=" + std::to_string(pending_.size()) +
+                      (parser_.discarding() ? " discarding" : ""));
+    }
     return lines;
   }
 
-  // Broken invariants of text_parser.h and meta_parser.h, one line each; empty when all held.
+  // Broken invariants of the parsers, one line each; empty when all held.
   const std::vector<std::string>& violations() const { return violations_; }
 
  private:
-  // Parses the front of the buffer; false when it holds no complete command.
+  // Parses the front of the buffer; false when it holds no complete request.
   bool ParseOne() {
     const size_t size = pending_.size();
     const std::unique_ptr<char[]> copy(new char[size]);
     std::memcpy(copy.get(), pending_.data(), size);
     const std::string_view input(copy.get(), size);
 
-    MetaCommand meta;
-    const MetaParseResult result = ParseMetaCommand(input, limits_, &meta);
-    // The routed call on kNotMeta; otherwise only checked (see the top of this file).
+    if (parser_.at_line_start() && !input.empty()) CrossCheck(input);
     Command cmd;
-    const ParseResult text = ParseTextCommand(input, limits_, &cmd);
-    const std::string text_description = DescribeResult(text, cmd);
-    CheckText(text, cmd, input, text_description);
-    if (result.status == MetaStatus::kNotMeta) {
-      if (result.consumed != 0 || result.skip != 0) {
-        Fail("kNotMeta consumed or skipped", DescribeMetaResult(result, meta), input);
-      }
-      return Advance(text.status == ParseStatus::kNeedMore, text.status == ParseStatus::kClose,
-                     text_description, text.consumed, text.skip);
-    }
-    const std::string meta_description = DescribeMetaResult(result, meta);
-    CheckMeta(result, meta, input, meta_description);
-    return Advance(result.status == MetaStatus::kNeedMore, result.status == MetaStatus::kClose,
-                   meta_description, result.consumed, result.skip);
-  }
-
-  // Records a result and drops what it consumed; false when parsing must wait or stop.
-  bool Advance(bool need_more, bool close, std::string description, size_t consumed,
-               uint64_t skip) {
-    if (need_more) return false;
-    events_.push_back(std::move(description));
-    if (close) {
+    MetaCommand meta;
+    const AsciiRequest request = parser_.Parse(input, &cmd, &meta);
+    if (request.consumed > input.size()) {
+      Fail("consumed more than the input", std::to_string(request.consumed), input);
       closed_ = true;
       return false;
     }
-    if (consumed == 0) return false;  // reported by CheckProgress; stop rather than spin
-    pending_.erase(0, consumed);
-    skip_ = skip;
+    switch (request.kind) {
+      case AsciiRequest::Kind::kNeedMore:
+        if (request.consumed != 0) Fail("kNeedMore consumed", "", input);
+        return false;
+      case AsciiRequest::Kind::kDiscard:
+        if (request.consumed == 0) return Stuck("an empty discard", input);
+        break;
+      case AsciiRequest::Kind::kMeta: {
+        const std::string description = DescribeMetaResult(request.meta, meta);
+        CheckMeta(request.meta, meta, input, description);
+        events_.push_back(description);
+        if (request.meta.status == MetaStatus::kClose) closed_ = true;
+        if (request.consumed == 0 && !closed_) return Stuck(description, input);
+        break;
+      }
+      case AsciiRequest::Kind::kText:
+        RecordText(request, cmd, input);
+        // A long line's error consumes nothing; the discarding that follows it does.
+        if (request.consumed == 0 && !closed_ && !request.long_line) {
+          return Stuck(events_.back(), input);
+        }
+        break;
+    }
+    if (closed_) return false;
+    pending_.erase(0, request.consumed);
     return true;
+  }
+
+  void RecordText(const AsciiRequest& request, const Command& cmd, std::string_view input) {
+    const ParseResult& result = request.text;
+    if (result.consumed != request.consumed) {
+      Fail("two consumed counts", DescribeResult(result, cmd), input);
+    }
+    if (!request.long_line) {
+      const std::string description = DescribeResult(result, cmd);
+      CheckText(result, cmd, input, description);
+      events_.push_back(description);
+      if (result.status == ParseStatus::kClose) closed_ = true;
+      return;
+    }
+    // Key by key: the pieces depend on the cuts, the keys and their order do not.
+    const std::string_view consumed = input.substr(0, request.consumed);
+    const std::string type(CommandTypeName(cmd.type));
+    if (result.status != ParseStatus::kOk) {
+      events_.push_back(std::string(ParseStatusName(result.status)) + " in a long " + type +
+                        " line");
+      return;
+    }
+    KeyList keys = cmd.keys;
+    std::string_view key;
+    while (keys.Next(&key)) {
+      if (!Inside(key, consumed)) Fail("a key outside the consumed input", type, input);
+      if (key.size() > kMaxKeyLength) Fail("a key too long", type, input);
+      std::string event = "  key=" + Escape(key);
+      if (cmd.exptime != 0) event += " exptime=" + std::to_string(cmd.exptime);
+      events_.push_back(event);
+    }
+    if (!cmd.more_keys) events_.push_back("Ok end of a long " + type + " line");
+  }
+
+  // Both parsers on a line's first bytes, unrecorded: they keep their invariants on any line.
+  void CrossCheck(std::string_view input) {
+    Command cmd;
+    const ParseResult text = ParseTextCommand(input, limits_, &cmd);
+    CheckText(text, cmd, input, DescribeResult(text, cmd));
+    MetaCommand meta;
+    const MetaParseResult result = ParseMetaCommand(input, limits_, &meta);
+    CheckMeta(result, meta, input, DescribeMetaResult(result, meta));
+  }
+
+  // A request that consumed nothing and did not close: parsing would spin.
+  bool Stuck(const std::string& description, std::string_view input) {
+    Fail("no progress", description, input);
+    closed_ = true;
+    return false;
   }
 
   // Invariants (1) and (3) of both parsers: what a result consumes and skips.
@@ -371,6 +419,7 @@ class ParseTranscript {
         !Inside(cmd.arguments, consumed)) {
       Fail("a view outside the consumed input", description, input);
     }
+    if (cmd.more_keys) Fail("more keys after a whole line", description, input);
   }
 
   // Invariants (1), (3) and (4) of meta_parser.h, and those of meta_command.h.
@@ -404,12 +453,13 @@ class ParseTranscript {
   }
 
   void Fail(std::string_view what, const std::string& description, std::string_view input) {
-    violations_.push_back(std::string(what) + ": " + description + " on \"" + Escape(input) + "\"");
+    violations_.push_back(std::string(what) + ": " + description + " on \"" +
+                          Escape(input.substr(0, 600)) + "\"");
   }
 
   const ParserLimits limits_;
+  AsciiParser parser_;
   std::string pending_;
-  uint64_t skip_ = 0;
   bool closed_ = false;
   std::vector<std::string> events_;
   std::vector<std::string> violations_;

@@ -7,7 +7,7 @@
 
 #include "storage/cache.h"
 #include "storage/item.h"
-#include "testing/cache_calls.h"
+#include "testing/storage/cache_calls.h"
 
 namespace mnemo::storage {
 

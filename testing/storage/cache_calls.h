@@ -1,6 +1,6 @@
 // The classic memcached operations as one call each, for tests, fuzzers and benchmarks that drive
 // a storage::Cache directly: each builds the request of Cache's one interface (cache.h) and unpacks
-// its outcome. The server builds its requests itself; nothing in src/ uses this header.
+// its outcome. The server builds its requests itself; nothing that ships uses this header.
 #pragma once
 
 #include <cstdint>
