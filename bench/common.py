@@ -11,6 +11,11 @@ Invariants the benchmarks rely on:
   (2) Every reply stream is checked for its exact expected length (see get_reply_length), so a
       server that answers with anything else makes the benchmark fail loudly, not miscount.
 These are benchmarks, never pass/fail tests.
+
+Binaries from outside the repository are named by environment variables: $MNEMO_REFERENCE is a
+memcached 1.6.45 binary (built from memcached's release tarball: ./configure && make),
+$MNEMO_MEMTIER a memtier_benchmark binary (default: memtier_benchmark on PATH). Debian's
+memcached 1.6.18 is /usr/bin/memcached (apt-get install memcached).
 """
 
 import argparse
@@ -20,6 +25,7 @@ import os
 import random
 import select
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,7 +39,8 @@ COMMON_FLAGS = ("-l", "127.0.0.1", "-U", "0", "-t", "2", "-c", "4096", "-u", "ro
 KEY_LEN = 13
 END = b"END\r\n"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REFERENCE_TOOL = os.path.join(os.path.dirname(REPO), "shared", "tools", "reference-memcached")
+REFERENCE_VARIABLE = "MNEMO_REFERENCE"  # a memcached 1.6.45 binary
+MEMTIER_VARIABLE = "MNEMO_MEMTIER"  # a memtier_benchmark binary
 MNEMOD_CANDIDATES = ("build/mnemod", "build-server/mnemod")
 
 
@@ -65,20 +72,47 @@ def parse_server_spec(text):
     return ServerSpec(name, os.path.abspath(path), tuple(shlex.split(extra)))
 
 
+def reference_memcached():
+    """The memcached 1.6.45 binary named by $MNEMO_REFERENCE. Raises LookupError, with a message
+    naming the variable, when it is unset or not an executable file (there is no fallback:
+    Debian's /usr/bin/memcached is 1.6.18)."""
+    path = os.environ.get(REFERENCE_VARIABLE)
+    if not path:
+        raise LookupError(f"${REFERENCE_VARIABLE} is not set: point it at a memcached 1.6.45 "
+                          "binary (built from memcached's release tarball: ./configure && make)")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise LookupError(f"${REFERENCE_VARIABLE}={path} is not an executable file")
+    return os.path.abspath(path)
+
+
+def memtier_binary(explicit=None):
+    """memtier_benchmark: `explicit` (a --memtier option) if given, else $MNEMO_MEMTIER, else
+    memtier_benchmark on PATH; exits with a message naming the variable when none is found."""
+    path = explicit or os.environ.get(MEMTIER_VARIABLE)
+    if path:
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            source = "--memtier" if explicit else f"${MEMTIER_VARIABLE}"
+            sys.exit(f"{source}={path} is not an executable file")
+        return os.path.abspath(path)
+    path = shutil.which("memtier_benchmark")
+    if not path:
+        sys.exit(f"no memtier_benchmark: set ${MEMTIER_VARIABLE} (or pass --memtier) to a "
+                 "memtier_benchmark binary, or put memtier_benchmark on PATH")
+    return path
+
+
 def default_servers():
-    """Debian's memcached 1.6.18, memcached 1.6.45 and mnemod; those that cannot be found are
-    skipped with a note on stderr, since mnemod may not be built yet."""
+    """Debian's memcached 1.6.18 (/usr/bin/memcached), memcached 1.6.45 ($MNEMO_REFERENCE) and
+    mnemod; those that cannot be found are skipped with a note on stderr, since mnemod may not be
+    built yet."""
     specs = []
     if os.access("/usr/bin/memcached", os.X_OK):
         specs.append(ServerSpec("memcached-1.6.18", "/usr/bin/memcached"))
     else:
         note("no /usr/bin/memcached (apt-get install memcached): skipped")
     try:
-        # Building 1.6.45 on first use takes a minute; the tool prints the binary's path.
-        path = subprocess.run([REFERENCE_TOOL], check=True, capture_output=True,
-                              text=True).stdout.strip()
-        specs.append(ServerSpec("memcached-1.6.45", path))
-    except (OSError, subprocess.CalledProcessError) as err:
+        specs.append(ServerSpec("memcached-1.6.45", reference_memcached()))
+    except LookupError as err:
         note(f"memcached 1.6.45 unavailable ({err}): skipped")
     for rel in MNEMOD_CANDIDATES:
         path = os.path.join(REPO, rel)
@@ -96,8 +130,9 @@ def argument_parser(description):
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", action="append", type=parse_server_spec,
-                        help="name=path[:extra flags], repeatable (default: memcached 1.6.18, "
-                        "memcached 1.6.45, mnemod if built)")
+                        help="name=path[:extra flags], repeatable (default: /usr/bin/memcached as "
+                        "memcached 1.6.18, $MNEMO_REFERENCE as memcached 1.6.45, mnemod if "
+                        "built)")
     return parser
 
 

@@ -16,6 +16,9 @@ system, and the system part alone), then each server's per-round ratios to each 
 
   bench/memtier_side_by_side.py --load rate --value-size 32 --rounds 5 --markdown
 
+memtier_benchmark is --memtier, else $MNEMO_MEMTIER, else memtier_benchmark on PATH; memcached
+1.6.45 is $MNEMO_REFERENCE (see bench/common.py).
+
 A benchmark, never a pass/fail test; bench/RESULTS.md records what it printed.
 """
 
@@ -26,7 +29,6 @@ import sys
 
 import common
 
-MEMTIER_TOOL = os.path.join(os.path.dirname(common.REPO), "shared", "tools", "memtier")
 KEY_MAXIMUM = 100000
 LOADS = {
     "pipelined": ["--pipeline", "16"],
@@ -77,16 +79,18 @@ def measure(args, memtier, spec):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", action="append", type=common.parse_server_spec,
-                        help="name=path[:extra flags]; default: memcached 1.6.18, 1.6.45, mnemod")
+                        help="name=path[:extra flags]; default: /usr/bin/memcached as memcached "
+                        "1.6.18, $MNEMO_REFERENCE as 1.6.45, mnemod")
     parser.add_argument("--load", choices=sorted(LOADS), required=True)
     parser.add_argument("--value-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--mnemo-bench", default=os.path.join(common.REPO, "build", "mnemo-bench"))
-    parser.add_argument("--memtier", help=f"memtier_benchmark (default: built by {MEMTIER_TOOL})")
+    parser.add_argument("--memtier", help="memtier_benchmark binary (default: $MNEMO_MEMTIER, else "
+                        "memtier_benchmark on PATH)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    memtier = args.memtier or subprocess.check_output([MEMTIER_TOOL], text=True).strip()
+    memtier = common.memtier_binary(args.memtier)
     specs = args.server or common.default_servers()
 
     results = common.run_rounds(specs, args.rounds, lambda spec: measure(args, memtier, spec))

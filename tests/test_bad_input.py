@@ -1,5 +1,5 @@
-"""The rows of /work/shared/BAD_INPUTS.md's "Command lines", "Data blocks" and "Arithmetic and
-CAS" sections, one test per row, named after it. ("Time" is in test_time.py; "the same pipeline
+"""The bad-input list's (BAD_INPUTS.md) "Command lines", "Data blocks" and "Arithmetic and CAS"
+sections, one test per row, named after it. ("Time" is in test_time.py; "the same pipeline
 split at any point" in test_pipelining.py.)
 
 Where a rejected storage command still has a data block behind it, these tests look only at the

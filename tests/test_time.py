@@ -1,4 +1,5 @@
-"""The rows of /work/shared/BAD_INPUTS.md's "Time" section: exptime rules, clock jumps, noreply.
+"""The bad-input list's (BAD_INPUTS.md) "Time" section, one test per row: exptime rules, clock
+jumps, noreply.
 
 Everything that has to wait shares one sleep: the module fixture `slept` stores its keys on two
 servers (one of them with a wall clock that libfaketime moves), then sleeps once."""

@@ -13,12 +13,14 @@ Prints a markdown table: median [min-max] over rounds of each figure, and the pe
 of mnemo-bench to memtier_benchmark. Checks that the server never missed (get_misses 0).
 
 Usage: tools/bench/memtier_crosscheck.py --server /usr/bin/memcached [--rounds 5] [--duration 10]
+memtier_benchmark is --memtier, else $MNEMO_MEMTIER, else memtier_benchmark on PATH.
 A benchmark, never a pass/fail test.
 """
 
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -26,9 +28,25 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MEMTIER_TOOL = os.path.join(os.path.dirname(REPO), "shared", "tools", "memtier")
+MEMTIER_VARIABLE = "MNEMO_MEMTIER"  # a memtier_benchmark binary
 FIGURES = (("throughput", "throughput (req/s)"), ("p50", "p50 (µs)"), ("p90", "p90 (µs)"),
            ("p99", "p99 (µs)"), ("p99.9", "p99.9 (µs)"), ("cpu", "client CPU (µs/request)"))
+
+
+def memtier_binary(explicit):
+    """--memtier if given, else $MNEMO_MEMTIER, else memtier_benchmark on PATH; exits with a
+    message naming the variable when none is found."""
+    path = explicit or os.environ.get(MEMTIER_VARIABLE)
+    if path:
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            source = "--memtier" if explicit else "$" + MEMTIER_VARIABLE
+            sys.exit("%s=%s is not an executable file" % (source, path))
+        return os.path.abspath(path)
+    path = shutil.which("memtier_benchmark")
+    if not path:
+        sys.exit("no memtier_benchmark: set $%s (or pass --memtier) to a memtier_benchmark "
+                 "binary, or put memtier_benchmark on PATH" % MEMTIER_VARIABLE)
+    return path
 
 
 def free_port():
@@ -104,9 +122,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--mnemo-bench", default=os.path.join(REPO, "build", "mnemo-bench"))
-    parser.add_argument("--memtier", help="memtier_benchmark (default: built by %s)" % MEMTIER_TOOL)
+    parser.add_argument("--memtier", help="memtier_benchmark binary (default: $MNEMO_MEMTIER, else "
+                        "memtier_benchmark on PATH)")
     args = parser.parse_args()
-    memtier = args.memtier or subprocess.check_output([MEMTIER_TOOL], text=True).strip()
+    memtier = memtier_binary(args.memtier)
 
     port = free_port()
     flags = ["-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "1024", "-c", "4096", "-p", str(port)]
