@@ -51,16 +51,17 @@ def cpu_seconds(pid):
 def measure(args, memtier, spec):
     with common.Server(spec, 1024) as server:
         subprocess.run([args.mnemo_bench, "--server", f"127.0.0.1:{server.port}", "--preload",
-                        "--key-prefix", "memtier-", "--key-space", str(KEY_MAXIMUM + 1),
+                        "--key-prefix", "memtier-", "--key-space", str(args.key_maximum + 1),
                         "--value-size", str(args.value_size), "--requests", "1"],
                        check=True, capture_output=True)
         cpu_before, sys_before = cpu_seconds(server.proc.pid)
         out = subprocess.run(
             [memtier, "-s", "127.0.0.1", "-p", str(server.port), "--protocol=memcache_text",
-             "--threads", "2", "--clients", "25", "--ratio", "1:10",
+             "--threads", "2", "--clients", "25", "--ratio", args.ratio,
              "--data-size", str(args.value_size), "--key-pattern", "R:R",
-             "--key-maximum", str(KEY_MAXIMUM), "--test-time", str(args.duration),
-             "--hide-histogram", "--print-percentiles", "50,99", *LOADS[args.load]],
+             "--key-maximum", str(args.key_maximum), "--test-time", str(args.duration),
+             "--hide-histogram", "--print-percentiles", "50,99", *LOADS[args.load],
+             *(["--random-data"] if args.random_data else [])],
             check=True, capture_output=True, text=True).stdout
         cpu_after, sys_after = cpu_seconds(server.proc.pid)
         conn = common.Connection(server.port)
@@ -83,6 +84,12 @@ def main():
                         "1.6.18, $MNEMO_REFERENCE as 1.6.45, mnemod")
     parser.add_argument("--load", choices=sorted(LOADS), required=True)
     parser.add_argument("--value-size", type=int, default=32)
+    parser.add_argument("--ratio", default="1:10", help="memtier's set:get ratio (0:1, gets only)")
+    parser.add_argument("--key-maximum", type=int, default=KEY_MAXIMUM,
+                        help="keys memtier-0 .. memtier-N; keep N x value size within -m 1024")
+    parser.add_argument("--random-data", action="store_true",
+                        help="memtier's --random-data: sets write incompressible values (the "
+                        "preload's random letters are incompressible already)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--mnemo-bench", default=os.path.join(common.REPO, "build", "mnemo-bench"))

@@ -9,11 +9,13 @@
 namespace mnemo::net {
 namespace {
 
-// Blocks from this size on are mapped and unmapped directly: freed, they go back to the system at
-// once. From malloc, they would raise glibc's dynamic mmap threshold, and later ones would land in
-// its thread arenas, where freed memory stays resident (measured: 17 MB kept after 500 slow
-// readers of compressed 512 KiB values left; docs/robustness.md).
-constexpr size_t kMapMin = size_t{128} << 10;
+// Blocks from this size on (values of about -I's default and more) are mapped and unmapped
+// directly: freed, they go back to the system at once. From malloc, they would raise glibc's
+// dynamic mmap threshold, and later ones would land in its thread arenas, where freed memory stays
+// resident (measured: 17 MB kept after 500 slow readers of compressed 512 KiB values left;
+// docs/robustness.md). Smaller blocks stay with malloc, which reuses them across a stream of sets
+// instead of faulting fresh pages in for each.
+constexpr size_t kMapMin = size_t{1} << 20;
 
 char* AllocateHeap(size_t capacity) {
   char* storage = nullptr;
