@@ -116,6 +116,25 @@ TEST_F(CompressionTest, IncompressibleShortAndDisabledValuesAreStoredAsTheyCame)
   EXPECT_GT(stats.bytes, Json(1).size());
 }
 
+TEST_F(CompressionTest, ALongValueWhoseStartDoesNotCompressIsStoredAsItCame) {
+  // Incompressible first 4 KiB, then 60 KiB of one byte: the sample decides, and the value is
+  // stored as it came (it reads back whole either way).
+  std::string value = Random(4 << 10, 7);
+  value += std::string(60 << 10, 'z');
+  ASSERT_EQ(Set(*cache_, *ctx_, "mixed", value), StoreResult::kStored);
+  EXPECT_EQ(ValueOf(*cache_, *ctx_, "mixed"), value);
+  CacheStats stats = cache_->Stats();
+  EXPECT_EQ(stats.compress_items, 0u);
+  EXPECT_EQ(stats.compress_rejected, 1u);
+  // The other way round, it compresses.
+  std::string other(60 << 10, 'z');
+  other += Random(4 << 10, 8);
+  ASSERT_EQ(Set(*cache_, *ctx_, "other", other), StoreResult::kStored);
+  EXPECT_EQ(ValueOf(*cache_, *ctx_, "other"), other);
+  stats = cache_->Stats();
+  EXPECT_EQ(stats.compress_items, 1u);
+}
+
 TEST_F(CompressionTest, ItemSizeLimitAppliesToTheOriginalLength) {
   CacheOptions options = Options(Compression::kSnappy);
   options.item_size_max = 8192;
