@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/loopback_client_test_util.h"
+#include "testing/server/loopback_client.h"
 
 namespace mnemo::server {
 namespace {

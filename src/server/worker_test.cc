@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "net/listener.h"
-#include "server/loopback_client_test_util.h"
+#include "testing/server/loopback_client.h"
 
 namespace mnemo::server {
 namespace {
