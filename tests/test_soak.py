@@ -6,6 +6,10 @@ be made of its own key's bytes. Afterwards the server is alive, its RSS stayed w
 overhead docs/storage.md states, and its item and connection counts go back to their baseline
 once the clients are gone and the cache is flushed.
 
+Abusive clients come and go throughout (Abuser): readers that pipeline gets of a large value and
+never read, uploads stalled one byte short of their value, and multi-get lines of 2 MiB read to
+their END; the RSS bound then includes the connection memory budget (docs/robustness.md).
+
 The load runs twice, with compression on (the default) and off, for $MNEMO_SOAK_SECONDS each
 (default 120, what the Release stage of CI runs; the sanitizer stage runs a shorter soak, see
 scripts/test.sh). Run it longer by hand:
@@ -16,6 +20,7 @@ scripts/test.sh). Run it longer by hand:
 import os
 import random
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -31,6 +36,7 @@ pytestmark = pytest.mark.mnemo_only
 
 SECONDS = float(os.environ.get("MNEMO_SOAK_SECONDS", "120"))
 CLIENTS = 6
+ABUSERS = 20
 MEGABYTES = 8
 KEYS = 3000
 COUNTERS = 64
@@ -171,6 +177,49 @@ class Client:
                     self.ops += len(batch)
 
 
+class Abuser:
+    """Misbehaving clients, replaced every few seconds: ABUSERS readers pipelining 64 gets of a
+    64 KiB value without reading, ABUSERS uploads stalled one byte short of a 500 KB set, and one
+    multi-get line of 2 MiB, whose reply must end with END and leave the connection usable."""
+
+    def __init__(self, server, stop):
+        self.server = server
+        self.stop = stop
+        self.rounds = 0
+
+    def open(self, request):
+        s = socket.create_connection(("127.0.0.1", self.server.port))
+        s.setblocking(False)
+        try:
+            s.send(request)
+        except BlockingIOError:
+            pass
+        return s
+
+    def run(self):
+        rng = random.Random(99)
+        big = bytes(rng.getrandbits(8) for _ in range(64 << 10))
+        with self.server.connect(timeout=60) as c:
+            c.expect(b"set abuse:big 0 0 %d\r\n%s\r\n" % (len(big), big), b"STORED\r\n")
+        while not self.stop.is_set():
+            conns = [self.open(b"get abuse:big\r\n" * 64) for _ in range(ABUSERS)]
+            conns += [self.open(b"set abuse:stall%d 0 0 500000\r\n" % i + b"s" * 499999)
+                      for i in range(ABUSERS)]
+            keys = b" ".join(b"k%d" % (i % KEYS) for i in range((2 << 20) // 6))
+            with self.server.connect(timeout=60) as c:
+                c.send(b"get " + keys + b"\r\n")
+                reply = c.read_until(b"END\r\n")
+                assert reply.endswith(b"END\r\n")
+                # Whole, or evicted by the load meanwhile: the connection is still in step.
+                reply = c.call(b"get abuse:big\r\n")
+                assert reply in (b"VALUE abuse:big 0 %d\r\n%s\r\nEND\r\n" % (len(big), big),
+                                 b"END\r\n"), reply[:100]
+            self.stop.wait(3.0)
+            for s in conns:
+                s.close()
+            self.rounds += 1
+
+
 class Soak:
     """What the load left behind: the server, a connection kept open through it, the stats from
     before and after, and the peak RSS seen."""
@@ -198,7 +247,9 @@ class Soak:
                 errors.append(e)
                 stop.set()
 
+        self.abuser = Abuser(self.server, stop)
         threads = [threading.Thread(target=guarded, args=(c,)) for c in clients]
+        threads.append(threading.Thread(target=guarded, args=(self.abuser,)))
         for t in threads:
             t.start()
         deadline = time.monotonic() + SECONDS
@@ -219,6 +270,7 @@ class Soak:
         assert self.server.alive(), "the server died under load"
         self.ops = sum(c.ops for c in clients)
         self.after = stats(self.watcher)
+        self.settings = stats(self.watcher, b"settings")
 
 
 @pytest.fixture(scope="module", params=["snappy", "off"])
@@ -254,10 +306,14 @@ def test_soak_rss_stays_within_dash_m_and_the_documented_overhead(soak):
         pytest.skip("a sanitizer's shadow memory and quarantine swamp the server's own RSS")
     s = soak.after
     # docs/storage.md, "Memory outside -m": the hash table (hash_bytes) and a 64-byte descriptor
-    # per segment of the 4x reservation. Besides: each client's read and write buffers (16 KiB
-    # blocks; a reply may reach the 4 MiB output limit), and 8 MiB for the allocator's arenas.
+    # per segment of the 4x reservation. docs/robustness.md, "Connection memory": the budget
+    # (read_buf_mem_limit), each connection's allowance of two 16 KiB blocks, and one buffer growth
+    # per worker (a 500 KB value, at most 1 MiB). Besides, 8 MiB for the allocator's arenas.
+    connections = CLIENTS + 2 * ABUSERS + 2
     overhead = (int(s["hash_bytes"]) + 64 * 4 * int(s["segments_total"]) +
-                CLIENTS * (4 << 20) + (8 << 20))
+                int(soak.settings["read_buf_mem_limit"]) + connections * (32 << 10) +
+                int(s["threads"]) * (1 << 20) + (8 << 20))
+    assert soak.abuser.rounds > 0, "no abusive client came"
     limit = int(s["limit_maxbytes"])
     assert soak.peak_rss <= soak.rss_at_start + limit + overhead, (
         "peak RSS %d MiB, above %d MiB at start + -m %d MiB + %d MiB overhead"
