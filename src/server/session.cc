@@ -90,7 +90,7 @@ void Session::Drive() {
     }
     ++reads;
     uint64_t bytes = 0;
-    const net::Connection::ReadStatus status = conn_.Read(&bytes);
+    const net::Connection::ReadStatus status = conn_.Read(&bytes, input_wanted_);
     services_.stats.Add(Stat::kBytesRead, bytes);
     if (bytes != 0) last_progress_ = MonotonicSeconds();
     switch (status) {
@@ -119,6 +119,7 @@ Session::Progress Session::RunCommands() {
   net::OutputQueue& out = conn_.output_queue();
   Progress progress = Progress::kNeedInput;
   bool ran = false;
+  input_wanted_ = 0;
   for (;;) {
     if (skip_ > 0) {
       const size_t discard = static_cast<size_t>(std::min<uint64_t>(skip_, in.size()));
@@ -137,7 +138,10 @@ Session::Progress Session::RunCommands() {
       protocol::MetaCommand meta;
       const protocol::MetaParseResult meta_result =
           protocol::ParseMetaCommand(in.readable(), services_.limits, &meta);
-      if (meta_result.status == protocol::MetaStatus::kNeedMore) break;
+      if (meta_result.status == protocol::MetaStatus::kNeedMore) {
+        input_wanted_ = meta_result.needed;
+        break;
+      }
       if (meta_result.status != protocol::MetaStatus::kNotMeta) {
         if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
         if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
@@ -152,7 +156,10 @@ Session::Progress Session::RunCommands() {
         continue;
       }
       result = protocol::ParseTextCommand(in.readable(), services_.limits, &cmd_);
-      if (result.status == protocol::ParseStatus::kNeedMore) break;
+      if (result.status == protocol::ParseStatus::kNeedMore) {
+        input_wanted_ = result.needed;
+        break;
+      }
       if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
       if (g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(in.readable());
     }
