@@ -9,15 +9,17 @@ namespace mnemo::net {
 
 Connection::~Connection() { close(fd_); }
 
-Connection::ReadStatus Connection::Read(uint64_t* bytes) {
-  char* room = input_.PrepareAppend(kMinRead);
-  const size_t wanted = input_.writable();
+Connection::ReadStatus Connection::Read(uint64_t* bytes, size_t wanted) {
+  const size_t size = input_.size();
+  char* room = input_.PrepareAppend(ReadNeedsGrowth() && wanted > size + kMinRead ? wanted - size
+                                                                                  : kMinRead);
+  const size_t space = input_.writable();
   for (;;) {
-    const ssize_t n = read(fd_, room, wanted);
+    const ssize_t n = read(fd_, room, space);
     if (n > 0) {
       input_.CommitAppend(static_cast<size_t>(n));
       *bytes += static_cast<uint64_t>(n);
-      return static_cast<size_t>(n) == wanted ? ReadStatus::kFilled : ReadStatus::kDrained;
+      return static_cast<size_t>(n) == space ? ReadStatus::kFilled : ReadStatus::kDrained;
     }
     if (n == 0) return ReadStatus::kEof;
     if (errno == EINTR) continue;

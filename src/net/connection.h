@@ -57,8 +57,10 @@ class Connection {
     kError,    // the connection is broken
   };
   // Reads once into input(), making room for at least kMinRead bytes first. Adds the number of
-  // bytes read to *bytes.
-  [[nodiscard]] ReadStatus Read(uint64_t* bytes);
+  // bytes read to *bytes. `wanted` is what the command at the front of the input needs in all,
+  // when known (0 if not): if the input must grow to make room, it grows at once to hold that
+  // much, so that a connection past its allowance can finish the command without growing again.
+  [[nodiscard]] ReadStatus Read(uint64_t* bytes, size_t wanted = 0);
   // Whether the next Read() must grow the input past its storage (or past a pool block): the
   // growth that connection memory limits.
   bool ReadNeedsGrowth() const {

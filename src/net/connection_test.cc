@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <bit>
 #include <string>
 
 namespace mnemo::net {
@@ -60,6 +61,29 @@ TEST(ConnectionTest, ReadNeedsGrowthOnlyPastAPoolBlock) {
   EXPECT_TRUE(conn.ReadNeedsGrowth());
   conn.input().Append(std::string(pool.block_size() / 2, 'x'));  // a heap block of 2 blocks
   EXPECT_FALSE(conn.ReadNeedsGrowth());
+}
+
+TEST(ConnectionTest, ReadGrowsOnceToHoldTheWantedCommand) {
+  BufferPool pool;
+  SocketPair pair;
+  Connection conn(pair.fds[0], pool);
+  const size_t wanted = 40 * pool.block_size();
+  uint64_t bytes = 0;
+  // Within the pool block, a read takes no more room than the block has, whatever is wanted.
+  const std::string chunk(pool.block_size() - Connection::kMinRead + 1, 'x');
+  ASSERT_EQ(write(pair.fds[1], chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size()));
+  EXPECT_EQ(conn.Read(&bytes, wanted), Connection::ReadStatus::kDrained);
+  EXPECT_EQ(conn.input().capacity(), pool.block_size());
+  // Past it, the input grows at once to hold all that is wanted, instead of doubling.
+  ASSERT_EQ(write(pair.fds[1], "yy", 2), 2);
+  EXPECT_EQ(conn.Read(&bytes, wanted), Connection::ReadStatus::kDrained);
+  EXPECT_EQ(conn.input().capacity(), std::bit_ceil(wanted));
+  EXPECT_EQ(conn.input().readable(), chunk + "yy");
+  // Nothing wanted: it grows only by what a read needs.
+  Connection other(dup(pair.fds[0]), pool);
+  other.input().Append(chunk);
+  EXPECT_EQ(other.Read(&bytes), Connection::ReadStatus::kDrained);
+  EXPECT_EQ(other.input().capacity(), 2 * pool.block_size());
 }
 
 TEST(ConnectionTest, FlushSendsEverythingAndGivesTheBufferBack) {

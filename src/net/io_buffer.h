@@ -3,9 +3,10 @@
 // block borrowed from a BufferPool while the contents fit in one, a larger heap block while they
 // do not, and nothing at all while the buffer is empty.
 //
-// Storage grows only when bytes that are already here, plus the room asked for, do not fit: a
-// declared value size is never allocated before the value arrives, because the reader asks only
-// for room to read the next chunk. After a large value, Shrink() returns to a pool block. Heap
+// Storage grows only when bytes that are already here, plus the room asked for, do not fit. A
+// reader asks for room for the next chunk, or for the rest of a value whose size was declared
+// once it outgrows a pool block (Connection::Read); blocks that large are mapped, so room not yet
+// read into holds no resident memory. After a large value, Shrink() returns to a pool block. Heap
 // blocks are charged to the pool's MemoryBudget while they are held.
 //
 // Invariants:

@@ -30,7 +30,12 @@ bool IsRetrievalWithExptime(CommandType type) {
   return type == CommandType::kGat || type == CommandType::kGats;
 }
 
-AsciiRequest NeedMore() { return AsciiRequest{}; }
+// `needed`: the bytes the incomplete command needs in all, once its line declares them.
+AsciiRequest NeedMore(size_t needed = 0) {
+  AsciiRequest request;
+  request.needed = needed;
+  return request;
+}
 
 AsciiRequest Discard(size_t bytes) {
   if (bytes == 0) return NeedMore();
@@ -89,14 +94,14 @@ AsciiRequest AsciiParser::Parse(std::string_view input, Command* cmd, MetaComman
   AsciiRequest request;
   if (IsMetaLine(input)) {
     request.meta = ParseMetaCommand(input, limits_, meta);
-    if (request.meta.status == MetaStatus::kNeedMore) return NeedMore();
+    if (request.meta.status == MetaStatus::kNeedMore) return NeedMore(request.meta.needed);
     request.kind = AsciiRequest::Kind::kMeta;
     request.consumed = request.meta.consumed;
     skip_ = request.meta.skip;
     return request;
   }
   request.text = ParseTextCommand(input, limits_, cmd);
-  if (request.text.status == ParseStatus::kNeedMore) return NeedMore();
+  if (request.text.status == ParseStatus::kNeedMore) return NeedMore(request.text.needed);
   if (request.text.status == ParseStatus::kClose &&
       IsLongRetrievalLine(input, limits_, &line_type_)) {
     stage_ = Stage::kWord;

@@ -62,7 +62,10 @@ struct AsciiRequest {
     kMeta,      // a meta command: answer `meta` and *meta
   };
   Kind kind = Kind::kNeedMore;
-  size_t consumed = 0;     // bytes to drop once answered
+  size_t consumed = 0;  // bytes to drop once answered
+  // kNeedMore: the bytes the incomplete command needs in all, line and data block, once its line
+  // declares them (a storage command); else 0.
+  size_t needed = 0;
   bool long_line = false;  // kText: a piece of a long retrieval line (or its error)
   ParseResult text;        // kText; its `skip` is the parser's to apply, not the caller's
   MetaParseResult meta;    // kMeta; likewise

@@ -66,6 +66,18 @@ TEST(AsciiParserTest, AnUnfinishedFirstWordWaits) {
   }
 }
 
+// An unfinished storage command says how many bytes it needs in all, so that its connection can
+// make room for the whole data block at once; a retrieval or an unfinished line cannot say.
+TEST(AsciiParserTest, AnUnfinishedStorageCommandSaysWhatItNeeds) {
+  AsciiParser parser({});
+  Command cmd;
+  MetaCommand meta;
+  EXPECT_EQ(parser.Parse("set k 0 0 100\r\nabc", &cmd, &meta).needed, 15u + 100 + 2);
+  EXPECT_EQ(parser.Parse("ms k 100\r\nabc", &cmd, &meta).needed, 10u + 100 + 2);
+  EXPECT_EQ(parser.Parse("set k 0 0 10", &cmd, &meta).needed, 0u);
+  EXPECT_EQ(parser.Parse("get k", &cmd, &meta).needed, 0u);
+}
+
 TEST(AsciiParserTest, RefusedDataBlocksAreDiscardedAsTheyArrive) {
   ParserLimits limits;
   limits.item_size_max = 4;

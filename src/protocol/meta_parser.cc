@@ -260,7 +260,8 @@ MetaParseResult ParseSet(const Line& line, MetaCommand* cmd) {
     return Result(MetaStatus::kTooLarge, line.size, value_size + 2);
   }
   const size_t end = line.size + value_size + 2;
-  if (line.input.size() < end) return Result(MetaStatus::kNeedMore, 0);
+  if (line.input.size() < end)
+    return MetaParseResult{.status = MetaStatus::kNeedMore, .needed = end};
   if (line.input[end - 2] != '\r' || line.input[end - 1] != '\n') {
     // memcached reads exactly the declared bytes; what follows is parsed as commands.
     return Result(MetaStatus::kBadDataChunk, end);

@@ -83,6 +83,7 @@ struct MetaParseResult {
   MetaStatus status = MetaStatus::kNeedMore;
   size_t consumed = 0;  // bytes of input this result accounts for
   uint64_t skip = 0;    // bytes still to discard after `consumed` (a refused ms's data block)
+  size_t needed = 0;    // with kNeedMore: an ms's bytes in all, line and data block; else 0
 };
 
 // Uses limits.item_size_max and limits.max_line.

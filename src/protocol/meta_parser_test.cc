@@ -303,6 +303,13 @@ TEST(MetaParserTest, SetWaitsForTheWholeBlock) {
   EXPECT_EQ(Parse("ms foo 3\r\nbar\n"), "NeedMore consumed=0");
 }
 
+TEST(MetaParserTest, AnUnfinishedSetSaysHowLargeItIs) {
+  MetaCommand cmd;
+  EXPECT_EQ(ParseMetaCommand("ms foo 3 T0\r\nba", {}, &cmd).needed, 18u);
+  EXPECT_EQ(ParseMetaCommand("ms foo 3", {}, &cmd).needed, 0u);
+  EXPECT_EQ(ParseMetaCommand("mg foo", {}, &cmd).needed, 0u);
+}
+
 TEST(MetaParserTest, BadDataChunkConsumesExactlyTheDeclaredBlock) {
   EXPECT_EQ(Parse("ms foo 3\r\nbarx\r\nmn\r\n"),
             "BadDataChunk consumed=15 ms key=foo mode=set value=\"\"");

@@ -222,7 +222,7 @@ ParseResult ParseStorage(const Line& line, CommandType type, Command* cmd) {
     return ParseResult{ParseStatus::kTooLarge, line.size, value_size + 2, noreply};
   }
   const size_t end = line.size + value_size + 2;
-  if (line.input.size() < end) return NeedMore();
+  if (line.input.size() < end) return ParseResult{.status = ParseStatus::kNeedMore, .needed = end};
   if (line.input[end - 2] != '\r' || line.input[end - 1] != '\n') {
     // memcached reads exactly the declared bytes; what follows is parsed as commands.
     return ParseResult{ParseStatus::kBadDataChunk, end, 0, noreply};

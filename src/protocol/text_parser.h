@@ -64,6 +64,9 @@ struct ParseResult {
   size_t consumed = 0;   // bytes of input this result accounts for
   uint64_t skip = 0;     // bytes still to discard after `consumed` (a rejected data block)
   bool noreply = false;  // the command asked for no reply; errors included
+  // With kNeedMore: the bytes the command needs in all, line and data block, once its line is
+  // complete and declares them (a storage command); else 0.
+  size_t needed = 0;
 };
 
 struct ParserLimits {

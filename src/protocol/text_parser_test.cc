@@ -139,6 +139,15 @@ TEST(TextParserTest, StorageWaitsForTheWholeBlock) {
   EXPECT_EQ(Parse("set k 0 0 5\r\nhello\r\n"), "Ok consumed=20 set key=k value=\"hello\"");
 }
 
+TEST(TextParserTest, AnUnfinishedBlockSaysHowLargeItsCommandIs) {
+  Command cmd;
+  EXPECT_EQ(ParseTextCommand("set k 0 0 5\r\nhel", {}, &cmd).needed, 20u);
+  EXPECT_EQ(ParseTextCommand("cas k 0 0 1000000 7 noreply\r\n", {}, &cmd).needed, 1000031u);
+  // Unknown until the line is complete, and for a line that is all there is.
+  EXPECT_EQ(ParseTextCommand("set k 0 0 5", {}, &cmd).needed, 0u);
+  EXPECT_EQ(ParseTextCommand("get a b", {}, &cmd).needed, 0u);
+}
+
 TEST(TextParserTest, BadDataChunkConsumesExactlyTheDeclaredBlock) {
   // memcached reads bytes + 2 and checks their last two: "ab\r" is refused, "\n" is left over.
   EXPECT_EQ(Parse("set k 0 0 1\r\nab\r\n"), "BadDataChunk consumed=16 set key=k value=\"\"");

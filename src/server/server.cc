@@ -128,6 +128,8 @@ Status Server::Run() {
     workers_.push_back(std::make_unique<Worker>(*context_));
     context_->stats.Register(&workers_.back()->stats());
     context_->buffer_pools.push_back(&workers_.back()->buffer_pool());
+    context_->wake_for_memory.push_back(
+        [worker = workers_.back().get()] { worker->WakeIfWaitingForMemory(); });
   }
 
   Status status = Status::Ok();
@@ -153,7 +155,9 @@ Status Server::Run() {
   }
   listeners_.clear();
   for (const std::unique_ptr<Worker>& worker : workers_) worker->Stop();
-  workers_.clear();  // joins
+  // All of them joined before any is freed: a worker's last round may still wake the others.
+  for (const std::unique_ptr<Worker>& worker : workers_) worker->Join();
+  workers_.clear();
   close(signal_fd);
   context_.reset();
   cache_.reset();

@@ -49,6 +49,10 @@ struct ServerContext {
   net::MemoryBudget conn_memory;
   // Every worker's pool, for `stats`; filled before the workers start, fixed afterwards.
   std::vector<const net::BufferPool*> buffer_pools;
+  // Per worker, wakes it if it has connections waiting for connection memory, so that memory
+  // freed by another worker resumes them at once (Worker::WakeIfWaitingForMemory). Filled before
+  // the workers start, fixed afterwards.
+  std::vector<std::function<void()>> wake_for_memory;
   // Accepted connections not yet closed. The listener adds before handing a connection over, so
   // the -c check never lets more through than the limit.
   std::atomic<int64_t> curr_connections{0};

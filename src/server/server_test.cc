@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <future>
 #include <memory>
 #include <string>
@@ -151,6 +152,33 @@ TEST_F(ServerTest, RefusesAConnectionLimitThatLeavesNoRoom) {
   Start(/*refusing=*/true);
   LoopbackClient refused(options_.port);
   EXPECT_EQ(refused.ReadToEof(), kTooMany);
+}
+
+TEST_F(ServerTest, MemoryFreedOnOneWorkerResumesAConnectionWaitingOnAnotherAtOnce) {
+  options_.threads = 2;
+  options_.read_buf_mem_limit = size_t{1} << 20;
+  Start();
+  const std::string value(900000, 'v');
+  const std::string header = "set k 0 0 " + std::to_string(value.size()) + "\r\n";
+  // Each worker's tick would resume the waiting connection within a second anyway: only a wake
+  // passes every round.
+  for (int round = 0; round < 3; ++round) {
+    // Consecutive connections go to different workers. The first holds the whole budget for a
+    // value it never finishes; the second, whole, waits for memory to read its value.
+    auto holder = std::make_unique<LoopbackClient>(options_.port);
+    LoopbackClient waiter(options_.port);
+    holder->Call(header + value.substr(0, value.size() / 2), "");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::future<std::string> stored = std::async(
+        std::launch::async, [&] { return waiter.Call(header + value + "\r\n", "\r\n"); });
+    ASSERT_EQ(stored.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+        << "the second connection did not wait for memory";
+    holder.reset();
+    const auto closed = std::chrono::steady_clock::now();
+    EXPECT_EQ(stored.get(), "STORED\r\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - closed, std::chrono::milliseconds(200))
+        << "round " << round;
+  }
 }
 
 TEST_F(ServerTest, ShutdownClosesEveryConnectionAndJoinsEveryThread) {

@@ -90,7 +90,7 @@ void Session::Drive() {
     }
     ++reads;
     uint64_t bytes = 0;
-    const net::Connection::ReadStatus status = conn_.Read(&bytes);
+    const net::Connection::ReadStatus status = conn_.Read(&bytes, input_wanted_);
     services_.stats.Add(Stat::kBytesRead, bytes);
     if (bytes != 0) last_progress_ = MonotonicSeconds();
     switch (status) {
@@ -139,6 +139,7 @@ Session::Progress Session::RunAsciiCommands() {
   net::OutputQueue& out = conn_.output_queue();
   Progress progress = Progress::kNeedInput;
   bool ran = false;
+  input_wanted_ = 0;
   for (;;) {
     if (out.size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
       progress = Progress::kOutputFull;
@@ -149,7 +150,10 @@ Session::Progress Session::RunAsciiCommands() {
     if (!suspended_) {
       const bool line_start = parser_.at_line_start();
       request = parser_.Parse(in.readable(), &cmd_, &meta);
-      if (request.kind == protocol::AsciiRequest::Kind::kNeedMore) break;
+      if (request.kind == protocol::AsciiRequest::Kind::kNeedMore) {
+        input_wanted_ = request.needed;
+        break;
+      }
       if (request.kind == protocol::AsciiRequest::Kind::kDiscard) {
         in.Consume(request.consumed);
         continue;

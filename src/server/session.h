@@ -15,10 +15,16 @@
 // Connection memory is shared by all connections (net::MemoryBudget). Each connection may always
 // use one pool block for its input and one for its output, so a small request is served whatever
 // other clients do; to grow past that while the budget is exhausted, it waits (stops running
-// commands or reading) until its owner resumes it. A connection that makes no progress (no byte
-// read or sent) for conn_stuck_timeout seconds while it waits, or holds more than its allowance
-// with the budget exhausted, or has replies from item memory unsent (pinning that memory), is
-// closed and counted in read_buf_oom or response_obj_oom.
+// commands or reading) until its owner resumes it. An input that outgrows its pool block grows
+// at once to hold the whole command when its line declares the size (a data block), so a
+// connection holding more than its allowance reads its command to the end, and sees its client
+// hang up, without waiting for memory. Grown by doubling instead, every connection holding the
+// budget could be waiting for more of it, each behind a client that left with bytes unsent (its
+// hang-up queued behind them, unseen until they are read), and nothing would free before
+// conn_stuck_timeout. A connection that makes no progress (no byte read or sent) for
+// conn_stuck_timeout seconds while it waits, or holds more than its allowance with the budget
+// exhausted, or has replies from item memory unsent (pinning that memory), is closed and counted
+// in read_buf_oom or response_obj_oom.
 //
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
@@ -142,6 +148,7 @@ class Session final : public net::EventLoop::Handler {
   protocol::Command cmd_;
   protocol::AsciiRequest suspended_request_;
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
+  size_t input_wanted_ = 0;     // the incomplete command's size in all, once its line says it
   bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output or for memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge

@@ -6,6 +6,7 @@
 #endif
 
 #include <algorithm>
+#include <functional>
 
 #include "base/clock.h"
 #include "base/logging.h"
@@ -43,6 +44,10 @@ void Worker::Adopt(int fd) {
     pending_.push_back(fd);
   }
   loop_->Wake();
+}
+
+void Worker::WakeIfWaitingForMemory() {
+  if (has_waiting_.load(std::memory_order_relaxed)) loop_->Wake();
 }
 
 void Worker::Stop() {
@@ -113,8 +118,14 @@ bool Worker::OnRoundEnd() {
     }
     resuming_.clear();
   }
+  bool freed = !closed_.empty();
+  closed_.clear();  // their memory goes back before the sessions waiting for it look
   ResumeWaiting();
-  closed_.clear();
+  freed = freed || !closed_.empty();
+  closed_.clear();  // those that closed on resuming
+  if (freed && !server_.conn_memory.exhausted()) {
+    for (const std::function<void()>& wake : server_.wake_for_memory) wake();
+  }
   return !yielded_.empty();
 }
 
@@ -126,6 +137,7 @@ void Worker::ResumeWaiting() {
     if (!session->closed()) session->Resume();
   }
   waking_.clear();
+  has_waiting_.store(!waiting_.empty(), std::memory_order_relaxed);
 }
 
 void Worker::OnTick() {
@@ -158,6 +170,7 @@ void Worker::OnSessionWaitingForMemory(Session* session) {
   if (session->waiting) return;
   session->waiting = true;
   waiting_.push_back(session);
+  has_waiting_.store(true, std::memory_order_relaxed);
 }
 
 void Worker::OnSessionClosed(Session* session) {
@@ -168,6 +181,7 @@ void Worker::OnSessionClosed(Session* session) {
   if (session->waiting) {
     waiting_.erase(std::find(waiting_.begin(), waiting_.end(), session));
     session->waiting = false;
+    has_waiting_.store(!waiting_.empty(), std::memory_order_relaxed);
   }
   const size_t index = session->owner_index;
   closed_.push_back(std::move(sessions_[index]));

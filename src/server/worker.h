@@ -7,7 +7,9 @@
 // Connections that stop early to let others run (yield) are driven again at the end of the round;
 // connections that close are freed at the end of the round, after any event already collected
 // for them has been skipped. Connections waiting for connection memory are resumed at the end of
-// a round once the budget has room. Once a second, the worker closes connections idle for longer
+// a round once the budget has room; a round that frees memory wakes the other workers that have
+// such connections (a wake that races with a worker starting to wait is made up by its next
+// tick). Once a second, the worker closes connections idle for longer
 // than -o idle_timeout and those stuck holding memory (Session::CloseIfStuck), frees the pool's
 // blocks that stayed idle, and asks the allocator to give freed memory back to the system.
 //
@@ -19,6 +21,7 @@
 // the Worker; everything else runs on the worker's thread.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -46,6 +49,8 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   Status Start();
   // Hands over an accepted, non-blocking connection; the worker owns it from now on.
   void Adopt(int fd) EXCLUDES(pending_mu_);
+  // Wakes the loop if connections wait for memory, to resume them if the budget has room.
+  void WakeIfWaitingForMemory();
   void Stop();
   void Join();
 
@@ -73,6 +78,8 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   ThreadStats stats_;
   std::unique_ptr<net::EventLoop> loop_;
   std::thread thread_;
+
+  std::atomic<bool> has_waiting_{false};  // waiting_ is not empty; written by the worker only
 
   Mutex pending_mu_;
   std::vector<int> pending_ GUARDED_BY(pending_mu_);
