@@ -178,7 +178,7 @@ class HashTable {
   uint64_t AllocateOverflow();
   void FreeOverflow(uint64_t index);
   // Splits the bucket at the split pointer into itself and its partner 2^level above.
-  void SplitOne();
+  void SplitOne() REQUIRES(grow_lock_);
 
   const LocationHasher* hasher_;
   Stripe* stripes_;
