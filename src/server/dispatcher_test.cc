@@ -9,6 +9,7 @@
 #include "net/buffer_pool.h"
 #include "net/io_buffer.h"
 #include "protocol/text_parser.h"
+#include "storage/cache_test_util.h"
 
 namespace mnemo::server {
 namespace {
@@ -22,7 +23,7 @@ class DispatcherTest : public ::testing::Test {
     context_.reset();
     server_.reset();
     options_ = options;
-    cache_ = storage::Cache::Create(options_.ToCacheOptions());
+    cache_ = storage::CreateCacheOrDie(options_.ToCacheOptions());
     server_ = std::make_unique<ServerContext>(options_, *cache_);
     server_->stats.Register(&stats_);
     server_->request_shutdown = [this] { ++shutdowns_; };

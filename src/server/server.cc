@@ -97,10 +97,10 @@ Status Server::Run() {
   SignalReader signal_reader(signal_fd, *loop_);
   reserve_fd_ = OpenReserveFd();
 
-  cache_ = storage::Cache::Create(options_.ToCacheOptions());
-  if (cache_ == nullptr) {
+  Status status = storage::Cache::Create(options_.ToCacheOptions(), &cache_);
+  if (!status.ok()) {
     close(signal_fd);
-    return Status::Error("cannot create the cache with these memory settings");
+    return status;
   }
   context_ = std::make_unique<ServerContext>(options_, *cache_);
   context_->request_shutdown = [this] { RequestShutdown(); };
@@ -110,7 +110,6 @@ Status Server::Run() {
     context_->stats.Register(&workers_.back()->stats());
   }
 
-  Status status = Status::Ok();
   for (const std::unique_ptr<Worker>& worker : workers_) {
     if (status.ok()) status = worker->Start();
   }

@@ -13,6 +13,7 @@
 #include "net/event_loop.h"
 #include "server/dispatcher.h"
 #include "server/server_context.h"
+#include "storage/cache_test_util.h"
 
 namespace mnemo::server {
 namespace {
@@ -71,7 +72,7 @@ class SessionTest : public ::testing::Test, private SessionOwner {
   void OnSessionClosed(Session*) override { ++closes_; }
 
   Options options_;
-  std::unique_ptr<storage::Cache> cache_ = storage::Cache::Create(options_.ToCacheOptions());
+  std::unique_ptr<storage::Cache> cache_ = storage::CreateCacheOrDie(options_.ToCacheOptions());
   ServerContext server_{options_, *cache_};
   std::unique_ptr<storage::Cache::Context> context_ = cache_->NewContext();
   ThreadStats stats_;

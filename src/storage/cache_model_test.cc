@@ -83,7 +83,7 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
   options.item_size_max = 4096;
   options.background_thread = false;
   options.eviction = GetParam();
-  auto cache = Cache::Create(options);
+  auto cache = CreateCacheOrDie(options);
   auto ctx = cache->NewContext();
   Model model;
   std::mt19937_64 rng(GetParam() == EvictionPolicy::kMerge ? 1 : 2);
@@ -232,7 +232,7 @@ TEST(ModelUnderEvictionTest, SurvivorsAreExactAndCountsMatchThem) {
     options.segment_size = size_t{64} << 10;
     options.background_thread = false;
     options.eviction = policy;
-    auto cache = Cache::Create(options);
+    auto cache = CreateCacheOrDie(options);
     auto ctx = cache->NewContext();
     std::mt19937_64 rng(3);
     std::unordered_map<std::string, std::string> last;

@@ -26,7 +26,7 @@ class CacheTest : public ::testing::Test {
  protected:
   void Make(const CacheOptions& options) {
     ctx_.reset();
-    cache_ = Cache::Create(options);
+    cache_ = CreateCacheOrDie(options);
     ctx_ = cache_->NewContext();
   }
   void SetUp() override { Make(SmallOptions()); }

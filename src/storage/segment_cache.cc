@@ -439,8 +439,12 @@ class SegmentCache::Reclaimer final : public SegmentReclaimer {
   ReclaimCounters counters_;
 };
 
-std::unique_ptr<Cache> Cache::Create(const CacheOptions& options) {
-  return std::make_unique<SegmentCache>(options);
+Status Cache::Create(const CacheOptions& options, std::unique_ptr<Cache>* cache) {
+  auto segment_cache = std::make_unique<SegmentCache>(options);
+  Status status = segment_cache->Init();
+  if (!status.ok()) return status;
+  *cache = std::move(segment_cache);
+  return Status::Ok();
 }
 
 SegmentCache::SegmentCache(const CacheOptions& options)
@@ -450,7 +454,12 @@ SegmentCache::SegmentCache(const CacheOptions& options)
       table_(options_.hash_power_initial, ReserveBytes(options_) / kMinAverageItemBytes, this),
       limit_bytes_(options_.memory_limit),
       retired_(std::make_unique<Totals>()),
-      baseline_(std::make_unique<Totals>()) {
+      baseline_(std::make_unique<Totals>()) {}
+
+Status SegmentCache::Init() {
+  Status status = pool_.Init();
+  if (status.ok()) status = table_.Init();
+  if (!status.ok()) return status;
   // With -M nothing is ever evicted, and merge's destination would be a segment held for nothing.
   evictor_ = options_.eviction == EvictionPolicy::kMerge && options_.evict
                  ? NewMergeEvictor(&pool_, &buckets_, kMergeRun)
@@ -461,6 +470,7 @@ SegmentCache::SegmentCache(const CacheOptions& options)
   }
   background_ctx_ = std::make_unique<ThreadContext>(this);
   if (options_.background_thread) background_ = std::thread([this] { BackgroundLoop(); });
+  return Status::Ok();
 }
 
 SegmentCache::~SegmentCache() {

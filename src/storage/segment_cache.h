@@ -67,6 +67,9 @@ class SegmentCache final : public Cache, private LocationHasher {
 
   explicit SegmentCache(const CacheOptions& options);
   ~SegmentCache() override;
+  // Reserves the segments and the hash table, then starts the background thread. Every other
+  // method REQUIRES: Init() returned ok.
+  Status Init();
 
   std::unique_ptr<Context> NewContext() override;
   void Tick(Context& ctx) override;

@@ -11,6 +11,7 @@ constexpr size_t kSegment = size_t{64} << 10;
 
 TEST(SegmentPoolTest, HandsOutUpToTheLimitAndReusesFreedSegments) {
   SegmentPool pool(8 * kSegment, 16 * kSegment, kSegment);
+  ASSERT_TRUE(pool.Init().ok());
   EXPECT_EQ(pool.limit(), 8u);
   EXPECT_EQ(pool.max_segments(), 16u);
   std::set<uint32_t> ids;
@@ -38,6 +39,7 @@ TEST(SegmentPoolTest, HandsOutUpToTheLimitAndReusesFreedSegments) {
 
 TEST(SegmentPoolTest, LimitMovesWithinTheReservation) {
   SegmentPool pool(4 * kSegment, 8 * kSegment, kSegment);
+  ASSERT_TRUE(pool.Init().ok());
   EXPECT_FALSE(pool.SetLimit(kSegment - 1));
   EXPECT_FALSE(pool.SetLimit(9 * kSegment));
   for (int i = 0; i < 4; ++i) ASSERT_NE(pool.Allocate(SegmentState::kOpen), kNoSegment);
@@ -50,6 +52,25 @@ TEST(SegmentPoolTest, LimitMovesWithinTheReservation) {
   EXPECT_EQ(pool.available(), 6u);
   for (int i = 0; i < 6; ++i) ASSERT_NE(pool.Allocate(SegmentState::kOpen), kNoSegment);
   EXPECT_EQ(pool.Allocate(SegmentState::kOpen), kNoSegment);
+}
+
+TEST(SegmentPoolTest, InitReportsAReservationTheAddressSpaceCannotHold) {
+  // 2^24 segments of 16 MiB: 256 TiB, more than a 47-bit address space.
+  constexpr size_t kLarge = size_t{16} << 20;
+  SegmentPool pool(kLarge, size_t{1} << 48, kLarge);
+  const Status status = pool.Init();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cannot reserve 281474976710656 bytes"), std::string::npos)
+      << status.message();
+}
+
+TEST(SegmentPoolTest, InitRefusesMoreSegmentsThanAnItemLocationCanName) {
+  // 2^36 segments would wrap to 0 in 32 bits; a pool must not come up smaller than asked.
+  SegmentPool pool(size_t{1} << 52, size_t{1} << 52, kSegment);
+  const Status status = pool.Init();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cannot address more than 16777216 segments"), std::string::npos)
+      << status.message();
 }
 
 }  // namespace
