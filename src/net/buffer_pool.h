@@ -25,7 +25,8 @@ class BufferPool {
 
   size_t block_size() const { return block_size_; }
 
-  // Returns a block of block_size() bytes, reusing an idle one when there is one.
+  // Returns a block of block_size() bytes, reusing an idle one when there is one; nullptr if the
+  // allocator has none to give.
   char* Take() {
     if (idle_.empty()) return NewBlock();
     char* block = idle_.back();

@@ -11,6 +11,7 @@ Connection::~Connection() { close(fd_); }
 
 Connection::ReadStatus Connection::Read(uint64_t* bytes) {
   char* room = input_.PrepareAppend(kMinRead);
+  if (room == nullptr) return ReadStatus::kError;  // no memory to read into
   const size_t wanted = input_.writable();
   for (;;) {
     const ssize_t n = read(fd_, room, wanted);
@@ -27,6 +28,7 @@ Connection::ReadStatus Connection::Read(uint64_t* bytes) {
 }
 
 Connection::FlushStatus Connection::Flush(uint64_t* bytes) {
+  if (output_.failed()) return FlushStatus::kError;  // a reply is missing: send nothing more
   while (!output_.empty()) {
     const std::string_view pending = output_.readable();
     const ssize_t n = send(fd_, pending.data(), pending.size(), MSG_NOSIGNAL);

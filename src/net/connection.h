@@ -36,7 +36,7 @@ class Connection {
     kFilled,   // read filled all the room there was: more bytes may be waiting
     kDrained,  // the socket has no more bytes for now (possibly none were read)
     kEof,      // the peer closed its side
-    kError,    // the connection is broken
+    kError,    // the connection is broken, or there is no memory to read into
   };
   // Reads once into input(), making room for at least kMinRead bytes first. Adds the number of
   // bytes read to *bytes.
@@ -45,7 +45,7 @@ class Connection {
   enum class FlushStatus : uint8_t {
     kDone,     // output() is empty
     kBlocked,  // the socket's send buffer is full; wait for it to become writable
-    kError,    // the connection is broken
+    kError,    // the connection is broken, or output() failed() (a reply could not be queued)
   };
   // Sends what output() holds, with one send(). Adds the number of bytes sent to *bytes.
   [[nodiscard]] FlushStatus Flush(uint64_t* bytes);

@@ -1,36 +1,24 @@
 #include "net/io_buffer.h"
 
 #include <bit>
-#include <cstdio>
 #include <cstdlib>
 
 namespace mnemo::net {
-namespace {
 
-char* AllocateHeap(size_t capacity) {
-  char* storage = static_cast<char*>(std::malloc(capacity));
-  if (storage == nullptr) {
-    std::fprintf(stderr, "mnemod: out of memory growing a connection buffer to %zu bytes\n",
-                 capacity);
-    std::abort();
-  }
-  return storage;
-}
-
-}  // namespace
-
-void IoBuffer::MakeRoom(size_t n) {
+bool IoBuffer::MakeRoom(size_t n) {
+  if (failed_) return false;
   const size_t block = pool_->block_size();
   const size_t needed = size() + n;
   if (capacity_ == 0) {
-    if (needed <= block) {
-      data_ = pool_->Take();
-      capacity_ = block;
-    } else {
-      data_ = AllocateHeap(std::bit_ceil(needed));
-      capacity_ = std::bit_ceil(needed);
+    const size_t capacity = needed <= block ? block : std::bit_ceil(needed);
+    char* storage = capacity == block ? pool_->Take() : static_cast<char*>(std::malloc(capacity));
+    if (storage == nullptr) {
+      failed_ = true;
+      return false;
     }
-    return;
+    data_ = storage;
+    capacity_ = capacity;
+    return true;
   }
   if (needed <= capacity_) {
     // Compacting costs one move of the unconsumed tail (usually a partial command); growing
@@ -38,10 +26,16 @@ void IoBuffer::MakeRoom(size_t n) {
     std::memmove(data_, data_ + begin_, size());
     end_ -= begin_;
     begin_ = 0;
-    return;
+    return true;
   }
   const size_t capacity = std::bit_ceil(needed);
-  MoveTo(AllocateHeap(capacity), capacity);
+  char* storage = static_cast<char*>(std::malloc(capacity));
+  if (storage == nullptr) {
+    failed_ = true;
+    return false;
+  }
+  MoveTo(storage, capacity);
+  return true;
 }
 
 void IoBuffer::Shrink() {
@@ -50,7 +44,10 @@ void IoBuffer::Shrink() {
     return;
   }
   const size_t block = pool_->block_size();
-  if (capacity_ > block && size() <= block / 2) MoveTo(pool_->Take(), block);
+  if (capacity_ > block && size() <= block / 2) {
+    char* storage = pool_->Take();
+    if (storage != nullptr) MoveTo(storage, block);  // else keep the larger block for now
+  }
 }
 
 void IoBuffer::MoveTo(char* storage, size_t capacity) {

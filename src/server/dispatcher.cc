@@ -31,6 +31,7 @@ class ValueWriter final : public storage::ItemSink {
     // "VALUE " key " " flags(10) " " bytes(20) " " cas(20) "\r\n"
     const size_t header_max = replies::kValue.size() + key.size() + 3 * 21 + 2;
     char* const start = out_.PrepareAppend(header_max + value_size + replies::kCrlf.size());
+    if (start == nullptr) return;  // out of memory: the connection closes (IoBuffer::failed)
     char* p = start;
     p = Put(p, replies::kValue);
     p = Put(p, key);
