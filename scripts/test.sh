@@ -5,8 +5,9 @@
 #   2. ASan + UBSan (build-asan/): the same tests again;
 #   3. clang-tsa (build-clang-tsa/): a clang build with -Wthread-safety -Werror, which checks every
 #      lock annotation (base/thread_annotations.h); about 2 minutes on 2 cores;
-#   4. TSan (build-tsan/): the tests labelled "concurrency";
-#   5. fuzz (build-fuzz/, clang): each libFuzzer target of fuzz/ for a minute (scripts/fuzz.sh).
+#   4. clang-tidy over src/ (.clang-tidy), with the clang-tsa build's compile commands;
+#   5. TSan (build-tsan/): the tests labelled "concurrency";
+#   6. fuzz (build-fuzz/, clang): each libFuzzer target of fuzz/ for a minute (scripts/fuzz.sh).
 # Presets are in CMakePresets.json. About 19 minutes on a busy 2-core machine, most of it in the
 # four builds; the integration suite itself takes about a minute per build.
 #
@@ -62,6 +63,12 @@ done
 begin "build (clang-tsa)"
 cmake --preset clang-tsa
 cmake --build --preset clang-tsa -j "$jobs"
+passed
+
+# .clang-tidy's checks over src/, with the clang-tsa build's compile commands; any finding fails.
+begin "clang-tidy"
+tidy_files='^(?!.*/src/storage/segment_cache\.cc$).*/src/'  # TEMPORARY (issue 15): lead removes
+run-clang-tidy-14 -p build-clang-tsa -j "$jobs" -quiet "$tidy_files"
 passed
 
 begin "build (tsan)"

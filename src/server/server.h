@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -30,7 +31,7 @@ class Server final : private net::EventLoop::Observer {
  public:
   // Binds the listening sockets; nothing runs yet, so the caller may daemonize and drop
   // privileges before Run().
-  static Status Create(const Options& options, std::unique_ptr<Server>* server);
+  static Status Create(const Options& options, std::unique_ptr<Server>* out);
   ~Server();
 
   // Creates the cache and the workers and serves until stopped. SIGINT and SIGTERM are blocked in
@@ -44,7 +45,7 @@ class Server final : private net::EventLoop::Observer {
   class Acceptor;
   class SignalReader;
 
-  explicit Server(const Options& options) : options_(options) {}
+  explicit Server(Options options) : options_(std::move(options)) {}
   void AcceptFrom(net::Listener& listener);
   // Answers and closes a connection over the limit.
   void Reject(int fd);

@@ -156,7 +156,11 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
       ASSERT_EQ(result, fits ? StoreResult::kStored : StoreResult::kNotStored);
       if (fits) {
         std::string& v = model.At(key).value;
-        v = append ? v + value : value + v;
+        if (append) {
+          v += value;
+        } else {
+          v.insert(0, value);
+        }
         model.At(key).carries_cas = false;
       }
     } else if (kind < 82) {

@@ -136,7 +136,7 @@ TEST_F(CompressionTest, EveryCommandGivesWhatItGivesOnAnUncompressedValue) {
   ASSERT_TRUE(plain.Init().ok());
   auto plain_ctx = plain.NewContext();
   const auto both = [&](auto&& op) {
-    const auto compressed = op(*cache_, *ctx_);
+    auto compressed = op(*cache_, *ctx_);
     const auto raw = op(plain, *plain_ctx);
     EXPECT_EQ(compressed, raw);
     return compressed;
