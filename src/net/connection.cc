@@ -11,6 +11,7 @@ Connection::~Connection() { close(fd_); }
 
 Connection::ReadStatus Connection::Read(uint64_t* bytes) {
   char* room = input_.PrepareAppend(kMinRead);
+  if (room == nullptr) return ReadStatus::kError;  // no memory to read into
   const size_t wanted = input_.writable();
   for (;;) {
     const ssize_t n = read(fd_, room, wanted);
