@@ -18,6 +18,7 @@
 
 #include "storage/cache.h"
 #include "testing/storage/cache_calls.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::storage {
 namespace {
@@ -53,7 +54,7 @@ CacheOptions Options(size_t memory_mb, EvictionPolicy policy = EvictionPolicy::k
 // One cache shared by every thread of a benchmark run, preloaded with kKeys 32-byte values.
 Cache& Preloaded() {
   static std::unique_ptr<Cache> cache = [] {
-    auto c = Cache::Create(Options(1024));
+    auto c = CreateCacheOrDie(Options(1024));
     auto ctx = c->NewContext();
     const std::string value(32, 'v');
     for (size_t i = 0; i < kKeys; ++i) {
@@ -108,7 +109,7 @@ void BM_FillItemsHeld(benchmark::State& state) {
   const size_t value_size = static_cast<size_t>(state.range(0));
   const double memcached_items = value_size == 32 ? 559'232 : 56'640;
   for (auto _ : state) {
-    auto cache = Cache::Create(Options(64));
+    auto cache = CreateCacheOrDie(Options(64));
     auto ctx = cache->NewContext();
     const std::string value(value_size, 'f');
     const size_t writes = 3 * 64 * kMiB / (13 + value_size);
@@ -146,7 +147,7 @@ void BM_ZipfLookAside(benchmark::State& state) {
   std::mt19937_64 rng(1);
   std::uniform_real_distribution<double> uniform(0, sum);
   for (auto _ : state) {
-    auto cache = Cache::Create(Options(64, policy));
+    auto cache = CreateCacheOrDie(Options(64, policy));
     auto ctx = cache->NewContext();
     const std::string value(100, 'z');
     Discard sink;

@@ -122,7 +122,7 @@ void Run(Input& in) {
   options.background_thread = false;
   options.eviction = config % 2 == 0 ? EvictionPolicy::kMerge : EvictionPolicy::kFifo;
   options.compression = config / 2 % 2 == 0 ? Compression::kSnappy : Compression::kOff;
-  const std::unique_ptr<Cache> cache = Cache::Create(options);
+  const std::unique_ptr<Cache> cache = CreateCacheOrDie(options);
   const std::unique_ptr<Cache::Context> ctx = cache->NewContext();
   const size_t segment_size = cache->Stats().segment_size;
   Model model;

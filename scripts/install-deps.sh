@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config libevent-dev autoconf automake libssl-dev zlib1g-dev libpcre3-dev
   libxxhash-dev libsnappy-dev liburing-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
+  clang clang-tidy libclang-rt-14-dev
   python3 python3-pytest python3-pymemcache python3-pylibmc python3-matplotlib
   memcached libmemcached-tools nutcracker libfaketime
   procps

@@ -38,6 +38,14 @@ def is_memcached(binary=None):
     return Path(binary or server_binary()).name.startswith("memcached")
 
 
+def sanitized(binary=None):
+    """True for a build with a sanitizer, whose shadow memory and quarantine make RSS
+    meaningless as a measure of the server's own memory, and which needs terabytes of address
+    space."""
+    data = Path(binary or server_binary()).read_bytes()
+    return b"__asan_init" in data or b"__tsan_init" in data or b"__msan_init" in data
+
+
 def base_flags(port):
     """Flags every test server gets: loopback only, no UDP, and (as root) a user to run as."""
     flags = ["-l", HOST, "-p", str(port), "-U", "0"]

@@ -14,8 +14,7 @@ import time
 import pytest
 
 import harness
-from harness import rss_bytes, stats
-from test_soak import sanitized
+from harness import rss_bytes, sanitized, stats
 
 pytestmark = pytest.mark.mnemo_only
 

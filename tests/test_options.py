@@ -1,6 +1,7 @@
 """Command-line flags: what must be refused (and said), -V, -h, and -d with -P."""
 
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -49,6 +50,27 @@ def test_a_port_in_use_exits_non_zero_with_a_message(server):
     assert rc != 0
     assert str(server.port) in err or "in use" in err, err
     assert server.alive()
+
+
+@pytest.mark.mnemo_only
+def test_item_memory_that_cannot_be_reserved_exits_non_zero_with_a_message():
+    """mnemod reserves the address space for -m (and room to raise it) at start-up; under a 1 GiB
+    address-space limit, -m 1024 cannot have it, and it must say so and exit rather than abort.
+    memcached allocates item memory as it goes, so only mnemod can be held to this."""
+    if harness.sanitized():
+        pytest.skip("a sanitizer's shadow memory alone needs more than 1 GiB of address space")
+
+    def limit_address_space():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    try:
+        proc = subprocess.run([harness.server_binary(), *loopback_flags(), "-m", "1024"],
+                              capture_output=True, text=True, timeout=harness.TIMEOUT,
+                              stdin=subprocess.DEVNULL, preexec_fn=limit_address_space)
+    except subprocess.TimeoutExpired:
+        pytest.fail("mnemod kept running without the address space for -m 1024", pytrace=False)
+    assert proc.returncode != 0
+    assert "cannot reserve" in proc.stderr and "for items" in proc.stderr, proc.stderr
 
 
 @pytest.mark.mnemo_only

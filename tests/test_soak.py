@@ -23,11 +23,10 @@ import re
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from harness import rss_bytes, stats, wait_for_stat
+from harness import rss_bytes, sanitized, stats, wait_for_stat
 
 # memcached 1.6.18 at -m 8 answers some stores under this load with "SERVER_ERROR out of memory
 # storing object" (a slab class with nothing to evict), which mnemod must never do without -M;
@@ -44,13 +43,6 @@ _NUMBER = re.compile(rb"\d+ *")
 # What may answer each command; a hit's value is checked separately.
 STORE_REPLIES = {b"STORED\r\n", b"NOT_STORED\r\n"}
 CAS_REPLIES = {b"STORED\r\n", b"EXISTS\r\n", b"NOT_FOUND\r\n"}
-
-
-def sanitized(binary):
-    """True for a build with a sanitizer, whose shadow memory and quarantine make RSS
-    meaningless as a measure of the server's own memory."""
-    data = Path(binary).read_bytes()
-    return b"__asan_init" in data or b"__tsan_init" in data or b"__msan_init" in data
 
 
 def value_of(key, rng, units):

@@ -1,6 +1,6 @@
 // Mutex is std::mutex with the thread-safety annotations of base/thread_annotations.h, so that
 // clang checks every GUARDED_BY field against the lock that guards it. MutexLock holds one for a
-// scope. For waiting, CondVar::Wait takes the MutexLock.
+// scope. For waiting, CondVar::WaitFor takes the MutexLock.
 //
 // Thread safety: as std::mutex.
 #pragma once
@@ -36,13 +36,9 @@ class SCOPED_CAPABILITY MutexLock {
 
 class CondVar {
  public:
-  // Releases the lock while waiting, as std::condition_variable::wait does; returns with it held.
-  template <typename Predicate>
-  void Wait(MutexLock& lock, Predicate done) {
-    std::unique_lock<std::mutex> inner(lock.mu_.mu_, std::adopt_lock);
-    cv_.wait(inner, done);
-    inner.release();
-  }
+  // Waits until done() or `timeout`, releasing the lock meanwhile, as
+  // std::condition_variable::wait_for does; returns done() with the lock held. The analysis cannot
+  // see the lock inside done(): annotate the lambda REQUIRES(mu).
   template <typename Duration, typename Predicate>
   bool WaitFor(MutexLock& lock, Duration timeout, Predicate done) {
     std::unique_lock<std::mutex> inner(lock.mu_.mu_, std::adopt_lock);
@@ -51,7 +47,6 @@ class CondVar {
     return result;
   }
   void NotifyOne() { cv_.notify_one(); }
-  void NotifyAll() { cv_.notify_all(); }
 
  private:
   std::condition_variable cv_;

@@ -122,7 +122,7 @@ TEST(KetamaTest, GivesPointsInProportionToWeight) {
 
 TEST(KetamaTest, BuildsTheSameRingFromAddressesAsFromNames) {
   std::vector<ServerAddress> addresses(2);
-  ASSERT_TRUE(ParseServerAddress("127.0.0.1:31001:1", &addresses[0]).ok());
+  ASSERT_TRUE(ParseServerAddress("127.0.0.1:31001:1", &addresses.front()).ok());
   ASSERT_TRUE(ParseServerAddress("127.0.0.1:11211:3", &addresses[1]).ok());
   const KetamaRing from_addresses(addresses);
   const KetamaRing from_names(ServersOf({"127.0.0.1:31001:1", "127.0.0.1:11211:3"}));

@@ -1,7 +1,5 @@
 #include "net/buffer_pool.h"
 
-#include <cstdio>
-
 namespace mnemo::net {
 
 BufferPool::BufferPool(size_t block_size, size_t max_idle, MemoryBudget* budget)
@@ -17,11 +15,7 @@ BufferPool::~BufferPool() {
 
 char* BufferPool::NewBlock() {
   char* block = static_cast<char*>(std::malloc(block_size_));
-  if (block == nullptr) {
-    // A server that cannot get 16 KiB cannot answer anyone; failing loudly beats a silent stall.
-    std::fprintf(stderr, "mnemod: out of memory allocating a connection buffer\n");
-    std::abort();
-  }
+  if (block == nullptr) return nullptr;
   Publish(blocks_, blocks_.load(std::memory_order_relaxed) + 1);
   budget_->Charge(block_size_);
   return block;

@@ -43,7 +43,8 @@ class BufferPool {
   MemoryBudget& budget() { return *budget_; }
   const MemoryBudget& budget() const { return *budget_; }
 
-  // Returns a block of block_size() bytes, reusing an idle one when there is one.
+  // Returns a block of block_size() bytes, reusing an idle one when there is one; nullptr if the
+  // allocator has none to give.
   char* Take() {
     if (idle_.empty()) return NewBlock();
     char* block = idle_.back();

@@ -13,6 +13,7 @@ Connection::ReadStatus Connection::Read(uint64_t* bytes, size_t wanted) {
   const size_t size = input_.size();
   char* room = input_.PrepareAppend(ReadNeedsGrowth() && wanted > size + kMinRead ? wanted - size
                                                                                   : kMinRead);
+  if (room == nullptr) return ReadStatus::kError;  // no memory to read into
   const size_t space = input_.writable();
   for (;;) {
     const ssize_t n = read(fd_, room, space);

@@ -54,7 +54,7 @@ class Connection {
     kFilled,   // read filled all the room there was: more bytes may be waiting
     kDrained,  // the socket has no more bytes for now (possibly none were read)
     kEof,      // the peer closed its side
-    kError,    // the connection is broken
+    kError,    // the connection is broken, or there is no memory to read into
   };
   // Reads once into input(), making room for at least kMinRead bytes first. Adds the number of
   // bytes read to *bytes. `wanted` is what the command at the front of the input needs in all,

@@ -155,5 +155,26 @@ TEST(ConnectionTest, FlushReportsABrokenConnection) {
             Connection::FlushStatus::kError);  // EPIPE, and no SIGPIPE
 }
 
+TEST(ConnectionTest, ReadWithNoMemoryToReadIntoIsAnError) {
+  BufferPool pool(size_t{1} << 60);  // blocks of an exabyte: Take() has none to give
+  SocketPair pair;
+  Connection conn(pair.fds[0], pool);
+  uint64_t bytes = 0;
+  EXPECT_EQ(conn.Read(&bytes), Connection::ReadStatus::kError);
+  EXPECT_EQ(bytes, 0u);
+}
+
+TEST(ConnectionTest, FlushSendsNothingOnceTheOutputFailed) {
+  BufferPool pool;
+  SocketPair pair;
+  Connection conn(pair.fds[0], pool);
+  conn.output().Append("STORED\r\n");
+  ASSERT_EQ(conn.output().PrepareAppend(size_t{1} << 60), nullptr);
+  uint64_t bytes = 0;
+  uint64_t external = 0;
+  EXPECT_EQ(conn.Flush(&bytes, &external), Connection::FlushStatus::kError);
+  EXPECT_EQ(bytes, 0u) << "the replies after the one that failed are missing";
+}
+
 }  // namespace
 }  // namespace mnemo::net

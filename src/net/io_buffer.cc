@@ -3,10 +3,10 @@
 #include <sys/mman.h>
 
 #include <bit>
-#include <cstdio>
 #include <cstdlib>
 
 namespace mnemo::net {
+
 namespace {
 
 // Blocks from this size on (values of about -I's default and more) are mapped and unmapped
@@ -17,20 +17,13 @@ namespace {
 // instead of faulting fresh pages in for each.
 constexpr size_t kMapMin = size_t{1} << 20;
 
+// nullptr if the memory cannot be had.
 char* AllocateHeap(size_t capacity) {
-  char* storage = nullptr;
   if (capacity >= kMapMin) {
     void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    storage = p == MAP_FAILED ? nullptr : static_cast<char*>(p);
-  } else {
-    storage = static_cast<char*>(std::malloc(capacity));
+    return p == MAP_FAILED ? nullptr : static_cast<char*>(p);
   }
-  if (storage == nullptr) {
-    std::fprintf(stderr, "mnemod: out of memory growing a connection buffer to %zu bytes\n",
-                 capacity);
-    std::abort();
-  }
-  return storage;
+  return static_cast<char*>(std::malloc(capacity));
 }
 
 void FreeHeap(char* storage, size_t capacity) {
@@ -43,19 +36,21 @@ void FreeHeap(char* storage, size_t capacity) {
 
 }  // namespace
 
-void IoBuffer::MakeRoom(size_t n) {
+bool IoBuffer::MakeRoom(size_t n) {
+  if (failed_) return false;
   const size_t block = pool_->block_size();
   const size_t needed = size() + n;
   if (capacity_ == 0) {
-    if (needed <= block) {
-      data_ = pool_->Take();
-      capacity_ = block;
-    } else {
-      capacity_ = std::bit_ceil(needed);
-      data_ = AllocateHeap(capacity_);
-      pool_->ChargeHeap(capacity_);
+    const size_t capacity = needed <= block ? block : std::bit_ceil(needed);
+    char* storage = capacity == block ? pool_->Take() : AllocateHeap(capacity);
+    if (storage == nullptr) {
+      failed_ = true;
+      return false;
     }
-    return;
+    if (capacity != block) pool_->ChargeHeap(capacity);
+    data_ = storage;
+    capacity_ = capacity;
+    return true;
   }
   if (needed <= capacity_) {
     // Compacting costs one move of the unconsumed tail (usually a partial command); growing
@@ -63,12 +58,17 @@ void IoBuffer::MakeRoom(size_t n) {
     std::memmove(data_, data_ + begin_, size());
     end_ -= begin_;
     begin_ = 0;
-    return;
+    return true;
   }
   const size_t capacity = std::bit_ceil(needed);
   char* const storage = AllocateHeap(capacity);
+  if (storage == nullptr) {
+    failed_ = true;
+    return false;
+  }
   pool_->ChargeHeap(capacity);
   MoveTo(storage, capacity);
+  return true;
 }
 
 void IoBuffer::Shrink() {
@@ -77,7 +77,10 @@ void IoBuffer::Shrink() {
     return;
   }
   const size_t block = pool_->block_size();
-  if (capacity_ > block && size() <= block / 2) MoveTo(pool_->Take(), block);
+  if (capacity_ > block && size() <= block / 2) {
+    char* storage = pool_->Take();
+    if (storage != nullptr) MoveTo(storage, block);  // else keep the larger block for now
+  }
 }
 
 void IoBuffer::MoveTo(char* storage, size_t capacity) {

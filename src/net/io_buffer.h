@@ -14,6 +14,7 @@
 //  (2) capacity_ is 0 (no storage), the pool's block size (a pool block), or larger (a heap
 //      block); so whether to give storage back to the pool or to free it follows from capacity_.
 //  (3) An empty buffer has begin_ == end_ == 0, so appending to it never moves bytes.
+//  (4) Once failed(), it stays failed(): the bytes held lack what could not be appended.
 // Thread safety: none; a buffer belongs to one connection, which belongs to one worker thread.
 #pragma once
 
@@ -47,25 +48,35 @@ class IoBuffer {
   // Returns a pointer to at least `n` writable bytes at the back, moving or reallocating the
   // readable bytes if they must make room (which invalidates views into them). Write into it, then
   // CommitAppend() what was written; writable() tells how much room there is in all.
+  // Returns nullptr, and the buffer is failed() from then on, if the room must be allocated and
+  // cannot be (or the buffer failed before).
   char* PrepareAppend(size_t n) {
-    if (capacity_ - end_ < n) MakeRoom(n);
+    if (capacity_ - end_ < n && !MakeRoom(n)) return nullptr;
     return data_ + end_;
   }
   size_t writable() const { return capacity_ - end_; }
   // REQUIRES: n <= writable().
   void CommitAppend(size_t n) { end_ += n; }
 
+  // Drops `bytes` if there is no room and none can be had (see PrepareAppend).
   void Append(std::string_view bytes) {
-    std::memcpy(PrepareAppend(bytes.size()), bytes.data(), bytes.size());
+    char* room = PrepareAppend(bytes.size());
+    if (room == nullptr) return;
+    std::memcpy(room, bytes.data(), bytes.size());
     end_ += bytes.size();
   }
+
+  // True once an append could not get memory: what the buffer holds lacks bytes in the middle,
+  // so its connection can only be closed (as memcached closes one it cannot buffer for).
+  bool failed() const { return failed_; }
 
   // Gives storage back once it is no longer needed: all of it when the buffer is empty, and a
   // heap block when what is left fits in half a pool block. Call at the end of a batch.
   void Shrink();
 
  private:
-  void MakeRoom(size_t n);
+  // False, and failed(), if the memory cannot be had (or the buffer failed before).
+  bool MakeRoom(size_t n);
   void Release();
   // Moves the readable bytes to the front of `storage`, which has `capacity` bytes, and frees the
   // old storage.
@@ -76,6 +87,7 @@ class IoBuffer {
   size_t capacity_ = 0;
   size_t begin_ = 0;
   size_t end_ = 0;
+  bool failed_ = false;
 };
 
 }  // namespace mnemo::net

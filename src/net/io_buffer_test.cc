@@ -9,6 +9,8 @@ namespace mnemo::net {
 namespace {
 
 constexpr size_t kBlock = 1024;
+// More memory than any allocator can give (an exabyte).
+constexpr size_t kUnobtainable = size_t{1} << 60;
 
 void AppendBytes(IoBuffer& buffer, size_t n, char fill) { buffer.Append(std::string(n, fill)); }
 
@@ -108,6 +110,29 @@ TEST(BufferPoolTest, KeepsAtMostMaxIdleBlocks) {
   pool.Give(b);
   pool.Give(c);
   EXPECT_EQ(pool.idle_blocks(), 2u);
+}
+
+TEST(IoBufferTest, AnAppendWithoutMemoryFailsTheBufferAndKeepsWhatItHeld) {
+  BufferPool pool(kBlock);
+  IoBuffer buffer(pool);
+  buffer.Append("VALUE k 0 1\r\n");
+  EXPECT_FALSE(buffer.failed());
+  EXPECT_EQ(buffer.PrepareAppend(kUnobtainable), nullptr);
+  EXPECT_TRUE(buffer.failed());
+  EXPECT_EQ(buffer.readable(), "VALUE k 0 1\r\n");
+  buffer.Consume(buffer.size());
+  EXPECT_EQ(buffer.PrepareAppend(kBlock * 2), nullptr) << "a failed buffer gets no more memory";
+  EXPECT_TRUE(buffer.failed());
+}
+
+TEST(BufferPoolTest, TakeReturnsNullWhenTheAllocatorHasNoBlock) {
+  BufferPool pool(kUnobtainable, /*max_idle=*/1);
+  EXPECT_EQ(pool.Take(), nullptr);
+  IoBuffer buffer(pool);
+  buffer.Append("x");
+  EXPECT_TRUE(buffer.failed());
+  EXPECT_TRUE(buffer.empty());
+  EXPECT_EQ(buffer.capacity(), 0u);
 }
 
 }  // namespace

@@ -112,7 +112,8 @@ Status ParseListenAddress(std::string_view entry, uint16_t default_port, std::st
       port_part = rest.substr(1);
     }
   } else if (const size_t colon = entry.find(':');
-             colon != std::string_view::npos && entry.find(':', colon + 1) == entry.npos) {
+             colon != std::string_view::npos &&
+             entry.find(':', colon + 1) == std::string_view::npos) {
     // Exactly one colon: host:port. More than one is a bare IPv6 address.
     host_part = entry.substr(0, colon);
     port_part = entry.substr(colon + 1);

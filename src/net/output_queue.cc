@@ -54,6 +54,7 @@ OutputQueue::FlushStatus OutputQueue::FlushCopiedOnly(int fd, uint64_t* bytes) {
 }
 
 OutputQueue::FlushStatus OutputQueue::Flush(int fd, uint64_t* bytes, uint64_t* external_bytes) {
+  if (copied_.failed()) return FlushStatus::kError;  // a reply is missing: send nothing more
   PopFinished();
   if (head_ == external_.size()) return FlushCopiedOnly(fd, bytes);
   iovec iov[IOV_MAX];

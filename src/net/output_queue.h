@@ -63,10 +63,11 @@ class OutputQueue {
   enum class FlushStatus : uint8_t {
     kDone,     // everything is sent
     kBlocked,  // the socket's send buffer is full; wait for it to become writable
-    kError,    // the connection is broken
+    kError,    // the connection is broken, or copied() failed() (a reply could not be queued)
   };
   // Sends what the queue holds to `fd` (non-blocking). Adds the bytes sent to *bytes and, of
-  // those, the bytes sent from external memory to *external_bytes.
+  // those, the bytes sent from external memory to *external_bytes. Sends nothing once copied()
+  // failed(): a reply in the middle is missing.
   [[nodiscard]] FlushStatus Flush(int fd, uint64_t* bytes, uint64_t* external_bytes);
 
  private:

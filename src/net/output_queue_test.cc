@@ -124,7 +124,8 @@ TEST(OutputQueueTest, PartialSendsStopInsideAnyPieceAndKeepTheOrder) {
   OutputQueue queue(pool);
   // Values of sizes that end sends at all sorts of offsets, with copied bytes between them.
   std::vector<std::string> values;
-  for (int i = 0; i < 40; ++i) values.push_back(std::string(997 * (i % 7) + 13 * i, 'a' + i % 26));
+  for (int i = 0; i < 40; ++i)
+    values.emplace_back(997 * (i % 7) + 13 * i, static_cast<char>('a' + i % 26));
   std::string expected;
   for (size_t i = 0; i < values.size(); ++i) {
     const std::string header = "VALUE k" + std::to_string(i) + "\r\n";

@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 
 #include "protocol/decimal.h"
 
@@ -86,13 +87,11 @@ bool IsLongRetrievalLine(std::string_view input, const ParserLimits& limits, Com
                                     {"gets ", CommandType::kGets},
                                     {"gat ", CommandType::kGat},
                                     {"gats ", CommandType::kGats}};
-  for (const Word& word : kWords) {
-    if (head.starts_with(word.text)) {
-      *type = word.type;
-      return true;
-    }
-  }
-  return false;
+  const Word* const word =
+      std::ranges::find_if(kWords, [&](const Word& w) { return head.starts_with(w.text); });
+  if (word == std::end(kWords)) return false;
+  *type = word->type;
+  return true;
 }
 
 namespace {

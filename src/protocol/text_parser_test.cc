@@ -443,7 +443,7 @@ TEST(TextParserTest, LongLinesCloseTheConnection) {
 TEST(TextParserTest, LongRetrievalLinesAreRecognised) {
   std::string keys;
   for (int i = 0; i < 1500; ++i) keys += " k";
-  const struct {
+  constexpr struct {
     std::string_view word;
     CommandType type;
   } kCases[] = {{"get", CommandType::kGet},

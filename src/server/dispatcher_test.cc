@@ -14,6 +14,7 @@
 #include "protocol/text_parser.h"
 #include "server/value_writer.h"
 #include "testing/storage/cache_calls.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::server {
 namespace {
@@ -34,7 +35,7 @@ class DispatcherTest : public ::testing::Test {
     context_.reset();
     server_.reset();
     options_ = options;
-    cache_ = storage::Cache::Create(options_.ToCacheOptions());
+    cache_ = storage::CreateCacheOrDie(options_.ToCacheOptions());
     server_ = std::make_unique<ServerContext>(options_, *cache_);
     server_->stats.Register(&stats_);
     server_->request_shutdown = [this] { ++shutdowns_; };
@@ -298,6 +299,36 @@ TEST_F(DispatcherTest, AHeldValueOutlivesItsItemAndItsSegment) {
   Drain(&replies);
   EXPECT_EQ(replies, "VALUE k 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n");
   EXPECT_EQ(cache_->Stats().segments_draining, 0u) << "sent, the segment goes back to the pool";
+}
+
+// Once a reply could not get memory the connection is closed (IoBuffer::failed): what the get
+// finds is neither copied nor queued, and no segment stays held for it.
+TEST_F(DispatcherTest, AGetIntoAFailedOutputQueuesNothingAndHoldsNoSegment) {
+  const std::string value = Incompressible(200 << 10);
+  ASSERT_EQ(Run("set k 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n"),
+            "STORED\r\n");
+  ASSERT_EQ(Run("set small 0 0 1\r\ns\r\n"), "STORED\r\n");
+  net::BufferPool no_memory(size_t{1} << 60);  // blocks of an exabyte: Take() has none to give
+  net::OutputQueue failed(no_memory);
+  failed.copied().Append("STORED\r\n");
+  ASSERT_TRUE(failed.copied().failed());
+  protocol::Command cmd;
+  const protocol::ParseResult result = protocol::ParseTextCommand("get k small\r\n", limits_, &cmd);
+  EXPECT_EQ(dispatcher_->Dispatch(result, &cmd, failed, values_), Dispatcher::Outcome::kDone);
+  EXPECT_TRUE(failed.empty()) << "a view of item memory queued for a connection that closes";
+  EXPECT_FALSE(values_.pending());
+  cache_->FlushAll(0);
+  const std::string filler = Incompressible(100 << 10);
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(cache_calls::Store(*cache_, *context_, storage::StoreMode::kSet,
+                                 "f" + std::to_string(i), 0, 0, filler),
+              storage::StoreResult::kStored);
+  }
+  EXPECT_EQ(cache_->Stats().segments_draining, 0u) << "the value's segment is still held";
+  uint64_t sent = 0;
+  uint64_t external = 0;
+  EXPECT_EQ(failed.Flush(sockets_[0], &sent, &external), net::OutputQueue::FlushStatus::kError);
+  EXPECT_EQ(sent, 0u);
 }
 
 TEST_F(DispatcherTest, ACompressedValueWaitsForConnectionMemoryBeforeItIsDecoded) {

@@ -183,6 +183,7 @@ class MetaGetWriter final : public storage::ItemSink {
     }
     const std::string_view head = line.view();
     char* const start = out_.PrepareAppend(head.size() + value_size + replies::kCrlf.size());
+    if (start == nullptr) return;  // out of memory: the connection closes (IoBuffer::failed)
     std::memcpy(start, head.data(), head.size());
     if (!item.CopyValue(start + head.size())) {
       corrupt_ = true;  // nothing committed: no garbage reaches the client

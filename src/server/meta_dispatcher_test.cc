@@ -23,6 +23,7 @@
 #include "protocol/text_parser.h"
 #include "server/dispatcher.h"
 #include "server/value_writer.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::server {
 namespace {
@@ -30,7 +31,7 @@ namespace {
 class MetaDispatcherTest : public ::testing::Test {
  protected:
   MetaDispatcherTest() {
-    cache_ = storage::Cache::Create(options_.ToCacheOptions());
+    cache_ = storage::CreateCacheOrDie(options_.ToCacheOptions());
     server_ = std::make_unique<ServerContext>(options_, *cache_);
     server_->stats.Register(&stats_);
     context_ = cache_->NewContext();

@@ -171,7 +171,7 @@ storage::CacheOptions Options::ToCacheOptions() const {
 }
 
 Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandLineAction* action) {
-  static const option kLongOptions[] = {
+  static constexpr option kLongOptions[] = {
       {"port", required_argument, nullptr, 'p'},
       {"listen", required_argument, nullptr, 'l'},
       {"udp-port", required_argument, nullptr, 'U'},

@@ -1,13 +1,13 @@
 #include "server/server.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <string>
 
@@ -116,10 +116,10 @@ Status Server::Run() {
   SignalReader signal_reader(signal_fd, *loop_);
   reserve_fd_ = OpenReserveFd();
 
-  cache_ = storage::Cache::Create(options_.ToCacheOptions());
-  if (cache_ == nullptr) {
+  Status status = storage::Cache::Create(options_.ToCacheOptions(), &cache_);
+  if (!status.ok()) {
     close(signal_fd);
-    return Status::Error("cannot create the cache with these memory settings");
+    return status;
   }
   context_ = std::make_unique<ServerContext>(options_, *cache_);
   context_->request_shutdown = [this] { RequestShutdown(); };
@@ -132,7 +132,6 @@ Status Server::Run() {
         [worker = workers_.back().get()] { worker->WakeIfWaitingForMemory(); });
   }
 
-  Status status = Status::Ok();
   for (const std::unique_ptr<Worker>& worker : workers_) {
     if (status.ok()) status = worker->Start();
   }

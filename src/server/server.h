@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -36,7 +37,7 @@ class Server final : private net::EventLoop::Observer {
  public:
   // Binds the listening sockets; nothing runs yet, so the caller may daemonize and drop
   // privileges before Run().
-  static Status Create(const Options& options, std::unique_ptr<Server>* server);
+  static Status Create(const Options& options, std::unique_ptr<Server>* out);
   ~Server();
 
   // Creates the cache and the workers and serves until stopped. SIGINT and SIGTERM are blocked in
@@ -50,7 +51,7 @@ class Server final : private net::EventLoop::Observer {
   class Acceptor;
   class SignalReader;
 
-  explicit Server(const Options& options) : options_(options) {}
+  explicit Server(Options options) : options_(std::move(options)) {}
   void AcceptFrom(net::Listener& listener);
   // Answers and closes a connection over the limit.
   void Reject(int fd);

@@ -198,6 +198,10 @@ void Session::LogCommandLine(std::string_view input) const {
 }
 
 bool Session::Flush() {
+  if (conn_.output().failed()) {
+    Close();  // a reply could not be queued for want of memory: the client cannot be answered
+    return false;
+  }
   if (conn_.output_empty() || write_blocked_) return true;
   uint64_t bytes = 0;
   uint64_t external_bytes = 0;

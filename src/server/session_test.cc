@@ -15,6 +15,7 @@
 #include "net/memory_budget.h"
 #include "server/dispatcher.h"
 #include "server/server_context.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::server {
 namespace {
@@ -74,7 +75,7 @@ class SessionTest : public ::testing::Test, private SessionOwner {
   void OnSessionWaitingForMemory(Session*) override { ++waits_; }
 
   Options options_;
-  std::unique_ptr<storage::Cache> cache_ = storage::Cache::Create(options_.ToCacheOptions());
+  std::unique_ptr<storage::Cache> cache_ = storage::CreateCacheOrDie(options_.ToCacheOptions());
   ServerContext server_{options_, *cache_};
   std::unique_ptr<storage::Cache::Context> context_ = cache_->NewContext();
   ThreadStats stats_;

@@ -58,7 +58,7 @@ std::string RenderStatsDoc() {
   Row({"name", "kind", "description"}, &out);
   Row({"---", "---", "---"}, &out);
   auto elsewhere = [&](const storage::CacheMetricInfo& info) {
-    if (shown.count(info.metric.name) == 0) {
+    if (!shown.contains(info.metric.name)) {
       Row({Code(info.metric.name), MetricKindName(info.metric.kind), info.metric.description},
           &out);
     }

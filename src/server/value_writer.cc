@@ -41,6 +41,7 @@ void ValueWriter::OnItem(const storage::ItemView& item) {
   }
   net::IoBuffer& copied = out_->copied();
   char* const start = copied.PrepareAppend(line_size_ + value_size + replies::kCrlf.size());
+  if (start == nullptr) return;  // out of memory: the connection closes (IoBuffer::failed)
   p = Put(start, {line_, line_size_});
   if (!item.CopyValue(p)) {
     corrupt_ = true;  // nothing committed: no garbage reaches the client
@@ -53,10 +54,18 @@ void ValueWriter::OnItem(const storage::ItemView& item) {
 bool ValueWriter::Finish(bool may_copy) {
   if (!hold_.held()) return true;
   net::IoBuffer& copied = out_->copied();
+  if (copied.failed()) {  // the connection closes (IoBuffer::failed): nothing more to send
+    hold_.Release();
+    return true;
+  }
   if (hold_.compressed()) {
     if (!may_copy) return false;
     const size_t value_size = hold_.value_size();
     char* const start = copied.PrepareAppend(line_size_ + value_size + replies::kCrlf.size());
+    if (start == nullptr) {
+      hold_.Release();
+      return true;
+    }
     char* p = Put(start, {line_, line_size_});
     const bool ok = hold_.Decode(p);
     hold_.Release();

@@ -13,6 +13,7 @@
 
 #include "net/listener.h"
 #include "testing/server/loopback_client.h"
+#include "testing/storage/cache_test_util.h"
 
 namespace mnemo::server {
 namespace {
@@ -27,7 +28,7 @@ class WorkerTest : public ::testing::Test {
 
   // Builds the cache, the shared context and the worker, and starts it.
   void Start() {
-    cache_ = storage::Cache::Create(options_.ToCacheOptions());
+    cache_ = storage::CreateCacheOrDie(options_.ToCacheOptions());
     server_ = std::make_unique<ServerContext>(options_, *cache_);
     worker_ = std::make_unique<Worker>(*server_);
     server_->stats.Register(&worker_->stats());

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "storage/cache_stats.h"
 #include "storage/value_hold.h"
 
@@ -240,7 +241,9 @@ class Cache {
     virtual ~Context() = default;
   };
 
-  static std::unique_ptr<Cache> Create(const CacheOptions& options);
+  // Makes the cache and reserves its memory; an error says what could not be had (a -m larger
+  // than the address space allows, say), and leaves *cache as it was.
+  static Status Create(const CacheOptions& options, std::unique_ptr<Cache>* cache);
   virtual ~Cache() = default;
 
   virtual std::unique_ptr<Context> NewContext() = 0;

@@ -38,9 +38,16 @@ CacheCore::CacheCore(const CacheOptions& normalized)
       pool(options.memory_limit, ReserveBytes(options), options.segment_size),
       buckets(&pool),
       table(options.hash_power_initial, ReserveBytes(options) / kMinAverageItemBytes, this),
-      limit_bytes(options.memory_limit) {
+      limit_bytes(options.memory_limit) {}
+
+Status CacheCore::Init() {
+  Status status = pool.Init();
+  if (!status.ok()) return status;
+  status = table.Init();
+  if (!status.ok()) return status;
   SpinLockGuard guard(dead_lock_);
   dead_.reserve(pool.max_segments());
+  return Status::Ok();
 }
 
 uint64_t CacheCore::HashAt(ItemLocation loc) const {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/spin_lock.h"
+#include "base/status.h"
 #include "base/thread_annotations.h"
 #include "storage/cache.h"
 #include "storage/hash_table.h"
@@ -40,10 +41,14 @@ class CacheCore final : private LocationHasher {
   static constexpr size_t kMinSegments = 256;
   static constexpr size_t kMinSegmentSize = size_t{64} << 10;
 
-  // REQUIRES: `options` went through Normalize.
+  // REQUIRES: `options` went through Normalize. Holds no memory until Init().
   explicit CacheCore(const CacheOptions& normalized);
   CacheCore(const CacheCore&) = delete;
   CacheCore& operator=(const CacheCore&) = delete;
+
+  // Reserves the pool's segments and the hash table (SegmentPool::Init, HashTable::Init); an error
+  // says what could not be had. Every other method REQUIRES: Init() returned ok.
+  Status Init();
 
   // The options with segment_size fitted to the memory limit (kMinSegments).
   static CacheOptions Normalize(CacheOptions options);

@@ -38,7 +38,7 @@ class CacheMetaTest : public ::testing::Test {
  protected:
   void Make(const CacheOptions& options) {
     ctx_.reset();
-    cache_ = Cache::Create(options);
+    cache_ = CreateCacheOrDie(options);
     ctx_ = cache_->NewContext();
   }
   void SetUp() override { Make(SmallOptions()); }
@@ -481,7 +481,7 @@ TEST_F(CacheMetaTest, StatsReportTheOldestItemAge) {
 TEST(CacheMetaConcurrencyTest, ExactlyOneReaderWinsEachRound) {
   CacheOptions options = SmallOptions();
   options.memory_limit = size_t{16} << 20;
-  const std::unique_ptr<Cache> cache = Cache::Create(options);
+  const std::unique_ptr<Cache> cache = CreateCacheOrDie(options);
   constexpr int kThreads = 4;
   constexpr int kRounds = 300;
   std::atomic<int> round{-1};

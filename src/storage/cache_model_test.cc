@@ -84,7 +84,7 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
   options.item_size_max = 4096;
   options.background_thread = false;
   options.eviction = GetParam();
-  auto cache = Cache::Create(options);
+  auto cache = CreateCacheOrDie(options);
   auto ctx = cache->NewContext();
   Model model;
   std::mt19937_64 rng(GetParam() == EvictionPolicy::kMerge ? 1 : 2);
@@ -159,7 +159,11 @@ TEST_P(ModelTest, MillionsOfRandomOperationsMatchTheModel) {
       ASSERT_EQ(result, fits ? StoreResult::kStored : StoreResult::kNotStored);
       if (fits) {
         std::string& v = model.At(key).value;
-        v = append ? v + value : value + v;
+        if (append) {
+          v += value;
+        } else {
+          v.insert(0, value);
+        }
         model.At(key).carries_cas = false;
       }
     } else if (kind < 82) {
@@ -238,7 +242,7 @@ TEST(ModelUnderEvictionTest, SurvivorsAreExactAndCountsMatchThem) {
     options.segment_size = size_t{64} << 10;
     options.background_thread = false;
     options.eviction = policy;
-    auto cache = Cache::Create(options);
+    auto cache = CreateCacheOrDie(options);
     auto ctx = cache->NewContext();
     std::mt19937_64 rng(3);
     std::unordered_map<std::string, std::string> last;

@@ -93,8 +93,11 @@ enum class CacheCounter : uint8_t {
 #undef MNEMO_CACHE_COUNTER_ENUM
 };
 
+// Each expands to a term of a sum, which parentheses would break.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define MNEMO_CACHE_COUNTER_COUNT(field, name, kind, divisor, description) +1
 #define MNEMO_CACHE_STATE_COUNT(field, name, kind, description) +1
+// NOLINTEND(bugprone-macro-parentheses)
 inline constexpr size_t kNumCacheCounters = 0 MNEMO_CACHE_COUNTERS(MNEMO_CACHE_COUNTER_COUNT);
 inline constexpr size_t kNumCacheState = 0 MNEMO_CACHE_STATE(MNEMO_CACHE_STATE_COUNT);
 #undef MNEMO_CACHE_COUNTER_COUNT

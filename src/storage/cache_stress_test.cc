@@ -53,7 +53,7 @@ int CountRecords(const std::string& value) {
 }
 
 struct Stress {
-  explicit Stress(const CacheOptions& options) : cache(Cache::Create(options)) {}
+  explicit Stress(const CacheOptions& options) : cache(CreateCacheOrDie(options)) {}
 
   // Fills the cache with `n` items, so that every write of the threads must evict.
   void Fill(int n) {
@@ -230,7 +230,7 @@ TEST(CacheStressTest, ManyThreadsUnderFifoEvictionWithLargeItems) {
 TEST(CacheStressTest, ConcurrentIncrementsAndAppendsLoseNothing) {
   CacheOptions options;
   options.memory_limit = size_t{64} << 20;
-  auto cache = Cache::Create(options);
+  auto cache = CreateCacheOrDie(options);
   {
     auto ctx = cache->NewContext();
     ASSERT_EQ(Set(*cache, *ctx, "counter", "0"), StoreResult::kStored);

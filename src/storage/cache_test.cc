@@ -27,7 +27,7 @@ class CacheTest : public ::testing::Test {
  protected:
   void Make(const CacheOptions& options) {
     ctx_.reset();
-    cache_ = Cache::Create(options);
+    cache_ = CreateCacheOrDie(options);
     ctx_ = cache_->NewContext();
   }
   void SetUp() override { Make(SmallOptions()); }
@@ -50,6 +50,18 @@ class CacheTest : public ::testing::Test {
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<Cache::Context> ctx_;
 };
+
+TEST(CacheCreateTest, ReportsMemoryItCannotHaveAndLeavesTheCacheAsItWas) {
+  CacheOptions options = SmallOptions();
+  options.memory_limit = size_t{1} << 50;  // 2^30 segments of 1 MiB: more than a location names
+  options.segment_size = size_t{1} << 20;
+  std::unique_ptr<Cache> cache;
+  const Status status = Cache::Create(options, &cache);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cannot address more than 16777216 segments"), std::string::npos)
+      << status.message();
+  EXPECT_EQ(cache, nullptr);
+}
 
 TEST_F(CacheTest, SetThenGetReturnsValueFlagsAndCas) {
   uint64_t cas = 0;

@@ -63,6 +63,7 @@ class CompressionTest : public ::testing::Test {
   void Make(const CacheOptions& options) {
     ctx_.reset();
     cache_ = std::make_unique<SegmentCache>(options);
+    ASSERT_TRUE(cache_->Init().ok());
     ctx_ = cache_->NewContext();
   }
   StoreResult Store(StoreMode mode, std::string_view key, std::string_view value, uint64_t cas = 0,
@@ -152,9 +153,10 @@ TEST_F(CompressionTest, ItemSizeLimitAppliesToTheOriginalLength) {
 // values must be the same.
 TEST_F(CompressionTest, EveryCommandGivesWhatItGivesOnAnUncompressedValue) {
   SegmentCache plain(Options(Compression::kOff));
+  ASSERT_TRUE(plain.Init().ok());
   auto plain_ctx = plain.NewContext();
   const auto both = [&](auto&& op) {
-    const auto compressed = op(*cache_, *ctx_);
+    auto compressed = op(*cache_, *ctx_);
     const auto raw = op(plain, *plain_ctx);
     EXPECT_EQ(compressed, raw);
     return compressed;

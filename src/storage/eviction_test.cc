@@ -61,6 +61,7 @@ Survivors HotAndColdAfterPressure(SegmentCache& cache, int* first_keys, Exptime 
 
 TEST(EvictionTest, MergeKeepsItemsThatWereReadAndDropsTheRest) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
+  ASSERT_TRUE(cache.Init().ok());
   int first = 0;
   const Survivors survivors = HotAndColdAfterPressure(cache, &first);
   EXPECT_EQ(survivors.hot, (first + 9) / 10) << "every item read since written survives";
@@ -76,6 +77,7 @@ TEST(EvictionTest, MergeKeepsItemsThatWereReadAndDropsTheRest) {
 // A client that read an item's CAS can still use it after merge eviction copied the item forward.
 TEST(EvictionTest, ItemsCopiedForwardKeepTheirCas) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
+  ASSERT_TRUE(cache.Init().ok());
   auto ctx = cache.NewContext();
   const std::string value(64, 'v');
   const int per_segment = static_cast<int>(kSegment / (3 + 9 + value.size()));
@@ -109,6 +111,7 @@ TEST(EvictionTest, ItemsCopiedForwardKeepTheirCas) {
 // empties it, so that the items copied into it leave the stats although nothing evicts any more.
 TEST(EvictionTest, BackgroundPassEmptiesTheMergeDestinationAfterAFlush) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
+  ASSERT_TRUE(cache.Init().ok());
   int first = 0;
   HotAndColdAfterPressure(cache, &first);
   ASSERT_GT(cache.Stats().items_copied_forward, 0u);
@@ -125,6 +128,7 @@ TEST(EvictionTest, BackgroundPassEmptiesTheMergeDestinationAfterAFlush) {
 // The same once everything the destination holds has expired.
 TEST(EvictionTest, BackgroundPassEmptiesAnExpiredMergeDestination) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
+  ASSERT_TRUE(cache.Init().ok());
   int first = 0;
   HotAndColdAfterPressure(cache, &first, 30);
   ASSERT_GT(cache.Stats().items_copied_forward, 0u);
@@ -138,6 +142,7 @@ TEST(EvictionTest, BackgroundPassEmptiesAnExpiredMergeDestination) {
 
 TEST(EvictionTest, FifoDropsTheOldestSegmentsWhole) {
   SegmentCache cache(Options(EvictionPolicy::kFifo));
+  ASSERT_TRUE(cache.Init().ok());
   int first = 0;
   const Survivors survivors = HotAndColdAfterPressure(cache, &first);
   EXPECT_LT(survivors.hot, (first + 9) / 10) << "FIFO ignores reads";
@@ -150,6 +155,7 @@ TEST(EvictionTest, FifoDropsTheOldestSegmentsWhole) {
 
 TEST(EvictionTest, BackgroundPassFreesExpiredSegmentsWithoutTouchingOthers) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
+  ASSERT_TRUE(cache.Init().ok());
   const std::string value(100, 'v');
   int short_lived = 0;
   {
@@ -178,6 +184,7 @@ TEST(EvictionTest, BackgroundPassFreesExpiredSegmentsWithoutTouchingOthers) {
 
 TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
+  ASSERT_TRUE(cache.Init().ok());
   const uint64_t empty_in_use = cache.Stats().segments_in_use;  // the merge destination
   const std::string value(100, 'v');
   {
@@ -205,6 +212,7 @@ TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
 // in them is reclaimed though their context writes no more.
 TEST(EvictionTest, TicksHandOverOpenSegmentsThatHoldNothingValid) {
   SegmentCache cache(Options(EvictionPolicy::kMerge));
+  ASSERT_TRUE(cache.Init().ok());
   auto ctx = cache.NewContext();
   const std::string value(100, 'v');
   for (int i = 0; i < 100; ++i) ASSERT_EQ(Set(cache, *ctx, Key(i), value), StoreResult::kStored);
@@ -231,6 +239,7 @@ TEST(EvictionTest, TicksHandOverOpenSegmentsThatHoldNothingValid) {
 // fills its segments as one that writes fast would, and the cache holds what -m allows.
 TEST(EvictionTest, TicksLeaveOpenSegmentsWithLiveItems) {
   SegmentCache cache(Options(EvictionPolicy::kFifo));
+  ASSERT_TRUE(cache.Init().ok());
   auto ctx = cache.NewContext();
   const std::string value(100, 'v');
   const int items = 2000;  // about 7 segments' worth, in a pool of 32
@@ -247,6 +256,7 @@ TEST(EvictionTest, TicksLeaveOpenSegmentsWithLiveItems) {
 TEST(EvictionTest, ExpiredItemsAreReclaimedBeforeLiveOnesAreEvicted) {
   for (EvictionPolicy policy : {EvictionPolicy::kFifo, EvictionPolicy::kMerge}) {
     SegmentCache cache(Options(policy));
+    ASSERT_TRUE(cache.Init().ok());
     auto ctx = cache.NewContext();
     const std::string value(200, 'v');
     int i = 0;
@@ -274,6 +284,7 @@ TEST(EvictionTest, DeadSegmentsAreFreedBeforeLiveItemsAreEvicted) {
       CacheOptions options = Options(policy);
       options.item_size_max = 2 * kSegment;
       SegmentCache cache(options);
+      ASSERT_TRUE(cache.Init().ok());
       auto ctx = cache.NewContext();
       const std::string fixed(100, 'f');
       for (int i = 0; i < 4; ++i) ASSERT_EQ(Set(cache, *ctx, Key(i), fixed), StoreResult::kStored);

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstdlib>
-#include <new>
+#include <cerrno>
+#include <cstring>
+#include <string>
 #include <vector>
 
 namespace mnemo::storage {
@@ -13,11 +14,15 @@ namespace {
 
 // Reserves address space that the kernel backs with zeroed pages on first touch, so that the
 // table's resident size follows its use, not its reservation.
-void* ReserveZeroed(size_t bytes) {
+Status ReserveZeroed(size_t bytes, const char* what, void** out) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  return p;
+  if (p == MAP_FAILED) {
+    return Status::Error("cannot reserve " + std::to_string(bytes) +
+                         " bytes of address space for " + what + ": " + std::strerror(errno));
+  }
+  *out = p;
+  return Status::Ok();
 }
 
 constexpr uint32_t kMinPower = std::countr_zero(HashTable::kStripes);
@@ -30,15 +35,26 @@ HashTable::HashTable(int initial_power, size_t max_items, const LocationHasher* 
   max_buckets_ = std::max<size_t>(std::bit_ceil(max_items / 4 + 1), size_t{1} << (power + 1));
   max_overflow_ = max_buckets_;
   stripes_ = new Stripe[kStripes];
-  buckets_ = static_cast<Bucket*>(ReserveZeroed(max_buckets_ * sizeof(Bucket)));
-  overflow_ = static_cast<Bucket*>(ReserveZeroed(max_overflow_ * sizeof(Bucket)));
   shape_.store(PackShape(power, 0), std::memory_order_relaxed);
 }
 
 HashTable::~HashTable() {
-  munmap(buckets_, max_buckets_ * sizeof(Bucket));
-  munmap(overflow_, max_overflow_ * sizeof(Bucket));
+  if (buckets_ != nullptr) munmap(buckets_, max_buckets_ * sizeof(Bucket));
+  if (overflow_ != nullptr) munmap(overflow_, max_overflow_ * sizeof(Bucket));
   delete[] stripes_;
+}
+
+Status HashTable::Init() {
+  void* buckets = nullptr;
+  Status status = ReserveZeroed(max_buckets_ * sizeof(Bucket), "the hash table", &buckets);
+  if (!status.ok()) return status;
+  buckets_ = static_cast<Bucket*>(buckets);
+  void* overflow = nullptr;
+  status =
+      ReserveZeroed(max_overflow_ * sizeof(Bucket), "the hash table's overflow buckets", &overflow);
+  if (!status.ok()) return status;
+  overflow_ = static_cast<Bucket*>(overflow);
+  return Status::Ok();
 }
 
 size_t HashTable::Index(uint64_t hash) const {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/spin_lock.h"
+#include "base/status.h"
 #include "base/thread_annotations.h"
 
 namespace mnemo::storage {
@@ -100,11 +101,16 @@ class HashTable {
   static constexpr size_t kTargetLoad = 7;
 
   // `initial_power`: log2 of the starting bucket count (raised to log2(kStripes) if lower).
-  // `max_items`: the most items the table must be able to index; sizes the reservation.
+  // `max_items`: the most items the table must be able to index; sizes the reservation, which
+  // Init() makes.
   HashTable(int initial_power, size_t max_items, const LocationHasher* hasher);
   ~HashTable();
   HashTable(const HashTable&) = delete;
   HashTable& operator=(const HashTable&) = delete;
+
+  // Reserves the address space for the buckets; an error says how much could not be had. Every
+  // other method REQUIRES: Init() returned ok.
+  Status Init();
 
   SpinLock& StripeFor(uint64_t hash) const { return stripes_[hash % kStripes].lock; }
 
@@ -178,12 +184,12 @@ class HashTable {
   uint64_t AllocateOverflow();
   void FreeOverflow(uint64_t index);
   // Splits the bucket at the split pointer into itself and its partner 2^level above.
-  void SplitOne();
+  void SplitOne() REQUIRES(grow_lock_);
 
   const LocationHasher* hasher_;
   Stripe* stripes_;
-  Bucket* buckets_;   // address space reserved for max_buckets_, committed as used
-  Bucket* overflow_;  // address space reserved for max_overflow_
+  Bucket* buckets_ = nullptr;   // address space reserved for max_buckets_, committed as used
+  Bucket* overflow_ = nullptr;  // address space reserved for max_overflow_
   size_t max_buckets_;
   size_t max_overflow_;
   std::atomic<uint64_t> shape_;

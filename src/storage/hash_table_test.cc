@@ -37,6 +37,7 @@ TEST(HashTableTest, GrowsAndKeepsEveryItemReachable) {
   constexpr size_t kItems = 200000;
   FakeItems items(kItems, 1);
   HashTable table(10, kItems, &items);
+  ASSERT_TRUE(table.Init().ok());
   for (size_t i = 0; i < kItems; ++i) {
     {
       SpinLockGuard guard(table.StripeFor(items.hashes[i]));
@@ -59,6 +60,7 @@ TEST(HashTableTest, EraseKeepsChainsPackedAndFreesOverflow) {
   FakeItems items(kItems, 2);
   // No growth: 1024 buckets for 50000 items forces long overflow chains.
   HashTable table(10, kItems, &items);
+  ASSERT_TRUE(table.Init().ok());
   for (size_t i = 0; i < kItems; ++i) {
     SpinLockGuard guard(table.StripeFor(items.hashes[i]));
     ASSERT_TRUE(table.Insert(items.hashes[i], FakeItems::At(i)));
@@ -80,6 +82,7 @@ TEST(HashTableTest, EraseKeepsChainsPackedAndFreesOverflow) {
 TEST(HashTableTest, CounterSaturatesAndRelocateResetsIt) {
   FakeItems items(1, 3);
   HashTable table(10, 1, &items);
+  ASSERT_TRUE(table.Init().ok());
   SpinLockGuard guard(table.StripeFor(items.hashes[0]));
   ASSERT_TRUE(table.Insert(items.hashes[0], FakeItems::At(0)));
   Slot* slot = table.FindLocation(items.hashes[0], FakeItems::At(0));
@@ -96,6 +99,7 @@ TEST(HashTableTest, ConcurrentInsertFindEraseWhileGrowing) {
   constexpr size_t kPerThread = 40000;
   FakeItems items(kThreads * kPerThread, 4);
   HashTable table(10, kThreads * kPerThread, &items);
+  ASSERT_TRUE(table.Init().ok());
   std::vector<std::thread> threads;
   for (size_t t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -121,6 +125,16 @@ TEST(HashTableTest, ConcurrentInsertFindEraseWhileGrowing) {
     expected += present;
   }
   EXPECT_EQ(table.size(), expected);
+}
+
+TEST(HashTableTest, InitReportsAReservationTheAddressSpaceCannotHold) {
+  FakeItems items(1, 5);
+  // 2^46 items want 2^45 buckets of 64 bytes: 2 PiB, more than a 47-bit address space.
+  HashTable table(10, size_t{1} << 46, &items);
+  const Status status = table.Init();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cannot reserve"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("hash table"), std::string::npos) << status.message();
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ void Put64(char* out, uint64_t v) {
   Put32(out + 4, static_cast<uint32_t>(v >> 32));
 }
 
+// NOLINTNEXTLINE(readability-non-const-parameter): written through __atomic_store_n
 void StoreInfo(char* item, uint8_t info) {
   __atomic_store_n(reinterpret_cast<uint8_t*>(item), info, __ATOMIC_RELAXED);
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -138,7 +139,7 @@ TEST(ItemTest, StateBitsChangeInPlaceAndLeaveTheRestAlone) {
   header.key_binary = true;
   char item[64];
   const size_t n = header.Encode(item);
-  std::memcpy(item + n, "keyvv", 5);
+  std::copy_n("keyvv", 5, item + n);
   ItemHeader decoded;
   RewriteState(item, kItemStale | kItemWinSent);
   ItemHeader::Decode(item, &decoded);
@@ -169,7 +170,7 @@ TEST(ItemTest, KeyFollowsTheHeaderAndExpiryRewritesInPlace) {
   header.expiry = 1000;
   char item[32];
   const size_t n = header.Encode(item);
-  std::memcpy(item + n, "keyvv", 5);
+  std::copy_n("keyvv", 5, item + n);
   EXPECT_EQ(ItemKey(item, header), "key");
   RewriteExpiry(item, header, 99999);
   ItemHeader decoded;

@@ -120,7 +120,7 @@ class FakeReclaimer final : public SegmentReclaimer {
     info.ttl_bucket = bucket;
     info.state.store(SegmentState::kOpen);
   }
-  bool Outdated(uint32_t id) const override { return outdated.count(id) != 0; }
+  bool Outdated(uint32_t id) const override { return outdated.contains(id); }
   bool Expired(uint32_t) const override { return false; }
   ReclaimCounters& counters() override { return counters_; }
 
@@ -143,6 +143,8 @@ class FakeReclaimer final : public SegmentReclaimer {
 
 class MergeEvictionTest : public ::testing::Test {
  protected:
+  void SetUp() override { ASSERT_TRUE(pool_.Init().ok()); }
+
   // `run_length` sources share a destination: each may fill kSegment / run_length of it.
   void Build(size_t run_length) {
     evictor_ = NewMergeEvictor(&pool_, &buckets_, run_length);

@@ -144,7 +144,9 @@ std::unique_ptr<Evictor> NewEvictor(CacheCore& core) {
 
 }  // namespace
 
-Reclaim::Reclaim(CacheCore& core) : core_(core), evictor_(NewEvictor(core)) {}
+Reclaim::Reclaim(CacheCore& core) : core_(core) {}
+
+void Reclaim::Init() { evictor_ = NewEvictor(core_); }
 
 Reclaim::~Reclaim() { background_.Stop(); }
 

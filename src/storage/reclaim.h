@@ -33,6 +33,10 @@ class Reclaim {
   explicit Reclaim(CacheCore& core);
   ~Reclaim();
 
+  // Makes the evictor, whose merge destination is a segment of the pool. REQUIRES: core.Init()
+  // returned ok; called once, before any other method.
+  void Init();
+
   // Takes a segment from the pool and marks it `state`; when the pool is at its limit, frees one
   // first: a dead one if there is one, else by eviction (unless -M). kNoSegment if none.
   uint32_t Acquire(ThreadContext& ctx, SegmentState state) EXCLUDES(evict_mu_);
@@ -70,8 +74,8 @@ class Reclaim {
 
   CacheCore& core_;
   Mutex evict_mu_;
-  // The pointer is fixed from construction to destruction; the policy is used under evict_mu_.
-  const std::unique_ptr<Evictor> evictor_;
+  // The pointer is fixed from Init() to destruction; the policy is used under evict_mu_.
+  std::unique_ptr<Evictor> evictor_ PT_GUARDED_BY(evict_mu_);
   BackgroundThread background_;
 };
 

@@ -1,6 +1,7 @@
 #include "storage/segment_cache.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/hash.h"
@@ -13,8 +14,12 @@ bool ValidKey(std::string_view key) { return !key.empty() && key.size() <= kMaxK
 
 }  // namespace
 
-std::unique_ptr<Cache> Cache::Create(const CacheOptions& options) {
-  return std::make_unique<SegmentCache>(options);
+Status Cache::Create(const CacheOptions& options, std::unique_ptr<Cache>* cache) {
+  auto segment_cache = std::make_unique<SegmentCache>(options);
+  Status status = segment_cache->Init();
+  if (!status.ok()) return status;
+  *cache = std::move(segment_cache);
+  return Status::Ok();
 }
 
 SegmentCache::SegmentCache(const CacheOptions& options)
@@ -24,13 +29,19 @@ SegmentCache::SegmentCache(const CacheOptions& options)
       reclaim_(core_),
       writer_(core_, reclaim_),
       store_(core_, index_, writer_, codec_),
-      rewriter_(core_, index_, writer_, store_, codec_) {
+      rewriter_(core_, index_, writer_, store_, codec_) {}
+
+Status SegmentCache::Init() {
+  Status status = core_.Init();
+  if (!status.ok()) return status;
+  reclaim_.Init();
   background_ctx_ = std::make_unique<ThreadContext>(this);
   {
     MutexLock lock(registry_mu_);
     contexts_.push_back(background_ctx_.get());
   }
   if (core_.options.background_thread) reclaim_.StartBackground(background_ctx_.get());
+  return Status::Ok();
 }
 
 SegmentCache::~SegmentCache() {
@@ -236,7 +247,6 @@ bool SegmentCache::SetMemoryLimit(size_t bytes) {
 }
 
 CounterTotals SegmentCache::SumCounters() const {
-  MutexLock lock(registry_mu_);
   CounterTotals sum = retired_;
   for (const ThreadContext* ctx : contexts_) {
     for (size_t c = 0; c < kNumCacheCounters; ++c) sum[c] += ctx->Read(c);
@@ -245,10 +255,13 @@ CounterTotals SegmentCache::SumCounters() const {
 }
 
 CacheStats SegmentCache::Stats() const {
-  CounterTotals sum = SumCounters();
+  CounterTotals sum{};
   {
-    // stats reset restarts the counters; gauges (curr_items, bytes) are levels and keep theirs.
+    // One lock for the sum and the baseline, so that a stats reset between them cannot leave a
+    // counter below its baseline. stats reset restarts the counters; gauges (curr_items, bytes)
+    // are levels and keep theirs.
     MutexLock lock(registry_mu_);
+    sum = SumCounters();
     for (size_t c = 0; c < kNumCacheCounters; ++c) {
       if (kCacheCounters[c].metric.kind == MetricKind::kCounter) sum[c] -= baseline_[c];
     }
@@ -273,9 +286,8 @@ CacheStats SegmentCache::Stats() const {
 }
 
 void SegmentCache::ResetStats() {
-  const CounterTotals sum = SumCounters();
   MutexLock lock(registry_mu_);
-  baseline_ = sum;
+  baseline_ = SumCounters();
 }
 
 }  // namespace mnemo::storage

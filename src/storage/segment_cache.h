@@ -58,21 +58,26 @@ namespace mnemo::storage {
 
 class SegmentCache final : public Cache, public ContextOwner {
  public:
+  // Holds no memory and runs no thread until Init().
   explicit SegmentCache(const CacheOptions& options);
   ~SegmentCache() override;
+  // Reserves the segments and the hash table, then starts the background thread; an error says
+  // what could not be had. Every other method REQUIRES: Init() returned ok.
+  Status Init();
 
-  std::unique_ptr<Context> NewContext() override;
-  void Tick(Context& ctx) override;
-  StoreResult Store(Context& ctx, const WriteRequest& request, WriteOutcome* outcome) override;
-  LookupResult Get(Context& ctx, std::string_view key, const ReadOptions& options,
+  std::unique_ptr<Context> NewContext() override EXCLUDES(registry_mu_);
+  void Tick(Context& context) override;
+  StoreResult Store(Context& context, const WriteRequest& request, WriteOutcome* outcome) override;
+  LookupResult Get(Context& context, std::string_view key, const ReadOptions& options,
                    ItemSink& sink) override;
-  TouchResult Touch(Context& ctx, std::string_view key, Exptime exptime) override;
-  DeleteResult Delete(Context& ctx, const DeleteRequest& request) override;
-  ArithResult Arithmetic(Context& ctx, const ArithRequest& request, ArithOutcome* outcome) override;
+  TouchResult Touch(Context& context, std::string_view key, Exptime exptime) override;
+  DeleteResult Delete(Context& context, const DeleteRequest& request) override;
+  ArithResult Arithmetic(Context& context, const ArithRequest& request,
+                         ArithOutcome* outcome) override;
   void FlushAll(uint32_t delay_seconds) override;
   bool SetMemoryLimit(size_t bytes) override;
-  CacheStats Stats() const override;
-  void ResetStats() override;
+  CacheStats Stats() const override EXCLUDES(registry_mu_);
+  void ResetStats() override EXCLUDES(registry_mu_);
 
   // One pass of the background thread's work, run on the calling thread (Reclaim::RunPass).
   void RunBackgroundPass() { reclaim_.RunPass(*background_ctx_); }
@@ -81,7 +86,7 @@ class SegmentCache final : public Cache, public ContextOwner {
 
  private:
   // ContextOwner.
-  void Retire(ThreadContext& ctx) override;
+  void Retire(ThreadContext& ctx) override EXCLUDES(registry_mu_);
 
   // gat and mg with T: Rewriter::TouchVersion as a read. With -M and no room to move the item,
   // it is served with its old expiry.
@@ -94,7 +99,7 @@ class SegmentCache final : public Cache, public ContextOwner {
 
   // The counters of live contexts, retired ones, minus the baseline of the last ResetStats (which
   // curr_items and bytes, being levels, ignore).
-  CounterTotals SumCounters() const EXCLUDES(registry_mu_);
+  CounterTotals SumCounters() const REQUIRES(registry_mu_);
 
   CacheCore core_;
   ValueCodec codec_;

@@ -3,29 +3,56 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "storage/hash_table.h"
 
 namespace mnemo::storage {
 
-SegmentPool::SegmentPool(size_t limit_bytes, size_t max_bytes, size_t segment_size)
-    : segment_size_(segment_size),
-      max_segments_(static_cast<uint32_t>(std::max(limit_bytes, max_bytes) / segment_size)),
-      infos_(new SegmentInfo[max_segments_]),
-      limit_(static_cast<uint32_t>(limit_bytes / segment_size)) {
-  void* p = mmap(nullptr, size_t{max_segments_} * segment_size_, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    std::fprintf(stderr, "mnemo: cannot reserve %zu bytes of address space for items\n",
-                 size_t{max_segments_} * segment_size_);
-    std::abort();
-  }
-  base_ = static_cast<char*>(p);
-  SpinLockGuard guard(lock_);
-  free_.reserve(max_segments_);
+namespace {
+
+// Segment counts at most kMaxSegments (what an ItemLocation can name) survive the narrowing to
+// uint32_t; Init() refuses a pool that needs more.
+uint32_t CappedSegments(size_t bytes, size_t segment_size) {
+  return static_cast<uint32_t>(std::min<size_t>(bytes / segment_size, kMaxSegments + size_t{1}));
 }
 
-SegmentPool::~SegmentPool() { munmap(base_, size_t{max_segments_} * segment_size_); }
+}  // namespace
+
+SegmentPool::SegmentPool(size_t limit_bytes, size_t max_bytes, size_t segment_size)
+    : segment_size_(segment_size),
+      max_segments_(CappedSegments(std::max(limit_bytes, max_bytes), segment_size)),
+      limit_(CappedSegments(limit_bytes, segment_size)) {}
+
+SegmentPool::~SegmentPool() {
+  if (base_ != nullptr) munmap(base_, size_t{max_segments_} * segment_size_);
+}
+
+Status SegmentPool::Init() {
+  if (max_segments_ > kMaxSegments) {
+    return Status::Error("cannot address more than " + std::to_string(kMaxSegments) +
+                         " segments of " + std::to_string(segment_size_) + " bytes for items");
+  }
+  const size_t bytes = size_t{max_segments_} * segment_size_;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    return Status::Error("cannot reserve " + std::to_string(bytes) +
+                         " bytes of address space for items: " + std::strerror(errno));
+  }
+  base_ = static_cast<char*>(p);
+  infos_.reset(new (std::nothrow) SegmentInfo[max_segments_]);
+  if (infos_ == nullptr) {
+    return Status::Error("cannot allocate " + std::to_string(max_segments_) +
+                         " segment descriptors");
+  }
+  SpinLockGuard guard(lock_);
+  free_.reserve(max_segments_);
+  return Status::Ok();
+}
 
 uint32_t SegmentPool::Allocate(SegmentState state) {
   uint32_t id = kNoSegment;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "base/spin_lock.h"
+#include "base/status.h"
 #include "base/thread_annotations.h"
 
 namespace mnemo::storage {
@@ -89,13 +90,16 @@ inline constexpr uint32_t kNeverExpiresMax = UINT32_MAX;
 
 class SegmentPool {
  public:
-  // Reserves address space for `max_bytes` (at least `limit_bytes`) of segments of
-  // `segment_size` bytes and allows `limit_bytes` of them to be used. Aborts if the address space
-  // cannot be reserved.
+  // A pool of `max_bytes` (at least `limit_bytes`) of segments of `segment_size` bytes, of which
+  // `limit_bytes` may be used. It holds no memory until Init().
   SegmentPool(size_t limit_bytes, size_t max_bytes, size_t segment_size);
   ~SegmentPool();
   SegmentPool(const SegmentPool&) = delete;
   SegmentPool& operator=(const SegmentPool&) = delete;
+
+  // Reserves the address space for the segments and allocates their descriptors; an error says
+  // how much could not be had. Every other method REQUIRES: Init() returned ok.
+  Status Init();
 
   // Takes a segment (a reused one first) and marks it `state`; kNoSegment when the limit is
   // reached. Never allocates heap memory.
@@ -139,7 +143,7 @@ class SegmentPool {
   // Resets the descriptor and pushes the segment on the free list.
   void Recycle(uint32_t id);
 
-  char* base_;
+  char* base_ = nullptr;
   const size_t segment_size_;
   const uint32_t max_segments_;
   std::unique_ptr<SegmentInfo[]> infos_;

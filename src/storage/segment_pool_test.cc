@@ -11,6 +11,7 @@ constexpr size_t kSegment = size_t{64} << 10;
 
 TEST(SegmentPoolTest, HandsOutUpToTheLimitAndReusesFreedSegments) {
   SegmentPool pool(8 * kSegment, 16 * kSegment, kSegment);
+  ASSERT_TRUE(pool.Init().ok());
   EXPECT_EQ(pool.limit(), 8u);
   EXPECT_EQ(pool.max_segments(), 16u);
   std::set<uint32_t> ids;
@@ -36,6 +37,7 @@ TEST(SegmentPoolTest, HandsOutUpToTheLimitAndReusesFreedSegments) {
 
 TEST(SegmentPoolTest, FreeingAChainHeadFreesItsChain) {
   SegmentPool pool(8 * kSegment, 8 * kSegment, kSegment);
+  ASSERT_TRUE(pool.Init().ok());
   const uint32_t head = pool.Allocate(SegmentState::kOpen);
   const uint32_t middle = pool.Allocate(SegmentState::kChained);
   const uint32_t tail = pool.Allocate(SegmentState::kChained);
@@ -52,6 +54,7 @@ TEST(SegmentPoolTest, FreeingAChainHeadFreesItsChain) {
 
 TEST(SegmentPoolTest, AHeldSegmentIsFreedOnlyWhenItsLastReaderLetsGo) {
   SegmentPool pool(8 * kSegment, 8 * kSegment, kSegment);
+  ASSERT_TRUE(pool.Init().ok());
   const uint32_t head = pool.Allocate(SegmentState::kOpen);
   const uint32_t next = pool.Allocate(SegmentState::kChained);
   pool.Info(head).chain_next = next;
@@ -77,6 +80,7 @@ TEST(SegmentPoolTest, AHeldSegmentIsFreedOnlyWhenItsLastReaderLetsGo) {
 
 TEST(SegmentPoolTest, ReleasingAHoldOfALiveSegmentFreesNothing) {
   SegmentPool pool(8 * kSegment, 8 * kSegment, kSegment);
+  ASSERT_TRUE(pool.Init().ok());
   const uint32_t id = pool.Allocate(SegmentState::kSealed);
   pool.Hold(id);
   pool.Unhold(id);
@@ -87,6 +91,7 @@ TEST(SegmentPoolTest, ReleasingAHoldOfALiveSegmentFreesNothing) {
 
 TEST(SegmentPoolTest, LimitMovesWithinTheReservation) {
   SegmentPool pool(4 * kSegment, 8 * kSegment, kSegment);
+  ASSERT_TRUE(pool.Init().ok());
   EXPECT_FALSE(pool.SetLimit(kSegment - 1));
   EXPECT_FALSE(pool.SetLimit(9 * kSegment));
   for (int i = 0; i < 4; ++i) ASSERT_NE(pool.Allocate(SegmentState::kOpen), kNoSegment);
@@ -99,6 +104,25 @@ TEST(SegmentPoolTest, LimitMovesWithinTheReservation) {
   EXPECT_EQ(pool.available(), 6u);
   for (int i = 0; i < 6; ++i) ASSERT_NE(pool.Allocate(SegmentState::kOpen), kNoSegment);
   EXPECT_EQ(pool.Allocate(SegmentState::kOpen), kNoSegment);
+}
+
+TEST(SegmentPoolTest, InitReportsAReservationTheAddressSpaceCannotHold) {
+  // 2^24 segments of 16 MiB: 256 TiB, more than a 47-bit address space.
+  constexpr size_t kLarge = size_t{16} << 20;
+  SegmentPool pool(kLarge, size_t{1} << 48, kLarge);
+  const Status status = pool.Init();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cannot reserve 281474976710656 bytes"), std::string::npos)
+      << status.message();
+}
+
+TEST(SegmentPoolTest, InitRefusesMoreSegmentsThanAnItemLocationCanName) {
+  // 2^36 segments would wrap to 0 in 32 bits; a pool must not come up smaller than asked.
+  SegmentPool pool(size_t{1} << 52, size_t{1} << 52, kSegment);
+  const Status status = pool.Init();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cannot address more than 16777216 segments"), std::string::npos)
+      << status.message();
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ void ThreadContext::Add(const ReclaimCounters& c) {
 
 ThreadContext::OpenSegment& ThreadContext::EntryFor(uint16_t bucket, uint32_t* displaced) {
   *displaced = kNoSegment;
-  OpenSegment* lru = &open_[0];
+  OpenSegment* lru = open_.data();
   for (OpenSegment& entry : open_) {
     if (entry.segment != kNoSegment && entry.bucket == bucket) {
       entry.last_use = ++uses_;

@@ -34,6 +34,7 @@ TEST(TtlBucketsTest, BucketsWidenWithTheTtl) {
 class TtlBucketsChainTest : public ::testing::Test {
  protected:
   TtlBucketsChainTest() : pool_(64 * kSegment, 64 * kSegment, kSegment), buckets_(&pool_) {}
+  void SetUp() override { ASSERT_TRUE(pool_.Init().ok()); }
 
   uint32_t Seal(uint16_t bucket, uint32_t create_time, bool chain_head = false) {
     const uint32_t id = pool_.Allocate(SegmentState::kOpen);

@@ -1,7 +1,10 @@
-// Helpers shared by the cache's tests: a sink that copies what a lookup saw.
+// Helpers shared by the cache's tests: a cache made or die, a sink that copies what a lookup saw.
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -10,6 +13,18 @@
 #include "testing/storage/cache_calls.h"
 
 namespace mnemo::storage {
+
+// Cache::Create for tests, benchmarks and fuzzers, whose memory settings always fit: a failure
+// there is a broken environment, reported before aborting.
+inline std::unique_ptr<Cache> CreateCacheOrDie(const CacheOptions& options) {
+  std::unique_ptr<Cache> cache;
+  const Status status = Cache::Create(options, &cache);
+  if (!status.ok()) {
+    std::fprintf(stderr, "Cache::Create: %s\n", status.message().c_str());
+    std::abort();
+  }
+  return cache;
+}
 
 struct CapturedItem : ItemSink {
   void OnItem(const ItemView& item) override {
