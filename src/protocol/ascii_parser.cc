@@ -120,6 +120,7 @@ AsciiRequest AsciiParser::Parse(std::string_view input, Command* cmd, MetaComman
 // fails goes out on its own, as the error, once the keys before it have gone.
 AsciiRequest AsciiParser::ParseLongLine(std::string_view input, Command* cmd) {
   if (stage_ == Stage::kDrop) {
+    if (input.empty()) return NeedMore();  // memchr must not be given an empty view's null data
     const void* newline = std::memchr(input.data(), '\n', input.size());
     if (newline == nullptr) return Discard(input.size());
     stage_ = Stage::kNone;
