@@ -128,7 +128,7 @@ Status Server::Run() {
     workers_.push_back(std::make_unique<Worker>(*context_));
     context_->stats.Register(&workers_.back()->stats());
     context_->buffer_pools.push_back(&workers_.back()->buffer_pool());
-    context_->wake_for_memory.push_back(
+    context_->wake_for_memory.emplace_back(
         [worker = workers_.back().get()] { worker->WakeIfWaitingForMemory(); });
   }
 
