@@ -6,6 +6,7 @@
 //   thread_context  a thread's counters, open segments and scratch
 //   value_codec     values to stored bytes and back (snappy)
 //   item_index      finding, linking and unlinking items; the view a reader gets
+//   value_hold      a reader's hold on an item's segment, to read its value after the lock
 //   segment_writer  reserving room for new versions; sealing segments
 //   item_store      writing a whole new version (set, add, replace, cas)
 //   rewrite         read-modify-writes (append, incr, touch, meta invalidation)
