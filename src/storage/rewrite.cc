@@ -153,10 +153,7 @@ RewriteOutcome Rewriter::RewriteItem(ThreadContext& ctx, std::string_view key, u
         const size_t total = found.header.original_size() + added;
         if (found.header.compressed && added == 0) {
           rewrite.header.compressed = true;  // with the raw size the header was copied with
-        } else if (found.header.compressed ||
-                   (added != 0 && core_.options.compression != Compression::kOff &&
-                    total >= core_.options.compress_min &&
-                    total <= ValueCodec::kMaxCompressedValue)) {
+        } else if (found.header.compressed || (added != 0 && codec_.Compressible(total))) {
           if (!Rebuild(ctx, found, &rewrite)) return RewriteOutcome::kCorrupt;
         }
       }

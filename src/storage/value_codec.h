@@ -1,8 +1,8 @@
 // ValueCodec turns values into the bytes an item stores and back: a snappy block when compression
 // is on, the value is long enough and compressing saves enough (CacheOptions), else the value as
 // it came. A long value whose first 4 KiB do not compress enough is stored as it came without
-// compressing the rest. Readers always get the original bytes; a block that does not decode to exactly the
-// size its header recorded is reported, never returned.
+// compressing the rest. Readers always get the original bytes; a block that does not decode to
+// exactly the size its header recorded is reported, never returned.
 //
 // Thread safety: const methods on shared options; each call uses the caller's own context for
 // scratch space and counters.
