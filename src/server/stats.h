@@ -113,6 +113,7 @@ namespace mnemo::server {
           "Times a connection yielded to others after -R requests in one wake-up")               \
   CACHE(hash_power_level)                                                                        \
   CACHE(hash_table_bytes)                                                                        \
+  CACHE(hash_bytes_limit)                                                                        \
   CACHE(hash_is_expanding)                                                                       \
   CACHE(bytes)                                                                                   \
   CACHE(curr_items)                                                                              \

@@ -38,7 +38,16 @@ CacheCore::CacheCore(const CacheOptions& normalized)
       pool(options.memory_limit, ReserveBytes(options), options.segment_size),
       buckets(&pool),
       table(options.hash_power_initial, ReserveBytes(options) / kMinAverageItemBytes, this),
-      limit_bytes(options.memory_limit) {}
+      limit_bytes(options.memory_limit) {
+  table.SetMemoryLimit(IndexLimit(options.memory_limit));
+}
+
+bool CacheCore::SetMemoryLimit(size_t bytes) {
+  if (!pool.SetLimit(bytes)) return false;
+  table.SetMemoryLimit(IndexLimit(bytes));
+  limit_bytes.store(bytes, std::memory_order_relaxed);
+  return true;
+}
 
 Status CacheCore::Init() {
   Status status = pool.Init();

@@ -396,6 +396,50 @@ TEST_F(CacheTest, EvictionKeepsBytesWithinTheLimit) {
   }
 }
 
+// Items smaller than their hash slots: the index, not -m, is what fills, and the cache evicts to
+// keep it within its limit (half of -m) instead of refusing stores or growing without bound.
+TEST_F(CacheTest, TinyItemsEvictToKeepTheIndexWithinItsLimit) {
+  for (EvictionPolicy policy : {EvictionPolicy::kFifo, EvictionPolicy::kMerge}) {
+    CacheOptions options = SmallOptions();
+    options.eviction = policy;
+    options.hash_power_initial = 10;
+    Make(options);
+    constexpr int kKeys = 600000;
+    for (int i = 0; i < kKeys; ++i) {
+      ASSERT_EQ(Store(StoreMode::kSet, "k" + std::to_string(i), ""), StoreResult::kStored) << i;
+    }
+    const CacheStats stats = cache_->Stats();
+    EXPECT_LE(stats.hash_bytes_limit, options.memory_limit / 2);
+    EXPECT_LE(stats.hash_table_bytes, stats.hash_bytes_limit);
+    EXPECT_GT(stats.hash_table_bytes, stats.hash_bytes_limit / 2);
+    // The index filled before item memory did.
+    EXPECT_LT(stats.bytes, options.memory_limit / 2);
+    EXPECT_GT(stats.evictions, 0u);
+    EXPECT_EQ(stats.curr_items + stats.evictions, static_cast<uint64_t>(kKeys));
+    EXPECT_EQ(Value("k" + std::to_string(kKeys - 1)), "");
+    EXPECT_EQ(Value("k0"), "<miss>");
+  }
+}
+
+TEST_F(CacheTest, WithoutEvictionAFullIndexRefusesAndKeepsItems) {
+  CacheOptions options = SmallOptions();
+  options.evict = false;
+  options.hash_power_initial = 10;
+  Make(options);
+  int stored = 0;
+  StoreResult result = StoreResult::kStored;
+  for (; stored < 600000; ++stored) {
+    result = Store(StoreMode::kSet, "k" + std::to_string(stored), "");
+    if (result != StoreResult::kStored) break;
+  }
+  EXPECT_EQ(result, StoreResult::kNoMemory);
+  const CacheStats stats = cache_->Stats();
+  EXPECT_LE(stats.hash_table_bytes, stats.hash_bytes_limit);
+  EXPECT_EQ(stats.evictions, 0u);
+  EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(stored));
+  for (int i = 0; i < stored; ++i) ASSERT_EQ(Value("k" + std::to_string(i)), "") << i;
+}
+
 TEST_F(CacheTest, StatsResetKeepsItemCounts) {
   ASSERT_EQ(Store(StoreMode::kSet, "k", "v"), StoreResult::kStored);
   cache_->ResetStats();

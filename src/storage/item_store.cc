@@ -49,9 +49,10 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
   ItemCursor cursor = writer_.WriteHeader(place, header, key);
   cursor.Write(stored.data(), stored.size());
 
-  StoreResult result;
+  StoreResult result = StoreResult::kNoMemory;
   bool linked = false;
-  {
+  for (int attempt = 0; !linked && attempt < kLinkAttempts; ++attempt) {
+    if (attempt > 0 && !reclaim_.EvictForIndex(ctx)) break;
     SpinLockGuard guard(core_.table.StripeFor(hash));
     Found found;
     const bool present = index_.FindValidLocked(ctx, hash, key, now, &found);
@@ -71,9 +72,11 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
           index_.Serve(ctx, created, now, reader->state, reader->sink);
         }
       } else {
-        result = StoreResult::kNoMemory;
+        result = StoreResult::kNoMemory;  // the hash table is full: evict and try again
+        continue;
       }
     }
+    break;
   }
   writer_.Finish(place, linked);
   if (linked) {

@@ -12,6 +12,7 @@
 #include "storage/cache.h"
 #include "storage/cache_core.h"
 #include "storage/item_index.h"
+#include "storage/reclaim.h"
 #include "storage/segment_writer.h"
 #include "storage/thread_context.h"
 #include "storage/value_codec.h"
@@ -27,8 +28,9 @@ struct CreatedReader {
 
 class ItemStore {
  public:
-  ItemStore(CacheCore& core, ItemIndex& index, SegmentWriter& writer, const ValueCodec& codec)
-      : core_(core), index_(index), writer_(writer), codec_(codec) {}
+  ItemStore(CacheCore& core, ItemIndex& index, SegmentWriter& writer, Reclaim& reclaim,
+            const ValueCodec& codec)
+      : core_(core), index_(index), writer_(writer), reclaim_(reclaim), codec_(codec) {}
 
   // Writes a new version with `header` and `value` and links it if `mode`'s condition holds
   // (with `cas` for kCas); fills `outcome` (may be null) with the new version's CAS and value
@@ -43,12 +45,17 @@ class ItemStore {
                              uint64_t hash);
 
  private:
+  // Times a store whose item the full hash table refused evicts a segment and tries again before
+  // it answers kNoMemory. Rare: writers evict before the table fills (Reclaim::Acquire).
+  static constexpr int kLinkAttempts = 4;
+
   StoreResult StoreExpired(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
                            uint64_t cas, uint32_t now);
 
   CacheCore& core_;
   ItemIndex& index_;
   SegmentWriter& writer_;
+  Reclaim& reclaim_;
   const ValueCodec& codec_;
 };
 

@@ -37,9 +37,14 @@ class Reclaim {
   // returned ok; called once, before any other method.
   void Init();
 
-  // Takes a segment from the pool and marks it `state`; when the pool is at its limit, frees one
-  // first: a dead one if there is one, else by eviction (unless -M). kNoSegment if none.
+  // Takes a segment from the pool and marks it `state`; when the pool is at its limit or the hash
+  // table is full (HashTable::full), frees one first: a dead one if there is one, else by
+  // eviction (unless -M). kNoSegment if none.
   uint32_t Acquire(ThreadContext& ctx, SegmentState state) EXCLUDES(evict_mu_);
+
+  // Frees one segment, as Acquire does when it must, to make room in a full hash table for an
+  // item that is waiting to be linked. False if nothing could be freed.
+  bool EvictForIndex(ThreadContext& ctx) EXCLUDES(evict_mu_);
 
   // Runs RunPass(*ctx) on a background thread, once a second and when segments run low, until
   // StopBackground. REQUIRES: `ctx` outlives the thread.
