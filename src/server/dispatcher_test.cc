@@ -281,7 +281,7 @@ TEST_F(DispatcherTest, AHeldValueOutlivesItsItemAndItsSegment) {
   ASSERT_EQ(dispatcher_->Dispatch(result, &cmd, out_, values_), Dispatcher::Outcome::kDone);
   // Before the reply is sent: the item goes, and the cache fills its memory several times over,
   // reusing every segment it can.
-  cache_->FlushAll(0);
+  cache_->FlushAll({});
   const std::string filler = Incompressible(100 << 10);
   for (int i = 0; i < 2000; ++i) {
     ASSERT_EQ(cache_calls::Store(*cache_, *context_, storage::StoreMode::kSet,
@@ -311,7 +311,7 @@ TEST_F(DispatcherTest, AGetIntoAFailedOutputQueuesNothingAndHoldsNoSegment) {
   EXPECT_EQ(dispatcher_->Dispatch(result, &cmd, failed, values_), Dispatcher::Outcome::kDone);
   EXPECT_TRUE(failed.empty()) << "a view of item memory queued for a connection that closes";
   EXPECT_FALSE(values_.pending());
-  cache_->FlushAll(0);
+  cache_->FlushAll({});
   const std::string filler = Incompressible(100 << 10);
   for (int i = 0; i < 2000; ++i) {
     ASSERT_EQ(cache_calls::Store(*cache_, *context_, storage::StoreMode::kSet,

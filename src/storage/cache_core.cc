@@ -75,12 +75,15 @@ uint32_t CacheCore::Now() {
   return now;
 }
 
-void CacheCore::FlushAll(uint32_t delay_seconds) {
-  if (delay_seconds == 0) {
+void CacheCore::FlushAll(const FlushRequest& request) {
+  // The latest flush_all replaces a pending one, as memcached's oldest_live does.
+  const uint32_t at = MonotonicSeconds() + request.delay_seconds;
+  flushed_second_.store(request.whole_second ? at : 0, std::memory_order_relaxed);
+  if (request.delay_seconds == 0) {
     flush_at_.store(0, std::memory_order_release);
     flush_gen_.fetch_add(1, std::memory_order_acq_rel);
   } else {
-    flush_at_.store(MonotonicSeconds() + delay_seconds, std::memory_order_release);
+    flush_at_.store(at, std::memory_order_release);
   }
 }
 

@@ -299,14 +299,14 @@ TEST_F(CacheTest, TouchAndGetAndTouchChangeTheExpiry) {
 
 TEST_F(CacheTest, FlushAllNowAndDelayed) {
   ASSERT_EQ(Store(StoreMode::kSet, "a", "v"), StoreResult::kStored);
-  cache_->FlushAll(0);
+  cache_->FlushAll({});
   CapturedItem item;
   EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "a", item), LookupResult::kFlushed);
   EXPECT_EQ(Store(StoreMode::kReplace, "a", "v"), StoreResult::kNotStored);
   ASSERT_EQ(Store(StoreMode::kSet, "b", "v"), StoreResult::kStored);
   EXPECT_EQ(Value("b"), "v");
 
-  cache_->FlushAll(5);
+  cache_->FlushAll({.delay_seconds = 5});
   ASSERT_EQ(Store(StoreMode::kSet, "c", "v"), StoreResult::kStored);
   EXPECT_EQ(Value("b"), "v");
   AdvanceClockForTesting(5);
@@ -316,6 +316,37 @@ TEST_F(CacheTest, FlushAllNowAndDelayed) {
   EXPECT_EQ(Value("d"), "v");
   AdvanceClockForTesting(10);
   EXPECT_EQ(Value("d"), "v");
+}
+
+TEST_F(CacheTest, WholeSecondFlushHidesWhatItsSecondStores) {
+  ASSERT_EQ(Store(StoreMode::kSet, "a", "v"), StoreResult::kStored);
+  cache_->FlushAll({.delay_seconds = 0, .whole_second = true});
+  // Stored, as memcached answers, but flushed at once: its time is the flush's second.
+  EXPECT_EQ(Store(StoreMode::kAdd, "a", "w"), StoreResult::kStored);
+  EXPECT_EQ(Value("a"), "<miss>");
+  AdvanceClockForTesting(1);
+  ASSERT_EQ(Store(StoreMode::kSet, "b", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("b"), "v");
+
+  cache_->FlushAll({.delay_seconds = 2, .whole_second = true});
+  AdvanceClockForTesting(1);
+  ASSERT_EQ(Store(StoreMode::kSet, "c", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("c"), "v");
+  AdvanceClockForTesting(1);
+  EXPECT_EQ(Value("b"), "<miss>");
+  EXPECT_EQ(Value("c"), "<miss>");
+  ASSERT_EQ(Store(StoreMode::kSet, "d", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("d"), "<miss>");
+  AdvanceClockForTesting(1);
+  ASSERT_EQ(Store(StoreMode::kSet, "d", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("d"), "v");
+
+  // A flush without a time replaces the pending one, and hides nothing stored after it.
+  cache_->FlushAll({.delay_seconds = 3, .whole_second = true});
+  cache_->FlushAll({});
+  AdvanceClockForTesting(3);
+  ASSERT_EQ(Store(StoreMode::kSet, "e", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("e"), "v");
 }
 
 TEST_F(CacheTest, LargeItemsSpanSegments) {

@@ -30,8 +30,8 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
                                     uint64_t hash, uint32_t now, ItemHeader header,
                                     std::string_view value, uint64_t cas, WriteOutcome* outcome,
                                     const CreatedReader* reader) {
-  if (IsExpired(header.expiry, now)) {
-    const StoreResult result = StoreExpired(ctx, mode, key, hash, cas, now);
+  if (IsExpired(header.expiry, now) || core_.FlushedSecond(now)) {
+    const StoreResult result = StoreInvisible(ctx, mode, key, hash, cas, now);
     if (result == StoreResult::kStored) {
       // Nothing is linked, but memcached's reply still shows the CAS the item got.
       Report(outcome, header.has_cas ? header.cas : core_.UnusedCas(),
@@ -86,8 +86,8 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
   return result;
 }
 
-StoreResult ItemStore::StoreExpired(ThreadContext& ctx, StoreMode mode, std::string_view key,
-                                    uint64_t hash, uint64_t cas, uint32_t now) {
+StoreResult ItemStore::StoreInvisible(ThreadContext& ctx, StoreMode mode, std::string_view key,
+                                      uint64_t hash, uint64_t cas, uint32_t now) {
   // memcached stores the item and it is invisible at once: the mode's checks decide the answer,
   // and a success only removes the old version.
   SpinLockGuard guard(core_.table.StripeFor(hash));

@@ -34,8 +34,9 @@ class ItemStore {
 
   // Writes a new version with `header` and `value` and links it if `mode`'s condition holds
   // (with `cas` for kCas); fills `outcome` (may be null) with the new version's CAS and value
-  // size, and serves it to `reader` (may be null) under the stripe lock. An expiry already past
-  // links nothing but still reports the store. REQUIRES: mode is not kAppend or kPrepend.
+  // size, and serves it to `reader` (may be null) under the stripe lock. An expiry already past,
+  // or a store in the second of a whole-second flush_all, links nothing but still reports the
+  // store. REQUIRES: mode is not kAppend or kPrepend.
   StoreResult StoreVersion(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
                            uint32_t now, ItemHeader header, std::string_view value, uint64_t cas,
                            WriteOutcome* outcome, const CreatedReader* reader = nullptr);
@@ -49,8 +50,8 @@ class ItemStore {
   // it answers kNoMemory. Rare: writers evict before the table fills (Reclaim::Acquire).
   static constexpr int kLinkAttempts = 4;
 
-  StoreResult StoreExpired(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
-                           uint64_t cas, uint32_t now);
+  StoreResult StoreInvisible(ThreadContext& ctx, StoreMode mode, std::string_view key,
+                             uint64_t hash, uint64_t cas, uint32_t now);
 
   CacheCore& core_;
   ItemIndex& index_;

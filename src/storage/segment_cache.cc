@@ -235,8 +235,8 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
                               core_.Now(), outcome);
 }
 
-void SegmentCache::FlushAll(uint32_t delay_seconds) {
-  core_.FlushAll(delay_seconds);
+void SegmentCache::FlushAll(const FlushRequest& request) {
+  core_.FlushAll(request);
   reclaim_.WakeBackground();
 }
 
