@@ -452,6 +452,32 @@ TEST_F(CacheTest, TinyItemsEvictToKeepTheIndexWithinItsLimit) {
   }
 }
 
+// Overwrites leave dead segments behind while the index stays full. Freeing those frees no slot,
+// so a writer must go on to evict live items rather than give up.
+TEST_F(CacheTest, AFullIndexEvictsPastDeadSegments) {
+  CacheOptions options = SmallOptions();
+  options.memory_limit = size_t{16} << 20;
+  options.segment_size = size_t{64} << 10;
+  options.hash_power_initial = 10;
+  Make(options);
+  int keys = 0;
+  for (; cache_->Stats().evictions == 0; ++keys) {
+    ASSERT_EQ(Store(StoreMode::kSet, "k" + std::to_string(keys), ""), StoreResult::kStored);
+  }
+  // Overwrite the newest half: the segments that held them die, the index stays as full.
+  for (int round = 0; round < 3; ++round) {
+    for (int i = keys / 2; i < keys; ++i) {
+      ASSERT_EQ(Store(StoreMode::kSet, "k" + std::to_string(i), ""), StoreResult::kStored) << i;
+    }
+  }
+  for (int i = 0; i < 100000; ++i) {
+    ASSERT_EQ(Store(StoreMode::kSet, "new" + std::to_string(i), ""), StoreResult::kStored) << i;
+  }
+  const CacheStats stats = cache_->Stats();
+  EXPECT_LE(stats.hash_table_bytes, stats.hash_bytes_limit);
+  EXPECT_EQ(Value("new99999"), "");
+}
+
 TEST_F(CacheTest, WithoutEvictionAFullIndexRefusesAndKeepsItems) {
   CacheOptions options = SmallOptions();
   options.evict = false;

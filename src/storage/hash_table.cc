@@ -161,7 +161,6 @@ uint64_t HashTable::AllocateOverflow() {
   } else {
     return 0;
   }
-
   overflow_in_use_.fetch_add(1, std::memory_order_relaxed);
   return index;
 }

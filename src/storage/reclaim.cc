@@ -164,7 +164,11 @@ uint32_t Reclaim::Acquire(ThreadContext& ctx, SegmentState state) {
       return id;
     }
     MutexLock lock(evict_mu_);
-    id = core_.table.full() ? kNoSegment : core_.pool.Allocate(state);
+    if (core_.table.full()) {
+      if (!EvictUntilTheIndexHasRoom(ctx)) return kNoSegment;
+      continue;
+    }
+    id = core_.pool.Allocate(state);
     if (id != kNoSegment) return id;
     if (!EvictOne(ctx)) return kNoSegment;
   }
@@ -173,7 +177,17 @@ uint32_t Reclaim::Acquire(ThreadContext& ctx, SegmentState state) {
 
 bool Reclaim::EvictForIndex(ThreadContext& ctx) {
   MutexLock lock(evict_mu_);
-  return EvictOne(ctx);
+  return EvictUntilTheIndexHasRoom(ctx);
+}
+
+bool Reclaim::EvictUntilTheIndexHasRoom(ThreadContext& ctx) {
+  // At least once: a store the table refused needs a slot even if full() is false (its chain ran
+  // out of overflow buckets). Dead segments go first and free no slot, hence the loop; each turn
+  // frees a segment, so it ends.
+  do {
+    if (!EvictOne(ctx)) return false;
+  } while (core_.table.full());
+  return true;
 }
 
 void Reclaim::StartBackground(ThreadContext* ctx) {

@@ -42,8 +42,9 @@ class Reclaim {
   // eviction (unless -M). kNoSegment if none.
   uint32_t Acquire(ThreadContext& ctx, SegmentState state) EXCLUDES(evict_mu_);
 
-  // Frees one segment, as Acquire does when it must, to make room in a full hash table for an
-  // item that is waiting to be linked. False if nothing could be freed.
+  // Frees segments, as Acquire does when it must, to make room in the hash table for an item that
+  // is waiting to be linked: at least one, and until the table is no longer full. False if
+  // nothing could be freed.
   bool EvictForIndex(ThreadContext& ctx) EXCLUDES(evict_mu_);
 
   // Runs RunPass(*ctx) on a background thread, once a second and when segments run low, until
@@ -69,6 +70,8 @@ class Reclaim {
   static constexpr int kAcquireAttempts = 8;
 
   bool EvictOne(ThreadContext& ctx) REQUIRES(evict_mu_);
+  // Evicts once, then on while the hash table is full. False if nothing could be freed.
+  bool EvictUntilTheIndexHasRoom(ThreadContext& ctx) REQUIRES(evict_mu_);
   // Frees queued segments that are still sealed and dead, up to `max`; returns how many.
   size_t ReclaimQueuedDead(ThreadContext& ctx, uint32_t now, size_t max) REQUIRES(evict_mu_);
   // True if `id` is sealed and holds nothing valid: every item expired (*expired), was flushed,
