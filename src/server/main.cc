@@ -47,13 +47,21 @@ int main(int argc, char* argv[]) {
   status = RaiseFileLimit(options.max_connections);
   if (!status.ok()) return Fail(EX_OSERR, status);
 
-  // Bound before dropping privileges (ports below 1024) and before daemonizing (so that a port in
-  // use is reported to the shell that started us).
+  // TCP ports are bound before dropping privileges (ports below 1024) and before daemonizing (so
+  // that a port in use is reported to the shell that started us). A unix socket is bound after
+  // dropping them, as memcached does, so that its file belongs to the -u user.
+  const bool unix_socket = !options.socket_path.empty();
+  if (unix_socket) {
+    status = DropPrivileges(options.user);
+    if (!status.ok()) return Fail(EX_OSERR, status);
+  }
   std::unique_ptr<Server> server;
   status = Server::Create(options, &server);
   if (!status.ok()) return Fail(EX_OSERR, status);
-  status = DropPrivileges(options.user);
-  if (!status.ok()) return Fail(EX_OSERR, status);
+  if (!unix_socket) {
+    status = DropPrivileges(options.user);
+    if (!status.ok()) return Fail(EX_OSERR, status);
+  }
   if (options.daemonize) {
     status = Daemonize(/*keep_stderr=*/options.verbosity > 0);
     if (!status.ok()) return Fail(EX_OSERR, status);

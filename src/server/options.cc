@@ -3,6 +3,7 @@
 #include <getopt.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <string_view>
 
@@ -61,6 +62,19 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
         return Status::Error("UDP is not supported (it is an amplification vector); use -U 0");
       }
       return Status::Ok();
+    case 's':
+      options->socket_path = std::string(arg);
+      return Status::Ok();
+    case 'a': {
+      // Octal, as chmod takes it. memcached keeps the number as given (stats settings shows it)
+      // and applies its low nine bits.
+      const char* end = arg.data() + arg.size();
+      const auto [last, ec] = std::from_chars(arg.data(), end, options->unix_mask, 8);
+      if (arg.empty() || arg.front() == '-' || ec != std::errc() || last != end) {
+        return Invalid("-a", arg);
+      }
+      return Status::Ok();
+    }
     case 'm': {
       uint64_t megabytes = 0;
       if (!ParseInt(arg, &megabytes) || megabytes > (uint64_t{1} << 40)) {
@@ -145,7 +159,7 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
   }
 }
 
-constexpr char kShortOptions[] = "+:p:l:U:m:Mc:b:t:R:I:f:n:Cvu:dP:AB:o:hV";
+constexpr char kShortOptions[] = "+:p:s:a:l:U:m:Mc:b:t:R:I:f:n:Cvu:dP:AB:o:hV";
 
 }  // namespace
 
@@ -173,6 +187,8 @@ storage::CacheOptions Options::ToCacheOptions() const {
 Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandLineAction* action) {
   static constexpr option kLongOptions[] = {
       {"port", required_argument, nullptr, 'p'},
+      {"unix-socket", required_argument, nullptr, 's'},
+      {"unix-mask", required_argument, nullptr, 'a'},
       {"listen", required_argument, nullptr, 'l'},
       {"udp-port", required_argument, nullptr, 'U'},
       {"memory-limit", required_argument, nullptr, 'm'},
@@ -226,6 +242,8 @@ std::string UsageText() {
   text +=
       "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
       "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
+      "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
+      "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
       "-l, --listen=<addr>       interface to listen on (default: all addresses);\n"
       "                          a comma-separated list, each <addr>[:<port>]\n"
       "-b, --listen-backlog=<num> TCP listen backlog (default: 1024)\n"

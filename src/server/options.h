@@ -49,6 +49,8 @@ struct Options {
   uint16_t port = 11211;            // -p
   std::vector<std::string> listen;  // -l, one entry per address; empty: every interface
   int udp_port = 0;                 // -U; only 0 (off) is supported
+  std::string socket_path;          // -s: a unix domain socket instead of TCP and UDP
+  int unix_mask = 0700;             // -a: the socket file's permission bits
   int max_connections = 1024;       // -c
   int backlog = 1024;               // -b
   int threads = 4;                  // -t

@@ -102,6 +102,20 @@ TEST(OptionsTest, ListenTakesListsAndRepeats) {
   EXPECT_EQ(options.listen, (std::vector<std::string>{"127.0.0.1", "::1", "10.0.0.1:5000"}));
 }
 
+TEST(OptionsTest, UnixSocketTakesAPathAndAnOctalMask) {
+  Options options;
+  EXPECT_TRUE(options.socket_path.empty());
+  EXPECT_EQ(options.unix_mask, 0700);
+  ASSERT_TRUE(Parse({"-s", "/tmp/m.sock", "-a", "766"}, &options).ok());
+  EXPECT_EQ(options.socket_path, "/tmp/m.sock");
+  EXPECT_EQ(options.unix_mask, 0766);
+  ASSERT_TRUE(Parse({"--unix-socket=/tmp/n.sock", "--unix-mask=0640"}, &options).ok());
+  EXPECT_EQ(options.socket_path, "/tmp/n.sock");
+  EXPECT_EQ(options.unix_mask, 0640);
+  EXPECT_EQ(ErrorOf({"-a", "789"}), "invalid value for -a: \"789\"");
+  EXPECT_EQ(ErrorOf({"-a", "-7"}), "invalid value for -a: \"-7\"");
+}
+
 TEST(OptionsTest, ItemSizeTakesSuffixesWithinMemcachedsLimits) {
   Options options;
   ASSERT_TRUE(Parse({"-I", "1024"}, &options).ok());

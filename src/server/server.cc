@@ -39,6 +39,25 @@ int64_t ClientLimit(int max_connections, int threads, size_t listeners) {
   return max_connections - 1 - own;
 }
 
+// The sockets -s, -l and -p ask for: a unix socket alone, as memcached, or TCP.
+Status OpenListeners(const Options& options,
+                     std::vector<std::unique_ptr<net::Listener>>* listeners) {
+  if (!options.socket_path.empty()) {
+    return net::Listener::OpenUnix(options.socket_path, options.unix_mask, options.backlog,
+                                   listeners);
+  }
+  if (options.listen.empty())
+    return net::Listener::Open("", options.port, options.backlog, listeners);
+  for (const std::string& entry : options.listen) {
+    std::string host;
+    uint16_t port = 0;
+    Status status = net::ParseListenAddress(entry, options.port, &host, &port);
+    if (status.ok()) status = net::Listener::Open(host, port, options.backlog, listeners);
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 class Server::Acceptor final : public net::EventLoop::Handler {
@@ -76,23 +95,14 @@ class Server::SignalReader final : public net::EventLoop::Handler {
 
 Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
   std::unique_ptr<Server> server(new Server(options));
-  if (options.listen.empty()) {
-    Status status = net::Listener::Open("", options.port, options.backlog, &server->listeners_);
-    if (!status.ok()) return status;
-  }
-  for (const std::string& entry : options.listen) {
-    std::string host;
-    uint16_t port = 0;
-    Status status = net::ParseListenAddress(entry, options.port, &host, &port);
-    if (status.ok()) status = net::Listener::Open(host, port, options.backlog, &server->listeners_);
-    if (!status.ok()) return status;
-  }
+  Status status = OpenListeners(options, &server->listeners_);
+  if (!status.ok()) return status;
   server->client_limit_ =
       ClientLimit(options.max_connections, options.threads, server->listeners_.size());
   if (server->client_limit_ < 0) {
     return Status::Error("Maxconns setting is too low, use -c to increase.");
   }
-  Status status = net::EventLoop::Create(&server->loop_);
+  status = net::EventLoop::Create(&server->loop_);
   if (!status.ok()) return status;
   *out = std::move(server);
   return Status::Ok();

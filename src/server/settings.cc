@@ -105,10 +105,17 @@ const Setting kSettings[] = {
         "evictions", [](O o, R) { return std::string(o.evict ? "on" : "off"); },
         "on, or off with -M: a full cache refuses stores instead of evicting"),
     Line(
-        "domain_socket", [](O, R) { return std::string("NULL"); },
-        "Always NULL: no unix socket (-s)"),
+        "domain_socket",
+        [](O o, R) { return o.socket_path.empty() ? std::string("NULL") : o.socket_path; },
+        "The unix domain socket listened on instead of TCP (-s); NULL for none"),
     Line(
-        "umask", [](O, R) { return std::string("700"); }, "Always 700: no unix socket (-a)"),
+        "umask",
+        [](O o, R) {
+          char octal[16];
+          std::snprintf(octal, sizeof(octal), "%o", static_cast<unsigned>(o.unix_mask));
+          return std::string(octal);
+        },
+        "Permission bits of the unix socket's file, in octal (-a)"),
     Line(
         "shutdown_command", [](O o, R) { return YesNo(o.enable_shutdown); },
         "Whether the shutdown command is enabled (-A)"),
