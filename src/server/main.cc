@@ -11,7 +11,6 @@
 #include "server/options.h"
 #include "server/process.h"
 #include "server/server.h"
-#include "server/version.h"
 
 namespace {
 
@@ -35,7 +34,7 @@ int main(int argc, char* argv[]) {
     return 0;
   }
   if (action == CommandLineAction::kPrintVersion) {
-    std::printf("mnemod %.*s\n", static_cast<int>(kVersion.size()), kVersion.data());
+    std::printf("%s\n", VersionLine().c_str());
     return 0;
   }
   mnemo::g_verbosity.store(options.verbosity);

@@ -237,8 +237,12 @@ Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandL
   return Validate(*options);
 }
 
+std::string VersionLine() {
+  return "mnemod " + std::string(kMnemoVersion) + " (memcached " + std::string(kVersion) + ")";
+}
+
 std::string UsageText() {
-  std::string text = "mnemod " + std::string(kVersion) + "\n";
+  std::string text = VersionLine() + "\n";
   text +=
       "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
       "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"

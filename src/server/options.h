@@ -104,6 +104,10 @@ enum class CommandLineAction : uint8_t { kRun, kPrintHelp, kPrintVersion };
 // Not reentrant: it uses getopt_long.
 Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandLineAction* action);
 
+// The line that -V prints and -h starts with: mnemo's release and the memcached release whose
+// interface it implements, "mnemod 0.1.0 (memcached 1.6.45)".
+std::string VersionLine();
+
 // The text that -h prints.
 std::string UsageText();
 

@@ -142,7 +142,7 @@ TEST_F(SessionTest, SwallowsARefusedDataBlockAsItStreamsIn) {
 
 TEST_F(SessionTest, QuitSendsEarlierRepliesThenCloses) {
   Send("version\r\nquit\r\nversion\r\n");
-  EXPECT_EQ(Receive(1000), "VERSION 1.6.45-mnemo-0.1.0\r\n");
+  EXPECT_EQ(Receive(1000), "VERSION 1.6.45\r\n");
   EXPECT_TRUE(session_->closed());
   EXPECT_EQ(closes_, 1);
 }
