@@ -293,7 +293,11 @@ void Dispatcher::Touch(const protocol::Command& cmd) {
 // days) is the delay until then; one in the past flushes now, except that one at or before the
 // time memcached dates its start from flushes nothing (realtime() maps it to 1, oldest_live 0).
 void Dispatcher::FlushAll(const protocol::Command& cmd) {
-  stats_.Add(Stat::kCmdFlush);
+  stats_.Add(Stat::kCmdFlush);  // memcached counts a refused flush_all too
+  if (!server_.options.flush_enabled) {
+    Reply(replies::kFlushAllNotAllowed);
+    return;
+  }
   int64_t delay = cmd.has_number ? static_cast<int64_t>(cmd.number) : 0;
   if (static_cast<uint64_t>(delay) > kMaxRelativeExptime) {
     if (delay <= ProcessStartWallSeconds() - kMemcachedStartBackdate) {

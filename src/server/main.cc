@@ -14,6 +14,12 @@
 
 namespace {
 
+// What -i prints after the version line. memcached's -i prints memcached's and libevent's
+// licenses; mnemod contains code of neither.
+constexpr char kLicenseText[] =
+    "mnemod has no license text built in; it contains no code of memcached or libevent, whose\n"
+    "licenses memcached's -i prints.\n";
+
 int Fail(int exit_code, const mnemo::Status& status) {
   std::fprintf(stderr, "%s\n", status.message().c_str());
   return exit_code;
@@ -33,6 +39,10 @@ int main(int argc, char* argv[]) {
     std::fputs(UsageText().c_str(), stdout);
     return 0;
   }
+  if (action == CommandLineAction::kPrintLicense) {
+    std::printf("%s\n%s", VersionLine().c_str(), kLicenseText);
+    return 0;
+  }
   if (action == CommandLineAction::kPrintVersion) {
     std::printf("%s\n", VersionLine().c_str());
     return 0;
@@ -42,6 +52,10 @@ int main(int argc, char* argv[]) {
   if ((getuid() == 0 || geteuid() == 0) && options.user.empty()) {
     std::fprintf(stderr, "can't run as root without the -u switch\n");
     return EX_USAGE;
+  }
+  if (options.core_dumps) {
+    status = EnableCoreDumps();
+    if (!status.ok()) return Fail(EX_OSERR, status);
   }
   status = RaiseFileLimit(options.max_connections);
   if (!status.ok()) return Fail(EX_OSERR, status);
@@ -62,9 +76,11 @@ int main(int argc, char* argv[]) {
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
   if (options.daemonize) {
-    status = Daemonize(/*keep_stderr=*/options.verbosity > 0);
+    status = Daemonize(/*keep_stderr=*/options.verbosity > 0,
+                       /*keep_directory=*/options.core_dumps);
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
+  if (options.lock_memory) LockMemory();
   const bool wrote_pid_file = !options.pid_file.empty() && WritePidFile(options.pid_file);
 
   status = server->Run();

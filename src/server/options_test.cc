@@ -116,6 +116,42 @@ TEST(OptionsTest, UnixSocketTakesAPathAndAnOctalMask) {
   EXPECT_EQ(ErrorOf({"-a", "-7"}), "invalid value for -a: \"-7\"");
 }
 
+TEST(OptionsTest, TakesEveryFlagOfMemcacheds) {
+  Options options;
+  ASSERT_TRUE(Parse({"-k", "-r", "-F", "-X", "-W", "-D", "#", "-N", "2", "-L", "-S", "-Z", "-Y",
+                     "/x", "-e", "/y", "-o", "ext_path=/z:1g,ssl_key=/k,slab_chunk_max=64"},
+                    &options)
+                  .ok());
+  EXPECT_TRUE(options.lock_memory);
+  EXPECT_TRUE(options.core_dumps);
+  EXPECT_FALSE(options.flush_enabled);
+  EXPECT_FALSE(options.dump_enabled);
+  EXPECT_FALSE(options.watch_enabled);
+  EXPECT_EQ(options.prefix_delimiter, '#');
+  EXPECT_TRUE(options.detail_enabled);
+  EXPECT_EQ(options.napi_ids, 2);
+  EXPECT_EQ(options.tuning.slab_chunk_max, 64 << 10);
+  CommandLineAction action;
+  ASSERT_TRUE(Parse({"-i"}, &options, &action).ok());
+  EXPECT_EQ(action, CommandLineAction::kPrintLicense);
+}
+
+TEST(OptionsTest, SlabChunkMaxFollowsMemcachedsDefaults) {
+  Options options;
+  ASSERT_TRUE(Parse({"-I", "4m"}, &options).ok());
+  EXPECT_EQ(options.tuning.slab_chunk_max, 512 << 10);
+  options = Options();
+  ASSERT_TRUE(Parse({"-o", "no_modern"}, &options).ok());
+  EXPECT_EQ(options.tuning.slab_chunk_max, 1 << 20);
+  options = Options();
+  ASSERT_TRUE(Parse({"-o", "slab_chunk_max=1024", "-I", "4m"}, &options).ok());
+  EXPECT_EQ(options.tuning.slab_chunk_max, 1 << 20);
+  EXPECT_EQ(ErrorOf({"-o", "slab_chunk_max=2048"}),
+            "slab_chunk_max must be specified in kilobytes.");
+  EXPECT_EQ(ErrorOf({"-N", "8"}),
+            "Number of napi_ids(8) cannot be greater than number of threads(4)");
+}
+
 TEST(OptionsTest, ItemSizeTakesSuffixesWithinMemcachedsLimits) {
   Options options;
   ASSERT_TRUE(Parse({"-I", "1024"}, &options).ok());
