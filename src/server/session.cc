@@ -32,6 +32,8 @@ Status Session::Open() {
 
 void Session::OnEvents(uint32_t events) {
   if (closed_) return;  // closed earlier in this round; its events were already collected
+  // A new event, unless the session yielded and waits to be driven again (Resume).
+  if (!yielded) requests_left_ = services_.reqs_per_event;
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_ = true;
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) hung_up_ = true;
   if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) write_blocked_ = false;
@@ -42,6 +44,14 @@ void Session::Drive() {
   int reads = 0;
   for (;;) {
     if (!Flush()) return;
+    if (requests_left_ < 0) {
+      if (!conn_.output_empty()) break;  // the writable edge starts a new event
+      services_.stats.Add(Stat::kConnYields);
+      // The event that drives it again starts with a step, as memcached's starts in conn_new_cmd.
+      requests_left_ = services_.reqs_per_event - 1;
+      services_.owner.OnSessionYield(this);
+      break;
+    }
     if (quitting_ || eof_) {
       if (conn_.output_empty()) Close();
       return;  // else the writable edge brings us back to send the rest
@@ -61,7 +71,7 @@ void Session::Drive() {
       quitting_ = true;
       continue;
     }
-    if (progress == Progress::kOutputFull) continue;
+    if (progress == Progress::kOutputFull || progress == Progress::kYield) continue;
     if (progress == Progress::kNeedMemory) {
       // A client that hung up will not wait for memory to free to read its replies: its memory
       // (and the value it holds) goes now, as for a read waiting for memory below.
@@ -72,7 +82,11 @@ void Session::Drive() {
       WaitForMemory();  // a retrieval's next copy: resumed when the budget has room
       break;
     }
-    if (!readable_) break;
+    if (!readable_) {
+      // Sending the replies is one of memcached's steps, which may run the event's out.
+      if (conn_.output_empty() || write_blocked_) break;
+      continue;
+    }
     if (conn_.ReadNeedsGrowth() && services_.pool.budget().exhausted()) {
       // A client that hung up will not wait for memory to free: its unfinished command (whose
       // rest may sit in the socket) is dropped with the connection, and its memory freed.
@@ -83,16 +97,18 @@ void Session::Drive() {
       WaitForMemory();
       break;
     }
-    if (reads == services_.reads_per_wakeup) {
-      services_.stats.Add(Stat::kConnYields);
-      services_.owner.OnSessionYield(this);
+    if (reads == services_.reqs_per_event) {
+      services_.owner.OnSessionYield(this);  // fairness only: memcached counts no such yield
       break;
     }
     ++reads;
     uint64_t bytes = 0;
     const net::Connection::ReadStatus status = conn_.Read(&bytes, input_wanted_);
     services_.stats.Add(Stat::kBytesRead, bytes);
-    if (bytes != 0) last_progress_ = MonotonicSeconds();
+    if (bytes != 0) {
+      last_progress_ = MonotonicSeconds();
+      requests_left_ = services_.reqs_per_event;  // memcached reads at the start of an event
+    }
     switch (status) {
       case net::Connection::ReadStatus::kFilled:
         break;
@@ -141,6 +157,10 @@ Session::Progress Session::RunAsciiCommands() {
   bool ran = false;
   input_wanted_ = 0;
   for (;;) {
+    if (requests_left_ < 0) {
+      progress = Progress::kYield;
+      break;
+    }
     if (out.size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
       progress = Progress::kOutputFull;
       break;
@@ -185,6 +205,7 @@ Session::Progress Session::RunAsciiCommands() {
       break;
     }
     in.Consume(request.consumed);
+    --requests_left_;  // a command run: one of memcached's steps
   }
   if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
   return progress;
@@ -211,6 +232,7 @@ bool Session::Flush() {
   if (external_bytes != 0) services_.stats.Add(Stat::kBytesWrittenZeroCopy, external_bytes);
   switch (status) {
     case net::Connection::FlushStatus::kDone:
+      --requests_left_;  // a reply batch sent: one of memcached's steps
       break;
     case net::Connection::FlushStatus::kBlocked:
       write_blocked_ = true;
