@@ -1,5 +1,5 @@
 // mnemod: a drop-in replacement for memcached. Reads memcached's flags, sets up the process as
-// memcached does, and runs the server until SIGINT, SIGTERM or `shutdown`.
+// memcached does, and runs the server until SIGINT, SIGTERM, SIGUSR1 or `shutdown`.
 #include <sysexits.h>
 #include <unistd.h>
 

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -84,7 +85,17 @@ class Server::SignalReader final : public net::EventLoop::Handler {
   void OnEvents(uint32_t /*events*/) override {
     signalfd_siginfo info{};
     if (read(fd_, &info, sizeof(info)) != sizeof(info)) return;
-    MNEMO_LOG(1, "Signal handled: %s.\n", strsignal(static_cast<int>(info.ssi_signo)));
+    // What memcached 1.6.45 does and says for each.
+    switch (info.ssi_signo) {
+      case SIGHUP:
+        return;  // memcached reloads its TLS certificates; mnemod has none, and keeps serving
+      case SIGUSR1:
+        std::fprintf(stderr, "Gracefully stopping\n");
+        break;
+      default:
+        MNEMO_LOG(1, "Exiting normally\n");
+        break;
+    }
     loop_.Stop();
   }
 
@@ -119,6 +130,8 @@ Status Server::Run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);  // a graceful stop; the warm restart (-e) will build on it
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers any other write
   const int signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -16,6 +16,7 @@ Session::Session(int fd, const SessionServices& services)
       conn_(fd, services.pool),
       entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()),
       parser_(services.limits),
+      values_(fd),
       last_progress_(MonotonicSeconds()) {}
 
 Status Session::Open() {
@@ -184,6 +185,8 @@ Session::Progress Session::RunAsciiCommands() {
       }
     }
     ran = true;
+    const bool trace = g_verbosity.load(std::memory_order_relaxed) >= 2;
+    if (trace && !suspended_) copied_before_ = out.copied().size();
     const Dispatcher::Outcome outcome =
         request.kind == protocol::AsciiRequest::Kind::kMeta
             ? services_.dispatcher.DispatchMeta(request.meta, meta, out)
@@ -195,7 +198,15 @@ Session::Progress Session::RunAsciiCommands() {
                                                             : Progress::kNeedMemory;
       break;
     }
+    const bool resumed = suspended_;
     suspended_ = false;
+    // A resumed retrieval's output may have been partly sent since it began: only its end counts.
+    if (trace && g_verbosity.load(std::memory_order_relaxed) >= 2) {
+      const std::string_view copied = out.copied().readable();
+      const std::string_view appended =
+          resumed ? std::string_view() : copied.substr(std::min(copied_before_, copied.size()));
+      LogReply(appended, TraceKindOf(request, cmd_.type));
+    }
     if (outcome == Dispatcher::Outcome::kQuit) {
       progress = Progress::kQuit;
       break;
@@ -216,6 +227,42 @@ void Session::LogCommandLine(std::string_view input) const {
   std::string_view line = input.substr(0, std::min(input.find('\n'), kMaxLogged));
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   std::fprintf(stderr, "<%d %.*s\n", conn_.fd(), static_cast<int>(line.size()), line.data());
+}
+
+Session::TraceKind Session::TraceKindOf(const protocol::AsciiRequest& request,
+                                        protocol::CommandType type) {
+  if (request.kind == protocol::AsciiRequest::Kind::kMeta) return TraceKind::kMeta;
+  if (request.text.status != protocol::ParseStatus::kOk) return TraceKind::kLine;
+  switch (type) {
+    case protocol::CommandType::kGet:
+    case protocol::CommandType::kGets:
+    case protocol::CommandType::kGat:
+    case protocol::CommandType::kGats:
+      return TraceKind::kRetrieval;
+    case protocol::CommandType::kDelete:
+    case protocol::CommandType::kIncr:
+    case protocol::CommandType::kDecr:
+    case protocol::CommandType::kTouch:
+      return TraceKind::kNone;  // memcached 1.6.45 answers these without out_string
+    default:
+      return TraceKind::kLine;
+  }
+}
+
+void Session::LogReply(std::string_view appended, TraceKind kind) const {
+  const int fd = conn_.fd();
+  if (kind == TraceKind::kNone) return;
+  if (kind == TraceKind::kRetrieval && (appended.empty() || appended.ends_with("END\r\n"))) {
+    std::fprintf(stderr, ">%d END\n", fd);
+    return;
+  }
+  // One line, as out_string sends: multi-line replies (stats, VALUE blocks) are not printed.
+  const size_t end = appended.find("\r\n");
+  if (end == std::string_view::npos || end + 2 != appended.size()) return;
+  const std::string_view line = appended.substr(0, end);
+  if (line == "END") return;  // an empty listing (stats items, stats slabs ...)
+  if (kind == TraceKind::kMeta && line != "MN") return;  // the one meta reply out_string sends
+  std::fprintf(stderr, ">%d %.*s\n", fd, static_cast<int>(line.size()), line.data());
 }
 
 bool Session::Flush() {

@@ -146,6 +146,14 @@ class Session final : public net::EventLoop::Handler {
   void PublishState();
   // -vv: prints the command line at the front of `input`, as memcached does.
   void LogCommandLine(std::string_view input) const;
+  // -vv: prints the reply to a command as memcached 1.6.45's does (">FD reply"). memcached prints
+  // what its out_string sends, one-line replies, and a retrieval's END (ValueWriter prints its
+  // keys); it prints no multi-line reply, and no reply of the commands it answers without
+  // out_string (delete, incr, decr, touch, the meta commands but mn).
+  enum class TraceKind : uint8_t { kLine, kRetrieval, kMeta, kNone };
+  static TraceKind TraceKindOf(const protocol::AsciiRequest& request, protocol::CommandType type);
+  // `appended` is what the command added to the copied output (empty for a resumed retrieval).
+  void LogReply(std::string_view appended, TraceKind kind) const;
 
   const SessionServices& services_;
   net::Connection conn_;
@@ -156,6 +164,7 @@ class Session final : public net::EventLoop::Handler {
   protocol::Command cmd_;
   protocol::AsciiRequest suspended_request_;
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
+  size_t copied_before_ = 0;    // -vv: the copied output's size before the current command
   size_t input_wanted_ = 0;     // the incomplete command's size in all, once its line says it
   bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output or for memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
