@@ -74,17 +74,6 @@ def test_item_memory_that_cannot_be_reserved_exits_non_zero_with_a_message():
     assert "cannot reserve" in proc.stderr and "for items" in proc.stderr, proc.stderr
 
 
-@pytest.mark.mnemo_only
-def test_udp_is_refused():
-    port = harness.free_port()
-    flags = ["-l", harness.HOST, "-p", str(port), "-U", "1"]
-    if os.geteuid() == 0:
-        flags += ["-u", "root"]
-    rc, _, err = run(*flags)
-    assert rc != 0
-    assert "-U" in err or "UDP" in err, err
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root must name a user with -u")
 def test_root_without_dash_u_is_refused():
     rc, _, err = run("-l", harness.HOST, "-p", str(harness.free_port()), "-U", "0")

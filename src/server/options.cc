@@ -64,9 +64,9 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
       }
       return Status::Ok();
     case 'U':
-      if (!ParseInt(arg, &options->udp_port)) return Invalid("-U", arg);
-      if (options->udp_port != 0) {
-        return Status::Error("UDP is not supported (it is an amplification vector); use -U 0");
+      if (!ParseInt(arg, &options->udp_port) || options->udp_port < 0 ||
+          options->udp_port > 65535) {
+        return Invalid("-U", arg);
       }
       return Status::Ok();
     case 's':
@@ -287,6 +287,7 @@ Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandL
   optind = 0;  // GNU getopt: 0 restarts scanning from scratch
   opterr = 0;  // errors are reported through the Status
   int flag = 0;
+  bool tcp_port_given = false;
   while ((flag = getopt_long(argc, argv, kShortOptions, kLongOptions, nullptr)) != -1) {
     if (flag == '?') {
       if (optopt != 0)
@@ -300,11 +301,15 @@ Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandL
     while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);  // as memcached does
     Status status = ApplyFlag(flag, arg, options, action);
     if (!status.ok()) return status;
+    if (flag == 'p') tcp_port_given = true;
     if (*action != CommandLineAction::kRun) return Status::Ok();
   }
   if (optind < argc) {
     return Status::Error(std::string("unexpected argument \"") + argv[optind] + "\"");
   }
+  // memcached listens for TCP on the UDP port when -U is given and -p is not.
+  if (options->udp_port != 0 && !tcp_port_given)
+    options->port = static_cast<uint16_t>(options->udp_port);
   // memcached halves its slab chunks for items over a slab page, unless slab_chunk_max was given.
   if (options->item_size_max > kMemcachedSlabPage && !options->tuning.slab_chunk_max_set) {
     options->tuning.slab_chunk_max = kMemcachedSlabPage / 2;
@@ -326,7 +331,7 @@ std::string UsageText() {
   std::string text = VersionLine() + "\n";
   text +=
       "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-      "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
+      "-U, --udp-port=<num>      UDP port to listen on (default: 0, off)\n"
       "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
       "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
       "-l, --listen=<addr>       interface to listen on (default: all addresses);\n"

@@ -50,7 +50,7 @@ struct Options {
   // Network.
   uint16_t port = 11211;            // -p
   std::vector<std::string> listen;  // -l, one entry per address; empty: every interface
-  int udp_port = 0;                 // -U; only 0 (off) is supported
+  int udp_port = 0;                 // -U; 0: off, as in memcached 1.6
   std::string socket_path;          // -s: a unix domain socket instead of TCP and UDP
   int unix_mask = 0700;             // -a: the socket file's permission bits
   int max_connections = 1024;       // -c

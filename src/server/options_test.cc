@@ -102,6 +102,18 @@ TEST(OptionsTest, ListenTakesListsAndRepeats) {
   EXPECT_EQ(options.listen, (std::vector<std::string>{"127.0.0.1", "::1", "10.0.0.1:5000"}));
 }
 
+TEST(OptionsTest, UdpPortIsAlsoTheTcpPortUnlessDashPSaysOtherwise) {
+  Options options;
+  ASSERT_TRUE(Parse({"-U", "12000"}, &options).ok());
+  EXPECT_EQ(options.udp_port, 12000);
+  EXPECT_EQ(options.port, 12000);
+  options = Options();
+  ASSERT_TRUE(Parse({"-U", "12000", "-p", "13000"}, &options).ok());
+  EXPECT_EQ(options.udp_port, 12000);
+  EXPECT_EQ(options.port, 13000);
+  EXPECT_EQ(ErrorOf({"-U", "70000"}), "invalid value for -U: \"70000\"");
+}
+
 TEST(OptionsTest, UnixSocketTakesAPathAndAnOctalMask) {
   Options options;
   EXPECT_TRUE(options.socket_path.empty());
@@ -170,7 +182,6 @@ TEST(OptionsTest, ItemSizeTakesSuffixesWithinMemcachedsLimits) {
 }
 
 TEST(OptionsTest, RefusesWhatItCannotDo) {
-  EXPECT_NE(ErrorOf({"-U", "11211"}).find("UDP is not supported"), std::string::npos);
   EXPECT_NE(ErrorOf({"-B", "binary"}).find("binary protocol is not supported"), std::string::npos);
   EXPECT_EQ(ErrorOf({"-B", "foo"}),
             "Invalid value for binding protocol: foo\n -- should be one of auto, binary, or "

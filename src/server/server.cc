@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "net/udp_socket.h"
 #include "server/replies.h"
 
 namespace mnemo::server {
@@ -31,12 +32,13 @@ int OpenReserveFd() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
 // standard streams, three for its main event loop (epoll and libevent's pipe pair), one per
 // listening socket and five per worker thread (epoll, a pipe pair, two eventfds). 1.6.18 holds
 // four per worker thread. Negative when -c leaves no descriptor even for a refusal.
-int64_t ClientLimit(int max_connections, int threads, size_t listeners) {
+int64_t ClientLimit(int max_connections, int threads, size_t listeners, size_t udp_sockets) {
   constexpr int64_t kStandardStreams = 3;
   constexpr int64_t kMainLoop = 3;
   constexpr int64_t kPerWorker = 5;
-  const int64_t own =
-      kStandardStreams + kMainLoop + kPerWorker * threads + static_cast<int64_t>(listeners);
+  // memcached serves each UDP socket from every worker thread, each with a descriptor of its own.
+  const int64_t own = kStandardStreams + kMainLoop + kPerWorker * threads +
+                      static_cast<int64_t>(listeners) + static_cast<int64_t>(udp_sockets) * threads;
   return max_connections - 1 - own;
 }
 
@@ -54,6 +56,21 @@ Status OpenListeners(const Options& options,
     uint16_t port = 0;
     Status status = net::ParseListenAddress(entry, options.port, &host, &port);
     if (status.ok()) status = net::Listener::Open(host, port, options.backlog, listeners);
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+// -U's sockets, on the addresses TCP listens on; none with a unix socket (-s), as memcached.
+Status OpenUdpSockets(const Options& options, std::vector<int>* fds) {
+  if (options.udp_port == 0 || !options.socket_path.empty()) return Status::Ok();
+  const auto port = static_cast<uint16_t>(options.udp_port);
+  if (options.listen.empty()) return net::OpenUdpSockets("", port, fds);
+  for (const std::string& entry : options.listen) {
+    std::string host;
+    uint16_t ignored = 0;
+    Status status = net::ParseListenAddress(entry, port, &host, &ignored);
+    if (status.ok()) status = net::OpenUdpSockets(host, port, fds);
     if (!status.ok()) return status;
   }
   return Status::Ok();
@@ -107,9 +124,10 @@ class Server::SignalReader final : public net::EventLoop::Handler {
 Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
   std::unique_ptr<Server> server(new Server(options));
   Status status = OpenListeners(options, &server->listeners_);
+  if (status.ok()) status = OpenUdpSockets(options, &server->udp_fds_);
   if (!status.ok()) return status;
-  server->client_limit_ =
-      ClientLimit(options.max_connections, options.threads, server->listeners_.size());
+  server->client_limit_ = ClientLimit(options.max_connections, options.threads,
+                                      server->listeners_.size(), server->udp_fds_.size());
   if (server->client_limit_ < 0) {
     return Status::Error("Maxconns setting is too low, use -c to increase.");
   }
@@ -121,6 +139,7 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
 
 Server::~Server() {
   if (reserve_fd_ >= 0) close(reserve_fd_);
+  for (const int fd : udp_fds_) close(fd);
 }
 
 Status Server::Run() {
@@ -155,6 +174,15 @@ Status Server::Run() {
         [worker = workers_.back().get()] { worker->WakeIfWaitingForMemory(); });
   }
 
+  // Every worker serves every UDP socket, each through a descriptor of its own, as memcached's
+  // threads do.
+  for (const int fd : udp_fds_) {
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      const int own = i + 1 == workers_.size() ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (own >= 0) workers_[i]->AddUdpSocket(own);
+    }
+  }
+  udp_fds_.clear();
   for (const std::unique_ptr<Worker>& worker : workers_) {
     if (status.ok()) status = worker->Start();
   }

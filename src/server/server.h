@@ -65,6 +65,7 @@ class Server final : private net::EventLoop::Observer {
 
   const Options options_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
+  std::vector<int> udp_fds_;  // -U's sockets, until Run() hands them to the workers
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<storage::Cache> cache_;

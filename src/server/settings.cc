@@ -94,7 +94,7 @@ const Setting kSettings[] = {
     Line(
         "tcpport", [](O o, R) { return Number(o.port); }, "TCP port (-p)"),
     Line(
-        "udpport", [](O o, R) { return Number(o.udp_port); }, "UDP port (-U): always 0, off"),
+        "udpport", [](O o, R) { return Number(o.udp_port); }, "UDP port (-U); 0: off"),
     Line(
         "inter", [](O o, R) { return JoinListen(o); },
         "Addresses listened on (-l); NULL for every interface"),
