@@ -193,3 +193,9 @@ def test_item_sizes_memcached_refuses_for_its_slab_chunks_are_taken(start_server
     with server.connect() as conn:
         assert harness.stats(conn, b"settings")["item_size_max"] == str(
             int(size.rstrip("k")) * (1024 if size.endswith("k") else 1))
+
+
+def test_dash_capital_t_is_not_a_memcached_flag():
+    rc, output = run("-T")
+    assert rc != 0
+    assert "invalid option -- 'T'" in output
