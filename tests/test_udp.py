@@ -2,7 +2,7 @@
 number, total datagrams, reserved), a request in one datagram, each reply cut into datagrams of at
 most 1400 bytes with their sequence numbers; off by default. pymemcache has no UDP, so these send
 raw datagrams and compare what comes back byte for byte. They pass against memcached 1.6.45 too
-(MNEMO_SERVER=<its binary>)."""
+(MNEMO_SERVER=<its binary>). That UDP is off by default is tested in test_limits_protocols.py."""
 
 import re
 import socket
@@ -53,17 +53,6 @@ def udp(start_module_server):
     client = UdpClient(port)
     yield server, client
     client.sock.close()
-
-
-def test_udp_is_off_by_default(server):
-    inodes = set()
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        with open(table) as rows:
-            next(rows)
-            inodes |= {row.split()[9] for row in rows}
-    assert not inodes & harness._socket_inodes(server.pid)
-    with server.connect() as conn:
-        assert harness.stats(conn, b"settings")["udpport"] == "0"
 
 
 def test_a_reply_echoes_the_request_id_in_one_datagram(udp):

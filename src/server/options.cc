@@ -14,8 +14,6 @@
 namespace mnemo::server {
 namespace {
 
-// memcached's slab page, which -I and slab_chunk_max are measured against.
-constexpr int kMemcachedSlabPage = 1 << 20;
 // memcached's bounds on -I.
 constexpr size_t kItemSizeMaxLower = 1024;
 constexpr size_t kItemSizeMaxUpper = size_t{1} << 30;
@@ -311,8 +309,8 @@ Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandL
   if (options->udp_port != 0 && !tcp_port_given)
     options->port = static_cast<uint16_t>(options->udp_port);
   // memcached halves its slab chunks for items over a slab page, unless slab_chunk_max was given.
-  if (options->item_size_max > kMemcachedSlabPage && !options->tuning.slab_chunk_max_set) {
-    options->tuning.slab_chunk_max = kMemcachedSlabPage / 2;
+  if (options->item_size_max > MemcachedTuning::kSlabPage && !options->tuning.slab_chunk_max_set) {
+    options->tuning.slab_chunk_max = MemcachedTuning::kSlabPage / 2;
   }
   Status status = Validate(*options);
   if (status.ok() && options->napi_ids != 0) {

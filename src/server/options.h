@@ -21,6 +21,10 @@ namespace mnemo::server {
 // memcached's slab and LRU tuning (-o slab_*, lru_*, hash_algorithm, modern, ...), with its
 // defaults. None of it changes what mnemod does.
 struct MemcachedTuning {
+  // memcached's slab page: the slab_chunk_max that no_modern and no_chunked_items set, and the
+  // item size above which memcached halves its default.
+  static constexpr int kSlabPage = 1 << 20;
+
   bool maxconns_fast = true;
   bool slab_reassign = true;
   int slab_automove = 1;

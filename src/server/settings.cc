@@ -9,9 +9,6 @@
 namespace mnemo::server {
 namespace {
 
-// memcached's slab page, the size that its no_modern and no_chunked_items give slab_chunk_max.
-constexpr int kMemcachedSlabPageSize = 1 << 20;
-
 // The storage engine addresses an item inside a segment with 24 bits.
 constexpr size_t kSegmentSizeMin = size_t{64} << 10;
 constexpr size_t kSegmentSizeMax = size_t{16} << 20;
@@ -297,7 +294,7 @@ const Setting kSettings[] = {
      "no_chunked_items",
      false,
      [](std::string_view, Options* o) {
-       o->tuning.slab_chunk_max = kMemcachedSlabPageSize;
+       o->tuning.slab_chunk_max = MemcachedTuning::kSlabPage;
        return Status::Ok();
      },
      {},
@@ -647,7 +644,7 @@ const Setting kSettings[] = {
      false,
      [](std::string_view, Options* o) {
        // What memcached's no_modern switches back to.
-       if (!o->tuning.slab_chunk_max_set) o->tuning.slab_chunk_max = kMemcachedSlabPageSize;
+       if (!o->tuning.slab_chunk_max_set) o->tuning.slab_chunk_max = MemcachedTuning::kSlabPage;
        o->tuning.slab_reassign = false;
        o->tuning.slab_automove = 0;
        o->tuning.maxconns_fast = false;

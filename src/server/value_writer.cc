@@ -24,7 +24,7 @@ void ValueWriter::Begin(net::OutputQueue* out, bool with_cas) {
 }
 
 void ValueWriter::OnItem(const storage::ItemView& item) {
-  if (g_verbosity.load(std::memory_order_relaxed) >= 2) {
+  if (trace_fd_ >= 0 && g_verbosity.load(std::memory_order_relaxed) >= 2) {
     // As memcached prints each hit, under its item lock too; only at -vv.
     const std::string_view key = item.key();
     std::fprintf(stderr, ">%d sending key %.*s\n", trace_fd_, static_cast<int>(key.size()),

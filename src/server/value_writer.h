@@ -30,7 +30,7 @@ namespace mnemo::server {
 
 class ValueWriter final : public storage::ItemSink {
  public:
-  // `trace_fd` names the connection in -vv's ">FD sending key KEY" lines.
+  // `trace_fd` names the connection in -vv's ">FD sending key KEY" lines; -1: print none.
   explicit ValueWriter(int trace_fd = -1) : trace_fd_(trace_fd) {}
 
   // Values of at least this many bytes are held and sent from item memory; smaller ones are
