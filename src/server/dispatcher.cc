@@ -296,7 +296,11 @@ void Dispatcher::Touch(const protocol::Command& cmd) {
 // effect is flushed too; without one (oldest_live = now - 1, and memcached unlinks what this
 // second stored at once), exactly what was stored before it.
 void Dispatcher::FlushAll(const protocol::Command& cmd) {
-  stats_.Add(Stat::kCmdFlush);
+  stats_.Add(Stat::kCmdFlush);  // memcached counts a refused flush_all too
+  if (!server_.options.flush_enabled) {
+    Reply(replies::kFlushAllNotAllowed);
+    return;
+  }
   int64_t delay = cmd.has_number ? static_cast<int64_t>(cmd.number) : 0;
   if (static_cast<uint64_t>(delay) > kMaxRelativeExptime) {
     if (delay <= ProcessStartWallSeconds() - kMemcachedStartBackdate) {
