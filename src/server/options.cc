@@ -176,17 +176,16 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
     case 'e':
       NoteIgnored("-e", "a restartable cache in a memory file is not supported yet");
       return Status::Ok();
+    // Security flags fail closed until they are built (issue 21): a server asked for TLS or
+    // authentication must not serve in the clear or without it. memcached built without TLS or
+    // SASL refuses -Z and -S in these words.
     case 'Z':
-      NoteIgnored("-Z", "TLS is not supported yet");
-      return Status::Ok();
+      return Status::Error("This server is not built with TLS support.");
     case 'S':
-      NoteIgnored("-S", "SASL is not supported yet: clients are served without authentication");
-      return Status::Ok();
+      return Status::Error("This server is not built with SASL support.");
     case 'Y':
-      NoteIgnored("-Y",
-                  "ascii authentication is not supported yet: clients are served without "
-                  "authentication");
-      return Status::Ok();
+      return Status::Error(
+          "ascii authentication (-Y) is not supported yet: refusing to serve without it");
     case 'B':
       if (arg == "ascii" || arg == "auto") return Status::Ok();  // auto: ascii is all there is
       if (arg == "binary") {
