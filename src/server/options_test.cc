@@ -121,12 +121,20 @@ TEST(OptionsTest, ItemSizeTakesSuffixesWithinMemcachedsLimits) {
 
 TEST(OptionsTest, RefusesWhatItCannotDo) {
   EXPECT_NE(ErrorOf({"-U", "11211"}).find("UDP is not supported"), std::string::npos);
-  EXPECT_NE(ErrorOf({"-B", "binary"}).find("binary protocol is not supported"), std::string::npos);
   EXPECT_EQ(ErrorOf({"-B", "foo"}),
             "Invalid value for binding protocol: foo\n -- should be one of auto, binary, or "
             "ascii");
+}
+
+TEST(OptionsTest, BindsTheProtocolAsMemcachedDoes) {
   Options options;
-  EXPECT_TRUE(Parse({"-B", "auto"}, &options).ok());
+  EXPECT_FALSE(options.binding_protocol.has_value());  // auto: each connection's first byte
+  ASSERT_TRUE(Parse({"-B", "binary"}, &options).ok());
+  EXPECT_EQ(options.binding_protocol, protocol::WireProtocol::kBinary);
+  ASSERT_TRUE(Parse({"-B", "ascii"}, &options).ok());
+  EXPECT_EQ(options.binding_protocol, protocol::WireProtocol::kAscii);
+  ASSERT_TRUE(Parse({"-B", "binary", "-B", "auto"}, &options).ok());
+  EXPECT_FALSE(options.binding_protocol.has_value());
 }
 
 TEST(OptionsTest, RejectsBadNumbersInMemcachedsWords) {

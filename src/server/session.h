@@ -2,15 +2,17 @@
 // it reads requests, parses them in place, dispatches them and sends the replies.
 //
 // The connection's protocol is chosen once, from the first byte it receives, as memcached's
-// try_read_command_negotiate chooses it (negotiation.h); an ascii connection parses its requests
-// through its AsciiParser. One pass (Drive) reads what the socket has, runs every complete command
-// in the input (pipelining), and sends all their replies with one send: one read and one write per
-// batch. Commands split at any byte wait in the input buffer until complete. A refused command's
-// data block is discarded as it streams in, never buffered; a long multi-get line is answered
-// piece by piece as it streams in (ascii_parser.h). When the unsent output passes
-// Dispatcher::kOutputSoftLimit the session stops taking requests until the client reads, so a
-// client that never reads holds a bounded amount of memory. After reqs_per_event reads in one
-// wake-up it yields to the other connections of its worker.
+// try_read_command_negotiate chooses it (negotiation.h), unless -B binds every connection to one;
+// an ascii connection parses its requests through its AsciiParser and answers them through the
+// Dispatcher, a binary one through its BinaryParser and the BinaryDispatcher. One pass (Drive)
+// reads what the socket has, runs every complete command in the input (pipelining), and sends all
+// their replies with one send: one read and one write per batch. Commands split at any byte wait in
+// the input buffer until complete. A refused command's data block is discarded as it streams in,
+// never buffered; a long multi-get line is answered piece by piece as it streams in
+// (ascii_parser.h). When the unsent output passes Dispatcher::kOutputSoftLimit the session stops
+// taking requests until the client reads, so a client that never reads holds a bounded amount of
+// memory. After reqs_per_event reads in one wake-up it yields to the other connections of its
+// worker.
 //
 // Connection memory is shared by all connections (net::MemoryBudget). Each connection may always
 // use one pool block for its input and one for its output, so a small request is served whatever
@@ -36,14 +38,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "net/buffer_pool.h"
 #include "net/connection.h"
 #include "net/event_loop.h"
 #include "protocol/ascii_parser.h"
+#include "protocol/binary_parser.h"
 #include "protocol/command.h"
 #include "protocol/negotiation.h"
 #include "protocol/text_parser.h"
+#include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
 #include "server/stats.h"
@@ -72,11 +77,14 @@ struct SessionServices {
   net::BufferPool& pool;
   net::EventLoop& loop;
   Dispatcher& dispatcher;
+  BinaryDispatcher& binary_dispatcher;
   ThreadStats& stats;
   ConnectionRegistry& registry;
   SessionOwner& owner;
   protocol::ParserLimits limits;
   int reads_per_wakeup;
+  // -B: the protocol every connection speaks; unset, each chooses from its first byte.
+  std::optional<protocol::WireProtocol> binding_protocol;
 };
 
 class Session final : public net::EventLoop::Handler {
@@ -128,6 +136,7 @@ class Session final : public net::EventLoop::Handler {
   // Chooses the protocol from the first byte, then runs the commands of that protocol.
   Progress RunCommands();
   Progress RunAsciiCommands();
+  Progress RunBinaryCommands();
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
   // session) if the connection broke.
   bool Flush();
@@ -147,9 +156,13 @@ class Session final : public net::EventLoop::Handler {
   protocol::AsciiParser parser_;
   protocol::Command cmd_;
   protocol::AsciiRequest suspended_request_;
+  protocol::BinaryParser binary_parser_;
+  protocol::BinaryCommand binary_cmd_;
+  protocol::BinaryRequest suspended_binary_request_;
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
   size_t input_wanted_ = 0;     // the incomplete command's size in all, once its line says it
-  bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output or for memory
+  bool suspended_ = false;      // cmd_ (binary_cmd_) is a retrieval stopped by a full output or for
+                                // memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
   bool eof_ = false;            // the client closed its side, and everything before it was read
