@@ -10,7 +10,8 @@ read the CPU time again, check that no get missed, stop the server. Two loads:
   --load rate       --threads 2 --clients 25 --pipeline 1 --ratio 1:10 --rate-limiting 1000
                     (50 connections x 1,000 requests/s = 50k requests/s, not pipelined)
 
-both with --data-size N, --key-pattern R:R --key-maximum 100000 --test-time S. Prints, per
+both with --data-size N, --key-pattern R:R --key-maximum 100000 --test-time S, over the text
+protocol unless --protocol memcache_binary asks for the binary one. Prints, per
 server, median [min–max] over rounds of throughput, p50, p99 and server CPU per request (user +
 system, and the system part alone), then each server's per-round ratios to each reference.
 
@@ -56,7 +57,7 @@ def measure(args, memtier, spec):
                        check=True, capture_output=True)
         cpu_before, sys_before = cpu_seconds(server.proc.pid)
         out = subprocess.run(
-            [memtier, "-s", "127.0.0.1", "-p", str(server.port), "--protocol=memcache_text",
+            [memtier, "-s", "127.0.0.1", "-p", str(server.port), "--protocol=" + args.protocol,
              "--threads", "2", "--clients", "25", "--ratio", args.ratio,
              "--data-size", str(args.value_size), "--key-pattern", "R:R",
              "--key-maximum", str(args.key_maximum), "--test-time", str(args.duration),
@@ -84,6 +85,8 @@ def main():
                         "1.6.18, $MNEMO_REFERENCE as 1.6.45, mnemod")
     parser.add_argument("--load", choices=sorted(LOADS), required=True)
     parser.add_argument("--value-size", type=int, default=32)
+    parser.add_argument("--protocol", choices=["memcache_text", "memcache_binary"],
+                        default="memcache_text", help="memtier's protocol")
     parser.add_argument("--ratio", default="1:10", help="memtier's set:get ratio (0:1, gets only)")
     parser.add_argument("--key-maximum", type=int, default=KEY_MAXIMUM,
                         help="keys memtier-0 .. memtier-N; keep N x value size within -m 1024")
@@ -102,7 +105,8 @@ def main():
 
     results = common.run_rounds(specs, args.rounds, lambda spec: measure(args, memtier, spec))
     names = [spec.name for spec in specs]
-    print(f"memtier_benchmark, --load {args.load}, {args.value_size}-byte values, {args.rounds} "
+    print(f"memtier_benchmark, --load {args.load}, --protocol {args.protocol}, "
+          f"{args.value_size}-byte values, {args.rounds} "
           f"alternating rounds of {args.duration} s; median [min–max]; load average "
           f"{open('/proc/loadavg').read().split()[0]} at the end\n")
     rows = [[label, *(common.summarize([r[key] for r in results[n]]).format(fmt) for n in names)]

@@ -8,7 +8,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-tidy libclang-rt-14-dev
   python3 python3-pytest python3-pymemcache python3-pylibmc python3-matplotlib
-  memcached libmemcached-tools nutcracker libfaketime
+  memcached libmemcached-tools nutcracker libfaketime ruby ruby-dalli
   procps
 )
 missing=()

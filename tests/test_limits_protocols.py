@@ -1,6 +1,6 @@
 """Protocols mnemod does not serve unless asked, rows of BAD_INPUTS.md's "Memory and
 connections": UDP is off by default (it is an amplification vector: a small spoofed request, a
-large reply), and a connection whose first byte is 0x80 (a binary-protocol request) is closed.
+large reply), and a connection whose first byte is 0x80 speaks the binary protocol, as memcached's does.
 
 These servers start without the harness's base flags, which say `-U 0` outright."""
 
@@ -77,21 +77,24 @@ def test_udp_is_off_by_default(default_server):
         c.expect(b"get k\r\n", b"END\r\n")
 
 
-# memcached 1.6.18 switches such a connection to the binary protocol (and with -B ascii waits
-# for a newline); mnemod speaks no binary protocol, so it closes it.
-@pytest.mark.mnemo_only
-@pytest.mark.parametrize("request_bytes", [
-    b"\x80",
+# A first byte 0x80 makes the connection speak the binary protocol, as in memcached: a request
+# is answered (test_binary.py has the rest), and a header still incomplete is waited for.
+def test_first_byte_0x80_speaks_the_binary_protocol(server):
     # A binary get of "k": magic, opcode 0, key length 1, body length 1.
-    b"\x80\x00\x00\x01" + bytes(4) + b"\x00\x00\x00\x01" + bytes(12) + b"k",
-    b"\x80get k\r\n",
-], ids=["magic_only", "binary_get", "magic_then_text"])
-def test_first_byte_0x80_closes_the_connection(server, request_bytes):
+    get = b"\x80\x00\x00\x01" + bytes(4) + b"\x00\x00\x00\x01" + bytes(12) + b"k"
     with server.connect() as c:
-        c.send(request_bytes)
-        assert c.read_to_eof() == b""
-    with server.connect() as other:
-        other.expect(b"get k\r\n", b"END\r\n")
+        c.send(get)
+        assert c.read_exact(24 + 9) == b"\x81\x00\x00\x00" + bytes(2) + b"\x00\x01" \
+            + b"\x00\x00\x00\x09" + bytes(12) + b"Not found"
+    with server.connect() as c:
+        c.send(b"\x80get k\r\n")  # a header of opcode 'g' (unknown) with a key of 0x6574 bytes
+        assert c.read_for(0.3) == b""
+    with server.connect() as c:
+        c.send(b"\x80")
+        assert c.read_for(0.3) == b""
+        c.send(bytes(23))  # completes a get header with no key: refused, then closed
+        assert c.read_to_eof() == b"\x81\x00\x00\x00" + bytes(2) + b"\x00\x04" \
+            + b"\x00\x00\x00\x11" + bytes(12) + b"Invalid arguments"
 
 
 # The protocol is chosen once, from the connection's first byte, as memcached 1.6.45 chooses it:

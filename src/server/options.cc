@@ -187,12 +187,17 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
       return Status::Error(
           "ascii authentication (-Y) is not supported yet: refusing to serve without it");
     case 'B':
-      if (arg == "ascii" || arg == "auto") return Status::Ok();  // auto: ascii is all there is
-      if (arg == "binary") {
-        return Status::Error("The binary protocol is not supported; use -B ascii");
+      if (arg == "auto") {
+        options->binding_protocol.reset();
+      } else if (arg == "ascii") {
+        options->binding_protocol = protocol::WireProtocol::kAscii;
+      } else if (arg == "binary") {
+        options->binding_protocol = protocol::WireProtocol::kBinary;
+      } else {
+        return Status::Error("Invalid value for binding protocol: " + std::string(arg) +
+                             "\n -- should be one of auto, binary, or ascii");
       }
-      return Status::Error("Invalid value for binding protocol: " + std::string(arg) +
-                           "\n -- should be one of auto, binary, or ascii");
+      return Status::Ok();
     case 'o':
       return ParseSuboptions(arg, options);
     case 'h':
@@ -351,7 +356,7 @@ std::string UsageText() {
       "-t, --threads=<num>       number of threads to use (default: 4)\n"
       "-R, --max-reqs-per-event  requests per connection before yielding to others (default: 20)\n"
       "-C, --disable-cas         disable use of CAS\n"
-      "-B, --protocol=<name>     protocol: ascii, or auto (which means ascii)\n"
+      "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto)\n"
       "-I, --max-item-size=<num> largest item, with a k or m suffix (default: 1m,\n"
       "                          min: 1k, max: 1g and half of -m)\n"
       "-f, --slab-growth-factor=<num>  accepted for compatibility; no slab classes here\n"

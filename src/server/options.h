@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "protocol/negotiation.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -62,6 +63,9 @@ struct Options {
   int threads = 4;                  // -t
   int reqs_per_event = 20;          // -R: requests per connection per wake-up before yielding
   int napi_ids = 0;                 // -N; accepted, no effect: threads are chosen round robin
+  // -B: the protocol every connection speaks; unset (auto, the default): each chooses from its
+  // first byte.
+  std::optional<protocol::WireProtocol> binding_protocol;
   // Memory and items.
   size_t memory_limit = size_t{64} << 20;  // -m, given in megabytes
   size_t item_size_max = size_t{1} << 20;  // -I

@@ -130,8 +130,8 @@ TEST(OptionsTest, UnixSocketTakesAPathAndAnOctalMask) {
 
 TEST(OptionsTest, TakesEveryFlagOfMemcacheds) {
   Options options;
-  ASSERT_TRUE(Parse({"-k", "-r", "-F", "-X", "-W", "-D", "#", "-N", "2", "-L", "-S", "-Z", "-Y",
-                     "/x", "-e", "/y", "-o", "ext_path=/z:1g,ssl_key=/k,slab_chunk_max=64"},
+  ASSERT_TRUE(Parse({"-k", "-r", "-F", "-X", "-W", "-D", "#", "-N", "2", "-L", "-e", "/y", "-o",
+                     "ext_path=/z:1g,ssl_key=/k,slab_chunk_max=64"},
                     &options)
                   .ok());
   EXPECT_TRUE(options.lock_memory);
@@ -146,6 +146,13 @@ TEST(OptionsTest, TakesEveryFlagOfMemcacheds) {
   CommandLineAction action;
   ASSERT_TRUE(Parse({"-i"}, &options, &action).ok());
   EXPECT_EQ(action, CommandLineAction::kPrintLicense);
+}
+
+// Until TLS and authentication exist, a server asked for them must not start (fail closed).
+TEST(OptionsTest, SecurityFlagsAreRefusedUntilBuilt) {
+  EXPECT_EQ(ErrorOf({"-Z"}), "This server is not built with TLS support.");
+  EXPECT_EQ(ErrorOf({"-S"}), "This server is not built with SASL support.");
+  EXPECT_NE(ErrorOf({"-Y", "/x"}).find("refusing to serve without it"), std::string::npos);
 }
 
 TEST(OptionsTest, SlabChunkMaxFollowsMemcachedsDefaults) {
@@ -182,12 +189,20 @@ TEST(OptionsTest, ItemSizeTakesSuffixesWithinMemcachedsLimits) {
 }
 
 TEST(OptionsTest, RefusesWhatItCannotDo) {
-  EXPECT_NE(ErrorOf({"-B", "binary"}).find("binary protocol is not supported"), std::string::npos);
   EXPECT_EQ(ErrorOf({"-B", "foo"}),
             "Invalid value for binding protocol: foo\n -- should be one of auto, binary, or "
             "ascii");
+}
+
+TEST(OptionsTest, BindsTheProtocolAsMemcachedDoes) {
   Options options;
-  EXPECT_TRUE(Parse({"-B", "auto"}, &options).ok());
+  EXPECT_FALSE(options.binding_protocol.has_value());  // auto: each connection's first byte
+  ASSERT_TRUE(Parse({"-B", "binary"}, &options).ok());
+  EXPECT_EQ(options.binding_protocol, protocol::WireProtocol::kBinary);
+  ASSERT_TRUE(Parse({"-B", "ascii"}, &options).ok());
+  EXPECT_EQ(options.binding_protocol, protocol::WireProtocol::kAscii);
+  ASSERT_TRUE(Parse({"-B", "binary", "-B", "auto"}, &options).ok());
+  EXPECT_FALSE(options.binding_protocol.has_value());
 }
 
 TEST(OptionsTest, RejectsBadNumbersInMemcachedsWords) {

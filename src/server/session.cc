@@ -16,8 +16,14 @@ Session::Session(int fd, const SessionServices& services)
       conn_(fd, services.pool),
       entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()),
       parser_(services.limits),
+      binary_parser_(services.limits),
       values_(fd),
-      last_progress_(MonotonicSeconds()) {}
+      last_progress_(MonotonicSeconds()) {
+  if (services.binding_protocol.has_value()) {
+    protocol_ = *services.binding_protocol;
+    negotiated_ = true;
+  }
+}
 
 Status Session::Open() {
   Status status =
@@ -145,8 +151,7 @@ Session::Progress Session::RunCommands() {
     case protocol::WireProtocol::kAscii:
       return RunAsciiCommands();
     case protocol::WireProtocol::kBinary:
-      // Not spoken yet, so the connection closes. The binary protocol's handler plugs in here.
-      return Progress::kClose;
+      return RunBinaryCommands();
   }
   return Progress::kClose;
 }
@@ -207,6 +212,64 @@ Session::Progress Session::RunAsciiCommands() {
           resumed ? std::string_view() : copied.substr(std::min(copied_before_, copied.size()));
       LogReply(appended, TraceKindOf(request, cmd_.type));
     }
+    if (outcome == Dispatcher::Outcome::kQuit) {
+      progress = Progress::kQuit;
+      break;
+    }
+    if (outcome == Dispatcher::Outcome::kClose) {
+      progress = Progress::kClose;
+      break;
+    }
+    in.Consume(request.consumed);
+    --requests_left_;  // a command run: one of memcached's steps
+  }
+  if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
+  return progress;
+}
+
+Session::Progress Session::RunBinaryCommands() {
+  net::IoBuffer& in = conn_.input();
+  net::OutputQueue& out = conn_.output_queue();
+  Progress progress = Progress::kNeedInput;
+  bool ran = false;
+  input_wanted_ = 0;
+  for (;;) {
+    if (requests_left_ < 0) {
+      progress = Progress::kYield;
+      break;
+    }
+    if (out.size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
+      progress = Progress::kOutputFull;
+      break;
+    }
+    protocol::BinaryRequest request = suspended_binary_request_;
+    if (!suspended_) {
+      request = binary_parser_.Parse(in.readable(), &binary_cmd_);
+      if (request.kind == protocol::BinaryRequest::Kind::kNeedMore) {
+        input_wanted_ = request.needed;
+        break;
+      }
+      if (request.kind == protocol::BinaryRequest::Kind::kDiscard) {
+        in.Consume(request.consumed);
+        continue;
+      }
+      if (request.kind == protocol::BinaryRequest::Kind::kClose) {
+        MNEMO_LOG(1, "Invalid magic:  %x\n", static_cast<unsigned char>(in.readable()[0]));
+        progress = Progress::kClose;
+        break;
+      }
+      if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
+    }
+    ran = true;
+    const Dispatcher::Outcome outcome =
+        services_.binary_dispatcher.Dispatch(request, binary_cmd_, out, values_);
+    if (outcome == Dispatcher::Outcome::kNeedMemory) {
+      suspended_ = true;
+      suspended_binary_request_ = request;
+      progress = Progress::kNeedMemory;
+      break;
+    }
+    suspended_ = false;
     if (outcome == Dispatcher::Outcome::kQuit) {
       progress = Progress::kQuit;
       break;
@@ -305,7 +368,7 @@ void Session::PublishState() {
   ConnectionState state = ConnectionState::kWaiting;
   if (!conn_.output_empty()) {
     state = ConnectionState::kMwrite;
-  } else if (parser_.discarding()) {
+  } else if (parser_.discarding() || binary_parser_.discarding()) {
     state = ConnectionState::kSwallow;
   } else if (!conn_.input().empty()) {
     state = ConnectionState::kRead;

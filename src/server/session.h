@@ -2,14 +2,16 @@
 // it reads requests, parses them in place, dispatches them and sends the replies.
 //
 // The connection's protocol is chosen once, from the first byte it receives, as memcached's
-// try_read_command_negotiate chooses it (negotiation.h); an ascii connection parses its requests
-// through its AsciiParser. One pass (Drive) reads what the socket has, runs every complete command
-// in the input (pipelining), and sends all their replies with one send: one read and one write per
-// batch. Commands split at any byte wait in the input buffer until complete. A refused command's
-// data block is discarded as it streams in, never buffered; a long multi-get line is answered
-// piece by piece as it streams in (ascii_parser.h). When the unsent output passes
-// Dispatcher::kOutputSoftLimit the session stops taking requests until the client reads, so a
-// client that never reads holds a bounded amount of memory.
+// try_read_command_negotiate chooses it (negotiation.h), unless -B binds every connection to one;
+// an ascii connection parses its requests through its AsciiParser and answers them through the
+// Dispatcher, a binary one through its BinaryParser and the BinaryDispatcher. One pass (Drive)
+// reads what the socket has, runs every complete command in the input (pipelining), and sends all
+// their replies with one send: one read and one write per batch. Commands split at any byte wait in
+// the input buffer until complete. A refused command's data block is discarded as it streams in,
+// never buffered; a long multi-get line is answered piece by piece as it streams in
+// (ascii_parser.h). When the unsent output passes Dispatcher::kOutputSoftLimit the session stops
+// taking requests until the client reads, so a client that never reads holds a bounded amount of
+// memory.
 //
 // -R (reqs_per_event) is applied and counted as memcached applies and counts it: memcached's
 // drive_machine takes reqs_per_event steps per event, a step being a command run, a reply batch
@@ -43,14 +45,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "net/buffer_pool.h"
 #include "net/connection.h"
 #include "net/event_loop.h"
 #include "protocol/ascii_parser.h"
+#include "protocol/binary_parser.h"
 #include "protocol/command.h"
 #include "protocol/negotiation.h"
 #include "protocol/text_parser.h"
+#include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
 #include "server/stats.h"
@@ -79,11 +84,14 @@ struct SessionServices {
   net::BufferPool& pool;
   net::EventLoop& loop;
   Dispatcher& dispatcher;
+  BinaryDispatcher& binary_dispatcher;
   ThreadStats& stats;
   ConnectionRegistry& registry;
   SessionOwner& owner;
   protocol::ParserLimits limits;
   int reqs_per_event;  // -R
+  // -B: the protocol every connection speaks; unset, each chooses from its first byte.
+  std::optional<protocol::WireProtocol> binding_protocol;
 };
 
 class Session final : public net::EventLoop::Handler {
@@ -136,6 +144,7 @@ class Session final : public net::EventLoop::Handler {
   // Chooses the protocol from the first byte, then runs the commands of that protocol.
   Progress RunCommands();
   Progress RunAsciiCommands();
+  Progress RunBinaryCommands();
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
   // session) if the connection broke.
   bool Flush();
@@ -163,10 +172,14 @@ class Session final : public net::EventLoop::Handler {
   protocol::AsciiParser parser_;
   protocol::Command cmd_;
   protocol::AsciiRequest suspended_request_;
+  protocol::BinaryParser binary_parser_;
+  protocol::BinaryCommand binary_cmd_;
+  protocol::BinaryRequest suspended_binary_request_;
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
   size_t copied_before_ = 0;    // -vv: the copied output's size before the current command
   size_t input_wanted_ = 0;     // the incomplete command's size in all, once its line says it
-  bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output or for memory
+  bool suspended_ = false;      // cmd_ (binary_cmd_) is a retrieval stopped by a full output or for
+                                // memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
   bool eof_ = false;            // the client closed its side, and everything before it was read

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "net/memory_budget.h"
+#include "protocol/binary_protocol.h"
 #include "server/dispatcher.h"
 #include "server/server_context.h"
 #include "testing/storage/cache_test_util.h"
@@ -30,8 +32,15 @@ class SessionTest : public ::testing::Test, private SessionOwner {
     int fds[2];
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
     client_ = fds[1];
-    services_ = std::make_unique<SessionServices>(SessionServices{
-        pool_, *loop_, dispatcher_, stats_, server_.connections, *this, {}, reqs_per_event_});
+    services_ = std::make_unique<SessionServices>(SessionServices{pool_,
+                                                                  *loop_,
+                                                                  dispatcher_,
+                                                                  binary_dispatcher_,
+                                                                  stats_,
+                                                                  server_.connections,
+                                                                  *this,
+                                                                  {},
+                                                                  reqs_per_event_});
     session_ = std::make_unique<Session>(fds[0], *services_);
     EXPECT_TRUE(session_->Open().ok());
   }
@@ -84,6 +93,7 @@ class SessionTest : public ::testing::Test, private SessionOwner {
   net::MemoryBudget budget_{size_t{64} << 20};
   net::BufferPool pool_{net::BufferPool::kDefaultBlockSize, net::BufferPool::kDefaultMaxIdle,
                         &budget_};
+  BinaryDispatcher binary_dispatcher_{server_, *context_, stats_, dispatcher_, pool_};
   std::unique_ptr<net::EventLoop> loop_;
   int reqs_per_event_ = 20;
   std::unique_ptr<SessionServices> services_;
@@ -147,8 +157,76 @@ TEST_F(SessionTest, QuitSendsEarlierRepliesThenCloses) {
   EXPECT_EQ(closes_, 1);
 }
 
-TEST_F(SessionTest, BinaryProtocolByteClosesSilently) {
-  Send("\x80\x01\x00\x00");
+// A binary-protocol packet: `magic`, `opcode`, then extras, key and value; status 0, opaque and
+// CAS as given.
+std::string Packet(uint8_t magic, uint8_t opcode, std::string_view extras, std::string_view key,
+                   std::string_view value, uint64_t cas = 0, uint32_t opaque = 0) {
+  std::string out(protocol::binary::kHeaderSize, '\0');
+  out[0] = static_cast<char>(magic);
+  out[1] = static_cast<char>(opcode);
+  protocol::binary::Store16(out.data() + 2, static_cast<uint16_t>(key.size()));
+  out[4] = static_cast<char>(extras.size());
+  protocol::binary::Store32(out.data() + 8,
+                            static_cast<uint32_t>(extras.size() + key.size() + value.size()));
+  std::memcpy(out.data() + 12, &opaque, 4);
+  protocol::binary::Store64(out.data() + 16, cas);
+  return out.append(extras).append(key).append(value);
+}
+std::string Request(uint8_t opcode, std::string_view extras, std::string_view key,
+                    std::string_view value, uint32_t opaque = 0) {
+  return Packet(0x80, opcode, extras, key, value, 0, opaque);
+}
+std::string Response(uint8_t opcode, std::string_view extras, std::string_view key,
+                     std::string_view value, uint64_t cas, uint32_t opaque = 0) {
+  return Packet(0x81, opcode, extras, key, value, cas, opaque);
+}
+
+TEST_F(SessionTest, BinaryRequestsSplitAtEveryByteGiveTheSameReplies) {
+  const std::string flags("\0\0\0\x07", 4);
+  const std::string pipeline = Request(0x11, flags + std::string(4, '\0'), "k", "hello", 9) +
+                               Request(0x09, "", "nope", "") + Request(0x0c, "", "k", "", 3) +
+                               Request(0x0a, "", "", "");
+  for (const char c : pipeline) Send(std::string(1, c));
+  std::string expected = Response(0x0c, flags, "k", "hello", 0, 3);
+  const std::string received = Receive(expected.size() + protocol::binary::kHeaderSize);
+  ASSERT_EQ(received.size(), expected.size() + protocol::binary::kHeaderSize);
+  // The hit carries the item's CAS, whatever it is.
+  const uint64_t cas = protocol::binary::Load64(received.data() + 16);
+  EXPECT_NE(cas, 0u);
+  expected = Response(0x0c, flags, "k", "hello", cas, 3) + Response(0x0a, "", "", "", 0);
+  EXPECT_EQ(received, expected);
+}
+
+TEST_F(SessionTest, BinaryGetSendsALargeValueFromItemMemory) {
+  std::string value(100 << 10, '\0');  // bytes that do not compress, so it is stored as sent
+  uint32_t x = 12345;
+  for (char& c : value) c = static_cast<char>((x = x * 1103515245 + 12345) >> 24);
+  Send(Request(0x11, std::string(8, '\0'), "big", value) + Request(0x00, "", "big", ""));
+  const std::string received = Receive(protocol::binary::kHeaderSize + 4 + value.size());
+  ASSERT_EQ(received.size(), protocol::binary::kHeaderSize + 4 + value.size());
+  EXPECT_EQ(received.substr(protocol::binary::kHeaderSize + 4), value);
+  EXPECT_GE(stats_.Get(Stat::kBytesWrittenZeroCopy), value.size());
+}
+
+TEST_F(SessionTest, BinaryConnectionClosesOnAWrongMagicByte) {
+  Send(Request(0x0a, "", "", "") + Request(0x0a, "", "", "").replace(0, 1, "\x81"));
+  EXPECT_EQ(Receive(1000), Response(0x0a, "", "", "", 0));
+  EXPECT_TRUE(session_->closed());
+}
+
+TEST_F(SessionTest, BoundToBinaryATextCommandIsNeverRead) {
+  services_->binding_protocol = protocol::WireProtocol::kBinary;
+  session_->Close();
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  close(client_);
+  client_ = fds[1];
+  session_ = std::make_unique<Session>(fds[0], *services_);
+  ASSERT_TRUE(session_->Open().ok());
+  Send("get foo\r\n");  // less than a header: memcached waits for the rest
+  EXPECT_EQ(Receive(1), "");
+  EXPECT_FALSE(session_->closed());
+  Send("get bar baz qux\r\n");  // a header's worth, with no magic byte
   EXPECT_EQ(Receive(1), "");
   EXPECT_TRUE(session_->closed());
 }

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "protocol/negotiation.h"
 #include "server/option_values.h"
 
 namespace mnemo::server {
@@ -145,8 +146,13 @@ const Setting kSettings[] = {
     Line(
         "tcp_backlog", [](O o, R) { return Number(o.backlog); }, "TCP listen backlog (-b)"),
     Line(
-        "binding_protocol", [](O, R) { return std::string("ascii"); },
-        "Always ascii: text and meta (-B)"),
+        "binding_protocol",
+        [](O o, R) {
+          if (!o.binding_protocol.has_value()) return std::string("auto-negotiate");
+          return std::string(protocol::WireProtocolName(*o.binding_protocol));
+        },
+        "The protocol connections speak (-B): auto-negotiate (from each one's first byte), "
+        "ascii (text and meta) or binary"),
     Line(
         "auth_enabled_sasl", [](O, R) { return YesNo(false); }, "Always no: no SASL"),
     Line(

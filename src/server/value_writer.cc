@@ -11,6 +11,7 @@ namespace mnemo::server {
 namespace {
 
 char* Put(char* p, std::string_view text) {
+  if (text.empty()) return p;  // its data() may be null, which memcpy must not be given
   std::memcpy(p, text.data(), text.size());
   return p + text.size();
 }
@@ -19,18 +20,23 @@ char* Put(char* p, std::string_view text) {
 
 void ValueWriter::Begin(net::OutputQueue* out, bool with_cas) {
   out_ = out;
+  binary_ = false;
   with_cas_ = with_cas;
   corrupt_ = false;
 }
 
-void ValueWriter::OnItem(const storage::ItemView& item) {
-  if (trace_fd_ >= 0 && g_verbosity.load(std::memory_order_relaxed) >= 2) {
-    // As memcached prints each hit, under its item lock too; only at -vv.
-    const std::string_view key = item.key();
-    std::fprintf(stderr, ">%d sending key %.*s\n", trace_fd_, static_cast<int>(key.size()),
-                 key.data());
-  }
-  const size_t value_size = item.value_size();
+void ValueWriter::BeginBinary(net::OutputQueue* out, const BinaryFraming& framing) {
+  out_ = out;
+  binary_ = true;
+  framing_ = framing;
+  corrupt_ = false;
+}
+
+std::string_view ValueWriter::trailer() const {
+  return replies::kCrlf.substr(0, binary_ ? 0 : replies::kCrlf.size());
+}
+
+void ValueWriter::FormatTextLine(const storage::ItemView& item, size_t value_size) {
   char* p = Put(line_, replies::kValue);
   p = Put(p, item.key());
   *p++ = ' ';
@@ -43,19 +49,54 @@ void ValueWriter::OnItem(const storage::ItemView& item) {
   }
   p = Put(p, replies::kCrlf);
   line_size_ = static_cast<size_t>(p - line_);
+}
+
+void ValueWriter::FormatBinaryHeader(const storage::ItemView& item, size_t value_size) {
+  const std::string_view key = framing_.with_key ? item.key() : std::string_view();
+  protocol::binary::ResponseHeader header;
+  header.opcode = framing_.opcode;
+  header.key_length = static_cast<uint16_t>(key.size());
+  header.extras_length = 4;
+  header.body_length =
+      static_cast<uint32_t>(4 + key.size() + (framing_.with_value ? value_size : 0));
+  header.opaque = framing_.opaque;
+  header.cas = item.cas();
+  char* p = protocol::binary::WriteResponseHeader(header, line_);
+  p = protocol::binary::Store32(p, item.flags());
+  p = Put(p, key);
+  line_size_ = static_cast<size_t>(p - line_);
+}
+
+void ValueWriter::OnItem(const storage::ItemView& item) {
+  if (trace_fd_ >= 0 && g_verbosity.load(std::memory_order_relaxed) >= 2) {
+    // As memcached prints each hit, under its item lock too; only at -vv.
+    const std::string_view key = item.key();
+    std::fprintf(stderr, ">%d sending key %.*s\n", trace_fd_, static_cast<int>(key.size()),
+                 key.data());
+  }
+  const size_t value_size = item.value_size();
+  if (binary_) {
+    FormatBinaryHeader(item, value_size);
+    if (!framing_.with_value) {  // a touch: the flags are all it answers
+      out_->copied().Append({line_, line_size_});
+      return;
+    }
+  } else {
+    FormatTextLine(item, value_size);
+  }
   if (value_size >= kSendInPlaceMin) {
     hold_ = item.Hold();
     return;
   }
   net::IoBuffer& copied = out_->copied();
-  char* const start = copied.PrepareAppend(line_size_ + value_size + replies::kCrlf.size());
+  char* const start = copied.PrepareAppend(line_size_ + value_size + trailer().size());
   if (start == nullptr) return;  // out of memory: the connection closes (IoBuffer::failed)
-  p = Put(start, {line_, line_size_});
+  char* p = Put(start, {line_, line_size_});
   if (!item.CopyValue(p)) {
     corrupt_ = true;  // nothing committed: no garbage reaches the client
     return;
   }
-  p = Put(p + value_size, replies::kCrlf);
+  p = Put(p + value_size, trailer());
   copied.CommitAppend(static_cast<size_t>(p - start));
 }
 
@@ -69,7 +110,7 @@ bool ValueWriter::Finish(bool may_copy) {
   if (hold_.compressed()) {
     if (!may_copy) return false;
     const size_t value_size = hold_.value_size();
-    char* const start = copied.PrepareAppend(line_size_ + value_size + replies::kCrlf.size());
+    char* const start = copied.PrepareAppend(line_size_ + value_size + trailer().size());
     if (start == nullptr) {
       hold_.Release();
       return true;
@@ -81,7 +122,7 @@ bool ValueWriter::Finish(bool may_copy) {
       corrupt_ = true;
       return true;
     }
-    p = Put(p + value_size, replies::kCrlf);
+    p = Put(p + value_size, trailer());
     copied.CommitAppend(static_cast<size_t>(p - start));
     return true;
   }
@@ -90,7 +131,7 @@ bool ValueWriter::Finish(bool may_copy) {
   hold_.ForEachPiece([this](std::string_view piece) { pieces_.push_back(piece); });
   const storage::ValueHold::Token token = hold_.Detach();
   out_->AppendExternal(pieces_, net::OutputPin{token.release, token.owner, token.token});
-  copied.Append(replies::kCrlf);
+  copied.Append(trailer());
   return true;
 }
 

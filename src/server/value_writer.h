@@ -1,5 +1,7 @@
 // ValueWriter answers one key of a get, gets, gat or gats: "VALUE <key> <flags> <bytes>[ <cas>]
-// \r\n<data>\r\n". It is the ItemSink a retrieval hands the cache, and it keeps the cache's lock
+// \r\n<data>\r\n"; or, on the binary protocol, one hit of a get, getk, gat, gatk or touch (and
+// their quiet forms): a response header, the flags, the key if asked, the value unless a touch. It
+// is the ItemSink a retrieval hands the cache, and it keeps the cache's lock
 // short: under the lock (OnItem) it formats the header line and either copies a small value, or
 // takes a hold on a larger one's segment; after the lookup returns (Finish) it queues a held
 // value's bytes to go out straight from item memory, with no copy, or decodes a compressed one
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "net/output_queue.h"
+#include "protocol/binary_protocol.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -42,6 +45,17 @@ class ValueWriter final : public storage::ItemSink {
   // if `with_cas`. Clears corrupt().
   void Begin(net::OutputQueue* out, bool with_cas);
 
+  // How a binary-protocol hit is answered: the request's opcode and opaque go back in the header,
+  // with the item's CAS; the extras are its flags.
+  struct BinaryFraming {
+    uint8_t opcode = 0;
+    uint32_t opaque = 0;
+    bool with_key = false;
+    bool with_value = true;
+  };
+  // Starts the one key of a binary request (or resumes it). Clears corrupt().
+  void BeginBinary(net::OutputQueue* out, const BinaryFraming& framing);
+
   void OnItem(const storage::ItemView& item) override;
   // Sends what OnItem held; call after each lookup, outside the cache's lock. A compressed value
   // is decoded only if `may_copy`; otherwise it stays pending and Finish returns false.
@@ -49,16 +63,28 @@ class ValueWriter final : public storage::ItemSink {
 
   bool pending() const { return hold_.held(); }
   // Bytes that finishing the pending value would copy into the output.
-  size_t pending_copy() const { return pending() ? line_size_ + hold_.value_size() + 2 : 0; }
+  size_t pending_copy() const {
+    return pending() ? line_size_ + hold_.value_size() + trailer().size() : 0;
+  }
   bool corrupt() const { return corrupt_; }
 
  private:
-  // "VALUE " key " " flags(10) " " bytes(20) " " cas(20) "\r\n"
+  // "VALUE " key " " flags(10) " " bytes(20) " " cas(20) "\r\n"; a binary header, flags and
+  // key are shorter.
   static constexpr size_t kMaxLine = 6 + 250 + 3 * 21 + 2;
+  static_assert(kMaxLine >= protocol::binary::kHeaderSize + 4 + 250);
+
+  // Writes what goes before the value into line_.
+  void FormatTextLine(const storage::ItemView& item, size_t value_size);
+  void FormatBinaryHeader(const storage::ItemView& item, size_t value_size);
+  // What follows the value.
+  std::string_view trailer() const;
 
   const int trace_fd_;
   net::OutputQueue* out_ = nullptr;
+  bool binary_ = false;
   bool with_cas_ = false;
+  BinaryFraming framing_;
   bool corrupt_ = false;
   std::vector<std::string_view> pieces_;  // the views of one value, reused
   // A held value, and its header line, waiting for Finish.

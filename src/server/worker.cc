@@ -65,11 +65,13 @@ void Worker::Run() {
   const std::unique_ptr<storage::Cache::Context> context = server_.cache.NewContext();
   cache_context_ = context.get();
   Dispatcher dispatcher(server_, *context, stats_, CopyBudget{&pool_.budget(), pool_.block_size()});
+  BinaryDispatcher binary_dispatcher(server_, *context, stats_, dispatcher, pool_,
+                                     CopyBudget{&pool_.budget(), pool_.block_size()});
   protocol::ParserLimits limits;
   limits.item_size_max = server_.options.item_size_max;
-  services_ = std::make_unique<SessionServices>(SessionServices{pool_, *loop_, dispatcher, stats_,
-                                                                server_.connections, *this, limits,
-                                                                server_.options.reqs_per_event});
+  services_ = std::make_unique<SessionServices>(SessionServices{
+      pool_, *loop_, dispatcher, binary_dispatcher, stats_, server_.connections, *this, limits,
+      server_.options.reqs_per_event, server_.options.binding_protocol});
 
   for (const int fd : udp_fds_) {
     udp_endpoints_.push_back(
