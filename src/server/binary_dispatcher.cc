@@ -66,10 +66,7 @@ BinaryDispatcher::BinaryDispatcher(ServerContext& server, storage::Cache::Contex
       pool_(pool),
       copy_budget_(copy_budget) {}
 
-bool BinaryDispatcher::MayCopy(size_t bytes) const {
-  return copy_budget_.budget == nullptr || !copy_budget_.budget->exhausted() ||
-         out_->size() + bytes <= copy_budget_.allowance;
-}
+bool BinaryDispatcher::MayCopy(size_t bytes) const { return copy_budget_.Allows(*out_, bytes); }
 
 Dispatcher::Outcome BinaryDispatcher::Dispatch(const protocol::BinaryRequest& request,
                                                const protocol::BinaryCommand& cmd,

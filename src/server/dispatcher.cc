@@ -37,20 +37,16 @@ Dispatcher::Dispatcher(ServerContext& server, storage::Cache::Context& context, 
       cache_(server.cache),
       context_(context),
       stats_(stats),
-      meta_(server, context, stats),
+      meta_(server, context, stats, copy_budget),
       copy_budget_(copy_budget) {}
 
-bool Dispatcher::MayCopy(size_t bytes) const {
-  return copy_budget_.budget == nullptr || !copy_budget_.budget->exhausted() ||
-         out_->size() + bytes <= copy_budget_.allowance;
-}
+bool Dispatcher::MayCopy(size_t bytes) const { return copy_budget_.Allows(*out_, bytes); }
 
 Dispatcher::Outcome Dispatcher::DispatchMeta(const protocol::MetaParseResult& result,
                                              const protocol::MetaCommand& cmd,
-                                             net::OutputQueue& out) {
+                                             net::OutputQueue& out, ValueWriter& values) {
   if (result.status == protocol::MetaStatus::kClose) return Outcome::kClose;
-  meta_.Dispatch(result, cmd, out.copied());
-  return Outcome::kDone;
+  return meta_.Dispatch(result, cmd, out, values) ? Outcome::kDone : Outcome::kNeedMemory;
 }
 
 Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,

@@ -25,12 +25,12 @@
 #include <vector>
 
 #include "net/io_buffer.h"
-#include "net/memory_budget.h"
 #include "net/output_queue.h"
 #include "protocol/command.h"
 #include "protocol/meta_command.h"
 #include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
+#include "server/copy_budget.h"
 #include "server/meta_dispatcher.h"
 #include "server/server_context.h"
 #include "server/stats.h"
@@ -38,13 +38,6 @@
 #include "storage/cache.h"
 
 namespace mnemo::server {
-
-// The connection memory a retrieval may copy into: while `budget` is exhausted, a connection's
-// copied output may grow only up to `allowance` bytes. No budget: no limit.
-struct CopyBudget {
-  const net::MemoryBudget* budget = nullptr;
-  size_t allowance = 0;
-};
 
 class Dispatcher {
  public:
@@ -69,10 +62,12 @@ class Dispatcher {
   // values (a value waiting for memory stays in it). REQUIRES: result.status != kNeedMore.
   [[nodiscard]] Outcome Dispatch(const protocol::ParseResult& result, protocol::Command* cmd,
                                  net::OutputQueue& out, ValueWriter& values);
-  // Answers one result of the meta parser (MetaDispatcher); never kSuspended.
-  // REQUIRES: result.status is not kNeedMore.
+  // Answers one result of the meta parser (MetaDispatcher), with `values` as for Dispatch: kDone,
+  // kNeedMemory (mg's value waits for memory: call again with the same arguments) or kClose;
+  // never kSuspended. REQUIRES: result.status is not kNeedMore.
   [[nodiscard]] Outcome DispatchMeta(const protocol::MetaParseResult& result,
-                                     const protocol::MetaCommand& cmd, net::OutputQueue& out);
+                                     const protocol::MetaCommand& cmd, net::OutputQueue& out,
+                                     ValueWriter& values);
 
  private:
   Outcome Execute(protocol::Command* cmd);

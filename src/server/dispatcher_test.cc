@@ -11,6 +11,8 @@
 #include "net/buffer_pool.h"
 #include "net/memory_budget.h"
 #include "net/output_queue.h"
+#include "protocol/meta_command.h"
+#include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
 #include "server/value_writer.h"
 #include "testing/server/stat_line.h"
@@ -260,6 +262,22 @@ TEST_F(DispatcherTest, ALargeValueGoesOutStraightFromItemMemory) {
   EXPECT_EQ(cache_->Stats().value_holds, 1u);
 }
 
+TEST_F(DispatcherTest, MetaGetSendsALargeValueStraightFromItemMemory) {
+  const std::string value = Incompressible(300 << 10);
+  ASSERT_EQ(Run("set big 5 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n"),
+            "STORED\r\n");
+  zero_copy_bytes_ = 0;
+  protocol::MetaCommand cmd;
+  const protocol::MetaParseResult result =
+      protocol::ParseMetaCommand("mg big s v f k Oq\r\n", limits_, &cmd);
+  ASSERT_EQ(dispatcher_->DispatchMeta(result, cmd, out_, values_), Dispatcher::Outcome::kDone);
+  std::string replies;
+  Drain(&replies);
+  EXPECT_EQ(replies, "VA 307200 s307200 f5 kbig Oq\r\n" + value + "\r\n");
+  EXPECT_EQ(zero_copy_bytes_, value.size());
+  EXPECT_EQ(cache_->Stats().value_holds, 1u);
+}
+
 TEST_F(DispatcherTest, ALargeCompressedValueIsDecodedIntoTheReply) {
   const std::string value(1 << 20, 'v');
   ASSERT_EQ(Run("set big 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n"),
@@ -350,6 +368,30 @@ TEST_F(DispatcherTest, ACompressedValueWaitsForConnectionMemoryBeforeItIsDecoded
   EXPECT_EQ(replies, "VALUE small 0 2\r\nhi\r\nVALUE big 0 1048576\r\n" + value +
                          "\r\nVALUE small 0 2\r\nhi\r\nEND\r\n");
   EXPECT_EQ(Stat("get_hits"), "3") << "a key that waited is counted once";
+}
+
+TEST_F(DispatcherTest, AMetaGetsCompressedValueWaitsForMemoryAndGoesOutOnce) {
+  const std::string value(1 << 20, 'v');
+  ASSERT_EQ(Run("set big 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n"),
+            "STORED\r\n");
+  net::MemoryBudget budget(1 << 20);
+  budget.Charge(2 << 20);  // exhausted by other connections
+  Dispatcher limited(*server_, *context_, stats_, CopyBudget{&budget, 16 << 10});
+  protocol::MetaCommand cmd;
+  const protocol::MetaParseResult result =
+      protocol::ParseMetaCommand("mg big v s t\r\n", limits_, &cmd);
+  ASSERT_EQ(limited.DispatchMeta(result, cmd, out_, values_), Dispatcher::Outcome::kNeedMemory);
+  EXPECT_TRUE(values_.pending());
+  ASSERT_EQ(limited.DispatchMeta(result, cmd, out_, values_), Dispatcher::Outcome::kNeedMemory);
+  std::string replies;
+  Drain(&replies);
+  EXPECT_EQ(replies, "");
+  budget.Credit(2 << 20);
+  ASSERT_EQ(limited.DispatchMeta(result, cmd, out_, values_), Dispatcher::Outcome::kDone);
+  EXPECT_FALSE(values_.pending());
+  Drain(&replies);
+  EXPECT_EQ(replies, "VA 1048576 s1048576 t-1\r\n" + value + "\r\n");
+  EXPECT_EQ(Stat("get_hits"), "1") << "a key that waited is counted once";
 }
 
 TEST_F(DispatcherTest, ParserRefusalsGetMemcachedsReplies) {

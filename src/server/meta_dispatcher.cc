@@ -61,8 +61,10 @@ class MetaLine {
   }
 
   // The longest line: "VA " and a size, then each flag once: s t c f l with numbers (21 bytes
-  // each at most), h, O and 31 bytes, k and a 250-byte key in base64 (336) and " b", Z X W.
-  static constexpr size_t kCapacity = 640;
+  // each at most), h, O and 31 bytes, k and a 250-byte key in base64 (336) and " b", Z X W: under
+  // 640 bytes, which a value's head may have (ValueWriter::WriteValue).
+  static constexpr size_t kCapacity = ValueWriter::kMaxHead;
+  static_assert(kCapacity >= 640);
   char buf_[kCapacity];
   size_t size_ = 0;
 };
@@ -124,11 +126,13 @@ void AppendBareLine(std::string_view code, const MetaCommand& cmd, net::IoBuffer
   out.Append(line.view());
 }
 
-// mg's reply to a hit (or to the item N created), value included, written while the cache holds
-// the item.
+// mg's reply to a hit (or to the item N created), written while the cache holds the item; its
+// value goes through the connection's ValueWriter, copied now if small, else sent from item
+// memory once the lookup returns (ValueWriter::Finish).
 class MetaGetWriter final : public storage::ItemSink {
  public:
-  MetaGetWriter(const MetaCommand& cmd, net::IoBuffer& out) : cmd_(cmd), out_(out) {}
+  MetaGetWriter(const MetaCommand& cmd, net::IoBuffer& out, ValueWriter& values)
+      : cmd_(cmd), out_(out), values_(values) {}
 
   void OnItem(const storage::ItemView& item) override {
     const storage::ItemMeta meta = item.meta();
@@ -181,24 +185,13 @@ class MetaGetWriter final : public storage::ItemSink {
       out_.Append(line.view());
       return;
     }
-    const std::string_view head = line.view();
-    char* const start = out_.PrepareAppend(head.size() + value_size + replies::kCrlf.size());
-    if (start == nullptr) return;  // out of memory: the connection closes (IoBuffer::failed)
-    std::memcpy(start, head.data(), head.size());
-    if (!item.CopyValue(start + head.size())) {
-      corrupt_ = true;  // nothing committed: no garbage reaches the client
-      return;
-    }
-    std::memcpy(start + head.size() + value_size, replies::kCrlf.data(), replies::kCrlf.size());
-    out_.CommitAppend(head.size() + value_size + replies::kCrlf.size());
+    values_.WriteValue(item, line.view());
   }
-
-  bool corrupt() const { return corrupt_; }
 
  private:
   const MetaCommand& cmd_;
   net::IoBuffer& out_;
-  bool corrupt_ = false;
+  ValueWriter& values_;
 };
 
 // me's line: "ME <key> exp=<ttl> la=<idle> cas=<cas> fetch=<yes|no> cls=1 size=<bytes>".
@@ -232,11 +225,14 @@ class MetaDebugWriter final : public storage::ItemSink {
 }  // namespace
 
 MetaDispatcher::MetaDispatcher(ServerContext& server, storage::Cache::Context& context,
-                               ThreadStats& stats)
-    : cache_(server.cache), context_(context), stats_(stats) {}
+                               ThreadStats& stats, CopyBudget copy_budget)
+    : cache_(server.cache), context_(context), stats_(stats), copy_budget_(copy_budget) {}
 
-void MetaDispatcher::Dispatch(const protocol::MetaParseResult& result, const MetaCommand& cmd,
-                              net::IoBuffer& out) {
+bool MetaDispatcher::Dispatch(const protocol::MetaParseResult& result, const MetaCommand& cmd,
+                              net::OutputQueue& queue, ValueWriter& values) {
+  net::IoBuffer& out = queue.copied();
+  // A value left waiting for memory by the last call goes first: its command ran then.
+  if (values.pending()) return FinishValue(out, values);
   if (result.status != MetaStatus::kOk) {
     if (result.status == MetaStatus::kTooLarge) {
       // As memcached: an ms too large to store removes the value it would have replaced.
@@ -246,12 +242,11 @@ void MetaDispatcher::Dispatch(const protocol::MetaParseResult& result, const Met
       (void)cache_.Delete(context_, request);
     }
     out.Append(replies::ForMetaParse(result.status));
-    return;
+    return true;
   }
   switch (cmd.type) {
     case protocol::MetaCommandType::kGet:
-      Get(cmd, out);
-      break;
+      return Get(cmd, queue, values);
     case protocol::MetaCommandType::kSet:
       Set(cmd, out);
       break;
@@ -268,9 +263,17 @@ void MetaDispatcher::Dispatch(const protocol::MetaParseResult& result, const Met
       Debug(cmd, out);
       break;
   }
+  return true;
 }
 
-void MetaDispatcher::Get(const MetaCommand& cmd, net::IoBuffer& out) {
+bool MetaDispatcher::FinishValue(net::IoBuffer& out, ValueWriter& values) {
+  const bool finished = values.Finish(copy_budget_.Allows(out, values.pending_copy()));
+  if (values.corrupt()) out.Append(replies::kCorruptValue);
+  return finished;
+}
+
+bool MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQueue& queue, ValueWriter& values) {
+  net::IoBuffer& out = queue.copied();
   storage::ReadOptions options;
   options.count_access = !cmd.Has('u');
   options.touch = cmd.Has('T');
@@ -282,23 +285,23 @@ void MetaDispatcher::Get(const MetaCommand& cmd, net::IoBuffer& out) {
   options.recache_after_touch = cmd.Has('R') && cmd.Has('T') && Before(cmd, 'T', 'R');
   options.new_cas = NewCas(cmd);
   options.key_binary = cmd.key_binary;
-  MetaGetWriter writer(cmd, out);
+  values.BeginMeta(&queue);
+  MetaGetWriter writer(cmd, out, values);
   const storage::LookupResult result = cache_.Get(context_, cmd.Key(), options, writer);
-  if (writer.corrupt()) {
-    out.Append(replies::kCorruptValue);
-    return;
-  }
+  const bool finished = FinishValue(out, values);
+  if (values.corrupt()) return true;  // answered with an error, counted nowhere
   // memcached counts a hit with T as a touch, and any miss as a get.
   if (result == storage::LookupResult::kHit) {
     stats_.Add(options.touch ? Stat::kCmdTouch : Stat::kCmdGet);
     stats_.Add(options.touch ? Stat::kTouchHits : Stat::kGetHits);
-    return;
+    return finished;
   }
   stats_.Add(Stat::kCmdGet);
   stats_.Add(Stat::kGetMisses);
   if (result == storage::LookupResult::kExpired) stats_.Add(Stat::kGetExpired);
   if (result == storage::LookupResult::kFlushed) stats_.Add(Stat::kGetFlushed);
   if (!cmd.Has('q')) AppendBareLine(replies::meta::kMiss, cmd, out);
+  return true;
 }
 
 void MetaDispatcher::Set(const MetaCommand& cmd, net::IoBuffer& out) {

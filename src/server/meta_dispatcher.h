@@ -30,15 +30,19 @@
 //
 // Invariants:
 //  (1) Each call appends at most one reply, the whole of it, and at least the reply to an error.
-//  (2) A value is copied once, from item memory into the output, while the cache holds the item.
+//  (2) A value is copied at most once, from item memory into the output, while the cache holds
+//      the item; one of 4 KiB and more stored as it came is not copied at all (ValueWriter).
 // Thread safety: one per worker thread, used only by that thread (as Dispatcher).
 #pragma once
 
 #include "net/io_buffer.h"
+#include "net/output_queue.h"
 #include "protocol/meta_command.h"
 #include "protocol/meta_parser.h"
+#include "server/copy_budget.h"
 #include "server/server_context.h"
 #include "server/stats.h"
+#include "server/value_writer.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -46,15 +50,23 @@ namespace mnemo::server {
 class MetaDispatcher {
  public:
   // REQUIRES: `context` is the calling thread's own, and outlives the dispatcher.
-  MetaDispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats);
+  MetaDispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats,
+                 CopyBudget copy_budget = CopyBudget());
 
-  // Answers one result of ParseMetaCommand.
+  // Answers one result of ParseMetaCommand into `out`, with `values` the connection's own writer
+  // of retrieved values. False when mg's value waits for connection memory (a compressed value
+  // the budget cannot take decoded): call again with the same arguments once there is room, and
+  // the value goes out then; the command itself is not run again.
   // REQUIRES: result.status is neither kNeedMore nor kClose.
-  void Dispatch(const protocol::MetaParseResult& result, const protocol::MetaCommand& cmd,
-                net::IoBuffer& out);
+  [[nodiscard]] bool Dispatch(const protocol::MetaParseResult& result,
+                              const protocol::MetaCommand& cmd, net::OutputQueue& out,
+                              ValueWriter& values);
 
  private:
-  void Get(const protocol::MetaCommand& cmd, net::IoBuffer& out);
+  bool Get(const protocol::MetaCommand& cmd, net::OutputQueue& out, ValueWriter& values);
+  // Finishes the value `values` holds (ValueWriter::Finish), answering a corrupt one with an
+  // error; false if it waits for memory.
+  bool FinishValue(net::IoBuffer& out, ValueWriter& values);
   void Set(const protocol::MetaCommand& cmd, net::IoBuffer& out);
   void Delete(const protocol::MetaCommand& cmd, net::IoBuffer& out);
   void Arithmetic(const protocol::MetaCommand& cmd, net::IoBuffer& out);
@@ -63,6 +75,7 @@ class MetaDispatcher {
   storage::Cache& cache_;
   storage::Cache::Context& context_;
   ThreadStats& stats_;
+  const CopyBudget copy_budget_;
 };
 
 }  // namespace mnemo::server

@@ -57,7 +57,7 @@ class MetaDispatcherTest : public ::testing::Test {
       if (request.kind == protocol::AsciiRequest::Kind::kMeta) {
         EXPECT_NE(request.meta.status, protocol::MetaStatus::kClose);
         if (request.meta.status == protocol::MetaStatus::kClose) break;
-        meta_->Dispatch(request.meta, meta, out_.copied());
+        EXPECT_TRUE(meta_->Dispatch(request.meta, meta, out_, values_));
       } else if (request.kind == protocol::AsciiRequest::Kind::kText) {
         EXPECT_EQ(text_->Dispatch(request.text, &cmd, out_, values_), Dispatcher::Outcome::kDone);
       }

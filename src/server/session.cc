@@ -194,7 +194,7 @@ Session::Progress Session::RunAsciiCommands() {
     if (trace && !suspended_) copied_before_ = out.copied().size();
     const Dispatcher::Outcome outcome =
         request.kind == protocol::AsciiRequest::Kind::kMeta
-            ? services_.dispatcher.DispatchMeta(request.meta, meta, out)
+            ? services_.dispatcher.DispatchMeta(request.meta, meta, out, values_)
             : services_.dispatcher.Dispatch(request.text, &cmd_, out, values_);
     if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
       suspended_ = true;

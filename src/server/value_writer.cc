@@ -84,6 +84,22 @@ void ValueWriter::OnItem(const storage::ItemView& item) {
   } else {
     FormatTextLine(item, value_size);
   }
+  SendValue(item, value_size);
+}
+
+void ValueWriter::BeginMeta(net::OutputQueue* out) {
+  out_ = out;
+  binary_ = false;
+  corrupt_ = false;
+}
+
+void ValueWriter::WriteValue(const storage::ItemView& item, std::string_view head) {
+  std::memcpy(line_, head.data(), head.size());
+  line_size_ = head.size();
+  SendValue(item, item.value_size());
+}
+
+void ValueWriter::SendValue(const storage::ItemView& item, size_t value_size) {
   if (value_size >= kSendInPlaceMin) {
     hold_ = item.Hold();
     return;

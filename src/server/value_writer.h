@@ -1,11 +1,11 @@
 // ValueWriter answers one key of a get, gets, gat or gats: "VALUE <key> <flags> <bytes>[ <cas>]
 // \r\n<data>\r\n"; or, on the binary protocol, one hit of a get, getk, gat, gatk or touch (and
-// their quiet forms): a response header, the flags, the key if asked, the value unless a touch. It
-// is the ItemSink a retrieval hands the cache, and it keeps the cache's lock
-// short: under the lock (OnItem) it formats the header line and either copies a small value, or
-// takes a hold on a larger one's segment; after the lookup returns (Finish) it queues a held
-// value's bytes to go out straight from item memory, with no copy, or decodes a compressed one
-// into the reply.
+// their quiet forms): a response header, the flags, the key if asked, the value unless a touch;
+// or, handed its line by the meta dispatcher's sink (WriteValue), mg's "VA ..." reply. It is the
+// ItemSink a retrieval hands the cache, and it keeps the cache's lock short: under the lock
+// (OnItem) it formats the header line and either copies a small value, or takes a hold on a larger
+// one's segment; after the lookup returns (Finish) it queues a held value's bytes to go out
+// straight from item memory, with no copy, or decodes a compressed one into the reply.
 //
 // A compressed value must be decoded into the connection's own memory. When the connection
 // memory budget cannot take it (Finish's may_copy), the value stays held and pending: the
@@ -21,6 +21,7 @@
 // Thread safety: one writer per connection, on the worker's thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,13 @@ class ValueWriter final : public storage::ItemSink {
   // Starts the one key of a binary request (or resumes it). Clears corrupt().
   void BeginBinary(net::OutputQueue* out, const BinaryFraming& framing);
 
+  // Starts the one key of a meta command (or resumes it): the caller formats each reply's line
+  // and hands it to WriteValue. Clears corrupt().
+  void BeginMeta(net::OutputQueue* out);
+  // For a meta sink, under the cache's lock: sends `head` (mg's "VA <size> <flags>\r\n", at most
+  // kMaxHead bytes), then the item's value and "\r\n", as OnItem sends a retrieval's.
+  void WriteValue(const storage::ItemView& item, std::string_view head);
+
   void OnItem(const storage::ItemView& item) override;
   // Sends what OnItem held; call after each lookup, outside the cache's lock. A compressed value
   // is decoded only if `may_copy`; otherwise it stays pending and Finish returns false.
@@ -68,15 +76,20 @@ class ValueWriter final : public storage::ItemSink {
   }
   bool corrupt() const { return corrupt_; }
 
+  // The longest line a meta sink may give WriteValue.
+  static constexpr size_t kMaxHead = 640;
+
  private:
   // "VALUE " key " " flags(10) " " bytes(20) " " cas(20) "\r\n"; a binary header, flags and
-  // key are shorter.
-  static constexpr size_t kMaxLine = 6 + 250 + 3 * 21 + 2;
+  // key, and a meta head are shorter.
+  static constexpr size_t kMaxLine = std::max<size_t>(6 + 250 + 3 * 21 + 2, kMaxHead);
   static_assert(kMaxLine >= protocol::binary::kHeaderSize + 4 + 250);
 
   // Writes what goes before the value into line_.
   void FormatTextLine(const storage::ItemView& item, size_t value_size);
   void FormatBinaryHeader(const storage::ItemView& item, size_t value_size);
+  // Sends line_, the value and the trailer: copied now if small, else held for Finish.
+  void SendValue(const storage::ItemView& item, size_t value_size);
   // What follows the value.
   std::string_view trailer() const;
 
