@@ -1,6 +1,6 @@
 """Differential testing of the meta protocol: the same random, pipelined streams of meta commands
-(mixed with text commands on the same keys) go to Debian's memcached 1.6.18 and to the server
-under test, each split at its own random byte boundaries, and the replies must be the same bytes
+(mixed with text commands on the same keys) go to memcached 1.6.45 (the reference,
+harness.reference_binary()) and to the server under test, each split at its own random byte boundaries, and the replies must be the same bytes
 once normalised (see normalise()). Streams come from a seed, so a failure can be replayed:
 
     python3 tests/differential_meta.py --seeds 1000 --commands 2000

@@ -161,15 +161,21 @@ def test_mg_binary_key_round_trips(conn):
 
 
 def test_mg_errors(conn):
-    conn.expect(b"mg\r\n", b"ERROR\r\n")
+    conn.expect(b"mg\r\n", b"CLIENT_ERROR bad command line format\r\n")
     conn.expect(b"mg " + b"k" * 251 + b" v\r\n", b"CLIENT_ERROR bad command line format\r\n")
     conn.expect(b"mg " + b"k" * 250 + b" v\r\n", b"EN\r\n")
     conn.expect(b"mg k v v\r\n", b"CLIENT_ERROR duplicate flag\r\n")
-    conn.expect(b"mg k !\r\n", b"CLIENT_ERROR invalid flag\r\n")
+    conn.expect(b"mg k Z\r\n", b"CLIENT_ERROR invalid flag\r\n")
+    # A flag token that starts with neither a digit nor one of 'A' to 'z' makes the line malformed.
+    conn.expect(b"mg k v !\r\n", b"CLIENT_ERROR bad command line format\r\n")
     conn.expect(b"mg k Tabc\r\n", b"CLIENT_ERROR bad token in command line format\r\n")
     conn.expect(b"mg !!!! b\r\n", b"CLIENT_ERROR error decoding key\r\n")
     conn.expect(b"mg k O" + b"o" * 32 + b"\r\n", b"CLIENT_ERROR opaque token too long\r\n")
-    conn.expect(b"mg k " + b" ".join(b"O%d" % i for i in range(18)) + b"\r\n",
+    # 20 tokens are accepted, 21 are not.
+    conn.expect(b"mg k " + b" ".join([b"k", b"c", b"f", b"h", b"l", b"t", b"s", b"u", b"O1", b"T1",
+                                      b"R1", b"P", b"L", b"x", b"E1", b"F1", b"D1", b"J1"]) + b"\r\n",
+                b"EN kk O1\r\n")
+    conn.expect(b"mg k " + b" ".join(b"O%d" % i for i in range(19)) + b"\r\n",
                 b"CLIENT_ERROR options flags are too long\r\n")
 
 
@@ -177,7 +183,7 @@ def test_meta_quiet_mode_never_hides_an_error(conn):
     conn.expect(b"mg k q Tabc\r\nms k 1 q MZ\r\nx\r\nmd k q Cabc\r\nma k q Dabc\r\nmn\r\n",
                 b"CLIENT_ERROR bad token in command line format\r\n"
                 b"CLIENT_ERROR invalid mode for ms M token\r\n"
-                b"CLIENT_ERROR invalid or duplicate flag\r\n"
+                b"CLIENT_ERROR bad token in command line format\r\n"
                 b"CLIENT_ERROR invalid or duplicate flag\r\nMN\r\n")
 
 
@@ -264,7 +270,7 @@ def test_ms_I_with_an_older_cas_stores_a_stale_value(conn):
 def test_ms_errors_swallow_the_data_block(conn):
     conn.expect(b"ms k 1 MZ\r\nx\r\nmg k v\r\n",
                 b"CLIENT_ERROR invalid mode for ms M token\r\nEN\r\n")
-    conn.expect(b"ms k 1 MSS\r\nx\r\n", b"CLIENT_ERROR incorrect length for M token\r\n")
+    conn.expect(b"ms k 1 M\r\nx\r\n", b"CLIENT_ERROR invalid mode for ms M token\r\n")
     conn.expect(b"ms k 1 v v\r\nx\r\n", b"CLIENT_ERROR duplicate flag\r\n")
     conn.expect(b"ms k 1 Tabc\r\nx\r\n", b"CLIENT_ERROR bad token in command line format\r\n")
     conn.expect(b"ms k abc\r\n", b"CLIENT_ERROR bad command line format\r\n")
@@ -274,7 +280,9 @@ def test_ms_errors_swallow_the_data_block(conn):
 
 
 def test_ms_bad_data_chunk(conn):
-    conn.expect(b"ms k 2\r\nabc\r\n", b"CLIENT_ERROR bad data chunk\r\nERROR\r\n")
+    # The "\n" left after the declared block is a line too short to be a command.
+    conn.expect(b"ms k 2\r\nabc\r\n",
+                b"CLIENT_ERROR bad data chunk\r\nCLIENT_ERROR bad command line format\r\n")
 
 
 def test_ms_too_large_removes_the_old_value(conn):
@@ -369,10 +377,12 @@ def test_ma_miss_is_nf_even_when_quiet(conn):
     conn.expect(b"ma n\r\nma n q\r\nmn\r\n", b"NF\r\nNF\r\nMN\r\n")
 
 
-def test_ma_N_creates_with_J_and_that_reply_is_never_quiet(conn):
-    conn.expect(b"ma n N0 J5 q v\r\n", b"VA 1\r\n5\r\n")
-    conn.expect(b"ma n N0 J5 q v\r\nma n q\r\nmn\r\nma n v\r\n", b"MN\r\nVA 1\r\n8\r\n")
-    conn.expect(b"ma m N0 q\r\nma m v\r\n", b"HD\r\nVA 1\r\n1\r\n")
+# 1.6.45 hides it under q as any other success (1.6.18 always sent it).
+def test_ma_N_creates_with_J_and_q_hides_that_reply(conn):
+    conn.expect(b"ma n N0 J5 q v\r\nmn\r\n", b"MN\r\n")
+    conn.expect(b"ma n v\r\n", b"VA 1\r\n6\r\n")
+    conn.expect(b"ma n N0 J5 q v\r\nma n q\r\nmn\r\nma n v\r\n", b"MN\r\nVA 1\r\n9\r\n")
+    conn.expect(b"ma m N0 q\r\nma m v\r\n", b"VA 1\r\n1\r\n")
 
 
 def test_ma_modes_and_delta(conn):
@@ -414,7 +424,8 @@ def test_ma_errors(conn):
     conn.expect(b"ma n MX\r\n", b"CLIENT_ERROR invalid mode for ma M token\r\n")
     conn.expect(b"ma n Dabc\r\n", b"CLIENT_ERROR invalid or duplicate flag\r\n")
     conn.expect(b"ma n N0 Jx\r\n", b"CLIENT_ERROR invalid or duplicate flag\r\n")
-    conn.expect(b"ma\r\n", b"ERROR\r\n")
+    conn.expect(b"ma\r\n", b"CLIENT_ERROR bad command line format\r\n")
+    conn.expect(b"ma n D+1\r\n", b"CLIENT_ERROR invalid or duplicate flag\r\n")
 
 
 @pytest.mark.mnemo_only
@@ -446,9 +457,11 @@ def test_me_describes_an_item(conn):
     assert ME_LINE.fullmatch(conn.call(b"me j\r\n")).group(5) == b"no"
 
 
+# 1.6.45 decodes me's key only when a token follows the b: "me Zm9v b" looks up "Zm9v" itself.
 def test_me_b_shows_the_key_in_base64(conn):
     conn.expect(b"ms Zm9v 1 b\r\nx\r\n", b"HD\r\n")
-    assert ME_LINE.fullmatch(conn.call(b"me Zm9v b\r\n")).group(1) == b"Zm9v"
+    conn.expect(b"me Zm9v b\r\n", b"EN\r\n")
+    assert ME_LINE.fullmatch(conn.call(b"me Zm9v b x\r\n")).group(1) == b"Zm9v"
     assert ME_LINE.fullmatch(conn.call(b"me foo\r\n")).group(1) == b"Zm9v"
 
 

@@ -12,7 +12,7 @@ namespace mnemo::protocol {
 inline constexpr size_t kMaxKeyLength = 250;
 
 enum class CommandType : uint8_t {
-  kGet,  // also "bget", an undocumented alias memcached still accepts
+  kGet,
   kGets,
   kGat,
   kGats,

@@ -79,7 +79,6 @@ Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
       break;
     case ParseStatus::kError:
     case ParseStatus::kBadFormat:
-    case ParseStatus::kBadDelete:
     case ParseStatus::kBadExptime:
     case ParseStatus::kBadDelta:
     case ParseStatus::kBadDataChunk:
@@ -327,8 +326,12 @@ Dispatcher::Outcome Dispatcher::Shutdown(const protocol::Command& cmd) {
     return Outcome::kDone;
   }
   // "graceful" waits for nothing more here than a plain shutdown does: both stop accepting,
-  // finish the round in progress and join every thread.
-  if (!cmd.arguments.empty() && cmd.arguments != "graceful") {
+  // finish the round in progress and join every thread. memcached compares the argument's bytes
+  // with the start of "graceful" only, so "shutdown g" is graceful too.
+  constexpr std::string_view kGraceful = "graceful";
+  const bool graceful =
+      cmd.arguments.find(' ') == std::string_view::npos && kGraceful.starts_with(cmd.arguments);
+  if (!cmd.arguments.empty() && !graceful) {
     Reply(replies::kBadShutdownMode);
     return Outcome::kDone;
   }

@@ -40,8 +40,6 @@ inline std::string_view ParseStatusName(ParseStatus status) {
       return "Error";
     case ParseStatus::kBadFormat:
       return "BadFormat";
-    case ParseStatus::kBadDelete:
-      return "BadDelete";
     case ParseStatus::kBadExptime:
       return "BadExptime";
     case ParseStatus::kBadDelta:
@@ -174,8 +172,6 @@ inline std::string_view MetaStatusName(MetaStatus status) {
       return "BadFormat";
     case MetaStatus::kTooManyFlags:
       return "TooManyFlags";
-    case MetaStatus::kTooManyGetFlags:
-      return "TooManyGetFlags";
     case MetaStatus::kInvalidFlag:
       return "InvalidFlag";
     case MetaStatus::kDuplicateFlag:
@@ -186,8 +182,6 @@ inline std::string_view MetaStatusName(MetaStatus status) {
       return "BadToken";
     case MetaStatus::kBadKeyEncoding:
       return "BadKeyEncoding";
-    case MetaStatus::kBadModeLength:
-      return "BadModeLength";
     case MetaStatus::kBadInitial:
       return "BadInitial";
     case MetaStatus::kBadDelta:
