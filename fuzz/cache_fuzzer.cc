@@ -298,7 +298,7 @@ void Run(Input& in) {
         break;
       }
       case 12:  // flush_all
-        cache->FlushAll(0);
+        cache->FlushAll({});
         model.Flush();
         break;
       case 13:  // the clock moves on: short exptimes pass

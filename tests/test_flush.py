@@ -70,6 +70,32 @@ def test_flush_all_2_takes_effect_when_the_next_second_starts(conn):
     conn.expect(b"set b 0 0 1\r\n2\r\nget a b\r\n", b"STORED\r\nVALUE b 0 1\r\n2\r\nEND\r\n")
 
 
+# oldest_live is a whole second: what is stored during the second a timed flush takes effect is
+# flushed too (STORED, but gone at once), until the next second starts.
+def test_a_store_in_the_second_of_flush_all_1_is_flushed_too(conn):
+    next_second(conn)
+    conn.expect(b"flush_all 1\r\nset a 0 0 1\r\n1\r\nadd a 0 0 1\r\n2\r\nget a\r\n",
+                b"OK\r\nSTORED\r\nSTORED\r\nEND\r\n")
+    next_second(conn)
+    conn.expect(b"set a 0 0 1\r\n1\r\nget a\r\n", b"STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n")
+
+
+def test_a_store_in_the_second_a_delayed_flush_takes_effect_is_flushed_too(conn):
+    next_second(conn)
+    conn.expect(b"flush_all 2\r\nset a 0 0 1\r\n1\r\nget a\r\n",
+                b"OK\r\nSTORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n")
+    next_second(conn)
+    conn.expect(b"set b 0 0 1\r\n2\r\nget a b\r\n", b"STORED\r\nEND\r\n")
+    next_second(conn)
+    conn.expect(b"set b 0 0 1\r\n2\r\nget a b\r\n", b"STORED\r\nVALUE b 0 1\r\n2\r\nEND\r\n")
+
+
+def test_flush_all_without_a_time_hides_nothing_stored_after_it(conn):
+    next_second(conn)
+    conn.expect(b"set a 0 0 1\r\n1\r\nflush_all\r\nset b 0 0 1\r\n2\r\nget a b\r\n",
+                b"STORED\r\nOK\r\nSTORED\r\nVALUE b 0 1\r\n2\r\nEND\r\n")
+
+
 def test_flush_all_3_waits_two_seconds(conn):
     next_second(conn)
     conn.expect(b"set a 0 0 1\r\n1\r\nflush_all 3\r\n", b"STORED\r\nOK\r\n")

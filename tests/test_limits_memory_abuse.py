@@ -45,11 +45,13 @@ def descriptors():
 
 
 class Watch:
-    """Samples the server's RSS and times a probe client's `get small` in the background."""
+    """Samples the server's RSS and times a probe client's request (`get small`) in the
+    background."""
 
-    def __init__(self, server):
+    def __init__(self, server, probe=(b"get small\r\n", b"VALUE small 0 5\r\nhello\r\nEND\r\n")):
         self.pid = server.pid
         self.probe = server.connect()
+        self.probe_request, self.probe_reply = probe
         self.peak = 0
         self.slowest = 0.0
         self.probes = 0
@@ -75,7 +77,7 @@ class Watch:
     def _time(self):
         while not self.stop.is_set():
             started = time.monotonic()
-            self.probe.expect(b"get small\r\n", b"VALUE small 0 5\r\nhello\r\nEND\r\n")
+            self.probe.expect(self.probe_request, self.probe_reply)
             self.slowest = max(self.slowest, time.monotonic() - started)
             self.probes += 1
             time.sleep(0.01)
@@ -142,6 +144,55 @@ def close_all_and_check_return(server, conns, before):
             "RSS %.1f MB %d s after the abusers left, %.1f MB before them"
             % (rss / MEGABYTE, RETURN_SECONDS, before / MEGABYTE))
         time.sleep(0.1)
+
+
+# Five-byte keys, enumerated fast: two leading characters times every three-character suffix.
+KEY_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyz"
+KEY_SUFFIXES = [bytes((a, b, c)) for a in KEY_ALPHABET for b in KEY_ALPHABET for c in KEY_ALPHABET]
+
+
+def fill_tiny_items(server, count, value_sizes):
+    """Sets `count` distinct 5-byte keys with noreply, their values cycling through
+    `value_sizes` bytes; returns the last key set and its value once the server has read them."""
+    tails = [b" 0 0 %d noreply\r\n%s\r\n" % (n, b"x" * n) for n in value_sizes]
+    sent = 0
+    last = None
+    with server.connect() as c:
+        for a in KEY_ALPHABET:
+            for b in KEY_ALPHABET:
+                n = min(len(KEY_SUFFIXES), count - sent)
+                if n <= 0:
+                    break
+                prefix = b"set " + bytes((a, b))
+                c.sock.sendall(b"".join(prefix + KEY_SUFFIXES[i] + tails[(sent + i) % len(tails)]
+                                        for i in range(n)))
+                last = (bytes((a, b)) + KEY_SUFFIXES[n - 1], b"x" * value_sizes[(sent + n - 1)
+                                                                                  % len(tails)])
+                sent += n
+        assert sent == count
+        c.expect(b"mn\r\n", b"MN\r\n")  # every set before it has been processed
+    return last
+
+
+@pytest.mark.parametrize("count,value_sizes", [(8_300_000, (0, 1)), (14_000_000, (0,))],
+                         ids=["8.3M items of 0-1 bytes", "14M empty items"])
+def test_items_smaller_than_their_index_slots_stay_within_the_bound(start_server, count,
+                                                                    value_sizes):
+    server, before = start(start_server, 0)
+    with Watch(server, probe=(b"mn\r\n", b"MN\r\n")) as watch:
+        key, value = fill_tiny_items(server, count, value_sizes)
+    watch.check("%d items of %s bytes" % (count, value_sizes))
+    with server.connect() as c:
+        c.expect(b"get %s\r\n" % key,
+                 b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key, len(value), value))
+        s = stats(c)
+    assert int(s["hash_bytes"]) <= int(s["hash_bytes_limit"]) <= 32 * MEGABYTE
+    assert s["store_no_memory"] == "0"
+    assert int(s["curr_items"]) + int(s["evictions"]) == count + 2  # and start()'s two
+    assert int(s["curr_items"]) > 2 * 699_008  # memcached 1.6.45 holds 699,008 of them here
+    print("peak RSS %.1f MB, %s items held, hash_bytes %.1f MB, slowest probe %.3f s"
+          % (watch.peak / MEGABYTE, s["curr_items"], int(s["hash_bytes"]) / MEGABYTE,
+             watch.slowest))
 
 
 def test_500_clients_pipelining_large_gets_and_never_reading(start_server, descriptors):

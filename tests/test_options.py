@@ -1,6 +1,7 @@
 """Command-line flags: what must be refused (and said), -V, -h, and -d with -P."""
 
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -73,17 +74,6 @@ def test_item_memory_that_cannot_be_reserved_exits_non_zero_with_a_message():
     assert "cannot reserve" in proc.stderr and "for items" in proc.stderr, proc.stderr
 
 
-@pytest.mark.mnemo_only
-def test_udp_is_refused():
-    port = harness.free_port()
-    flags = ["-l", harness.HOST, "-p", str(port), "-U", "1"]
-    if os.geteuid() == 0:
-        flags += ["-u", "root"]
-    rc, _, err = run(*flags)
-    assert rc != 0
-    assert "-U" in err or "UDP" in err, err
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root must name a user with -u")
 def test_root_without_dash_u_is_refused():
     rc, _, err = run("-l", harness.HOST, "-p", str(harness.free_port()), "-U", "0")
@@ -91,12 +81,35 @@ def test_root_without_dash_u_is_refused():
     assert "-u" in err, err
 
 
-def test_dash_capital_v_prints_the_version_the_server_reports(conn):
+def test_version_answers_the_memcached_release_bare(conn):
+    """`version` and stats' version read "1.6.45" as memcached 1.6.45's do: clients parse them
+    (Perl's Cache::Memcached::Fast dies on anything but a version number)."""
+    assert conn.call(b"version\r\n") == b"VERSION 1.6.45\r\n"
+    assert harness.stats(conn)["version"] == "1.6.45"
+
+
+@pytest.mark.mnemo_only
+def test_dash_capital_v_and_stats_name_mnemos_release_and_the_protocol_level(conn):
     rc, out, _ = run("-V")
     assert rc == 0
     lines = out.splitlines()
     assert len(lines) == 1, out
-    assert conn.call(b"version\r\n") == b"VERSION %s\r\n" % lines[0].split()[-1].encode()
+    mnemo_version = harness.stats(conn)["mnemo_version"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", mnemo_version), mnemo_version
+    assert lines[0] == "mnemod %s (memcached 1.6.45)" % mnemo_version
+    rc, out, _ = run("-h")
+    assert rc == 0
+    assert out.splitlines()[0] == lines[0]
+
+
+def test_dash_capital_v_prints_the_version_the_server_reports(conn):
+    """memcached prints "memcached 1.6.45"; mnemod its own release, then the protocol level in
+    parentheses. Either way, the version `version` answers is the last word without them."""
+    rc, out, _ = run("-V")
+    assert rc == 0
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    assert conn.call(b"version\r\n") == b"VERSION %s\r\n" % lines[0].split()[-1].strip(")").encode()
 
 
 def test_dash_h_lists_the_flags():

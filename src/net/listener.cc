@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +71,33 @@ Status Listener::Open(const std::string& host, uint16_t port, int backlog,
     status = Status::Error("no address to listen on for \"" + host + "\"");
   }
   return status;
+}
+
+Status Listener::OpenUnix(const std::string& path, int access_mask, int backlog,
+                          std::vector<std::unique_ptr<Listener>>* listeners) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    return Status::Error("failed to listen on UNIX socket: " + path + ": path too long");
+  }
+  path.copy(address.sun_path, path.size());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Error(std::string("socket(): ") + strerror(errno));
+  struct stat existing {};
+  if (lstat(path.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) unlink(path.c_str());
+  // The umask is process-wide; nothing else creates files while the server starts.
+  const mode_t old_umask = umask(static_cast<mode_t>(~access_mask & 0777));
+  const bool bound = bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  const int bind_errno = errno;
+  umask(old_umask);
+  if (!bound || listen(fd, backlog) != 0) {
+    const Status status = Status::Error("failed to listen on UNIX socket: " + path + ": " +
+                                        strerror(bound ? errno : bind_errno));
+    close(fd);
+    return status;
+  }
+  listeners->emplace_back(new Listener(fd, LocalAddressOf(fd)));
+  return Status::Ok();
 }
 
 Listener::~Listener() { close(fd_); }

@@ -1,5 +1,5 @@
-// Listener is one listening TCP socket: bound with SO_REUSEADDR, non-blocking, accepting with
-// accept4 so that accepted sockets are non-blocking from the start.
+// Listener is one listening stream socket, TCP or unix domain: bound with SO_REUSEADDR,
+// non-blocking, accepting with accept4 so that accepted sockets are non-blocking from the start.
 //
 // Thread safety: Accept() from one thread at a time; the rest is immutable after Open().
 #pragma once
@@ -21,12 +21,19 @@ class Listener {
   static Status Open(const std::string& host, uint16_t port, int backlog,
                      std::vector<std::unique_ptr<Listener>>* listeners);
 
+  // Opens a unix domain socket listener at `path` (memcached's -s) whose file gets the permission
+  // bits `access_mask` (-a), as memcached sets them: through the umask while binding. A socket
+  // file left at `path` by an earlier server is removed first; any other kind of file is not,
+  // and then the bind fails.
+  static Status OpenUnix(const std::string& path, int access_mask, int backlog,
+                         std::vector<std::unique_ptr<Listener>>* listeners);
+
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
   int fd() const { return fd_; }
-  // Where it listens, e.g. "tcp:127.0.0.1:11211".
+  // Where it listens, e.g. "tcp:127.0.0.1:11211" or "unix:/run/mnemod.sock".
   const std::string& address() const { return address_; }
 
   enum class AcceptStatus : uint8_t {

@@ -8,8 +8,11 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -54,6 +57,44 @@ TEST(ListenerTest, OpensOneNonBlockingSocketPerAddressAndReportsWhereItListens) 
   EXPECT_NE(PortOf(listener), 0) << "the port the kernel chose for port 0";
   EXPECT_NE(fcntl(listener.fd(), F_GETFL) & O_NONBLOCK, 0);
   EXPECT_NE(fcntl(listener.fd(), F_GETFD) & FD_CLOEXEC, 0);
+}
+
+TEST(ListenerTest, OpensAUnixSocketWithTheMaskReplacingAStaleOne) {
+  char dir[] = "/tmp/mnemo-listener-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/s";
+  std::vector<std::unique_ptr<Listener>> listeners;
+  ASSERT_TRUE(Listener::OpenUnix(path, 0640, 16, &listeners).ok());
+  ASSERT_EQ(listeners.size(), 1u);
+  EXPECT_EQ(listeners[0]->address(), "unix:" + path);
+  struct stat file {};
+  ASSERT_EQ(lstat(path.c_str(), &file), 0);
+  EXPECT_TRUE(S_ISSOCK(file.st_mode));
+  EXPECT_EQ(file.st_mode & 0777, 0640u);
+
+  const int client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  path.copy(address.sun_path, path.size());
+  ASSERT_EQ(connect(client, reinterpret_cast<const sockaddr*>(&address), sizeof(address)), 0);
+  int fd = -1;
+  ASSERT_EQ(AcceptOne(*listeners[0], &fd), Listener::AcceptStatus::kAccepted);
+  EXPECT_NE(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+  close(fd);
+  close(client);
+
+  listeners.clear();  // the socket file stays, as memcached leaves it
+  ASSERT_TRUE(Listener::OpenUnix(path, 0700, 16, &listeners).ok()) << "stale socket replaced";
+  listeners.clear();
+  unlink(path.c_str());
+  const std::string regular = std::string(dir) + "/file";
+  close(open(regular.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+  const Status status = Listener::OpenUnix(regular, 0700, 16, &listeners);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("failed to listen on UNIX socket: " + regular),
+            std::string::npos);
+  unlink(regular.c_str());
+  rmdir(dir);
 }
 
 TEST(ListenerTest, AcceptsNonBlockingConnectionsAndSaysWhenNoneIsWaiting) {

@@ -100,6 +100,25 @@ OutputQueue::FlushStatus OutputQueue::Flush(int fd, uint64_t* bytes, uint64_t* e
   return FlushStatus::kDone;
 }
 
+size_t OutputQueue::DrainTo(std::string* out) {
+  size_t external_drained = 0;
+  while (!empty()) {
+    PopFinished();
+    const uint64_t next_view = head_ == external_.size() ? UINT64_MAX : external_[head_].copied_pos;
+    std::string_view piece;
+    if (copied_sent_ < next_view && !copied_.empty()) {
+      piece = copied_.readable().substr(
+          0, static_cast<size_t>(std::min<uint64_t>(next_view - copied_sent_, copied_.size())));
+    } else {
+      piece = external_[head_].bytes;  // not empty: PopFinished drops finished views
+    }
+    out->append(piece);
+    external_drained += Consume(piece.size());
+  }
+  copied_.Shrink();
+  return external_drained;
+}
+
 size_t OutputQueue::Consume(size_t n) {
   size_t external_sent = 0;
   while (n > 0) {

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -69,6 +70,11 @@ class OutputQueue {
   // those, the bytes sent from external memory to *external_bytes. Sends nothing once copied()
   // failed(): a reply in the middle is missing.
   [[nodiscard]] FlushStatus Flush(int fd, uint64_t* bytes, uint64_t* external_bytes);
+
+  // Appends every unsent byte to *out, in send order, and drops it as if sent, releasing the pins:
+  // for a datagram transport, which cuts the replies into packets of its own. Returns how many of
+  // the bytes were external.
+  size_t DrainTo(std::string* out);
 
  private:
   // One view, or (with an empty view) a marker for a group without bytes. The last entry of a

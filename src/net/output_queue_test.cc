@@ -99,6 +99,26 @@ TEST(OutputQueueTest, ViewsGoOutBetweenTheCopiedBytesAroundThem) {
   EXPECT_EQ(queue.size(), 0u);
 }
 
+TEST(OutputQueueTest, DrainToGathersEverythingInOrderAndReleasesThePins) {
+  BufferPool pool;
+  FakeOwner owner;
+  OutputQueue queue(pool);
+  queue.AppendExternal({}, owner.Pin(1));
+  const std::string value = "hello world";
+  queue.copied().Append("VALUE a 0 11\r\n");
+  const std::string_view pieces[] = {std::string_view(value).substr(0, 5),
+                                     std::string_view(value).substr(5)};
+  queue.AppendExternal(pieces, owner.Pin(2));
+  queue.copied().Append("\r\nEND\r\n");
+  std::string out = "before:";
+  EXPECT_EQ(queue.DrainTo(&out), 11u);
+  EXPECT_EQ(out, "before:VALUE a 0 11\r\nhello world\r\nEND\r\n");
+  EXPECT_EQ(owner.released, (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.size(), 0u);
+  EXPECT_EQ(queue.copied().capacity(), 0u);
+}
+
 TEST(OutputQueueTest, GroupsWithoutBytesAreReleasedInTheirTurn) {
   BufferPool pool;
   SocketPair pair;

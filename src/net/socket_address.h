@@ -1,5 +1,5 @@
-// Text forms of socket addresses, as memcached prints them in `stats conns`: "tcp:127.0.0.1:11211"
-// and "tcp6:[::1]:11211".
+// Text forms of socket addresses, as memcached prints them in `stats conns`: "tcp:127.0.0.1:11211",
+// "tcp6:[::1]:11211" and "unix:/path/to/socket".
 //
 // Thread safety: the functions may be called from any thread.
 #pragma once

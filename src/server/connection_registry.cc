@@ -64,7 +64,14 @@ void ConnectionRegistry::AppendStats(uint32_t now, std::string* out) const {
   for (const ConnectionEntry* entry : sorted) {
     const ConnectionState state = entry->state.load(std::memory_order_relaxed);
     const uint32_t last = entry->last_command.load(std::memory_order_relaxed);
-    if (state == ConnectionState::kListening) {
+    if (entry->udp) {
+      // Idle between datagrams, as memcached's UDP connections show: the local address, with
+      // udp for tcp.
+      AppendLine(entry->fd, "UDP", "UDP", out);
+      std::string address = net::LocalAddressOf(entry->fd);
+      if (address.starts_with("tcp")) address.replace(0, 3, "udp");
+      AppendLine(entry->fd, "addr", address, out);
+    } else if (state == ConnectionState::kListening) {
       AppendLine(entry->fd, "addr", net::LocalAddressOf(entry->fd), out);
     } else {
       AppendLine(entry->fd, "addr", net::PeerAddressOf(entry->fd), out);

@@ -39,6 +39,7 @@ struct ConnectionEntry {
   const int fd;
   std::atomic<ConnectionState> state;
   std::atomic<uint32_t> last_command;  // MonotonicSeconds() of the last command run
+  bool udp = false;                    // a UDP socket (-U), shown as memcached shows its own
 
  private:
   friend class ConnectionRegistry;
@@ -52,8 +53,8 @@ class ConnectionRegistry {
   size_t size() const EXCLUDES(mu_);
 
   // Appends memcached's `stats conns` lines, ordered by fd as memcached orders them:
-  // "STAT <fd>:addr ...", "STAT <fd>:listen_addr ..." (accepted sockets only), "STAT <fd>:state
-  // ...", "STAT <fd>:secs_since_last_cmd ...".
+  // "STAT <fd>:UDP UDP" (UDP sockets only), "STAT <fd>:addr ...", "STAT <fd>:listen_addr ..."
+  // (accepted sockets only), "STAT <fd>:state ...", "STAT <fd>:secs_since_last_cmd ...".
   void AppendStats(uint32_t now, std::string* out) const EXCLUDES(mu_);
 
  private:

@@ -291,8 +291,15 @@ void Dispatcher::Touch(const protocol::Command& cmd) {
 // N - 1 seconds from now: "flush_all 1" is as immediate as "flush_all 0". A Unix time (above 30
 // days) is the delay until then; one in the past flushes now, except that one at or before the
 // time memcached dates its start from flushes nothing (realtime() maps it to 1, oldest_live 0).
+// oldest_live is a whole second: with a time, what is stored during the second the flush takes
+// effect is flushed too; without one (oldest_live = now - 1, and memcached unlinks what this
+// second stored at once), exactly what was stored before it.
 void Dispatcher::FlushAll(const protocol::Command& cmd) {
-  stats_.Add(Stat::kCmdFlush);
+  stats_.Add(Stat::kCmdFlush);  // memcached counts a refused flush_all too
+  if (!server_.options.flush_enabled) {
+    Reply(replies::kFlushAllNotAllowed);
+    return;
+  }
   int64_t delay = cmd.has_number ? static_cast<int64_t>(cmd.number) : 0;
   if (static_cast<uint64_t>(delay) > kMaxRelativeExptime) {
     if (delay <= ProcessStartWallSeconds() - kMemcachedStartBackdate) {
@@ -302,7 +309,7 @@ void Dispatcher::FlushAll(const protocol::Command& cmd) {
     delay = std::max<int64_t>(delay - WallSeconds(), 0);
   }
   const auto seconds = static_cast<uint32_t>(std::clamp<int64_t>(delay - 1, 0, UINT32_MAX / 2));
-  cache_.FlushAll(seconds);
+  cache_.FlushAll({.delay_seconds = seconds, .whole_second = delay >= 1});
   server_.oldest_live.store(MonotonicSeconds() - kFirstSecond + seconds, std::memory_order_relaxed);
   Reply(replies::kOk);
 }

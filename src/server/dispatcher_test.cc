@@ -190,7 +190,7 @@ TEST_F(DispatcherTest, ALongRetrievalStopsAtTheOutputLimitAndResumes) {
 }
 
 TEST_F(DispatcherTest, AdminCommands) {
-  EXPECT_EQ(Run("version\r\n"), "VERSION 1.6.45-mnemo-0.1.0\r\n");
+  EXPECT_EQ(Run("version\r\n"), "VERSION 1.6.45\r\n");
   EXPECT_EQ(Run("verbosity 1\r\n"), "OK\r\n");
   EXPECT_EQ(Run("cache_memlimit 4\r\n"),
             "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n");
@@ -216,7 +216,7 @@ TEST_F(DispatcherTest, StatsSubcommands) {
   Run("set a 0 0 1\r\nx\r\nget a\r\n");
   EXPECT_EQ(Stat("get_hits"), "1");
   EXPECT_EQ(Stat("curr_items"), "1");
-  EXPECT_EQ(Stat("version"), "1.6.45-mnemo-0.1.0");
+  EXPECT_EQ(Stat("version"), "1.6.45");
   EXPECT_EQ(Run("stats reset\r\n"), "RESET\r\n");
   EXPECT_EQ(Stat("get_hits"), "0");
   EXPECT_EQ(Run("stats sizes\r\n"), "STAT sizes_status disabled\r\nEND\r\n");
@@ -281,7 +281,7 @@ TEST_F(DispatcherTest, AHeldValueOutlivesItsItemAndItsSegment) {
   ASSERT_EQ(dispatcher_->Dispatch(result, &cmd, out_, values_), Dispatcher::Outcome::kDone);
   // Before the reply is sent: the item goes, and the cache fills its memory several times over,
   // reusing every segment it can.
-  cache_->FlushAll(0);
+  cache_->FlushAll({});
   const std::string filler = Incompressible(100 << 10);
   for (int i = 0; i < 2000; ++i) {
     ASSERT_EQ(cache_calls::Store(*cache_, *context_, storage::StoreMode::kSet,
@@ -311,7 +311,7 @@ TEST_F(DispatcherTest, AGetIntoAFailedOutputQueuesNothingAndHoldsNoSegment) {
   EXPECT_EQ(dispatcher_->Dispatch(result, &cmd, failed, values_), Dispatcher::Outcome::kDone);
   EXPECT_TRUE(failed.empty()) << "a view of item memory queued for a connection that closes";
   EXPECT_FALSE(values_.pending());
-  cache_->FlushAll(0);
+  cache_->FlushAll({});
   const std::string filler = Incompressible(100 << 10);
   for (int i = 0; i < 2000; ++i) {
     ASSERT_EQ(cache_calls::Store(*cache_, *context_, storage::StoreMode::kSet,

@@ -1,5 +1,5 @@
 // mnemod: a drop-in replacement for memcached. Reads memcached's flags, sets up the process as
-// memcached does, and runs the server until SIGINT, SIGTERM or `shutdown`.
+// memcached does, and runs the server until SIGINT, SIGTERM, SIGUSR1 or `shutdown`.
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -11,9 +11,14 @@
 #include "server/options.h"
 #include "server/process.h"
 #include "server/server.h"
-#include "server/version.h"
 
 namespace {
+
+// What -i prints after the version line. memcached's -i prints memcached's and libevent's
+// licenses; mnemod contains code of neither.
+constexpr char kLicenseText[] =
+    "mnemod has no license text built in; it contains no code of memcached or libevent, whose\n"
+    "licenses memcached's -i prints.\n";
 
 int Fail(int exit_code, const mnemo::Status& status) {
   std::fprintf(stderr, "%s\n", status.message().c_str());
@@ -34,8 +39,12 @@ int main(int argc, char* argv[]) {
     std::fputs(UsageText().c_str(), stdout);
     return 0;
   }
+  if (action == CommandLineAction::kPrintLicense) {
+    std::printf("%s\n%s", VersionLine().c_str(), kLicenseText);
+    return 0;
+  }
   if (action == CommandLineAction::kPrintVersion) {
-    std::printf("mnemod %.*s\n", static_cast<int>(kVersion.size()), kVersion.data());
+    std::printf("%s\n", VersionLine().c_str());
     return 0;
   }
   mnemo::g_verbosity.store(options.verbosity);
@@ -44,20 +53,34 @@ int main(int argc, char* argv[]) {
     std::fprintf(stderr, "can't run as root without the -u switch\n");
     return EX_USAGE;
   }
+  if (options.core_dumps) {
+    status = EnableCoreDumps();
+    if (!status.ok()) return Fail(EX_OSERR, status);
+  }
   status = RaiseFileLimit(options.max_connections);
   if (!status.ok()) return Fail(EX_OSERR, status);
 
-  // Bound before dropping privileges (ports below 1024) and before daemonizing (so that a port in
-  // use is reported to the shell that started us).
+  // TCP ports are bound before dropping privileges (ports below 1024) and before daemonizing (so
+  // that a port in use is reported to the shell that started us). A unix socket is bound after
+  // dropping them, as memcached does, so that its file belongs to the -u user.
+  const bool unix_socket = !options.socket_path.empty();
+  if (unix_socket) {
+    status = DropPrivileges(options.user);
+    if (!status.ok()) return Fail(EX_OSERR, status);
+  }
   std::unique_ptr<Server> server;
   status = Server::Create(options, &server);
   if (!status.ok()) return Fail(EX_OSERR, status);
-  status = DropPrivileges(options.user);
-  if (!status.ok()) return Fail(EX_OSERR, status);
-  if (options.daemonize) {
-    status = Daemonize(/*keep_stderr=*/options.verbosity > 0);
+  if (!unix_socket) {
+    status = DropPrivileges(options.user);
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
+  if (options.daemonize) {
+    status = Daemonize(/*keep_stderr=*/options.verbosity > 0,
+                       /*keep_directory=*/options.core_dumps);
+    if (!status.ok()) return Fail(EX_OSERR, status);
+  }
+  if (options.lock_memory) LockMemory();
   const bool wrote_pid_file = !options.pid_file.empty() && WritePidFile(options.pid_file);
 
   status = server->Run();

@@ -3,6 +3,7 @@
 #include <getopt.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <string_view>
 
@@ -18,6 +19,11 @@ constexpr size_t kItemSizeMaxLower = 1024;
 constexpr size_t kItemSizeMaxUpper = size_t{1} << 30;
 // Checks that hold across flags, in memcached's order and words.
 Status Validate(const Options& options) {
+  if (options.napi_ids > options.threads) {
+    return Status::Error("Number of napi_ids(" + std::to_string(options.napi_ids) +
+                         ") cannot be greater than number of threads(" +
+                         std::to_string(options.threads) + ")");
+  }
   if (options.item_size_max < kItemSizeMaxLower) {
     return Status::Error("Item max size cannot be less than 1024 bytes.");
   }
@@ -56,11 +62,24 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
       }
       return Status::Ok();
     case 'U':
-      if (!ParseInt(arg, &options->udp_port)) return Invalid("-U", arg);
-      if (options->udp_port != 0) {
-        return Status::Error("UDP is not supported (it is an amplification vector); use -U 0");
+      if (!ParseInt(arg, &options->udp_port) || options->udp_port < 0 ||
+          options->udp_port > 65535) {
+        return Invalid("-U", arg);
       }
       return Status::Ok();
+    case 's':
+      options->socket_path = std::string(arg);
+      return Status::Ok();
+    case 'a': {
+      // Octal, as chmod takes it. memcached keeps the number as given (stats settings shows it)
+      // and applies its low nine bits.
+      const char* end = arg.data() + arg.size();
+      const auto [last, ec] = std::from_chars(arg.data(), end, options->unix_mask, 8);
+      if (arg.empty() || arg.front() == '-' || ec != std::errc() || last != end) {
+        return Invalid("-a", arg);
+      }
+      return Status::Ok();
+    }
     case 'm': {
       uint64_t megabytes = 0;
       if (!ParseInt(arg, &megabytes) || megabytes > (uint64_t{1} << 40)) {
@@ -125,6 +144,48 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
     case 'A':
       options->enable_shutdown = true;
       return Status::Ok();
+    case 'k':
+      options->lock_memory = true;
+      return Status::Ok();
+    case 'r':
+      options->core_dumps = true;
+      return Status::Ok();
+    case 'F':
+      options->flush_enabled = false;
+      return Status::Ok();
+    case 'X':
+      options->dump_enabled = false;
+      return Status::Ok();
+    case 'W':
+      options->watch_enabled = false;
+      return Status::Ok();
+    case 'D':
+      if (arg.empty()) return Status::Error("No delimiter specified");
+      options->prefix_delimiter = arg.front();
+      options->detail_enabled = true;
+      return Status::Ok();
+    case 'N':
+      if (!ParseInt(arg, &options->napi_ids)) return Invalid("-N", arg);
+      if (options->napi_ids <= 0) {
+        return Status::Error("Maximum number of NAPI IDs must be greater than 0");
+      }
+      return Status::Ok();
+    case 'L':
+      NoteIgnored("-L", "large memory pages are not supported");
+      return Status::Ok();
+    case 'e':
+      NoteIgnored("-e", "a restartable cache in a memory file is not supported yet");
+      return Status::Ok();
+    // Security flags fail closed until they are built (issue 21): a server asked for TLS or
+    // authentication must not serve in the clear or without it. memcached built without TLS or
+    // SASL refuses -Z and -S in these words.
+    case 'Z':
+      return Status::Error("This server is not built with TLS support.");
+    case 'S':
+      return Status::Error("This server is not built with SASL support.");
+    case 'Y':
+      return Status::Error(
+          "ascii authentication (-Y) is not supported yet: refusing to serve without it");
     case 'B':
       if (arg == "ascii" || arg == "auto") return Status::Ok();  // auto: ascii is all there is
       if (arg == "binary") {
@@ -140,14 +201,23 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
     case 'V':
       *action = CommandLineAction::kPrintVersion;
       return Status::Ok();
+    case 'i':
+      *action = CommandLineAction::kPrintLicense;
+      return Status::Ok();
     default:
       return Status::Error("unhandled option");
   }
 }
 
-constexpr char kShortOptions[] = "+:p:l:U:m:Mc:b:t:R:I:f:n:Cvu:dP:AB:o:hV";
+// memcached 1.6.45's flags, every one.
+constexpr char kShortOptions[] = "+:p:s:a:l:U:m:Mc:b:t:R:I:f:n:Cvu:dP:AB:o:hViZkrD:LSFXWY:e:N:";
 
 }  // namespace
+
+void NoteIgnored(std::string_view what, std::string_view why) {
+  std::fprintf(stderr, "%.*s: %.*s; ignored\n", static_cast<int>(what.size()), what.data(),
+               static_cast<int>(why.size()), why.data());
+}
 
 size_t Options::ConnectionMemoryLimit() const {
   // Half of -m keeps the whole process within 1.5 x -m plus a fixed overhead (docs/robustness.md);
@@ -173,6 +243,8 @@ storage::CacheOptions Options::ToCacheOptions() const {
 Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandLineAction* action) {
   static constexpr option kLongOptions[] = {
       {"port", required_argument, nullptr, 'p'},
+      {"unix-socket", required_argument, nullptr, 's'},
+      {"unix-mask", required_argument, nullptr, 'a'},
       {"listen", required_argument, nullptr, 'l'},
       {"udp-port", required_argument, nullptr, 'U'},
       {"memory-limit", required_argument, nullptr, 'm'},
@@ -194,12 +266,25 @@ Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandL
       {"extended", required_argument, nullptr, 'o'},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
+      {"license", no_argument, nullptr, 'i'},
+      {"enable-ssl", no_argument, nullptr, 'Z'},
+      {"lock-memory", no_argument, nullptr, 'k'},
+      {"enable-coredumps", no_argument, nullptr, 'r'},
+      {"enable-largepages", no_argument, nullptr, 'L'},
+      {"enable-sasl", no_argument, nullptr, 'S'},
+      {"disable-flush-all", no_argument, nullptr, 'F'},
+      {"disable-dumping", no_argument, nullptr, 'X'},
+      {"disable-watch", no_argument, nullptr, 'W'},
+      {"auth-file", required_argument, nullptr, 'Y'},
+      {"memory-file", required_argument, nullptr, 'e'},
+      {"napi-ids", required_argument, nullptr, 'N'},
       {nullptr, 0, nullptr, 0},
   };
   *action = CommandLineAction::kRun;
   optind = 0;  // GNU getopt: 0 restarts scanning from scratch
   opterr = 0;  // errors are reported through the Status
   int flag = 0;
+  bool tcp_port_given = false;
   while ((flag = getopt_long(argc, argv, kShortOptions, kLongOptions, nullptr)) != -1) {
     if (flag == '?') {
       if (optopt != 0)
@@ -213,41 +298,76 @@ Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandL
     while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);  // as memcached does
     Status status = ApplyFlag(flag, arg, options, action);
     if (!status.ok()) return status;
+    if (flag == 'p') tcp_port_given = true;
     if (*action != CommandLineAction::kRun) return Status::Ok();
   }
   if (optind < argc) {
     return Status::Error(std::string("unexpected argument \"") + argv[optind] + "\"");
   }
-  return Validate(*options);
+  // memcached listens for TCP on the UDP port when -U is given and -p is not.
+  if (options->udp_port != 0 && !tcp_port_given)
+    options->port = static_cast<uint16_t>(options->udp_port);
+  // memcached halves its slab chunks for items over a slab page, unless slab_chunk_max was given.
+  if (options->item_size_max > MemcachedTuning::kSlabPage && !options->tuning.slab_chunk_max_set) {
+    options->tuning.slab_chunk_max = MemcachedTuning::kSlabPage / 2;
+  }
+  Status status = Validate(*options);
+  if (status.ok() && options->napi_ids != 0) {
+    NoteIgnored("-N",
+                "NAPI ID thread selection does not apply: connections go to threads round "
+                "robin");
+  }
+  return status;
+}
+
+std::string VersionLine() {
+  return "mnemod " + std::string(kMnemoVersion) + " (memcached " + std::string(kVersion) + ")";
 }
 
 std::string UsageText() {
-  std::string text = "mnemod " + std::string(kVersion) + "\n";
+  std::string text = VersionLine() + "\n";
   text +=
       "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-      "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
+      "-U, --udp-port=<num>      UDP port to listen on (default: 0, off)\n"
+      "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
+      "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
       "-l, --listen=<addr>       interface to listen on (default: all addresses);\n"
       "                          a comma-separated list, each <addr>[:<port>]\n"
       "-b, --listen-backlog=<num> TCP listen backlog (default: 1024)\n"
       "-d, --daemon              run as a daemon\n"
+      "-r, --enable-coredumps    maximize core file limit\n"
       "-u, --user=<user>         assume identity of <username> (only when run as root)\n"
       "-P, --pidfile=<file>      save PID in <file>\n"
       "-m, --memory-limit=<num>  item memory in megabytes (default: 64)\n"
       "-M, --disable-evictions   return error on memory exhausted instead of evicting\n"
       "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
+      "-k, --lock-memory         lock down all paged memory\n"
       "-v, --verbose             verbose (print errors/warnings while in event loop)\n"
       "-vv                       very verbose (also print client commands/responses)\n"
+      "-vvv                      the same as -vv\n"
       "-h, --help                print this help and exit\n"
+      "-i, --license             print the license and exit\n"
       "-V, --version             print version and exit\n"
       "-t, --threads=<num>       number of threads to use (default: 4)\n"
-      "-R, --max-reqs-per-event  reads per connection before yielding to others (default: 20)\n"
+      "-R, --max-reqs-per-event  requests per connection before yielding to others (default: 20)\n"
       "-C, --disable-cas         disable use of CAS\n"
       "-B, --protocol=<name>     protocol: ascii, or auto (which means ascii)\n"
       "-I, --max-item-size=<num> largest item, with a k or m suffix (default: 1m,\n"
       "                          min: 1k, max: 1g and half of -m)\n"
       "-f, --slab-growth-factor=<num>  accepted for compatibility; no slab classes here\n"
       "-n, --slab-min-size=<bytes>     accepted for compatibility; no slab classes here\n"
+      "-L, --enable-largepages   accepted for compatibility; not supported, ignored\n"
+      "-D <char>                 delimiter between key prefixes and IDs for per-prefix stats\n"
+      "                          (stats detail); giving it turns their collection on\n"
       "-A, --enable-shutdown     enable the shutdown command\n"
+      "-F, --disable-flush-all   disable flush_all command\n"
+      "-X, --disable-dumping     disable stats cachedump, stats detail, and lru_crawler metadump\n"
+      "-W, --disable-watch       disable watch commands (live logging)\n"
+      "-N, --napi-ids=<num>      accepted for compatibility; threads are chosen round robin\n"
+      "-Y, --auth-file=<file>    not supported yet: ignored, with a warning\n"
+      "-e, --memory-file=<file>  not supported yet: ignored, with a warning\n"
+      "-S, --enable-sasl         not supported yet: ignored, with a warning\n"
+      "-Z, --enable-ssl          not supported yet: ignored, with a warning\n"
       "-o, --extended            comma-separated list of extended options:\n";
   text += SuboptionsUsage();
   text +=

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -20,12 +21,17 @@ namespace mnemo::server {
 // memcached's slab and LRU tuning (-o slab_*, lru_*, hash_algorithm, modern, ...), with its
 // defaults. None of it changes what mnemod does.
 struct MemcachedTuning {
+  // memcached's slab page: the slab_chunk_max that no_modern and no_chunked_items set, and the
+  // item size above which memcached halves its default.
+  static constexpr int kSlabPage = 1 << 20;
+
   bool maxconns_fast = true;
   bool slab_reassign = true;
   int slab_automove = 1;
   double slab_automove_ratio = 0.8;
   int slab_automove_window = 30;
   int slab_chunk_max = 512 << 10;
+  bool slab_chunk_max_set = false;  // given with -o slab_chunk_max=, which no_modern then keeps
   bool lru_crawler = true;
   int lru_crawler_sleep = 100;
   uint32_t lru_crawler_tocrawl = 0;
@@ -48,11 +54,14 @@ struct Options {
   // Network.
   uint16_t port = 11211;            // -p
   std::vector<std::string> listen;  // -l, one entry per address; empty: every interface
-  int udp_port = 0;                 // -U; only 0 (off) is supported
+  int udp_port = 0;                 // -U; 0: off, as in memcached 1.6
+  std::string socket_path;          // -s: a unix domain socket instead of TCP and UDP
+  int unix_mask = 0700;             // -a: the socket file's permission bits
   int max_connections = 1024;       // -c
   int backlog = 1024;               // -b
   int threads = 4;                  // -t
-  int reqs_per_event = 20;          // -R: reads per connection per wake-up before yielding
+  int reqs_per_event = 20;          // -R: requests per connection per wake-up before yielding
+  int napi_ids = 0;                 // -N; accepted, no effect: threads are chosen round robin
   // Memory and items.
   size_t memory_limit = size_t{64} << 20;  // -m, given in megabytes
   size_t item_size_max = size_t{1} << 20;  // -I
@@ -66,6 +75,16 @@ struct Options {
   bool daemonize = false;        // -d
   std::string pid_file;          // -P
   bool enable_shutdown = false;  // -A
+  bool lock_memory = false;      // -k: mlockall
+  bool core_dumps = false;       // -r: raise the core file limit as far as it goes
+  // Commands that flags turn off.
+  bool flush_enabled = true;  // -F: flush_all
+  bool dump_enabled = true;   // -X: stats cachedump, stats detail, lru_crawler metadump
+  bool watch_enabled = true;  // -W: watch
+  // -D: the delimiter between a key's prefix and the rest, for `stats detail`; giving it turns
+  // detail collection on from the start.
+  char prefix_delimiter = ':';
+  bool detail_enabled = false;
   // -o key[=value],...: server/settings.h declares each, its default aside.
   size_t segment_size = size_t{1} << 20;
   storage::EvictionPolicy eviction = storage::EvictionPolicy::kMerge;
@@ -95,12 +114,21 @@ struct Options {
   storage::CacheOptions ToCacheOptions() const;
 };
 
-enum class CommandLineAction : uint8_t { kRun, kPrintHelp, kPrintVersion };
+enum class CommandLineAction : uint8_t { kRun, kPrintHelp, kPrintVersion, kPrintLicense };
 
 // Fills *options from argv (argv[0] is the program name). On error, the status says what is wrong
-// in memcached's words where memcached has words for it; mnemod then exits with EX_USAGE.
+// in memcached's words where memcached has words for it; mnemod then exits with EX_USAGE. A flag
+// of memcached's that mnemod accepts without its effect (not supported yet, or meaningless here)
+// is said so in one line on stderr (NoteIgnored).
 // Not reentrant: it uses getopt_long.
 Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandLineAction* action);
+
+// The line that -V prints and -h starts with: mnemo's release and the memcached release whose
+// interface it implements, "mnemod 0.1.0 (memcached 1.6.45)".
+std::string VersionLine();
+
+// Says on stderr, in one line, that `what` was accepted without effect and why.
+void NoteIgnored(std::string_view what, std::string_view why);
 
 // The text that -h prints.
 std::string UsageText();

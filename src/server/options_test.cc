@@ -102,6 +102,68 @@ TEST(OptionsTest, ListenTakesListsAndRepeats) {
   EXPECT_EQ(options.listen, (std::vector<std::string>{"127.0.0.1", "::1", "10.0.0.1:5000"}));
 }
 
+TEST(OptionsTest, UdpPortIsAlsoTheTcpPortUnlessDashPSaysOtherwise) {
+  Options options;
+  ASSERT_TRUE(Parse({"-U", "12000"}, &options).ok());
+  EXPECT_EQ(options.udp_port, 12000);
+  EXPECT_EQ(options.port, 12000);
+  options = Options();
+  ASSERT_TRUE(Parse({"-U", "12000", "-p", "13000"}, &options).ok());
+  EXPECT_EQ(options.udp_port, 12000);
+  EXPECT_EQ(options.port, 13000);
+  EXPECT_EQ(ErrorOf({"-U", "70000"}), "invalid value for -U: \"70000\"");
+}
+
+TEST(OptionsTest, UnixSocketTakesAPathAndAnOctalMask) {
+  Options options;
+  EXPECT_TRUE(options.socket_path.empty());
+  EXPECT_EQ(options.unix_mask, 0700);
+  ASSERT_TRUE(Parse({"-s", "/tmp/m.sock", "-a", "766"}, &options).ok());
+  EXPECT_EQ(options.socket_path, "/tmp/m.sock");
+  EXPECT_EQ(options.unix_mask, 0766);
+  ASSERT_TRUE(Parse({"--unix-socket=/tmp/n.sock", "--unix-mask=0640"}, &options).ok());
+  EXPECT_EQ(options.socket_path, "/tmp/n.sock");
+  EXPECT_EQ(options.unix_mask, 0640);
+  EXPECT_EQ(ErrorOf({"-a", "789"}), "invalid value for -a: \"789\"");
+  EXPECT_EQ(ErrorOf({"-a", "-7"}), "invalid value for -a: \"-7\"");
+}
+
+TEST(OptionsTest, TakesEveryFlagOfMemcacheds) {
+  Options options;
+  ASSERT_TRUE(Parse({"-k", "-r", "-F", "-X", "-W", "-D", "#", "-N", "2", "-L", "-S", "-Z", "-Y",
+                     "/x", "-e", "/y", "-o", "ext_path=/z:1g,ssl_key=/k,slab_chunk_max=64"},
+                    &options)
+                  .ok());
+  EXPECT_TRUE(options.lock_memory);
+  EXPECT_TRUE(options.core_dumps);
+  EXPECT_FALSE(options.flush_enabled);
+  EXPECT_FALSE(options.dump_enabled);
+  EXPECT_FALSE(options.watch_enabled);
+  EXPECT_EQ(options.prefix_delimiter, '#');
+  EXPECT_TRUE(options.detail_enabled);
+  EXPECT_EQ(options.napi_ids, 2);
+  EXPECT_EQ(options.tuning.slab_chunk_max, 64 << 10);
+  CommandLineAction action;
+  ASSERT_TRUE(Parse({"-i"}, &options, &action).ok());
+  EXPECT_EQ(action, CommandLineAction::kPrintLicense);
+}
+
+TEST(OptionsTest, SlabChunkMaxFollowsMemcachedsDefaults) {
+  Options options;
+  ASSERT_TRUE(Parse({"-I", "4m"}, &options).ok());
+  EXPECT_EQ(options.tuning.slab_chunk_max, 512 << 10);
+  options = Options();
+  ASSERT_TRUE(Parse({"-o", "no_modern"}, &options).ok());
+  EXPECT_EQ(options.tuning.slab_chunk_max, 1 << 20);
+  options = Options();
+  ASSERT_TRUE(Parse({"-o", "slab_chunk_max=1024", "-I", "4m"}, &options).ok());
+  EXPECT_EQ(options.tuning.slab_chunk_max, 1 << 20);
+  EXPECT_EQ(ErrorOf({"-o", "slab_chunk_max=2048"}),
+            "slab_chunk_max must be specified in kilobytes.");
+  EXPECT_EQ(ErrorOf({"-N", "8"}),
+            "Number of napi_ids(8) cannot be greater than number of threads(4)");
+}
+
 TEST(OptionsTest, ItemSizeTakesSuffixesWithinMemcachedsLimits) {
   Options options;
   ASSERT_TRUE(Parse({"-I", "1024"}, &options).ok());
@@ -120,7 +182,6 @@ TEST(OptionsTest, ItemSizeTakesSuffixesWithinMemcachedsLimits) {
 }
 
 TEST(OptionsTest, RefusesWhatItCannotDo) {
-  EXPECT_NE(ErrorOf({"-U", "11211"}).find("UDP is not supported"), std::string::npos);
   EXPECT_NE(ErrorOf({"-B", "binary"}).find("binary protocol is not supported"), std::string::npos);
   EXPECT_EQ(ErrorOf({"-B", "foo"}),
             "Invalid value for binding protocol: foo\n -- should be one of auto, binary, or "

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -46,6 +47,30 @@ Status RaiseFileLimit(int max_connections) {
   return Status::Ok();
 }
 
+Status EnableCoreDumps() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_CORE, &limit) == 0) {
+    const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_CORE, &unlimited) != 0) {
+      const rlimit hard{limit.rlim_max, limit.rlim_max};
+      (void)setrlimit(RLIMIT_CORE, &hard);
+    }
+  }
+  if (getrlimit(RLIMIT_CORE, &limit) != 0 || limit.rlim_cur == 0) {
+    return Status::Error("failed to ensure corefile creation");
+  }
+  return Status::Ok();
+}
+
+void LockMemory() {
+  // On fault: item memory and the hash table are reserved whole at start and filled as they are
+  // used; locking them up front would make all of -m resident at once, where memcached's memory,
+  // allocated as it goes, is locked as it goes.
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+    std::fprintf(stderr, "warning: -k invalid, mlockall() failed: %s\n", strerror(errno));
+  }
+}
+
 Status DropPrivileges(const std::string& user) {
   if (getuid() != 0 && geteuid() != 0) return Status::Ok();
   const passwd* entry = getpwnam(user.c_str());
@@ -59,12 +84,13 @@ Status DropPrivileges(const std::string& user) {
   return Status::Ok();
 }
 
-Status Daemonize(bool keep_stderr) {
+Status Daemonize(bool keep_stderr, bool keep_directory) {
   const pid_t child = fork();
   if (child < 0) return Status::Error(std::string("fork: ") + strerror(errno));
   if (child > 0) _exit(EXIT_SUCCESS);
   if (setsid() < 0) return Status::Error(std::string("setsid: ") + strerror(errno));
-  if (chdir("/") != 0) return Status::Error(std::string("chdir: ") + strerror(errno));
+  if (!keep_directory && chdir("/") != 0)
+    return Status::Error(std::string("chdir: ") + strerror(errno));
   const int null_fd = open("/dev/null", O_RDWR);
   if (null_fd < 0) return Status::Error(std::string("open /dev/null: ") + strerror(errno));
   dup2(null_fd, STDIN_FILENO);

@@ -29,6 +29,7 @@ inline constexpr std::string_view kNoMemory =
     "SERVER_ERROR out of memory\r\n";  // incr, decr, ma, md
 inline constexpr std::string_view kTooManyConnections = "ERROR Too many open connections\r\n";
 inline constexpr std::string_view kShutdownDisabled = "SERVER_ERROR: shutdown not enabled\r\n";
+inline constexpr std::string_view kFlushAllNotAllowed = "CLIENT_ERROR flush_all not allowed\r\n";
 inline constexpr std::string_view kBadShutdownMode = "CLIENT_ERROR invalid shutdown mode\r\n";
 inline constexpr std::string_view kMemlimitTooSmall =
     "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n";

@@ -8,11 +8,13 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "net/udp_socket.h"
 #include "server/replies.h"
 
 namespace mnemo::server {
@@ -30,13 +32,48 @@ int OpenReserveFd() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
 // standard streams, three for its main event loop (epoll and libevent's pipe pair), one per
 // listening socket and five per worker thread (epoll, a pipe pair, two eventfds). 1.6.18 holds
 // four per worker thread. Negative when -c leaves no descriptor even for a refusal.
-int64_t ClientLimit(int max_connections, int threads, size_t listeners) {
+int64_t ClientLimit(int max_connections, int threads, size_t listeners, size_t udp_sockets) {
   constexpr int64_t kStandardStreams = 3;
   constexpr int64_t kMainLoop = 3;
   constexpr int64_t kPerWorker = 5;
-  const int64_t own =
-      kStandardStreams + kMainLoop + kPerWorker * threads + static_cast<int64_t>(listeners);
+  // memcached serves each UDP socket from every worker thread, each with a descriptor of its own.
+  const int64_t own = kStandardStreams + kMainLoop + kPerWorker * threads +
+                      static_cast<int64_t>(listeners) + static_cast<int64_t>(udp_sockets) * threads;
   return max_connections - 1 - own;
+}
+
+// The sockets -s, -l and -p ask for: a unix socket alone, as memcached, or TCP.
+Status OpenListeners(const Options& options,
+                     std::vector<std::unique_ptr<net::Listener>>* listeners) {
+  if (!options.socket_path.empty()) {
+    return net::Listener::OpenUnix(options.socket_path, options.unix_mask, options.backlog,
+                                   listeners);
+  }
+  if (options.listen.empty())
+    return net::Listener::Open("", options.port, options.backlog, listeners);
+  for (const std::string& entry : options.listen) {
+    std::string host;
+    uint16_t port = 0;
+    Status status = net::ParseListenAddress(entry, options.port, &host, &port);
+    if (status.ok()) status = net::Listener::Open(host, port, options.backlog, listeners);
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+// -U's sockets, on the addresses TCP listens on; none with a unix socket (-s), as memcached.
+Status OpenUdpSockets(const Options& options, std::vector<int>* fds) {
+  if (options.udp_port == 0 || !options.socket_path.empty()) return Status::Ok();
+  const auto port = static_cast<uint16_t>(options.udp_port);
+  if (options.listen.empty()) return net::OpenUdpSockets("", port, fds);
+  for (const std::string& entry : options.listen) {
+    std::string host;
+    uint16_t ignored = 0;
+    Status status = net::ParseListenAddress(entry, port, &host, &ignored);
+    if (status.ok()) status = net::OpenUdpSockets(host, port, fds);
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -65,7 +102,17 @@ class Server::SignalReader final : public net::EventLoop::Handler {
   void OnEvents(uint32_t /*events*/) override {
     signalfd_siginfo info{};
     if (read(fd_, &info, sizeof(info)) != sizeof(info)) return;
-    MNEMO_LOG(1, "Signal handled: %s.\n", strsignal(static_cast<int>(info.ssi_signo)));
+    // What memcached 1.6.45 does and says for each.
+    switch (info.ssi_signo) {
+      case SIGHUP:
+        return;  // memcached reloads its TLS certificates; mnemod has none, and keeps serving
+      case SIGUSR1:
+        std::fprintf(stderr, "Gracefully stopping\n");
+        break;
+      default:
+        MNEMO_LOG(1, "Exiting normally\n");
+        break;
+    }
     loop_.Stop();
   }
 
@@ -76,23 +123,15 @@ class Server::SignalReader final : public net::EventLoop::Handler {
 
 Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
   std::unique_ptr<Server> server(new Server(options));
-  if (options.listen.empty()) {
-    Status status = net::Listener::Open("", options.port, options.backlog, &server->listeners_);
-    if (!status.ok()) return status;
-  }
-  for (const std::string& entry : options.listen) {
-    std::string host;
-    uint16_t port = 0;
-    Status status = net::ParseListenAddress(entry, options.port, &host, &port);
-    if (status.ok()) status = net::Listener::Open(host, port, options.backlog, &server->listeners_);
-    if (!status.ok()) return status;
-  }
-  server->client_limit_ =
-      ClientLimit(options.max_connections, options.threads, server->listeners_.size());
+  Status status = OpenListeners(options, &server->listeners_);
+  if (status.ok()) status = OpenUdpSockets(options, &server->udp_fds_);
+  if (!status.ok()) return status;
+  server->client_limit_ = ClientLimit(options.max_connections, options.threads,
+                                      server->listeners_.size(), server->udp_fds_.size());
   if (server->client_limit_ < 0) {
     return Status::Error("Maxconns setting is too low, use -c to increase.");
   }
-  Status status = net::EventLoop::Create(&server->loop_);
+  status = net::EventLoop::Create(&server->loop_);
   if (!status.ok()) return status;
   *out = std::move(server);
   return Status::Ok();
@@ -100,6 +139,7 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
 
 Server::~Server() {
   if (reserve_fd_ >= 0) close(reserve_fd_);
+  for (const int fd : udp_fds_) close(fd);
 }
 
 Status Server::Run() {
@@ -109,6 +149,8 @@ Status Server::Run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);  // a graceful stop; the warm restart (-e) will build on it
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers any other write
   const int signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -132,6 +174,15 @@ Status Server::Run() {
         [worker = workers_.back().get()] { worker->WakeIfWaitingForMemory(); });
   }
 
+  // Every worker serves every UDP socket, each through a descriptor of its own, as memcached's
+  // threads do.
+  for (const int fd : udp_fds_) {
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      const int own = i + 1 == workers_.size() ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (own >= 0) workers_[i]->AddUdpSocket(own);
+    }
+  }
+  udp_fds_.clear();
   for (const std::unique_ptr<Worker>& worker : workers_) {
     if (status.ok()) status = worker->Start();
   }

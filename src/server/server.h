@@ -1,7 +1,8 @@
 // Server is mnemod: the listening sockets, the cache, the worker threads, and the main thread's
 // loop that accepts connections and hands them to the workers round robin. It runs until SIGINT,
-// SIGTERM or the `shutdown` command, then stops accepting, stops every worker, joins every thread
-// and returns.
+// SIGTERM, SIGUSR1 (memcached's graceful stop) or the `shutdown` command, then stops accepting,
+// stops every worker, joins every thread and returns. SIGHUP, which memcached answers by reloading
+// its TLS certificates, is read and ignored.
 //
 // -c is counted as memcached counts it, in file descriptors: memcached turns a client away when
 // the descriptor accept() gave it is -c minus 1 or more, so it admits -c - 1 - D clients, D being
@@ -40,8 +41,9 @@ class Server final : private net::EventLoop::Observer {
   static Status Create(const Options& options, std::unique_ptr<Server>* out);
   ~Server();
 
-  // Creates the cache and the workers and serves until stopped. SIGINT and SIGTERM are blocked in
-  // every thread the server starts and read from a signalfd on the main loop.
+  // Creates the cache and the workers and serves until stopped. SIGINT, SIGTERM, SIGHUP and
+  // SIGUSR1 are blocked in every thread the server starts and read from a signalfd on the main
+  // loop.
   Status Run();
 
   // Stops Run() as SIGTERM does.
@@ -63,6 +65,7 @@ class Server final : private net::EventLoop::Observer {
 
   const Options options_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
+  std::vector<int> udp_fds_;  // -U's sockets, until Run() hands them to the workers
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<storage::Cache> cache_;

@@ -16,6 +16,7 @@ Session::Session(int fd, const SessionServices& services)
       conn_(fd, services.pool),
       entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()),
       parser_(services.limits),
+      values_(fd),
       last_progress_(MonotonicSeconds()) {}
 
 Status Session::Open() {
@@ -32,6 +33,8 @@ Status Session::Open() {
 
 void Session::OnEvents(uint32_t events) {
   if (closed_) return;  // closed earlier in this round; its events were already collected
+  // A new event, unless the session yielded and waits to be driven again (Resume).
+  if (!yielded) requests_left_ = services_.reqs_per_event;
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_ = true;
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) hung_up_ = true;
   if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) write_blocked_ = false;
@@ -42,6 +45,14 @@ void Session::Drive() {
   int reads = 0;
   for (;;) {
     if (!Flush()) return;
+    if (requests_left_ < 0) {
+      if (!conn_.output_empty()) break;  // the writable edge starts a new event
+      services_.stats.Add(Stat::kConnYields);
+      // The event that drives it again starts with a step, as memcached's starts in conn_new_cmd.
+      requests_left_ = services_.reqs_per_event - 1;
+      services_.owner.OnSessionYield(this);
+      break;
+    }
     if (quitting_ || eof_) {
       if (conn_.output_empty()) Close();
       return;  // else the writable edge brings us back to send the rest
@@ -61,7 +72,7 @@ void Session::Drive() {
       quitting_ = true;
       continue;
     }
-    if (progress == Progress::kOutputFull) continue;
+    if (progress == Progress::kOutputFull || progress == Progress::kYield) continue;
     if (progress == Progress::kNeedMemory) {
       // A client that hung up will not wait for memory to free to read its replies: its memory
       // (and the value it holds) goes now, as for a read waiting for memory below.
@@ -72,7 +83,11 @@ void Session::Drive() {
       WaitForMemory();  // a retrieval's next copy: resumed when the budget has room
       break;
     }
-    if (!readable_) break;
+    if (!readable_) {
+      // Sending the replies is one of memcached's steps, which may run the event's out.
+      if (conn_.output_empty() || write_blocked_) break;
+      continue;
+    }
     if (conn_.ReadNeedsGrowth() && services_.pool.budget().exhausted()) {
       // A client that hung up will not wait for memory to free: its unfinished command (whose
       // rest may sit in the socket) is dropped with the connection, and its memory freed.
@@ -83,16 +98,18 @@ void Session::Drive() {
       WaitForMemory();
       break;
     }
-    if (reads == services_.reads_per_wakeup) {
-      services_.stats.Add(Stat::kConnYields);
-      services_.owner.OnSessionYield(this);
+    if (reads == services_.reqs_per_event) {
+      services_.owner.OnSessionYield(this);  // fairness only: memcached counts no such yield
       break;
     }
     ++reads;
     uint64_t bytes = 0;
     const net::Connection::ReadStatus status = conn_.Read(&bytes, input_wanted_);
     services_.stats.Add(Stat::kBytesRead, bytes);
-    if (bytes != 0) last_progress_ = MonotonicSeconds();
+    if (bytes != 0) {
+      last_progress_ = MonotonicSeconds();
+      requests_left_ = services_.reqs_per_event;  // memcached reads at the start of an event
+    }
     switch (status) {
       case net::Connection::ReadStatus::kFilled:
         break;
@@ -141,6 +158,10 @@ Session::Progress Session::RunAsciiCommands() {
   bool ran = false;
   input_wanted_ = 0;
   for (;;) {
+    if (requests_left_ < 0) {
+      progress = Progress::kYield;
+      break;
+    }
     if (out.size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
       progress = Progress::kOutputFull;
       break;
@@ -164,6 +185,8 @@ Session::Progress Session::RunAsciiCommands() {
       }
     }
     ran = true;
+    const bool trace = g_verbosity.load(std::memory_order_relaxed) >= 2;
+    if (trace && !suspended_) copied_before_ = out.copied().size();
     const Dispatcher::Outcome outcome =
         request.kind == protocol::AsciiRequest::Kind::kMeta
             ? services_.dispatcher.DispatchMeta(request.meta, meta, out)
@@ -175,7 +198,15 @@ Session::Progress Session::RunAsciiCommands() {
                                                             : Progress::kNeedMemory;
       break;
     }
+    const bool resumed = suspended_;
     suspended_ = false;
+    // A resumed retrieval's output may have been partly sent since it began: only its end counts.
+    if (trace && g_verbosity.load(std::memory_order_relaxed) >= 2) {
+      const std::string_view copied = out.copied().readable();
+      const std::string_view appended =
+          resumed ? std::string_view() : copied.substr(std::min(copied_before_, copied.size()));
+      LogReply(appended, TraceKindOf(request, cmd_.type));
+    }
     if (outcome == Dispatcher::Outcome::kQuit) {
       progress = Progress::kQuit;
       break;
@@ -185,6 +216,7 @@ Session::Progress Session::RunAsciiCommands() {
       break;
     }
     in.Consume(request.consumed);
+    --requests_left_;  // a command run: one of memcached's steps
   }
   if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
   return progress;
@@ -195,6 +227,42 @@ void Session::LogCommandLine(std::string_view input) const {
   std::string_view line = input.substr(0, std::min(input.find('\n'), kMaxLogged));
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   std::fprintf(stderr, "<%d %.*s\n", conn_.fd(), static_cast<int>(line.size()), line.data());
+}
+
+Session::TraceKind Session::TraceKindOf(const protocol::AsciiRequest& request,
+                                        protocol::CommandType type) {
+  if (request.kind == protocol::AsciiRequest::Kind::kMeta) return TraceKind::kMeta;
+  if (request.text.status != protocol::ParseStatus::kOk) return TraceKind::kLine;
+  switch (type) {
+    case protocol::CommandType::kGet:
+    case protocol::CommandType::kGets:
+    case protocol::CommandType::kGat:
+    case protocol::CommandType::kGats:
+      return TraceKind::kRetrieval;
+    case protocol::CommandType::kDelete:
+    case protocol::CommandType::kIncr:
+    case protocol::CommandType::kDecr:
+    case protocol::CommandType::kTouch:
+      return TraceKind::kNone;  // memcached 1.6.45 answers these without out_string
+    default:
+      return TraceKind::kLine;
+  }
+}
+
+void Session::LogReply(std::string_view appended, TraceKind kind) const {
+  const int fd = conn_.fd();
+  if (kind == TraceKind::kNone) return;
+  if (kind == TraceKind::kRetrieval && (appended.empty() || appended.ends_with("END\r\n"))) {
+    std::fprintf(stderr, ">%d END\n", fd);
+    return;
+  }
+  // One line, as out_string sends: multi-line replies (stats, VALUE blocks) are not printed.
+  const size_t end = appended.find("\r\n");
+  if (end == std::string_view::npos || end + 2 != appended.size()) return;
+  const std::string_view line = appended.substr(0, end);
+  if (line == "END") return;  // an empty listing (stats items, stats slabs ...)
+  if (kind == TraceKind::kMeta && line != "MN") return;  // the one meta reply out_string sends
+  std::fprintf(stderr, ">%d %.*s\n", fd, static_cast<int>(line.size()), line.data());
 }
 
 bool Session::Flush() {
@@ -211,6 +279,7 @@ bool Session::Flush() {
   if (external_bytes != 0) services_.stats.Add(Stat::kBytesWrittenZeroCopy, external_bytes);
   switch (status) {
     case net::Connection::FlushStatus::kDone:
+      --requests_left_;  // a reply batch sent: one of memcached's steps
       break;
     case net::Connection::FlushStatus::kBlocked:
       write_blocked_ = true;

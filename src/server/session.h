@@ -9,8 +9,15 @@
 // data block is discarded as it streams in, never buffered; a long multi-get line is answered
 // piece by piece as it streams in (ascii_parser.h). When the unsent output passes
 // Dispatcher::kOutputSoftLimit the session stops taking requests until the client reads, so a
-// client that never reads holds a bounded amount of memory. After reqs_per_event reads in one
-// wake-up it yields to the other connections of its worker.
+// client that never reads holds a bounded amount of memory.
+//
+// -R (reqs_per_event) is applied and counted as memcached applies and counts it: memcached's
+// drive_machine takes reqs_per_event steps per event, a step being a command run, a reply batch
+// sent, or the start of an event that follows a yield; a read begins a new event. Once the steps
+// run out with no reply left to send, the connection yields to the other connections of its
+// worker and conn_yields counts it, even when it had nothing more to do. Besides, a session yields
+// (uncounted) after reqs_per_event reads in one wake-up, so that a client streaming small batches
+// cannot hold its worker.
 //
 // Connection memory is shared by all connections (net::MemoryBudget). Each connection may always
 // use one pool block for its input and one for its output, so a small request is served whatever
@@ -76,7 +83,7 @@ struct SessionServices {
   ConnectionRegistry& registry;
   SessionOwner& owner;
   protocol::ParserLimits limits;
-  int reads_per_wakeup;
+  int reqs_per_event;  // -R
 };
 
 class Session final : public net::EventLoop::Handler {
@@ -122,6 +129,7 @@ class Session final : public net::EventLoop::Handler {
     kNeedMemory,  // a retrieval waits for connection memory to copy its next value
     kQuit,        // the client said quit
     kClose,       // close now
+    kYield,       // the event's steps (requests_left_) ran out
   };
 
   void Drive();
@@ -138,6 +146,14 @@ class Session final : public net::EventLoop::Handler {
   void PublishState();
   // -vv: prints the command line at the front of `input`, as memcached does.
   void LogCommandLine(std::string_view input) const;
+  // -vv: prints the reply to a command as memcached 1.6.45's does (">FD reply"). memcached prints
+  // what its out_string sends, one-line replies, and a retrieval's END (ValueWriter prints its
+  // keys); it prints no multi-line reply, and no reply of the commands it answers without
+  // out_string (delete, incr, decr, touch, the meta commands but mn).
+  enum class TraceKind : uint8_t { kLine, kRetrieval, kMeta, kNone };
+  static TraceKind TraceKindOf(const protocol::AsciiRequest& request, protocol::CommandType type);
+  // `appended` is what the command added to the copied output (empty for a resumed retrieval).
+  void LogReply(std::string_view appended, TraceKind kind) const;
 
   const SessionServices& services_;
   net::Connection conn_;
@@ -148,6 +164,7 @@ class Session final : public net::EventLoop::Handler {
   protocol::Command cmd_;
   protocol::AsciiRequest suspended_request_;
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
+  size_t copied_before_ = 0;    // -vv: the copied output's size before the current command
   size_t input_wanted_ = 0;     // the incomplete command's size in all, once its line says it
   bool suspended_ = false;      // cmd_ is a retrieval stopped by a full output or for memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
@@ -158,6 +175,7 @@ class Session final : public net::EventLoop::Handler {
   bool closed_ = false;
   bool waiting_for_memory_ = false;  // stopped by an exhausted budget; the owner resumes it
   uint32_t last_progress_;           // when a byte was last read or sent (MonotonicSeconds)
+  int requests_left_ = 0;            // memcached's nreqs: steps left in this event (see above)
 };
 
 }  // namespace mnemo::server

@@ -91,7 +91,7 @@ const Setting kSettings[] = {
     Line(
         "tcpport", [](O o, R) { return Number(o.port); }, "TCP port (-p)"),
     Line(
-        "udpport", [](O o, R) { return Number(o.udp_port); }, "UDP port (-U): always 0, off"),
+        "udpport", [](O o, R) { return Number(o.udp_port); }, "UDP port (-U); 0: off"),
     Line(
         "inter", [](O o, R) { return JoinListen(o); },
         "Addresses listened on (-l); NULL for every interface"),
@@ -105,10 +105,17 @@ const Setting kSettings[] = {
         "evictions", [](O o, R) { return std::string(o.evict ? "on" : "off"); },
         "on, or off with -M: a full cache refuses stores instead of evicting"),
     Line(
-        "domain_socket", [](O, R) { return std::string("NULL"); },
-        "Always NULL: no unix socket (-s)"),
+        "domain_socket",
+        [](O o, R) { return o.socket_path.empty() ? std::string("NULL") : o.socket_path; },
+        "The unix domain socket listened on instead of TCP (-s); NULL for none"),
     Line(
-        "umask", [](O, R) { return std::string("700"); }, "Always 700: no unix socket (-a)"),
+        "umask",
+        [](O o, R) {
+          char octal[16];
+          std::snprintf(octal, sizeof(octal), "%o", static_cast<unsigned>(o.unix_mask));
+          return std::string(octal);
+        },
+        "Permission bits of the unix socket's file, in octal (-a)"),
     Line(
         "shutdown_command", [](O o, R) { return YesNo(o.enable_shutdown); },
         "Whether the shutdown command is enabled (-A)"),
@@ -124,10 +131,11 @@ const Setting kSettings[] = {
         "num_threads_per_udp", [](O o, R) { return Number(o.threads); },
         "Worker threads (-t), as memcached shows it"),
     Line(
-        "stat_key_prefix", [](O, R) { return std::string(":"); },
-        "Always ':': no detailed stats (-D)"),
+        "stat_key_prefix", [](O o, R) { return std::string(1, o.prefix_delimiter); },
+        "Delimiter between a key's prefix and the rest, for `stats detail` (-D)"),
     Line(
-        "detail_enabled", [](O, R) { return YesNo(false); }, "Always no: no `stats detail`"),
+        "detail_enabled", [](O o, R) { return YesNo(o.detail_enabled); },
+        "Whether `stats detail` collects per-prefix stats from the start (-D)"),
     Line(
         "reqs_per_event", [](O o, R) { return Number(o.reqs_per_event); },
         "Requests per connection per wake-up before yielding (-R)"),
@@ -255,12 +263,23 @@ const Setting kSettings[] = {
     {"slab_chunk_max",
      [](O o, R) { return Number(o.tuning.slab_chunk_max); },
      "slab_chunk_max",
-     true,
+     false,
      [](std::string_view v, Options* o) {
-       return SetScaled("slab_chunk_max", v, 1, 1024, 10, &o->tuning.slab_chunk_max);
+       // memcached's limits and words. Its checks of slab_chunk_max against -I and the slab page
+       // are not made: they guard memcached's slab chunking (docs/memcached-differences.md).
+       if (v.empty()) return Status::Error("Missing slab_chunk_max argument");
+       int kilobytes = 0;
+       if (!ParseInt(v, &kilobytes)) {
+         return Status::Error("could not parse argument to slab_chunk_max");
+       }
+       if (kilobytes <= 0) return Status::Error("slab_chunk_max must be >= 0");
+       if (kilobytes > 1024) return Status::Error("slab_chunk_max must be specified in kilobytes.");
+       o->tuning.slab_chunk_max = kilobytes << 10;
+       o->tuning.slab_chunk_max_set = true;
+       return Status::Ok();
      },
      {},
-     "memcached's slab tuning, in kilobytes: kept, no effect",
+     "memcached's slab tuning, in kilobytes (1 to 1024): kept, no effect",
      false},
     {{},
      nullptr,
@@ -270,7 +289,17 @@ const Setting kSettings[] = {
      {},
      "memcached's slab tuning: accepted, no effect",
      false},
-    {{}, nullptr, "no_chunked_items", false, Ignore, {}, "memcached's: accepted, no effect", false},
+    {{},
+     nullptr,
+     "no_chunked_items",
+     false,
+     [](std::string_view, Options* o) {
+       o->tuning.slab_chunk_max = MemcachedTuning::kSlabPage;
+       return Status::Ok();
+     },
+     {},
+     "memcached's: sets slab_chunk_max to its slab page size, 1m",
+     false},
     {"lru_crawler",
      [](O o, R) { return YesNo(o.tuning.lru_crawler); },
      "lru_crawler",
@@ -319,10 +348,11 @@ const Setting kSettings[] = {
      "memcached's LRU tuning: kept, no effect",
      false},
     Line(
-        "flush_enabled", [](O, R) { return YesNo(true); }, "Always yes: flush_all is enabled"),
+        "flush_enabled", [](O o, R) { return YesNo(o.flush_enabled); },
+        "Whether flush_all is allowed: no with -F"),
     Line(
-        "dump_enabled", [](O, R) { return YesNo(false); },
-        "Always no: no `stats cachedump` or `lru_crawler metadump`"),
+        "dump_enabled", [](O o, R) { return YesNo(o.dump_enabled); },
+        "Whether stats cachedump, stats detail and lru_crawler metadump are allowed: no with -X"),
     {"hash_algorithm",
      [](O o, R) { return o.tuning.hash_algorithm; },
      "hash_algorithm",
@@ -457,11 +487,32 @@ const Setting kSettings[] = {
      "megabytes of connection buffers (read buffers, pending replies, partial values) for all "
      "connections together; 0 means unlimited (default: half of -m, at least 32)",
      true},
-    Line(
-        "track_sizes", [](O, R) { return YesNo(false); }, "Always no: no `stats sizes_enable`"),
+    {"track_sizes",
+     [](O, R) { return YesNo(false); },
+     "track_sizes",
+     false,
+     [](std::string_view, Options*) {
+       NoteIgnored("-o track_sizes", "mnemod keeps no histogram of item sizes for stats sizes");
+       return Status::Ok();
+     },
+     {},
+     "Always no: no `stats sizes` histogram; the option is accepted with a warning",
+     false},
     Line(
         "inline_ascii_response", [](O, R) { return YesNo(false); },
         "Always no, as in memcached 1.5 and later"),
+    {{}, nullptr, "inline_ascii_resp", false, Ignore, {}, "memcached's: a no-op there too", false},
+    {{},
+     nullptr,
+     "no_inline_ascii_resp",
+     false,
+     Ignore,
+     {},
+     "memcached's: a no-op there too",
+     false},
+    Line(
+        "num_napi_ids", [](O o, R) { return Number(o.napi_ids); },
+        "-N, accepted for compatibility: connections go to threads round robin"),
     // mnemo's own.
     {"segment_size", [](O, R r) { return Number(r.segment_size); }, "segment_size", true,
      [](std::string_view v, Options* o) {
@@ -535,6 +586,49 @@ const Setting kSettings[] = {
        return Status::Ok();
      },
      "0.875", "store compressed only if at most this fraction of the value's length", true},
+    // memcached's, without effect here.
+    {{},
+     nullptr,
+     "drop_privileges",
+     false,
+     [](std::string_view, Options*) {
+       NoteIgnored("-o drop_privileges", "mnemod has no system call sandbox");
+       return Status::Ok();
+     },
+     {},
+     "memcached's system call sandbox: accepted with a warning",
+     false},
+    {{},
+     nullptr,
+     "no_drop_privileges",
+     false,
+     Ignore,
+     {},
+     "memcached's: turns its sandbox off; mnemod has none",
+     false},
+    {{},
+     nullptr,
+     "resp_obj_mem_limit",
+     false,
+     [](std::string_view, Options*) {
+       std::fprintf(stderr,
+                    "DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,\n");
+       return Status::Ok();
+     },
+     {},
+     "memcached's, deprecated there: says so, as memcached does",
+     false},
+    {{},
+     nullptr,
+     "sock_cookie_id",
+     false,
+     [](std::string_view, Options*) {
+       NoteIgnored("-o sock_cookie_id", "marking listening sockets is not supported yet");
+       return Status::Ok();
+     },
+     {},
+     "memcached's SO_MARK on listening sockets: accepted with a warning",
+     false},
     // memcached's presets.
     {{},
      nullptr,
@@ -550,6 +644,7 @@ const Setting kSettings[] = {
      false,
      [](std::string_view, Options* o) {
        // What memcached's no_modern switches back to.
+       if (!o->tuning.slab_chunk_max_set) o->tuning.slab_chunk_max = MemcachedTuning::kSlabPage;
        o->tuning.slab_reassign = false;
        o->tuning.slab_automove = 0;
        o->tuning.maxconns_fast = false;
@@ -594,6 +689,15 @@ Status ParseSuboptions(std::string_view list, Options* options) {
     const std::string_view name = item.substr(0, equals);
     const std::string_view value =
         equals == std::string_view::npos ? std::string_view() : item.substr(equals + 1);
+    // memcached's external storage (extstore) and TLS options: their issues are still open.
+    if (name.starts_with("ext_") || name == "slab_automove_freeratio") {
+      NoteIgnored("-o " + std::string(name), "external storage (extstore) is not supported yet");
+      continue;
+    }
+    if (name.starts_with("ssl_")) {
+      NoteIgnored("-o " + std::string(name), "TLS is not supported yet");
+      continue;
+    }
     const Setting* found = nullptr;
     for (const Setting& setting : kSettings) {
       if (setting.parse != nullptr && setting.option == name) found = &setting;

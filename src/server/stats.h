@@ -48,7 +48,8 @@ namespace mnemo::server {
   VALUE("pid", kGauge, getpid(), "Process id of this server")                                    \
   VALUE("uptime", kGauge, MonotonicSeconds() - kFirstSecond, "Seconds since the server started") \
   VALUE("time", kGauge, WallSeconds(), "The server's Unix time")                                 \
-  VALUE("version", kGauge, kVersion, "The server's version")                                     \
+  VALUE("version", kGauge, kVersion, "The memcached protocol level the server implements")       \
+  VALUE("mnemo_version", kGauge, kMnemoVersion, "mnemo's own release")                           \
   VALUE("pointer_size", kGauge, 8 * sizeof(void*), "Bits of a pointer on this machine")          \
   VALUE("rusage_user", kCounter, usage.ru_utime, "User CPU time of the process, in seconds")     \
   VALUE("rusage_system", kCounter, usage.ru_stime, "System CPU time of the process, in seconds") \
@@ -113,6 +114,7 @@ namespace mnemo::server {
           "Times a connection yielded to others after -R requests in one wake-up")               \
   CACHE(hash_power_level)                                                                        \
   CACHE(hash_table_bytes)                                                                        \
+  CACHE(hash_bytes_limit)                                                                        \
   CACHE(hash_is_expanding)                                                                       \
   CACHE(bytes)                                                                                   \
   CACHE(curr_items)                                                                              \

@@ -1,8 +1,10 @@
 #include "server/value_writer.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
+#include "base/logging.h"
 #include "server/replies.h"
 
 namespace mnemo::server {
@@ -22,6 +24,12 @@ void ValueWriter::Begin(net::OutputQueue* out, bool with_cas) {
 }
 
 void ValueWriter::OnItem(const storage::ItemView& item) {
+  if (trace_fd_ >= 0 && g_verbosity.load(std::memory_order_relaxed) >= 2) {
+    // As memcached prints each hit, under its item lock too; only at -vv.
+    const std::string_view key = item.key();
+    std::fprintf(stderr, ">%d sending key %.*s\n", trace_fd_, static_cast<int>(key.size()),
+                 key.data());
+  }
   const size_t value_size = item.value_size();
   char* p = Put(line_, replies::kValue);
   p = Put(p, item.key());

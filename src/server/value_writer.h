@@ -30,6 +30,9 @@ namespace mnemo::server {
 
 class ValueWriter final : public storage::ItemSink {
  public:
+  // `trace_fd` names the connection in -vv's ">FD sending key KEY" lines; -1: print none.
+  explicit ValueWriter(int trace_fd = -1) : trace_fd_(trace_fd) {}
+
   // Values of at least this many bytes are held and sent from item memory; smaller ones are
   // copied under the lock, where a memcpy costs less than a hold (two atomic operations on the
   // segment's descriptor) and an iovec more in the send.
@@ -53,6 +56,7 @@ class ValueWriter final : public storage::ItemSink {
   // "VALUE " key " " flags(10) " " bytes(20) " " cas(20) "\r\n"
   static constexpr size_t kMaxLine = 6 + 250 + 3 * 21 + 2;
 
+  const int trace_fd_;
   net::OutputQueue* out_ = nullptr;
   bool with_cas_ = false;
   bool corrupt_ = false;

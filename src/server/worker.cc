@@ -1,5 +1,6 @@
 #include "server/worker.h"
 
+#include <sys/epoll.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -29,6 +30,7 @@ Worker::Worker(ServerContext& server)
 Worker::~Worker() {
   Stop();
   Join();
+  for (const int fd : udp_fds_) close(fd);  // given but never served: Start() failed
 }
 
 Status Worker::Start() {
@@ -69,7 +71,20 @@ void Worker::Run() {
                                                                 server_.connections, *this, limits,
                                                                 server_.options.reqs_per_event});
 
+  for (const int fd : udp_fds_) {
+    udp_endpoints_.push_back(
+        std::make_unique<UdpEndpoint>(fd, pool_, dispatcher, stats_, server_.connections, limits));
+    const Status status = loop_->AddLevelTriggered(fd, EPOLLIN, udp_endpoints_.back().get());
+    if (!status.ok()) {
+      MNEMO_LOG(0, "mnemod: cannot serve UDP: %s\n", status.message().c_str());
+    }
+  }
+  udp_fds_.clear();  // the endpoints own them now
+
   loop_->Run(*this, kTickMillis);
+
+  for (const std::unique_ptr<UdpEndpoint>& endpoint : udp_endpoints_) loop_->Remove(endpoint->fd());
+  udp_endpoints_.clear();
 
   // Stopping: connections still waiting for adoption are closed unserved, the rest closed as is.
   {

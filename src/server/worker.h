@@ -34,6 +34,7 @@
 #include "server/server_context.h"
 #include "server/session.h"
 #include "server/stats.h"
+#include "server/udp_endpoint.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -47,6 +48,9 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
 
   // Creates the loop and starts the thread.
   Status Start();
+  // Gives the worker a UDP socket (-U) to serve; it owns the descriptor from now on.
+  // REQUIRES: called before Start().
+  void AddUdpSocket(int fd) { udp_fds_.push_back(fd); }
   // Hands over an accepted, non-blocking connection; the worker owns it from now on.
   void Adopt(int fd) EXCLUDES(pending_mu_);
   // Wakes the loop if connections wait for memory, to resume them if the budget has room.
@@ -94,6 +98,8 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   std::vector<std::unique_ptr<Session>> closed_;  // freed at the end of the round
   std::vector<Session*> waiting_;                 // waiting for connection memory
   std::vector<Session*> waking_;                  // waiting_ being resumed
+  std::vector<int> udp_fds_;                      // given before Start, served from Run
+  std::vector<std::unique_ptr<UdpEndpoint>> udp_endpoints_;
 };
 
 }  // namespace mnemo::server

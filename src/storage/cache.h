@@ -142,6 +142,15 @@ class ItemSink {
   virtual ~ItemSink() = default;
 };
 
+// flush_all. memcached's flush with a time invalidates whole seconds (oldest_live): every item
+// stored up to the end of the second it takes effect in, so a store during that second answers
+// as usual but its item is invisible at once. Its flush without one invalidates exactly what was
+// stored before it.
+struct FlushRequest {
+  uint32_t delay_seconds = 0;  // it takes effect at the start of the second this far from now
+  bool whole_second = false;   // what is stored during that second is flushed too
+};
+
 // A write with every option of the meta protocol's ms.
 struct WriteRequest {
   StoreMode mode = StoreMode::kSet;
@@ -274,8 +283,9 @@ class Cache {
   virtual ArithResult Arithmetic(Context& ctx, const ArithRequest& request,
                                  ArithOutcome* outcome) = 0;
 
-  // Invalidates every item stored before now + delay_seconds, once that time comes. O(1).
-  virtual void FlushAll(uint32_t delay_seconds) = 0;
+  // Invalidates every item stored before now + delay_seconds once that time comes (and during
+  // that second, with whole_second). O(1).
+  virtual void FlushAll(const FlushRequest& request) = 0;
 
   // cache_memlimit: changes the memory budget. Lowering it below what is in use takes effect as
   // segments are evicted. Returns false if the value is too small to hold a segment.

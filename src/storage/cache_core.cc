@@ -38,7 +38,16 @@ CacheCore::CacheCore(const CacheOptions& normalized)
       pool(options.memory_limit, ReserveBytes(options), options.segment_size),
       buckets(&pool),
       table(options.hash_power_initial, ReserveBytes(options) / kMinAverageItemBytes, this),
-      limit_bytes(options.memory_limit) {}
+      limit_bytes(options.memory_limit) {
+  table.SetMemoryLimit(IndexLimit(options.memory_limit));
+}
+
+bool CacheCore::SetMemoryLimit(size_t bytes) {
+  if (!pool.SetLimit(bytes)) return false;
+  table.SetMemoryLimit(IndexLimit(bytes));
+  limit_bytes.store(bytes, std::memory_order_relaxed);
+  return true;
+}
 
 Status CacheCore::Init() {
   Status status = pool.Init();
@@ -66,12 +75,15 @@ uint32_t CacheCore::Now() {
   return now;
 }
 
-void CacheCore::FlushAll(uint32_t delay_seconds) {
-  if (delay_seconds == 0) {
+void CacheCore::FlushAll(const FlushRequest& request) {
+  // The latest flush_all replaces a pending one, as memcached's oldest_live does.
+  const uint32_t at = MonotonicSeconds() + request.delay_seconds;
+  flushed_second_.store(request.whole_second ? at : 0, std::memory_order_relaxed);
+  if (request.delay_seconds == 0) {
     flush_at_.store(0, std::memory_order_release);
     flush_gen_.fetch_add(1, std::memory_order_acq_rel);
   } else {
-    flush_at_.store(MonotonicSeconds() + delay_seconds, std::memory_order_release);
+    flush_at_.store(at, std::memory_order_release);
   }
 }
 

@@ -53,11 +53,26 @@ class CacheCore final : private LocationHasher {
   // The options with segment_size fitted to the memory limit (kMinSegments).
   static CacheOptions Normalize(CacheOptions options);
 
+  // The hash table's memory limit for a memory limit (-m) of `bytes`: half of it. The index lies
+  // outside -m, as memcached's hash table does, but it is bounded: at about 15 bytes an item it
+  // reaches the bound only when items average under about 30 bytes, and the cache then evicts to
+  // stay within it (Reclaim), so the smallest items cannot take the process past 1.5 x -m.
+  static size_t IndexLimit(size_t memory_limit) { return memory_limit / 2; }
+  // Sets the memory limit (-m, cache_memlimit) of the pool and of the index. False if the pool
+  // refuses it (SegmentPool::SetLimit).
+  bool SetMemoryLimit(size_t bytes);
+
   // The current second; applies a pending delayed flush_all whose time has come.
   uint32_t Now();
   uint32_t flush_gen() const { return flush_gen_.load(std::memory_order_acquire); }
-  // Invalidates every item stored before now + delay_seconds, once that time comes.
-  void FlushAll(uint32_t delay_seconds);
+  // Invalidates every item stored before now + delay_seconds, once that time comes; with
+  // whole_second, stores during that second link nothing (FlushedSecond).
+  void FlushAll(const FlushRequest& request);
+  // True if `now` is the second of a whole-second flush_all: a store links nothing, as if its
+  // item had expired (memcached flushes every item whose time is at or before oldest_live).
+  bool FlushedSecond(uint32_t now) const {
+    return now == flushed_second_.load(std::memory_order_relaxed);
+  }
   uint64_t NextEpoch() { return next_epoch_.fetch_add(1, std::memory_order_relaxed); }
 
   const char* ItemAt(ItemLocation loc) const { return pool.Data(loc.segment) + loc.offset; }
@@ -106,7 +121,8 @@ class CacheCore final : private LocationHasher {
 
   std::atomic<uint64_t> next_epoch_{1};
   std::atomic<uint32_t> flush_gen_{1};
-  std::atomic<uint32_t> flush_at_{0};  // a pending delayed flush_all; 0 if none
+  std::atomic<uint32_t> flush_at_{0};        // a pending delayed flush_all; 0 if none
+  std::atomic<uint32_t> flushed_second_{0};  // of the last whole-second flush_all; 0 if none
 
   // Sealed segments whose live items dropped to 0, most recent last. Capacity is reserved for
   // one entry per segment, so pushing never allocates.

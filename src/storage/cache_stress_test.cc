@@ -68,6 +68,17 @@ struct Stress {
     }
   }
 
+  // Fills the cache with `n` items with empty values, smaller than their hash slots, so that
+  // every write of the threads must evict to make room in the index.
+  void FillTiny(int n) {
+    auto ctx = cache->NewContext();
+    fillers = n;
+    for (int i = 0; i < n; ++i) {
+      (void)cache_calls::Store(*cache, *ctx, StoreMode::kSet, "f:" + std::to_string(i), 0, 0, "",
+                               0, nullptr);
+    }
+  }
+
   // Random set/get/delete/append/prepend on records keys, incr/decr on number keys.
   void Run(int thread, std::vector<uint64_t>* cas_seen) {
     auto ctx = cache->NewContext();
@@ -195,6 +206,23 @@ TEST(CacheStressTest, ManyThreadsUnderMergeEviction) {
   stress.RunAll();
   stress.CheckRemaining();
   EXPECT_GT(stress.cache->Stats().evictions, evictions_before);
+}
+
+TEST(CacheStressTest, ManyThreadsEvictingForAFullIndex) {
+  CacheOptions options;
+  options.memory_limit = size_t{8} << 20;
+  options.segment_size = size_t{64} << 10;
+  options.hash_power_initial = 10;
+  Stress stress(options);
+  stress.FillTiny(400000);
+  const CacheStats filled = stress.cache->Stats();
+  ASSERT_GT(filled.evictions, 0u) << "the index must be what is full";
+  ASSERT_LT(filled.bytes, options.memory_limit / 2);
+  stress.RunAll();
+  stress.CheckRemaining();
+  const CacheStats stats = stress.cache->Stats();
+  EXPECT_GT(stats.evictions, filled.evictions);
+  EXPECT_LE(stats.hash_table_bytes, stats.hash_bytes_limit);
 }
 
 TEST(CacheStressTest, ManyThreadsUnderFifoEvictionWithLargeItems) {

@@ -299,14 +299,14 @@ TEST_F(CacheTest, TouchAndGetAndTouchChangeTheExpiry) {
 
 TEST_F(CacheTest, FlushAllNowAndDelayed) {
   ASSERT_EQ(Store(StoreMode::kSet, "a", "v"), StoreResult::kStored);
-  cache_->FlushAll(0);
+  cache_->FlushAll({});
   CapturedItem item;
   EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "a", item), LookupResult::kFlushed);
   EXPECT_EQ(Store(StoreMode::kReplace, "a", "v"), StoreResult::kNotStored);
   ASSERT_EQ(Store(StoreMode::kSet, "b", "v"), StoreResult::kStored);
   EXPECT_EQ(Value("b"), "v");
 
-  cache_->FlushAll(5);
+  cache_->FlushAll({.delay_seconds = 5});
   ASSERT_EQ(Store(StoreMode::kSet, "c", "v"), StoreResult::kStored);
   EXPECT_EQ(Value("b"), "v");
   AdvanceClockForTesting(5);
@@ -316,6 +316,37 @@ TEST_F(CacheTest, FlushAllNowAndDelayed) {
   EXPECT_EQ(Value("d"), "v");
   AdvanceClockForTesting(10);
   EXPECT_EQ(Value("d"), "v");
+}
+
+TEST_F(CacheTest, WholeSecondFlushHidesWhatItsSecondStores) {
+  ASSERT_EQ(Store(StoreMode::kSet, "a", "v"), StoreResult::kStored);
+  cache_->FlushAll({.delay_seconds = 0, .whole_second = true});
+  // Stored, as memcached answers, but flushed at once: its time is the flush's second.
+  EXPECT_EQ(Store(StoreMode::kAdd, "a", "w"), StoreResult::kStored);
+  EXPECT_EQ(Value("a"), "<miss>");
+  AdvanceClockForTesting(1);
+  ASSERT_EQ(Store(StoreMode::kSet, "b", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("b"), "v");
+
+  cache_->FlushAll({.delay_seconds = 2, .whole_second = true});
+  AdvanceClockForTesting(1);
+  ASSERT_EQ(Store(StoreMode::kSet, "c", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("c"), "v");
+  AdvanceClockForTesting(1);
+  EXPECT_EQ(Value("b"), "<miss>");
+  EXPECT_EQ(Value("c"), "<miss>");
+  ASSERT_EQ(Store(StoreMode::kSet, "d", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("d"), "<miss>");
+  AdvanceClockForTesting(1);
+  ASSERT_EQ(Store(StoreMode::kSet, "d", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("d"), "v");
+
+  // A flush without a time replaces the pending one, and hides nothing stored after it.
+  cache_->FlushAll({.delay_seconds = 3, .whole_second = true});
+  cache_->FlushAll({});
+  AdvanceClockForTesting(3);
+  ASSERT_EQ(Store(StoreMode::kSet, "e", "v"), StoreResult::kStored);
+  EXPECT_EQ(Value("e"), "v");
 }
 
 TEST_F(CacheTest, LargeItemsSpanSegments) {
@@ -394,6 +425,76 @@ TEST_F(CacheTest, EvictionKeepsBytesWithinTheLimit) {
     EXPECT_EQ(Value("key199999"), value);
     EXPECT_EQ(Value("key0"), "<miss>");
   }
+}
+
+// Items smaller than their hash slots: the index, not -m, is what fills, and the cache evicts to
+// keep it within its limit (half of -m) instead of refusing stores or growing without bound.
+TEST_F(CacheTest, TinyItemsEvictToKeepTheIndexWithinItsLimit) {
+  for (EvictionPolicy policy : {EvictionPolicy::kFifo, EvictionPolicy::kMerge}) {
+    CacheOptions options = SmallOptions();
+    options.eviction = policy;
+    options.hash_power_initial = 10;
+    Make(options);
+    constexpr int kKeys = 600000;
+    for (int i = 0; i < kKeys; ++i) {
+      ASSERT_EQ(Store(StoreMode::kSet, "k" + std::to_string(i), ""), StoreResult::kStored) << i;
+    }
+    const CacheStats stats = cache_->Stats();
+    EXPECT_LE(stats.hash_bytes_limit, options.memory_limit / 2);
+    EXPECT_LE(stats.hash_table_bytes, stats.hash_bytes_limit);
+    EXPECT_GT(stats.hash_table_bytes, stats.hash_bytes_limit / 2);
+    // The index filled before item memory did.
+    EXPECT_LT(stats.bytes, options.memory_limit / 2);
+    EXPECT_GT(stats.evictions, 0u);
+    EXPECT_EQ(stats.curr_items + stats.evictions, static_cast<uint64_t>(kKeys));
+    EXPECT_EQ(Value("k" + std::to_string(kKeys - 1)), "");
+    EXPECT_EQ(Value("k0"), "<miss>");
+  }
+}
+
+// Overwrites leave dead segments behind while the index stays full. Freeing those frees no slot,
+// so a writer must go on to evict live items rather than give up.
+TEST_F(CacheTest, AFullIndexEvictsPastDeadSegments) {
+  CacheOptions options = SmallOptions();
+  options.memory_limit = size_t{16} << 20;
+  options.segment_size = size_t{64} << 10;
+  options.hash_power_initial = 10;
+  Make(options);
+  int keys = 0;
+  for (; cache_->Stats().evictions == 0; ++keys) {
+    ASSERT_EQ(Store(StoreMode::kSet, "k" + std::to_string(keys), ""), StoreResult::kStored);
+  }
+  // Overwrite the newest half: the segments that held them die, the index stays as full.
+  for (int round = 0; round < 3; ++round) {
+    for (int i = keys / 2; i < keys; ++i) {
+      ASSERT_EQ(Store(StoreMode::kSet, "k" + std::to_string(i), ""), StoreResult::kStored) << i;
+    }
+  }
+  for (int i = 0; i < 100000; ++i) {
+    ASSERT_EQ(Store(StoreMode::kSet, "new" + std::to_string(i), ""), StoreResult::kStored) << i;
+  }
+  const CacheStats stats = cache_->Stats();
+  EXPECT_LE(stats.hash_table_bytes, stats.hash_bytes_limit);
+  EXPECT_EQ(Value("new99999"), "");
+}
+
+TEST_F(CacheTest, WithoutEvictionAFullIndexRefusesAndKeepsItems) {
+  CacheOptions options = SmallOptions();
+  options.evict = false;
+  options.hash_power_initial = 10;
+  Make(options);
+  int stored = 0;
+  StoreResult result = StoreResult::kStored;
+  for (; stored < 600000; ++stored) {
+    result = Store(StoreMode::kSet, "k" + std::to_string(stored), "");
+    if (result != StoreResult::kStored) break;
+  }
+  EXPECT_EQ(result, StoreResult::kNoMemory);
+  const CacheStats stats = cache_->Stats();
+  EXPECT_LE(stats.hash_table_bytes, stats.hash_bytes_limit);
+  EXPECT_EQ(stats.evictions, 0u);
+  EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(stored));
+  for (int i = 0; i < stored; ++i) ASSERT_EQ(Value("k" + std::to_string(i)), "") << i;
 }
 
 TEST_F(CacheTest, StatsResetKeepsItemCounts) {

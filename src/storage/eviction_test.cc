@@ -115,7 +115,7 @@ TEST(EvictionTest, BackgroundPassEmptiesTheMergeDestinationAfterAFlush) {
   int first = 0;
   HotAndColdAfterPressure(cache, &first);
   ASSERT_GT(cache.Stats().items_copied_forward, 0u);
-  cache.FlushAll(0);
+  cache.FlushAll({});
   cache.RunBackgroundPass();
   cache.RunBackgroundPass();
   const CacheStats stats = cache.Stats();
@@ -198,7 +198,7 @@ TEST(EvictionTest, BackgroundPassFreesFlushedAndEmptySegments) {
   EXPECT_EQ(stats.curr_items, 1000u);
   EXPECT_EQ(stats.reclaimed, 0u);
   const uint64_t in_use = stats.segments_in_use;
-  cache.FlushAll(0);
+  cache.FlushAll({});
   cache.RunBackgroundPass();
   stats = cache.Stats();
   EXPECT_EQ(stats.curr_items, 0u);
@@ -224,7 +224,7 @@ TEST(EvictionTest, TicksHandOverOpenSegmentsThatHoldNothingValid) {
   cache.Tick(*ctx);  // the segment of the 5-second items: every item expired
   cache.RunBackgroundPass();
   EXPECT_EQ(cache.Stats().curr_items, 100u);
-  cache.FlushAll(0);
+  cache.FlushAll({});
   cache.Tick(*ctx);  // the other: flushed
   cache.RunBackgroundPass();
   const CacheStats stats = cache.Stats();

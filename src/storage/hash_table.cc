@@ -34,8 +34,33 @@ HashTable::HashTable(int initial_power, size_t max_items, const LocationHasher* 
   const uint32_t power = std::max<uint32_t>(initial_power, kMinPower);
   max_buckets_ = std::max<size_t>(std::bit_ceil(max_items / 4 + 1), size_t{1} << (power + 1));
   max_overflow_ = max_buckets_;
+  initial_buckets_ = size_t{1} << power;
+  bucket_limit_.store(max_buckets_, std::memory_order_relaxed);
+  overflow_limit_.store(max_overflow_, std::memory_order_relaxed);
   stripes_ = new Stripe[kStripes];
   shape_.store(PackShape(power, 0), std::memory_order_relaxed);
+}
+
+void HashTable::SetMemoryLimit(size_t bytes) {
+  const size_t fixed = kStripes * sizeof(Stripe);
+  const auto buckets = static_cast<size_t>(static_cast<double>(bytes > fixed ? bytes - fixed : 0) /
+                                           (sizeof(Bucket) * (1 + kOverflowPerBucket)));
+  const size_t bucket_limit = std::min(buckets, max_buckets_);
+  bucket_limit_.store(bucket_limit, std::memory_order_relaxed);
+  overflow_limit_.store(
+      std::min(max_overflow_,
+               static_cast<size_t>(static_cast<double>(std::max(bucket_limit, initial_buckets_)) *
+                                   kOverflowPerBucket)),
+      std::memory_order_relaxed);
+}
+
+size_t HashTable::bucket_limit() const {
+  return std::max(bucket_limit_.load(std::memory_order_relaxed), initial_buckets_);
+}
+
+size_t HashTable::memory_limit() const {
+  return (bucket_limit() + overflow_limit_.load(std::memory_order_relaxed)) * sizeof(Bucket) +
+         kStripes * sizeof(Stripe);
 }
 
 HashTable::~HashTable() {
@@ -122,6 +147,10 @@ void HashTable::Erase(uint64_t hash, Slot* slot) {
 
 uint64_t HashTable::AllocateOverflow() {
   SpinLockGuard guard(overflow_lock_);
+  if (overflow_in_use_.load(std::memory_order_relaxed) >=
+      overflow_limit_.load(std::memory_order_relaxed)) {
+    return 0;  // invariant 5
+  }
   uint64_t index = overflow_free_;
   if (index != 0) {
     Bucket* bucket = OverflowBucket(index);
@@ -148,7 +177,7 @@ void HashTable::FreeOverflow(uint64_t index) {
 void HashTable::Grow(int max_splits) {
   if (!grow_lock_.TryLock()) return;
   for (int i = 0; i < max_splits && size() > bucket_count() * kTargetLoad; ++i) {
-    if (bucket_count() >= max_buckets_) break;
+    if (bucket_count() >= std::min(bucket_limit(), max_buckets_)) break;
     SplitOne();
   }
   grow_lock_.Unlock();

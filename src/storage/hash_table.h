@@ -14,6 +14,12 @@
 //      table never has fewer buckets than stripes and stripe = hash mod kStripes.
 //  (3) A slot value of 0 means empty; live slots never encode 0 (tags are never 0).
 //  (4) Within a chain, live slots are packed to the front: an empty slot ends the chain.
+//  (5) Memory in use (buckets up to the split point, overflow buckets in use) stays within the
+//      limit SetMemoryLimit sets, or within the starting buckets if those alone are more: buckets
+//      stop splitting at bucket_limit, and overflow buckets are refused beyond overflow_limit, so
+//      Insert fails rather than exceed it. full() turns true before that (kTargetLoad items per
+//      bucket of the limit), and the cache answers it by evicting (reclaim.h), so that Insert
+//      rarely fails.
 //
 // Thread safety: Find, Insert and Erase require the stripe lock of `hash` (StripeFor(hash)). Grow
 // takes stripe locks itself and must be called with none held. Lock order: a stripe lock, then the
@@ -100,9 +106,15 @@ class HashTable {
   // bucket; 7 is what keeps mnemod's RSS within 1.2x memcached 1.6.45's.
   static constexpr size_t kTargetLoad = 7;
 
+  // Overflow buckets allowed per bucket of the bucket limit. With kTargetLoad items per bucket on
+  // average, the counts per bucket are about Poisson(7): 40% of the buckets need one overflow
+  // bucket and 0.6% two, so 0.41 per bucket at full(); the rest is headroom for the items that
+  // threads with open segments add before they next look at full().
+  static constexpr double kOverflowPerBucket = 0.625;
+
   // `initial_power`: log2 of the starting bucket count (raised to log2(kStripes) if lower).
   // `max_items`: the most items the table must be able to index; sizes the reservation, which
-  // Init() makes.
+  // Init() makes. The memory limit starts at the reservation's.
   HashTable(int initial_power, size_t max_items, const LocationHasher* hasher);
   ~HashTable();
   HashTable(const HashTable&) = delete;
@@ -150,6 +162,16 @@ class HashTable {
   // REQUIRES: no stripe lock is held by the caller.
   void Grow(int max_splits = 2);
 
+  // Bounds the table's memory at `bytes` (invariant 5), within the reservation. Lowering it below
+  // what is in use stops growth and makes full() true until evictions bring the items down;
+  // buckets already split stay.
+  void SetMemoryLimit(size_t bytes);
+  // The memory the table may use: the limit, or the starting buckets if those alone are more.
+  size_t memory_limit() const;
+  // True when the table holds as many items as it is sized for: the cache should free items
+  // (evict) before it adds more.
+  bool full() const { return size() >= item_limit(); }
+
   size_t size() const { return size_.load(std::memory_order_relaxed); }
   size_t bucket_count() const;
   // Bytes of table memory in use: buckets up to the split point, overflow buckets, stripes.
@@ -176,6 +198,9 @@ class HashTable {
     return uint64_t{level} << 32 | split;
   }
   size_t Index(uint64_t hash) const;
+  // Buckets the table may split up to: the limit's, or the starting count if that is more.
+  size_t bucket_limit() const;
+  size_t item_limit() const { return bucket_limit() * kTargetLoad; }
   Bucket* OverflowBucket(uint64_t index) const { return &overflow_[index - 1]; }
   // Adds `bits` at the end of the chain of `bucket`, taking a new overflow bucket from `spare`
   // (if given and not empty) or the pool. False if one was needed and none is left.
@@ -190,8 +215,11 @@ class HashTable {
   Stripe* stripes_;
   Bucket* buckets_ = nullptr;   // address space reserved for max_buckets_, committed as used
   Bucket* overflow_ = nullptr;  // address space reserved for max_overflow_
-  size_t max_buckets_;
-  size_t max_overflow_;
+  size_t max_buckets_;          // reserved
+  size_t max_overflow_;         // reserved
+  size_t initial_buckets_;
+  std::atomic<size_t> bucket_limit_;
+  std::atomic<size_t> overflow_limit_;
   std::atomic<uint64_t> shape_;
   std::atomic<size_t> size_{0};
   SpinLock grow_lock_;

@@ -79,6 +79,49 @@ TEST(HashTableTest, EraseKeepsChainsPackedAndFreesOverflow) {
   }
 }
 
+TEST(HashTableTest, MemoryStaysWithinItsLimitAndFullComesFirst) {
+  constexpr size_t kItems = 400000;
+  FakeItems items(kItems, 3);
+  HashTable table(10, kItems, &items);
+  ASSERT_TRUE(table.Init().ok());
+  table.SetMemoryLimit(size_t{1} << 20);
+  size_t inserted = 0;
+  size_t first_full = 0;
+  for (; inserted < kItems; ++inserted) {
+    if (table.full() && first_full == 0) first_full = inserted;
+    bool added = false;
+    {
+      SpinLockGuard guard(table.StripeFor(items.hashes[inserted]));
+      added = table.Insert(items.hashes[inserted], FakeItems::At(inserted));
+    }
+    if (!added) break;
+    table.Grow();
+    ASSERT_LE(table.memory_bytes(), table.memory_limit()) << inserted;
+  }
+  ASSERT_LT(inserted, kItems) << "a limit of 1 MiB must stop the table short of 400,000 items";
+  EXPECT_LE(table.memory_limit(), size_t{1} << 20);
+  // full() turns true at kTargetLoad items a bucket, well before the overflow buckets run out.
+  EXPECT_GT(first_full, 0u);
+  EXPECT_LT(first_full, inserted * 95 / 100);
+  EXPECT_GT(first_full, table.memory_limit() / 16);
+  for (size_t i = 0; i < inserted; ++i) ASSERT_NE(FindItem(table, items, i), nullptr) << i;
+  // Raising the limit lets it grow again.
+  table.SetMemoryLimit(size_t{4} << 20);
+  EXPECT_FALSE(table.full());
+  SpinLockGuard guard(table.StripeFor(items.hashes[inserted]));
+  EXPECT_TRUE(table.Insert(items.hashes[inserted], FakeItems::At(inserted)));
+}
+
+TEST(HashTableTest, StartingBucketsAboveTheLimitAreKept) {
+  FakeItems items(1, 4);
+  HashTable table(16, 1 << 20, &items);
+  ASSERT_TRUE(table.Init().ok());
+  table.SetMemoryLimit(1 << 16);
+  EXPECT_EQ(table.bucket_count(), size_t{1} << 16);
+  EXPECT_GE(table.memory_limit(), table.memory_bytes());
+  EXPECT_FALSE(table.full());
+}
+
 TEST(HashTableTest, CounterSaturatesAndRelocateResetsIt) {
   FakeItems items(1, 3);
   HashTable table(10, 1, &items);

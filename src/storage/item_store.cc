@@ -30,8 +30,8 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
                                     uint64_t hash, uint32_t now, ItemHeader header,
                                     std::string_view value, uint64_t cas, WriteOutcome* outcome,
                                     const CreatedReader* reader) {
-  if (IsExpired(header.expiry, now)) {
-    const StoreResult result = StoreExpired(ctx, mode, key, hash, cas, now);
+  if (IsExpired(header.expiry, now) || core_.FlushedSecond(now)) {
+    const StoreResult result = StoreInvisible(ctx, mode, key, hash, cas, now);
     if (result == StoreResult::kStored) {
       // Nothing is linked, but memcached's reply still shows the CAS the item got.
       Report(outcome, header.has_cas ? header.cas : core_.UnusedCas(),
@@ -49,9 +49,10 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
   ItemCursor cursor = writer_.WriteHeader(place, header, key);
   cursor.Write(stored.data(), stored.size());
 
-  StoreResult result;
+  StoreResult result = StoreResult::kNoMemory;
   bool linked = false;
-  {
+  for (int attempt = 0; !linked && attempt < kLinkAttempts; ++attempt) {
+    if (attempt > 0 && !reclaim_.EvictForIndex(ctx)) break;
     SpinLockGuard guard(core_.table.StripeFor(hash));
     Found found;
     const bool present = index_.FindValidLocked(ctx, hash, key, now, &found);
@@ -71,9 +72,11 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
           index_.Serve(ctx, created, now, reader->state, reader->sink);
         }
       } else {
-        result = StoreResult::kNoMemory;
+        result = StoreResult::kNoMemory;  // the hash table is full: evict and try again
+        continue;
       }
     }
+    break;
   }
   writer_.Finish(place, linked);
   if (linked) {
@@ -83,8 +86,8 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
   return result;
 }
 
-StoreResult ItemStore::StoreExpired(ThreadContext& ctx, StoreMode mode, std::string_view key,
-                                    uint64_t hash, uint64_t cas, uint32_t now) {
+StoreResult ItemStore::StoreInvisible(ThreadContext& ctx, StoreMode mode, std::string_view key,
+                                      uint64_t hash, uint64_t cas, uint32_t now) {
   // memcached stores the item and it is invisible at once: the mode's checks decide the answer,
   // and a success only removes the old version.
   SpinLockGuard guard(core_.table.StripeFor(hash));

@@ -12,6 +12,7 @@
 #include "storage/cache.h"
 #include "storage/cache_core.h"
 #include "storage/item_index.h"
+#include "storage/reclaim.h"
 #include "storage/segment_writer.h"
 #include "storage/thread_context.h"
 #include "storage/value_codec.h"
@@ -27,13 +28,15 @@ struct CreatedReader {
 
 class ItemStore {
  public:
-  ItemStore(CacheCore& core, ItemIndex& index, SegmentWriter& writer, const ValueCodec& codec)
-      : core_(core), index_(index), writer_(writer), codec_(codec) {}
+  ItemStore(CacheCore& core, ItemIndex& index, SegmentWriter& writer, Reclaim& reclaim,
+            const ValueCodec& codec)
+      : core_(core), index_(index), writer_(writer), reclaim_(reclaim), codec_(codec) {}
 
   // Writes a new version with `header` and `value` and links it if `mode`'s condition holds
   // (with `cas` for kCas); fills `outcome` (may be null) with the new version's CAS and value
-  // size, and serves it to `reader` (may be null) under the stripe lock. An expiry already past
-  // links nothing but still reports the store. REQUIRES: mode is not kAppend or kPrepend.
+  // size, and serves it to `reader` (may be null) under the stripe lock. An expiry already past,
+  // or a store in the second of a whole-second flush_all, links nothing but still reports the
+  // store. REQUIRES: mode is not kAppend or kPrepend.
   StoreResult StoreVersion(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
                            uint32_t now, ItemHeader header, std::string_view value, uint64_t cas,
                            WriteOutcome* outcome, const CreatedReader* reader = nullptr);
@@ -43,12 +46,17 @@ class ItemStore {
                              uint64_t hash);
 
  private:
-  StoreResult StoreExpired(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
-                           uint64_t cas, uint32_t now);
+  // Times a store whose item the full hash table refused evicts a segment and tries again before
+  // it answers kNoMemory. Rare: writers evict before the table fills (Reclaim::Acquire).
+  static constexpr int kLinkAttempts = 4;
+
+  StoreResult StoreInvisible(ThreadContext& ctx, StoreMode mode, std::string_view key,
+                             uint64_t hash, uint64_t cas, uint32_t now);
 
   CacheCore& core_;
   ItemIndex& index_;
   SegmentWriter& writer_;
+  Reclaim& reclaim_;
   const ValueCodec& codec_;
 };
 

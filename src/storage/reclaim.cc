@@ -156,17 +156,38 @@ uint32_t Reclaim::LowWater() const {
 
 uint32_t Reclaim::Acquire(ThreadContext& ctx, SegmentState state) {
   for (int attempt = 0; attempt < kAcquireAttempts; ++attempt) {
-    uint32_t id = core_.pool.Allocate(state);
+    // A new segment brings new items: with the index full they would have no slot, so the
+    // index's limit counts as the pool's (HashTable invariant 5).
+    uint32_t id = core_.table.full() ? kNoSegment : core_.pool.Allocate(state);
     if (id != kNoSegment) {
       if (core_.options.evict && core_.pool.available() < LowWater()) WakeBackground();
       return id;
     }
     MutexLock lock(evict_mu_);
+    if (core_.table.full()) {
+      if (!EvictUntilTheIndexHasRoom(ctx)) return kNoSegment;
+      continue;
+    }
     id = core_.pool.Allocate(state);
     if (id != kNoSegment) return id;
     if (!EvictOne(ctx)) return kNoSegment;
   }
   return kNoSegment;
+}
+
+bool Reclaim::EvictForIndex(ThreadContext& ctx) {
+  MutexLock lock(evict_mu_);
+  return EvictUntilTheIndexHasRoom(ctx);
+}
+
+bool Reclaim::EvictUntilTheIndexHasRoom(ThreadContext& ctx) {
+  // At least once: a store the table refused needs a slot even if full() is false (its chain ran
+  // out of overflow buckets). Dead segments go first and free no slot, hence the loop; each turn
+  // frees a segment, so it ends.
+  do {
+    if (!EvictOne(ctx)) return false;
+  } while (core_.table.full());
+  return true;
 }
 
 void Reclaim::StartBackground(ThreadContext* ctx) {

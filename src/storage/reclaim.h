@@ -37,9 +37,15 @@ class Reclaim {
   // returned ok; called once, before any other method.
   void Init();
 
-  // Takes a segment from the pool and marks it `state`; when the pool is at its limit, frees one
-  // first: a dead one if there is one, else by eviction (unless -M). kNoSegment if none.
+  // Takes a segment from the pool and marks it `state`; when the pool is at its limit or the hash
+  // table is full (HashTable::full), frees one first: a dead one if there is one, else by
+  // eviction (unless -M). kNoSegment if none.
   uint32_t Acquire(ThreadContext& ctx, SegmentState state) EXCLUDES(evict_mu_);
+
+  // Frees segments, as Acquire does when it must, to make room in the hash table for an item that
+  // is waiting to be linked: at least one, and until the table is no longer full. False if
+  // nothing could be freed.
+  bool EvictForIndex(ThreadContext& ctx) EXCLUDES(evict_mu_);
 
   // Runs RunPass(*ctx) on a background thread, once a second and when segments run low, until
   // StopBackground. REQUIRES: `ctx` outlives the thread.
@@ -64,6 +70,8 @@ class Reclaim {
   static constexpr int kAcquireAttempts = 8;
 
   bool EvictOne(ThreadContext& ctx) REQUIRES(evict_mu_);
+  // Evicts once, then on while the hash table is full. False if nothing could be freed.
+  bool EvictUntilTheIndexHasRoom(ThreadContext& ctx) REQUIRES(evict_mu_);
   // Frees queued segments that are still sealed and dead, up to `max`; returns how many.
   size_t ReclaimQueuedDead(ThreadContext& ctx, uint32_t now, size_t max) REQUIRES(evict_mu_);
   // True if `id` is sealed and holds nothing valid: every item expired (*expired), was flushed,

@@ -28,7 +28,7 @@ SegmentCache::SegmentCache(const CacheOptions& options)
       index_(core_, codec_),
       reclaim_(core_),
       writer_(core_, reclaim_),
-      store_(core_, index_, writer_, codec_),
+      store_(core_, index_, writer_, reclaim_, codec_),
       rewriter_(core_, index_, writer_, store_, codec_) {}
 
 Status SegmentCache::Init() {
@@ -235,16 +235,12 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
                               core_.Now(), outcome);
 }
 
-void SegmentCache::FlushAll(uint32_t delay_seconds) {
-  core_.FlushAll(delay_seconds);
+void SegmentCache::FlushAll(const FlushRequest& request) {
+  core_.FlushAll(request);
   reclaim_.WakeBackground();
 }
 
-bool SegmentCache::SetMemoryLimit(size_t bytes) {
-  if (!core_.pool.SetLimit(bytes)) return false;
-  core_.limit_bytes.store(bytes, std::memory_order_relaxed);
-  return true;
-}
+bool SegmentCache::SetMemoryLimit(size_t bytes) { return core_.SetMemoryLimit(bytes); }
 
 CounterTotals SegmentCache::SumCounters() const {
   CounterTotals sum = retired_;
@@ -279,6 +275,7 @@ CacheStats SegmentCache::Stats() const {
   stats.segments_free = pool.free_count();
   stats.segments_draining = static_cast<uint64_t>(std::max(pool.draining(), 0));
   stats.hash_table_bytes = core_.table.memory_bytes();
+  stats.hash_bytes_limit = core_.table.memory_limit();
   stats.hash_power_level = static_cast<uint64_t>(core_.table.power());
   stats.hash_is_expanding = core_.table.expanding() ? 1 : 0;
   stats.oldest_item_age = core_.OldestItemAge(MonotonicSeconds());

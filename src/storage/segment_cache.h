@@ -75,7 +75,7 @@ class SegmentCache final : public Cache, public ContextOwner {
   DeleteResult Delete(Context& context, const DeleteRequest& request) override;
   ArithResult Arithmetic(Context& context, const ArithRequest& request,
                          ArithOutcome* outcome) override;
-  void FlushAll(uint32_t delay_seconds) override;
+  void FlushAll(const FlushRequest& request) override;
   bool SetMemoryLimit(size_t bytes) override;
   CacheStats Stats() const override EXCLUDES(registry_mu_);
   void ResetStats() override EXCLUDES(registry_mu_);
