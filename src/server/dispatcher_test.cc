@@ -221,7 +221,9 @@ TEST_F(DispatcherTest, StatsSubcommands) {
   EXPECT_EQ(Stat("get_hits"), "0");
   EXPECT_EQ(Run("stats sizes\r\n"), "STAT sizes_status disabled\r\nEND\r\n");
   EXPECT_EQ(Run("stats bogus\r\n"), "ERROR\r\n");
-  EXPECT_EQ(Run("stats detail dump\r\n"), "CLIENT_ERROR stats detail not allowed\r\n");
+  EXPECT_EQ(Run("stats detail on\r\nget p:1\r\nstats r\r\nstats detail dump\r\n"),
+            "OK\r\nEND\r\nRESET\r\nEND\r\n");
+  EXPECT_EQ(Run("stats extstore\r\n"), "END\r\n");
   const std::string settings = Run("stats settings\r\n");
   EXPECT_NE(settings.find("STAT maxbytes 67108864\r\n"), std::string::npos);
   EXPECT_NE(settings.find("STAT evictions on\r\n"), std::string::npos);

@@ -39,6 +39,7 @@ inline constexpr std::string_view kMemlimitFailed =
     "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n";
 inline constexpr std::string_view kSizesDisabled = "STAT sizes_status disabled\r\nEND\r\n";
 inline constexpr std::string_view kDetailNotAllowed = "CLIENT_ERROR stats detail not allowed\r\n";
+inline constexpr std::string_view kDetailUsage = "CLIENT_ERROR usage: stats detail on|off|dump\r\n";
 inline constexpr std::string_view kCachedumpNotAllowed =
     "CLIENT_ERROR stats cachedump not allowed\r\n";
 inline constexpr std::string_view kStoreNoMemory = "SERVER_ERROR out of memory storing object\r\n";

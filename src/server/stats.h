@@ -195,6 +195,7 @@ struct StatsSnapshot {
   uint64_t curr_connections = 0;
   uint64_t connection_structures = 0;  // sockets open: accepted and listening
   uint32_t oldest_live = 0;            // seconds since start at which flush_all last took effect
+  bool detail_enabled = false;         // `stats detail on` (or -D) is counting
   // Connection buffers (net/buffer_pool.h): pool blocks, idle ones included, and heap blocks.
   uint64_t conn_buffers = 0;
   uint64_t conn_buffer_bytes = 0;
