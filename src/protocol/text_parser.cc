@@ -326,6 +326,9 @@ ParseResult ParseOther(const Line& line, Command* cmd) {
     if (word == "verbosity") return ParseSetting(line, CommandType::kVerbosity, cmd);
     if (word == "cache_memlimit") return ParseSetting(line, CommandType::kCacheMemlimit, cmd);
     if (word == "shutdown") return ParseWithArguments(line, CommandType::kShutdown, cmd, true);
+    if (word == "slabs") return ParseWithArguments(line, CommandType::kSlabs, cmd, true);
+    if (word == "lru_crawler") return ParseWithArguments(line, CommandType::kLruCrawler, cmd, true);
+    if (word == "lru") return ParseWithArguments(line, CommandType::kLru, cmd, true);
   }
   if (tokens.size() > 1 && tokens[tokens.size() - 1].starts_with("HTTP/")) return Close();
   return LineResult(ParseStatus::kError, line.size, tokens.EndsWithNoreply());

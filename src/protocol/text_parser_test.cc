@@ -376,6 +376,15 @@ TEST(TextParserTest, StatsAndShutdownPassTheirArguments) {
   EXPECT_EQ(Parse("shutdown noreply\r\n"), "Ok consumed=18 noreply shutdown args=\"noreply\"");
 }
 
+// Their arguments are the server's to read (maintenance_commands.h); noreply is honoured.
+TEST(TextParserTest, MaintenanceCommandsPassTheirArguments) {
+  EXPECT_EQ(Parse("slabs automove 1\r\n"), "Ok consumed=18 slabs args=\"automove 1\"");
+  EXPECT_EQ(Parse("lru_crawler crawl all noreply\r\n"),
+            "Ok consumed=31 noreply lru_crawler args=\"crawl all noreply\"");
+  EXPECT_EQ(Parse("lru mode flat\r\n"), "Ok consumed=15 lru args=\"mode flat\"");
+  EXPECT_EQ(Parse("lru\r\n"), "Ok consumed=5 lru");
+}
+
 // --- Malformed lines
 // -------------------------------------------------------------------------------
 

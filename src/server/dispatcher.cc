@@ -148,6 +148,15 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
       break;
     case CommandType::kShutdown:
       return Shutdown(*cmd);
+    case CommandType::kSlabs:
+      Reply(server_.maintenance.Slabs(cmd->arguments));
+      break;
+    case CommandType::kLruCrawler:
+      Reply(server_.maintenance.LruCrawler(cmd->arguments));
+      break;
+    case CommandType::kLru:
+      Reply(server_.maintenance.Lru(cmd->arguments));
+      break;
   }
   return Outcome::kDone;
 }

@@ -14,6 +14,7 @@
 #include "net/buffer_pool.h"
 #include "net/memory_budget.h"
 #include "server/connection_registry.h"
+#include "server/maintenance_commands.h"
 #include "server/options.h"
 #include "server/prefix_stats.h"
 #include "server/stats.h"
@@ -26,6 +27,7 @@ struct ServerContext {
       : options(options_in),
         cache(cache_in),
         prefix_stats(options_in.prefix_delimiter, options_in.detail_enabled),
+        maintenance(options_in.tuning),
         conn_memory(options_in.ConnectionMemoryLimit()) {}
 
   // What `stats` and its sub-commands report now.
@@ -50,6 +52,7 @@ struct ServerContext {
   storage::Cache& cache;
   StatsRegistry stats;
   PrefixStats prefix_stats;  // `stats detail`
+  MaintenanceCommands maintenance;
   ConnectionRegistry connections;
   // The limit on connection memory, charged by every worker's buffer pool.
   net::MemoryBudget conn_memory;

@@ -98,6 +98,12 @@ inline std::string_view CommandTypeName(CommandType type) {
       return "cache_memlimit";
     case CommandType::kShutdown:
       return "shutdown";
+    case CommandType::kSlabs:
+      return "slabs";
+    case CommandType::kLruCrawler:
+      return "lru_crawler";
+    case CommandType::kLru:
+      return "lru";
   }
   return "?";
 }
