@@ -116,6 +116,11 @@ namespace mnemo::server {
   CACHE(hash_table_bytes)                                                                        \
   CACHE(hash_bytes_limit)                                                                        \
   CACHE(hash_is_expanding)                                                                       \
+  VALUE("log_worker_dropped", kCounter, 0, "Always 0: no `watch` log stream yet")                \
+  VALUE("log_worker_written", kCounter, 0, "Always 0: no `watch` log stream yet")                \
+  VALUE("log_watcher_skipped", kCounter, 0, "Always 0: no `watch` log stream yet")               \
+  VALUE("log_watcher_sent", kCounter, 0, "Always 0: no `watch` log stream yet")                  \
+  VALUE("log_watchers", kGauge, 0, "Always 0: no `watch` log stream yet")                        \
   CACHE(bytes)                                                                                   \
   CACHE(curr_items)                                                                              \
   CACHE(total_items)                                                                             \
