@@ -73,9 +73,18 @@ Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
         (void)cache_.Delete(context_, request);
       }
       break;
+    case ParseStatus::kBadExptime:
+      // memcached counts a flush_all before it reads its delay, and refuses it under -F first.
+      if (cmd->type == CommandType::kFlushAll) {
+        stats_.Add(Stat::kCmdFlush);
+        if (!server_.options.flush_enabled) {
+          Reply(replies::kFlushAllNotAllowed);
+          return Outcome::kDone;
+        }
+      }
+      break;
     case ParseStatus::kError:
     case ParseStatus::kBadFormat:
-    case ParseStatus::kBadExptime:
     case ParseStatus::kBadDelta:
     case ParseStatus::kBadDataChunk:
       break;
