@@ -109,15 +109,21 @@ TEST(DecimalTest, I32KeepsTheLow32Bits) {
   EXPECT_EQ(I32("-2147483649"), 2147483647);
 }
 
-template <typename T, bool (*Parse)(std::string_view, T*)>
+template <typename T, bool (*kParse)(std::string_view, T*)>
 std::optional<T> Strict(std::string_view token) {
   T value = 0;
-  if (!Parse(token, &value)) return std::nullopt;
+  if (!kParse(token, &value)) return std::nullopt;
   return value;
 }
-constexpr auto TokenU32 = Strict<uint32_t, ParseTokenU32>;
-constexpr auto TokenU64 = Strict<uint64_t, ParseTokenU64>;
-constexpr auto TokenI32 = Strict<int32_t, ParseTokenI32>;
+std::optional<uint32_t> TokenU32(std::string_view token) {
+  return Strict<uint32_t, ParseTokenU32>(token);
+}
+std::optional<uint64_t> TokenU64(std::string_view token) {
+  return Strict<uint64_t, ParseTokenU64>(token);
+}
+std::optional<int32_t> TokenI32(std::string_view token) {
+  return Strict<int32_t, ParseTokenI32>(token);
+}
 
 // Expected results were checked against memcached 1.6.45 on loopback ("touch k <token>",
 // "incr k <token>", "verbosity <token>").

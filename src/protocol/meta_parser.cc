@@ -57,9 +57,9 @@ MetaParseResult Result(MetaStatus status, size_t consumed, uint64_t skip = 0) {
 
 // A flag's number, the bytes after its letter: there must be some, and they are read as
 // decimal.h's ParseToken* read them.
-template <typename T, bool (*Parse)(std::string_view, T*)>
+template <typename T, bool (*kParse)(std::string_view, T*)>
 bool FlagNumber(std::string_view arg, T* out) {
-  return !arg.empty() && Parse(arg, out);
+  return !arg.empty() && kParse(arg, out);
 }
 
 // T, N and R tokens: exptimes of 32 bits.

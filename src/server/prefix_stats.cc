@@ -17,17 +17,17 @@ uint32_t RotateLeft(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
 }  // namespace
 
 uint32_t MemcachedMurmur3(std::string_view bytes) {
-  constexpr uint32_t c1 = 0xcc9e2d51;
-  constexpr uint32_t c2 = 0x1b873593;
+  constexpr uint32_t kC1 = 0xcc9e2d51;
+  constexpr uint32_t kC2 = 0x1b873593;
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t blocks = bytes.size() / 4;
   uint32_t h1 = 0;
   for (size_t i = 0; i < blocks; ++i) {
     uint32_t k1 = 0;
     std::memcpy(&k1, data + i * 4, 4);  // little-endian, as on the x86 memcached was built for
-    k1 *= c1;
+    k1 *= kC1;
     k1 = RotateLeft(k1, 15);
-    k1 *= c2;
+    k1 *= kC2;
     h1 ^= k1;
     h1 = RotateLeft(h1, 13);
     h1 = h1 * 5 + 0xe6546b64;
@@ -43,9 +43,9 @@ uint32_t MemcachedMurmur3(std::string_view bytes) {
       [[fallthrough]];
     case 1:
       k1 ^= tail[0];
-      k1 *= c1;
+      k1 *= kC1;
       k1 = RotateLeft(k1, 15);
-      k1 *= c2;
+      k1 *= kC2;
       h1 ^= k1;
       break;
     default:
