@@ -2,6 +2,8 @@
 # Installs what mnemo needs to build, test and benchmark, from Debian 12's packages. Run as root.
 # Safe to run again: apt skips what is already installed.
 set -euo pipefail
+# build-essential, pkg-config and libevent-dev also build the reference memcached
+# (scripts/reference-memcached.sh).
 packages=(
   build-essential cmake ninja-build pkg-config libevent-dev autoconf automake libssl-dev zlib1g-dev libpcre3-dev
   libxxhash-dev libsnappy-dev liburing-dev

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what mnemo needs, then builds and tests it the way CI does, stopping at the first
-# failure and printing a summary of the stages either way:
+# Installs what mnemo needs and builds the reference memcached (scripts/reference-memcached.sh),
+# then builds and tests mnemo the way CI does, stopping at the first failure and printing a
+# summary of the stages either way:
 #   1. Release with -Werror (build/): unit tests and the integration suite (tests/);
 #   2. ASan + UBSan (build-asan/): the same tests again;
 #   3. clang-tsa (build-clang-tsa/): a clang build with -Wthread-safety -Werror, which checks every
@@ -46,6 +47,13 @@ trap summary EXIT
 
 begin "install dependencies"
 ./scripts/install-deps.sh
+passed
+
+# memcached 1.6.45 from third_party/memcached/, the reference that the differential tests
+# compare mnemod with (tests/harness.py reads $MNEMO_REFERENCE); built once, reused after.
+begin "build (reference memcached)"
+MNEMO_REFERENCE=$(./scripts/reference-memcached.sh)
+export MNEMO_REFERENCE
 passed
 
 for preset in release asan; do

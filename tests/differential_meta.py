@@ -1,43 +1,43 @@
 """Differential testing of the meta protocol: the same random, pipelined streams of meta commands
-(mixed with text commands on the same keys) go to Debian's memcached 1.6.18 and to the server
-under test, each split at its own random byte boundaries, and the replies must be the same bytes
+(mixed with text commands on the same keys) go to memcached 1.6.45 (the reference,
+harness.reference_binary()) and to the server under test, each split at its own random byte boundaries, and the replies must be the same bytes
 once normalised (see normalise()). Streams come from a seed, so a failure can be replayed:
 
     python3 tests/differential_meta.py --seeds 1000 --commands 2000
 
-The streams use every flag 1.6.18 supports, on every meta command: mg b c f h k l O q s t u v N R
-T; ms b c C F I k O q s T M (E A P R S); md b C I k O q T; ma b c C D J k M (I + D -) N O q t T v;
-mn; me (with b). A CAS token that a command must match (C) is the one the server under test
-itself gave: the stream names it by a placeholder, filled in per server from a capture
+The streams use these flags, on every meta command: mg b c f h k l O q s t u v C N R T; ms b c C
+F I k O q s T M (E A P R S) and N with A or P; md b C I k O q T x; ma b c C D J k M (I + D -) N O
+q t T v; mn; me (with b). A CAS token that a command must match (C) is the one the server under
+test itself gave: the stream names it by a placeholder, filled in per server from a capture
 (`mg <key> c O<tag>`) earlier in the stream, so both servers see the same command with their own
 numbers.
 
-Left out, because 1.6.18 lacks them (mnemo follows the protocol document and later memcached, and
-tests/test_meta.py checks what mnemo does instead):
-  - E (a client-chosen CAS) and md's x: 1.6.18 refuses both as unknown flags.
-  - mg's C: 1.6.18 ignores it and always sends the value.
-  - ms's N with M A or P: 1.6.18 answers NS instead of creating the item.
+Left out: E (a client-chosen CAS), which would let the two servers' CAS orders differ where ms I
+compares them (mnemo's CAS does not grow with time: see storage::WriteRequest); md's x on a key
+named in base64, since memcached then forgets that the key came in base64 (mnemo keeps it).
+tests/test_meta.py checks E.
 
-Left out on the counters that ma works on, because 1.6.18 answers them differently depending on
-how the stream was batched: when a reply still in flight holds the item, its incr writes a new
-item instead of changing the number in place, and that new item loses the old one's read mark,
-stale mark, win and base64-key mark, is not padded, and does not get ma's T (1.6.18 applies T to
-the old, unlinked item). So counters get no h, s, R, I (md or ms), b, and ma no T; me looks at
-other keys only. tests/test_meta.py checks each of these one command at a time.
+Left out on the counters that ma works on, because memcached (seen in 1.6.18) answers them
+differently depending on how the stream was batched: when a reply still in flight holds the item,
+its incr writes a new item instead of changing the number in place, and that new item loses the
+old one's read mark, stale mark, win and base64-key mark, is not padded, and does not get ma's T
+(memcached applies T to the old, unlinked item). So counters get no h, s, R, I (md or ms), b, x
+or C on mg, and ma no T; me looks at other keys only. tests/test_meta.py checks each of these one
+command at a time.
 
 Also left out: naming a key in base64 (b) on a command that creates or appends (mg or ma with N,
-ms with M A or P). 1.6.18 forgets that such a key came in base64 (only ms's other modes record
+ms with M A or P). memcached forgets that such a key came in base64 (only ms's other modes record
 it), and later echoes it raw with k, which for a binary key can break the reply line; mnemo
 records it for every write that names the key with b.
 
 Accepted differences, made equal by normalise(), each with its reason:
   - CAS values (c<n> tokens, me's cas=): each server numbers its own way. c0 is kept as it is.
-  - ms's s<n>: 1.6.18 never echoes it; mnemo echoes the stored size, as the protocol document and
-    later memcached do. Removed from every HD/NS/EX/NF line (mg's s on HD is the same on both).
+  - ms's s<n>: 1.6.18 never echoed it; mnemo echoes the stored size, as the protocol document
+    says. Removed from every HD/NS/EX/NF line (mg's s on HD is the same on both).
   - t<n> and l<n>: seconds, read at slightly different moments by the two servers; t keeps
     whether the item expires (-1), l is dropped.
-  - me's exp, la and size: 1.6.18 prints exp negated (fixed after 1.6.18), la as above, and the
-    size of its own item layout; the key and fetch= are compared.
+  - me's exp, la and size: seconds read at different moments (1.6.18 printed exp negated), and
+    the size of each server's own item layout; the key and fetch= are compared.
   - a number padded with spaces after decr: memcached pads in place or writes a new item
     depending on whether a reply in flight holds the old one (see differential.py).
 """
@@ -198,7 +198,8 @@ class MetaStreamGenerator:
         # For the same reason, no R (a win) on a counter, and no s: its value's size shows
         # whether decr padded it in place (normalise makes the value itself equal).
         per_key = [] if key in self.counters else [
-            b"h", b"s", lambda: b"R" + self.pick([b"50", b"200", b"5000"])]
+            b"h", b"s", lambda: b"R" + self.pick([b"50", b"200", b"5000"]),
+            lambda: self.cas_flag(key)]
         flags += self.some([b"v", b"t", b"c", b"f", b"l", b"k", self.opaque_flag, b"q", b"u",
                             lambda: b"T" + self.ttl()] + per_key)
         return self.line(b"mg", token, flags)
@@ -221,6 +222,8 @@ class MetaStreamGenerator:
                             self.opaque_flag, b"q", b"s"])
         if mode != b"S" or self.rng.random() < 0.2:
             flags.append(b"M" + mode)
+        if mode in (b"A", b"P") and self.rng.random() < 0.3:
+            flags.append(b"N" + self.ttl())
         same_key = [tag for tag, k in self.captures if k == key]
         if same_key and not counter and self.rng.random() < 0.2:
             # I with an earlier CAS of the same key: older on both servers. Another key's CAS
@@ -240,6 +243,9 @@ class MetaStreamGenerator:
         # whose stale mark a new item from incr drops or not as the batching goes (see mg).
         if key not in self.counters and self.rng.random() < 0.6:
             flags.append(b"I")
+        elif key not in self.counters and b"b" not in flags and self.rng.random() < 0.3:
+            # Not on a key named in base64: memcached's x forgets that mark (see the docstring).
+            flags.append(b"x")
         return self.line(b"md", token, flags)
 
     def ma(self):

@@ -33,6 +33,21 @@ def server_binary():
     return os.environ.get("MNEMO_SERVER", str(REPO / "build" / "mnemod"))
 
 
+# memcached 1.6.45 as scripts/reference-memcached.sh builds it from third_party/memcached/.
+_BUILT_REFERENCE = REPO / "build-reference" / "memcached-1.6.45" / "memcached"
+
+
+def reference_binary():
+    """The memcached whose behaviour mnemod follows (1.6.45): $MNEMO_REFERENCE (scripts/test.sh
+    sets it), else the one scripts/reference-memcached.sh built in this checkout, else Debian's
+    /usr/bin/memcached (1.6.18, which some differential expectations no longer match)."""
+    if "MNEMO_REFERENCE" in os.environ:
+        return os.environ["MNEMO_REFERENCE"]
+    if os.access(_BUILT_REFERENCE, os.X_OK):
+        return str(_BUILT_REFERENCE)
+    return "/usr/bin/memcached"
+
+
 def is_memcached(binary=None):
     """True when the server under test is memcached itself rather than mnemod."""
     return Path(binary or server_binary()).name.startswith("memcached")

@@ -40,9 +40,14 @@ def test_incr_accepts_leading_zeros_in_the_value(conn):
     conn.expect(b"get n\r\n", b"VALUE n 0 3\r\n8  \r\nEND\r\n")
 
 
-@pytest.mark.parametrize("line", [b"incr n", b"decr n", b"incr", b"incr n 1 noreply extra"])
-def test_arith_with_the_wrong_number_of_tokens_is_an_error(conn, line):
-    conn.expect(line + b"\r\n", b"ERROR\r\n")
+@pytest.mark.parametrize("line", [b"incr n", b"decr n", b"incr", b"decr noreply"])
+def test_arith_with_too_few_tokens_is_bad_command_line_format(conn, line):
+    conn.expect(line + b"\r\n", b"CLIENT_ERROR bad command line format\r\n")
+
+
+def test_arith_ignores_tokens_past_the_delta(conn):
+    conn.expect(b"set n 0 0 1\r\n5\r\nincr n 1 extra\r\nincr n 1 noreply extra\r\n",
+                b"STORED\r\n6\r\n7\r\n")
 
 
 def test_pymemcache_incr_decr(client):

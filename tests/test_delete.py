@@ -1,5 +1,7 @@
 """delete, with and without noreply."""
 
+import pytest
+
 
 def test_delete_of_a_stored_key(conn):
     conn.expect(b"set k 0 0 1\r\nx\r\n", b"STORED\r\n")
@@ -23,8 +25,13 @@ def test_delete_accepts_the_legacy_zero_time(conn):
     conn.expect(b"get k\r\n", b"END\r\n")
 
 
-def test_delete_without_a_key_is_an_error(conn):
-    conn.expect(b"delete\r\n", b"ERROR\r\n")
+# Deliberate: 1.6.45 answers a format error, and runs a delete with extra tokens; mnemod answers
+# ERROR to both as 1.6.18 did, which libmemcached's memccapable checks (test_memccapable.py).
+@pytest.mark.mnemo_only
+@pytest.mark.parametrize("line", [b"delete", b"delete k a b c"])
+def test_delete_without_a_key_or_with_too_many_tokens_is_an_error(conn, line):
+    conn.expect(b"set k 0 0 1\r\n1\r\n" + line + b"\r\n", b"STORED\r\nERROR\r\n")
+    conn.expect(b"get k\r\n", b"VALUE k 0 1\r\n1\r\nEND\r\n")
 
 
 def test_a_deleted_key_can_be_added_again(conn):

@@ -83,8 +83,10 @@ def test_dash_capital_f_refuses_flush_all_and_counts_it(start_server):
         conn.expect(b"flush_all\r\n", b"CLIENT_ERROR flush_all not allowed\r\n")
         conn.expect(b"flush_all 0\r\n", b"CLIENT_ERROR flush_all not allowed\r\n")
         conn.expect(b"flush_all noreply\r\n", b"")
+        # Refused before its delay is read.
+        conn.expect(b"flush_all abc\r\n", b"CLIENT_ERROR flush_all not allowed\r\n")
         conn.expect(b"get k\r\n", b"VALUE k 0 1\r\nx\r\nEND\r\n")
-        assert harness.stats(conn)["cmd_flush"] == "3"
+        assert harness.stats(conn)["cmd_flush"] == "4"
         assert harness.stats(conn, b"settings")["flush_enabled"] == "no"
 
 

@@ -162,3 +162,8 @@ def test_delayed_flush_invalidates_items_stored_during_the_delay(delayed_flush):
 
 def test_items_stored_after_a_delayed_flush_are_kept(delayed_flush):
     assert delayed_flush["new, after"] == b"VALUE new 0 1\r\n3\r\nEND\r\n"
+
+
+def test_a_flush_all_with_a_bad_delay_is_counted(conn):
+    conn.expect(b"flush_all abc\r\n", b"CLIENT_ERROR invalid exptime argument\r\n")
+    assert stats(conn)["cmd_flush"] == "1"

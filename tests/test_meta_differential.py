@@ -1,7 +1,8 @@
 """Random pipelined streams of meta commands (mixed with text commands on the same keys) give the
-same replies from the server under test as from Debian's memcached 1.6.18, once the accepted
-differences are normalised (see differential_meta.py, whose docstring lists them with their
-reasons; run it directly for longer searches)."""
+same replies from the server under test as from memcached 1.6.45 (the reference,
+harness.reference_binary()), once the accepted differences are normalised (see
+differential_meta.py, whose docstring lists them with their reasons; run it directly for longer
+searches)."""
 
 import os
 

@@ -23,8 +23,8 @@ def test_verbosity_noreply(conn):
     conn.expect(b"verbosity 1 noreply\r\n", b"")
 
 
-def test_verbosity_without_a_level_is_an_error(conn):
-    conn.expect(b"verbosity\r\n", b"ERROR\r\n")
+def test_verbosity_without_a_level_is_bad_command_line_format(conn):
+    conn.expect(b"verbosity\r\n", b"CLIENT_ERROR bad command line format\r\n")
 
 
 def test_verbosity_with_a_non_numeric_level(conn):
@@ -45,7 +45,7 @@ def test_pymemcache_quit(client):
 
 
 def test_shutdown_is_refused_without_dash_a(server, conn):
-    conn.expect(b"shutdown\r\n", b"ERROR: shutdown not enabled\r\n")
+    conn.expect(b"shutdown\r\n", b"SERVER_ERROR: shutdown not enabled\r\n")
     assert server.alive()
 
 

@@ -61,9 +61,9 @@ def test_gats_returns_the_cas_token(conn):
     conn.expect(b"gats 100 a\r\n", b"VALUE a 0 1 %d\r\nv\r\nEND\r\n" % token)
 
 
-def test_retrieval_without_a_key_is_an_error(conn):
+def test_retrieval_without_a_key_is_bad_command_line_format(conn):
     conn.expect(b"get\r\ngets\r\ngat\r\ngats\r\ngat 10\r\n",
-                b"ERROR\r\nERROR\r\nERROR\r\nERROR\r\nEND\r\n")
+                b"CLIENT_ERROR bad command line format\r\n" * 5)
 
 
 def test_hundreds_of_keys_in_one_get(conn):

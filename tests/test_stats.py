@@ -207,3 +207,12 @@ def test_mnemo_segment_stats(conn):
     settings = stats(conn, b"settings")
     assert settings["segment_size"] == s["segment_size"]
     assert settings["eviction_policy"] in ("merge", "fifo")
+
+
+def test_log_stats_are_zero_without_a_watcher(conn):
+    conn.expect(b"set k 0 0 1\r\nx\r\nget k nope\r\ndelete k\r\n",
+                b"STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\nDELETED\r\n")
+    general = stats(conn)
+    assert [general[name] for name in ("log_worker_dropped", "log_worker_written",
+                                       "log_watcher_skipped", "log_watcher_sent",
+                                       "log_watchers")] == ["0"] * 5

@@ -121,17 +121,18 @@ def test_noreply_suppresses_every_reply_of_that_command_errors_included(conn):
                 b"cas k 0 0 1 %d noreply\r\ny\r\n"                # EXISTS
                 b"cas nope 0 0 1 1 noreply\r\ny\r\n"              # NOT_FOUND
                 b"set big 0 0 %d noreply\r\n%s\r\n"               # SERVER_ERROR too large
-                b"set k 0 0 -1 noreply\r\n"                       # CLIENT_ERROR bad format
                 b"incr k 1 noreply\r\n"                           # CLIENT_ERROR non-numeric
                 b"incr k abc noreply\r\n"                         # CLIENT_ERROR bad delta
                 b"decr nope 1 noreply\r\n"                        # NOT_FOUND
                 b"touch nope 10 noreply\r\n"                      # NOT_FOUND
                 b"touch k abc noreply\r\n"                        # CLIENT_ERROR bad exptime
                 b"delete nope noreply\r\n"                        # NOT_FOUND
-                b"delete k 10 noreply\r\n"                        # CLIENT_ERROR usage
+                b"bogus noreply\r\n"                              # ERROR
                 b"flush_all abc noreply\r\n"                      # CLIENT_ERROR bad exptime
                 b"verbosity 1 noreply\r\n" % (stale, too_large, b"z" * too_large), b"")
     conn.expect(b"get k big nope\r\n", hit(b"k"))
+    # A format error found before noreply is looked for (a bad byte count) is answered.
+    conn.expect(b"set k 0 0 -1 noreply\r\n", b"CLIENT_ERROR bad command line format\r\n")
 
 
 def test_meta_quiet_mode_never_hides_errors(conn):

@@ -32,8 +32,8 @@ def test_touch_with_a_negative_exptime_expires_at_once(conn):
     conn.expect(b"get k\r\n", b"END\r\n")
 
 
-def test_touch_without_exptime_is_an_error(conn):
-    conn.expect(b"touch k\r\n", b"ERROR\r\n")
+def test_touch_without_exptime_is_bad_command_line_format(conn):
+    conn.expect(b"touch k\r\n", b"CLIENT_ERROR bad command line format\r\n")
 
 
 def test_pymemcache_touch(client):

@@ -8,22 +8,19 @@
 namespace mnemo::protocol {
 namespace {
 
-// Whether the first word of the line at the front of `input` names a meta command: 'm' and one
-// more byte, as memcached's dispatcher checks. memcached splits words on ' ' and ends the line at
-// "\n" or "\r\n". False also while the input ends before the word does: then the input holds no
-// "\n", and ParseTextCommand answers kNeedMore or kClose exactly as ParseMetaCommand would.
+// Whether the line at the front of `input` is a meta command: its first word is mg, ms, md, mn, ma
+// or me, followed by a ' ' or the line's end, as memcached 1.6.45's parser checks. Any other word,
+// one after a leading space, and a line shorter than four bytes with its "\n" are left to
+// ParseTextCommand, which answers them as memcached does. False also while the input ends before
+// the word does: then the input holds no "\n", and ParseTextCommand answers kNeedMore or kClose
+// exactly as ParseMetaCommand would.
 bool IsMetaLine(std::string_view input) {
-  size_t start = 0;
-  while (start < input.size() && input[start] == ' ') ++start;
-  if (start == input.size() || input[start] != 'm') return false;
-  // A word of four bytes or more is at least three long even if a "\r" ends the line after it.
-  const size_t limit = std::min(input.size(), start + 4);
-  size_t end = start + 1;
-  while (end < limit && input[end] != ' ' && input[end] != '\n') ++end;
-  if (end == limit) return false;
-  size_t size = end - start;
-  if (input[end] == '\n' && input[end - 1] == '\r') --size;
-  return size == 2;
+  if (input.size() < 3 || input[0] != 'm') return false;
+  if (std::string_view("gsdnae").find(input[1]) == std::string_view::npos) return false;
+  if (input[2] == ' ') return true;
+  if (input[2] == '\n') return false;  // a line of three bytes
+  // "mX\r\n", the shortest meta line; "mX\r" alone may still become it.
+  return input[2] == '\r' && input.size() > 3 && input[3] == '\n';
 }
 
 bool IsRetrievalWithExptime(CommandType type) {
@@ -155,7 +152,7 @@ AsciiRequest AsciiParser::ParseLongLine(std::string_view input, Command* cmd) {
           break;
         case Stage::kExptime: {
           int32_t exptime = 0;
-          if (token.text.size() > kMaxKeyLength || !ParseDecimalI32(token.text, &exptime)) {
+          if (!ParseTokenI32(token.text, &exptime)) {
             return refuse(ParseStatus::kBadExptime);
           }
           line_exptime_ = cmd->exptime = exptime;

@@ -24,7 +24,6 @@
 //    already, the error follows them, and the rest of the line is discarded, with no END. memcached
 //    answers such a line with the error alone, wherever the key is (then an empty line, which
 //    desynchronises its clients, and it drops the unsent replies to the commands before it).
-//  - A gat or gats exptime token over 250 bytes is an invalid exptime, whatever its digits.
 //  - Keys are answered before the line's "\n" arrives: a client that never ends its line gets the
 //    values of the keys it sent, where memcached answers nothing.
 //  - gat and gats lines are answered as get lines are; memcached excuses get and gets only, and

@@ -44,12 +44,14 @@ TEST(AsciiParserTest, MetaWordsGoToTheMetaParser) {
   EXPECT_EQ(meta.Key(), "foo");
   for (const std::string_view input :
        {"get a\r\n", "m\r\n", "mgx foo\r\n", "meta\r\n", "   \r\n", "\r\n", "mg\rfoo\r\n",
-        " m g\r\n", "mg\tfoo\r\n", "GET / HTTP/1.1\r\n"}) {
+        " m g\r\n", "mg\tfoo\r\n", "GET / HTTP/1.1\r\n", "  mn\r\n", "mn\n", "m\r\r\n",
+        "mz foo\r\n", "mx HTTP/1.1\r\n"}) {
     request = parser.Parse(input, &cmd, &meta);
     EXPECT_EQ(request.kind, Kind::kText) << Escape(input);
     EXPECT_EQ(request.consumed, request.text.consumed) << Escape(input);
   }
-  for (const std::string_view input : {"  mn\r\n", "mn\n", "m\r\r\n", "mz foo\r\n"}) {
+  for (const std::string_view input :
+       {"mn\r\n", "mn x\n", "mg\r\n", "ms k\r\n", "md k q\r\n", "ma k\r\n", "me k\r\n"}) {
     EXPECT_EQ(parser.Parse(input, &cmd, &meta).kind, Kind::kMeta) << Escape(input);
   }
 }

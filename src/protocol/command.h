@@ -12,7 +12,7 @@ namespace mnemo::protocol {
 inline constexpr size_t kMaxKeyLength = 250;
 
 enum class CommandType : uint8_t {
-  kGet,  // also "bget", an undocumented alias memcached still accepts
+  kGet,
   kGets,
   kGat,
   kGats,
@@ -33,6 +33,9 @@ enum class CommandType : uint8_t {
   kStats,
   kCacheMemlimit,
   kShutdown,
+  kSlabs,       // slabs reassign|automove: `arguments`
+  kLruCrawler,  // lru_crawler ...: `arguments`
+  kLru,         // lru tune|mode|temp_ttl: `arguments`
 };
 
 // Iterates the space-separated keys of a retrieval command. The parser has already checked every
@@ -75,7 +78,8 @@ struct Command {
   uint64_t number = 0;
   bool has_number = false;  // flush_all was given a delay
   std::string_view value;   // storage commands: the data block, without its "\r\n"
-  // stats, shutdown (and version, quit, which ignore it): everything after the command word,
+  // stats, shutdown, slabs, lru_crawler, lru (and version, quit, which ignore it): everything
+  // after the command word,
   // trimmed of spaces; KeyList splits it into words as memcached does.
   std::string_view arguments;
 };

@@ -74,4 +74,52 @@ bool ParseDecimalI32(std::string_view token, int32_t* out) {
   return true;
 }
 
+namespace {
+
+constexpr size_t kToken32MaxBytes = 11;
+constexpr size_t kToken64MaxBytes = 22;
+
+// The digits of `token` as an unsigned value no larger than `max`; false on any other byte or a
+// larger value.
+bool ScanDigits(std::string_view token, uint64_t max, uint64_t* out) {
+  uint64_t sum = 0;
+  for (const char c : token) {
+    if (c < '0' || c > '9') return false;
+    const auto digit = static_cast<uint64_t>(c - '0');
+    if (sum > (max - digit) / 10) return false;
+    sum = sum * 10 + digit;
+  }
+  *out = sum;
+  return true;
+}
+
+}  // namespace
+
+bool ParseTokenU32(std::string_view token, uint32_t* out) {
+  uint64_t value = 0;
+  if (token.size() > kToken32MaxBytes ||
+      !ScanDigits(token, std::numeric_limits<uint32_t>::max(), &value)) {
+    return false;
+  }
+  *out = static_cast<uint32_t>(value);
+  return true;
+}
+
+bool ParseTokenU64(std::string_view token, uint64_t* out) {
+  return token.size() <= kToken64MaxBytes &&
+         ScanDigits(token, std::numeric_limits<uint64_t>::max(), out);
+}
+
+bool ParseTokenI32(std::string_view token, int32_t* out) {
+  if (token.size() > kToken32MaxBytes) return false;
+  const bool negative = token.starts_with('-');
+  if (negative) token.remove_prefix(1);
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int32_t>::max());
+  uint64_t magnitude = 0;
+  if (!ScanDigits(token, kMax + (negative ? 1 : 0), &magnitude)) return false;
+  const auto value = static_cast<int64_t>(magnitude);
+  *out = static_cast<int32_t>(negative ? -value : value);
+  return true;
+}
+
 }  // namespace mnemo::protocol

@@ -1,8 +1,9 @@
-// Decimal numbers read from a command token the way memcached 1.6.18 reads them (its safe_strto*
-// helpers in util.c, which wrap strtoull/strtol in base 10), so that mnemo accepts and refuses
-// exactly the numbers memcached does. Pure functions; thread-safe.
+// Decimal numbers read from a command token the way memcached reads them, so that mnemo accepts
+// and refuses exactly the numbers memcached does. Pure functions; thread-safe.
 //
-// The rules, all of which clients have been seen to rely on or to trip over:
+// memcached has two readers. ParseDecimal* are its safe_strto* helpers (util.c, which wrap
+// strtoull/strtol in base 10); 1.6.45 still reads client flags, a storage command's exptime and
+// the meta flags' numbers with them. Their rules, which clients have been seen to rely on:
 //  (1) Leading white space (\t \v \f \r; a token holds no ' ' or '\n') is skipped, then one
 //      optional '+' or '-', then at least one digit.
 //  (2) After the digits the token must end, or go on with a white-space byte: "5\r" and "5\tx"
@@ -31,5 +32,14 @@ namespace mnemo::protocol {
 
 // safe_strtol into an int32_t: exptimes (storage commands, touch, gat, gats, flush_all).
 [[nodiscard]] bool ParseDecimalI32(std::string_view token, int32_t* out);
+
+// ParseToken* are the stricter reads of memcached 1.6.45's text parser (mcmc_tokto* in its
+// vendored client library), for a storage command's byte count and cas unique, incr's and decr's
+// delta, touch's, gat's and flush_all's exptime, and the numbers of verbosity and cache_memlimit:
+// the token is digits only (the signed read allows one leading '-'), at most 11 bytes (the 32-bit
+// reads) or 22 (the 64-bit one), and its value must fit the type. "-" alone reads as 0, as there.
+[[nodiscard]] bool ParseTokenU32(std::string_view token, uint32_t* out);
+[[nodiscard]] bool ParseTokenU64(std::string_view token, uint64_t* out);
+[[nodiscard]] bool ParseTokenI32(std::string_view token, int32_t* out);
 
 }  // namespace mnemo::protocol

@@ -109,5 +109,52 @@ TEST(DecimalTest, I32KeepsTheLow32Bits) {
   EXPECT_EQ(I32("-2147483649"), 2147483647);
 }
 
+template <typename T, bool (*kParse)(std::string_view, T*)>
+std::optional<T> Strict(std::string_view token) {
+  T value = 0;
+  if (!kParse(token, &value)) return std::nullopt;
+  return value;
+}
+std::optional<uint32_t> TokenU32(std::string_view token) {
+  return Strict<uint32_t, ParseTokenU32>(token);
+}
+std::optional<uint64_t> TokenU64(std::string_view token) {
+  return Strict<uint64_t, ParseTokenU64>(token);
+}
+std::optional<int32_t> TokenI32(std::string_view token) {
+  return Strict<int32_t, ParseTokenI32>(token);
+}
+
+// Expected results were checked against memcached 1.6.45 on loopback ("touch k <token>",
+// "incr k <token>", "verbosity <token>").
+TEST(DecimalTest, TokenReadsTakeDigitsOnly) {
+  EXPECT_EQ(TokenU32("0"), 0u);
+  EXPECT_EQ(TokenU32("007"), 7u);
+  EXPECT_EQ(TokenU32("4294967295"), 4294967295u);
+  EXPECT_EQ(TokenU32("4294967296"), std::nullopt);
+  EXPECT_EQ(TokenU32("00000000001"), 1u);
+  EXPECT_EQ(TokenU32("000000000001"), std::nullopt);  // 12 bytes
+  for (const std::string_view bad : {"+1", "-1", "1.5", "1x", "0x10", "1\t", " 1", "\t1"}) {
+    EXPECT_EQ(TokenU32(bad), std::nullopt) << bad;
+    EXPECT_EQ(TokenU64(bad), std::nullopt) << bad;
+  }
+  EXPECT_EQ(TokenU64("18446744073709551615"), UINT64_MAX);
+  EXPECT_EQ(TokenU64("18446744073709551616"), std::nullopt);
+  EXPECT_EQ(TokenU64("0000000000000000000001"), 1u);
+  EXPECT_EQ(TokenU64("00000000000000000000001"), std::nullopt);  // 23 bytes
+}
+
+TEST(DecimalTest, TokenI32TakesOneMinus) {
+  EXPECT_EQ(TokenI32("-1"), -1);
+  EXPECT_EQ(TokenI32("-"), 0);
+  EXPECT_EQ(TokenI32("2147483647"), INT32_MAX);
+  EXPECT_EQ(TokenI32("2147483648"), std::nullopt);
+  EXPECT_EQ(TokenI32("-2147483648"), INT32_MIN);
+  EXPECT_EQ(TokenI32("-2147483649"), std::nullopt);
+  EXPECT_EQ(TokenI32("--1"), std::nullopt);
+  EXPECT_EQ(TokenI32("+1"), std::nullopt);
+  EXPECT_EQ(TokenI32("1-"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace mnemo::protocol

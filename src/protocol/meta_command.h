@@ -27,9 +27,9 @@ namespace mnemo::protocol {
 // Every flag letter memcached's meta commands know.
 inline constexpr std::string_view kMetaFlagLetters = "bcfhklqstuvxCDEFIJLMNOPRT";
 
-// memcached refuses a meta command of more than 19 tokens (command and key included), so a
-// command carries at most 17 flags (ms: 16, after its data length).
-inline constexpr size_t kMaxMetaTokens = 19;
+// memcached 1.6.45 refuses a meta command of more than 20 tokens (command and key included), so a
+// command carries at most 18 flags (ms: 17, after its data length).
+inline constexpr size_t kMaxMetaTokens = 20;
 inline constexpr size_t kMaxMetaFlags = kMaxMetaTokens - 2;
 
 // The longest opaque ('O') token memcached echoes, the 'O' not counted.

@@ -14,42 +14,58 @@ namespace {
 // The largest data length memcached accepts: the block plus its "\r\n" must fit in an int.
 constexpr int64_t kMaxBytes = INT_MAX - 2;
 
-// The tokens of a meta command line; past kMaxMetaTokens the line only needs to be known as too
-// long.
+// The tokens of a meta command line as memcached 1.6.45's tokenizer sees them: at most
+// kTokenizerMax (what follows is never looked at); past kMaxMetaTokens the line only needs to be
+// known as too long.
 class MetaTokens {
  public:
   explicit MetaTokens(std::string_view line) {
     size_t pos = 0;
-    for (std::string_view token = NextToken(line, &pos); !token.empty();
+    for (std::string_view token = NextToken(line, &pos); !token.empty() && count_ < kTokenizerMax;
          token = NextToken(line, &pos)) {
-      if (count_ == kMaxMetaTokens) {
-        more_ = true;
-        return;
-      }
       tokens_[count_++] = token;
     }
   }
 
   size_t size() const { return count_; }
-  // More than kMaxMetaTokens tokens: memcached's "options flags too long".
-  bool too_many() const { return more_; }
+  // More than kMaxMetaTokens tokens: memcached's "options flags are too long".
+  bool too_many() const { return count_ > kMaxMetaTokens; }
   // REQUIRES: i < size().
   std::string_view operator[](size_t i) const { return tokens_[i]; }
 
+  // Whether a flag token, from tokens[first] on, starts with a byte that memcached's tokenizer
+  // refuses: neither a digit nor one of 'A' to 'z'. It then gives up on the whole line.
+  bool HasUnreadableFlag(size_t first) const {
+    for (size_t i = first; i < count_; ++i) {
+      const auto byte = static_cast<unsigned char>(tokens_[i][0]);
+      if ((byte < 'A' || byte > 'z') && (byte < '0' || byte > '9')) return true;
+    }
+    return false;
+  }
+
  private:
-  std::string_view tokens_[kMaxMetaTokens];
+  // memcached's tokenizer stops at 23 tokens.
+  static constexpr size_t kTokenizerMax = 23;
+
+  std::string_view tokens_[kTokenizerMax];
   size_t count_ = 0;
-  bool more_ = false;
 };
 
 MetaParseResult Result(MetaStatus status, size_t consumed, uint64_t skip = 0) {
   return MetaParseResult{status, consumed, skip};
 }
 
-// T, N and R tokens: exptimes, read as memcached reads them (32 bits).
-bool ParseTime(std::string_view token, int64_t* out) {
+// A flag's number, the bytes after its letter: there must be some, and they are read as
+// decimal.h's ParseToken* read them.
+template <typename T, bool (*kParse)(std::string_view, T*)>
+bool FlagNumber(std::string_view arg, T* out) {
+  return !arg.empty() && kParse(arg, out);
+}
+
+// T, N and R tokens: exptimes of 32 bits.
+bool ParseTime(std::string_view arg, int64_t* out) {
   int32_t time = 0;
-  if (!ParseDecimalI32(token, &time)) return false;
+  if (!FlagNumber<int32_t, ParseTokenI32>(arg, &time)) return false;
   *out = time;
   return true;
 }
@@ -85,9 +101,9 @@ MetaStatus ReadFlags(const MetaTokens& tokens, size_t first, MetaCommand* cmd, c
   *mode = 0;
   for (size_t i = first; i < tokens.size(); ++i) {
     const std::string_view token = tokens[i];
+    // A digit or 'A' to 'z' (HasUnreadableFlag).
     const auto letter = static_cast<unsigned char>(token[0]);
-    // memcached tracks first bytes below 127 only and calls any other one a repeat.
-    if (letter >= 0x7f || !seen.Insert(letter)) return MetaStatus::kDuplicateFlag;
+    if (!seen.Insert(letter)) return MetaStatus::kDuplicateFlag;
     const std::string_view arg = token.substr(1);
     switch (letter) {
       case 'b': {
@@ -110,26 +126,28 @@ MetaStatus ReadFlags(const MetaTokens& tokens, size_t first, MetaCommand* cmd, c
         if (!ParseTime(arg, &cmd->recache_ttl)) fail(MetaStatus::kBadToken);
         break;
       case 'C':
-        if (!ParseDecimalU64(arg, &cmd->compare_cas)) fail(MetaStatus::kBadToken);
+        if (!FlagNumber<uint64_t, ParseTokenU64>(arg, &cmd->compare_cas)) {
+          fail(MetaStatus::kBadToken);
+        }
         break;
       case 'E':
-        if (!ParseDecimalU64(arg, &cmd->new_cas)) fail(MetaStatus::kBadToken);
+        if (!FlagNumber<uint64_t, ParseTokenU64>(arg, &cmd->new_cas)) fail(MetaStatus::kBadToken);
         break;
       case 'F':
-        if (!ParseDecimalU32(arg, &cmd->client_flags)) failed = true;
+        if (!FlagNumber<uint32_t, ParseTokenU32>(arg, &cmd->client_flags)) failed = true;
         break;
       case 'J':
-        if (!ParseDecimalU64(arg, &cmd->initial)) fail(MetaStatus::kBadInitial);
+        if (!FlagNumber<uint64_t, ParseTokenU64>(arg, &cmd->initial)) {
+          fail(MetaStatus::kBadInitial);
+        }
         break;
       case 'D':
-        if (!ParseDecimalU64(arg, &cmd->delta)) fail(MetaStatus::kBadDelta);
+        if (!FlagNumber<uint64_t, ParseTokenU64>(arg, &cmd->delta)) fail(MetaStatus::kBadDelta);
         break;
       case 'M':
-        if (arg.size() == 1) {
-          *mode = arg[0];
-        } else {
-          fail(MetaStatus::kBadModeLength);
-        }
+        // memcached 1.6.45 reads the byte after the letter, whatever follows it; after a bare M
+        // that is the space or line end, never a valid mode.
+        *mode = arg.empty() ? ' ' : arg[0];
         break;
       case 'O':
         cmd->opaque = arg;
@@ -180,20 +198,23 @@ MetaStatus CheckKey(std::string_view key) {
 // mg, md, ma: "<cm> <key> <flags>*".
 MetaParseResult ParseKeyed(const Line& line, MetaCommand* cmd) {
   const MetaTokens& tokens = line.tokens;
-  if (tokens.size() < 2) return Result(MetaStatus::kError, line.size);
-  cmd->key_token = tokens[1];
-  const MetaStatus key_status = CheckKey(cmd->key_token);
-  if (key_status != MetaStatus::kOk) return Result(key_status, line.size);
-  const bool is_get = cmd->type == MetaCommandType::kGet;
-  if (tokens.too_many()) {
-    return Result(is_get ? MetaStatus::kTooManyGetFlags : MetaStatus::kTooManyFlags, line.size);
+  if (tokens.size() < 2 || tokens.HasUnreadableFlag(2)) {
+    return Result(MetaStatus::kBadFormat, line.size);
   }
+  cmd->key_token = tokens[1];
+  // ma names none of the errors of its key and flags precisely.
+  const bool vague = cmd->type == MetaCommandType::kArithmetic;
+  const auto refuse = [&](MetaStatus status) {
+    return Result(
+        vague && status != MetaStatus::kError ? MetaStatus::kInvalidOrDuplicateFlag : status,
+        line.size);
+  };
+  const MetaStatus key_status = CheckKey(cmd->key_token);
+  if (key_status != MetaStatus::kOk) return refuse(key_status);
+  if (tokens.too_many()) return refuse(MetaStatus::kTooManyFlags);
   char mode = 0;
   const MetaStatus flags_status = ReadFlags(tokens, 2, cmd, &mode);
-  if (flags_status != MetaStatus::kOk) {
-    // md and ma name no flag error precisely.
-    return Result(is_get ? flags_status : MetaStatus::kInvalidOrDuplicateFlag, line.size);
-  }
+  if (flags_status != MetaStatus::kOk) return refuse(flags_status);
   if (cmd->type == MetaCommandType::kArithmetic) {
     switch (mode) {
       case 0:
@@ -216,19 +237,21 @@ MetaParseResult ParseKeyed(const Line& line, MetaCommand* cmd) {
 // ms: "ms <key> <datalen> <flags>*" and a data block of <datalen> bytes and "\r\n".
 MetaParseResult ParseSet(const Line& line, MetaCommand* cmd) {
   const MetaTokens& tokens = line.tokens;
-  if (tokens.size() < 2) return Result(MetaStatus::kError, line.size);
-  int64_t bytes = 0;
-  const bool bytes_valid =
-      tokens.size() > 2 && ParseDecimalI64(tokens[2], &bytes) && bytes >= 0 && bytes <= kMaxBytes;
+  int32_t bytes = 0;
+  // Without a valid data length nothing can be swallowed: memcached refuses the line first.
+  if (tokens.size() < 3 || !ParseTokenI32(tokens[2], &bytes) || bytes < 0 || bytes > kMaxBytes ||
+      tokens.HasUnreadableFlag(3)) {
+    return Result(MetaStatus::kBadFormat, line.size);
+  }
   // Once the block's length is known, a refused line still swallows the block (see the header).
-  const uint64_t refused_skip = bytes_valid ? static_cast<uint64_t>(bytes) + 2 : 0;
-  const auto refuse = [&](MetaStatus status) { return Result(status, line.size, refused_skip); };
+  const auto refuse = [&](MetaStatus status) {
+    return Result(status, line.size, static_cast<uint64_t>(bytes) + 2);
+  };
 
   cmd->key_token = tokens[1];
   const MetaStatus key_status = CheckKey(cmd->key_token);
   if (key_status != MetaStatus::kOk) return refuse(key_status);
   if (tokens.too_many()) return refuse(MetaStatus::kTooManyFlags);
-  if (!bytes_valid) return refuse(MetaStatus::kBadFormat);
   char mode = 0;
   const MetaStatus flags_status = ReadFlags(tokens, 3, cmd, &mode);
   if (flags_status != MetaStatus::kOk) return refuse(flags_status);
@@ -270,14 +293,18 @@ MetaParseResult ParseSet(const Line& line, MetaCommand* cmd) {
   return Result(MetaStatus::kOk, end);
 }
 
-// me: "me <key> [b]". memcached looks at the token after the key only, and only for "b".
+// me: "me <key> [b]". memcached looks at the token after the key only, and only for "b"; 1.6.45
+// decodes the key only when yet another token follows that "b" (it counts the line's tokens as if
+// its end were one), so "me <key> b" looks up the base64 text itself.
 MetaParseResult ParseDebug(const Line& line, MetaCommand* cmd) {
   const MetaTokens& tokens = line.tokens;
-  if (tokens.size() < 2) return Result(MetaStatus::kBadFormat, line.size);
+  if (tokens.size() < 2 || tokens.HasUnreadableFlag(2)) {
+    return Result(MetaStatus::kBadFormat, line.size);
+  }
   cmd->key_token = tokens[1];
   const MetaStatus key_status = CheckKey(cmd->key_token);
   if (key_status != MetaStatus::kOk) return Result(key_status, line.size);
-  if (tokens.size() > 2 && tokens[2] == "b") {
+  if (tokens.size() > 3 && tokens[2] == "b") {
     size_t size = 0;
     if (!Base64Decode(cmd->key_token, cmd->binary_key, &size)) {
       return Result(MetaStatus::kBadFormat, line.size);

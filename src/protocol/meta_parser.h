@@ -19,32 +19,31 @@
 //      in it point into `input`. On other results only cmd->type may be meaningful.
 //  (5) The q flag never hides a result of this parser: every status but kOk is answered.
 //
-// The errors, and which of them memcached 1.6.18 reports, in its order:
-//  - Too few tokens ("mg", "ms foo"... but "me" and "ms <key>" are format errors) or an unknown
-//    meta command ("mz"): kError. A key over 250 bytes: kBadFormat. More than 19 tokens:
-//    kTooManyFlags (mg's text differs: kTooManyGetFlags).
+// The errors, and which of them memcached 1.6.45 reports, in its order:
+//  - Too few tokens ("mg", "ms foo"), a data length that is not a token of digits in [0,
+//    INT_MAX - 2], or a flag token that starts with neither a digit nor one of 'A' to 'z' (its
+//    tokenizer gives up on the line): kBadFormat, and nothing is swallowed. An unknown meta
+//    command ("mz") never gets here: AsciiParser gives it to ParseTextCommand (kError here).
+//  - A key over 250 bytes: kBadFormat. More than 20 tokens: kTooManyFlags.
 //  - Then the flags, left to right: a letter memcached does not know stops the scan with
-//    kInvalidFlag, a repeated letter (or a first byte >= 0x7f) with kDuplicateFlag. A bad token
-//    (b's key, a number, M's length) does not stop the scan; the last one seen decides the error,
-//    except that a bad F token keeps the error already chosen (kBadFormat by default). md and ma
-//    answer every flag error with kInvalidOrDuplicateFlag.
+//    kInvalidFlag, a repeated letter with kDuplicateFlag. A bad token (b's key, a number: digits
+//    only, as decimal.h's ParseToken* read them, and at least one) does not stop the scan; the
+//    last one seen decides the error, except that a bad F token keeps the error already chosen
+//    (kBadFormat by default). M takes the byte after it, whatever follows. ma answers every error
+//    of its key and flags with kInvalidOrDuplicateFlag.
 //  - Then ms and ma check their mode (kBadSetMode, kBadArithMode), then an opaque token over 31
 //    bytes gives kOpaqueTooLong, then ms's data length (kTooLarge) and its block (kBadDataChunk).
-//  - me reads only its key and a 'b' right after it (anything else is ignored); a key that does
-//    not decode is kBadFormat. mn ignores everything after its name.
+//  - me reads only its key and a 'b' right after it (anything else is ignored), and decodes the
+//    key only when yet another token follows the 'b', as 1.6.45 counts; a key that does not
+//    decode is kBadFormat. mn ignores everything after its name.
 //
-// Where mnemo deliberately differs from 1.6.18:
-//  - The E flag (new CAS) and md's x flag (drop the value) are accepted, as the protocol document
-//    and later memcached releases do; 1.6.18 refuses both as unknown flags.
-//  - An ms refused for its line swallows its data block whenever the data length is a valid
-//    length (0 to INT_MAX - 2), as ParseTextCommand does for storage commands: 1.6.18 skips it
-//    only for errors found after reading the length, so a value could smuggle in a command.
+// Where mnemo deliberately differs from 1.6.45:
 //  - A key token holding a control byte (< 0x20 or 0x7f) answers kError, as text commands do;
-//    1.6.18 accepts it. A base64-decoded key may hold any byte.
-//  - An opaque token over 31 bytes is refused before the command runs. 1.6.18 finds it while
+//    memcached accepts it. A base64-decoded key may hold any byte.
+//  - An opaque token over 31 bytes is refused before the command runs. memcached finds it while
 //    writing the reply: mg has then already applied T, and ma has already applied its delta (and
 //    answers a non-numeric value's error instead).
-//  - The byte-count, NUL and line-length rules of text_parser.h apply to meta lines too.
+//  - The NUL and line-length rules of text_parser.h apply to meta lines too.
 #pragma once
 
 #include <cstddef>
@@ -62,14 +61,12 @@ enum class MetaStatus : uint8_t {
   kClose,                   // close the connection without a reply (line too long)
   kError,                   // "ERROR"
   kBadFormat,               // "CLIENT_ERROR bad command line format"
-  kTooManyFlags,            // "CLIENT_ERROR options flags too long"
-  kTooManyGetFlags,         // "CLIENT_ERROR options flags are too long"
+  kTooManyFlags,            // "CLIENT_ERROR options flags are too long"
   kInvalidFlag,             // "CLIENT_ERROR invalid flag"
   kDuplicateFlag,           // "CLIENT_ERROR duplicate flag"
   kInvalidOrDuplicateFlag,  // "CLIENT_ERROR invalid or duplicate flag"
   kBadToken,                // "CLIENT_ERROR bad token in command line format"
   kBadKeyEncoding,          // "CLIENT_ERROR error decoding key"
-  kBadModeLength,           // "CLIENT_ERROR incorrect length for M token"
   kBadInitial,              // "CLIENT_ERROR invalid numeric initial value"
   kBadDelta,                // "CLIENT_ERROR invalid numeric delta value"
   kBadSetMode,              // "CLIENT_ERROR invalid mode for ms M token"

@@ -13,9 +13,8 @@ namespace {
 
 constexpr std::string_view kNoreply = "noreply";
 
-// memcached's tokenizer fills at most 24 slots, the last one a terminator, so it sees at most 23
-// tokens; its HTTP check looks at the last of those.
-constexpr size_t kMemcachedMaxTokens = 23;
+// The shortest line memcached parses, its "\n" included.
+constexpr size_t kMinLine = 4;
 
 // The largest byte count memcached accepts: the block plus its "\r\n" must fit in an int.
 constexpr int64_t kMaxBytes = INT_MAX - 2;
@@ -96,34 +95,30 @@ bool IsLongRetrievalLine(std::string_view input, const ParserLimits& limits, Com
 
 namespace {
 
-// The first tokens of a command line. No command takes more than kCapacity tokens, so a longer
-// line only needs to be recognised as too long.
+// The tokens of a command line as memcached 1.6.45's tokenizer (mcmc_tokenize) splits it: on ' '
+// only, empty tokens skipped, at most kCapacity of them. Whatever follows the last of those is
+// ignored by every command but the retrievals, which walk their keys to the end of the line.
 class Tokens {
  public:
-  static constexpr size_t kCapacity = 8;  // cas with noreply, the longest command, has 7
+  static constexpr size_t kCapacity = 23;
 
   explicit Tokens(std::string_view line) : line_(line) {
     size_t pos = 0;
-    for (std::string_view token = NextToken(line, &pos); !token.empty();
+    for (std::string_view token = NextToken(line, &pos); !token.empty() && count_ < kCapacity;
          token = NextToken(line, &pos)) {
-      if (count_ == kCapacity) {
-        more_ = true;
-        return;
-      }
       tokens_[count_++] = token;
     }
   }
 
-  // The number of tokens; kCapacity + 1 stands for any larger number.
-  size_t size() const { return more_ ? kCapacity + 1 : count_; }
+  size_t size() const { return count_; }
 
-  // REQUIRES: i < kCapacity and i < size().
+  // REQUIRES: i < size().
   std::string_view operator[](size_t i) const { return tokens_[i]; }
 
-  // memcached's set_noreply_maybe: the last token is exactly "noreply".
-  bool EndsWithNoreply() const { return !more_ && count_ > 0 && tokens_[count_ - 1] == kNoreply; }
+  // memcached's noreply rule: the last token is exactly "noreply".
+  bool EndsWithNoreply() const { return count_ > 0 && tokens_[count_ - 1] == kNoreply; }
 
-  // The line after token i, spaces included. REQUIRES: i < kCapacity and i < size().
+  // The line after token i, spaces included. REQUIRES: i < size().
   std::string_view After(size_t i) const {
     const auto end = static_cast<size_t>(tokens_[i].data() + tokens_[i].size() - line_.data());
     return line_.substr(end);
@@ -133,20 +128,7 @@ class Tokens {
   std::string_view line_;
   std::string_view tokens_[kCapacity];
   size_t count_ = 0;
-  bool more_ = false;
 };
-
-// The last of the first kMemcachedMaxTokens tokens of a line.
-std::string_view LastMemcachedToken(std::string_view line) {
-  std::string_view last;
-  size_t pos = 0;
-  for (size_t n = 0; n < kMemcachedMaxTokens; ++n) {
-    const std::string_view token = NextToken(line, &pos);
-    if (token.empty()) break;
-    last = token;
-  }
-  return last;
-}
 
 // The outcome of a command that has no data block: `consumed` is its line.
 ParseResult LineResult(ParseStatus status, size_t line_size, bool noreply = false) {
@@ -184,20 +166,17 @@ struct Line {
 };
 
 // set, add, replace, append, prepend, cas: "<cmd> <key> <flags> <exptime> <bytes> [<cas>]
-// [noreply]" and a data block of <bytes> bytes and "\r\n".
+// [noreply]" and a data block of <bytes> bytes and "\r\n". Tokens past these are ignored.
 ParseResult ParseStorage(const Line& line, CommandType type, Command* cmd) {
   const Tokens& tokens = line.tokens;
-  const size_t arity = type == CommandType::kCas ? 6 : 5;
-  if (tokens.size() != arity && tokens.size() != arity + 1) {
-    return LineResult(ParseStatus::kError, line.size);
+  int32_t bytes = 0;
+  // Without a valid byte count nothing can be swallowed, and noreply is not looked for yet.
+  if (tokens.size() < 5 || !ParseTokenI32(tokens[4], &bytes) || bytes < 0 || bytes > kMaxBytes) {
+    return LineResult(ParseStatus::kBadFormat, line.size);
   }
   const bool noreply = tokens.EndsWithNoreply();
-  int64_t bytes = 0;
-  const bool bytes_valid = ParseDecimalI64(tokens[4], &bytes) && bytes >= 0 && bytes <= kMaxBytes;
-  // Once the block's length is known, a refused line still swallows the block (see the header).
-  const uint64_t refused_skip = bytes_valid ? static_cast<uint64_t>(bytes) + 2 : 0;
   const auto refuse = [&](ParseStatus status) {
-    return ParseResult{status, line.size, refused_skip, noreply};
+    return ParseResult{status, line.size, static_cast<uint64_t>(bytes) + 2, noreply};
   };
 
   cmd->type = type;
@@ -208,10 +187,10 @@ ParseResult ParseStorage(const Line& line, CommandType type, Command* cmd) {
   if (!ParseDecimalU32(tokens[2], &cmd->flags) || !ParseDecimalI32(tokens[3], &exptime)) {
     return refuse(ParseStatus::kBadFormat);
   }
-  if (type == CommandType::kCas && !ParseDecimalU64(tokens[5], &cmd->cas_unique)) {
+  if (type == CommandType::kCas &&
+      (tokens.size() < 6 || !ParseTokenU64(tokens[5], &cmd->cas_unique))) {
     return refuse(ParseStatus::kBadFormat);
   }
-  if (!bytes_valid) return refuse(ParseStatus::kBadFormat);
   cmd->key = tokens[1];
   cmd->exptime = exptime;
 
@@ -230,20 +209,22 @@ ParseResult ParseStorage(const Line& line, CommandType type, Command* cmd) {
   return ParseResult{ParseStatus::kOk, end, 0, noreply};
 }
 
-// get, gets, bget: "<cmd> <key>*"; gat, gats: "<cmd> <exptime> <key>*". memcached's replies ignore
+// get, gets: "<cmd> <key>*"; gat, gats: "<cmd> <exptime> <key>*". memcached's replies ignore
 // noreply on these: "noreply" is read as a key.
 ParseResult ParseRetrieval(const Line& line, CommandType type, Command* cmd) {
   const Tokens& tokens = line.tokens;
-  if (tokens.size() < 2) return LineResult(ParseStatus::kError, line.size);
+  const bool with_exptime = type == CommandType::kGat || type == CommandType::kGats;
+  if (tokens.size() < (with_exptime ? 3u : 2u))
+    return LineResult(ParseStatus::kBadFormat, line.size);
   cmd->type = type;
   size_t last_before_keys = 0;
-  if (type == CommandType::kGat || type == CommandType::kGats) {
+  if (with_exptime) {
     int32_t exptime = 0;
-    if (!ParseDecimalI32(tokens[1], &exptime)) {
+    if (!ParseTokenI32(tokens[1], &exptime)) {
       return LineResult(ParseStatus::kBadExptime, line.size);
     }
     cmd->exptime = exptime;
-    last_before_keys = 1;  // "gat <exptime>" alone is valid, and finds nothing
+    last_before_keys = 1;
   }
   const std::string_view keys = tokens.After(last_before_keys);
   const ParseStatus status = CheckKeys(keys);
@@ -252,19 +233,13 @@ ParseResult ParseRetrieval(const Line& line, CommandType type, Command* cmd) {
   return LineResult(ParseStatus::kOk, line.size);
 }
 
-// "delete <key> [0] [noreply]": the 0 is what is left of a removed hold time.
+// "delete <key> [noreply]"; up to two tokens past the key are ignored. A delete without a key or
+// with more tokens answers ERROR, as 1.6.18 did (see the header).
 ParseResult ParseDelete(const Line& line, Command* cmd) {
   const Tokens& tokens = line.tokens;
   if (tokens.size() < 2 || tokens.size() > 4) return LineResult(ParseStatus::kError, line.size);
   cmd->type = CommandType::kDelete;
-  bool noreply = false;
-  if (tokens.size() > 2) {
-    const bool hold_is_zero = tokens[2] == "0";
-    noreply = tokens.EndsWithNoreply();
-    const bool valid = (tokens.size() == 3 && (hold_is_zero || noreply)) ||
-                       (tokens.size() == 4 && hold_is_zero && noreply);
-    if (!valid) return LineResult(ParseStatus::kBadDelete, line.size, noreply);
-  }
+  const bool noreply = tokens.EndsWithNoreply();
   cmd->noreply = noreply;
   const ParseStatus status = CheckKey(tokens[1]);
   if (status == ParseStatus::kOk) cmd->key = tokens[1];
@@ -274,7 +249,7 @@ ParseResult ParseDelete(const Line& line, Command* cmd) {
 // "incr|decr <key> <delta> [noreply]" and "touch <key> <exptime> [noreply]".
 ParseResult ParseKeyAndNumber(const Line& line, CommandType type, Command* cmd) {
   const Tokens& tokens = line.tokens;
-  if (tokens.size() != 3 && tokens.size() != 4) return LineResult(ParseStatus::kError, line.size);
+  if (tokens.size() < 3) return LineResult(ParseStatus::kBadFormat, line.size);
   cmd->type = type;
   const bool noreply = tokens.EndsWithNoreply();
   cmd->noreply = noreply;
@@ -282,11 +257,11 @@ ParseResult ParseKeyAndNumber(const Line& line, CommandType type, Command* cmd) 
   if (key_status != ParseStatus::kOk) return LineResult(key_status, line.size, noreply);
   if (type == CommandType::kTouch) {
     int32_t exptime = 0;
-    if (!ParseDecimalI32(tokens[2], &exptime)) {
+    if (!ParseTokenI32(tokens[2], &exptime)) {
       return LineResult(ParseStatus::kBadExptime, line.size, noreply);
     }
     cmd->exptime = exptime;
-  } else if (!ParseDecimalU64(tokens[2], &cmd->delta)) {
+  } else if (!ParseTokenU64(tokens[2], &cmd->delta)) {
     return LineResult(ParseStatus::kBadDelta, line.size, noreply);
   }
   cmd->key = tokens[1];
@@ -297,13 +272,12 @@ ParseResult ParseKeyAndNumber(const Line& line, CommandType type, Command* cmd) 
 // the noreply: "flush_all 1 2" waits 1 second.
 ParseResult ParseFlushAll(const Line& line, Command* cmd) {
   const Tokens& tokens = line.tokens;
-  if (tokens.size() > 3) return LineResult(ParseStatus::kError, line.size);
   cmd->type = CommandType::kFlushAll;
   const bool noreply = tokens.EndsWithNoreply();
   cmd->noreply = noreply;
   if (tokens.size() != (noreply ? 2u : 1u)) {
     int32_t delay = 0;
-    if (!ParseDecimalI32(tokens[1], &delay)) {
+    if (!ParseTokenI32(tokens[1], &delay)) {
       return LineResult(ParseStatus::kBadExptime, line.size, noreply);
     }
     cmd->number = static_cast<uint64_t>(std::max(delay, 0));
@@ -316,12 +290,11 @@ ParseResult ParseFlushAll(const Line& line, Command* cmd) {
 // bad number with a format error for the one and a bare "ERROR" for the other.
 ParseResult ParseSetting(const Line& line, CommandType type, Command* cmd) {
   const Tokens& tokens = line.tokens;
-  if (tokens.size() != 2 && tokens.size() != 3) return LineResult(ParseStatus::kError, line.size);
   cmd->type = type;
   const bool noreply = tokens.EndsWithNoreply();
   cmd->noreply = noreply;
   uint32_t number = 0;
-  if (!ParseDecimalU32(tokens[1], &number)) {
+  if (tokens.size() < 2 || !ParseTokenU32(tokens[1], &number)) {
     const ParseStatus bad =
         type == CommandType::kVerbosity ? ParseStatus::kBadFormat : ParseStatus::kError;
     return LineResult(bad, line.size, noreply);
@@ -330,23 +303,35 @@ ParseResult ParseSetting(const Line& line, CommandType type, Command* cmd) {
   return LineResult(ParseStatus::kOk, line.size, noreply);
 }
 
-// Commands whose arguments the server reads itself: stats, shutdown; and version and quit, which
-// ignore theirs.
-ParseResult ParseWithArguments(const Line& line, CommandType type, Command* cmd) {
+// Commands whose arguments the server reads itself (stats, shutdown, slabs, lru_crawler, lru), and
+// version and quit, which ignore theirs. `noreply`: whether the command honours noreply, as
+// memcached's commands outside its parser's table do.
+ParseResult ParseWithArguments(const Line& line, CommandType type, Command* cmd,
+                               bool noreply = false) {
   cmd->type = type;
+  cmd->noreply = noreply && line.tokens.EndsWithNoreply();
   cmd->arguments = TrimSpaces(line.tokens.After(0));
-  return LineResult(ParseStatus::kOk, line.size);
+  return LineResult(ParseStatus::kOk, line.size, cmd->noreply);
 }
 
-// A command word mnemo does not know. memcached closes the connection on a line whose last token
-// starts with "HTTP/" (a web request sent to the cache port), but only for words outside the
-// letter groups that its dispatcher switches on first; those answer "ERROR".
-ParseResult ParseUnknown(const Line& line, std::string_view line_text, std::string_view word) {
-  const bool in_dispatch_group =
-      (word[0] == 'm' && word.size() == 2) ||
-      std::string_view("gsacidt").find(word[0]) != std::string_view::npos;
-  if (!in_dispatch_group && LastMemcachedToken(line_text).starts_with("HTTP/")) return Close();
-  return LineResult(ParseStatus::kError, line.size);
+// A line that names no command of memcached's parser table: memcached looks its first token up
+// among the rest of its commands (its first token, not the bytes before the first space, so
+// " flush_all" flushes), closes the connection when the last token starts with "HTTP/" (a web
+// request sent to the cache port), and answers anything else with ERROR, under noreply.
+ParseResult ParseOther(const Line& line, Command* cmd) {
+  const Tokens& tokens = line.tokens;
+  if (tokens.size() > 0) {
+    const std::string_view word = tokens[0];
+    if (word == "flush_all") return ParseFlushAll(line, cmd);
+    if (word == "verbosity") return ParseSetting(line, CommandType::kVerbosity, cmd);
+    if (word == "cache_memlimit") return ParseSetting(line, CommandType::kCacheMemlimit, cmd);
+    if (word == "shutdown") return ParseWithArguments(line, CommandType::kShutdown, cmd, true);
+    if (word == "slabs") return ParseWithArguments(line, CommandType::kSlabs, cmd, true);
+    if (word == "lru_crawler") return ParseWithArguments(line, CommandType::kLruCrawler, cmd, true);
+    if (word == "lru") return ParseWithArguments(line, CommandType::kLru, cmd, true);
+  }
+  if (tokens.size() > 1 && tokens[tokens.size() - 1].starts_with("HTTP/")) return Close();
+  return LineResult(ParseStatus::kError, line.size, tokens.EndsWithNoreply());
 }
 
 }  // namespace
@@ -360,6 +345,8 @@ ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits,
   if (found == ParseStatus::kNeedMore) return NeedMore();
   if (found == ParseStatus::kClose) return Close();
   const size_t line_size = newline + 1;
+  // memcached's shortest command is two bytes and a "\r\n": a shorter line is malformed.
+  if (line_size < kMinLine) return LineResult(ParseStatus::kBadFormat, line_size);
   std::string_view text = input.substr(0, newline);
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   if (std::memchr(text.data(), '\0', text.size()) != nullptr) {
@@ -367,12 +354,10 @@ ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits,
   }
 
   const Tokens tokens(text);
-  // memcached has no command shorter than two bytes.
-  if (tokens.size() == 0 || tokens[0].size() < 2) {
-    return LineResult(ParseStatus::kError, line_size);
-  }
   const Line line{input, line_size, tokens, limits};
-  const std::string_view word = tokens[0];
+  // The command word is what precedes the first space: after a leading space it is empty, and
+  // only ParseOther's commands are found.
+  const std::string_view word = text.substr(0, text.find(' '));
   switch (word.size()) {
     case 3:
       if (word == "get") return ParseRetrieval(line, CommandType::kGet, cmd);
@@ -387,7 +372,6 @@ ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits,
       if (word == "decr") return ParseKeyAndNumber(line, CommandType::kDecr, cmd);
       if (word == "gats") return ParseRetrieval(line, CommandType::kGats, cmd);
       if (word == "quit") return ParseWithArguments(line, CommandType::kQuit, cmd);
-      if (word == "bget") return ParseRetrieval(line, CommandType::kGet, cmd);
       break;
     case 5:
       if (word == "touch") return ParseKeyAndNumber(line, CommandType::kTouch, cmd);
@@ -402,20 +386,10 @@ ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits,
       if (word == "prepend") return ParseStorage(line, CommandType::kPrepend, cmd);
       if (word == "version") return ParseWithArguments(line, CommandType::kVersion, cmd);
       break;
-    case 8:
-      if (word == "shutdown") return ParseWithArguments(line, CommandType::kShutdown, cmd);
-      break;
-    case 9:
-      if (word == "flush_all") return ParseFlushAll(line, cmd);
-      if (word == "verbosity") return ParseSetting(line, CommandType::kVerbosity, cmd);
-      break;
-    case 14:
-      if (word == "cache_memlimit") return ParseSetting(line, CommandType::kCacheMemlimit, cmd);
-      break;
     default:
       break;
   }
-  return ParseUnknown(line, text, word);
+  return ParseOther(line, cmd);
 }
 
 }  // namespace mnemo::protocol

@@ -2,11 +2,15 @@
 // stream. It never performs I/O, never allocates and never reads past `input`. It is a pure
 // function of its arguments, so any number of threads may call it at once.
 //
-// It answers as Debian's memcached 1.6.18 does: a line ends at "\n" or "\r\n"; tokens are split on
-// ' ' only (a tab is part of a token); numbers follow decimal.h; the last token "noreply" sets
-// noreply on the commands that honour it (storage, delete, incr, decr, touch, flush_all,
-// verbosity, cache_memlimit), and then errors go unanswered too, except "ERROR" for a wrong number
-// of tokens, which memcached sends before it looks for noreply.
+// It answers as memcached 1.6.45 does: a line ends at "\n" or "\r\n", and one shorter than four
+// bytes with its "\n" is malformed ("CLIENT_ERROR bad command line format"); the command word is
+// what precedes the first ' ' (so a line starting with a space names no command of the main
+// table); tokens are split on ' ' only (a tab is part of a token), at most 23 of them, and tokens
+// past a command's arguments are ignored ("delete k 0" deletes); too few tokens are a format error;
+// numbers follow decimal.h (ParseToken* where 1.6.45's parser reads the token itself); the last
+// token "noreply" sets noreply on every command but the retrievals, stats, version and quit, and
+// then their errors go unanswered too, except a format error found before the token is looked for
+// (too few tokens, or a storage command's bad byte count).
 //
 // Invariants:
 //  (1) `consumed` <= input.size(); on kNeedMore and kClose it is 0.
@@ -19,21 +23,18 @@
 //  (4) On kOk, and on kTooLarge and kBadDataChunk, *cmd describes the command; views in it point
 //      into `input`. On other results only cmd->type may be meaningful.
 //
-// Where mnemo deliberately differs from 1.6.18 (each a fix that 1.6.18 lacks or a rule that
-// 1.6.18 applies by accident of its read boundaries):
-//  - A storage command refused for its line (key too long or with a control byte, bad flags,
-//    exptime or CAS) whose byte count is a valid length swallows its data block (`skip`), so a
-//    value can never smuggle in a command; memcached does so after 1.6.18. A wrong number of
-//    tokens still answers "ERROR" without a skip: no token can be trusted as the byte count.
-//  - A byte count is valid only if the number written is in [0, INT_MAX - 2]; 1.6.18 checked
-//    its low 32 bits, so "4294967297" read as 1.
-//  - A NUL byte anywhere in a command line answers "ERROR" (1.6.18 ends the line at the NUL and
-//    runs what precedes it: "get a\0b" would read key "a"), and so does a key holding a control
-//    byte (< 0x20 or 0x7f), which 1.6.18 accepts.
+// Where mnemo deliberately differs from 1.6.45:
+//  - A NUL byte anywhere in a command line answers "ERROR" (memcached ends the line at the NUL
+//    and runs what precedes it: "get a\0b" would read key "a"), and so does a key holding a
+//    control byte (< 0x20 or 0x7f), which memcached accepts. A storage command refused so still
+//    swallows its data block, as memcached does for the lines it refuses after their byte count.
 //  - A line longer than max_line closes the connection even when its "\n" came in the same read
-//    (1.6.18 closes only when 2048 bytes arrive without one). A get, gets, gat or gats line
+//    (memcached closes only when 2048 bytes arrive without one). A get, gets, gat or gats line
 //    longer than that is no exception here: AsciiParser (ascii_parser.h), which a connection
 //    parses through, answers such a line piece by piece instead (IsLongRetrievalLine).
+//  - A delete without a key, or with more than two tokens after it, answers "ERROR" as memcached
+//    1.6.18 did: libmemcached's conformance test (memccapable) checks it, and 1.6.45 fails that
+//    test with "CLIENT_ERROR bad command line format" and "NOT_FOUND".
 //  - A value longer than item_size_max is refused from its declared size alone. memcached also
 //    counts its item header and the key (a 1 MiB limit there holds values of up to 1 MiB - 60).
 #pragma once
@@ -51,7 +52,6 @@ enum class ParseStatus : uint8_t {
   kNeedMore,      // the input ends mid-command; nothing consumed
   kError,         // answer "ERROR"
   kBadFormat,     // answer "CLIENT_ERROR bad command line format"
-  kBadDelete,     // answer "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
   kBadExptime,    // answer "CLIENT_ERROR invalid exptime argument"
   kBadDelta,      // answer "CLIENT_ERROR invalid numeric delta argument"
   kBadDataChunk,  // answer "CLIENT_ERROR bad data chunk"

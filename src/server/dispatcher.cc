@@ -24,11 +24,6 @@ constexpr uint64_t kMaxRelativeExptime = 60 * 60 * 24 * 30;
 // ITEM_UPDATE_INTERVAL + 2 seconds ago), which decides which absolute flush_all times it ignores.
 constexpr int64_t kMemcachedStartBackdate = 62;
 
-// First word of `arguments` (already trimmed by the parser).
-std::string_view FirstWord(std::string_view arguments) {
-  return arguments.substr(0, arguments.find(' '));
-}
-
 }  // namespace
 
 Dispatcher::Dispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats,
@@ -66,6 +61,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
       return Outcome::kClose;
     case ParseStatus::kTooLarge:
       stats_.Add(Stat::kStoreTooLarge);
+      server_.prefix_stats.RecordSet(cmd->key);  // memcached counts it before it allocates
       // As memcached: a failed set must not leave the old value readable.
       if (cmd->type == CommandType::kSet) {
         storage::DeleteRequest request;
@@ -73,10 +69,18 @@ Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
         (void)cache_.Delete(context_, request);
       }
       break;
+    case ParseStatus::kBadExptime:
+      // memcached counts a flush_all before it reads its delay, and refuses it under -F first.
+      if (cmd->type == CommandType::kFlushAll) {
+        stats_.Add(Stat::kCmdFlush);
+        if (!server_.options.flush_enabled) {
+          Reply(replies::kFlushAllNotAllowed);
+          return Outcome::kDone;
+        }
+      }
+      break;
     case ParseStatus::kError:
     case ParseStatus::kBadFormat:
-    case ParseStatus::kBadDelete:
-    case ParseStatus::kBadExptime:
     case ParseStatus::kBadDelta:
     case ParseStatus::kBadDataChunk:
       break;
@@ -149,6 +153,15 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
       break;
     case CommandType::kShutdown:
       return Shutdown(*cmd);
+    case CommandType::kSlabs:
+      Reply(server_.maintenance.Slabs(cmd->arguments));
+      break;
+    case CommandType::kLruCrawler:
+      Reply(server_.maintenance.LruCrawler(cmd->arguments));
+      break;
+    case CommandType::kLru:
+      Reply(server_.maintenance.Lru(cmd->arguments));
+      break;
   }
   return Outcome::kDone;
 }
@@ -186,6 +199,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
       return Outcome::kNeedMemory;
     }
     const storage::LookupResult result = cache_.Get(context_, key, options, writer);
+    server_.prefix_stats.RecordGet(key, result == storage::LookupResult::kHit);
     const bool finished = writer.Finish(MayCopy(writer.pending_copy()));
     if (writer.corrupt()) continue;
     // memcached counts gat and gats as touches, not as gets.
@@ -213,6 +227,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
 }
 
 void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
+  server_.prefix_stats.RecordSet(cmd.key);
   storage::WriteRequest request;
   request.mode = mode;
   request.key = cmd.key;
@@ -248,6 +263,7 @@ void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
 }
 
 void Dispatcher::Delete(const protocol::Command& cmd) {
+  server_.prefix_stats.RecordDelete(cmd.key);
   storage::DeleteRequest request;
   request.key = cmd.key;
   const storage::DeleteResult result = cache_.Delete(context_, request);
@@ -330,8 +346,12 @@ Dispatcher::Outcome Dispatcher::Shutdown(const protocol::Command& cmd) {
     return Outcome::kDone;
   }
   // "graceful" waits for nothing more here than a plain shutdown does: both stop accepting,
-  // finish the round in progress and join every thread.
-  if (!cmd.arguments.empty() && cmd.arguments != "graceful") {
+  // finish the round in progress and join every thread. memcached compares the argument's bytes
+  // with the start of "graceful" only, so "shutdown g" is graceful too.
+  constexpr std::string_view kGraceful = "graceful";
+  const bool graceful =
+      cmd.arguments.find(' ') == std::string_view::npos && kGraceful.starts_with(cmd.arguments);
+  if (!cmd.arguments.empty() && !graceful) {
     Reply(replies::kBadShutdownMode);
     return Outcome::kDone;
   }
@@ -339,44 +359,75 @@ Dispatcher::Outcome Dispatcher::Shutdown(const protocol::Command& cmd) {
   return Outcome::kClose;
 }
 
+// memcached 1.6.45 matches a sub-command by the bytes the client wrote: "stats r" resets, "stats d
+// o" turns detail on. It tries them in this order; items, slabs and sizes must be whole.
 void Dispatcher::Stats(const protocol::Command& cmd) {
-  const std::string_view sub = FirstWord(cmd.arguments);
-  if (sub == "reset") {
+  protocol::KeyList words(cmd.arguments);
+  std::string_view sub;
+  if (!words.Next(&sub)) {
+    std::string text;
+    AppendGeneralStats(server_.options, server_.Snapshot(), &text);
+    Reply(text + std::string(replies::kEnd));
+    return;
+  }
+  const auto abbreviates = [&](std::string_view word) { return word.starts_with(sub); };
+  std::string text;
+  if (abbreviates("reset")) {
     server_.stats.Reset();
     server_.cache.ResetStats();
+    server_.prefix_stats.Clear();
     Reply(replies::kReset);
     return;
   }
-  if (sub == "sizes") {
-    Reply(replies::kSizesDisabled);
+  if (abbreviates("detail")) {
+    StatsDetail(&words);
     return;
   }
-  // memcached's answers when dumping is disabled, as `stats settings` reports it here.
-  if (sub == "detail") {
-    Reply(replies::kDetailNotAllowed);
-    return;
-  }
-  if (sub == "cachedump") {
+  if (abbreviates("settings")) {
+    AppendSettingsStats(server_.options, server_.Snapshot(), &text);
+  } else if (abbreviates("cachedump")) {
     Reply(replies::kCachedumpNotAllowed);
     return;
-  }
-  std::string text;
-  if (sub.empty()) {
-    AppendGeneralStats(server_.options, server_.Snapshot(), &text);
-  } else if (sub == "settings") {
-    AppendSettingsStats(server_.options, server_.Snapshot(), &text);
+  } else if (abbreviates("conns")) {
+    server_.connections.AppendStats(MonotonicSeconds(), &text);
+  } else if (abbreviates("extstore")) {
+    // memcached built with extstore and not given -o ext_path: no lines.
   } else if (sub == "items") {
     AppendItemsStats(server_.Snapshot(), &text);
   } else if (sub == "slabs") {
     AppendSlabsStats(server_.Snapshot(), &text);
-  } else if (sub == "conns") {
-    server_.connections.AppendStats(MonotonicSeconds(), &text);
+  } else if (sub == "sizes") {
+    Reply(replies::kSizesDisabled);
+    return;
   } else {
     Reply(replies::kError);
     return;
   }
   text += replies::kEnd;
   Reply(text);
+}
+
+// "stats detail on|off|dump", each matched by the bytes written ("o" is on), as memcached does.
+void Dispatcher::StatsDetail(protocol::KeyList* words) {
+  if (!server_.options.dump_enabled) {
+    Reply(replies::kDetailNotAllowed);
+    return;
+  }
+  std::string_view mode;
+  // Without a third token memcached compares "stats" itself, which names no mode.
+  if (!words->Next(&mode)) mode = "stats";
+  const auto abbreviates = [&](std::string_view word) { return word.starts_with(mode); };
+  if (abbreviates("on")) {
+    server_.prefix_stats.set_enabled(true);
+    Reply(replies::kOk);
+  } else if (abbreviates("off")) {
+    server_.prefix_stats.set_enabled(false);
+    Reply(replies::kOk);
+  } else if (abbreviates("dump")) {
+    Reply(server_.prefix_stats.Dump());
+  } else {
+    Reply(replies::kDetailUsage);
+  }
 }
 
 }  // namespace mnemo::server

@@ -82,6 +82,7 @@ class Dispatcher {
   void CacheMemlimit(const protocol::Command& cmd);
   Outcome Shutdown(const protocol::Command& cmd);
   void Stats(const protocol::Command& cmd);
+  void StatsDetail(protocol::KeyList* words);
 
   // Appends `text` unless the command asked for no reply.
   void Reply(std::string_view text) {

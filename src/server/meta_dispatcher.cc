@@ -458,11 +458,10 @@ void MetaDispatcher::Arithmetic(const MetaCommand& cmd, net::IoBuffer& out) {
       out.Append(replies::kNoMemory);
       return;
   }
-  if (!outcome.created) {
-    stats_.Add(request.increment ? Stat::kIncrHits : Stat::kDecrHits);
-    // 1.6.18 hides the reply to an existing item only.
-    if (cmd.Has('q')) return;
-  }
+  if (!outcome.created) stats_.Add(request.increment ? Stat::kIncrHits : Stat::kDecrHits);
+  // q hides the reply to an item changed and to one created by N alike, as 1.6.45 does (1.6.18
+  // hid the first only).
+  if (cmd.Has('q')) return;
   char digits[24];
   const size_t length = static_cast<size_t>(
       std::to_chars(digits, digits + sizeof(digits), outcome.value).ptr - digits);

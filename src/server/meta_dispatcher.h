@@ -4,25 +4,19 @@
 // connection, one cache and one set of items: a value stored by `set` is read by `mg`, and `gets`
 // and `mg c` show the same CAS.
 //
-// Replies are memcached 1.6.18's, byte for byte: the status code, then the return flags in the
+// Replies are memcached 1.6.45's, byte for byte: the status code, then the return flags in the
 // order the request gave them (s t c f l h O k for mg; O k c s for ms; O k for md; c t O k for
 // ma; a key echoed with 'k' is base64 again when it came so, followed by " b"), then, for mg,
 // Z, X and W. 't' reports the TTL as of its place in the request: T (and N on an item the command
 // created) change it where they stand, as memcached applies flags in order.
 //
-// What the q flag hides, as 1.6.18 does: mg's EN (a hit's HD is still sent), ms's HD, md's HD,
-// and ma's HD or VA when the item existed (not when N created it, nor NF or EX). Errors are never
-// hidden.
+// What the q flag hides, as 1.6.45 does: mg's EN (a hit's HD is still sent), ms's HD, md's HD,
+// and ma's HD or VA, whether the item existed or N created it (1.6.18 sent the latter); not NF or
+// EX. Errors are never hidden.
 //
-// Where mnemo deliberately differs from 1.6.18 (the later memcached and the protocol document
-// agree with mnemo on each):
-//  - ms echoes 's' (the stored value's size, the whole after an append); 1.6.18 drops it.
-//  - me's exp is the seconds left (-1: never); 1.6.18 prints their negation.
-//  - E (the client's CAS) and md's x (empty the value, keep the item) work; 1.6.18 refuses both
-//    in its parser, and ms with M A or P and N vivifies on a miss, which 1.6.18 answers NS.
-//  - mg with C and v sends HD instead of the value when the CAS matches; 1.6.18 ignores C.
-//  - A key named in base64 by mg N, ma N or an append is echoed in base64 later (1.6.18 records
-//    that only for ms's other modes, and echoes such a key raw).
+// Where mnemo deliberately differs from 1.6.45:
+//  - A key named in base64 by mg N, ma N or an append is echoed in base64 later (memcached
+//    records that only for ms's other modes, and echoes such a key raw).
 //  - ms I: a token counts as older than the item's CAS by the rule of storage::WriteRequest
 //    (mnemo's CAS does not grow with time), not by being lower.
 //  - me's size is what the item costs in mnemo's item memory; la (and mg's l) come from the

@@ -247,8 +247,8 @@ TEST_F(MetaDispatcherTest, MaIncrementsDecrementsAndCreates) {
   const std::string incremented = Run("ma n c\r\n");
   EXPECT_EQ(incremented, "HD c" + CasOf("n") + "\r\n");
   EXPECT_EQ(Run("ma n C1" + CasOf("n") + "\r\n"), "EX\r\n");
-  // q hides the answer for an existing item only.
-  EXPECT_EQ(Run("ma n q v\r\nma nope q\r\nma m q N0 J3 v\r\n"), "NF\r\nVA 1\r\n3\r\n");
+  // q hides the answer for an existing item and for one that N created (1.6.45), not a miss.
+  EXPECT_EQ(Run("ma n q v\r\nma nope q\r\nma m q N0 J3 v\r\nmg m v\r\n"), "NF\r\nVA 1\r\n3\r\n");
   Run("ms s 1\r\nx\r\n");
   EXPECT_EQ(Run("ma s\r\n"), "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
   EXPECT_EQ(Stat("incr_hits"), "5");
@@ -271,18 +271,24 @@ TEST_F(MetaDispatcherTest, MeShowsTheItemWithoutCountingARead) {
   Run("mg k v\r\n");
   EXPECT_NE(Run("me k\r\n").find(" fetch=yes "), std::string::npos);
   EXPECT_EQ(Stat("cmd_meta"), "4");
-  EXPECT_EQ(Run("ms Zm9v 1 b\r\nx\r\nme Zm9v b\r\n").substr(0, 12), "HD\r\nME Zm9v ");
+  // The key is decoded only when a token follows the b, as in 1.6.45.
+  EXPECT_EQ(Run("ms Zm9v 1 b\r\nx\r\nme Zm9v b\r\nme Zm9v b x\r\n").substr(0, 20),
+            "HD\r\nEN\r\nME Zm9v exp=");
 }
 
 TEST_F(MetaDispatcherTest, ParserRefusalsGetMemcachedsReplies) {
   EXPECT_EQ(Run("mz k\r\n"), "ERROR\r\n");
   EXPECT_EQ(Run("mg k v v\r\n"), "CLIENT_ERROR duplicate flag\r\n");
-  EXPECT_EQ(Run("mg k !\r\n"), "CLIENT_ERROR invalid flag\r\n");
-  EXPECT_EQ(Run("md k v v\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n");
+  EXPECT_EQ(Run("mg k Z\r\n"), "CLIENT_ERROR invalid flag\r\n");
+  EXPECT_EQ(Run("mg k !\r\n"), "CLIENT_ERROR bad command line format\r\n");
+  EXPECT_EQ(Run("md k v v\r\n"), "CLIENT_ERROR duplicate flag\r\n");
+  EXPECT_EQ(Run("ma k v v\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n");
   EXPECT_EQ(Run("ma k MX\r\n"), "CLIENT_ERROR invalid mode for ma M token\r\n");
   EXPECT_EQ(Run("mg k O" + std::string(32, 'o') + "\r\n"),
             "CLIENT_ERROR opaque token too long\r\n");
-  EXPECT_EQ(Run("ms k 2\r\nabc\r\n"), "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+  EXPECT_EQ(Run("ms k 2\r\nabc\r\n"),
+            "CLIENT_ERROR bad data chunk\r\nCLIENT_ERROR bad command line format\r\n");
+  EXPECT_EQ(Run("mg\r\n"), "CLIENT_ERROR bad command line format\r\n");
 }
 
 TEST_F(MetaDispatcherTest, MsTooLargeRemovesTheOldValueAndSwallowsTheData) {

@@ -28,7 +28,7 @@ inline constexpr std::string_view kTooLarge = "SERVER_ERROR object too large for
 inline constexpr std::string_view kNoMemory =
     "SERVER_ERROR out of memory\r\n";  // incr, decr, ma, md
 inline constexpr std::string_view kTooManyConnections = "ERROR Too many open connections\r\n";
-inline constexpr std::string_view kShutdownDisabled = "ERROR: shutdown not enabled\r\n";
+inline constexpr std::string_view kShutdownDisabled = "SERVER_ERROR: shutdown not enabled\r\n";
 inline constexpr std::string_view kFlushAllNotAllowed = "CLIENT_ERROR flush_all not allowed\r\n";
 inline constexpr std::string_view kBadShutdownMode = "CLIENT_ERROR invalid shutdown mode\r\n";
 inline constexpr std::string_view kMemlimitTooSmall =
@@ -39,6 +39,7 @@ inline constexpr std::string_view kMemlimitFailed =
     "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n";
 inline constexpr std::string_view kSizesDisabled = "STAT sizes_status disabled\r\nEND\r\n";
 inline constexpr std::string_view kDetailNotAllowed = "CLIENT_ERROR stats detail not allowed\r\n";
+inline constexpr std::string_view kDetailUsage = "CLIENT_ERROR usage: stats detail on|off|dump\r\n";
 inline constexpr std::string_view kCachedumpNotAllowed =
     "CLIENT_ERROR stats cachedump not allowed\r\n";
 inline constexpr std::string_view kStoreNoMemory = "SERVER_ERROR out of memory storing object\r\n";
@@ -70,8 +71,6 @@ inline std::string_view ForParse(protocol::ParseStatus status) {
       return kError;
     case ParseStatus::kBadFormat:
       return "CLIENT_ERROR bad command line format\r\n";
-    case ParseStatus::kBadDelete:
-      return "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
     case ParseStatus::kBadExptime:
       return "CLIENT_ERROR invalid exptime argument\r\n";
     case ParseStatus::kBadDelta:
@@ -97,8 +96,6 @@ inline std::string_view ForMetaParse(protocol::MetaStatus status) {
     case MetaStatus::kBadFormat:
       return "CLIENT_ERROR bad command line format\r\n";
     case MetaStatus::kTooManyFlags:
-      return "CLIENT_ERROR options flags too long\r\n";
-    case MetaStatus::kTooManyGetFlags:
       return "CLIENT_ERROR options flags are too long\r\n";
     case MetaStatus::kInvalidFlag:
       return "CLIENT_ERROR invalid flag\r\n";
@@ -110,8 +107,6 @@ inline std::string_view ForMetaParse(protocol::MetaStatus status) {
       return "CLIENT_ERROR bad token in command line format\r\n";
     case MetaStatus::kBadKeyEncoding:
       return "CLIENT_ERROR error decoding key\r\n";
-    case MetaStatus::kBadModeLength:
-      return "CLIENT_ERROR incorrect length for M token\r\n";
     case MetaStatus::kBadInitial:
       return "CLIENT_ERROR invalid numeric initial value\r\n";
     case MetaStatus::kBadDelta:

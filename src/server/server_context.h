@@ -14,7 +14,9 @@
 #include "net/buffer_pool.h"
 #include "net/memory_budget.h"
 #include "server/connection_registry.h"
+#include "server/maintenance_commands.h"
 #include "server/options.h"
+#include "server/prefix_stats.h"
 #include "server/stats.h"
 #include "storage/cache.h"
 
@@ -22,7 +24,11 @@ namespace mnemo::server {
 
 struct ServerContext {
   ServerContext(const Options& options_in, storage::Cache& cache_in)
-      : options(options_in), cache(cache_in), conn_memory(options_in.ConnectionMemoryLimit()) {}
+      : options(options_in),
+        cache(cache_in),
+        prefix_stats(options_in.prefix_delimiter, options_in.detail_enabled),
+        maintenance(options_in.tuning),
+        conn_memory(options_in.ConnectionMemoryLimit()) {}
 
   // What `stats` and its sub-commands report now.
   StatsSnapshot Snapshot() const {
@@ -33,6 +39,7 @@ struct ServerContext {
         static_cast<uint64_t>(curr_connections.load(std::memory_order_relaxed));
     snapshot.connection_structures = connections.size();
     snapshot.oldest_live = oldest_live.load(std::memory_order_relaxed);
+    snapshot.detail_enabled = prefix_stats.enabled();
     for (const net::BufferPool* pool : buffer_pools) {
       snapshot.conn_buffers += pool->blocks() + pool->heap_blocks();
       snapshot.conn_buffer_bytes += pool->blocks() * pool->block_size() + pool->heap_bytes();
@@ -44,6 +51,8 @@ struct ServerContext {
   const Options& options;
   storage::Cache& cache;
   StatsRegistry stats;
+  PrefixStats prefix_stats;  // `stats detail`
+  MaintenanceCommands maintenance;
   ConnectionRegistry connections;
   // The limit on connection memory, charged by every worker's buffer pool.
   net::MemoryBudget conn_memory;

@@ -135,8 +135,8 @@ const Setting kSettings[] = {
         "stat_key_prefix", [](O o, R) { return std::string(1, o.prefix_delimiter); },
         "Delimiter between a key's prefix and the rest, for `stats detail` (-D)"),
     Line(
-        "detail_enabled", [](O o, R) { return YesNo(o.detail_enabled); },
-        "Whether `stats detail` collects per-prefix stats from the start (-D)"),
+        "detail_enabled", [](O, R r) { return YesNo(r.detail_enabled); },
+        "Whether `stats detail` is collecting per-prefix stats: -D, or `stats detail on|off`"),
     Line(
         "reqs_per_event", [](O o, R) { return Number(o.reqs_per_event); },
         "Requests per connection per wake-up before yielding (-R)"),

@@ -26,6 +26,7 @@ struct RuntimeSettings {
   uint32_t oldest = 0;                        // seconds since start at which flush_all took effect
   uint64_t segment_size = uint64_t{1} << 20;  // the engine's, which -m may have made smaller
   int verbosity = 0;                          // -v, or the verbosity command since
+  bool detail_enabled = false;                // -D, or `stats detail on|off` since
 };
 
 struct Setting {

@@ -148,6 +148,7 @@ void AppendSettingsStats(const Options& options, const StatsSnapshot& snapshot, 
   runtime.oldest = snapshot.oldest_live;
   runtime.segment_size = snapshot.cache.segment_size;
   runtime.verbosity = g_verbosity.load(std::memory_order_relaxed);
+  runtime.detail_enabled = snapshot.detail_enabled;
   AppendSettings(options, runtime, out);
 }
 

@@ -116,6 +116,11 @@ namespace mnemo::server {
   CACHE(hash_table_bytes)                                                                        \
   CACHE(hash_bytes_limit)                                                                        \
   CACHE(hash_is_expanding)                                                                       \
+  VALUE("log_worker_dropped", kCounter, 0, "Always 0: no `watch` log stream yet")                \
+  VALUE("log_worker_written", kCounter, 0, "Always 0: no `watch` log stream yet")                \
+  VALUE("log_watcher_skipped", kCounter, 0, "Always 0: no `watch` log stream yet")               \
+  VALUE("log_watcher_sent", kCounter, 0, "Always 0: no `watch` log stream yet")                  \
+  VALUE("log_watchers", kGauge, 0, "Always 0: no `watch` log stream yet")                        \
   CACHE(bytes)                                                                                   \
   CACHE(curr_items)                                                                              \
   CACHE(total_items)                                                                             \
@@ -195,6 +200,7 @@ struct StatsSnapshot {
   uint64_t curr_connections = 0;
   uint64_t connection_structures = 0;  // sockets open: accepted and listening
   uint32_t oldest_live = 0;            // seconds since start at which flush_all last took effect
+  bool detail_enabled = false;         // `stats detail on` (or -D) is counting
   // Connection buffers (net/buffer_pool.h): pool blocks, idle ones included, and heap blocks.
   uint64_t conn_buffers = 0;
   uint64_t conn_buffer_bytes = 0;

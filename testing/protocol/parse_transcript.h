@@ -40,8 +40,6 @@ inline std::string_view ParseStatusName(ParseStatus status) {
       return "Error";
     case ParseStatus::kBadFormat:
       return "BadFormat";
-    case ParseStatus::kBadDelete:
-      return "BadDelete";
     case ParseStatus::kBadExptime:
       return "BadExptime";
     case ParseStatus::kBadDelta:
@@ -100,6 +98,12 @@ inline std::string_view CommandTypeName(CommandType type) {
       return "cache_memlimit";
     case CommandType::kShutdown:
       return "shutdown";
+    case CommandType::kSlabs:
+      return "slabs";
+    case CommandType::kLruCrawler:
+      return "lru_crawler";
+    case CommandType::kLru:
+      return "lru";
   }
   return "?";
 }
@@ -174,8 +178,6 @@ inline std::string_view MetaStatusName(MetaStatus status) {
       return "BadFormat";
     case MetaStatus::kTooManyFlags:
       return "TooManyFlags";
-    case MetaStatus::kTooManyGetFlags:
-      return "TooManyGetFlags";
     case MetaStatus::kInvalidFlag:
       return "InvalidFlag";
     case MetaStatus::kDuplicateFlag:
@@ -186,8 +188,6 @@ inline std::string_view MetaStatusName(MetaStatus status) {
       return "BadToken";
     case MetaStatus::kBadKeyEncoding:
       return "BadKeyEncoding";
-    case MetaStatus::kBadModeLength:
-      return "BadModeLength";
     case MetaStatus::kBadInitial:
       return "BadInitial";
     case MetaStatus::kBadDelta:
