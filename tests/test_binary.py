@@ -74,6 +74,14 @@ def test_text_and_binary_see_the_same_item(server, conn):
     assert text(server, b"gets shared\r\n") == b"VALUE shared 5 3 %d\r\nxyz\r\nEND\r\n" % stored.cas
 
 
+def test_stats_detail_counts_binary_gets_sets_and_deletes(server, conn):
+    text(server, b"stats detail on\r\n")
+    conn.run(set_packet(b"a:1", b"v") + packet(GET, b"a:1") + packet(GETQ, b"a:2")
+             + packet(DELETE, b"a:1") + packet(APPEND, b"a:3", value=b"x"))
+    assert text(server, b"stats detail dump\r\n") == \
+        b"PREFIX a get 2 hit 1 set 2 del 1\r\nEND\r\n"
+
+
 def test_add_replace_and_cas(conn):
     assert conn.one(set_packet(b"a", b"1", opcode=ADD)).status == SUCCESS
     exists = conn.one(set_packet(b"a", b"2", opcode=ADD))

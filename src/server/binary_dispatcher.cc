@@ -60,6 +60,7 @@ BinaryDispatcher::BinaryDispatcher(ServerContext& server, storage::Cache::Contex
                                    ThreadStats& stats, Dispatcher& text, net::BufferPool& pool,
                                    CopyBudget copy_budget)
     : cache_(server.cache),
+      prefix_stats_(server.prefix_stats),
       context_(context),
       stats_(stats),
       text_(text),
@@ -88,6 +89,11 @@ Dispatcher::Outcome BinaryDispatcher::Dispatch(const protocol::BinaryRequest& re
       Fail(Status::kUnknownCommand);
       return Dispatcher::Outcome::kDone;
     case BinaryError::kTooLarge:
+      // memcached counts a store in `stats detail` before it tries to allocate the item.
+      if (cmd.base == Opcode::kSet || cmd.base == Opcode::kAdd || cmd.base == Opcode::kReplace ||
+          cmd.base == Opcode::kAppend || cmd.base == Opcode::kPrepend) {
+        prefix_stats_.RecordSet(cmd.key);
+      }
       // As memcached: a failed set must not leave the old value readable.
       if (cmd.base == Opcode::kSet) {
         storage::DeleteRequest remove;
@@ -181,6 +187,7 @@ Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool w
   // A value that cannot be decoded is not sent: memcached answers a value it cannot read (from
   // extstore) as a miss, and so does this.
   if (writer.corrupt()) result = storage::LookupResult::kMiss;
+  prefix_stats_.RecordGet(cmd.key, result == storage::LookupResult::kHit);
   // memcached counts touch, gat and gatk as touches, not as gets.
   stats_.Add(touch ? Stat::kCmdTouch : Stat::kCmdGet);
   switch (result) {
@@ -229,6 +236,7 @@ void BinaryDispatcher::Store() {
                                             : storage::StoreMode::kReplace;
     }
   }
+  prefix_stats_.RecordSet(cmd.key);  // memcached counts it before it allocates
   storage::WriteOutcome outcome;
   const storage::StoreResult result = cache_.Store(context_, request, &outcome);
   if (result == storage::StoreResult::kNoMemory) {
@@ -267,6 +275,7 @@ void BinaryDispatcher::Store() {
 }
 
 void BinaryDispatcher::Delete() {
+  prefix_stats_.RecordDelete(cmd_->key);
   storage::DeleteRequest request;
   request.key = cmd_->key;
   if (cmd_->cas != 0) request.cas = cmd_->cas;

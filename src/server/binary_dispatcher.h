@@ -73,6 +73,7 @@ class BinaryDispatcher {
   void Fail(protocol::binary::Status status, std::string_view text = {});
 
   storage::Cache& cache_;
+  PrefixStats& prefix_stats_;  // `stats detail`, counted as memcached counts binary commands
   storage::Cache::Context& context_;
   ThreadStats& stats_;
   Dispatcher& text_;
