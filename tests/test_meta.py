@@ -264,6 +264,22 @@ def test_ms_I_with_an_older_cas_stores_a_stale_value(conn):
     conn.expect(b"ms k 1 I\r\nd\r\nmg k v\r\n", b"HD\r\nVA 1\r\nd\r\n")
 
 
+# A token the cache never issued for the key (memcached: one above the item's CAS, as any token
+# is on a fresh server; mnemo: one below every CAS it derives) is not older: EX, nothing stored.
+def test_ms_I_with_a_cas_never_issued_answers_EX(conn):
+    conn.expect(b"ms k 1\r\na\r\n", b"HD\r\n")
+    conn.expect(b"ms k 1 I C99\r\nb\r\n", b"EX\r\n")
+    conn.expect(b"ms k 1 I C%d\r\nb\r\n" % (2 ** 64 - 1), b"EX\r\n")
+    conn.expect(b"mg k v\r\n", b"VA 1\r\na\r\n")
+
+
+def test_ms_I_compares_cas_values_a_client_chose(conn):
+    conn.expect(b"ms k 1 E50\r\na\r\n", b"HD\r\n")
+    conn.expect(b"ms k 1 I C70\r\nb\r\n", b"EX\r\n")
+    conn.expect(b"ms k 1 I C30\r\nc\r\n", b"HD\r\n")
+    conn.expect(b"mg k v\r\n", b"VA 1 X W\r\nc\r\n")
+
+
 def test_ms_errors_swallow_the_data_block(conn):
     conn.expect(b"ms k 1 MZ\r\nx\r\nmg k v\r\n",
                 b"CLIENT_ERROR invalid mode for ms M token\r\nEN\r\n")

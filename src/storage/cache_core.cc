@@ -93,6 +93,10 @@ uint64_t CacheCore::VersionOf(ItemLocation loc) const {
 
 bool CacheCore::Older(uint64_t token, uint64_t current) const {
   if (token == current) return false;
+  // Below the first CAS this cache derives (epoch 1, offset 0): never issued by it, so a client's
+  // own (meta E), compared with a client's CAS as memcached compares, and newer than any other.
+  const uint64_t first_derived = pool.segment_size() + 1;
+  if (token < first_derived) return current < first_derived && token < current;
   if (token < current) return true;
   // A derived CAS grows with the epoch of its segment, not with time: an item written later into
   // a segment opened earlier (another TTL bucket) has a lower one, and so may the CAS a touch

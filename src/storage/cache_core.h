@@ -81,7 +81,8 @@ class CacheCore final : private LocationHasher {
   uint64_t VersionOf(ItemLocation loc) const;
   // The CAS clients see: the header's if it carries one, else VersionOf; 0 with use_cas off.
   uint64_t CasOf(ItemLocation loc, const ItemHeader& header) const;
-  // Whether a client's CAS `token` is older than an item's `current` one (meta ms I).
+  // Whether a client's CAS `token` is older than an item's `current` one (meta ms I). A token
+  // this cache never derived counts as older only than a lower one a client chose (meta E).
   bool Older(uint64_t token, uint64_t current) const;
   // A CAS no location will ever have (from an epoch of its own), for a store that links nothing
   // (its exptime already past) but whose reply shows a CAS, as memcached's does.
