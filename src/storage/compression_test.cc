@@ -204,6 +204,7 @@ TEST_F(CompressionTest, EveryCommandGivesWhatItGivesOnAnUncompressedValue) {
   // cas: the token read by gets works once, on the compressed version it names.
   CapturedItem read;
   ASSERT_EQ(cache_calls::Get(*cache_, *ctx_, "j", read), LookupResult::kHit);
+  const uint64_t older_cas = read.cas;
   EXPECT_EQ(Store(StoreMode::kCas, "j", json + "!", read.cas), StoreResult::kStored);
   EXPECT_EQ(Store(StoreMode::kCas, "j", json, read.cas), StoreResult::kExists);
   EXPECT_EQ(Value("j"), json + "!");
@@ -251,7 +252,7 @@ TEST_F(CompressionTest, EveryCommandGivesWhatItGivesOnAnUncompressedValue) {
   stale_write.mode = StoreMode::kCas;
   stale_write.key = "j";
   stale_write.value = json;
-  stale_write.cas = 1;  // older than the item's
+  stale_write.cas = older_cas;  // the version before the item's
   stale_write.invalidate = true;
   ASSERT_EQ(cache_->Store(*ctx_, stale_write, nullptr), StoreResult::kStored);
   EXPECT_EQ(Value("j"), json);
