@@ -91,8 +91,8 @@ Status Listener::OpenUnix(const std::string& path, int access_mask, int backlog,
   const int bind_errno = errno;
   umask(old_umask);
   if (!bound || listen(fd, backlog) != 0) {
-    const Status status = Status::Error("failed to listen on UNIX socket: " + path + ": " +
-                                        strerror(bound ? errno : bind_errno));
+    Status status = Status::Error("failed to listen on UNIX socket: " + path + ": " +
+                                  strerror(bound ? errno : bind_errno));
     close(fd);
     return status;
   }

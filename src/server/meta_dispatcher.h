@@ -47,17 +47,17 @@ class MetaDispatcher {
   MetaDispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats,
                  CopyBudget copy_budget = CopyBudget());
 
-  // Answers one result of ParseMetaCommand into `out`, with `values` the connection's own writer
+  // Answers one result of ParseMetaCommand into `queue`, with `values` the connection's own writer
   // of retrieved values. False when mg's value waits for connection memory (a compressed value
   // the budget cannot take decoded): call again with the same arguments once there is room, and
   // the value goes out then; the command itself is not run again.
   // REQUIRES: result.status is neither kNeedMore nor kClose.
   [[nodiscard]] bool Dispatch(const protocol::MetaParseResult& result,
-                              const protocol::MetaCommand& cmd, net::OutputQueue& out,
+                              const protocol::MetaCommand& cmd, net::OutputQueue& queue,
                               ValueWriter& values);
 
  private:
-  bool Get(const protocol::MetaCommand& cmd, net::OutputQueue& out, ValueWriter& values);
+  bool Get(const protocol::MetaCommand& cmd, net::OutputQueue& queue, ValueWriter& values);
   // Finishes the value `values` holds (ValueWriter::Finish), answering a corrupt one with an
   // error; false if it waits for memory.
   bool FinishValue(net::IoBuffer& out, ValueWriter& values);
