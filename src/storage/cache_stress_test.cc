@@ -74,8 +74,8 @@ struct Stress {
     auto ctx = cache->NewContext();
     fillers = n;
     for (int i = 0; i < n; ++i) {
-      (void)cache_calls::Store(*cache, *ctx, StoreMode::kSet, "f:" + std::to_string(i), 0, 0, "",
-                               0, nullptr);
+      (void)cache_calls::Store(*cache, *ctx, StoreMode::kSet, "f:" + std::to_string(i), 0, 0, "", 0,
+                               nullptr);
     }
   }
 
