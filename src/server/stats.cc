@@ -70,8 +70,8 @@ constexpr std::string_view kCacheStatName = CacheInfo(kField).name;
 #define MNEMO_STAT_IF_KIND(condition, id, name, kind, description) MetricKind::kind,
 #define MNEMO_STAT_SKIP(...)
 // In Stat order.
-constexpr std::array<MetricKind, kNumStats> kStatKinds = {
-    MNEMO_GENERAL_STATS(MNEMO_STAT_KIND, MNEMO_STAT_IF_KIND, MNEMO_STAT_SKIP, MNEMO_STAT_SKIP)};
+constexpr std::array<MetricKind, kNumStats> kStatKinds = {MNEMO_GENERAL_STATS(
+    MNEMO_STAT_KIND, MNEMO_STAT_IF_KIND, MNEMO_STAT_SKIP, MNEMO_STAT_SKIP, MNEMO_STAT_SKIP)};
 #undef MNEMO_STAT_KIND
 #undef MNEMO_STAT_IF_KIND
 #undef MNEMO_STAT_SKIP
@@ -111,14 +111,16 @@ std::span<const MetricInfo> GeneralStatsInfo() {
 #define MNEMO_STAT_COUNTER_IF_INFO(condition, id, name, kind, description) \
   MetricInfo{name, MetricKind::kind, description},
 #define MNEMO_STAT_CACHE_INFO(field) CacheInfo(&storage::CacheStats::field),
+#define MNEMO_STAT_CACHE_IF_INFO(condition, field) CacheInfo(&storage::CacheStats::field),
 #define MNEMO_STAT_VALUE_INFO(name, kind, expression, description) \
   MetricInfo{name, MetricKind::kind, description},
   static constexpr MetricInfo kInfo[] = {
       MNEMO_GENERAL_STATS(MNEMO_STAT_COUNTER_INFO, MNEMO_STAT_COUNTER_IF_INFO,
-                          MNEMO_STAT_CACHE_INFO, MNEMO_STAT_VALUE_INFO)};
+                          MNEMO_STAT_CACHE_INFO, MNEMO_STAT_CACHE_IF_INFO, MNEMO_STAT_VALUE_INFO)};
 #undef MNEMO_STAT_COUNTER_INFO
 #undef MNEMO_STAT_COUNTER_IF_INFO
 #undef MNEMO_STAT_CACHE_INFO
+#undef MNEMO_STAT_CACHE_IF_INFO
 #undef MNEMO_STAT_VALUE_INFO
   return kInfo;
 }
@@ -133,12 +135,15 @@ void AppendGeneralStats(const Options& options, const StatsSnapshot& snapshot, s
   if (condition) w.Value(name, Of(snapshot, Stat::id));
 #define MNEMO_STAT_CACHE_LINE(field) \
   w.Value(kCacheStatName<&storage::CacheStats::field>, cache.field);
+#define MNEMO_STAT_CACHE_IF_LINE(condition, field) \
+  if (condition) w.Value(kCacheStatName<&storage::CacheStats::field>, cache.field);
 #define MNEMO_STAT_VALUE_LINE(name, kind, expression, description) w.Value(name, expression);
   MNEMO_GENERAL_STATS(MNEMO_STAT_COUNTER_LINE, MNEMO_STAT_COUNTER_IF_LINE, MNEMO_STAT_CACHE_LINE,
-                      MNEMO_STAT_VALUE_LINE)
+                      MNEMO_STAT_CACHE_IF_LINE, MNEMO_STAT_VALUE_LINE)
 #undef MNEMO_STAT_COUNTER_LINE
 #undef MNEMO_STAT_COUNTER_IF_LINE
 #undef MNEMO_STAT_CACHE_LINE
+#undef MNEMO_STAT_CACHE_IF_LINE
 #undef MNEMO_STAT_VALUE_LINE
 }
 

@@ -40,11 +40,14 @@ namespace mnemo::server {
 //     holds (an expression over `options`).
 //   CACHE(field): a field of storage::CacheStats; storage/cache_stats.h declares its name, kind
 //     and description.
+//   CACHE_IF(condition, field): the same, shown only when `condition` holds (an expression over
+//     `options` and `cache`): the flash tier's lines show only with -o ext_path, as memcached's
+//     extstore lines.
 //   VALUE(name, kind, expression, description): computed when `stats` is read, from `options`,
 //     `snapshot`, `cache` (its CacheStats) and `usage` (getrusage of the process). The
 //     expression's type decides the format: an integer in decimal, text as it is, a timeval as
 //     seconds.microseconds.
-#define MNEMO_GENERAL_STATS(COUNTER, COUNTER_IF, CACHE, VALUE)                                   \
+#define MNEMO_GENERAL_STATS(COUNTER, COUNTER_IF, CACHE, CACHE_IF, VALUE)                                 \
   VALUE("pid", kGauge, getpid(), "Process id of this server")                                    \
   VALUE("uptime", kGauge, MonotonicSeconds() - kFirstSecond, "Seconds since the server started") \
   VALUE("time", kGauge, WallSeconds(), "The server's Unix time")                                 \
@@ -83,6 +86,9 @@ namespace mnemo::server {
           "Keys read and not found, expired or flushed (cmd_get)")                               \
   COUNTER(kGetExpired, "get_expired", kCounter, "Keys read and found expired")                   \
   COUNTER(kGetFlushed, "get_flushed", kCounter, "Keys read and found invalidated by flush_all")  \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, get_extstore)                                     \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, miss_from_extstore)                               \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, badcrc_from_extstore)                             \
   COUNTER(kDeleteMisses, "delete_misses", kCounter,                                              \
           "Deletes that found no item (or, md C, another version)")                              \
   COUNTER(kDeleteHits, "delete_hits", kCounter, "Deletes that removed an item")                  \
@@ -147,13 +153,29 @@ namespace mnemo::server {
   CACHE(compress_time_us)                                                                        \
   CACHE(decompress_items)                                                                        \
   CACHE(decompress_errors)                                                                       \
-  CACHE(decompress_time_us)
+  CACHE(decompress_time_us)                                                                      \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_limit_maxbytes)                          \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_pages_total)                             \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_pages_used)                              \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_used)                            \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_used)                              \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_written)                         \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_written)                           \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_read)                            \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_read)                              \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_reclaims)                           \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_evictions)                          \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_evicted)                         \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_evicted)                           \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_io_errors)                               \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_enabled)
 
 #define MNEMO_STAT_ENUM(id, name, kind, description) id,
 #define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,
 #define MNEMO_STAT_SKIP(...)
 enum class Stat : uint8_t {
-  MNEMO_GENERAL_STATS(MNEMO_STAT_ENUM, MNEMO_STAT_IF_ENUM, MNEMO_STAT_SKIP, MNEMO_STAT_SKIP) kCount,
+  MNEMO_GENERAL_STATS(MNEMO_STAT_ENUM, MNEMO_STAT_IF_ENUM, MNEMO_STAT_SKIP, MNEMO_STAT_SKIP,
+                      MNEMO_STAT_SKIP) kCount,
 };
 #undef MNEMO_STAT_ENUM
 #undef MNEMO_STAT_IF_ENUM

@@ -20,25 +20,37 @@ std::vector<std::string> NamesOf(const std::string& listing) {
   return names;
 }
 
-std::vector<std::string> GeneralStatNames(const Options& options) {
+std::vector<std::string> GeneralStatNames(const Options& options, bool flash = false) {
   std::string text;
-  AppendGeneralStats(options, StatsSnapshot(), &text);
+  StatsSnapshot snapshot;
+  if (flash) snapshot.cache.extstore_limit_maxbytes = 64 << 20;
+  AppendGeneralStats(options, snapshot, &text);
   return NamesOf(text);
+}
+
+// The lines shown only with some options: idle_kicks, and the flash tier's.
+size_t Conditional(const std::vector<std::string>& names) {
+  return static_cast<size_t>(std::count_if(names.begin(), names.end(), [](const std::string& n) {
+    return n == "idle_kicks" || n.find("extstore") != std::string::npos;
+  }));
 }
 
 TEST(StatsTest, TheOutputIsTheDeclaredListInItsOrder) {
   Options options;
-  options.idle_timeout = 1;  // shows idle_kicks, the one line shown only sometimes
+  options.idle_timeout = 1;  // shows idle_kicks
   std::vector<std::string> declared;
   for (const MetricInfo& info : GeneralStatsInfo()) declared.emplace_back(info.name);
-  EXPECT_EQ(GeneralStatNames(options), declared);
+  EXPECT_EQ(GeneralStatNames(options, /*flash=*/true), declared);
 }
 
-TEST(StatsTest, IdleKicksIsShownOnlyWithAnIdleTimeoutAsInMemcached) {
+TEST(StatsTest, ConditionalLinesAreShownOnlyWithTheirOptionsAsInMemcached) {
   Options options;
   const std::vector<std::string> names = GeneralStatNames(options);
-  EXPECT_EQ(std::count(names.begin(), names.end(), "idle_kicks"), 0);
-  EXPECT_EQ(names.size() + 1, GeneralStatsInfo().size());
+  EXPECT_EQ(Conditional(names), 0u);
+  std::vector<std::string> declared;
+  for (const MetricInfo& info : GeneralStatsInfo()) declared.emplace_back(info.name);
+  EXPECT_EQ(names.size() + Conditional(declared), declared.size());
+  EXPECT_EQ(Conditional(GeneralStatNames(options, /*flash=*/true)), Conditional(declared) - 1);
 }
 
 TEST(StatsTest, EveryLineIsNamedOnceAndDescribedOnOneLine) {

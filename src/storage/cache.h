@@ -49,6 +49,9 @@ struct CacheOptions {
   Compression compression = Compression::kSnappy;
   size_t compress_min = 256;
   double compress_ratio = 0.875;
+  // -o ext_path=PATH:SIZE: a file of `flash_size` bytes for the flash tier; none if empty.
+  std::string flash_path;
+  uint64_t flash_size = 0;
 };
 
 // Exptime as memcached clients send it: 0 never expires; up to 30 days, relative seconds; above,

@@ -5,6 +5,7 @@
 #include "base/clock.h"
 #include "base/hash.h"
 #include "storage/expiry.h"
+#include "storage/flash_tier.h"
 
 namespace mnemo::storage {
 namespace {
@@ -60,6 +61,7 @@ Status CacheCore::Init() {
 }
 
 uint64_t CacheCore::HashAt(ItemLocation loc) const {
+  if (OnFlash(loc.segment)) return flash->HashAt(loc);
   const char* item = ItemAt(loc);
   ItemHeader header;
   ItemHeader::Decode(item, &header);
@@ -122,6 +124,7 @@ void CacheCore::SetCas(ItemHeader* header, std::optional<uint64_t> cas) const {
 }
 
 bool CacheCore::Flushed(ItemLocation loc) const {
+  if (OnFlash(loc.segment)) return flash->Flushed(loc.segment, flush_gen());
   return pool.Info(loc.segment).flush_gen.load(std::memory_order_relaxed) < flush_gen();
 }
 
@@ -130,12 +133,14 @@ bool CacheCore::Invalid(ItemLocation loc, const ItemHeader& header, uint32_t now
 }
 
 void CacheCore::LiveAdd(uint32_t segment, size_t size) {
+  if (OnFlash(segment)) return flash->LiveAdd(segment, size);
   SegmentInfo& info = pool.Info(segment);
   info.live_items.fetch_add(1, std::memory_order_relaxed);
   info.live_bytes.fetch_add(size, std::memory_order_relaxed);
 }
 
 void CacheCore::LiveSub(uint32_t segment, size_t size) {
+  if (OnFlash(segment)) return flash->LiveSub(segment, size);
   SegmentInfo& info = pool.Info(segment);
   info.live_bytes.fetch_sub(size, std::memory_order_relaxed);
   // Sequentially consistent, as the store of kSealed (TtlBuckets) and the load in Seal: of this

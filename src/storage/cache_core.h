@@ -33,6 +33,8 @@
 
 namespace mnemo::storage {
 
+class FlashTier;
+
 class CacheCore final : private LocationHasher {
  public:
   // Segments a pool is given at least, shrinking segment_size for small memory limits (not below
@@ -75,6 +77,10 @@ class CacheCore final : private LocationHasher {
   }
   uint64_t NextEpoch() { return next_epoch_.fetch_add(1, std::memory_order_relaxed); }
 
+  // Whether a slot's segment id is a flash segment's (flash_tier.h): ids above the pool's.
+  bool OnFlash(uint32_t segment) const { return segment >= pool.max_segments(); }
+  // The item at a RAM location. REQUIRES: !OnFlash(loc.segment); an item on flash is read
+  // through `flash`.
   const char* ItemAt(ItemLocation loc) const { return pool.Data(loc.segment) + loc.offset; }
 
   // The location's identity: the CAS derived from it (invariant 4), even with use_cas off.
@@ -93,8 +99,8 @@ class CacheCore final : private LocationHasher {
   bool Flushed(ItemLocation loc) const;
   bool Invalid(ItemLocation loc, const ItemHeader& header, uint32_t now) const;
 
-  // Counts an item of `size` bytes linked into, or unlinked from, `segment`. Unlinking the last
-  // live item of a sealed segment queues it on the dead queue.
+  // Counts an item of `size` bytes linked into, or unlinked from, `segment` (RAM or flash).
+  // Unlinking the last live item of a sealed segment queues it on the dead queue.
   void LiveAdd(uint32_t segment, size_t size);
   void LiveSub(uint32_t segment, size_t size);
   // Queues sealed segment `id`, whose last live item was just unlinked, to be freed before anything
@@ -115,6 +121,8 @@ class CacheCore final : private LocationHasher {
   TtlBuckets buckets;
   HashTable table;
   std::atomic<size_t> limit_bytes;
+  // The flash tier, if -o ext_path gave one; set once, before the cache serves a request.
+  FlashTier* flash = nullptr;
 
  private:
   // LocationHasher, for the hash table's splits.

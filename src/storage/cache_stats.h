@@ -57,7 +57,11 @@
     "Corrupt compressed values found by a read (the read failed)")                                \
   X(decompress_time_us, "decompress_time_us", kCounter, 1000, "Microseconds spent decompressing") \
   X(value_holds, "value_holds", kCounter, 1,                                                      \
-    "Values read through a hold on their segment instead of copied under the lock")
+    "Values read through a hold on their segment instead of copied under the lock")               \
+  X(get_extstore, "get_extstore", kCounter, 1,                                                    \
+    "Items a command found on flash (-o ext_path) and brought back to RAM")                       \
+  X(miss_from_extstore, "miss_from_extstore", kCounter, 1,                                        \
+    "Items read from flash for a command that held another key, had expired or were corrupt")
 
 #define MNEMO_CACHE_STATE(X)                                                                      \
   X(limit_maxbytes, "limit_maxbytes", kGauge,                                                     \
@@ -76,7 +80,33 @@
   X(hash_power_level, "hash_power_level", kGauge, "log2 of the hash table's bucket count")        \
   X(hash_is_expanding, "hash_is_expanding", kGauge, "1 while the hash table grows, else 0")       \
   X(oldest_item_age, "age", kGauge,                                                               \
-    "Seconds since the oldest segment holding a live item was opened (stats items)")
+    "Seconds since the oldest segment holding a live item was opened (stats items)")              \
+  X(badcrc_from_extstore, "badcrc_from_extstore", kCounter,                                       \
+    "Records read from flash whose checksum or layout did not hold (a miss)")                     \
+  X(extstore_limit_maxbytes, "extstore_limit_maxbytes", kGauge,                                   \
+    "Bytes of flash the tier uses: -o ext_path's size, in whole segments")                        \
+  X(extstore_pages_total, "extstore_pages_total", kGauge, "Flash segments of the tier")           \
+  X(extstore_pages_used, "extstore_pages_used", kGauge, "Flash segments holding an item")         \
+  X(extstore_objects_used, "extstore_objects_used", kGauge, "Items on flash")                     \
+  X(extstore_bytes_used, "extstore_bytes_used", kGauge, "Bytes of the items on flash")            \
+  X(extstore_objects_written, "extstore_objects_written", kCounter,                               \
+    "Items eviction wrote to flash instead of dropping them")                                     \
+  X(extstore_bytes_written, "extstore_bytes_written", kCounter,                                   \
+    "Bytes of records written to flash (item and checksum)")                                      \
+  X(extstore_objects_read, "extstore_objects_read", kCounter, "Records read back from flash")     \
+  X(extstore_bytes_read, "extstore_bytes_read", kCounter, "Bytes of records read from flash")     \
+  X(extstore_page_reclaims, "extstore_page_reclaims", kCounter,                                   \
+    "Flash segments reused, first in first out")                                                  \
+  X(extstore_page_evictions, "extstore_page_evictions", kCounter,                                 \
+    "Flash segments reused while they still held items")                                          \
+  X(extstore_objects_evicted, "extstore_objects_evicted", kCounter,                               \
+    "Items dropped from flash when their segment was reused")                                     \
+  X(extstore_bytes_evicted, "extstore_bytes_evicted", kCounter,                                   \
+    "Bytes of the items dropped from flash")                                                      \
+  X(extstore_io_errors, "extstore_io_errors", kCounter,                                           \
+    "Reads and writes of the flash file that failed; a failed write turns the tier off")          \
+  X(extstore_enabled, "extstore_enabled", kGauge,                                                 \
+    "1 while the flash tier takes items; 0 after a write error turned it off")
 
 namespace mnemo::storage {
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "storage/expiry.h"
+#include "storage/flash_tier.h"
 #include "storage/value_hold.h"
 
 namespace mnemo::storage {
@@ -64,17 +65,25 @@ class ItemIndex::View final : public ItemView {
   const ReadState& state_;
 };
 
-bool ItemIndex::FindLocked(uint64_t hash, std::string_view key, Found* found) {
+FindResult ItemIndex::FindLocked(ThreadContext& ctx, uint64_t hash, std::string_view key,
+                                 Found* found) {
   found->slot = core_.table.Find(hash, [&](ItemLocation loc) {
+    if (core_.OnFlash(loc.segment)) [[unlikely]] {
+      if (!ctx.flash.HoldsAnotherKey(loc)) ctx.flash.Want(loc, core_.flash->generation(loc));
+      return false;
+    }
     const char* item = core_.ItemAt(loc);
     if (static_cast<uint8_t>(item[1]) != key.size()) return false;
     return std::memcmp(item + ItemSpanAt(item).header_size, key.data(), key.size()) == 0;
   });
-  if (found->slot == nullptr) return false;
+  if (found->slot == nullptr)
+    return ctx.flash.pending() ? FindResult::kPending : FindResult::kAbsent;
+  // A key has one slot (invariant 1): candidates met before it hold other keys.
+  ctx.flash.NextRound();
   found->loc = found->slot->location();
   found->item = core_.pool.Data(found->loc.segment) + found->loc.offset;
   found->header_size = ItemHeader::Decode(found->item, &found->header);
-  return true;
+  return FindResult::kFound;
 }
 
 void ItemIndex::UnlinkLocked(ThreadContext& ctx, uint64_t hash, const Found& found) {
@@ -97,10 +106,12 @@ LookupResult ItemIndex::DropIfInvalid(ThreadContext& ctx, uint64_t hash, const F
   return result;
 }
 
-bool ItemIndex::FindValidLocked(ThreadContext& ctx, uint64_t hash, std::string_view key,
-                                uint32_t now, Found* found) {
-  return FindLocked(hash, key, found) &&
-         DropIfInvalid(ctx, hash, *found, now) == LookupResult::kHit;
+FindResult ItemIndex::FindValidLocked(ThreadContext& ctx, uint64_t hash, std::string_view key,
+                                      uint32_t now, Found* found) {
+  const FindResult result = FindLocked(ctx, hash, key, found);
+  if (result != FindResult::kFound) return result;
+  return DropIfInvalid(ctx, hash, *found, now) == LookupResult::kHit ? FindResult::kFound
+                                                                     : FindResult::kAbsent;
 }
 
 bool ItemIndex::LinkLocked(ThreadContext& ctx, uint64_t hash, const Found* old, ItemLocation loc,

@@ -50,19 +50,24 @@ uint8_t StateBits(const ItemHeader& header);
 // `recache_expiry`.
 bool Wins(const ItemHeader& header, bool recache, uint32_t expiry, uint32_t recache_expiry);
 
+// What a lookup found. kPending: the key may be on flash (FlashCandidates): the operation must
+// change nothing and end, so that the cache reads the candidates and runs it again.
+enum class [[nodiscard]] FindResult : uint8_t{kFound, kAbsent, kPending};
+
 class ItemIndex {
  public:
   ItemIndex(CacheCore& core, const ValueCodec& codec) : core_(core), codec_(codec) {}
 
-  // Finds the slot of `key`. REQUIRES: the stripe lock of `hash`.
-  bool FindLocked(uint64_t hash, std::string_view key, Found* found);
+  // Finds the slot of `key` among the items in RAM; kPending if slots on flash may be the key's
+  // (recorded in ctx.flash). REQUIRES: the stripe lock of `hash`.
+  FindResult FindLocked(ThreadContext& ctx, uint64_t hash, std::string_view key, Found* found);
   // Unlinks the item `found` points at and accounts for it in `ctx`. REQUIRES: its stripe lock.
   void UnlinkLocked(ThreadContext& ctx, uint64_t hash, const Found& found);
   // Unlinks an invalid item and says why it was; kHit if it is valid. REQUIRES: its stripe lock.
   LookupResult DropIfInvalid(ThreadContext& ctx, uint64_t hash, const Found& found, uint32_t now);
-  // FindLocked, then DropIfInvalid: true if `key` has a valid item. REQUIRES: the stripe lock.
-  bool FindValidLocked(ThreadContext& ctx, uint64_t hash, std::string_view key, uint32_t now,
-                       Found* found);
+  // FindLocked, then DropIfInvalid: kFound if `key` has a valid item. REQUIRES: the stripe lock.
+  FindResult FindValidLocked(ThreadContext& ctx, uint64_t hash, std::string_view key, uint32_t now,
+                             Found* found);
   // Points the slot at `loc` (an item of `size` bytes), replacing `old` if present, whose access
   // counter the slot keeps if `keep_counter`; false if the table is full. REQUIRES: the stripe
   // lock of `hash`.

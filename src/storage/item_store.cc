@@ -55,7 +55,9 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
     if (attempt > 0 && !reclaim_.EvictForIndex(ctx)) break;
     SpinLockGuard guard(core_.table.StripeFor(hash));
     Found found;
-    const bool present = index_.FindValidLocked(ctx, hash, key, now, &found);
+    const FindResult find = index_.FindValidLocked(ctx, hash, key, now, &found);
+    if (find == FindResult::kPending) break;  // the cache reads flash and stores again
+    const bool present = find == FindResult::kFound;
     // Only cas compares the CAS: the other modes never derive it.
     const uint64_t item_cas =
         present && mode == StoreMode::kCas ? core_.CasOf(found.loc, found.header) : 0;
@@ -66,7 +68,7 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
         Report(outcome, core_.CasOf(place.loc, header), header.original_size());
         if (reader != nullptr) {
           Found created;
-          index_.FindLocked(hash, key, &created);
+          (void)index_.FindLocked(ctx, hash, key, &created);  // found: just linked
           // memcached counts the creator's read, as any read but u.
           if (reader->options.count_access) created.slot->CountAccess();
           index_.Serve(ctx, created, now, reader->state, reader->sink);
@@ -92,7 +94,9 @@ StoreResult ItemStore::StoreInvisible(ThreadContext& ctx, StoreMode mode, std::s
   // and a success only removes the old version.
   SpinLockGuard guard(core_.table.StripeFor(hash));
   Found found;
-  const bool present = index_.FindValidLocked(ctx, hash, key, now, &found);
+  const FindResult find = index_.FindValidLocked(ctx, hash, key, now, &found);
+  if (find == FindResult::kPending) return StoreResult::kNoMemory;  // the cache reads flash first
+  const bool present = find == FindResult::kFound;
   const uint64_t item_cas =
       present && mode == StoreMode::kCas ? core_.CasOf(found.loc, found.header) : 0;
   const StoreResult result = CheckMode(mode, present, item_cas, cas, core_.options.use_cas);
@@ -109,7 +113,9 @@ StoreResult ItemStore::RefuseTooLarge(ThreadContext& ctx, StoreMode mode, std::s
   if (mode == StoreMode::kSet) {
     SpinLockGuard guard(core_.table.StripeFor(hash));
     Found found;
-    if (index_.FindLocked(hash, key, &found)) index_.UnlinkLocked(ctx, hash, found);
+    if (index_.FindLocked(ctx, hash, key, &found) == FindResult::kFound) {
+      index_.UnlinkLocked(ctx, hash, found);
+    }
   }
   return StoreResult::kTooLarge;
 }

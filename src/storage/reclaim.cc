@@ -6,6 +6,7 @@
 
 #include "base/hash.h"
 #include "storage/expiry.h"
+#include "storage/flash_tier.h"
 
 namespace mnemo::storage {
 
@@ -20,13 +21,14 @@ class Reclaim::Reclaimer final : public SegmentReclaimer {
   }
 
   void UnlinkAll(uint32_t id) override {
-    Walk(id, [&](ItemLocation loc, const ItemSpan&, uint64_t hash) {
+    Walk(id, [&](ItemLocation loc, const ItemSpan& span, uint64_t hash) {
+      const bool to_flash = RoomOnFlash(loc, span.item_size() + CarriedCasBytes(loc));
       SpinLockGuard guard(core_.table.StripeFor(hash));
       Slot* slot = core_.table.FindLocation(hash, loc);
       if (slot == nullptr) return;
       ItemHeader header;
       ItemHeader::Decode(core_.ItemAt(loc), &header);
-      Unlink(hash, slot, loc, header);
+      Unlink(hash, slot, loc, header, to_flash);
     });
   }
 
@@ -36,15 +38,14 @@ class Reclaim::Reclaimer final : public SegmentReclaimer {
       const Slot* slot = core_.table.FindLocation(hash, loc);
       if (slot == nullptr) return;
       // What its copy will take: KeepOrDrop adds the CAS the item carries from now on.
-      const bool carries_cas = (item_internal::LoadInfo(core_.ItemAt(loc)) & kItemHasCas) != 0;
-      const size_t carried = core_.options.use_cas && !carries_cas ? sizeof(uint64_t) : 0;
-      items->push_back(
-          {loc.offset, static_cast<uint32_t>(span.item_size() + carried), slot->counter(), hash});
+      items->push_back({loc.offset, static_cast<uint32_t>(span.item_size() + CarriedCasBytes(loc)),
+                        slot->counter(), hash});
     });
   }
 
   bool KeepOrDrop(uint32_t from, const LiveItem& item, uint32_t threshold, uint32_t dest) override {
     const ItemLocation loc{from, item.offset};
+    const bool to_flash = RoomOnFlash(loc, item.size);
     SpinLockGuard guard(core_.table.StripeFor(item.hash));
     Slot* slot = core_.table.FindLocation(item.hash, loc);
     if (slot == nullptr) return false;
@@ -73,7 +74,7 @@ class Reclaim::Reclaimer final : public SegmentReclaimer {
       counters_.bytes_carried += moved_size - size;
       return true;
     }
-    Unlink(item.hash, slot, loc, header);
+    Unlink(item.hash, slot, loc, header, to_flash);
     return false;
   }
 
@@ -111,10 +112,41 @@ class Reclaim::Reclaimer final : public SegmentReclaimer {
     }
   }
 
-  // REQUIRES: the stripe lock of `hash`.
-  void Unlink(uint64_t hash, Slot* slot, ItemLocation loc, const ItemHeader& header) {
+  // Bytes a copy of the item at `loc` adds to carry its CAS (copies keep their version's CAS).
+  size_t CarriedCasBytes(ItemLocation loc) const {
+    const bool carries_cas = (item_internal::LoadInfo(core_.ItemAt(loc)) & kItemHasCas) != 0;
+    return core_.options.use_cas && !carries_cas ? sizeof(uint64_t) : 0;
+  }
+
+  // Whether the item at `loc`, of `moved_size` bytes once it carries its CAS, would go to flash if
+  // it is still linked when Unlink sees it: there is a flash tier with room for it, and it is
+  // valid and in one piece. Called before the stripe lock, since making room may reuse a flash
+  // segment, which takes stripe locks (flash_tier.h).
+  bool RoomOnFlash(ItemLocation loc, size_t moved_size) {
+    if (core_.flash == nullptr) return false;
+    ItemHeader header;
+    ItemHeader::Decode(core_.ItemAt(loc), &header);
+    if (header.chained || core_.Invalid(loc, header, now_)) return false;
+    return core_.flash->MakeRoom(moved_size, core_.flush_gen(), &counters_);
+  }
+
+  // Removes the item at `loc` from RAM: to flash if `to_flash` (RoomOnFlash said so) and it is
+  // still valid, else out of the cache. REQUIRES: the stripe lock of `hash`.
+  void Unlink(uint64_t hash, Slot* slot, ItemLocation loc, const ItemHeader& header,
+              bool to_flash) {
+    const bool invalid = core_.Invalid(loc, header, now_);
+    if (to_flash && !invalid) {
+      ItemHeader moved = header;
+      if (!moved.has_cas) core_.SetCas(&moved, core_.VersionOf(loc));
+      const ItemLocation at = core_.flash->Append(moved, core_.ItemAt(loc) + header.size());
+      slot->Relocate(at);
+      core_.LiveSub(loc.segment, header.item_size());
+      core_.LiveAdd(at.segment, moved.item_size());
+      counters_.bytes_carried += moved.item_size() - header.item_size();
+      return;
+    }
     const bool fetched = slot->counter() > 0;
-    if (core_.Invalid(loc, header, now_)) {
+    if (invalid) {
       ++counters_.reclaimed;
       if (!fetched) ++counters_.expired_unfetched;
     } else {

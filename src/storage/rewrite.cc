@@ -100,7 +100,10 @@ RewriteOutcome Rewriter::RewriteItem(ThreadContext& ctx, std::string_view key, u
     {
       SpinLockGuard guard(stripe);
       Found found;
-      if (!index_.FindLocked(hash, key, &found)) return RewriteOutcome::kMiss;
+      // Absent, or perhaps on flash: the cache reads flash then and runs the rewrite again.
+      if (index_.FindLocked(ctx, hash, key, &found) != FindResult::kFound) {
+        return RewriteOutcome::kMiss;
+      }
       switch (index_.DropIfInvalid(ctx, hash, found, now)) {
         case LookupResult::kHit:
           break;
@@ -182,8 +185,9 @@ RewriteOutcome Rewriter::RewriteItem(ThreadContext& ctx, std::string_view key, u
     {
       SpinLockGuard guard(stripe);
       Found found;
-      if (index_.FindLocked(hash, key, &found) && core_.VersionOf(found.loc) == version &&
-          StateBits(found.header) == state && !core_.Invalid(found.loc, found.header, now)) {
+      if (index_.FindLocked(ctx, hash, key, &found) == FindResult::kFound &&
+          core_.VersionOf(found.loc) == version && StateBits(found.header) == state &&
+          !core_.Invalid(found.loc, found.header, now)) {
         if (rewrite.keep_value) {
           ItemCursor from(core_.pool, found.loc);
           from.Skip(found.header_size + found.header.key_size);
@@ -193,7 +197,7 @@ RewriteOutcome Rewriter::RewriteItem(ThreadContext& ctx, std::string_view key, u
         if (new_cas != nullptr) *new_cas = core_.CasOf(place.loc, header);
         if (rewrite.counts_as_read || sink != nullptr) {
           Found moved;
-          index_.FindLocked(hash, key, &moved);
+          (void)index_.FindLocked(ctx, hash, key, &moved);  // found: just linked
           if (rewrite.counts_as_read) {
             moved.slot->CountAccess();
             NoteAccessAt(core_.pool.Info(moved.loc.segment), now);

@@ -29,11 +29,18 @@ SegmentCache::SegmentCache(const CacheOptions& options)
       reclaim_(core_),
       writer_(core_, reclaim_),
       store_(core_, index_, writer_, reclaim_, codec_),
-      rewriter_(core_, index_, writer_, store_, codec_) {}
+      rewriter_(core_, index_, writer_, store_, codec_),
+      recall_(core_, writer_) {}
 
 Status SegmentCache::Init() {
   Status status = core_.Init();
   if (!status.ok()) return status;
+  if (!core_.options.flash_path.empty()) {
+    flash_ = std::make_unique<FlashTier>(core_, core_.options.flash_path, core_.options.flash_size);
+    status = flash_->Init();
+    if (!status.ok()) return status;
+    core_.flash = flash_.get();
+  }
   reclaim_.Init();
   background_ctx_ = std::make_unique<ThreadContext>(this);
   {
@@ -74,6 +81,13 @@ StoreResult SegmentCache::Store(Context& context, const WriteRequest& request,
   if (!ValidKey(key)) return StoreResult::kNotStored;
   const uint64_t hash = HashKey(key);
   const uint32_t now = core_.Now();
+  return recall_.Run(ctx, hash, key, StoreResult::kNoMemory,
+                     [&] { return StoreOnce(ctx, request, hash, now, outcome); });
+}
+
+StoreResult SegmentCache::StoreOnce(ThreadContext& ctx, const WriteRequest& request, uint64_t hash,
+                                    uint32_t now, WriteOutcome* outcome) {
+  const std::string_view key = request.key;
   if (request.value.size() > core_.options.item_size_max) {
     return store_.RefuseTooLarge(ctx, request.mode, key, hash);
   }
@@ -100,6 +114,13 @@ LookupResult SegmentCache::Get(Context& context, std::string_view key, const Rea
   const uint32_t now = core_.Now();
   const uint32_t recache_expiry =
       options.recache ? ExpiryFromExptime(options.recache_exptime, now, WallSeconds()) : 0;
+  return recall_.Run(ctx, hash, key, LookupResult::kMiss,
+                     [&] { return GetOnce(ctx, key, hash, now, options, recache_expiry, sink); });
+}
+
+LookupResult SegmentCache::GetOnce(ThreadContext& ctx, std::string_view key, uint64_t hash,
+                                   uint32_t now, const ReadOptions& options,
+                                   uint32_t recache_expiry, ItemSink& sink) {
   for (;;) {
     LookupResult result = LookupResult::kMiss;
     if (options.touch) {
@@ -108,12 +129,15 @@ LookupResult SegmentCache::Get(Context& context, std::string_view key, const Rea
     } else {
       SpinLockGuard guard(core_.table.StripeFor(hash));
       Found found;
-      if (index_.FindLocked(hash, key, &found))
+      if (index_.FindLocked(ctx, hash, key, &found) == FindResult::kFound) {
         result = index_.DropIfInvalid(ctx, hash, found, now);
+      }
       if (result == LookupResult::kHit) {
         index_.ServeLocked(ctx, found, now, options, recache_expiry, sink);
       }
     }
+    // Pending on flash: nothing was done; FlashRecall reads flash and runs the read again.
+    if (ctx.flash.pending()) return result;
     if (result == LookupResult::kHit || !options.vivify) return result;
     switch (Vivify(ctx, key, hash, now, options, sink)) {
       case StoreResult::kStored:
@@ -144,7 +168,7 @@ LookupResult SegmentCache::ReadTouching(ThreadContext& ctx, std::string_view key
       ReadOptions untouched = options;
       untouched.touch = false;
       untouched.vivify = false;
-      return Get(ctx, key, untouched, sink);
+      return GetOnce(ctx, key, hash, now, untouched, recache_expiry, sink);
     }
     case RewriteOutcome::kMiss:
     case RewriteOutcome::kRefused:
@@ -195,8 +219,11 @@ TouchResult SegmentCache::Touch(Context& context, std::string_view key, Exptime 
   const uint32_t expiry = ExpiryFromExptime(exptime, now, WallSeconds());
   ReadOptions options;
   options.can_win = false;  // the recache race is the meta protocol's; touch takes no part in it
-  switch (rewriter_.TouchVersion(static_cast<ThreadContext&>(context), key, HashKey(key), now,
-                                 options, expiry, 0, nullptr)) {
+  auto& ctx = static_cast<ThreadContext&>(context);
+  const uint64_t hash = HashKey(key);
+  switch (recall_.Run(ctx, hash, key, RewriteOutcome::kNoMemory, [&] {
+    return rewriter_.TouchVersion(ctx, key, hash, now, options, expiry, 0, nullptr);
+  })) {
     case RewriteOutcome::kDone:
       return TouchResult::kTouched;
     case RewriteOutcome::kNoMemory:
@@ -217,10 +244,19 @@ DeleteResult SegmentCache::Delete(Context& context, const DeleteRequest& request
   if (!ValidKey(key)) return DeleteResult::kNotFound;
   const uint64_t hash = HashKey(key);
   const uint32_t now = core_.Now();
+  return recall_.Run(ctx, hash, key, DeleteResult::kNoMemory,
+                     [&] { return DeleteOnce(ctx, request, hash, now); });
+}
+
+DeleteResult SegmentCache::DeleteOnce(ThreadContext& ctx, const DeleteRequest& request,
+                                      uint64_t hash, uint32_t now) {
+  const std::string_view key = request.key;
   if (request.invalidate || request.drop_value) return rewriter_.Delete(ctx, request, hash, now);
   SpinLockGuard guard(core_.table.StripeFor(hash));
   Found found;
-  if (!index_.FindValidLocked(ctx, hash, key, now, &found)) return DeleteResult::kNotFound;
+  if (index_.FindValidLocked(ctx, hash, key, now, &found) != FindResult::kFound) {
+    return DeleteResult::kNotFound;
+  }
   if (request.cas && core_.CasOf(found.loc, found.header) != *request.cas) {
     return DeleteResult::kExists;
   }
@@ -231,8 +267,11 @@ DeleteResult SegmentCache::Delete(Context& context, const DeleteRequest& request
 ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& request,
                                      ArithOutcome* outcome) {
   if (!ValidKey(request.key)) return ArithResult::kNotFound;
-  return rewriter_.Arithmetic(static_cast<ThreadContext&>(context), request, HashKey(request.key),
-                              core_.Now(), outcome);
+  auto& ctx = static_cast<ThreadContext&>(context);
+  const uint64_t hash = HashKey(request.key);
+  const uint32_t now = core_.Now();
+  return recall_.Run(ctx, hash, request.key, ArithResult::kNoMemory,
+                     [&] { return rewriter_.Arithmetic(ctx, request, hash, now, outcome); });
 }
 
 void SegmentCache::FlushAll(const FlushRequest& request) {
@@ -279,6 +318,25 @@ CacheStats SegmentCache::Stats() const {
   stats.hash_power_level = static_cast<uint64_t>(core_.table.power());
   stats.hash_is_expanding = core_.table.expanding() ? 1 : 0;
   stats.oldest_item_age = core_.OldestItemAge(MonotonicSeconds());
+  if (flash_ != nullptr) {
+    const FlashStats flash = flash_->Stats();
+    stats.badcrc_from_extstore = flash.badcrc;
+    stats.extstore_limit_maxbytes = flash.limit_bytes;
+    stats.extstore_pages_total = flash.segments_total;
+    stats.extstore_pages_used = flash.segments_used;
+    stats.extstore_objects_used = flash.objects_used;
+    stats.extstore_bytes_used = flash.bytes_used;
+    stats.extstore_objects_written = flash.objects_written;
+    stats.extstore_bytes_written = flash.bytes_written;
+    stats.extstore_objects_read = flash.objects_read;
+    stats.extstore_bytes_read = flash.bytes_read;
+    stats.extstore_page_reclaims = flash.segment_reuses;
+    stats.extstore_page_evictions = flash.segment_evictions;
+    stats.extstore_objects_evicted = flash.objects_evicted;
+    stats.extstore_bytes_evicted = flash.bytes_evicted;
+    stats.extstore_io_errors = flash.io_errors;
+    stats.extstore_enabled = flash.enabled ? 1 : 0;
+  }
   return stats;
 }
 

@@ -47,6 +47,8 @@
 #include "base/thread_annotations.h"
 #include "storage/cache.h"
 #include "storage/cache_core.h"
+#include "storage/flash_recall.h"
+#include "storage/flash_tier.h"
 #include "storage/item_index.h"
 #include "storage/item_store.h"
 #include "storage/reclaim.h"
@@ -89,6 +91,14 @@ class SegmentCache final : public Cache, public ContextOwner {
   // ContextOwner.
   void Retire(ThreadContext& ctx) override EXCLUDES(registry_mu_);
 
+  // The operations, once: FlashRecall::Run runs them until no flash candidate is pending.
+  StoreResult StoreOnce(ThreadContext& ctx, const WriteRequest& request, uint64_t hash,
+                        uint32_t now, WriteOutcome* outcome);
+  LookupResult GetOnce(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
+                       const ReadOptions& options, uint32_t recache_expiry, ItemSink& sink);
+  DeleteResult DeleteOnce(ThreadContext& ctx, const DeleteRequest& request, uint64_t hash,
+                          uint32_t now);
+
   // gat and mg with T: Rewriter::TouchVersion as a read. With -M and no room to move the item,
   // it is served with its old expiry.
   LookupResult ReadTouching(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
@@ -109,6 +119,8 @@ class SegmentCache final : public Cache, public ContextOwner {
   SegmentWriter writer_;
   ItemStore store_;
   Rewriter rewriter_;
+  std::unique_ptr<FlashTier> flash_;  // with -o ext_path only
+  FlashRecall recall_;
 
   mutable Mutex registry_mu_;
   std::vector<ThreadContext*> contexts_ GUARDED_BY(registry_mu_);

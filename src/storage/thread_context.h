@@ -18,6 +18,7 @@
 #include "storage/cache.h"
 #include "storage/cache_stats.h"
 #include "storage/eviction.h"
+#include "storage/flash_candidates.h"
 #include "storage/segment_pool.h"
 
 namespace mnemo::storage {
@@ -82,6 +83,11 @@ class ThreadContext final : public Cache::Context {
   Scratch compressed;
   Scratch block;
   Scratch rebuilt;
+  // An item read from flash.
+  Scratch flash_record;
+
+  // What this operation's lookups met on flash.
+  FlashCandidates flash;
 
  private:
   ContextOwner* owner_;

@@ -1,0 +1,326 @@
+#include "storage/flash_tier.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "base/crc32c.h"
+#include "base/hash.h"
+#include "base/logging.h"
+#include "storage/cache_core.h"
+
+namespace mnemo::storage {
+namespace {
+
+constexpr uint32_t kNoBufferSegment = UINT32_MAX;
+constexpr size_t kAlignment = 4096;
+// The segment header: what a reader of the file needs to know the segment's use. Only its
+// sequence and length are relied on today; the magic and version make a foreign or older file
+// recognisable to the warm restart that will read it.
+constexpr char kMagic[8] = {'m', 'n', 'e', 'm', 'o', 'f', 'l', '1'};
+constexpr uint32_t kLayoutVersion = 1;
+
+void StoreLe32(char* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
+}
+uint32_t LoadLe32(const char* in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(in[i])} << (8 * i);
+  return v;
+}
+void StoreLe64(char* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
+}
+
+bool PreadFully(int fd, char* out, size_t size, uint64_t offset) {
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    out += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+bool PwriteFully(int fd, const char* in, size_t size, uint64_t offset) {
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd, in, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    in += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+struct FlashTier::Segment {
+  std::atomic<uint32_t> generation{0};
+  std::atomic<uint32_t> live_items{0};
+  std::atomic<uint64_t> live_bytes{0};
+  std::atomic<uint32_t> flush_gen{0};
+  // Header and records written; final once the buffer has moved on.
+  std::atomic<uint32_t> end{0};
+};
+
+FlashTier::FlashTier(CacheCore& core, std::string path, uint64_t size)
+    : core_(core),
+      path_(std::move(path)),
+      segment_size_(core.pool.segment_size()),
+      first_id_(core.pool.max_segments()),
+      segment_count_(static_cast<uint32_t>(
+          std::min<uint64_t>(size / segment_size_, uint64_t{kMaxSegments} - first_id_))),
+      buffer_segment_(kNoBufferSegment) {}
+
+FlashTier::~FlashTier() {
+  if (fd_ >= 0) ::close(fd_);
+  std::free(buffer_);
+}
+
+Status FlashTier::Init() {
+  if (segment_count_ < 2) {
+    return Status::Error("ext_path " + path_ + ": its size must hold at least 2 segments of " +
+                         std::to_string(segment_size_) + " bytes");
+  }
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) return Status::Error("ext_path " + path_ + ": " + std::strerror(errno));
+  struct stat st {};
+  const uint64_t needed = uint64_t{segment_count_} * segment_size_;
+  if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < needed &&
+      ::ftruncate(fd_, static_cast<off_t>(needed)) != 0) {
+    return Status::Error("ext_path " + path_ + ": cannot size it to " + std::to_string(needed) +
+                         " bytes: " + std::strerror(errno));
+  }
+  segments_ = std::make_unique<Segment[]>(segment_count_);
+  reuse_buffer_ = std::make_unique<char[]>(segment_size_);
+  MutexLock lock(buffer_mu_);
+  buffer_ = static_cast<char*>(std::aligned_alloc(kAlignment, segment_size_));
+  if (buffer_ == nullptr) return Status::Error("ext_path: no memory for the write buffer");
+  enabled_.store(true, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+bool FlashTier::MakeRoom(size_t item_size, uint32_t flush_gen, ReclaimCounters* counters) {
+  if (!enabled_.load(std::memory_order_relaxed)) return false;
+  const size_t record = item_size + kRecordTrailer;
+  if (kHeaderSize + record > segment_size_) return false;
+  {
+    MutexLock lock(buffer_mu_);
+    if (buffer_segment_ != kNoBufferSegment) {
+      // A flush_all since the buffer's segment was opened ends it (invariant 4).
+      if (buffer_flush_gen_ == flush_gen && buffer_used_ + record <= segment_size_) return true;
+      if (!WriteBuffer()) {
+        enabled_.store(false, std::memory_order_relaxed);
+        MNEMO_LOG(0,
+                  "ext_path %s: write failed (%s); the flash tier is off, evicted items are "
+                  "dropped\n",
+                  path_.c_str(), std::strerror(errno));
+        return false;
+      }
+    }
+  }
+  const uint32_t index = next_segment_;
+  next_segment_ = (next_segment_ + 1) % segment_count_;
+  Reuse(index, counters);
+  Segment& segment = segments_[index];
+  segment.flush_gen.store(flush_gen, std::memory_order_relaxed);
+  MutexLock lock(buffer_mu_);
+  buffer_segment_ = index;
+  buffer_used_ = kHeaderSize;
+  buffer_flush_gen_ = flush_gen;
+  segment.end.store(kHeaderSize, std::memory_order_release);
+  ++sequence_;
+  return true;
+}
+
+ItemLocation FlashTier::Append(const ItemHeader& header, const char* body) {
+  MutexLock lock(buffer_mu_);
+  char* const item = buffer_ + buffer_used_;
+  const size_t header_size = header.Encode(item);
+  const size_t item_size = header.item_size();
+  std::memcpy(item + header_size, body, item_size - header_size);
+  StoreLe32(item + item_size, Crc32c(item, item_size));
+  const ItemLocation loc{first_id_ + buffer_segment_, static_cast<uint32_t>(buffer_used_)};
+  buffer_used_ += item_size + kRecordTrailer;
+  segments_[buffer_segment_].end.store(static_cast<uint32_t>(buffer_used_),
+                                       std::memory_order_release);
+  objects_written_.fetch_add(1, std::memory_order_relaxed);
+  bytes_written_.fetch_add(item_size + kRecordTrailer, std::memory_order_relaxed);
+  return loc;
+}
+
+bool FlashTier::WriteBuffer() {
+  char* const header = buffer_;
+  std::memset(header, 0, kHeaderSize);
+  std::memcpy(header, kMagic, sizeof(kMagic));
+  StoreLe32(header + 8, kLayoutVersion);
+  StoreLe64(header + 16, sequence_);
+  StoreLe32(header + 24, static_cast<uint32_t>(buffer_used_));
+  StoreLe32(header + kHeaderSize - 4, Crc32c(header, kHeaderSize - 4));
+  // Whole pages: the file may be opened for direct I/O one day, and the page cache prefers them.
+  const size_t length =
+      std::min(segment_size_, (buffer_used_ + kAlignment - 1) & ~(kAlignment - 1));
+  const bool ok = PwriteFully(fd_, buffer_, length, FileOffset(buffer_segment_));
+  if (!ok) io_errors_.fetch_add(1, std::memory_order_relaxed);
+  buffer_segment_ = kNoBufferSegment;
+  return ok;
+}
+
+void FlashTier::Reuse(uint32_t index, ReclaimCounters* counters) {
+  Segment& segment = segments_[index];
+  const uint32_t end = segment.end.load(std::memory_order_acquire);
+  if (end != 0) segment_reuses_.fetch_add(1, std::memory_order_relaxed);
+  if (segment.live_items.load(std::memory_order_acquire) != 0) {
+    segment_evictions_.fetch_add(1, std::memory_order_relaxed);
+    char* const data = reuse_buffer_.get();
+    if (!PreadFully(fd_, data, end, FileOffset(index))) {
+      io_errors_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      for (uint32_t offset = kHeaderSize; offset + kItemMinHeader + kRecordTrailer <= end;) {
+        const char* item = data + offset;
+        const ItemSpan span = ItemSpanAt(item);
+        const size_t size = span.item_size();
+        if (offset + size + kRecordTrailer > end || Crc32c(item, size) != LoadLe32(item + size)) {
+          // The rest cannot be walked; slots left pointing here are dropped by the lookups that
+          // meet them (invariant 2).
+          badcrc_.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        const uint64_t hash = HashKey({item + span.header_size, span.key_size});
+        const ItemLocation loc{first_id_ + index, offset};
+        {
+          SpinLockGuard guard(core_.table.StripeFor(hash));
+          Slot* slot = core_.table.FindLocation(hash, loc);
+          if (slot != nullptr) {
+            core_.table.Erase(hash, slot);
+            LiveSub(loc.segment, size);
+            ++counters->items_unlinked;
+            counters->bytes_unlinked += size;
+            objects_evicted_.fetch_add(1, std::memory_order_relaxed);
+            bytes_evicted_.fetch_add(size, std::memory_order_relaxed);
+          }
+        }
+        offset += static_cast<uint32_t>(size + kRecordTrailer);
+      }
+    }
+  }
+  segment.live_items.store(0, std::memory_order_relaxed);
+  segment.live_bytes.store(0, std::memory_order_relaxed);
+  segment.end.store(0, std::memory_order_relaxed);
+  segment.generation.fetch_add(1, std::memory_order_acq_rel);
+}
+
+uint32_t FlashTier::generation(ItemLocation loc) const {
+  return segments_[loc.segment - first_id_].generation.load(std::memory_order_acquire);
+}
+
+bool FlashTier::ReadBytes(uint32_t index, size_t offset, size_t size, char* out) {
+  {
+    MutexLock lock(buffer_mu_);
+    if (buffer_segment_ == index) {
+      std::memcpy(out, buffer_ + offset, size);
+      return true;
+    }
+  }
+  return PreadFully(fd_, out, size, FileOffset(index) + offset);
+}
+
+FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation, char* out) {
+  const uint32_t index = loc.segment - first_id_;
+  const Segment& segment = segments_[index];
+  const auto changed = [&] {
+    return segment.generation.load(std::memory_order_acquire) != generation;
+  };
+  const uint32_t end = segment.end.load(std::memory_order_acquire);
+  const size_t offset = loc.offset;
+  if (offset < kHeaderSize || offset + kItemMinHeader + kRecordTrailer > end) {
+    return changed() ? ReadResult::kChanged : ReadResult::kCorrupt;
+  }
+  const size_t first = std::min(kFirstRead, end - offset);
+  bool ok = ReadBytes(index, offset, first, out);
+  const ItemSpan span = ItemSpanAt(out);
+  const size_t size = span.item_size();
+  const size_t total = size + kRecordTrailer;
+  if (ok && total <= end - offset && total > first) {
+    ok = ReadBytes(index, offset + first, total - first, out + first);
+  }
+  if (changed()) return ReadResult::kChanged;
+  if (!ok) io_errors_.fetch_add(1, std::memory_order_relaxed);
+  const uint8_t info = static_cast<uint8_t>(out[0]);
+  if (!ok || total > end - offset || (info & kItemHasCas) == 0 || (info & kItemChained) != 0 ||
+      Crc32c(out, size) != LoadLe32(out + size)) {
+    if (ok) badcrc_.fetch_add(1, std::memory_order_relaxed);
+    return ReadResult::kCorrupt;
+  }
+  objects_read_.fetch_add(1, std::memory_order_relaxed);
+  bytes_read_.fetch_add(total, std::memory_order_relaxed);
+  return ReadResult::kOk;
+}
+
+uint64_t FlashTier::HashAt(ItemLocation loc) {
+  const uint32_t index = loc.segment - first_id_;
+  const uint32_t end = segments_[index].end.load(std::memory_order_acquire);
+  char first[kFirstRead];
+  if (loc.offset + kItemMinHeader > end) return 0;
+  if (!ReadBytes(index, loc.offset, std::min<size_t>(kFirstRead, end - loc.offset), first)) {
+    io_errors_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  const ItemSpan span = ItemSpanAt(first);
+  if (span.header_size + span.key_size > kFirstRead) return 0;
+  return HashKey({first + span.header_size, span.key_size});
+}
+
+void FlashTier::LiveAdd(uint32_t segment, size_t size) {
+  Segment& s = segments_[segment - first_id_];
+  s.live_items.fetch_add(1, std::memory_order_relaxed);
+  s.live_bytes.fetch_add(size, std::memory_order_relaxed);
+}
+
+void FlashTier::LiveSub(uint32_t segment, size_t size) {
+  Segment& s = segments_[segment - first_id_];
+  s.live_bytes.fetch_sub(size, std::memory_order_relaxed);
+  s.live_items.fetch_sub(1, std::memory_order_release);
+}
+
+bool FlashTier::Flushed(uint32_t segment, uint32_t flush_gen) const {
+  return segments_[segment - first_id_].flush_gen.load(std::memory_order_relaxed) < flush_gen;
+}
+
+FlashStats FlashTier::Stats() const {
+  FlashStats stats;
+  stats.limit_bytes = uint64_t{segment_count_} * segment_size_;
+  stats.segments_total = segment_count_;
+  for (uint32_t i = 0; segments_ != nullptr && i < segment_count_; ++i) {
+    const uint32_t items = segments_[i].live_items.load(std::memory_order_relaxed);
+    if (items == 0) continue;
+    ++stats.segments_used;
+    stats.objects_used += items;
+    stats.bytes_used += segments_[i].live_bytes.load(std::memory_order_relaxed);
+  }
+  stats.objects_written = objects_written_.load(std::memory_order_relaxed);
+  stats.bytes_written = bytes_written_.load(std::memory_order_relaxed);
+  stats.objects_read = objects_read_.load(std::memory_order_relaxed);
+  stats.bytes_read = bytes_read_.load(std::memory_order_relaxed);
+  stats.segment_reuses = segment_reuses_.load(std::memory_order_relaxed);
+  stats.segment_evictions = segment_evictions_.load(std::memory_order_relaxed);
+  stats.objects_evicted = objects_evicted_.load(std::memory_order_relaxed);
+  stats.bytes_evicted = bytes_evicted_.load(std::memory_order_relaxed);
+  stats.badcrc = badcrc_.load(std::memory_order_relaxed);
+  stats.io_errors = io_errors_.load(std::memory_order_relaxed);
+  stats.enabled = enabled_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+}  // namespace mnemo::storage

@@ -1,0 +1,274 @@
+// The flash tier seen through the Cache interface: items evicted from RAM are found on flash,
+// with their value, flags and CAS, by every command; the tier's own FIFO, flush_all and corrupt
+// records behave as flash_tier.h says.
+#include "storage/flash_tier.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/segment_cache.h"
+#include "testing/storage/cache_calls.h"
+#include "testing/storage/cache_test_util.h"
+
+namespace mnemo::storage {
+namespace {
+
+// A file in the test's temporary directory, removed at the end.
+class TempFile {
+ public:
+  TempFile() {
+    const char* dir = std::getenv("TMPDIR");
+    path_ = std::string(dir != nullptr ? dir : "/tmp") + "/mnemo-flash-XXXXXX";
+    const int fd = ::mkstemp(path_.data());
+    EXPECT_GE(fd, 0);
+    ::close(fd);
+  }
+  ~TempFile() { ::unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// 2 MiB of RAM in 64 KiB segments, and `flash_mib` of flash.
+CacheOptions FlashOptions(const std::string& path, size_t flash_mib) {
+  CacheOptions options;
+  options.memory_limit = size_t{2} << 20;
+  options.segment_size = size_t{64} << 10;
+  options.background_thread = false;
+  options.compression = Compression::kOff;
+  options.flash_path = path;
+  options.flash_size = uint64_t{flash_mib} << 20;
+  return options;
+}
+
+std::string ValueFor(int i, size_t size) {
+  std::string value(size, 'a' + static_cast<char>(i % 26));
+  const std::string tag = std::to_string(i);
+  value.replace(0, std::min(tag.size(), size), tag.substr(0, size));
+  return value;
+}
+
+class FlashTierTest : public ::testing::Test {
+ protected:
+  void Make(size_t flash_mib) {
+    ctx_.reset();
+    cache_ = CreateCacheOrDie(FlashOptions(file_.path(), flash_mib));
+    ctx_ = cache_->NewContext();
+  }
+  void SetUp() override { Make(32); }
+
+  // Writes `count` items of `size` bytes: about count * size bytes, beyond RAM's 2 MiB.
+  void Fill(int count, size_t size, std::vector<uint64_t>* cas = nullptr) {
+    for (int i = 0; i < count; ++i) {
+      uint64_t new_cas = 0;
+      ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "key" + std::to_string(i),
+                                   static_cast<uint32_t>(i), 0, ValueFor(i, size), 0, &new_cas),
+                StoreResult::kStored);
+      if (cas != nullptr) cas->push_back(new_cas);
+    }
+  }
+
+  TempFile file_;
+  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<Cache::Context> ctx_;
+};
+
+TEST_F(FlashTierTest, ItemsEvictedFromRamAreReadBackFromFlashWithTheirFlagsAndCas) {
+  constexpr int kItems = 12000;  // 12000 x ~530 bytes: about 6 MiB, three times RAM
+  std::vector<uint64_t> cas;
+  Fill(kItems, 500, &cas);
+  CacheStats stats = cache_->Stats();
+  EXPECT_EQ(stats.evictions, 0u);
+  EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(kItems));
+  for (int i = 0; i < kItems; ++i) {
+    CapturedItem item;
+    ASSERT_EQ(cache_calls::Get(*cache_, *ctx_, "key" + std::to_string(i), item), LookupResult::kHit)
+        << i;
+    EXPECT_EQ(item.value, ValueFor(i, 500)) << i;
+    EXPECT_EQ(item.flags, static_cast<uint32_t>(i));
+    EXPECT_EQ(item.cas, cas[static_cast<size_t>(i)]) << i;
+  }
+  stats = cache_->Stats();
+  EXPECT_GT(stats.get_extstore, static_cast<uint64_t>(kItems) / 2);
+  EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(kItems));
+}
+
+TEST_F(FlashTierTest, EveryCommandFindsAnItemOnFlash) {
+  constexpr int kItems = 8000;
+  std::vector<uint64_t> cas;
+  Fill(kItems, 500, &cas);
+  // key0 .. key9 were written first: by now they are on flash.
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kAdd, "key0", 0, 0, "x", 0, nullptr),
+            StoreResult::kNotStored);
+  EXPECT_EQ(
+      cache_calls::Store(*cache_, *ctx_, StoreMode::kCas, "key1", 0, 0, "new", cas[1], nullptr),
+      StoreResult::kStored);
+  EXPECT_EQ(ValueOf(*cache_, *ctx_, "key1"), "new");
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kAppend, "key2", 0, 0, "!", 0, nullptr),
+            StoreResult::kStored);
+  EXPECT_EQ(ValueOf(*cache_, *ctx_, "key2"), ValueFor(2, 500) + "!");
+  EXPECT_EQ(cache_calls::Delete(*cache_, *ctx_, "key3"), DeleteResult::kDeleted);
+  CapturedItem item;
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "key3", item), LookupResult::kMiss);
+  EXPECT_EQ(cache_->Touch(*ctx_, "key4", 1000), TouchResult::kTouched);
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kReplace, "key5", 0, 0, "r", 0, nullptr),
+            StoreResult::kStored);
+  EXPECT_EQ(ValueOf(*cache_, *ctx_, "key5"), "r");
+  // A set of a key on flash replaces it: one item, not two.
+  const uint64_t before = cache_->Stats().curr_items;
+  EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "key6", 0, 0, "s", 0, nullptr),
+            StoreResult::kStored);
+  EXPECT_EQ(cache_->Stats().curr_items, before);
+  EXPECT_EQ(ValueOf(*cache_, *ctx_, "key6"), "s");
+}
+
+TEST_F(FlashTierTest, ArithmeticOnAnItemOnFlash) {
+  ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "counter", 0, 0, "41", 0, nullptr),
+            StoreResult::kStored);
+  Fill(8000, 500);
+  uint64_t value = 0;
+  uint64_t cas = 0;
+  ASSERT_EQ(cache_calls::Arithmetic(*cache_, *ctx_, "counter", true, 1, &value, &cas),
+            ArithResult::kOk);
+  EXPECT_EQ(value, 42u);
+}
+
+TEST_F(FlashTierTest, FlashIsReusedFirstInFirstOutAndTheCountsFollow) {
+  Make(4);                       // 64 segments of 64 KiB
+  constexpr int kItems = 30000;  // about 16 MiB: flash wraps around several times
+  Fill(kItems, 500);
+  const CacheStats stats = cache_->Stats();
+  int hits = 0;
+  for (int i = 0; i < kItems; ++i) {
+    CapturedItem item;
+    const std::string key = "key" + std::to_string(i);
+    if (cache_calls::Get(*cache_, *ctx_, key, item) == LookupResult::kHit) {
+      ++hits;
+      EXPECT_EQ(item.value, ValueFor(i, 500)) << i;
+    }
+  }
+  // RAM and flash hold about 6 MiB of the 16: the newest items. Reading brings items back to RAM,
+  // which pushes others to flash and the oldest on flash out: a few that were counted are gone.
+  EXPECT_LE(static_cast<uint64_t>(hits), stats.curr_items);
+  EXPECT_GT(static_cast<uint64_t>(hits), stats.curr_items * 95 / 100);
+  EXPECT_GT(hits, 8000);
+  EXPECT_LT(hits, 13000);
+  CapturedItem item;
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "key0", item), LookupResult::kMiss);
+  EXPECT_EQ(cache_calls::Get(*cache_, *ctx_, "key" + std::to_string(kItems - 1), item),
+            LookupResult::kHit);
+}
+
+TEST_F(FlashTierTest, FlushAllInvalidatesItemsOnFlash) {
+  Fill(8000, 500);
+  FlushRequest flush;
+  cache_->FlushAll(flush);
+  for (int i = 0; i < 8000; i += 97) {
+    CapturedItem item;
+    EXPECT_NE(cache_calls::Get(*cache_, *ctx_, "key" + std::to_string(i), item), LookupResult::kHit)
+        << i;
+  }
+  // Items written after the flush go to flash and come back.
+  Fill(8000, 500);
+  EXPECT_EQ(ValueOf(*cache_, *ctx_, "key0"), ValueFor(0, 500));
+}
+
+TEST_F(FlashTierTest, ACorruptRecordIsAMissNeverWrongBytes) {
+  Fill(8000, 500);
+  // Flip a byte in every record's value of the first flash segment (after its header).
+  const int fd = ::open(file_.path().c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  std::string segment(64 << 10, '\0');
+  ASSERT_EQ(::pread(fd, segment.data(), segment.size(), 0), static_cast<ssize_t>(segment.size()));
+  for (size_t i = FlashTier::kHeaderSize + 100; i < segment.size(); i += 50) segment[i] ^= 0x20;
+  ASSERT_EQ(::pwrite(fd, segment.data(), segment.size(), 0), static_cast<ssize_t>(segment.size()));
+  ::close(fd);
+  int hits = 0;
+  for (int i = 0; i < 8000; ++i) {
+    CapturedItem item;
+    if (cache_calls::Get(*cache_, *ctx_, "key" + std::to_string(i), item) == LookupResult::kHit) {
+      ++hits;
+      EXPECT_EQ(item.value, ValueFor(i, 500)) << i;
+    }
+  }
+  EXPECT_LT(hits, 8000);
+  EXPECT_GT(hits, 7000);
+  EXPECT_GT(cache_->Stats().miss_from_extstore, 0u);
+}
+
+TEST(FlashTierCreateTest, RefusesAFileTooSmallForTwoSegments) {
+  TempFile file;
+  CacheOptions options = FlashOptions(file.path(), 0);
+  options.flash_size = 100 << 10;
+  std::unique_ptr<Cache> cache;
+  const Status status = Cache::Create(options, &cache);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("at least 2 segments"), std::string::npos) << status.message();
+}
+
+TEST(FlashTierCreateTest, ReportsAPathItCannotOpen) {
+  CacheOptions options = FlashOptions("/nonexistent-dir/flash", 8);
+  std::unique_ptr<Cache> cache;
+  const Status status = Cache::Create(options, &cache);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("No such file or directory"), std::string::npos)
+      << status.message();
+}
+
+// Four threads write, read and delete over a key space three times RAM, so that items move to
+// flash and back while other threads look them up: every hit carries the value last written by
+// the only thread that writes its key.
+TEST(FlashTierConcurrencyTest, ThreadsMovingItemsBetweenRamAndFlash) {
+  TempFile file;
+  CacheOptions options = FlashOptions(file.path(), 16);
+  options.background_thread = true;
+  std::unique_ptr<Cache> cache = CreateCacheOrDie(options);
+  constexpr int kThreads = 4;
+  constexpr int kKeysPerThread = 3000;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::unique_ptr<Cache::Context> ctx = cache->NewContext();
+      std::mt19937 rng(static_cast<uint32_t>(t));
+      std::vector<int> version(kKeysPerThread, -1);
+      for (int op = 0; op < 40000; ++op) {
+        const int k = static_cast<int>(rng() % kKeysPerThread);
+        const std::string key = "t" + std::to_string(t) + "k" + std::to_string(k);
+        const uint32_t what = rng() % 10;
+        if (what < 4) {
+          version[static_cast<size_t>(k)] = op;
+          if (cache_calls::Store(*cache, *ctx, StoreMode::kSet, key, 0, 0, ValueFor(op, 500), 0,
+                                 nullptr) != StoreResult::kStored) {
+            version[static_cast<size_t>(k)] = -1;
+          }
+        } else if (what < 5) {
+          (void)cache_calls::Delete(*cache, *ctx, key);
+          version[static_cast<size_t>(k)] = -1;
+        } else {
+          CapturedItem item;
+          if (cache_calls::Get(*cache, *ctx, key, item) == LookupResult::kHit &&
+              item.value != ValueFor(version[static_cast<size_t>(k)], 500)) {
+            ++wrong;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(cache->Stats().get_extstore, 0u);
+}
+
+}  // namespace
+}  // namespace mnemo::storage
