@@ -59,7 +59,7 @@
   X(value_holds, "value_holds", kCounter, 1,                                                      \
     "Values read through a hold on their segment instead of copied under the lock")               \
   X(get_extstore, "get_extstore", kCounter, 1,                                                    \
-    "Items a command found on flash (-o ext_path) and brought back to RAM")                       \
+    "Items a command found on flash (-o ext_path): served from it, or brought back to RAM")                       \
   X(miss_from_extstore, "miss_from_extstore", kCounter, 1,                                        \
     "Items read from flash for a command that held another key, had expired or were corrupt")
 

@@ -1,12 +1,15 @@
 #include "storage/flash_recall.h"
 
+#include "storage/expiry.h"
 #include "storage/item_cursor.h"
 
 namespace mnemo::storage {
 
-void FlashRecall::Resolve(ThreadContext& ctx, uint64_t hash, std::string_view key) {
+std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t hash,
+                                                 std::string_view key, Reader* reader) {
   FlashTier& flash = *core_.flash;
   char* const record = ctx.flash_record.Get(flash.segment_size());
+  std::optional<LookupResult> served;
   for (const FlashCandidates::Candidate& candidate : ctx.flash) {
     switch (flash.Read(candidate.loc, candidate.generation, record)) {
       case FlashTier::ReadResult::kChanged:
@@ -29,43 +32,75 @@ void FlashRecall::Resolve(ThreadContext& ctx, uint64_t hash, std::string_view ke
           Drop(ctx, hash, candidate, header.item_size());
           break;
         }
-        // An expired one does: the operation then finds it expired and answers and counts as for
-        // any item in RAM.
-        BringBack(ctx, hash, candidate, record, key);
+        // An expired one does, unless a read can answer for it: the operation then finds it
+        // expired and answers and counts as for any item in RAM.
+        const bool serve = reader != nullptr && ServableFromCopy(*reader, header);
+        if (serve && IsExpired(header.expiry, core_.Now())) {
+          Drop(ctx, hash, candidate, header.item_size());
+          served = LookupResult::kExpired;
+        } else if (Copy(ctx, hash, candidate, record, key, serve ? reader : nullptr) && serve) {
+          served = LookupResult::kHit;
+        }
         break;
       }
     }
+    if (served) break;
   }
   ctx.flash_record.Trim();
+  return served;
 }
 
-void FlashRecall::BringBack(ThreadContext& ctx, uint64_t hash,
-                            const FlashCandidates::Candidate& candidate, const char* record,
-                            std::string_view key) {
-  ItemHeader header;
-  const size_t header_size = ItemHeader::Decode(record, &header);
-  const size_t size = header.item_size();
+bool FlashRecall::ServableFromCopy(const Reader& reader, const ItemHeader& header) const {
+  const ReadOptions& options = reader.options;
+  if (options.touch || options.vivify) return false;
+  return !(options.can_win && Wins(header, options.recache, header.expiry, reader.recache_expiry));
+}
+
+bool FlashRecall::Copy(ThreadContext& ctx, uint64_t hash,
+                       const FlashCandidates::Candidate& candidate, const char* record,
+                       std::string_view key, const Reader* reader) {
+  Found copy;
+  copy.header_size = ItemHeader::Decode(record, &copy.header);
+  const size_t size = copy.header.item_size();
   const uint32_t now = core_.Now();
   Placement place;
   // Reserving may evict to flash and reuse the candidate's flash segment: then the slot is gone
-  // and the check below links nothing.
-  if (!writer_.Reserve(ctx, size, header.expiry, now, &place)) return;
-  header.chained = place.chained;
-  ItemCursor cursor = writer_.WriteHeader(place, header, key);
-  cursor.Write(record + header_size + header.key_size, header.value_size);
+  // and the check below finds nothing.
+  if (!writer_.Reserve(ctx, size, copy.header.expiry, now, &place)) return false;
+  copy.header.chained = place.chained;
+  ItemCursor cursor = writer_.WriteHeader(place, copy.header, key);
+  cursor.Write(record + copy.header_size + copy.header.key_size, copy.header.value_size);
+  copy.loc = place.loc;
+  copy.item = core_.pool.Data(place.loc.segment) + place.loc.offset;
+  bool there = false;
   bool linked = false;
   {
     SpinLockGuard guard(core_.table.StripeFor(hash));
     Slot* slot = core_.table.FindLocation(hash, candidate.loc);
-    if (slot != nullptr && core_.flash->generation(candidate.loc) == candidate.generation) {
-      slot->MoveTo(place.loc);
-      core_.LiveSub(candidate.loc.segment, size);
-      core_.LiveAdd(place.loc.segment, size);
-      linked = true;
+    there = slot != nullptr && core_.flash->generation(candidate.loc) == candidate.generation;
+    if (there) {
+      ReadState state;
+      if (reader != nullptr) {
+        state.expiry = copy.header.expiry;
+        state.fetched = slot->counter() > 0;
+        state.win_sent = copy.header.win_sent;
+        state.last_access = now;
+        if (reader->options.count_access) slot->CountAccess();
+      }
+      linked = reader == nullptr || slot->counter() >= kRecacheReads;
+      if (linked) {
+        slot->MoveTo(place.loc);
+        core_.LiveSub(candidate.loc.segment, size);
+        core_.LiveAdd(place.loc.segment, size);
+      }
+      // A copy never linked is this thread's until Finish, so serving it needs no lock; a linked
+      // one is served under its lock like any item.
+      if (reader != nullptr) index_.Serve(ctx, copy, now, state, reader->sink);
     }
   }
   writer_.Finish(place, linked);
-  if (linked) ctx.Add(CacheCounter::get_extstore, 1);
+  if (there) ctx.Add(CacheCounter::get_extstore, 1);
+  return there;
 }
 
 void FlashRecall::Drop(ThreadContext& ctx, uint64_t hash,

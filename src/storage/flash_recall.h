@@ -4,7 +4,10 @@
 // candidate changes nothing and ends "pending" (ItemIndex::FindLocked, FindResult::kPending);
 // Run then reads each candidate outside any lock, brings the key's item back into RAM (the same
 // version: its CAS travels in its header), notes candidates that hold other keys, drops corrupt
-// ones, and runs the operation again. Every operation therefore only ever acts on items in RAM.
+// ones, and runs the operation again. Every operation therefore only ever acts on items in RAM,
+// but for reads that change nothing, which RunRead serves from a copy of the item written to RAM
+// and never linked (as a vivified item with a past exptime is served), so that reading an item
+// on flash costs flash no write.
 //
 // Reads block the calling thread for now (a pread, or a copy from the flash write buffer).
 //
@@ -13,10 +16,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "storage/cache_core.h"
 #include "storage/flash_tier.h"
+#include "storage/item_index.h"
 #include "storage/segment_writer.h"
 #include "storage/thread_context.h"
 
@@ -28,8 +33,20 @@ class FlashRecall {
   // again only if the candidate moved meanwhile (its flash segment reused, or the key's item
   // brought back and evicted again), so two rounds nearly always suffice.
   static constexpr int kMaxRounds = 8;
+  // Reads of an item while it is on flash after which a read brings it back to RAM: until then
+  // reads are served from a copy that is never linked, so that a key read once (a scan, a cold
+  // read) costs flash no write when RAM evicts the item again.
+  static constexpr uint32_t kRecacheReads = 3;
 
-  FlashRecall(CacheCore& core, SegmentWriter& writer) : core_(core), writer_(writer) {}
+  // A read (Cache::Get) that the recall may answer itself from the item read from flash.
+  struct Reader {
+    const ReadOptions& options;
+    uint32_t recache_expiry;
+    ItemSink& sink;
+  };
+
+  FlashRecall(CacheCore& core, ItemIndex& index, SegmentWriter& writer)
+      : core_(core), index_(index), writer_(writer) {}
 
   // Runs `op` (which looks `key` up under the stripe lock of `hash`) until it ends without
   // pending flash candidates; returns its result, or `busy` after kMaxRounds.
@@ -39,7 +56,26 @@ class FlashRecall {
     Result result = op();
     for (int round = 1; ctx.flash.pending(); ++round) {
       if (round == kMaxRounds) return busy;
-      Resolve(ctx, hash, key);
+      Resolve(ctx, hash, key, nullptr);
+      ctx.flash.NextRound();
+      result = op();
+    }
+    return result;
+  }
+
+  // Run for a read: a key found on flash is served from the item read, unless the read changes
+  // it (touch, vivify, a recache win) or it has been read kRecacheReads times on flash: then it
+  // comes back to RAM and `op` runs again.
+  template <typename Op>
+  LookupResult RunRead(ThreadContext& ctx, uint64_t hash, std::string_view key, Reader& reader,
+                       Op&& op) {
+    ctx.flash.Reset();
+    LookupResult result = op();
+    for (int round = 1; ctx.flash.pending(); ++round) {
+      if (round == kMaxRounds) return LookupResult::kMiss;
+      if (const std::optional<LookupResult> served = Resolve(ctx, hash, key, &reader)) {
+        return *served;
+      }
       ctx.flash.NextRound();
       result = op();
     }
@@ -47,17 +83,23 @@ class FlashRecall {
   }
 
  private:
-  // Reads each pending candidate of `key` and acts on it as the header says.
-  void Resolve(ThreadContext& ctx, uint64_t hash, std::string_view key);
-  // Moves the item read into `record` (the key's) from flash back into RAM, if its slot still
-  // points at it.
-  void BringBack(ThreadContext& ctx, uint64_t hash, const FlashCandidates::Candidate& candidate,
-                 const char* record, std::string_view key);
+  // Reads each pending candidate of `key` and acts on it as the header says; with a reader,
+  // returns the read's result if it answered it.
+  std::optional<LookupResult> Resolve(ThreadContext& ctx, uint64_t hash, std::string_view key,
+                                      Reader* reader);
+  // Whether `reader` may be served the item of `header` from a copy: a read that changes nothing.
+  bool ServableFromCopy(const Reader& reader, const ItemHeader& header) const;
+  // Writes the item read into `record` (the key's) into RAM; if the candidate's slot still points
+  // at it, moves the slot there (`link`) or, for a read, serves the copy and moves the slot only
+  // after kRecacheReads. Returns whether the candidate was still there.
+  bool Copy(ThreadContext& ctx, uint64_t hash, const FlashCandidates::Candidate& candidate,
+            const char* record, std::string_view key, const Reader* reader);
   // Removes the slot of a record that cannot be read back or was flushed, of `size` bytes.
   void Drop(ThreadContext& ctx, uint64_t hash, const FlashCandidates::Candidate& candidate,
             size_t size);
 
   CacheCore& core_;
+  ItemIndex& index_;
   SegmentWriter& writer_;
 };
 

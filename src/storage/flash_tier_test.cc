@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/flash_recall.h"
 #include "storage/segment_cache.h"
 #include "testing/storage/cache_calls.h"
 #include "testing/storage/cache_test_util.h"
@@ -101,6 +102,34 @@ TEST_F(FlashTierTest, ItemsEvictedFromRamAreReadBackFromFlashWithTheirFlagsAndCa
   stats = cache_->Stats();
   EXPECT_GT(stats.get_extstore, static_cast<uint64_t>(kItems) / 2);
   EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(kItems));
+}
+
+TEST_F(FlashTierTest, ReadingItemsOnFlashOnceWritesNothingToFlash) {
+  constexpr int kItems = 12000;
+  Fill(kItems, 500);
+  const uint64_t written = cache_->Stats().extstore_objects_written;
+  ASSERT_GT(written, 0u);
+  for (int i = 0; i < kItems; ++i) {
+    EXPECT_EQ(ValueOf(*cache_, *ctx_, "key" + std::to_string(i)), ValueFor(i, 500)) << i;
+  }
+  // Served from copies never linked, whose segments are freed as soon as they are sealed: RAM
+  // evicts one segment's items to flash at most (the first copies need a segment), not 12000.
+  const CacheStats stats = cache_->Stats();
+  EXPECT_LT(stats.extstore_objects_written - written, 2 * (64u << 10) / 500);
+  EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(kItems));
+}
+
+TEST_F(FlashTierTest, AnItemReadOftenOnFlashComesBackToRam) {
+  Fill(8000, 500);
+  const uint64_t reads_before = cache_->Stats().extstore_objects_read;
+  for (uint32_t i = 0; i < FlashRecall::kRecacheReads; ++i) {
+    EXPECT_EQ(ValueOf(*cache_, *ctx_, "key0"), ValueFor(0, 500));
+  }
+  const uint64_t reads = cache_->Stats().extstore_objects_read;
+  EXPECT_EQ(reads - reads_before, FlashRecall::kRecacheReads);
+  // Back in RAM: no more flash reads.
+  EXPECT_EQ(ValueOf(*cache_, *ctx_, "key0"), ValueFor(0, 500));
+  EXPECT_EQ(cache_->Stats().extstore_objects_read, reads);
 }
 
 TEST_F(FlashTierTest, EveryCommandFindsAnItemOnFlash) {

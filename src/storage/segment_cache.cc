@@ -30,7 +30,7 @@ SegmentCache::SegmentCache(const CacheOptions& options)
       writer_(core_, reclaim_),
       store_(core_, index_, writer_, reclaim_, codec_),
       rewriter_(core_, index_, writer_, store_, codec_),
-      recall_(core_, writer_) {}
+      recall_(core_, index_, writer_) {}
 
 Status SegmentCache::Init() {
   Status status = core_.Init();
@@ -114,8 +114,10 @@ LookupResult SegmentCache::Get(Context& context, std::string_view key, const Rea
   const uint32_t now = core_.Now();
   const uint32_t recache_expiry =
       options.recache ? ExpiryFromExptime(options.recache_exptime, now, WallSeconds()) : 0;
-  return recall_.Run(ctx, hash, key, LookupResult::kMiss,
-                     [&] { return GetOnce(ctx, key, hash, now, options, recache_expiry, sink); });
+  FlashRecall::Reader reader{options, recache_expiry, sink};
+  return recall_.RunRead(ctx, hash, key, reader, [&] {
+    return GetOnce(ctx, key, hash, now, options, recache_expiry, sink);
+  });
 }
 
 LookupResult SegmentCache::GetOnce(ThreadContext& ctx, std::string_view key, uint64_t hash,
