@@ -55,11 +55,14 @@ class CacheCore final : private LocationHasher {
   // The options with segment_size fitted to the memory limit (kMinSegments).
   static CacheOptions Normalize(CacheOptions options);
 
-  // The hash table's memory limit for a memory limit (-m) of `bytes`: half of it. The index lies
-  // outside -m, as memcached's hash table does, but it is bounded: at about 15 bytes an item it
-  // reaches the bound only when items average under about 30 bytes, and the cache then evicts to
-  // stay within it (Reclaim), so the smallest items cannot take the process past 1.5 x -m.
-  static size_t IndexLimit(size_t memory_limit) { return memory_limit / 2; }
+  // The hash table's memory limit for a memory limit (-m) of `bytes`: half of it, and an eighth of
+  // the flash tier's size. The index lies outside -m, as memcached's hash table does, but it is
+  // bounded: at about 15 bytes an item it reaches the bound only when items average under about
+  // 30 bytes in RAM or 120 on flash, and the cache then evicts to stay within it (Reclaim), so
+  // the smallest items cannot take the process past 1.5 x -m + flash / 8.
+  size_t IndexLimit(size_t memory_limit) const {
+    return memory_limit / 2 + static_cast<size_t>(options.flash_size / 8);
+  }
   // Sets the memory limit (-m, cache_memlimit) of the pool and of the index. False if the pool
   // refuses it (SegmentPool::SetLimit).
   bool SetMemoryLimit(size_t bytes);

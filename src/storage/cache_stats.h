@@ -75,8 +75,8 @@
     "Segments freed while readers still hold them, reused once they let go")                      \
   X(hash_table_bytes, "hash_bytes", kGauge, "Bytes of the hash table (outside -m)")               \
   X(hash_bytes_limit, "hash_bytes_limit", kGauge,                                                 \
-    "Bytes the hash table may use: -m / 2, or its starting size if more; it evicts to stay "      \
-    "within")                                                                                     \
+    "Bytes the hash table may use: -m / 2 plus an eighth of -o ext_path's size, or its starting " \
+    "size if more; it evicts to stay within")                                                                                     \
   X(hash_power_level, "hash_power_level", kGauge, "log2 of the hash table's bucket count")        \
   X(hash_is_expanding, "hash_is_expanding", kGauge, "1 while the hash table grows, else 0")       \
   X(oldest_item_age, "age", kGauge,                                                               \
