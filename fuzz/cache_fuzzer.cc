@@ -1,7 +1,8 @@
 // libFuzzer target for the storage engine: each input is a cache configuration and a sequence of
 // operations on 64 keys (set, add, replace, append, prepend, cas, incr, decr, delete, touch, gat,
 // get, flush_all, and the clock moving on), run against a 512 KiB cache that the values (from empty
-// to chains of segments, compressible or not) overflow many times: live items are evicted.
+// to chains of segments, compressible or not) overflow many times: live items are evicted, in
+// half the runs to a flash tier (-o ext_path) whose file the evicted items also overflow.
 //
 // The model holds, for each key, the item the cache must have if it still has the key, and the
 // cache's eviction count when the model last saw the key present. A reply that says the key is
@@ -10,6 +11,8 @@
 // bytes count exactly that. Single-threaded, no background thread; the clock moves only when the
 // input says. Counters are parsed and formatted with the engine's own arithmetic.h, which
 // arithmetic_test.cc checks; this target checks what the cache does with them.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -111,6 +114,29 @@ class Model {
 
 std::string KeyName(int k) { return "key" + std::to_string(k); }
 
+// A file for the flash tier in /dev/shm (memory: runs stay fast), removed with the run.
+class FlashFile {
+ public:
+  explicit FlashFile(bool on) {
+    if (!on) return;
+    char path[] = "/dev/shm/mnemo-cache-fuzzer-XXXXXX";
+    const int fd = ::mkstemp(path);
+    CHECK(fd >= 0);
+    ::close(fd);
+    path_ = path;
+  }
+  ~FlashFile() {
+    if (on()) ::unlink(path_.c_str());
+  }
+  FlashFile(const FlashFile&) = delete;
+  FlashFile& operator=(const FlashFile&) = delete;
+  bool on() const { return !path_.empty(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 void Run(Input& in) {
   ResetClockForTesting();  // else millions of runs' steps would wrap the 32-bit clock
   const uint8_t config = in.Byte();
@@ -122,12 +148,22 @@ void Run(Input& in) {
   options.background_thread = false;
   options.eviction = config % 2 == 0 ? EvictionPolicy::kMerge : EvictionPolicy::kFifo;
   options.compression = config / 2 % 2 == 0 ? Compression::kSnappy : Compression::kOff;
+  // Half the runs with a flash tier of 4 segments, which evicted items fill and wrap around.
+  const FlashFile flash(config / 4 % 2 == 0);
+  if (flash.on()) {
+    options.flash_path = flash.path();
+    options.flash_size = 4 * options.segment_size;
+  }
   const std::unique_ptr<Cache> cache = CreateCacheOrDie(options);
   const std::unique_ptr<Cache::Context> ctx = cache->NewContext();
   const size_t segment_size = cache->Stats().segment_size;
   Model model;
 
-  auto evictions = [&] { return cache->Stats().evictions; };
+  // Items leave the cache by eviction from RAM, or from flash when its segment is reused.
+  auto evictions = [&] {
+    const CacheStats stats = cache->Stats();
+    return stats.evictions + stats.extstore_objects_evicted;
+  };
   auto present = [&](int k, ModelItem item) {
     item.evictions_when_seen = evictions();
     model.At(k) = std::move(item);
@@ -145,6 +181,9 @@ void Run(Input& in) {
     const std::string key = KeyName(k);
     std::optional<ModelItem>& item = model.At(k);
     const Exptime exptime = in.Byte() % 4 == 0 ? kShortExptime : 0;
+    // With a flash tier, a rewrite (append, prepend, incr, decr, touch) whose item RAM keeps
+    // evicting to flash as fast as it is brought back (8 segments, values of 96 KiB) may give up
+    // (FlashRecall::kMaxRounds) and answer kNoMemory, the item unchanged.
     // Set, add, replace, append, prepend and cas never answer kNoMemory here: the cache evicts
     // (CacheOptions::evict) and every value fits in it.
     switch (op % 14) {
@@ -204,6 +243,7 @@ void Run(Input& in) {
         const StoreResult result =
             cache_calls::Store(*cache, *ctx, append ? StoreMode::kAppend : StoreMode::kPrepend, key,
                                0, 0, value, 0, nullptr);
+        if (flash.on() && result == StoreResult::kNoMemory) break;  // gave up, value unchanged
         CHECK(result == StoreResult::kStored || result == StoreResult::kNotStored);
         const bool fits = item && item->value.size() + value.size() <= options.item_size_max;
         if (result == StoreResult::kStored) {
@@ -252,6 +292,7 @@ void Run(Input& in) {
         // A chained item is never a number, as memcached refuses incr on chunked items.
         const bool may_be_chained =
             item && item->value.size() + kItemMaxHeader + key.size() > segment_size;
+        if (flash.on() && result == ArithResult::kNoMemory) break;  // gave up, value unchanged
         if (result == ArithResult::kNotFound) {
           gone(item);
         } else if (result == ArithResult::kNonNumeric) {
@@ -284,6 +325,7 @@ void Run(Input& in) {
           touched = cache_calls::GetAndTouch(*cache, *ctx, key, exptime, got) == LookupResult::kHit;
         } else {
           const TouchResult result = cache->Touch(*ctx, key, exptime);
+          if (flash.on() && result == TouchResult::kNoMemory) break;  // gave up, unchanged
           CHECK(result != TouchResult::kNoMemory);  // only under -M, which is not set
           touched = result == TouchResult::kTouched;
         }
@@ -308,7 +350,14 @@ void Run(Input& in) {
     }
   }
 
-  // What remains is what was last written, and the counts count exactly that.
+  // What remains is what was last written, and the counts count exactly that (unless reading
+  // items on flash made room in RAM for their copies by evicting keys already counted, or by
+  // moving them to flash or copying them forward, where they carry their CAS: 8 bytes more).
+  auto moves = [&] {
+    const CacheStats stats = cache->Stats();
+    return evictions() + stats.extstore_objects_written + stats.items_copied_forward;
+  };
+  const uint64_t moves_before_reading = moves();
   uint64_t items = 0;
   uint64_t bytes = 0;
   for (int k = 0; k < kKeys; ++k) {
@@ -322,8 +371,12 @@ void Run(Input& in) {
     ++items;
     bytes += got.stored_bytes;
   }
+  if (moves() != moves_before_reading) return;
   const CacheStats stats = cache->Stats();
   CHECK(stats.curr_items == items);
+  if (stats.bytes != bytes)
+    std::fprintf(stderr, "bytes %lu counted %lu items %lu\n", (unsigned long)stats.bytes,
+                 (unsigned long)bytes, (unsigned long)items);
   CHECK(stats.bytes == bytes);
 }
 

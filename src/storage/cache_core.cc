@@ -38,10 +38,10 @@ CacheCore::CacheCore(const CacheOptions& normalized)
     : options(normalized),
       pool(options.memory_limit, ReserveBytes(options), options.segment_size),
       buckets(&pool),
-      table(options.hash_power_initial,
-            (ReserveBytes(options) + static_cast<size_t>(options.flash_size)) /
-                kMinAverageItemBytes,
-            this),
+      table(
+          options.hash_power_initial,
+          (ReserveBytes(options) + static_cast<size_t>(options.flash_size)) / kMinAverageItemBytes,
+          this),
       limit_bytes(options.memory_limit) {
   table.SetMemoryLimit(IndexLimit(options.memory_limit));
 }

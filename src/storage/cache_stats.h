@@ -59,7 +59,7 @@
   X(value_holds, "value_holds", kCounter, 1,                                                      \
     "Values read through a hold on their segment instead of copied under the lock")               \
   X(get_extstore, "get_extstore", kCounter, 1,                                                    \
-    "Items a command found on flash (-o ext_path): served from it, or brought back to RAM")                       \
+    "Items a command found on flash (-o ext_path): served from it, or brought back to RAM")       \
   X(miss_from_extstore, "miss_from_extstore", kCounter, 1,                                        \
     "Items read from flash for a command that held another key, had expired or were corrupt")
 
@@ -76,7 +76,7 @@
   X(hash_table_bytes, "hash_bytes", kGauge, "Bytes of the hash table (outside -m)")               \
   X(hash_bytes_limit, "hash_bytes_limit", kGauge,                                                 \
     "Bytes the hash table may use: -m / 2 plus an eighth of -o ext_path's size, or its starting " \
-    "size if more; it evicts to stay within")                                                                                     \
+    "size if more; it evicts to stay within")                                                     \
   X(hash_power_level, "hash_power_level", kGauge, "log2 of the hash table's bucket count")        \
   X(hash_is_expanding, "hash_is_expanding", kGauge, "1 while the hash table grows, else 0")       \
   X(oldest_item_age, "age", kGauge,                                                               \

@@ -27,6 +27,10 @@ std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t ha
           ctx.flash.NoteAnotherKey(candidate.loc);
           break;
         }
+        if (ctx.flash.takes_items_on_flash()) {
+          ctx.flash.Confirm(candidate, header);
+          break;
+        }
         // A flushed item does not come back: in a new RAM segment it would look as new as it.
         if (core_.Flushed(candidate.loc)) {
           Drop(ctx, hash, candidate, header.item_size());

@@ -48,11 +48,18 @@ class FlashRecall {
   FlashRecall(CacheCore& core, ItemIndex& index, SegmentWriter& writer)
       : core_(core), index_(index), writer_(writer) {}
 
+  // What an operation needs of the key's item on flash.
+  enum class Needs : uint8_t {
+    kItem,    // its bytes: the item comes back to RAM
+    kHeader,  // its header only (a store that replaces it, a delete): it stays where it is
+  };
+
   // Runs `op` (which looks `key` up under the stripe lock of `hash`) until it ends without
   // pending flash candidates; returns its result, or `busy` after kMaxRounds.
   template <typename Result, typename Op>
-  Result Run(ThreadContext& ctx, uint64_t hash, std::string_view key, Result busy, Op&& op) {
-    ctx.flash.Reset();
+  Result Run(ThreadContext& ctx, uint64_t hash, std::string_view key, Result busy, Needs needs,
+             Op&& op) {
+    ctx.flash.Reset(needs == Needs::kHeader);
     Result result = op();
     for (int round = 1; ctx.flash.pending(); ++round) {
       if (round == kMaxRounds) return busy;
@@ -69,7 +76,7 @@ class FlashRecall {
   template <typename Op>
   LookupResult RunRead(ThreadContext& ctx, uint64_t hash, std::string_view key, Reader& reader,
                        Op&& op) {
-    ctx.flash.Reset();
+    ctx.flash.Reset(false);
     LookupResult result = op();
     for (int round = 1; ctx.flash.pending(); ++round) {
       if (round == kMaxRounds) return LookupResult::kMiss;

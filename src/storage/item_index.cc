@@ -67,9 +67,16 @@ class ItemIndex::View final : public ItemView {
 
 FindResult ItemIndex::FindLocked(ThreadContext& ctx, uint64_t hash, std::string_view key,
                                  Found* found) {
+  const ItemHeader* on_flash = nullptr;
   found->slot = core_.table.Find(hash, [&](ItemLocation loc) {
     if (core_.OnFlash(loc.segment)) [[unlikely]] {
-      if (!ctx.flash.HoldsAnotherKey(loc)) ctx.flash.Want(loc, core_.flash->generation(loc));
+      if (ctx.flash.HoldsAnotherKey(loc)) return false;
+      const uint32_t generation = core_.flash->generation(loc);
+      if (ctx.flash.takes_items_on_flash()) {
+        on_flash = ctx.flash.Confirmed(loc, generation);
+        if (on_flash != nullptr) return true;
+      }
+      ctx.flash.Want(loc, generation);
       return false;
     }
     const char* item = core_.ItemAt(loc);
@@ -81,6 +88,12 @@ FindResult ItemIndex::FindLocked(ThreadContext& ctx, uint64_t hash, std::string_
   // A key has one slot (invariant 1): candidates met before it hold other keys.
   ctx.flash.NextRound();
   found->loc = found->slot->location();
+  if (on_flash != nullptr) {
+    found->item = nullptr;
+    found->header = *on_flash;
+    found->header_size = on_flash->size();
+    return FindResult::kFound;
+  }
   found->item = core_.pool.Data(found->loc.segment) + found->loc.offset;
   found->header_size = ItemHeader::Decode(found->item, &found->header);
   return FindResult::kFound;

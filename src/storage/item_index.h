@@ -27,6 +27,8 @@ namespace mnemo::storage {
 struct Found {
   Slot* slot = nullptr;
   ItemLocation loc;
+  // Null for an item on flash, which only operations that take items on flash are given
+  // (FlashCandidates): they read its header and replace or unlink it, never its bytes.
   char* item = nullptr;
   ItemHeader header;
   size_t header_size = 0;

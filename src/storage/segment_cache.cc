@@ -81,7 +81,11 @@ StoreResult SegmentCache::Store(Context& context, const WriteRequest& request,
   if (!ValidKey(key)) return StoreResult::kNotStored;
   const uint64_t hash = HashKey(key);
   const uint32_t now = core_.Now();
+  // A store that writes a whole new version needs no more of the old one than its header.
+  const bool rewrites = request.mode == StoreMode::kAppend || request.mode == StoreMode::kPrepend ||
+                        (request.mode == StoreMode::kCas && request.invalidate);
   return recall_.Run(ctx, hash, key, StoreResult::kNoMemory,
+                     rewrites ? FlashRecall::Needs::kItem : FlashRecall::Needs::kHeader,
                      [&] { return StoreOnce(ctx, request, hash, now, outcome); });
 }
 
@@ -223,7 +227,7 @@ TouchResult SegmentCache::Touch(Context& context, std::string_view key, Exptime 
   options.can_win = false;  // the recache race is the meta protocol's; touch takes no part in it
   auto& ctx = static_cast<ThreadContext&>(context);
   const uint64_t hash = HashKey(key);
-  switch (recall_.Run(ctx, hash, key, RewriteOutcome::kNoMemory, [&] {
+  switch (recall_.Run(ctx, hash, key, RewriteOutcome::kNoMemory, FlashRecall::Needs::kItem, [&] {
     return rewriter_.TouchVersion(ctx, key, hash, now, options, expiry, 0, nullptr);
   })) {
     case RewriteOutcome::kDone:
@@ -246,7 +250,9 @@ DeleteResult SegmentCache::Delete(Context& context, const DeleteRequest& request
   if (!ValidKey(key)) return DeleteResult::kNotFound;
   const uint64_t hash = HashKey(key);
   const uint32_t now = core_.Now();
+  const bool rewrites = request.invalidate || request.drop_value;
   return recall_.Run(ctx, hash, key, DeleteResult::kNoMemory,
+                     rewrites ? FlashRecall::Needs::kItem : FlashRecall::Needs::kHeader,
                      [&] { return DeleteOnce(ctx, request, hash, now); });
 }
 
@@ -272,7 +278,7 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
   auto& ctx = static_cast<ThreadContext&>(context);
   const uint64_t hash = HashKey(request.key);
   const uint32_t now = core_.Now();
-  return recall_.Run(ctx, hash, request.key, ArithResult::kNoMemory,
+  return recall_.Run(ctx, hash, request.key, ArithResult::kNoMemory, FlashRecall::Needs::kItem,
                      [&] { return rewriter_.Arithmetic(ctx, request, hash, now, outcome); });
 }
 
