@@ -111,6 +111,9 @@ Result<std::unique_ptr<FlashDevice>> FlashDevice::Open(const DeviceSpec& spec,
   if (fstat(fd.get(), &st) != 0) return fail("cannot stat: " + ErrnoText(errno));
   uint64_t usable = 0;
   const bool block_device = S_ISBLK(st.st_mode);
+  if ((block_device || S_ISREG(st.st_mode)) && !LockWhole(fd.get())) {
+    return fail("cannot lock it (" + ErrnoText(errno) + "): is another server using it?");
+  }
   if (block_device) {
     uint64_t device_bytes = 0;
     if (ioctl(fd.get(), BLKGETSIZE64, &device_bytes) != 0) {
@@ -118,9 +121,6 @@ Result<std::unique_ptr<FlashDevice>> FlashDevice::Open(const DeviceSpec& spec,
     }
     usable = std::min(device_bytes, spec.size);
   } else if (S_ISREG(st.st_mode)) {
-    if (!LockWhole(fd.get())) {
-      return fail("cannot lock it (" + ErrnoText(errno) + "): is another server using it?");
-    }
     const Status sized = SizeRegularFile(fd.get(), spec.size);
     if (!sized.ok()) return fail(sized.message());
     usable = spec.size;
@@ -138,7 +138,7 @@ Result<std::unique_ptr<FlashDevice>> FlashDevice::Open(const DeviceSpec& spec,
     FdGuard buffered(open(spec.path.c_str(), O_RDWR | O_CLOEXEC));
     if (buffered.get() < 0) return fail("cannot reopen without O_DIRECT: " + ErrnoText(errno));
     fd.reset(buffered.release());
-    if (!block_device && !LockWhole(fd.get())) {
+    if (!LockWhole(fd.get())) {
       return fail("cannot lock it (" + ErrnoText(errno) + "): is another server using it?");
     }
     direct_io = false;

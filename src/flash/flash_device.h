@@ -2,8 +2,8 @@
 // cut into flash segments of a fixed size. It knows bytes and segment numbers only; what the
 // segments hold is the business of the layers above (flash_segment.h, write_buffer.h).
 //
-// - A regular file is created if missing, locked against a second server (fcntl F_SETLK, as
-//   memcached does), emptied (whatever a previous run left is discarded) and given SIZE bytes,
+// - It is locked against a second server (fcntl F_SETLK, as memcached does). A regular file is
+//   created if missing, emptied (whatever a previous run left is discarded) and given SIZE bytes,
 //   allocated with fallocate where the file system can, so that a disk too full for SIZE is
 //   found at startup rather than by a write. A block device keeps its contents and size; SIZE caps
 //   how much of it is used.
