@@ -128,3 +128,13 @@ def test_ext_path_on_tmpfs_starts_with_or_without_direct_io(start_server):
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def test_several_ext_paths_are_each_opened(start_server, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    server = start_server("-o", "ext_path=%s:64m,ext_path=%s:128m" % (first, second))
+    # memcached derives ext_compact_under from the last ext_path given: 2 pages, 1% of them, 1.
+    assert dict(ext_settings(server))["ext_compact_under"] == "1"
+    assert first.exists() and second.exists()
+    if not harness.is_memcached(server.binary):
+        assert (first.stat().st_size, second.stat().st_size) == (64 << 20, 128 << 20)

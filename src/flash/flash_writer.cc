@@ -11,20 +11,19 @@ constexpr int kBuffers = 2;
 
 }  // namespace
 
-FlashWriter::FlashWriter(const FlashDevice& device, NextSegment next_segment,
-                         uint64_t first_sequence)
-    : device_(device), next_segment_(std::move(next_segment)), next_sequence_(first_sequence) {}
+FlashWriter::FlashWriter(const FlashSpace& space, NextSegment next_segment, uint64_t first_sequence)
+    : space_(space), next_segment_(std::move(next_segment)), next_sequence_(first_sequence) {}
 
-Result<std::unique_ptr<FlashWriter>> FlashWriter::Create(const FlashDevice& device,
+Result<std::unique_ptr<FlashWriter>> FlashWriter::Create(const FlashSpace& space,
                                                          NextSegment next_segment,
                                                          uint64_t first_sequence) {
   std::unique_ptr<FlashWriter> writer(
-      new FlashWriter(device, std::move(next_segment), first_sequence));
+      new FlashWriter(space, std::move(next_segment), first_sequence));
   for (int i = 0; i < kBuffers; ++i) {
-    writer->buffers_.push_back(std::make_unique<WriteBuffer>(device.segment_size()));
+    writer->buffers_.push_back(std::make_unique<WriteBuffer>(space.segment_size()));
     if (!writer->buffers_.back()->valid()) {
       return Status::Error("cannot allocate a flash write buffer of " +
-                           std::to_string(device.segment_size()) + " bytes");
+                           std::to_string(space.segment_size()) + " bytes");
     }
   }
   {
@@ -44,7 +43,7 @@ FlashWriter::~FlashWriter() {
   thread_.join();
 }
 
-size_t FlashWriter::max_record_size() const { return device_.segment_size() - kSegmentHeaderSize; }
+size_t FlashWriter::max_record_size() const { return space_.segment_size() - kSegmentHeaderSize; }
 
 bool FlashWriter::StartFilling() {
   if (free_.empty()) return false;
@@ -53,7 +52,7 @@ bool FlashWriter::StartFilling() {
     segment = next_segment_();
   } else {
     segment = next_default_segment_;
-    next_default_segment_ = (next_default_segment_ + 1) % device_.segment_count();
+    next_default_segment_ = (next_default_segment_ + 1) % space_.segment_count();
   }
   if (!segment.has_value()) return false;
   filling_ = free_.back();
@@ -132,9 +131,11 @@ void FlashWriter::Loop() {
     }
     // The sealed bytes do not change until the buffer is released below, so they are read here
     // without the lock while ReadBuffered may read them with it.
-    Status written = write
-                         ? device_.Write(device_.SegmentOffset(next.buffer->segment()), next.bytes)
-                         : Status::Ok();
+    Status written = Status::Ok();
+    if (write) {
+      const FlashSpace::Place place = space_.Locate(next.buffer->segment());
+      written = place.device->Write(place.offset, next.bytes);
+    }
     MutexLock lock(mu_);
     if (write && written.ok()) {
       ++stats_.segments_written;

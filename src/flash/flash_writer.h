@@ -1,4 +1,4 @@
-// FlashWriter puts records on a FlashDevice a segment at a time: records are appended to a
+// FlashWriter puts records on a FlashSpace a segment at a time: records are appended to a
 // WriteBuffer in RAM, and a full buffer is written to its flash segment with one pwrite by the
 // writer's own I/O thread. There are two buffers, so appends go on into one while the other is
 // written; when both are taken (one full and queued, one being written), Append refuses at once
@@ -35,7 +35,7 @@
 #include "base/mutex.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
-#include "flash/flash_device.h"
+#include "flash/flash_space.h"
 #include "flash/write_buffer.h"
 
 namespace mnemo::flash {
@@ -58,9 +58,9 @@ class FlashWriter {
     uint64_t io_errors = 0;
   };
 
-  // Starts the I/O thread. Fails if the buffers cannot be allocated. `device` must outlive the
+  // Starts the I/O thread. Fails if the buffers cannot be allocated. `space` must outlive the
   // writer.
-  static Result<std::unique_ptr<FlashWriter>> Create(const FlashDevice& device,
+  static Result<std::unique_ptr<FlashWriter>> Create(const FlashSpace& space,
                                                      NextSegment next_segment = {},
                                                      uint64_t first_sequence = 1);
   // Writes the buffers already sealed, drops a partly filled one, and joins the I/O thread.
@@ -86,7 +86,7 @@ class FlashWriter {
   Stats stats() const EXCLUDES(mu_);
 
  private:
-  FlashWriter(const FlashDevice& device, NextSegment next_segment, uint64_t first_sequence);
+  FlashWriter(const FlashSpace& space, NextSegment next_segment, uint64_t first_sequence);
 
   // Starts a free buffer filling; false if there is none or NextSegment has no segment.
   bool StartFilling() REQUIRES(mu_);
@@ -94,7 +94,7 @@ class FlashWriter {
   void SealFilling() REQUIRES(mu_);
   void Loop() EXCLUDES(mu_);
 
-  const FlashDevice& device_;
+  const FlashSpace& space_;
   const NextSegment next_segment_;
   std::vector<std::unique_ptr<WriteBuffer>> buffers_;  // fixed after construction
 

@@ -35,12 +35,14 @@ class FlashWriterTest : public ::testing::Test {
     char pattern[] = "/tmp/flash_writer_test.XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
     dir_ = pattern;
-    auto device = FlashDevice::Open({dir_ + "/flash", 16 * kSegment}, kSegment);
-    ASSERT_TRUE(device.ok()) << device.status().message();
-    device_ = std::move(device.value());
+    const DeviceSpec spec{dir_ + "/flash", 16 * kSegment};
+    auto space = FlashSpace::Open(std::span(&spec, 1), kSegment);
+    ASSERT_TRUE(space.ok()) << space.status().message();
+    space_ = std::move(space.value());
+    device_ = space_->devices().front().get();
   }
   void TearDown() override {
-    device_.reset();
+    space_.reset();
     std::filesystem::remove_all(dir_);
   }
 
@@ -60,11 +62,12 @@ class FlashWriterTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::unique_ptr<FlashDevice> device_;
+  std::unique_ptr<FlashSpace> space_;
+  const FlashDevice* device_ = nullptr;  // the space's only device
 };
 
 TEST_F(FlashWriterTest, RecordsAreReadFromTheBufferThenFromFlash) {
-  auto writer = FlashWriter::Create(*device_);
+  auto writer = FlashWriter::Create(*space_);
   ASSERT_TRUE(writer.ok());
   const std::vector<uint8_t> a = Record(100, 1);
   const std::vector<uint8_t> b = Record(5000, 2);
@@ -95,7 +98,7 @@ TEST_F(FlashWriterTest, RecordsAreReadFromTheBufferThenFromFlash) {
 }
 
 TEST_F(FlashWriterTest, AFullBufferMovesOnToTheNextSegmentInSequence) {
-  auto writer = FlashWriter::Create(*device_, {}, /*first_sequence=*/41);
+  auto writer = FlashWriter::Create(*space_, {}, /*first_sequence=*/41);
   ASSERT_TRUE(writer.ok());
   const size_t size = writer.value()->max_record_size() / 2;
   std::vector<FlashWriter::Location> where;
@@ -116,7 +119,7 @@ TEST_F(FlashWriterTest, AFullBufferMovesOnToTheNextSegmentInSequence) {
 }
 
 TEST_F(FlashWriterTest, RefusesARecordLargerThanASegment) {
-  auto writer = FlashWriter::Create(*device_);
+  auto writer = FlashWriter::Create(*space_);
   ASSERT_TRUE(writer.ok());
   EXPECT_EQ(writer.value()->max_record_size(), kSegment - kSegmentHeaderSize);
   EXPECT_FALSE(writer.value()->Append(Record(kSegment - kSegmentHeaderSize + 1, 0)).has_value());
@@ -126,7 +129,7 @@ TEST_F(FlashWriterTest, RefusesARecordLargerThanASegment) {
 
 TEST_F(FlashWriterTest, SegmentsComeFromNextSegment) {
   std::vector<uint32_t> order = {7, 3};
-  auto writer = FlashWriter::Create(*device_, [&order]() -> std::optional<uint32_t> {
+  auto writer = FlashWriter::Create(*space_, [&order]() -> std::optional<uint32_t> {
     if (order.empty()) return std::nullopt;
     const uint32_t next = order.front();
     order.erase(order.begin());
@@ -156,7 +159,7 @@ TEST_F(FlashWriterTest, RefusesWithoutWaitingWhenBothBuffersAreInFlight) {
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
     before.insert(task.path().filename());
   }
-  auto writer = FlashWriter::Create(*device_);
+  auto writer = FlashWriter::Create(*space_);
   ASSERT_TRUE(writer.ok());
   pid_t io_thread = 0;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
@@ -194,7 +197,7 @@ TEST_F(FlashWriterTest, RefusesWithoutWaitingWhenBothBuffersAreInFlight) {
 
 TEST_F(FlashWriterTest, AnIoErrorTurnsItOff) {
   const std::string path = dir_ + "/flash";
-  auto writer = FlashWriter::Create(*device_);
+  auto writer = FlashWriter::Create(*space_);
   ASSERT_TRUE(writer.ok());
   // Swap the device's descriptor for a read-only one: every pwrite fails with EBADF.
   const int read_only = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -211,7 +214,7 @@ TEST_F(FlashWriterTest, AnIoErrorTurnsItOff) {
 }
 
 TEST_F(FlashWriterTest, ConcurrentAppendsAndReadsSeeWholeRecords) {
-  auto writer = FlashWriter::Create(*device_);
+  auto writer = FlashWriter::Create(*space_);
   ASSERT_TRUE(writer.ok());
   FlashWriter& w = *writer.value();
   std::atomic<uint64_t> accepted{0};

@@ -154,17 +154,19 @@ Status Server::OpenFlash() {
   }
   // The storage engine's segment size, which -m may make smaller than -o segment_size.
   const size_t segment_size = storage::CacheCore::Normalize(options_.ToCacheOptions()).segment_size;
-  for (const ExtstoreOptions::Path& path : ext.paths) {
-    auto device = flash::FlashDevice::Open({path.path, path.size}, segment_size);
-    if (!device.ok()) return failed(device.status().message());
-    if (!device.value()->direct_io()) {
+  std::vector<flash::DeviceSpec> specs;
+  for (const ExtstoreOptions::Path& path : ext.paths) specs.push_back({path.path, path.size});
+  auto space = flash::FlashSpace::Open(specs, segment_size);
+  if (!space.ok()) return failed(space.status().message());
+  for (const auto& device : space.value()->devices()) {
+    if (!device->direct_io()) {
       std::fprintf(stderr,
                    "ext_path %s: the file system refuses O_DIRECT; flash goes through the page "
                    "cache\n",
-                   path.path.c_str());
+                   device->path().c_str());
     }
-    flash_devices_.push_back(std::move(device.value()));
   }
+  flash_ = std::move(space.value());
   return Status::Ok();
 }
 
@@ -195,7 +197,7 @@ Status Server::Run() {
     return status;
   }
   context_ = std::make_unique<ServerContext>(options_, *cache_);
-  for (const auto& device : flash_devices_) context_->flash_devices.push_back(device.get());
+  context_->flash = flash_.get();
   context_->request_shutdown = [this] { RequestShutdown(); };
   context_->stats.Register(&stats_);
   for (int i = 0; i < options_.threads; ++i) {

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "flash/flash_device.h"
+#include "flash/flash_space.h"
 #include "net/event_loop.h"
 #include "net/listener.h"
 #include "server/connection_registry.h"
@@ -80,7 +80,7 @@ class Server final : private net::EventLoop::Observer {
   std::vector<int> udp_fds_;  // -U's sockets, until Run() hands them to the workers
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
-  std::vector<std::unique_ptr<flash::FlashDevice>> flash_devices_;  // -o ext_path, in order
+  std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -11,7 +11,7 @@
 #include <functional>
 #include <vector>
 
-#include "flash/flash_device.h"
+#include "flash/flash_space.h"
 #include "net/buffer_pool.h"
 #include "net/memory_budget.h"
 #include "server/connection_registry.h"
@@ -63,9 +63,10 @@ struct ServerContext {
   // freed by another worker resumes them at once (Worker::WakeIfWaitingForMemory). Filled before
   // the workers start, fixed afterwards.
   std::vector<std::function<void()>> wake_for_memory;
-  // The flash devices of -o ext_path, in the order given; owned by the Server, open for as long as
-  // the context lives. Not used yet: the flash tier (issue 17) will hand them to the cache.
-  std::vector<flash::FlashDevice*> flash_devices;
+  // The flash devices of -o ext_path as one space of flash segments, or null without ext_path;
+  // owned by the Server, open for as long as the context lives. Not used yet: the flash tier
+  // (issue 17) will hand it to the cache.
+  flash::FlashSpace* flash = nullptr;
   // Accepted connections not yet closed. The listener adds before handing a connection over, so
   // the -c check never lets more through than the limit.
   std::atomic<int64_t> curr_connections{0};
