@@ -762,8 +762,8 @@ const Setting kSettings[] = {
      true,
      AddExtPath,
      {},
-     "flash for items evicted from memory: PATH:SIZE, SIZE in m, g, t or p; a file (created, "
-     "emptied and sized at start) or a block device; repeat for more",
+     "a flash device: PATH:SIZE, SIZE in m, g, t or p; a file (created, emptied and sized at "
+     "start) or a block device; repeat for more. Opened and held; nothing is evicted to it yet",
      true},
     {{},
      nullptr,
