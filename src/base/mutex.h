@@ -1,6 +1,6 @@
 // Mutex is std::mutex with the thread-safety annotations of base/thread_annotations.h, so that
 // clang checks every GUARDED_BY field against the lock that guards it. MutexLock holds one for a
-// scope. For waiting, CondVar::WaitFor takes the MutexLock.
+// scope. For waiting, CondVar::Wait and CondVar::WaitFor take the MutexLock.
 //
 // Thread safety: as std::mutex.
 #pragma once
@@ -46,7 +46,15 @@ class CondVar {
     inner.release();
     return result;
   }
+  // Waits until done(), releasing the lock meanwhile; annotate done() as for WaitFor.
+  template <typename Predicate>
+  void Wait(MutexLock& lock, Predicate done) {
+    std::unique_lock<std::mutex> inner(lock.mu_.mu_, std::adopt_lock);
+    cv_.wait(inner, done);
+    inner.release();
+  }
   void NotifyOne() { cv_.notify_one(); }
+  void NotifyAll() { cv_.notify_all(); }
 
  private:
   std::condition_variable cv_;

@@ -75,6 +75,8 @@ int main(int argc, char* argv[]) {
     status = DropPrivileges(options.user);
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
+  status = server->OpenFlash();
+  if (!status.ok()) return Fail(EXIT_FAILURE, status);
   if (options.daemonize) {
     status = Daemonize(/*keep_stderr=*/options.verbosity > 0,
                        /*keep_directory=*/options.core_dumps);

@@ -39,6 +39,14 @@ Status Validate(const Options& options) {
   if (options.segment_size > options.memory_limit) {
     return Status::Error("segment_size cannot be larger than the memory limit (-m)");
   }
+  // memcached's storage_check_config: each ext_path must hold one of its pages. (memcached
+  // divides by ext_page_size unchecked, and dies of it when it is 0.)
+  for (const ExtstoreOptions::Path& path : options.ext.paths) {
+    if (options.ext.page_size == 0) return Status::Error("ext_page_size cannot be 0");
+    if (path.size / options.ext.page_size == 0) {
+      return Status::Error("supplied ext_path has zero size, cannot use");
+    }
+  }
   return Status::Ok();
 }
 

@@ -51,6 +51,33 @@ struct MemcachedTuning {
   bool operator==(const MemcachedTuning&) const = default;
 };
 
+// memcached's external storage options (-o ext_*), with its defaults and in its units. ext_path
+// opens the flash devices (Server::OpenFlash); the rest is kept and shown in `stats settings`, and
+// changes nothing yet.
+struct ExtstoreOptions {
+  struct Path {
+    std::string path;
+    uint64_t size = 0;  // bytes, as memcached computes them (64-bit wrap-around included)
+    bool operator==(const Path&) const = default;
+  };
+  std::vector<Path> paths;         // ext_path, in the order given
+  uint32_t page_size = 64 << 20;   // ext_page_size, given in megabytes
+  uint32_t wbuf_size = 4 << 20;    // ext_wbuf_size, given in megabytes
+  uint32_t threads = 1;            // ext_threads
+  uint32_t io_depth = 1;           // ext_io_depth
+  uint32_t item_size = 512;        // ext_item_size
+  uint32_t item_age = UINT32_MAX;  // ext_item_age: no age limit
+  uint32_t low_ttl = 0;            // ext_low_ttl
+  uint32_t recache_rate = 2000;    // ext_recache_rate
+  uint32_t compact_under = 0;      // ext_compact_under; 0: derived from ext_path, see settings
+  uint32_t drop_under = 0;         // ext_drop_under; likewise
+  uint32_t max_sleep = 1000000;    // ext_max_sleep, microseconds
+  double max_frag = 0.8;           // ext_max_frag
+  bool drop_unread = false;        // ext_drop_unread
+  double slab_automove_freeratio = 0.01;
+  bool operator==(const ExtstoreOptions&) const = default;
+};
+
 struct Options {
   // Network.
   uint16_t port = 11211;            // -p
@@ -106,6 +133,7 @@ struct Options {
   // with unsent replies; then it is closed.
   int conn_stuck_timeout = 10;
   MemcachedTuning tuning;
+  ExtstoreOptions ext;
 
   static constexpr size_t kDefaultConnectionMemory = size_t{32} << 20;
 

@@ -283,5 +283,72 @@ TEST(OptionsTest, HelpAndVersionStopParsing) {
   EXPECT_NE(UsageText().find("-p, --port=<num>"), std::string::npos);
 }
 
+TEST(OptionsTest, ExtstoreOptionsKeepMemcachedsDefaultsAndUnits) {
+  Options options;
+  ASSERT_TRUE(Parse({}, &options).ok());
+  EXPECT_TRUE(options.ext.paths.empty());
+  EXPECT_EQ(options.ext.page_size, 64u << 20);
+  EXPECT_EQ(options.ext.wbuf_size, 4u << 20);
+  EXPECT_EQ(options.ext.item_age, UINT32_MAX);
+  ASSERT_TRUE(Parse({"-o",
+                     "ext_path=/a/f:64m,ext_path=::/b/g:2G:compact,ext_page_size=32,"
+                     "ext_wbuf_size=8,ext_threads=3,ext_io_depth=4,ext_item_size=100,"
+                     "ext_item_age=5,ext_low_ttl=6,ext_recache_rate=7,ext_compact_under=8,"
+                     "ext_drop_under=9,ext_max_sleep=10,ext_max_frag=0.5,ext_drop_unread,"
+                     "slab_automove_freeratio=0.02"},
+                    &options)
+                  .ok());
+  const std::vector<ExtstoreOptions::Path> paths = {{"/a/f", uint64_t{64} << 20},
+                                                    {"/b/g", uint64_t{2} << 30}};
+  EXPECT_EQ(options.ext.paths, paths);
+  EXPECT_EQ(options.ext.page_size, 32u << 20);
+  EXPECT_EQ(options.ext.wbuf_size, 8u << 20);
+  EXPECT_EQ(options.ext.threads, 3u);
+  EXPECT_EQ(options.ext.io_depth, 4u);
+  EXPECT_EQ(options.ext.item_size, 100u);
+  EXPECT_EQ(options.ext.item_age, 5u);
+  EXPECT_EQ(options.ext.low_ttl, 6u);
+  EXPECT_EQ(options.ext.recache_rate, 7u);
+  EXPECT_EQ(options.ext.compact_under, 8u);
+  EXPECT_EQ(options.ext.drop_under, 9u);
+  EXPECT_EQ(options.ext.max_sleep, 10u);
+  EXPECT_EQ(options.ext.max_frag, 0.5);
+  EXPECT_TRUE(options.ext.drop_unread);
+  EXPECT_EQ(options.ext.slab_automove_freeratio, 0.02);
+}
+
+TEST(OptionsTest, ExtstoreNumbersReadAsMemcachedReadsThem) {
+  Options options;
+  // safe_strtoul: trailing space allowed, a 64-bit number cut to 32 bits.
+  ASSERT_TRUE(Parse({"-o", "ext_item_size=7 ,ext_low_ttl=4294967297"}, &options).ok());
+  EXPECT_EQ(options.ext.item_size, 7u);
+  EXPECT_EQ(options.ext.low_ttl, 1u);
+  EXPECT_EQ(ErrorOf({"-o", "ext_item_size=abc"}), "could not parse argument to ext_item_size");
+  EXPECT_EQ(ErrorOf({"-o", "ext_item_size=-1"}), "could not parse argument to ext_item_size");
+  EXPECT_EQ(ErrorOf({"-o", "ext_item_size=5x"}), "could not parse argument to ext_item_size");
+  EXPECT_EQ(ErrorOf({"-o", "ext_max_frag=high"}), "could not parse argument to ext_max_frag");
+  EXPECT_EQ(ErrorOf({"-o", "ext_threads"}), "Missing ext_threads argument");
+  EXPECT_EQ(ErrorOf({"-o", "ext_no_such=1"}), "Illegal suboption \"ext_no_such=1\"");
+}
+
+TEST(OptionsTest, ExtPathErrorsAreMemcacheds) {
+  EXPECT_EQ(ErrorOf({"-o", "ext_path"}), "missing argument to ext_path, ie: ext_path=/d/file:5G");
+  EXPECT_EQ(ErrorOf({"-o", "ext_path=:::"}), "failed to parse ext_path argument");
+  EXPECT_EQ(ErrorOf({"-o", "ext_path=/x"}),
+            "must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)\n"
+            "failed to parse ext_path argument");
+  EXPECT_EQ(ErrorOf({"-o", "ext_path=/x:64k"}),
+            "must supply size to ext_path, ie: ext_path=/f/e:64m (m|g|t|p supported)\n"
+            "failed to parse ext_path argument");
+  EXPECT_EQ(ErrorOf({"-o", "ext_path=/x:64m:hot"}),
+            "Unknown extstore bucket: hot\nfailed to parse ext_path argument");
+  // Smaller than one of memcached's pages (64m, or ext_page_size), or no number at all.
+  EXPECT_EQ(ErrorOf({"-o", "ext_path=/x:32m"}), "supplied ext_path has zero size, cannot use");
+  EXPECT_EQ(ErrorOf({"-o", "ext_path=/x:Gm"}), "supplied ext_path has zero size, cannot use");
+  Options options;
+  ASSERT_TRUE(Parse({"-o", "ext_page_size=2,ext_path=/x:32m"}, &options).ok());
+  EXPECT_EQ(ErrorOf({"-o", "ext_page_size=0,ext_path=/x:1g"}), "ext_page_size cannot be 0");
+}
+
 }  // namespace
 }  // namespace mnemo::server

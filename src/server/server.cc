@@ -16,6 +16,7 @@
 #include "base/logging.h"
 #include "net/udp_socket.h"
 #include "server/replies.h"
+#include "storage/cache_core.h"
 
 namespace mnemo::server {
 namespace {
@@ -137,6 +138,38 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
   return Status::Ok();
 }
 
+Status Server::OpenFlash() {
+  const ExtstoreOptions& ext = options_.ext;
+  if (ext.paths.empty()) return Status::Ok();
+  const auto failed = [](const std::string& why) {
+    return Status::Error("Failed to initialize external storage: " + why);
+  };
+  // memcached's extstore_init refuses these (and divides by a wbuf_size of 0).
+  constexpr uint32_t kTwoMegabytes = 2 << 20;
+  if (ext.wbuf_size == 0 || ext.page_size % ext.wbuf_size != 0) {
+    return failed("page_size must be divisible by wbuf_size");
+  }
+  if (ext.page_size % kTwoMegabytes != 0 || ext.wbuf_size % kTwoMegabytes != 0) {
+    return failed("page_size and wbuf_size must be divisible by 1024*1024*2");
+  }
+  // The storage engine's segment size, which -m may make smaller than -o segment_size.
+  const size_t segment_size = storage::CacheCore::Normalize(options_.ToCacheOptions()).segment_size;
+  std::vector<flash::DeviceSpec> specs;
+  for (const ExtstoreOptions::Path& path : ext.paths) specs.push_back({path.path, path.size});
+  auto space = flash::FlashSpace::Open(specs, segment_size);
+  if (!space.ok()) return failed(space.status().message());
+  for (const auto& device : space.value()->devices()) {
+    if (!device->direct_io()) {
+      std::fprintf(stderr,
+                   "ext_path %s: the file system refuses O_DIRECT; flash goes through the page "
+                   "cache\n",
+                   device->path().c_str());
+    }
+  }
+  flash_ = std::move(space.value());
+  return Status::Ok();
+}
+
 Server::~Server() {
   if (reserve_fd_ >= 0) close(reserve_fd_);
   for (const int fd : udp_fds_) close(fd);
@@ -164,6 +197,7 @@ Status Server::Run() {
     return status;
   }
   context_ = std::make_unique<ServerContext>(options_, *cache_);
+  context_->flash = flash_.get();
   context_->request_shutdown = [this] { RequestShutdown(); };
   context_->stats.Register(&stats_);
   for (int i = 0; i < options_.threads; ++i) {

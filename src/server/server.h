@@ -14,7 +14,12 @@
 // kept in reserve is freed for a moment so that the waiting client can be told the same instead of
 // being left in the listen queue.
 //
-// Thread safety: Create() and Run() from the main thread; RequestShutdown() from any thread.
+// The flash devices of -o ext_path are opened by OpenFlash(), after privileges are dropped (so a
+// file it creates belongs to the -u user, as memcached's does) and before daemonizing (so that a
+// device that cannot be opened is reported to the shell that started the server).
+//
+// Thread safety: Create(), OpenFlash() and Run() from the main thread; RequestShutdown() from any
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +28,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "flash/flash_space.h"
 #include "net/event_loop.h"
 #include "net/listener.h"
 #include "server/connection_registry.h"
@@ -40,6 +46,12 @@ class Server final : private net::EventLoop::Observer {
   // privileges before Run().
   static Status Create(const Options& options, std::unique_ptr<Server>* out);
   ~Server();
+
+  // Opens every -o ext_path, cut into flash segments of the memory segments' size. Fails, in
+  // memcached's words where it has them ("Failed to initialize external storage: ..."), if one
+  // cannot be opened or sized or the ext_* options are inconsistent. Does nothing without
+  // ext_path.
+  Status OpenFlash();
 
   // Creates the cache and the workers and serves until stopped. SIGINT, SIGTERM, SIGHUP and
   // SIGUSR1 are blocked in every thread the server starts and read from a signalfd on the main
@@ -68,6 +80,7 @@ class Server final : private net::EventLoop::Observer {
   std::vector<int> udp_fds_;  // -U's sockets, until Run() hands them to the workers
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
+  std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;

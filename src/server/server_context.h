@@ -11,6 +11,7 @@
 #include <functional>
 #include <vector>
 
+#include "flash/flash_space.h"
 #include "net/buffer_pool.h"
 #include "net/memory_budget.h"
 #include "server/connection_registry.h"
@@ -62,6 +63,10 @@ struct ServerContext {
   // freed by another worker resumes them at once (Worker::WakeIfWaitingForMemory). Filled before
   // the workers start, fixed afterwards.
   std::vector<std::function<void()>> wake_for_memory;
+  // The flash devices of -o ext_path as one space of flash segments, or null without ext_path;
+  // owned by the Server, open for as long as the context lives. Not used yet: the flash tier
+  // (issue 17) will hand it to the cache.
+  flash::FlashSpace* flash = nullptr;
   // Accepted connections not yet closed. The listener adds before handing a connection over, so
   // the -c check never lets more through than the limit.
   std::atomic<int64_t> curr_connections{0};

@@ -1,8 +1,14 @@
 #include "server/settings.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "protocol/negotiation.h"
 #include "server/option_values.h"
@@ -24,6 +30,11 @@ std::string YesNo(bool value) { return value ? "yes" : "no"; }
 std::string Fixed2(double value) {  // memcached's "%.2f" for ratios and factors
   char text[64];
   std::snprintf(text, sizeof(text), "%.2f", value);
+  return text;
+}
+std::string Fixed3(double value) {  // memcached's "%.3f" for slab_automove_freeratio
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.3f", value);
   return text;
 }
 std::string JoinListen(const Options& options) {
@@ -65,6 +76,122 @@ Status SetScaled(std::string_view name, std::string_view value, Int min_units, I
   Status status = SetInt<Int>(name, value, min_units, max_units, &units);
   if (status.ok()) *field = static_cast<Int>(units << shift);
   return status;
+}
+
+// memcached's safe_strtoul, which reads its ext_* numbers: strtoul's syntax (leading spaces, a
+// sign), trailing spaces allowed, a negative number refused unless it is so large in magnitude that
+// it wraps to a small positive one, and the result cut to 32 bits.
+bool MemcachedStrtoul(std::string_view value, uint32_t* out) {
+  const std::string text(value);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long number = std::strtoul(text.c_str(), &end, 10);  // NOLINT(google-runtime-int)
+  if (errno == ERANGE || end == text.c_str()) return false;
+  if (*end != '\0' && std::isspace(static_cast<unsigned char>(*end)) == 0) return false;
+  if (static_cast<long>(number) < 0 &&  // NOLINT(google-runtime-int)
+      text.find('-') < static_cast<size_t>(end - text.c_str())) {
+    return false;
+  }
+  *out = static_cast<uint32_t>(number);
+  return true;
+}
+
+// memcached's safe_strtod: strtod's syntax, trailing spaces allowed, no range check.
+bool MemcachedStrtod(std::string_view value, double* out) {
+  const std::string text(value);
+  char* end = nullptr;
+  errno = 0;
+  const double number = std::strtod(text.c_str(), &end);
+  if (errno == ERANGE || end == text.c_str()) return false;
+  if (*end != '\0' && std::isspace(static_cast<unsigned char>(*end)) == 0) return false;
+  *out = number;
+  return true;
+}
+
+// An ext_* option the flash tier does not use yet: parsed and kept, with one line that says so.
+void NoteExtIgnored(std::string_view name) {
+  NoteIgnored("-o " + std::string(name),
+              "the flash tier does not use it yet (stats settings shows it)");
+}
+
+// An ext_* number, in memcached's words when it is bad; multiplied by `unit` in 32 bits, wrapping
+// as memcached's does (ext_page_size and ext_wbuf_size are given in megabytes).
+Status SetExtNumber(std::string_view name, std::string_view value, uint32_t unit, uint32_t* field) {
+  uint32_t number = 0;
+  if (!MemcachedStrtoul(value, &number)) {
+    return Status::Error("could not parse argument to " + std::string(name));
+  }
+  *field = number * unit;
+  NoteExtIgnored(name);
+  return Status::Ok();
+}
+
+Status SetExtFraction(std::string_view name, std::string_view value, double* field) {
+  if (!MemcachedStrtod(value, field)) {
+    return Status::Error("could not parse argument to " + std::string(name));
+  }
+  NoteExtIgnored(name);
+  return Status::Ok();
+}
+
+// ext_path=PATH:SIZE[:BUCKET], read as memcached's storage_conf_parse reads it: the value is cut
+// at colons (empty pieces skipped, as strtok does), SIZE is a number (atoi's: leading digits, 0 if
+// none) followed by one of m, g, t, p, and BUCKET, if given, one of memcached's page buckets.
+Status AddExtPath(std::string_view value, Options* options) {
+  constexpr std::string_view kFailed = "failed to parse ext_path argument";
+  std::vector<std::string> pieces;
+  for (size_t start = 0; start <= value.size();) {
+    const size_t colon = std::min(value.find(':', start), value.size());
+    if (colon > start) pieces.emplace_back(value.substr(start, colon - start));
+    start = colon + 1;
+  }
+  if (pieces.empty()) return Status::Error(std::string(kFailed));
+  if (pieces.size() < 2) {
+    return Status::Error(
+        "must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)\n" +
+        std::string(kFailed));
+  }
+  std::string& size = pieces[1];
+  uint64_t multiplier = 0;
+  switch (std::tolower(static_cast<unsigned char>(size.back()))) {
+    case 'm':
+      multiplier = uint64_t{1} << 20;
+      break;
+    case 'g':
+      multiplier = uint64_t{1} << 30;
+      break;
+    case 't':
+      multiplier = uint64_t{1} << 40;
+      break;
+    case 'p':
+      multiplier = uint64_t{1} << 50;
+      break;
+    default:
+      return Status::Error(
+          "must supply size to ext_path, ie: ext_path=/f/e:64m (m|g|t|p supported)\n" +
+          std::string(kFailed));
+  }
+  size.pop_back();
+  if (pieces.size() > 2) {
+    static constexpr std::string_view kBuckets[] = {"compact", "lowttl",      "chunked",
+                                                    "default", "coldcompact", "old"};
+    if (std::find(std::begin(kBuckets), std::end(kBuckets), pieces[2]) == std::end(kBuckets)) {
+      return Status::Error("Unknown extstore bucket: " + pieces[2] + "\n" + std::string(kFailed));
+    }
+    NoteIgnored("-o ext_path's bucket " + pieces[2],
+                "memcached's page buckets do not apply: flash segments are one FIFO");
+  }
+  const int number = std::atoi(size.c_str());  // NOLINT(cert-err34-c): memcached's reading
+  options->ext.paths.push_back({pieces[0], multiplier * static_cast<uint64_t>(number)});
+  return Status::Ok();
+}
+
+// memcached's storage_init: with an ext_path, an ext_compact_under of 0 becomes 1% of the pages of
+// the last ext_path given (at least 1), and ext_drop_under the same, whatever it was.
+uint32_t ExtUnder(const ExtstoreOptions& ext, uint32_t value) {
+  if (ext.paths.empty() || ext.compact_under != 0 || ext.page_size == 0) return value;
+  const uint64_t pages = ext.paths.back().size / ext.page_size;
+  return std::max<uint32_t>(static_cast<uint32_t>(static_cast<double>(pages) * 0.01), 1);
 }
 
 Status Flag(bool* field, bool value) {
@@ -516,6 +643,158 @@ const Setting kSettings[] = {
      {},
      "memcached's: a no-op there too",
      false},
+    // memcached's external storage (extstore), in its order.
+    {"ext_item_size",
+     [](O o, R) { return Number(o.ext.item_size); },
+     "ext_item_size",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_item_size", v, 1, &o->ext.item_size);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {"ext_item_age",
+     [](O o, R) { return Number(o.ext.item_age); },
+     "ext_item_age",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_item_age", v, 1, &o->ext.item_age);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {"ext_low_ttl",
+     [](O o, R) { return Number(o.ext.low_ttl); },
+     "ext_low_ttl",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_low_ttl", v, 1, &o->ext.low_ttl);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {"ext_recache_rate",
+     [](O o, R) { return Number(o.ext.recache_rate); },
+     "ext_recache_rate",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_recache_rate", v, 1, &o->ext.recache_rate);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {"ext_wbuf_size",
+     [](O o, R) { return Number(o.ext.wbuf_size); },
+     "ext_wbuf_size",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_wbuf_size", v, 1 << 20, &o->ext.wbuf_size);
+     },
+     {},
+     "memcached's extstore, in megabytes: kept, no effect yet (the flash tier's write buffers are "
+     "segment_size)",
+     false},
+    {"ext_compact_under",
+     [](O o, R) { return Number(ExtUnder(o.ext, o.ext.compact_under)); },
+     "ext_compact_under",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_compact_under", v, 1, &o->ext.compact_under);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {"ext_drop_under",
+     [](O o, R) { return Number(ExtUnder(o.ext, o.ext.drop_under)); },
+     "ext_drop_under",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_drop_under", v, 1, &o->ext.drop_under);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {"ext_max_sleep",
+     [](O o, R) { return Number(o.ext.max_sleep); },
+     "ext_max_sleep",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_max_sleep", v, 1, &o->ext.max_sleep);
+     },
+     {},
+     "memcached's extstore, in microseconds: kept, no effect yet",
+     false},
+    {"ext_max_frag",
+     [](O o, R) { return Fixed2(o.ext.max_frag); },
+     "ext_max_frag",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtFraction("ext_max_frag", v, &o->ext.max_frag);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {"slab_automove_freeratio",
+     [](O o, R) { return Fixed3(o.ext.slab_automove_freeratio); },
+     "slab_automove_freeratio",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtFraction("slab_automove_freeratio", v, &o->ext.slab_automove_freeratio);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {"ext_drop_unread",
+     [](O o, R) { return YesNo(o.ext.drop_unread); },
+     "ext_drop_unread",
+     false,
+     [](std::string_view, Options* o) {
+       NoteExtIgnored("ext_drop_unread");
+       return Flag(&o->ext.drop_unread, true);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {{},
+     nullptr,
+     "ext_path",
+     true,
+     AddExtPath,
+     {},
+     "a flash device: PATH:SIZE, SIZE in m, g, t or p; a file (created, emptied and sized at "
+     "start) or a block device; repeat for more. Opened and held; nothing is evicted to it yet",
+     true},
+    {{},
+     nullptr,
+     "ext_page_size",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_page_size", v, 1 << 20, &o->ext.page_size);
+     },
+     {},
+     "memcached's extstore, in megabytes: kept, no effect (flash segments are segment_size)",
+     false},
+    {{},
+     nullptr,
+     "ext_threads",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_threads", v, 1, &o->ext.threads);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
+    {{},
+     nullptr,
+     "ext_io_depth",
+     true,
+     [](std::string_view v, Options* o) {
+       return SetExtNumber("ext_io_depth", v, 1, &o->ext.io_depth);
+     },
+     {},
+     "memcached's extstore: kept, no effect yet",
+     false},
     Line(
         "num_napi_ids", [](O o, R) { return Number(o.napi_ids); },
         "-N, accepted for compatibility: connections go to threads round robin"),
@@ -695,11 +974,7 @@ Status ParseSuboptions(std::string_view list, Options* options) {
     const std::string_view name = item.substr(0, equals);
     const std::string_view value =
         equals == std::string_view::npos ? std::string_view() : item.substr(equals + 1);
-    // memcached's external storage (extstore) and TLS options: their issues are still open.
-    if (name.starts_with("ext_") || name == "slab_automove_freeratio") {
-      NoteIgnored("-o " + std::string(name), "external storage (extstore) is not supported yet");
-      continue;
-    }
+    // memcached's TLS options: its issue is still open.
     if (name.starts_with("ssl_")) {
       NoteIgnored("-o " + std::string(name), "TLS is not supported yet");
       continue;
@@ -712,6 +987,13 @@ Status ParseSuboptions(std::string_view list, Options* options) {
       return Status::Error("Illegal suboption \"" + std::string(item) + "\"");
     }
     if (found->needs_value && value.empty()) {
+      // memcached's extstore options say it their own way.
+      if (name == "ext_path") {
+        return Status::Error("missing argument to ext_path, ie: ext_path=/d/file:5G");
+      }
+      if (name.starts_with("ext_") || name == "slab_automove_freeratio") {
+        return Status::Error("Missing " + std::string(name) + " argument");
+      }
       return Status::Error("Missing argument for " + std::string(name));
     }
     Status status = found->parse(value, options);

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mnemo::server {
@@ -160,6 +161,36 @@ TEST(SettingsTest, AnOptionWithoutALineOfItsOwnChangesTheLinesItNames) {
   EXPECT_NE(text.find("STAT lru_maintainer_thread no\r\n"), std::string::npos);
   EXPECT_NE(text.find("STAT lru_segmented no\r\n"), std::string::npos);
   EXPECT_NE(text.find("STAT temp_lru yes\r\nSTAT temporary_ttl 5\r\n"), std::string::npos);
+}
+
+// The line's value in `stats settings`.
+std::string SettingLine(const Options& options, std::string_view name) {
+  std::string text;
+  AppendSettings(options, RuntimeSettings(), &text);
+  const std::string start = "STAT " + std::string(name) + " ";
+  const size_t at = text.find(start);
+  if (at == std::string::npos) return "(absent)";
+  const size_t value = at + start.size();
+  return text.substr(value, text.find('\r', value) - value);
+}
+
+TEST(SettingsTest, ExtCompactAndDropUnderDeriveFromTheLastExtPathAsMemcachedsDo) {
+  Options options;
+  EXPECT_EQ(SettingLine(options, "ext_compact_under"), "0");
+  EXPECT_EQ(SettingLine(options, "ext_drop_under"), "0");
+  EXPECT_EQ(SettingLine(options, "ext_max_frag"), "0.80");
+  EXPECT_EQ(SettingLine(options, "slab_automove_freeratio"), "0.010");
+  options.ext.paths = {{"/big", uint64_t{640} << 30}, {"/small", uint64_t{1} << 30}};
+  // 16 pages of 64m: 1% rounds down to 0, raised to 1.
+  EXPECT_EQ(SettingLine(options, "ext_compact_under"), "1");
+  EXPECT_EQ(SettingLine(options, "ext_drop_under"), "1");
+  options.ext.paths = {{"/small", uint64_t{1} << 30}, {"/big", uint64_t{640} << 30}};
+  EXPECT_EQ(SettingLine(options, "ext_compact_under"), "102");
+  options.ext.drop_under = 5;  // overridden while compact_under is 0
+  EXPECT_EQ(SettingLine(options, "ext_drop_under"), "102");
+  options.ext.compact_under = 3;
+  EXPECT_EQ(SettingLine(options, "ext_compact_under"), "3");
+  EXPECT_EQ(SettingLine(options, "ext_drop_under"), "5");
 }
 
 }  // namespace
