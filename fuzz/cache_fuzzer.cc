@@ -20,10 +20,12 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "base/clock.h"
+#include "flash/flash_space.h"
 #include "storage/arithmetic.h"
 #include "storage/cache.h"
 #include "storage/item.h"
@@ -114,27 +116,33 @@ class Model {
 
 std::string KeyName(int k) { return "key" + std::to_string(k); }
 
-// A file for the flash tier in /dev/shm (memory: runs stay fast), removed with the run.
+// A flash device of `segments` segments on a file in /dev/shm (memory: runs stay fast), removed
+// with the run.
 class FlashFile {
  public:
-  explicit FlashFile(bool on) {
+  FlashFile(bool on, size_t segments, size_t segment_size) {
     if (!on) return;
     char path[] = "/dev/shm/mnemo-cache-fuzzer-XXXXXX";
     const int fd = ::mkstemp(path);
     CHECK(fd >= 0);
     ::close(fd);
     path_ = path;
+    const flash::DeviceSpec spec{path_, segments * segment_size};
+    auto space = flash::FlashSpace::Open(std::span(&spec, 1), segment_size);
+    CHECK(space.ok());
+    space_ = std::move(space.value());
   }
   ~FlashFile() {
     if (on()) ::unlink(path_.c_str());
   }
   FlashFile(const FlashFile&) = delete;
   FlashFile& operator=(const FlashFile&) = delete;
-  bool on() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
+  bool on() const { return space_ != nullptr; }
+  const flash::FlashSpace* space() const { return space_.get(); }
 
  private:
   std::string path_;
+  std::unique_ptr<flash::FlashSpace> space_;
 };
 
 void Run(Input& in) {
@@ -149,11 +157,8 @@ void Run(Input& in) {
   options.eviction = config % 2 == 0 ? EvictionPolicy::kMerge : EvictionPolicy::kFifo;
   options.compression = config / 2 % 2 == 0 ? Compression::kSnappy : Compression::kOff;
   // Half the runs with a flash tier of 4 segments, which evicted items fill and wrap around.
-  const FlashFile flash(config / 4 % 2 == 0);
-  if (flash.on()) {
-    options.flash_path = flash.path();
-    options.flash_size = 4 * options.segment_size;
-  }
+  const FlashFile flash(config / 4 % 2 == 0, 4, options.segment_size);
+  options.flash = flash.space();
   const std::unique_ptr<Cache> cache = CreateCacheOrDie(options);
   const std::unique_ptr<Cache::Context> ctx = cache->NewContext();
   const size_t segment_size = cache->Stats().segment_size;

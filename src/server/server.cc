@@ -191,7 +191,9 @@ Status Server::Run() {
   SignalReader signal_reader(signal_fd, *loop_);
   reserve_fd_ = OpenReserveFd();
 
-  Status status = storage::Cache::Create(options_.ToCacheOptions(), &cache_);
+  storage::CacheOptions cache_options = options_.ToCacheOptions();
+  cache_options.flash = flash_.get();
+  Status status = storage::Cache::Create(cache_options, &cache_);
   if (!status.ok()) {
     close(signal_fd);
     return status;

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "base/status.h"
+#include "flash/flash_space.h"
 #include "storage/cache_stats.h"
 #include "storage/value_hold.h"
 
@@ -49,9 +50,9 @@ struct CacheOptions {
   Compression compression = Compression::kSnappy;
   size_t compress_min = 256;
   double compress_ratio = 0.875;
-  // -o ext_path=PATH:SIZE: a file of `flash_size` bytes for the flash tier; none if empty.
-  std::string flash_path;
-  uint64_t flash_size = 0;
+  // -o ext_path: the flash devices of the flash tier, opened by the caller with this cache's
+  // segment size (Normalize); none if null. Must outlive the cache.
+  const flash::FlashSpace* flash = nullptr;
 };
 
 // Exptime as memcached clients send it: 0 never expires; up to 30 days, relative seconds; above,

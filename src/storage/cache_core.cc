@@ -38,12 +38,15 @@ CacheCore::CacheCore(const CacheOptions& normalized)
     : options(normalized),
       pool(options.memory_limit, ReserveBytes(options), options.segment_size),
       buckets(&pool),
-      table(
-          options.hash_power_initial,
-          (ReserveBytes(options) + static_cast<size_t>(options.flash_size)) / kMinAverageItemBytes,
-          this),
+      table(options.hash_power_initial,
+            (ReserveBytes(options) + FlashBytes(options)) / kMinAverageItemBytes, this),
       limit_bytes(options.memory_limit) {
   table.SetMemoryLimit(IndexLimit(options.memory_limit));
+}
+
+size_t CacheCore::FlashBytes(const CacheOptions& options) {
+  if (options.flash == nullptr) return 0;
+  return size_t{options.flash->segment_count()} * options.flash->segment_size();
 }
 
 bool CacheCore::SetMemoryLimit(size_t bytes) {

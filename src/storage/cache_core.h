@@ -61,8 +61,10 @@ class CacheCore final : private LocationHasher {
   // 30 bytes in RAM or 120 on flash, and the cache then evicts to stay within it (Reclaim), so
   // the smallest items cannot take the process past 1.5 x -m + flash / 8.
   size_t IndexLimit(size_t memory_limit) const {
-    return memory_limit / 2 + static_cast<size_t>(options.flash_size / 8);
+    return memory_limit / 2 + FlashBytes(options) / 8;
   }
+  // Bytes of the flash tier's devices; 0 without one.
+  static size_t FlashBytes(const CacheOptions& options);
   // Sets the memory limit (-m, cache_memlimit) of the pool and of the index. False if the pool
   // refuses it (SegmentPool::SetLimit).
   bool SetMemoryLimit(size_t bytes);

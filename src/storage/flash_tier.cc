@@ -1,11 +1,6 @@
 #include "storage/flash_tier.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -39,29 +34,7 @@ void StoreLe64(char* out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
 }
 
-bool PreadFully(int fd, char* out, size_t size, uint64_t offset) {
-  while (size > 0) {
-    const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    out += n;
-    size -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
-bool PwriteFully(int fd, const char* in, size_t size, uint64_t offset) {
-  while (size > 0) {
-    const ssize_t n = ::pwrite(fd, in, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    in += n;
-    size -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
-}
+char* Bytes(flash::AlignedBuffer& buffer) { return reinterpret_cast<char*>(buffer.data()); }
 
 }  // namespace
 
@@ -74,39 +47,30 @@ struct FlashTier::Segment {
   std::atomic<uint32_t> end{0};
 };
 
-FlashTier::FlashTier(CacheCore& core, std::string path, uint64_t size)
+FlashTier::FlashTier(CacheCore& core, const flash::FlashSpace& space)
     : core_(core),
-      path_(std::move(path)),
+      space_(space),
       segment_size_(core.pool.segment_size()),
       first_id_(core.pool.max_segments()),
       segment_count_(static_cast<uint32_t>(
-          std::min<uint64_t>(size / segment_size_, uint64_t{kMaxSegments} - first_id_))),
+          std::min<uint64_t>(space.segment_count(), uint64_t{kMaxSegments} - first_id_))),
       buffer_segment_(kNoBufferSegment) {}
 
-FlashTier::~FlashTier() {
-  if (fd_ >= 0) ::close(fd_);
-  std::free(buffer_);
-}
+FlashTier::~FlashTier() = default;
 
 Status FlashTier::Init() {
-  if (segment_count_ < 2) {
-    return Status::Error("ext_path " + path_ + ": its size must hold at least 2 segments of " +
-                         std::to_string(segment_size_) + " bytes");
+  if (space_.segment_size() != segment_size_) {
+    return Status::Error("ext_path: flash segments of " + std::to_string(space_.segment_size()) +
+                         " bytes, but the cache's are " + std::to_string(segment_size_));
   }
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) return Status::Error("ext_path " + path_ + ": " + std::strerror(errno));
-  struct stat st {};
-  const uint64_t needed = uint64_t{segment_count_} * segment_size_;
-  if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < needed &&
-      ::ftruncate(fd_, static_cast<off_t>(needed)) != 0) {
-    return Status::Error("ext_path " + path_ + ": cannot size it to " + std::to_string(needed) +
-                         " bytes: " + std::strerror(errno));
-  }
+  if (segment_count_ < 2) return Status::Error("ext_path: fewer than 2 flash segments");
   segments_ = std::make_unique<Segment[]>(segment_count_);
-  reuse_buffer_ = std::make_unique<char[]>(segment_size_);
+  reuse_buffer_ = flash::AlignedBuffer(segment_size_);
   MutexLock lock(buffer_mu_);
-  buffer_ = static_cast<char*>(std::aligned_alloc(kAlignment, segment_size_));
-  if (buffer_ == nullptr) return Status::Error("ext_path: no memory for the write buffer");
+  buffer_ = flash::AlignedBuffer(segment_size_);
+  if (buffer_.data() == nullptr || reuse_buffer_.data() == nullptr) {
+    return Status::Error("ext_path: no memory for the write buffers");
+  }
   enabled_.store(true, std::memory_order_relaxed);
   return Status::Ok();
 }
@@ -120,12 +84,11 @@ bool FlashTier::MakeRoom(size_t item_size, uint32_t flush_gen, ReclaimCounters* 
     if (buffer_segment_ != kNoBufferSegment) {
       // A flush_all since the buffer's segment was opened ends it (invariant 4).
       if (buffer_flush_gen_ == flush_gen && buffer_used_ + record <= segment_size_) return true;
-      if (!WriteBuffer()) {
+      const Status written = WriteBuffer();
+      if (!written.ok()) {
         enabled_.store(false, std::memory_order_relaxed);
-        MNEMO_LOG(0,
-                  "ext_path %s: write failed (%s); the flash tier is off, evicted items are "
-                  "dropped\n",
-                  path_.c_str(), std::strerror(errno));
+        MNEMO_LOG(0, "%s; the flash tier is off: evicted items are dropped\n",
+                  written.message().c_str());
         return false;
       }
     }
@@ -146,7 +109,7 @@ bool FlashTier::MakeRoom(size_t item_size, uint32_t flush_gen, ReclaimCounters* 
 
 ItemLocation FlashTier::Append(const ItemHeader& header, const char* body) {
   MutexLock lock(buffer_mu_);
-  char* const item = buffer_ + buffer_used_;
+  char* const item = Bytes(buffer_) + buffer_used_;
   const size_t header_size = header.Encode(item);
   const size_t item_size = header.item_size();
   std::memcpy(item + header_size, body, item_size - header_size);
@@ -160,21 +123,21 @@ ItemLocation FlashTier::Append(const ItemHeader& header, const char* body) {
   return loc;
 }
 
-bool FlashTier::WriteBuffer() {
-  char* const header = buffer_;
+Status FlashTier::WriteBuffer() {
+  char* const header = Bytes(buffer_);
   std::memset(header, 0, kHeaderSize);
   std::memcpy(header, kMagic, sizeof(kMagic));
   StoreLe32(header + 8, kLayoutVersion);
   StoreLe64(header + 16, sequence_);
   StoreLe32(header + 24, static_cast<uint32_t>(buffer_used_));
   StoreLe32(header + kHeaderSize - 4, Crc32c(header, kHeaderSize - 4));
-  // Whole pages: the file may be opened for direct I/O one day, and the page cache prefers them.
-  const size_t length =
-      std::min(segment_size_, (buffer_used_ + kAlignment - 1) & ~(kAlignment - 1));
-  const bool ok = PwriteFully(fd_, buffer_, length, FileOffset(buffer_segment_));
-  if (!ok) io_errors_.fetch_add(1, std::memory_order_relaxed);
+  // Whole pages, as direct I/O needs.
+  const size_t length = std::min<size_t>(segment_size_, flash::AlignUp(buffer_used_));
+  const flash::FlashSpace::Place place = space_.Locate(buffer_segment_);
+  Status status = place.device->Write(place.offset, buffer_.span().first(length));
+  if (!status.ok()) io_errors_.fetch_add(1, std::memory_order_relaxed);
   buffer_segment_ = kNoBufferSegment;
-  return ok;
+  return status;
 }
 
 void FlashTier::Reuse(uint32_t index, ReclaimCounters* counters) {
@@ -183,8 +146,10 @@ void FlashTier::Reuse(uint32_t index, ReclaimCounters* counters) {
   if (end != 0) segment_reuses_.fetch_add(1, std::memory_order_relaxed);
   if (segment.live_items.load(std::memory_order_acquire) != 0) {
     segment_evictions_.fetch_add(1, std::memory_order_relaxed);
-    char* const data = reuse_buffer_.get();
-    if (!PreadFully(fd_, data, end, FileOffset(index))) {
+    char* const data = Bytes(reuse_buffer_);
+    const flash::FlashSpace::Place place = space_.Locate(index);
+    const size_t length = std::min<size_t>(segment_size_, flash::AlignUp(end));
+    if (!place.device->Read(place.offset, reuse_buffer_.span().first(length)).ok()) {
       io_errors_.fetch_add(1, std::memory_order_relaxed);
     } else {
       for (uint32_t offset = kHeaderSize; offset + kItemMinHeader + kRecordTrailer <= end;) {
@@ -229,11 +194,22 @@ bool FlashTier::ReadBytes(uint32_t index, size_t offset, size_t size, char* out)
   {
     MutexLock lock(buffer_mu_);
     if (buffer_segment_ == index) {
-      std::memcpy(out, buffer_ + offset, size);
+      std::memcpy(out, Bytes(buffer_) + offset, size);
       return true;
     }
   }
-  return PreadFully(fd_, out, size, FileOffset(index) + offset);
+  return ReadDevice(index, offset, size, out);
+}
+
+bool FlashTier::ReadDevice(uint32_t index, size_t offset, size_t size, char* out) const {
+  const uint64_t start = flash::AlignDown(offset);
+  const uint64_t end = std::min<uint64_t>(segment_size_, flash::AlignUp(offset + size));
+  flash::AlignedBuffer pages(static_cast<size_t>(end - start));
+  if (pages.data() == nullptr) return false;
+  const flash::FlashSpace::Place place = space_.Locate(index);
+  if (!place.device->Read(place.offset + start, pages.span()).ok()) return false;
+  std::memcpy(out, pages.data() + (offset - start), size);
+  return true;
 }
 
 FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation, char* out) {

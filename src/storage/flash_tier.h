@@ -1,10 +1,11 @@
-// FlashTier is the cache's second tier (-o ext_path=PATH:SIZE): a file cut into flash segments of
-// the RAM segment size, which eviction fills with the live items it would otherwise drop. An item
+// FlashTier is the cache's second tier (-o ext_path=PATH:SIZE): the devices' flash segments
+// (flash/flash_space.h), of the RAM segment size, which eviction fills with the live items it
+// would otherwise drop. An item
 // on flash costs RAM only for its hash slot, which then points at a flash location: a segment id
 // at or above first_id() (above every RAM segment id, so a slot needs no extra bit) and the
 // item's offset in that flash segment.
 //
-// A flash segment on the file: a header of kHeaderSize bytes, then records. A record is an item
+// A flash segment on its device: a header of kHeaderSize bytes, then records. A record is an item
 // in RAM's format (item.h) whose header always carries its CAS (a flash location derives none),
 // followed by the CRC32C of the item's bytes, so a read verifies exactly the item it needs and a
 // flipped bit is a miss, never wrong bytes sent. Segments are filled in order through one
@@ -18,8 +19,8 @@
 //      loaded the generation under the key's stripe lock, while the slot pointed there, and finds
 //      it unchanged after reading, read bytes of the record the slot pointed at. A record that
 //      cannot be read back (corrupt) keeps its slot until a lookup meets it and drops it.
-//  (3) A location in the buffer's segment is read from the buffer; every other one from the file,
-//      where it was written before the buffer moved on (both under buffer_mu_).
+//  (3) A location in the buffer's segment is read from the buffer; every other one from its
+//      device, where it was written before the buffer moved on (both under buffer_mu_).
 //  (4) A flash segment's items were all valid in its flush generation (eviction writes no
 //      invalid item, and the buffer moves to a new segment when the generation changes).
 //
@@ -32,11 +33,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <string>
 
 #include "base/mutex.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
+#include "flash/aligned_buffer.h"
+#include "flash/flash_space.h"
 #include "storage/eviction.h"
 #include "storage/hash_table.h"
 #include "storage/item.h"
@@ -62,7 +64,7 @@ struct FlashStats {
   uint64_t objects_evicted = 0;
   uint64_t bytes_evicted = 0;
   uint64_t badcrc = 0;     // records read whose checksum or layout did not hold
-  uint64_t io_errors = 0;  // failed reads and writes of the file
+  uint64_t io_errors = 0;  // failed reads and writes of the devices
   bool enabled = false;    // false after a write error turned the tier off
 };
 
@@ -79,15 +81,15 @@ class FlashTier {
     kChanged,  // the segment was reused meanwhile: look the key up again
   };
 
-  // The tier on `path` of `size` bytes (a file, created or extended to that size), after the RAM
-  // segment ids of `core`. Opens nothing until Init().
-  FlashTier(CacheCore& core, std::string path, uint64_t size);
+  // The tier on the flash segments of `space` (-o ext_path's devices, opened by the server),
+  // numbered after the RAM segment ids of `core`. `space` must outlive the tier.
+  FlashTier(CacheCore& core, const flash::FlashSpace& space);
   ~FlashTier();
   FlashTier(const FlashTier&) = delete;
   FlashTier& operator=(const FlashTier&) = delete;
 
-  // Opens the file and allocates the write buffer; an error says what failed (and needs at least
-  // two segments: one filling while another is written).
+  // Checks the space fits the cache (its segment size is the pool's) and allocates the buffers;
+  // an error says what does not fit.
   Status Init();
 
   uint32_t first_id() const { return first_id_; }
@@ -129,31 +131,31 @@ class FlashTier {
   struct Segment;
 
   // Writes the buffer to its segment and detaches it. REQUIRES: buffer_mu_.
-  bool WriteBuffer() REQUIRES(buffer_mu_);
+  Status WriteBuffer() REQUIRES(buffer_mu_);
   // Unlinks every item segment `index` still indexes and moves it to a new generation.
   void Reuse(uint32_t index, ReclaimCounters* counters);
   // Reads `size` bytes at `offset` of flash segment `index` into `out`, from the buffer or the
-  // file (invariant 3). False on an I/O error.
+  // device (invariant 3). False on an I/O error.
   bool ReadBytes(uint32_t index, size_t offset, size_t size, char* out);
-  uint64_t FileOffset(uint32_t index) const { return uint64_t{index} * segment_size_; }
+  // Reads from the device: the 4096-aligned range that covers the bytes, as direct I/O needs.
+  bool ReadDevice(uint32_t index, size_t offset, size_t size, char* out) const;
 
   CacheCore& core_;
-  const std::string path_;
+  const flash::FlashSpace& space_;
   const size_t segment_size_;
   const uint32_t first_id_;
   const uint32_t segment_count_;
-  int fd_ = -1;
   std::unique_ptr<Segment[]> segments_;
   std::atomic<bool> enabled_{false};
 
   Mutex buffer_mu_;
-  char* buffer_ GUARDED_BY(buffer_mu_) = nullptr;   // segment_size_, 4096-aligned
-  uint32_t buffer_segment_ GUARDED_BY(buffer_mu_);  // the flash segment it fills; or none
+  flash::AlignedBuffer buffer_ GUARDED_BY(buffer_mu_);  // segment_size_
+  uint32_t buffer_segment_ GUARDED_BY(buffer_mu_);      // the flash segment it fills; or none
   size_t buffer_used_ GUARDED_BY(buffer_mu_) = 0;
-  uint32_t buffer_flush_gen_ = 0;         // the evictor's only (invariant 1)
-  uint32_t next_segment_ = 0;             // the evictor's only: the next to fill
-  uint64_t sequence_ = 0;                 // the evictor's only: segments filled so far
-  std::unique_ptr<char[]> reuse_buffer_;  // the evictor's only: a segment read back
+  uint32_t buffer_flush_gen_ = 0;      // the evictor's only (invariant 1)
+  uint32_t next_segment_ = 0;          // the evictor's only: the next to fill
+  uint64_t sequence_ = 0;              // the evictor's only: segments filled so far
+  flash::AlignedBuffer reuse_buffer_;  // the evictor's only: a segment read back
 
   mutable std::atomic<uint64_t> objects_written_{0}, bytes_written_{0}, objects_read_{0},
       bytes_read_{0}, segment_reuses_{0}, segment_evictions_{0}, objects_evicted_{0},

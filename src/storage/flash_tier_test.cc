@@ -11,10 +11,12 @@
 #include <cstdlib>
 #include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "flash/flash_space.h"
 #include "storage/flash_recall.h"
 #include "storage/segment_cache.h"
 #include "testing/storage/cache_calls.h"
@@ -23,32 +25,37 @@
 namespace mnemo::storage {
 namespace {
 
-// A file in the test's temporary directory, removed at the end.
-class TempFile {
+// A flash device on a file in the test's temporary directory, removed at the end.
+class FlashFile {
  public:
-  TempFile() {
+  explicit FlashFile(size_t mib, size_t segment_size = size_t{64} << 10) {
     const char* dir = std::getenv("TMPDIR");
     path_ = std::string(dir != nullptr ? dir : "/tmp") + "/mnemo-flash-XXXXXX";
     const int fd = ::mkstemp(path_.data());
     EXPECT_GE(fd, 0);
     ::close(fd);
+    const flash::DeviceSpec spec{path_, uint64_t{mib} << 20};
+    auto space = flash::FlashSpace::Open(std::span(&spec, 1), segment_size);
+    EXPECT_TRUE(space.ok()) << space.status().message();
+    if (space.ok()) space_ = std::move(space.value());
   }
-  ~TempFile() { ::unlink(path_.c_str()); }
+  ~FlashFile() { ::unlink(path_.c_str()); }
   const std::string& path() const { return path_; }
+  const flash::FlashSpace* space() const { return space_.get(); }
 
  private:
   std::string path_;
+  std::unique_ptr<flash::FlashSpace> space_;
 };
 
-// 2 MiB of RAM in 64 KiB segments, and `flash_mib` of flash.
-CacheOptions FlashOptions(const std::string& path, size_t flash_mib) {
+// 2 MiB of RAM in 64 KiB segments, and the flash of `file`.
+CacheOptions FlashOptions(const FlashFile& file) {
   CacheOptions options;
   options.memory_limit = size_t{2} << 20;
   options.segment_size = size_t{64} << 10;
   options.background_thread = false;
   options.compression = Compression::kOff;
-  options.flash_path = path;
-  options.flash_size = uint64_t{flash_mib} << 20;
+  options.flash = file.space();
   return options;
 }
 
@@ -63,7 +70,9 @@ class FlashTierTest : public ::testing::Test {
  protected:
   void Make(size_t flash_mib) {
     ctx_.reset();
-    cache_ = CreateCacheOrDie(FlashOptions(file_.path(), flash_mib));
+    cache_.reset();
+    file_ = std::make_unique<FlashFile>(flash_mib);
+    cache_ = CreateCacheOrDie(FlashOptions(*file_));
     ctx_ = cache_->NewContext();
   }
   void SetUp() override { Make(32); }
@@ -79,7 +88,7 @@ class FlashTierTest : public ::testing::Test {
     }
   }
 
-  TempFile file_;
+  std::unique_ptr<FlashFile> file_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<Cache::Context> ctx_;
 };
@@ -215,7 +224,7 @@ TEST_F(FlashTierTest, FlushAllInvalidatesItemsOnFlash) {
 TEST_F(FlashTierTest, ACorruptRecordIsAMissNeverWrongBytes) {
   Fill(8000, 500);
   // Flip a byte in every record's value of the first flash segment (after its header).
-  const int fd = ::open(file_.path().c_str(), O_RDWR);
+  const int fd = ::open(file_->path().c_str(), O_RDWR);
   ASSERT_GE(fd, 0);
   std::string segment(64 << 10, '\0');
   ASSERT_EQ(::pread(fd, segment.data(), segment.size(), 0), static_cast<ssize_t>(segment.size()));
@@ -235,22 +244,13 @@ TEST_F(FlashTierTest, ACorruptRecordIsAMissNeverWrongBytes) {
   EXPECT_GT(cache_->Stats().miss_from_extstore, 0u);
 }
 
-TEST(FlashTierCreateTest, RefusesAFileTooSmallForTwoSegments) {
-  TempFile file;
-  CacheOptions options = FlashOptions(file.path(), 0);
-  options.flash_size = 100 << 10;
+TEST(FlashTierCreateTest, RefusesFlashSegmentsOfAnotherSize) {
+  FlashFile file(8, size_t{128} << 10);  // the cache's are 64 KiB
   std::unique_ptr<Cache> cache;
-  const Status status = Cache::Create(options, &cache);
+  const Status status = Cache::Create(FlashOptions(file), &cache);
   ASSERT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("at least 2 segments"), std::string::npos) << status.message();
-}
-
-TEST(FlashTierCreateTest, ReportsAPathItCannotOpen) {
-  CacheOptions options = FlashOptions("/nonexistent-dir/flash", 8);
-  std::unique_ptr<Cache> cache;
-  const Status status = Cache::Create(options, &cache);
-  ASSERT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("No such file or directory"), std::string::npos)
+  EXPECT_NE(status.message().find("flash segments of 131072 bytes, but the cache's are 65536"),
+            std::string::npos)
       << status.message();
 }
 
@@ -258,8 +258,8 @@ TEST(FlashTierCreateTest, ReportsAPathItCannotOpen) {
 // flash and back while other threads look them up: every hit carries the value last written by
 // the only thread that writes its key.
 TEST(FlashTierConcurrencyTest, ThreadsMovingItemsBetweenRamAndFlash) {
-  TempFile file;
-  CacheOptions options = FlashOptions(file.path(), 16);
+  FlashFile file(16);
+  CacheOptions options = FlashOptions(file);
   options.background_thread = true;
   std::unique_ptr<Cache> cache = CreateCacheOrDie(options);
   constexpr int kThreads = 4;

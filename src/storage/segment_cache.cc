@@ -35,8 +35,8 @@ SegmentCache::SegmentCache(const CacheOptions& options)
 Status SegmentCache::Init() {
   Status status = core_.Init();
   if (!status.ok()) return status;
-  if (!core_.options.flash_path.empty()) {
-    flash_ = std::make_unique<FlashTier>(core_, core_.options.flash_path, core_.options.flash_size);
+  if (core_.options.flash != nullptr) {
+    flash_ = std::make_unique<FlashTier>(core_, *core_.options.flash);
     status = flash_->Init();
     if (!status.ok()) return status;
     core_.flash = flash_.get();
