@@ -31,6 +31,7 @@
 #include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
 #include "server/copy_budget.h"
+#include "server/item_dump.h"
 #include "server/meta_dispatcher.h"
 #include "server/server_context.h"
 #include "server/stats.h"
@@ -43,6 +44,8 @@ class Dispatcher {
  public:
   // Output beyond which a connection stops taking more requests until its client reads.
   static constexpr size_t kOutputSoftLimit = size_t{4} << 20;
+  // A dump's output per call: between chunks the connection sends, and its worker serves others.
+  static constexpr size_t kDumpChunk = size_t{64} << 10;
 
   enum class Outcome : uint8_t {
     kDone,        // answered (or, with noreply, silently done)
@@ -60,8 +63,12 @@ class Dispatcher {
 
   // Answers one result of the parser, with `values` the connection's own writer of retrieved
   // values (a value waiting for memory stays in it). REQUIRES: result.status != kNeedMore.
+  // `dump` is the connection's own ItemDump: stats cachedump and lru_crawler metadump|mgdump
+  // answer through it, a chunk per call (kSuspended until the dump ends), and a call while it is
+  // active goes on with it. Without one they are answered as commands the server lacks.
   [[nodiscard]] Outcome Dispatch(const protocol::ParseResult& result, protocol::Command* cmd,
-                                 net::OutputQueue& out, ValueWriter& values);
+                                 net::OutputQueue& out, ValueWriter& values,
+                                 ItemDump* dump = nullptr);
   // Answers one result of the meta parser (MetaDispatcher), with `values` as for Dispatch: kDone,
   // kNeedMemory (mg's value waits for memory: call again with the same arguments) or kClose;
   // never kSuspended. REQUIRES: result.status is not kNeedMore.
@@ -81,7 +88,13 @@ class Dispatcher {
   void FlushAll(const protocol::Command& cmd);
   void CacheMemlimit(const protocol::Command& cmd);
   Outcome Shutdown(const protocol::Command& cmd);
-  void Stats(const protocol::Command& cmd);
+  // Returns kSuspended when it starts a cachedump that goes on.
+  Outcome Stats(const protocol::Command& cmd);
+  Outcome Cachedump(protocol::KeyList words);
+  // lru_crawler: a metadump or mgdump starts a dump; the rest are MaintenanceCommands'.
+  Outcome LruCrawler(const protocol::Command& cmd);
+  // Answers the next chunk of the connection's dump.
+  Outcome ContinueDump();
   void StatsDetail(protocol::KeyList* words);
 
   // Appends `text` unless the command asked for no reply.
@@ -100,6 +113,7 @@ class Dispatcher {
   net::OutputQueue* queue_ = nullptr;
   net::IoBuffer* out_ = nullptr;
   ValueWriter* values_ = nullptr;
+  ItemDump* dump_ = nullptr;
   bool quiet_ = false;
 };
 

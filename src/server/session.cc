@@ -195,7 +195,7 @@ Session::Progress Session::RunAsciiCommands() {
     const Dispatcher::Outcome outcome =
         request.kind == protocol::AsciiRequest::Kind::kMeta
             ? services_.dispatcher.DispatchMeta(request.meta, meta, out, values_)
-            : services_.dispatcher.Dispatch(request.text, &cmd_, out, values_);
+            : services_.dispatcher.Dispatch(request.text, &cmd_, out, values_, &dump_);
     if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
       suspended_ = true;
       suspended_request_ = request;

@@ -58,6 +58,7 @@
 #include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
+#include "server/item_dump.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
 
@@ -176,6 +177,7 @@ class Session final : public net::EventLoop::Handler {
   protocol::BinaryCommand binary_cmd_;
   protocol::BinaryRequest suspended_binary_request_;
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
+  ItemDump dump_;               // its dump of the cache's items, while one goes on
   size_t copied_before_ = 0;    // -vv: the copied output's size before the current command
   size_t input_wanted_ = 0;     // the incomplete command's size in all, once its line says it
   bool suspended_ = false;      // cmd_ (binary_cmd_) is a retrieval stopped by a full output or for

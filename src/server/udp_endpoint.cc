@@ -101,7 +101,7 @@ void UdpEndpoint::Serve(std::string_view commands) {
     Dispatcher::Outcome outcome = Dispatcher::Outcome::kDone;
     for (;;) {
       outcome = is_meta ? dispatcher_.DispatchMeta(request.meta, meta, out_, *values_)
-                        : dispatcher_.Dispatch(request.text, &cmd, out_, *values_);
+                        : dispatcher_.Dispatch(request.text, &cmd, out_, *values_, &dump_);
       replies_.clear();
       out_.DrainTo(&replies_);
       SendReplies(retrieval, last_key);

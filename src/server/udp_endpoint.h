@@ -31,6 +31,7 @@
 #include "protocol/command.h"
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
+#include "server/item_dump.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
 
@@ -70,6 +71,7 @@ class UdpEndpoint final : public net::EventLoop::Handler {
   const protocol::ParserLimits limits_;
   net::OutputQueue out_;
   std::optional<ValueWriter> values_;  // replaced to let go of a value it holds
+  ItemDump dump_;                      // a dump, answered in datagrams as it goes
   std::vector<char> datagram_;
   std::string replies_;  // one command's replies, drained from out_
   std::string packet_;   // one datagram being sent
