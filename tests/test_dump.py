@@ -274,7 +274,7 @@ def test_a_second_dump_is_busy_until_the_first_ends(start_server):
 
 @pytest.mark.skipif(not os.access(MEMCACHED_TOOL, os.R_OK) or shutil.which("perl") is None,
                     reason="needs Debian's memcached-tool and perl")
-def test_memcached_tool_dump_prints_every_key(start_server):
+def test_memcached_tool_dump_and_keys_print_every_key(start_server):
     server = start_server()
     with server.connect() as conn:
         load(conn)
@@ -285,6 +285,11 @@ def test_memcached_tool_dump_prints_every_key(start_server):
     assert keys == {b"key:%08d" % i for i in range(300)} | {b"plain", b"b%r", b"a\xc3\xa9",
                                                               b"foobar"}
     assert b"add plain 5 " in out and b"\r\nabc\r\n" in out
+    out = subprocess.run(["perl", MEMCACHED_TOOL, "%s:%d" % (harness.HOST, server.port), "keys"],
+                         capture_output=True, timeout=60).stdout
+    keys = set(re.findall(rb"^key=(\S+) exp=", out, re.M))
+    assert keys == {b"key%%3A%08d" % i for i in range(300)} | {b"plain", b"b%25r", b"a%C3%A9",
+                                                                 b"foobar"}
 
 
 @pytest.mark.mnemo_only
