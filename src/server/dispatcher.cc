@@ -55,6 +55,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
   out_ = &out.copied();
   values_ = &values;
   dump_ = dump;
+  withheld_.clear();
   if (dump != nullptr && dump->active()) return ContinueDump();
   quiet_ = result.noreply;
   switch (result.status) {

@@ -21,9 +21,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/logging.h"
 #include "net/io_buffer.h"
 #include "net/output_queue.h"
 #include "protocol/command.h"
@@ -72,6 +74,10 @@ class Dispatcher {
   // Answers one result of the meta parser (MetaDispatcher), with `values` as for Dispatch: kDone,
   // kNeedMemory (mg's value waits for memory: call again with the same arguments) or kClose;
   // never kSuspended. REQUIRES: result.status is not kNeedMore.
+  // Under -vv: the reply that the last Dispatch did not send because its command said noreply
+  // (memcached prints it as ">FD NOREPLY <reply>"); empty if there was none.
+  std::string_view withheld_reply() const { return withheld_; }
+
   [[nodiscard]] Outcome DispatchMeta(const protocol::MetaParseResult& result,
                                      const protocol::MetaCommand& cmd, net::OutputQueue& out,
                                      ValueWriter& values);
@@ -97,9 +103,14 @@ class Dispatcher {
   Outcome ContinueDump();
   void StatsDetail(protocol::KeyList* words);
 
-  // Appends `text` unless the command asked for no reply.
+  // Appends `text` unless the command asked for no reply; then, under -vv, keeps it for
+  // withheld_reply().
   void Reply(std::string_view text) {
-    if (!quiet_) out_->Append(text);
+    if (!quiet_) {
+      out_->Append(text);
+    } else if (g_verbosity.load(std::memory_order_relaxed) >= 2) {
+      withheld_.assign(text);
+    }
   }
 
   ServerContext& server_;
@@ -115,6 +126,7 @@ class Dispatcher {
   ValueWriter* values_ = nullptr;
   ItemDump* dump_ = nullptr;
   bool quiet_ = false;
+  std::string withheld_;  // withheld_reply()
 };
 
 }  // namespace mnemo::server

@@ -245,7 +245,12 @@ Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
     const std::string_view copied = out.copied().readable();
     const std::string_view appended =
         suspended_ ? std::string_view() : copied.substr(std::min(copied_before_, copied.size()));
-    LogReply(appended, TraceKindOf(request_, cmd_.type));
+    const TraceKind kind = TraceKindOf(request_, cmd_.type);
+    if (appended.empty() && kind == TraceKind::kLine) {
+      LogWithheldReply(services_.dispatcher.withheld_reply());
+    } else {
+      LogReply(appended, kind);
+    }
   }
   return outcome;
 }
@@ -311,6 +316,13 @@ void Session::LogReply(std::string_view appended, TraceKind kind) const {
   if (line == "END") return;  // an empty listing (stats items, stats slabs ...)
   if (kind == TraceKind::kMeta && line != "MN") return;  // the one meta reply out_string sends
   std::fprintf(stderr, ">%d %.*s\n", fd, static_cast<int>(line.size()), line.data());
+}
+
+void Session::LogWithheldReply(std::string_view reply) const {
+  if (!reply.ends_with("\r\n")) return;
+  reply.remove_suffix(2);
+  std::fprintf(stderr, ">%d NOREPLY %.*s\n", conn_.fd(), static_cast<int>(reply.size()),
+               reply.data());
 }
 
 bool Session::Flush() {

@@ -186,6 +186,9 @@ class Session final : public net::EventLoop::Handler {
   static TraceKind TraceKindOf(const protocol::AsciiRequest& request, protocol::CommandType type);
   // `appended` is what the command added to the copied output (empty for a resumed retrieval).
   void LogReply(std::string_view appended, TraceKind kind) const;
+  // -vv: prints the one-line reply a noreply command withheld, as memcached's out_string does
+  // (">FD NOREPLY reply").
+  void LogWithheldReply(std::string_view reply) const;
 
   const SessionServices& services_;
   net::Connection conn_;
