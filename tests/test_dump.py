@@ -351,6 +351,5 @@ def test_a_large_dump_streams_in_bounded_memory_while_others_are_served(start_se
     # The dump holds at most its output's soft limit (4 MiB) and a chunk more, not the whole
     # listing (over 15 MiB here).
     assert len(text) > 15 << 20
-    print("rss before %d stalled %d peak %d; max latency %.4f" % (before, stalled, peak, max(latencies)))
     assert peak - before < 12 << 20, (before, stalled, peak)
     assert max(latencies) < 0.5, max(latencies)

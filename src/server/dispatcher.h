@@ -13,7 +13,9 @@
 // Invariants:
 //  (1) A command with noreply appends nothing, errors included.
 //  (2) Each call either answers the command whole, or (kSuspended) answers a prefix of its keys
-//      and leaves the rest in cmd->keys; at least one key is answered per call. A retrieval whose
+//      and leaves the rest in cmd->keys; at least one key is answered per call. A dump (stats
+//      cachedump, lru_crawler metadump|mgdump) is answered a chunk per call, its progress kept
+//      in the connection's ItemDump. A retrieval whose
 //      line goes on (cmd->more_keys: a piece of a long line) answers its keys without the END.
 // Thread safety: one Dispatcher per worker thread, used only by that thread.
 #pragma once
