@@ -109,3 +109,53 @@ def test_dash_vv_prints_commands_and_replies_as_memcached_does(start_server):
         ">N VERSION 1.6.45",
         "<N verbosity 1",
     ]
+
+
+# Commands with noreply, whose withheld reply memcached 1.6.45 prints as ">FD NOREPLY <reply>"
+# when its out_string suppresses it; commands it answers without out_string print none.
+NOREPLY_REQUESTS = [b"set k 0 0 1 noreply\r\nx\r\n", b"add k 0 0 1 noreply\r\nx\r\n",
+                    b"replace nope 0 0 1 noreply\r\nx\r\n", b"append k 0 0 1 noreply\r\ny\r\n",
+                    b"cas nope 0 0 1 1 noreply\r\nz\r\n", b"delete k noreply\r\n",
+                    b"set n 0 0 1 noreply\r\n5\r\n", b"incr n 1 noreply\r\n",
+                    b"touch n 10 noreply\r\n", b"flush_all noreply\r\n",
+                    b"verbosity 2 noreply\r\n", b"bogus noreply\r\n",
+                    b"set k 0 0 2 noreply\r\nxx\r\n", b"ms k 1 q\r\nx\r\n"]
+
+
+def test_dash_vv_prints_the_reply_noreply_withheld_as_memcached_does(start_server):
+    server = start_server("-vv")
+    with server.connect() as conn:
+        for request in NOREPLY_REQUESTS:
+            conn.send(request)
+            conn.read_for(0.05)
+        conn.expect(b"set after 0 0 1\r\nx\r\n", b"STORED\r\n")
+    assert client_lines(server.output()) == [
+        "<N set k 0 0 1 noreply",
+        ">N NOREPLY STORED",
+        "<N add k 0 0 1 noreply",
+        ">N NOREPLY NOT_STORED",
+        "<N replace nope 0 0 1 noreply",
+        ">N NOREPLY NOT_STORED",
+        "<N append k 0 0 1 noreply",
+        ">N NOREPLY STORED",
+        "<N cas nope 0 0 1 1 noreply",
+        ">N NOREPLY NOT_FOUND",
+        "<N delete k noreply",
+        "<N set n 0 0 1 noreply",
+        ">N NOREPLY STORED",
+        "<N incr n 1 noreply",
+        "<N touch n 10 noreply",
+        "<N flush_all noreply",
+        ">N NOREPLY OK",
+        "<N verbosity 2 noreply",
+        ">N NOREPLY OK",
+        "<N bogus noreply",
+        ">N NOREPLY ERROR",
+        "<N set k 0 0 2 noreply",
+        ">N NOREPLY STORED",
+        "<N ms k 1 q",
+        "<N set after 0 0 1",
+        ">N STORED",
+        "<N version",
+        ">N VERSION 1.6.45",
+    ]

@@ -10,6 +10,7 @@ import struct
 
 import pytest
 
+import binary_wire as bw
 import harness
 
 
@@ -134,3 +135,36 @@ def test_stats_shows_the_udp_sockets_as_memcached_does(udp):
     for fd in udp_fds:
         assert "STAT %d:addr udp:%s:%d\r\n" % (fd, harness.HOST, client.port) in conns
         assert "STAT %d:state conn_read\r\n" % fd in conns
+
+
+def test_a_request_starting_with_the_binary_magic_is_answered_in_binary(udp):
+    """memcached's try_read_command_udp: a datagram whose first byte is 0x80 holds binary
+    requests; each command's reply is a reply of its own, a quiet command that answers nothing
+    sends a bare frame header with a datagram count of 0, and a bad magic byte drops the rest."""
+    _, client = udp
+    got = client.call(bw.packet(bw.SET, b"bin", bw.set_extras(flags=5), b"hello", opaque=1),
+                      request_id=9)
+    assert len(got) == 1 and got[0][0] == (9, 0, 1, 0)
+    stored = bw.parse(got[0][1])[0][0]
+    assert (stored.opcode, stored.status, stored.opaque) == (bw.SET, bw.SUCCESS, 1)
+    cas = stored.cas
+    hit = (bw.HEADER.pack(bw.RESPONSE_MAGIC, bw.GETK, 3, 4, 0, 0, 12, 2, cas) +
+           struct.pack(">I", 5) + b"bin" + b"hello")
+    noop = bw.HEADER.pack(bw.RESPONSE_MAGIC, bw.NOOP, 0, 0, 0, 0, 0, 3, 0)
+    assert client.call(bw.packet(bw.GETK, b"bin", opaque=2) + bw.packet(bw.GETQ, b"none") +
+                       bw.packet(bw.NOOP, opaque=3) + b"get bin\r\n" +
+                       bw.packet(bw.NOOP, opaque=4), request_id=10) == [
+        ((10, 0, 1, 0), hit),
+        ((10, 0, 1, 0), noop),
+    ]
+    # A quiet miss answers nothing. (memcached sends a bare header, a datagram count of 0, for
+    # some: docs/memcached-differences.md.)
+    got = client.call(bw.packet(bw.GETQ, b"none") + bw.packet(bw.NOOP, opaque=3), request_id=10)
+    assert [d for d in got if d != ((10, 0, 0, 0), b"")] == [((10, 0, 1, 0), noop)]
+    version = client.call(bw.packet(bw.VERSION, opaque=5), request_id=11)
+    assert len(version) == 1 and version[0][0] == (11, 0, 1, 0)
+    assert bw.parse(version[0][1])[0][0].value == b"1.6.45"
+    # A long reply (stats) is cut into numbered datagrams as a text one is.
+    stat = client.call(bw.packet(bw.STAT, opaque=6), request_id=12)
+    assert len(stat) > 1
+    assert [header for header, _ in stat] == [(12, n, len(stat), 0) for n in range(len(stat))]

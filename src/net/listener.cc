@@ -1,6 +1,5 @@
 #include "net/listener.h"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -17,21 +16,17 @@
 namespace mnemo::net {
 namespace {
 
-Status OpenOne(const addrinfo& info, int backlog, int* out_fd) {
-  const int fd =
-      socket(info.ai_family, info.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, info.ai_protocol);
-  if (fd < 0) return Status::Error(std::string("socket(): ") + strerror(errno));
+// Binds `address`, with the options accepted sockets inherit, and listens.
+Status OpenOne(const PassiveAddress& address, int backlog, int* out_fd) {
+  int fd = -1;
+  Status status = BindPassive(address, &fd);
+  if (!status.ok()) return status;
   const int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-  // Accepted sockets inherit it: replies of a batch go out at once instead of waiting for the
-  // client's delayed ACK.
+  // Replies of a batch go out at once instead of waiting for the client's delayed ACK.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-  // Without it an IPv6 wildcard socket would also claim the IPv4 port, and the IPv4 bind of the
-  // same getaddrinfo result would fail.
-  if (info.ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-  if (bind(fd, info.ai_addr, info.ai_addrlen) != 0 || listen(fd, backlog) != 0) {
-    Status status = Status::Error(strerror(errno));
+  if (listen(fd, backlog) != 0) {
+    status = Status::Error(strerror(errno));
     close(fd);
     return status;
   }
@@ -43,34 +38,20 @@ Status OpenOne(const addrinfo& info, int backlog, int* out_fd) {
 
 Status Listener::Open(const std::string& host, uint16_t port, int backlog,
                       std::vector<std::unique_ptr<Listener>>* listeners) {
-  addrinfo hints{};
-  hints.ai_flags = AI_PASSIVE | AI_ADDRCONFIG;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* infos = nullptr;
-  const std::string service = std::to_string(port);
-  const int error =
-      getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &infos);
-  if (error != 0) {
-    return Status::Error("getaddrinfo(\"" + host + "\"): " + gai_strerror(error));
-  }
-  Status status = Status::Ok();
-  size_t opened = 0;
-  for (const addrinfo* info = infos; info != nullptr; info = info->ai_next) {
+  std::vector<PassiveAddress> addresses;
+  Status status = ResolvePassive(host, port, SOCK_STREAM, &addresses);
+  if (!status.ok()) return status;
+  if (addresses.empty()) return Status::Error("no address to listen on for \"" + host + "\"");
+  for (const PassiveAddress& address : addresses) {
     int fd = -1;
-    status = OpenOne(*info, backlog, &fd);
+    status = OpenOne(address, backlog, &fd);
     if (!status.ok()) {
-      status = Status::Error("failed to listen on TCP port " + service + ": " + status.message());
-      break;
+      return Status::Error("failed to listen on TCP port " + std::to_string(port) + ": " +
+                           status.message());
     }
     listeners->emplace_back(new Listener(fd, LocalAddressOf(fd)));
-    ++opened;
   }
-  freeaddrinfo(infos);
-  if (status.ok() && opened == 0) {
-    status = Status::Error("no address to listen on for \"" + host + "\"");
-  }
-  return status;
+  return Status::Ok();
 }
 
 Status Listener::OpenUnix(const std::string& path, int access_mask, int backlog,

@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "protocol/decimal.h"
 #include "server/replies.h"
 #include "server/value_writer.h"
 #include "server/version.h"
@@ -23,6 +24,9 @@ constexpr uint64_t kMaxRelativeExptime = 60 * 60 * 24 * 30;
 // memcached dates its start this much before it really started (process_started, set to
 // ITEM_UPDATE_INTERVAL + 2 seconds ago), which decides which absolute flush_all times it ignores.
 constexpr int64_t kMemcachedStartBackdate = 62;
+
+// memcached's MAX_NUMBER_OF_SLAB_CLASSES: the class ids stats cachedump accepts.
+constexpr uint32_t kDumpClasses = 64;
 
 }  // namespace
 
@@ -46,10 +50,13 @@ Dispatcher::Outcome Dispatcher::DispatchMeta(const protocol::MetaParseResult& re
 
 Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
                                          protocol::Command* cmd, net::OutputQueue& out,
-                                         ValueWriter& values) {
+                                         ValueWriter& values, ItemDump* dump) {
   queue_ = &out;
   out_ = &out.copied();
   values_ = &values;
+  dump_ = dump;
+  withheld_.clear();
+  if (dump != nullptr && dump->active()) return ContinueDump();
   quiet_ = result.noreply;
   switch (result.status) {
     case ParseStatus::kOk:
@@ -146,8 +153,7 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
     case CommandType::kQuit:
       return Outcome::kQuit;
     case CommandType::kStats:
-      Stats(*cmd);
-      break;
+      return Stats(*cmd);
     case CommandType::kCacheMemlimit:
       CacheMemlimit(*cmd);
       break;
@@ -157,8 +163,7 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
       Reply(server_.maintenance.Slabs(cmd->arguments));
       break;
     case CommandType::kLruCrawler:
-      Reply(server_.maintenance.LruCrawler(cmd->arguments));
-      break;
+      return LruCrawler(*cmd);
     case CommandType::kLru:
       Reply(server_.maintenance.Lru(cmd->arguments));
       break;
@@ -361,14 +366,14 @@ Dispatcher::Outcome Dispatcher::Shutdown(const protocol::Command& cmd) {
 
 // memcached 1.6.45 matches a sub-command by the bytes the client wrote: "stats r" resets, "stats d
 // o" turns detail on. It tries them in this order; items, slabs and sizes must be whole.
-void Dispatcher::Stats(const protocol::Command& cmd) {
+Dispatcher::Outcome Dispatcher::Stats(const protocol::Command& cmd) {
   protocol::KeyList words(cmd.arguments);
   std::string_view sub;
   if (!words.Next(&sub)) {
     std::string text;
     AppendGeneralStats(server_.options, server_.Snapshot(), &text);
     Reply(text + std::string(replies::kEnd));
-    return;
+    return Outcome::kDone;
   }
   const auto abbreviates = [&](std::string_view word) { return word.starts_with(sub); };
   std::string text;
@@ -377,17 +382,16 @@ void Dispatcher::Stats(const protocol::Command& cmd) {
     server_.cache.ResetStats();
     server_.prefix_stats.Clear();
     Reply(replies::kReset);
-    return;
+    return Outcome::kDone;
   }
   if (abbreviates("detail")) {
     StatsDetail(&words);
-    return;
+    return Outcome::kDone;
   }
   if (abbreviates("settings")) {
     AppendSettingsStats(server_.options, server_.Snapshot(), &text);
   } else if (abbreviates("cachedump")) {
-    Reply(replies::kCachedumpNotAllowed);
-    return;
+    return Cachedump(words);
   } else if (abbreviates("conns")) {
     server_.connections.AppendStats(MonotonicSeconds(), &text);
   } else if (abbreviates("extstore")) {
@@ -398,13 +402,70 @@ void Dispatcher::Stats(const protocol::Command& cmd) {
     AppendSlabsStats(server_.Snapshot(), &text);
   } else if (sub == "sizes") {
     Reply(replies::kSizesDisabled);
-    return;
+    return Outcome::kDone;
   } else {
     Reply(replies::kError);
-    return;
+    return Outcome::kDone;
   }
   text += replies::kEnd;
   Reply(text);
+  return Outcome::kDone;
+}
+
+// memcached's checks, in its order: -X, the token count (its ntokens counts "stats" and the
+// "cachedump" word), the numbers, the class. mnemo's one class is 1 (item_dump.h).
+Dispatcher::Outcome Dispatcher::Cachedump(protocol::KeyList words) {
+  if (!server_.options.dump_enabled || dump_ == nullptr) {
+    Reply(replies::kCachedumpNotAllowed);
+    return Outcome::kDone;
+  }
+  std::string_view id_word;
+  std::string_view limit_word;
+  if (!words.Next(&id_word) || !words.Next(&limit_word)) {
+    Reply("CLIENT_ERROR bad command line\r\n");
+    return Outcome::kDone;
+  }
+  uint32_t id = 0;
+  uint32_t limit = 0;
+  if (!protocol::ParseTokenU32(id_word, &id) || !protocol::ParseTokenU32(limit_word, &limit)) {
+    Reply(replies::ForParse(ParseStatus::kBadFormat));
+    return Outcome::kDone;
+  }
+  if (id >= kDumpClasses) {
+    Reply("CLIENT_ERROR Illegal slab id\r\n");
+    return Outcome::kDone;
+  }
+  dump_->Start(DumpKind::kCachedump, id == 1, limit, nullptr);
+  return ContinueDump();
+}
+
+Dispatcher::Outcome Dispatcher::LruCrawler(const protocol::Command& cmd) {
+  DumpKind kind = DumpKind::kMetadump;
+  bool everything = false;
+  std::string refusal;
+  if (dump_ == nullptr ||
+      !server_.maintenance.ParseDump(cmd.arguments, server_.options.dump_enabled, !queue_->empty(),
+                                     &kind, &everything, &refusal)) {
+    Reply(server_.maintenance.LruCrawler(cmd.arguments));
+    return Outcome::kDone;
+  }
+  if (!refusal.empty()) {
+    Reply(refusal);
+    return Outcome::kDone;
+  }
+  dump_->Start(kind, everything, 0, server_.maintenance.dump_flag());
+  return ContinueDump();
+}
+
+Dispatcher::Outcome Dispatcher::ContinueDump() {
+  // While connection memory is short, the output grows only within the connection's allowance,
+  // but by a line at least, so that the dump goes on.
+  size_t chunk = kDumpChunk;
+  if (!MayCopy(chunk)) {
+    if (!out_->empty()) return Outcome::kNeedMemory;
+    chunk = 1;
+  }
+  return dump_->Continue(cache_, *out_, chunk) ? Outcome::kDone : Outcome::kSuspended;
 }
 
 // "stats detail on|off|dump", each matched by the bytes written ("o" is on), as memcached does.

@@ -13,7 +13,9 @@
 // Invariants:
 //  (1) A command with noreply appends nothing, errors included.
 //  (2) Each call either answers the command whole, or (kSuspended) answers a prefix of its keys
-//      and leaves the rest in cmd->keys; at least one key is answered per call. A retrieval whose
+//      and leaves the rest in cmd->keys; at least one key is answered per call. A dump (stats
+//      cachedump, lru_crawler metadump|mgdump) is answered a chunk per call, its progress kept
+//      in the connection's ItemDump. A retrieval whose
 //      line goes on (cmd->more_keys: a piece of a long line) answers its keys without the END.
 // Thread safety: one Dispatcher per worker thread, used only by that thread.
 #pragma once
@@ -21,9 +23,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/logging.h"
 #include "net/io_buffer.h"
 #include "net/output_queue.h"
 #include "protocol/command.h"
@@ -31,6 +35,7 @@
 #include "protocol/meta_parser.h"
 #include "protocol/text_parser.h"
 #include "server/copy_budget.h"
+#include "server/item_dump.h"
 #include "server/meta_dispatcher.h"
 #include "server/server_context.h"
 #include "server/stats.h"
@@ -43,6 +48,8 @@ class Dispatcher {
  public:
   // Output beyond which a connection stops taking more requests until its client reads.
   static constexpr size_t kOutputSoftLimit = size_t{4} << 20;
+  // A dump's output per call: between chunks the connection sends, and its worker serves others.
+  static constexpr size_t kDumpChunk = size_t{64} << 10;
 
   enum class Outcome : uint8_t {
     kDone,        // answered (or, with noreply, silently done)
@@ -60,11 +67,19 @@ class Dispatcher {
 
   // Answers one result of the parser, with `values` the connection's own writer of retrieved
   // values (a value waiting for memory stays in it). REQUIRES: result.status != kNeedMore.
+  // `dump` is the connection's own ItemDump: stats cachedump and lru_crawler metadump|mgdump
+  // answer through it, a chunk per call (kSuspended until the dump ends), and a call while it is
+  // active goes on with it. Without one they are answered as commands the server lacks.
   [[nodiscard]] Outcome Dispatch(const protocol::ParseResult& result, protocol::Command* cmd,
-                                 net::OutputQueue& out, ValueWriter& values);
+                                 net::OutputQueue& out, ValueWriter& values,
+                                 ItemDump* dump = nullptr);
   // Answers one result of the meta parser (MetaDispatcher), with `values` as for Dispatch: kDone,
   // kNeedMemory (mg's value waits for memory: call again with the same arguments) or kClose;
   // never kSuspended. REQUIRES: result.status is not kNeedMore.
+  // Under -vv: the reply that the last Dispatch did not send because its command said noreply
+  // (memcached prints it as ">FD NOREPLY <reply>"); empty if there was none.
+  std::string_view withheld_reply() const { return withheld_; }
+
   [[nodiscard]] Outcome DispatchMeta(const protocol::MetaParseResult& result,
                                      const protocol::MetaCommand& cmd, net::OutputQueue& out,
                                      ValueWriter& values);
@@ -81,12 +96,23 @@ class Dispatcher {
   void FlushAll(const protocol::Command& cmd);
   void CacheMemlimit(const protocol::Command& cmd);
   Outcome Shutdown(const protocol::Command& cmd);
-  void Stats(const protocol::Command& cmd);
+  // Returns kSuspended when it starts a cachedump that goes on.
+  Outcome Stats(const protocol::Command& cmd);
+  Outcome Cachedump(protocol::KeyList words);
+  // lru_crawler: a metadump or mgdump starts a dump; the rest are MaintenanceCommands'.
+  Outcome LruCrawler(const protocol::Command& cmd);
+  // Answers the next chunk of the connection's dump.
+  Outcome ContinueDump();
   void StatsDetail(protocol::KeyList* words);
 
-  // Appends `text` unless the command asked for no reply.
+  // Appends `text` unless the command asked for no reply; then, under -vv, keeps it for
+  // withheld_reply().
   void Reply(std::string_view text) {
-    if (!quiet_) out_->Append(text);
+    if (!quiet_) {
+      out_->Append(text);
+    } else if (g_verbosity.load(std::memory_order_relaxed) >= 2) {
+      withheld_.assign(text);
+    }
   }
 
   ServerContext& server_;
@@ -100,7 +126,9 @@ class Dispatcher {
   net::OutputQueue* queue_ = nullptr;
   net::IoBuffer* out_ = nullptr;
   ValueWriter* values_ = nullptr;
+  ItemDump* dump_ = nullptr;
   bool quiet_ = false;
+  std::string withheld_;  // withheld_reply()
 };
 
 }  // namespace mnemo::server

@@ -13,6 +13,7 @@ namespace {
 constexpr std::string_view kOk = "OK\r\n";
 constexpr std::string_view kError = "ERROR\r\n";
 constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format\r\n";
+constexpr std::string_view kBusy = "BUSY currently processing crawler request\r\n";
 // memcached's MAX_NUMBER_OF_SLAB_CLASSES: class ids run from 0 (the global page pool) to 63.
 constexpr int kClasses = 64;
 
@@ -61,6 +62,34 @@ bool ParseClass(std::string_view token, uint32_t* out) {
   return protocol::ParseDecimalU32(token, out);
 }
 
+// The classes of an lru_crawler crawl or dump.
+struct ClassList {
+  bool any = false;    // some class is named
+  bool first = false;  // class 1, mnemo's one, is among them
+};
+
+// memcached's lru_crawler_crawl reading its classes: "all", "hash", or ids from 1 to 63 separated
+// by commas (strtok skips empty pieces). False if an id is bad.
+bool ParseClasses(std::string_view classes, ClassList* list) {
+  if (classes == "all" || classes == "hash") {
+    list->any = list->first = true;
+    return true;
+  }
+  for (size_t pos = 0; pos <= classes.size();) {
+    size_t end = classes.find(',', pos);
+    if (end == std::string_view::npos) end = classes.size();
+    const std::string_view id = classes.substr(pos, end - pos);
+    uint32_t sid = 0;
+    if (!id.empty()) {
+      if (!ParseClass(id, &sid) || sid < 1 || sid >= kClasses) return false;
+      list->any = true;
+      if (sid == 1) list->first = true;
+    }
+    pos = end + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string MaintenanceCommands::Slabs(std::string_view arguments) const {
@@ -105,26 +134,12 @@ std::string MaintenanceCommands::LruCrawler(std::string_view arguments) {
       return "CLIENT_ERROR lru crawler disabled\r\n";
     }
     const std::string_view classes = args[2].substr(0, 511);
-    if (classes == "all") return std::string(kOk);
+    ClassList list;
+    if (!ParseClasses(classes, &list)) return "BADCLASS invalid class id\r\n";
+    if (dumping_.load(std::memory_order_acquire)) return std::string(kBusy);
     // memcached walks its hash table for dumps only.
     if (classes == "hash") return "ERROR an unknown error happened\r\n";
-    bool any = false;
-    size_t pos = 0;
-    while (pos <= classes.size()) {
-      size_t end = classes.find(',', pos);
-      if (end == std::string_view::npos) end = classes.size();
-      const std::string_view id = classes.substr(pos, end - pos);
-      uint32_t sid = 0;
-      // strtok skips empty pieces between commas.
-      if (!id.empty()) {
-        if (!ParseClass(id, &sid) || sid < 1 || sid >= kClasses) {
-          return "BADCLASS invalid class id\r\n";
-        }
-        any = true;
-      }
-      pos = end + 1;
-    }
-    return any ? std::string(kOk) : "NOTSTARTED no items to crawl\r\n";
+    return list.any ? std::string(kOk) : "NOTSTARTED no items to crawl\r\n";
   }
   uint32_t number = 0;
   if (args.tokens() == 3 && args.Abbreviates(1, "tocrawl")) {
@@ -144,6 +159,54 @@ std::string MaintenanceCommands::LruCrawler(std::string_view arguments) {
     return std::string(kOk);
   }
   return std::string(kError);
+}
+
+bool MaintenanceCommands::ParseDump(std::string_view arguments, bool dump_enabled,
+                                    bool output_pending, DumpKind* kind, bool* everything,
+                                    std::string* refusal) {
+  const Arguments args(arguments);
+  if (args.tokens() != 3) return false;
+  // memcached tries crawl first: "lru_crawler c all" is a crawl.
+  if (args.Abbreviates(1, "crawl")) return false;
+  std::string_view name;
+  if (args.Abbreviates(1, "metadump")) {
+    *kind = DumpKind::kMetadump;
+    name = "metadump";
+  } else if (args.Abbreviates(1, "mgdump")) {
+    *kind = DumpKind::kMgdump;
+    name = "mgdump";
+  } else {
+    return false;
+  }
+  refusal->clear();
+  if (!crawler_running_.load(std::memory_order_relaxed)) {
+    *refusal = "CLIENT_ERROR lru crawler disabled\r\n";
+    return true;
+  }
+  if (!dump_enabled) {
+    *refusal = *kind == DumpKind::kMetadump ? "ERROR metadump not allowed\r\n"
+                                            : "ERROR key dump not allowed\r\n";
+    return true;
+  }
+  if (output_pending) {
+    *refusal = "ERROR cannot pipeline other commands before " + std::string(name) + "\r\n";
+    return true;
+  }
+  ClassList list;
+  if (!ParseClasses(args[2].substr(0, 511), &list)) {
+    *refusal = "BADCLASS invalid class id\r\n";
+    return true;
+  }
+  *everything = list.first;
+  if (dumping_.exchange(true, std::memory_order_acq_rel)) {
+    *refusal = std::string(kBusy);
+    return true;
+  }
+  if (!list.any) {
+    dumping_.store(false, std::memory_order_release);
+    *refusal = "NOTSTARTED no items to crawl\r\n";
+  }
+  return true;
 }
 
 std::string MaintenanceCommands::Lru(std::string_view arguments) const {

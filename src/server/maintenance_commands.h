@@ -11,15 +11,18 @@
 // starts at once (OK). The crawler's on/off state is
 // kept, since enable and disable answer by it.
 //
-// `lru_crawler metadump` and `mgdump` read items; they are not answered here (ERROR).
+// `lru_crawler metadump` and `mgdump` read items: ParseDump checks them as memcached does, and
+// the connection's ItemDump answers them, holding the crawler meanwhile: as memcached runs one
+// crawl at a time, another dump or a crawl answers BUSY until it ends.
 //
-// Thread safety: Run may be called from any thread; the crawler state is an atomic.
+// Thread safety: every method may be called from any thread; the crawler state is atomics.
 #pragma once
 
 #include <atomic>
 #include <string>
 #include <string_view>
 
+#include "server/item_dump.h"
 #include "server/options.h"
 
 namespace mnemo::server {
@@ -37,10 +40,20 @@ class MaintenanceCommands {
   std::string LruCrawler(std::string_view arguments);
   std::string Lru(std::string_view arguments) const;
 
+  // `lru_crawler <arguments>` if it is a metadump or mgdump: returns false if it is not. Else
+  // *refusal is memcached's reply refusing it (`dump_enabled` false with -X; `output_pending`,
+  // the connection has replies unsent, which memcached refuses to put a dump after), or, empty,
+  // the dump may start: *kind and *everything (its classes include class 1, mnemo's one) are set
+  // and the crawler is taken, to be let go through dump_flag() when the dump ends.
+  bool ParseDump(std::string_view arguments, bool dump_enabled, bool output_pending, DumpKind* kind,
+                 bool* everything, std::string* refusal);
+  std::atomic<bool>* dump_flag() { return &dumping_; }
+
  private:
   const bool slab_reassign_;
   const bool lru_maintainer_;
   std::atomic<bool> crawler_running_;
+  std::atomic<bool> dumping_{false};  // a metadump or mgdump holds the crawler
 };
 
 }  // namespace mnemo::server

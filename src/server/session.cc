@@ -149,14 +149,16 @@ Session::Progress Session::RunCommands() {
   }
   switch (protocol_) {
     case protocol::WireProtocol::kAscii:
-      return RunAsciiCommands();
+      return RunCommandsWith<&Session::ParseAscii, &Session::DispatchAscii>();
     case protocol::WireProtocol::kBinary:
-      return RunBinaryCommands();
+      return RunCommandsWith<&Session::ParseBinary, &Session::DispatchBinary>();
   }
   return Progress::kClose;
 }
 
-Session::Progress Session::RunAsciiCommands() {
+template <Session::Parsed (Session::*Parse)(std::string_view),
+          Dispatcher::Outcome (Session::*Dispatch)(net::OutputQueue&)>
+Session::Progress Session::RunCommandsWith() {
   net::IoBuffer& in = conn_.input();
   net::OutputQueue& out = conn_.output_queue();
   Progress progress = Progress::kNeedInput;
@@ -171,47 +173,32 @@ Session::Progress Session::RunAsciiCommands() {
       progress = Progress::kOutputFull;
       break;
     }
-    protocol::AsciiRequest request = suspended_request_;
-    protocol::MetaCommand meta;
     if (!suspended_) {
-      const bool line_start = parser_.at_line_start();
-      request = parser_.Parse(in.readable(), &cmd_, &meta);
-      if (request.kind == protocol::AsciiRequest::Kind::kNeedMore) {
-        input_wanted_ = request.needed;
+      const Parsed parsed = (this->*Parse)(in.readable());
+      if (parsed.kind == Parsed::Kind::kNeedMore) {
+        input_wanted_ = parsed.bytes;
         break;
       }
-      if (request.kind == protocol::AsciiRequest::Kind::kDiscard) {
-        in.Consume(request.consumed);
+      if (parsed.kind == Parsed::Kind::kDiscard) {
+        in.Consume(parsed.bytes);
         continue;
       }
-      if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
-      if (line_start && g_verbosity.load(std::memory_order_relaxed) >= 2) {
-        LogCommandLine(in.readable());
+      if (parsed.kind == Parsed::Kind::kClose) {
+        progress = Progress::kClose;
+        break;
       }
+      request_size_ = parsed.bytes;
+      if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
     }
     ran = true;
-    const bool trace = g_verbosity.load(std::memory_order_relaxed) >= 2;
-    if (trace && !suspended_) copied_before_ = out.copied().size();
-    const Dispatcher::Outcome outcome =
-        request.kind == protocol::AsciiRequest::Kind::kMeta
-            ? services_.dispatcher.DispatchMeta(request.meta, meta, out, values_)
-            : services_.dispatcher.Dispatch(request.text, &cmd_, out, values_);
+    const Dispatcher::Outcome outcome = (this->*Dispatch)(out);
     if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
       suspended_ = true;
-      suspended_request_ = request;
       progress = outcome == Dispatcher::Outcome::kSuspended ? Progress::kOutputFull
                                                             : Progress::kNeedMemory;
       break;
     }
-    const bool resumed = suspended_;
     suspended_ = false;
-    // A resumed retrieval's output may have been partly sent since it began: only its end counts.
-    if (trace && g_verbosity.load(std::memory_order_relaxed) >= 2) {
-      const std::string_view copied = out.copied().readable();
-      const std::string_view appended =
-          resumed ? std::string_view() : copied.substr(std::min(copied_before_, copied.size()));
-      LogReply(appended, TraceKindOf(request, cmd_.type));
-    }
     if (outcome == Dispatcher::Outcome::kQuit) {
       progress = Progress::kQuit;
       break;
@@ -220,69 +207,72 @@ Session::Progress Session::RunAsciiCommands() {
       progress = Progress::kClose;
       break;
     }
-    in.Consume(request.consumed);
+    in.Consume(request_size_);
     --requests_left_;  // a command run: one of memcached's steps
   }
   if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
   return progress;
 }
 
-Session::Progress Session::RunBinaryCommands() {
-  net::IoBuffer& in = conn_.input();
-  net::OutputQueue& out = conn_.output_queue();
-  Progress progress = Progress::kNeedInput;
-  bool ran = false;
-  input_wanted_ = 0;
-  for (;;) {
-    if (requests_left_ < 0) {
-      progress = Progress::kYield;
+Session::Parsed Session::ParseAscii(std::string_view input) {
+  const bool line_start = parser_.at_line_start();
+  request_ = parser_.Parse(input, &cmd_, &meta_);
+  switch (request_.kind) {
+    case protocol::AsciiRequest::Kind::kNeedMore:
+      return {Parsed::Kind::kNeedMore, request_.needed};
+    case protocol::AsciiRequest::Kind::kDiscard:
+      return {Parsed::Kind::kDiscard, request_.consumed};
+    case protocol::AsciiRequest::Kind::kText:
+    case protocol::AsciiRequest::Kind::kMeta:
       break;
-    }
-    if (out.size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
-      progress = Progress::kOutputFull;
-      break;
-    }
-    protocol::BinaryRequest request = suspended_binary_request_;
-    if (!suspended_) {
-      request = binary_parser_.Parse(in.readable(), &binary_cmd_);
-      if (request.kind == protocol::BinaryRequest::Kind::kNeedMore) {
-        input_wanted_ = request.needed;
-        break;
-      }
-      if (request.kind == protocol::BinaryRequest::Kind::kDiscard) {
-        in.Consume(request.consumed);
-        continue;
-      }
-      if (request.kind == protocol::BinaryRequest::Kind::kClose) {
-        MNEMO_LOG(1, "Invalid magic:  %x\n", static_cast<unsigned char>(in.readable()[0]));
-        progress = Progress::kClose;
-        break;
-      }
-      if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
-    }
-    ran = true;
-    const Dispatcher::Outcome outcome =
-        services_.binary_dispatcher.Dispatch(request, binary_cmd_, out, values_);
-    if (outcome == Dispatcher::Outcome::kNeedMemory) {
-      suspended_ = true;
-      suspended_binary_request_ = request;
-      progress = Progress::kNeedMemory;
-      break;
-    }
-    suspended_ = false;
-    if (outcome == Dispatcher::Outcome::kQuit) {
-      progress = Progress::kQuit;
-      break;
-    }
-    if (outcome == Dispatcher::Outcome::kClose) {
-      progress = Progress::kClose;
-      break;
-    }
-    in.Consume(request.consumed);
-    --requests_left_;  // a command run: one of memcached's steps
   }
-  if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
-  return progress;
+  if (line_start && g_verbosity.load(std::memory_order_relaxed) >= 2) LogCommandLine(input);
+  return {Parsed::Kind::kCommand, request_.consumed};
+}
+
+Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
+  const bool trace = g_verbosity.load(std::memory_order_relaxed) >= 2;
+  if (trace && !suspended_) copied_before_ = out.copied().size();
+  const Dispatcher::Outcome outcome =
+      request_.kind == protocol::AsciiRequest::Kind::kMeta
+          ? services_.dispatcher.DispatchMeta(request_.meta, meta_, out, values_)
+          : services_.dispatcher.Dispatch(request_.text, &cmd_, out, values_, &dump_);
+  if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
+    return outcome;
+  }
+  // A resumed retrieval's output may have been partly sent since it began: only its end counts.
+  if (trace && g_verbosity.load(std::memory_order_relaxed) >= 2) {
+    const std::string_view copied = out.copied().readable();
+    const std::string_view appended =
+        suspended_ ? std::string_view() : copied.substr(std::min(copied_before_, copied.size()));
+    const TraceKind kind = TraceKindOf(request_, cmd_.type);
+    if (appended.empty() && kind == TraceKind::kLine) {
+      LogWithheldReply(services_.dispatcher.withheld_reply());
+    } else {
+      LogReply(appended, kind);
+    }
+  }
+  return outcome;
+}
+
+Session::Parsed Session::ParseBinary(std::string_view input) {
+  binary_request_ = binary_parser_.Parse(input, &binary_cmd_);
+  switch (binary_request_.kind) {
+    case protocol::BinaryRequest::Kind::kNeedMore:
+      return {Parsed::Kind::kNeedMore, binary_request_.needed};
+    case protocol::BinaryRequest::Kind::kDiscard:
+      return {Parsed::Kind::kDiscard, binary_request_.consumed};
+    case protocol::BinaryRequest::Kind::kClose:
+      MNEMO_LOG(1, "Invalid magic:  %x\n", static_cast<unsigned char>(input[0]));
+      return {Parsed::Kind::kClose, 0};
+    case protocol::BinaryRequest::Kind::kCommand:
+      break;
+  }
+  return {Parsed::Kind::kCommand, binary_request_.consumed};
+}
+
+Dispatcher::Outcome Session::DispatchBinary(net::OutputQueue& out) {
+  return services_.binary_dispatcher.Dispatch(binary_request_, binary_cmd_, out, values_);
 }
 
 void Session::LogCommandLine(std::string_view input) const {
@@ -326,6 +316,13 @@ void Session::LogReply(std::string_view appended, TraceKind kind) const {
   if (line == "END") return;  // an empty listing (stats items, stats slabs ...)
   if (kind == TraceKind::kMeta && line != "MN") return;  // the one meta reply out_string sends
   std::fprintf(stderr, ">%d %.*s\n", fd, static_cast<int>(line.size()), line.data());
+}
+
+void Session::LogWithheldReply(std::string_view reply) const {
+  if (!reply.ends_with("\r\n")) return;
+  reply.remove_suffix(2);
+  std::fprintf(stderr, ">%d NOREPLY %.*s\n", conn_.fd(), static_cast<int>(reply.size()),
+               reply.data());
 }
 
 bool Session::Flush() {

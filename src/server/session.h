@@ -53,11 +53,13 @@
 #include "protocol/ascii_parser.h"
 #include "protocol/binary_parser.h"
 #include "protocol/command.h"
+#include "protocol/meta_command.h"
 #include "protocol/negotiation.h"
 #include "protocol/text_parser.h"
 #include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
+#include "server/item_dump.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
 
@@ -140,11 +142,32 @@ class Session final : public net::EventLoop::Handler {
     kYield,       // the event's steps (requests_left_) ran out
   };
 
+  // What a protocol's parser found at the front of the input.
+  struct Parsed {
+    enum class Kind : uint8_t {
+      kCommand,   // a request to answer, of `bytes` bytes
+      kNeedMore,  // none is complete; `bytes`: the incomplete one's size in all, if known, else 0
+      kDiscard,   // nothing to answer: drop `bytes`
+      kClose,     // not a request of the protocol: close
+    };
+    Kind kind;
+    size_t bytes = 0;
+  };
+
   void Drive();
   // Chooses the protocol from the first byte, then runs the commands of that protocol.
   Progress RunCommands();
-  Progress RunAsciiCommands();
-  Progress RunBinaryCommands();
+  // Runs every complete command in the input (pipelining), and a suspended one first, with the
+  // protocol's two steps: Parse reads the next request from the input into the session, and
+  // Dispatch answers the request last parsed (again, after a suspension). A template, so that
+  // the steps are called directly on the request path.
+  template <Parsed (Session::*Parse)(std::string_view),
+            Dispatcher::Outcome (Session::*Dispatch)(net::OutputQueue&)>
+  Progress RunCommandsWith();
+  Parsed ParseAscii(std::string_view input);
+  Dispatcher::Outcome DispatchAscii(net::OutputQueue& out);
+  Parsed ParseBinary(std::string_view input);
+  Dispatcher::Outcome DispatchBinary(net::OutputQueue& out);
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
   // session) if the connection broke.
   bool Flush();
@@ -163,23 +186,30 @@ class Session final : public net::EventLoop::Handler {
   static TraceKind TraceKindOf(const protocol::AsciiRequest& request, protocol::CommandType type);
   // `appended` is what the command added to the copied output (empty for a resumed retrieval).
   void LogReply(std::string_view appended, TraceKind kind) const;
+  // -vv: prints the one-line reply a noreply command withheld, as memcached's out_string does
+  // (">FD NOREPLY reply").
+  void LogWithheldReply(std::string_view reply) const;
 
   const SessionServices& services_;
   net::Connection conn_;
   ConnectionEntry entry_;
   bool negotiated_ = false;  // protocol_ has been chosen
   protocol::WireProtocol protocol_ = protocol::WireProtocol::kAscii;
+  // The request last parsed, kept while it is suspended (invariant 1).
   protocol::AsciiParser parser_;
+  protocol::AsciiRequest request_;
   protocol::Command cmd_;
-  protocol::AsciiRequest suspended_request_;
+  protocol::MetaCommand meta_;
   protocol::BinaryParser binary_parser_;
+  protocol::BinaryRequest binary_request_;
   protocol::BinaryCommand binary_cmd_;
-  protocol::BinaryRequest suspended_binary_request_;
+  size_t request_size_ = 0;     // its bytes in the input, dropped once it is answered
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
+  ItemDump dump_;               // its dump of the cache's items, while one goes on
   size_t copied_before_ = 0;    // -vv: the copied output's size before the current command
   size_t input_wanted_ = 0;     // the incomplete command's size in all, once its line says it
-  bool suspended_ = false;      // cmd_ (binary_cmd_) is a retrieval stopped by a full output or for
-                                // memory
+  bool suspended_ = false;      // the request is a retrieval or dump stopped by a full output or
+                                // for memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
   bool eof_ = false;            // the client closed its side, and everything before it was read

@@ -40,10 +40,12 @@ size_t ValueBlock(std::string_view replies, std::string_view* key) {
 
 }  // namespace
 
-UdpEndpoint::UdpEndpoint(int fd, net::BufferPool& pool, Dispatcher& dispatcher, ThreadStats& stats,
+UdpEndpoint::UdpEndpoint(int fd, net::BufferPool& pool, Dispatcher& dispatcher,
+                         BinaryDispatcher& binary_dispatcher, ThreadStats& stats,
                          ConnectionRegistry& registry, const protocol::ParserLimits& limits)
     : fd_(fd),
       dispatcher_(dispatcher),
+      binary_dispatcher_(binary_dispatcher),
       stats_(stats),
       registry_(registry),
       entry_(fd, ConnectionState::kRead, MonotonicSeconds()),
@@ -71,7 +73,13 @@ void UdpEndpoint::OnEvents(uint32_t /*events*/) {
     const auto* header = reinterpret_cast<const unsigned char*>(datagram_.data());
     request_id_ = static_cast<uint16_t>(header[0] << 8 | header[1]);
     if (header[4] != 0 || header[5] != 1) continue;  // a request of several datagrams
-    Serve({datagram_.data() + kHeaderSize, static_cast<size_t>(n) - kHeaderSize});
+    const std::string_view request(datagram_.data() + kHeaderSize,
+                                   static_cast<size_t>(n) - kHeaderSize);
+    if (static_cast<uint8_t>(request[0]) == protocol::binary::kRequestMagic) {
+      ServeBinary(request);
+    } else {
+      Serve(request);
+    }
     entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
   }
 }
@@ -101,7 +109,7 @@ void UdpEndpoint::Serve(std::string_view commands) {
     Dispatcher::Outcome outcome = Dispatcher::Outcome::kDone;
     for (;;) {
       outcome = is_meta ? dispatcher_.DispatchMeta(request.meta, meta, out_, *values_)
-                        : dispatcher_.Dispatch(request.text, &cmd, out_, *values_);
+                        : dispatcher_.Dispatch(request.text, &cmd, out_, *values_, &dump_);
       replies_.clear();
       out_.DrainTo(&replies_);
       SendReplies(retrieval, last_key);
@@ -118,6 +126,37 @@ void UdpEndpoint::Serve(std::string_view commands) {
       }
     }
     if (outcome == Dispatcher::Outcome::kQuit || outcome == Dispatcher::Outcome::kClose) return;
+    commands.remove_prefix(std::min(request.consumed, commands.size()));
+  }
+}
+
+void UdpEndpoint::ServeBinary(std::string_view commands) {
+  // A fresh parser per request, as for text.
+  protocol::BinaryParser parser(limits_);
+  protocol::BinaryCommand cmd;
+  while (!commands.empty()) {
+    const protocol::BinaryRequest request = parser.Parse(commands, &cmd);
+    // Cut off, or not a binary request: the rest of the datagram is dropped.
+    if (request.kind == protocol::BinaryRequest::Kind::kNeedMore ||
+        request.kind == protocol::BinaryRequest::Kind::kClose) {
+      return;
+    }
+    if (request.kind == protocol::BinaryRequest::Kind::kCommand) {
+      Dispatcher::Outcome outcome = Dispatcher::Outcome::kDone;
+      for (;;) {
+        outcome = binary_dispatcher_.Dispatch(request, cmd, out_, *values_);
+        replies_.clear();
+        out_.DrainTo(&replies_);
+        if (replies_.empty() && outcome == Dispatcher::Outcome::kNeedMemory) {
+          values_.emplace();  // no memory to copy the value into: it goes unanswered
+          break;
+        }
+        SendReply(replies_);  // nothing for a quiet command that answers nothing
+        if (outcome != Dispatcher::Outcome::kNeedMemory) break;
+      }
+      // quit, or a header the connection would close on: the rest of the datagram is dropped.
+      if (outcome == Dispatcher::Outcome::kQuit) return;
+    }
     commands.remove_prefix(std::min(request.consumed, commands.size()));
   }
 }

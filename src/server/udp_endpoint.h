@@ -12,6 +12,12 @@
 // finds as a reply of its own, END going with the last key's value if that key was found and
 // alone otherwise. Datagrams that the socket cannot take at once are dropped, as UDP may.
 //
+// A request whose first byte is the binary protocol's magic (0x80) holds binary requests, as in
+// memcached's try_read_command_udp: each command's reply is a reply of its own, a quiet command
+// that answers nothing sends nothing, and a bad magic byte drops the rest of the datagram.
+// (memcached also sends a bare frame header with a datagram count of 0 for some quiet commands,
+// depending on the reply before them: docs/memcached-differences.md.)
+//
 // Thread safety: none; an endpoint belongs to one worker and is used on its thread only.
 #pragma once
 
@@ -28,9 +34,13 @@
 #include "net/event_loop.h"
 #include "net/output_queue.h"
 #include "protocol/ascii_parser.h"
+#include "protocol/binary_parser.h"
+#include "protocol/binary_protocol.h"
 #include "protocol/command.h"
+#include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
+#include "server/item_dump.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
 
@@ -44,8 +54,9 @@ class UdpEndpoint final : public net::EventLoop::Handler {
 
   // Takes ownership of `fd`, a non-blocking bound UDP socket.
   // Registers with `registry` (stats conns) until destroyed.
-  UdpEndpoint(int fd, net::BufferPool& pool, Dispatcher& dispatcher, ThreadStats& stats,
-              ConnectionRegistry& registry, const protocol::ParserLimits& limits);
+  UdpEndpoint(int fd, net::BufferPool& pool, Dispatcher& dispatcher,
+              BinaryDispatcher& binary_dispatcher, ThreadStats& stats, ConnectionRegistry& registry,
+              const protocol::ParserLimits& limits);
   ~UdpEndpoint();
   UdpEndpoint(const UdpEndpoint&) = delete;
   UdpEndpoint& operator=(const UdpEndpoint&) = delete;
@@ -58,18 +69,21 @@ class UdpEndpoint final : public net::EventLoop::Handler {
  private:
   // Runs the commands of one request and sends their replies.
   void Serve(std::string_view commands);
+  void ServeBinary(std::string_view commands);
   // Sends what the dispatcher queued for one command, cut into memcached's replies.
   void SendReplies(bool retrieval, std::string_view last_key);
   void SendReply(std::string_view reply);
 
   const int fd_;
   Dispatcher& dispatcher_;
+  BinaryDispatcher& binary_dispatcher_;
   ThreadStats& stats_;
   ConnectionRegistry& registry_;
   ConnectionEntry entry_;
   const protocol::ParserLimits limits_;
   net::OutputQueue out_;
   std::optional<ValueWriter> values_;  // replaced to let go of a value it holds
+  ItemDump dump_;                      // a dump, answered in datagrams as it goes
   std::vector<char> datagram_;
   std::string replies_;  // one command's replies, drained from out_
   std::string packet_;   // one datagram being sent

@@ -74,8 +74,8 @@ void Worker::Run() {
       server_.options.reqs_per_event, server_.options.binding_protocol});
 
   for (const int fd : udp_fds_) {
-    udp_endpoints_.push_back(
-        std::make_unique<UdpEndpoint>(fd, pool_, dispatcher, stats_, server_.connections, limits));
+    udp_endpoints_.push_back(std::make_unique<UdpEndpoint>(fd, pool_, dispatcher, binary_dispatcher,
+                                                           stats_, server_.connections, limits));
     const Status status = loop_->AddLevelTriggered(fd, EPOLLIN, udp_endpoints_.back().get());
     if (!status.ok()) {
       MNEMO_LOG(0, "mnemod: cannot serve UDP: %s\n", status.message().c_str());

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "flash/flash_space.h"
@@ -245,6 +246,51 @@ struct ArithOutcome {
   bool created = false;
 };
 
+// One item as a walk of the cache copies it out (Cache::Walk): what stats cachedump and
+// lru_crawler metadump show of it.
+struct WalkedItem {
+  int64_t expires_at = 0;   // the Unix time it expires at; 0 if never
+  int64_t last_access = 0;  // the Unix time its segment was last read or written (docs/storage.md)
+  uint64_t cas = 0;
+  uint32_t flags = 0;
+  uint32_t value_size = 0;    // the value's length as clients see it
+  uint32_t stored_bytes = 0;  // what it costs in item memory: header, key and value
+  bool fetched = false;       // read since it was written
+  bool key_binary = false;    // its key came base64-encoded (meta b)
+  uint32_t key_offset = 0;    // where WalkBatch::key finds its key
+  uint8_t key_size = 0;
+};
+
+// The items one step of a walk copied out, with their keys; reused from step to step.
+class WalkBatch {
+ public:
+  const std::vector<WalkedItem>& items() const { return items_; }
+  std::string_view key(const WalkedItem& item) const {
+    return std::string_view(keys_).substr(item.key_offset, item.key_size);
+  }
+  void Clear() {
+    items_.clear();
+    keys_.clear();
+  }
+  void Add(WalkedItem item, std::string_view key) {
+    item.key_offset = static_cast<uint32_t>(keys_.size());
+    item.key_size = static_cast<uint8_t>(key.size());
+    keys_.append(key);
+    items_.push_back(item);
+  }
+
+ private:
+  std::vector<WalkedItem> items_;
+  std::string keys_;
+};
+
+// Where a walk stands: every item of the cache lies on one side of it, by its key's hash. A new
+// cursor starts at the beginning.
+struct WalkCursor {
+  uint64_t position = 0;
+  bool done = false;
+};
+
 class Cache {
  public:
   // Per-thread state: the segments this thread appends to and its counters. Opaque to callers;
@@ -294,6 +340,16 @@ class Cache {
   // cache_memlimit: changes the memory budget. Lowering it below what is in use takes effect as
   // segments are evicted. Returns false if the value is too small to hold a segment.
   virtual bool SetMemoryLimit(size_t bytes) = 0;
+
+  // One step of a walk over every valid item (stats cachedump, lru_crawler metadump): replaces
+  // the batch's items with the next ones after `cursor` and moves the cursor past them; sets
+  // cursor->done at the end. A step copies about max_items (a hash bucket's worth more at most),
+  // fewer or none if it ends or has passed over many empty buckets; call it until done. Each stripe
+  // of the index is locked only while its items are copied, so a walk stalls no request and holds
+  // no more than a batch. An item present from the first step to the last is seen exactly once; one
+  // stored or removed meanwhile, at most once. Expired and flushed items are not seen. Counts no
+  // access.
+  virtual void Walk(WalkCursor* cursor, size_t max_items, WalkBatch* batch) = 0;
 
   virtual CacheStats Stats() const = 0;
   virtual void ResetStats() = 0;

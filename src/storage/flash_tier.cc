@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "base/clock.h"
 #include "base/crc32c.h"
 #include "base/hash.h"
 #include "base/logging.h"
@@ -45,6 +46,7 @@ struct FlashTier::Segment {
   std::atomic<uint32_t> flush_gen{0};
   // Header and records written; final once the buffer has moved on.
   std::atomic<uint32_t> end{0};
+  std::atomic<uint32_t> written_at{0};  // MonotonicSeconds() when the buffer took it
 };
 
 FlashTier::FlashTier(CacheCore& core, const flash::FlashSpace& space)
@@ -98,6 +100,7 @@ bool FlashTier::MakeRoom(size_t item_size, uint32_t flush_gen, ReclaimCounters* 
   Reuse(index, counters);
   Segment& segment = segments_[index];
   segment.flush_gen.store(flush_gen, std::memory_order_relaxed);
+  segment.written_at.store(MonotonicSeconds(), std::memory_order_relaxed);
   MutexLock lock(buffer_mu_);
   buffer_segment_ = index;
   buffer_used_ = kHeaderSize;
@@ -242,6 +245,20 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation, cha
   objects_read_.fetch_add(1, std::memory_order_relaxed);
   bytes_read_.fetch_add(total, std::memory_order_relaxed);
   return ReadResult::kOk;
+}
+
+bool FlashTier::ReadHead(ItemLocation loc, uint32_t generation, char* head) {
+  const uint32_t index = loc.segment - first_id_;
+  const Segment& segment = segments_[index];
+  const uint32_t end = segment.end.load(std::memory_order_acquire);
+  const bool ok =
+      loc.offset + kItemMinHeader <= end &&
+      ReadBytes(index, loc.offset, std::min<size_t>(kFirstRead, end - loc.offset), head);
+  return ok && segment.generation.load(std::memory_order_acquire) == generation;
+}
+
+uint32_t FlashTier::written_at(ItemLocation loc) const {
+  return segments_[loc.segment - first_id_].written_at.load(std::memory_order_relaxed);
 }
 
 uint64_t FlashTier::HashAt(ItemLocation loc) {

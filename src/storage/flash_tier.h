@@ -113,6 +113,13 @@ class FlashTier {
   // Reads the item at `loc` into `out` (room for segment_size() bytes) and verifies it, as of the
   // segment's `generation`, loaded while the slot pointed at `loc` (invariant 2).
   ReadResult Read(ItemLocation loc, uint32_t generation, char* out);
+  // Reads the header and key of the item at `loc` into `head` (kFirstRead bytes), as of
+  // `generation`, for listings (Cache::Walk), which need no value. False if the segment changed
+  // or the bytes cannot be read; the bytes are not verified (the checksum covers the value too).
+  bool ReadHead(ItemLocation loc, uint32_t generation, char* head);
+  // MonotonicSeconds() when the segment of `loc` was filled: its items' last access, as far as
+  // the tier knows.
+  uint32_t written_at(ItemLocation loc) const;
   // The hash of the key of the item at `loc`, read from flash; for the hash table's splits, which
   // need every slot's hash. A record that cannot be read yields 0: its slot may go to the wrong
   // bucket, where no lookup finds it, which only makes a corrupt record unreachable sooner.

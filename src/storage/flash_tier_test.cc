@@ -141,6 +141,27 @@ TEST_F(FlashTierTest, AnItemReadOftenOnFlashComesBackToRam) {
   EXPECT_EQ(cache_->Stats().extstore_objects_read, reads);
 }
 
+TEST_F(FlashTierTest, AWalkListsItemsOnFlashToo) {
+  constexpr int kItems = 8000;
+  std::vector<uint64_t> cas;
+  Fill(kItems, 500, &cas);
+  ASSERT_GT(cache_->Stats().extstore_objects_used, static_cast<uint64_t>(kItems) / 2);
+  std::map<std::string, WalkedItem> seen;
+  WalkCursor cursor;
+  WalkBatch batch;
+  while (!cursor.done) {
+    cache_->Walk(&cursor, 64, &batch);
+    for (const WalkedItem& item : batch.items()) seen[std::string(batch.key(item))] = item;
+  }
+  ASSERT_EQ(seen.size(), static_cast<size_t>(kItems));
+  for (int i = 0; i < kItems; i += 101) {
+    const WalkedItem& item = seen["key" + std::to_string(i)];
+    EXPECT_EQ(item.cas, cas[static_cast<size_t>(i)]) << i;
+    EXPECT_EQ(item.flags, static_cast<uint32_t>(i));
+    EXPECT_EQ(item.value_size, 500u);
+  }
+}
+
 TEST_F(FlashTierTest, EveryCommandFindsAnItemOnFlash) {
   constexpr int kItems = 8000;
   std::vector<uint64_t> cas;

@@ -92,6 +92,13 @@ size_t HashTable::Index(uint64_t hash) const {
   return index < split ? hash & ((uint64_t{2} << level) - 1) : index;
 }
 
+uint32_t HashTable::Depth(uint64_t hash) const {
+  const uint64_t shape = shape_.load(std::memory_order_acquire);
+  const uint32_t level = static_cast<uint32_t>(shape >> 32);
+  const uint64_t split = static_cast<uint32_t>(shape);
+  return (hash & ((uint64_t{1} << level) - 1)) < split ? level + 1 : level;
+}
+
 bool HashTable::Append(Bucket* bucket, uint64_t bits, std::vector<uint64_t>* spare) {
   for (;; bucket = OverflowBucket(bucket->next)) {
     for (Slot& slot : bucket->slots) {

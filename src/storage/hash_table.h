@@ -148,6 +148,22 @@ class HashTable {
     return Find(hash, [loc](ItemLocation at) { return at == loc; });
   }
 
+  // Calls visit(slot) for every slot in the chain of the bucket that holds `hash`, and returns
+  // the bucket's depth: the number of low bits of a hash that choose it. Every hash that agrees
+  // with `hash` in those bits is in this bucket, and no other; depths only grow (splits), so a
+  // walk can resume after a bucket whatever splits happen meanwhile (item_walk.h).
+  // REQUIRES: StripeFor(hash) is held.
+  template <typename Visit>
+  uint32_t VisitBucket(uint64_t hash, Visit&& visit) {
+    for (Bucket* bucket = &buckets_[Index(hash)];; bucket = OverflowBucket(bucket->next)) {
+      for (const Slot& slot : bucket->slots) {
+        if (slot.empty()) return Depth(hash);
+        visit(slot);
+      }
+      if (bucket->next == 0) return Depth(hash);
+    }
+  }
+
   // Adds a slot for a key that has none; its counter starts at 0. Returns false when the table
   // cannot take another item (the overflow pool is exhausted).
   // REQUIRES: StripeFor(hash) is held.
@@ -198,6 +214,8 @@ class HashTable {
     return uint64_t{level} << 32 | split;
   }
   size_t Index(uint64_t hash) const;
+  // The bits of `hash` that Index reads: level, or level + 1 below the split pointer.
+  uint32_t Depth(uint64_t hash) const;
   // Buckets the table may split up to: the limit's, or the starting count if that is more.
   size_t bucket_limit() const;
   size_t item_limit() const { return bucket_limit() * kTargetLoad; }

@@ -11,6 +11,7 @@
 //   item_store      writing a whole new version (set, add, replace, cas)
 //   rewrite         read-modify-writes (append, incr, touch, meta invalidation)
 //   reclaim         freeing segments: dead ones, eviction, the background pass
+//   item_walk       copying every item out a few at a time, for dumps
 //
 // Invariants:
 //  (1) A slot of the hash table points at the newest linked version of its key; every linked item
@@ -51,6 +52,7 @@
 #include "storage/flash_tier.h"
 #include "storage/item_index.h"
 #include "storage/item_store.h"
+#include "storage/item_walk.h"
 #include "storage/reclaim.h"
 #include "storage/rewrite.h"
 #include "storage/segment_writer.h"
@@ -79,6 +81,9 @@ class SegmentCache final : public Cache, public ContextOwner {
                          ArithOutcome* outcome) override;
   void FlushAll(const FlushRequest& request) override;
   bool SetMemoryLimit(size_t bytes) override;
+  void Walk(WalkCursor* cursor, size_t max_items, WalkBatch* batch) override {
+    walk_.Step(cursor, max_items, batch);
+  }
   CacheStats Stats() const override EXCLUDES(registry_mu_);
   void ResetStats() override EXCLUDES(registry_mu_);
 
@@ -121,6 +126,7 @@ class SegmentCache final : public Cache, public ContextOwner {
   Rewriter rewriter_;
   std::unique_ptr<FlashTier> flash_;  // with -o ext_path only
   FlashRecall recall_;
+  ItemWalk walk_{core_};
 
   mutable Mutex registry_mu_;
   std::vector<ThreadContext*> contexts_ GUARDED_BY(registry_mu_);
