@@ -76,16 +76,20 @@ bool DirectReadRefused(int fd) {
 
 }  // namespace
 
-FlashDevice::FlashDevice(std::string path, int fd, bool direct_io, bool block_device,
+FlashDevice::FlashDevice(std::string path, int fd, int cached_fd, bool direct_io, bool block_device,
                          size_t segment_size, uint32_t segment_count)
     : path_(std::move(path)),
       fd_(fd),
+      cached_fd_(cached_fd),
       direct_io_(direct_io),
       block_device_(block_device),
       segment_size_(segment_size),
       segment_count_(segment_count) {}
 
-FlashDevice::~FlashDevice() { close(fd_); }
+FlashDevice::~FlashDevice() {
+  close(cached_fd_);
+  close(fd_);
+}
 
 Result<std::unique_ptr<FlashDevice>> FlashDevice::Open(const DeviceSpec& spec,
                                                        size_t segment_size) {
@@ -143,10 +147,15 @@ Result<std::unique_ptr<FlashDevice>> FlashDevice::Open(const DeviceSpec& spec,
     }
     direct_io = false;
   }
+  // Reads of single items go through the page cache: an item read is often read again soon, and
+  // the kernel gives cached pages back under memory pressure. A direct write invalidates the
+  // cached pages it covers, so such reads never see stale bytes.
+  FdGuard cached(open(spec.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (cached.get() < 0) return fail("cannot open it for reading: " + ErrnoText(errno));
   const auto count =
       static_cast<uint32_t>(std::min<uint64_t>(segments, std::numeric_limits<uint32_t>::max()));
-  return std::unique_ptr<FlashDevice>(
-      new FlashDevice(spec.path, fd.release(), direct_io, block_device, segment_size, count));
+  return std::unique_ptr<FlashDevice>(new FlashDevice(
+      spec.path, fd.release(), cached.release(), direct_io, block_device, segment_size, count));
 }
 
 Status FlashDevice::Write(uint64_t offset, std::span<const uint8_t> bytes) const {
@@ -169,6 +178,14 @@ Status FlashDevice::Write(uint64_t offset, std::span<const uint8_t> bytes) const
 }
 
 Status FlashDevice::Read(uint64_t offset, std::span<uint8_t> bytes) const {
+  return ReadFrom(fd_, offset, bytes);
+}
+
+Status FlashDevice::ReadCached(uint64_t offset, std::span<uint8_t> bytes) const {
+  return ReadFrom(cached_fd_, offset, bytes);
+}
+
+Status FlashDevice::ReadFrom(int fd, uint64_t offset, std::span<uint8_t> bytes) const {
   if (offset > size() || bytes.size() > size() - offset) {
     return Status::Error("ext_path " + path_ + ": read of " + std::to_string(bytes.size()) +
                          " bytes at " + std::to_string(offset) + " is past its end");
@@ -176,7 +193,7 @@ Status FlashDevice::Read(uint64_t offset, std::span<uint8_t> bytes) const {
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n =
-        pread(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+        pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       return Status::Error("ext_path " + path_ + ": read at " + std::to_string(offset + done) +

@@ -7,10 +7,11 @@
 //   allocated with fallocate where the file system can, so that a disk too full for SIZE is
 //   found at startup rather than by a write. A block device keeps its contents and size; SIZE caps
 //   how much of it is used.
-// - It is opened with O_DIRECT (no page cache: flash holds what RAM does not, caching it again
-//   would spend the RAM twice) where the file system allows it; where it does not (tmpfs), it is
-//   opened buffered and direct_io() says so. Either way, callers do I/O with AlignedBuffer
-//   buffers at 4096-aligned offsets and lengths.
+// - It is opened with O_DIRECT (no page cache: flash holds what RAM does not, caching what is
+//   written would spend the RAM twice) where the file system allows it; where it does not
+//   (tmpfs), it is opened buffered and direct_io() says so. Either way, Read and Write take
+//   AlignedBuffer buffers at 4096-aligned offsets and lengths. ReadCached reads single items
+//   through the page cache, from a second, read-only descriptor.
 // - Segment i occupies bytes [i * segment_size, (i + 1) * segment_size); segment_count() >= 2.
 //
 // Thread safety: immutable after Open; Read and Write are pread/pwrite and may be called from any
@@ -57,13 +58,18 @@ class FlashDevice {
   // error, on a range past size(), or on reading past the end of the file.
   Status Write(uint64_t offset, std::span<const uint8_t> bytes) const;
   Status Read(uint64_t offset, std::span<uint8_t> bytes) const;
+  // Reads through the page cache (a second descriptor, never O_DIRECT): any offset, length and
+  // address. For reads of single items, which the kernel may then keep.
+  Status ReadCached(uint64_t offset, std::span<uint8_t> bytes) const;
 
  private:
-  FlashDevice(std::string path, int fd, bool direct_io, bool block_device, size_t segment_size,
-              uint32_t segment_count);
+  FlashDevice(std::string path, int fd, int cached_fd, bool direct_io, bool block_device,
+              size_t segment_size, uint32_t segment_count);
+  Status ReadFrom(int fd, uint64_t offset, std::span<uint8_t> bytes) const;
 
   const std::string path_;
   const int fd_;
+  const int cached_fd_;  // read-only, buffered
   const bool direct_io_;
   const bool block_device_;
   const size_t segment_size_;

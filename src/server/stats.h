@@ -161,6 +161,7 @@ namespace mnemo::server {
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_used)                              \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_written)                         \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_written)                           \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_item_bytes_written)                      \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_read)                            \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_read)                              \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_reclaims)                           \

@@ -92,7 +92,9 @@
   X(extstore_objects_written, "extstore_objects_written", kCounter,                               \
     "Items eviction wrote to flash instead of dropping them")                                     \
   X(extstore_bytes_written, "extstore_bytes_written", kCounter,                                   \
-    "Bytes of records written to flash (item and checksum)")                                      \
+    "Bytes written to the flash devices: segment headers, records, padding to whole pages")       \
+  X(extstore_item_bytes_written, "extstore_item_bytes_written", kCounter,                         \
+    "Bytes of the items written to flash (extstore_bytes_written / this: write amplification)")   \
   X(extstore_objects_read, "extstore_objects_read", kCounter, "Records read back from flash")     \
   X(extstore_bytes_read, "extstore_bytes_read", kCounter, "Bytes of records read from flash")     \
   X(extstore_page_reclaims, "extstore_page_reclaims", kCounter,                                   \

@@ -122,7 +122,7 @@ ItemLocation FlashTier::Append(const ItemHeader& header, const char* body) {
   segments_[buffer_segment_].end.store(static_cast<uint32_t>(buffer_used_),
                                        std::memory_order_release);
   objects_written_.fetch_add(1, std::memory_order_relaxed);
-  bytes_written_.fetch_add(item_size + kRecordTrailer, std::memory_order_relaxed);
+  item_bytes_written_.fetch_add(item_size, std::memory_order_relaxed);
   return loc;
 }
 
@@ -138,7 +138,11 @@ Status FlashTier::WriteBuffer() {
   const size_t length = std::min<size_t>(segment_size_, flash::AlignUp(buffer_used_));
   const flash::FlashSpace::Place place = space_.Locate(buffer_segment_);
   Status status = place.device->Write(place.offset, buffer_.span().first(length));
-  if (!status.ok()) io_errors_.fetch_add(1, std::memory_order_relaxed);
+  if (status.ok()) {
+    bytes_written_.fetch_add(length, std::memory_order_relaxed);
+  } else {
+    io_errors_.fetch_add(1, std::memory_order_relaxed);
+  }
   buffer_segment_ = kNoBufferSegment;
   return status;
 }
@@ -205,14 +209,9 @@ bool FlashTier::ReadBytes(uint32_t index, size_t offset, size_t size, char* out)
 }
 
 bool FlashTier::ReadDevice(uint32_t index, size_t offset, size_t size, char* out) const {
-  const uint64_t start = flash::AlignDown(offset);
-  const uint64_t end = std::min<uint64_t>(segment_size_, flash::AlignUp(offset + size));
-  flash::AlignedBuffer pages(static_cast<size_t>(end - start));
-  if (pages.data() == nullptr) return false;
   const flash::FlashSpace::Place place = space_.Locate(index);
-  if (!place.device->Read(place.offset + start, pages.span()).ok()) return false;
-  std::memcpy(out, pages.data() + (offset - start), size);
-  return true;
+  return place.device->ReadCached(place.offset + offset, {reinterpret_cast<uint8_t*>(out), size})
+      .ok();
 }
 
 FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation, char* out) {
@@ -304,6 +303,7 @@ FlashStats FlashTier::Stats() const {
   }
   stats.objects_written = objects_written_.load(std::memory_order_relaxed);
   stats.bytes_written = bytes_written_.load(std::memory_order_relaxed);
+  stats.item_bytes_written = item_bytes_written_.load(std::memory_order_relaxed);
   stats.objects_read = objects_read_.load(std::memory_order_relaxed);
   stats.bytes_read = bytes_read_.load(std::memory_order_relaxed);
   stats.segment_reuses = segment_reuses_.load(std::memory_order_relaxed);

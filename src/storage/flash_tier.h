@@ -56,7 +56,8 @@ struct FlashStats {
   uint64_t objects_used = 0;   // indexed items on flash
   uint64_t bytes_used = 0;
   uint64_t objects_written = 0;
-  uint64_t bytes_written = 0;
+  uint64_t bytes_written = 0;       // to the devices: segment headers, records, page padding
+  uint64_t item_bytes_written = 0;  // of the items in the records written
   uint64_t objects_read = 0;
   uint64_t bytes_read = 0;
   uint64_t segment_reuses = 0;     // segments rewritten (memcached's extstore_page_reclaims)
@@ -144,7 +145,7 @@ class FlashTier {
   // Reads `size` bytes at `offset` of flash segment `index` into `out`, from the buffer or the
   // device (invariant 3). False on an I/O error.
   bool ReadBytes(uint32_t index, size_t offset, size_t size, char* out);
-  // Reads from the device: the 4096-aligned range that covers the bytes, as direct I/O needs.
+  // Reads from the device, through the page cache (FlashDevice::ReadCached).
   bool ReadDevice(uint32_t index, size_t offset, size_t size, char* out) const;
 
   CacheCore& core_;
@@ -164,9 +165,9 @@ class FlashTier {
   uint64_t sequence_ = 0;              // the evictor's only: segments filled so far
   flash::AlignedBuffer reuse_buffer_;  // the evictor's only: a segment read back
 
-  mutable std::atomic<uint64_t> objects_written_{0}, bytes_written_{0}, objects_read_{0},
-      bytes_read_{0}, segment_reuses_{0}, segment_evictions_{0}, objects_evicted_{0},
-      bytes_evicted_{0}, badcrc_{0}, io_errors_{0};
+  mutable std::atomic<uint64_t> objects_written_{0}, bytes_written_{0}, item_bytes_written_{0},
+      objects_read_{0}, bytes_read_{0}, segment_reuses_{0}, segment_evictions_{0},
+      objects_evicted_{0}, bytes_evicted_{0}, badcrc_{0}, io_errors_{0};
 };
 
 }  // namespace mnemo::storage

@@ -336,6 +336,7 @@ CacheStats SegmentCache::Stats() const {
     stats.extstore_bytes_used = flash.bytes_used;
     stats.extstore_objects_written = flash.objects_written;
     stats.extstore_bytes_written = flash.bytes_written;
+    stats.extstore_item_bytes_written = flash.item_bytes_written;
     stats.extstore_objects_read = flash.objects_read;
     stats.extstore_bytes_read = flash.bytes_read;
     stats.extstore_page_reclaims = flash.segment_reuses;
