@@ -29,6 +29,7 @@ std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t ha
         }
         if (ctx.flash.takes_items_on_flash()) {
           ctx.flash.Confirm(candidate, header);
+          ctx.Add(CacheCounter::get_extstore, 1);
           break;
         }
         // A flushed item does not come back: in a new RAM segment it would look as new as it.
