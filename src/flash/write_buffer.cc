@@ -14,11 +14,16 @@ void WriteBuffer::Reset(uint32_t segment) {
   sealed_ = false;
 }
 
-std::optional<uint32_t> WriteBuffer::Append(std::span<const uint8_t> record) {
-  if (sealed_ || record.size() > bytes_.size() - used_) return std::nullopt;
+std::optional<uint32_t> WriteBuffer::Append(
+    std::initializer_list<std::span<const uint8_t>> pieces) {
+  size_t size = 0;
+  for (const std::span<const uint8_t> piece : pieces) size += piece.size();
+  if (sealed_ || size > bytes_.size() - used_) return std::nullopt;
   const auto offset = static_cast<uint32_t>(used_);
-  if (!record.empty()) std::memcpy(bytes_.data() + used_, record.data(), record.size());
-  used_ += record.size();
+  for (const std::span<const uint8_t> piece : pieces) {
+    if (!piece.empty()) std::memcpy(bytes_.data() + used_, piece.data(), piece.size());
+    used_ += piece.size();
+  }
   return offset;
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 
@@ -30,7 +31,9 @@ class WriteBuffer {
   void Reset(uint32_t segment);
 
   // Copies `record` in; returns its offset, or nothing if it does not fit or the buffer is sealed.
-  std::optional<uint32_t> Append(std::span<const uint8_t> record);
+  std::optional<uint32_t> Append(std::span<const uint8_t> record) { return Append({record}); }
+  // The same for a record in pieces, copied in one after the other.
+  std::optional<uint32_t> Append(std::initializer_list<std::span<const uint8_t>> pieces);
 
   // Copies out.size() bytes at `offset` if they lie within the records appended.
   bool Read(uint32_t offset, std::span<uint8_t> out) const;

@@ -15,14 +15,6 @@
 namespace mnemo::storage {
 namespace {
 
-constexpr uint32_t kNoBufferSegment = UINT32_MAX;
-constexpr size_t kAlignment = 4096;
-// The segment header: what a reader of the file needs to know the segment's use. Only its
-// sequence and length are relied on today; the magic and version make a foreign or older file
-// recognisable to the warm restart that will read it.
-constexpr char kMagic[8] = {'m', 'n', 'e', 'm', 'o', 'f', 'l', '1'};
-constexpr uint32_t kLayoutVersion = 1;
-
 void StoreLe32(char* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
 }
@@ -31,10 +23,13 @@ uint32_t LoadLe32(const char* in) {
   for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(in[i])} << (8 * i);
   return v;
 }
-void StoreLe64(char* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
-}
 
+std::span<const uint8_t> AsBytes(const char* data, size_t size) {
+  return {reinterpret_cast<const uint8_t*>(data), size};
+}
+std::span<uint8_t> AsBytes(char* data, size_t size) {
+  return {reinterpret_cast<uint8_t*>(data), size};
+}
 char* Bytes(flash::AlignedBuffer& buffer) { return reinterpret_cast<char*>(buffer.data()); }
 
 }  // namespace
@@ -56,7 +51,7 @@ FlashTier::FlashTier(CacheCore& core, const flash::FlashSpace& space)
       first_id_(core.pool.max_segments()),
       segment_count_(static_cast<uint32_t>(
           std::min<uint64_t>(space.segment_count(), uint64_t{kMaxSegments} - first_id_))),
-      buffer_segment_(kNoBufferSegment) {}
+      buffer_(segment_size_) {}
 
 FlashTier::~FlashTier() = default;
 
@@ -69,8 +64,7 @@ Status FlashTier::Init() {
   segments_ = std::make_unique<Segment[]>(segment_count_);
   reuse_buffer_ = flash::AlignedBuffer(segment_size_);
   MutexLock lock(buffer_mu_);
-  buffer_ = flash::AlignedBuffer(segment_size_);
-  if (buffer_.data() == nullptr || reuse_buffer_.data() == nullptr) {
+  if (!buffer_.valid() || reuse_buffer_.data() == nullptr) {
     return Status::Error("ext_path: no memory for the write buffers");
   }
   enabled_.store(true, std::memory_order_relaxed);
@@ -83,9 +77,9 @@ bool FlashTier::MakeRoom(size_t item_size, uint32_t flush_gen, ReclaimCounters* 
   if (kHeaderSize + record > segment_size_) return false;
   {
     MutexLock lock(buffer_mu_);
-    if (buffer_segment_ != kNoBufferSegment) {
+    if (buffer_open_) {
       // A flush_all since the buffer's segment was opened ends it (invariant 4).
-      if (buffer_flush_gen_ == flush_gen && buffer_used_ + record <= segment_size_) return true;
+      if (buffer_flush_gen_ == flush_gen && buffer_.used() + record <= segment_size_) return true;
       const Status written = WriteBuffer();
       if (!written.ok()) {
         enabled_.store(false, std::memory_order_relaxed);
@@ -102,8 +96,8 @@ bool FlashTier::MakeRoom(size_t item_size, uint32_t flush_gen, ReclaimCounters* 
   segment.flush_gen.store(flush_gen, std::memory_order_relaxed);
   segment.written_at.store(MonotonicSeconds(), std::memory_order_relaxed);
   MutexLock lock(buffer_mu_);
-  buffer_segment_ = index;
-  buffer_used_ = kHeaderSize;
+  buffer_.Reset(index);
+  buffer_open_ = true;
   buffer_flush_gen_ = flush_gen;
   segment.end.store(kHeaderSize, std::memory_order_release);
   ++sequence_;
@@ -111,39 +105,32 @@ bool FlashTier::MakeRoom(size_t item_size, uint32_t flush_gen, ReclaimCounters* 
 }
 
 ItemLocation FlashTier::Append(const ItemHeader& header, const char* body) {
+  char encoded[kItemMaxHeader];
+  const size_t header_size = header.Encode(encoded);
+  const size_t body_size = header.item_size() - header_size;
+  char trailer[kRecordTrailer];
+  StoreLe32(trailer, Crc32c(body, body_size, Crc32c(encoded, header_size)));
   MutexLock lock(buffer_mu_);
-  char* const item = Bytes(buffer_) + buffer_used_;
-  const size_t header_size = header.Encode(item);
-  const size_t item_size = header.item_size();
-  std::memcpy(item + header_size, body, item_size - header_size);
-  StoreLe32(item + item_size, Crc32c(item, item_size));
-  const ItemLocation loc{first_id_ + buffer_segment_, static_cast<uint32_t>(buffer_used_)};
-  buffer_used_ += item_size + kRecordTrailer;
-  segments_[buffer_segment_].end.store(static_cast<uint32_t>(buffer_used_),
-                                       std::memory_order_release);
+  // MakeRoom made room (invariant 1): the append fits.
+  const uint32_t offset = *buffer_.Append(
+      {AsBytes(encoded, header_size), AsBytes(body, body_size), AsBytes(trailer, kRecordTrailer)});
+  segments_[buffer_.segment()].end.store(static_cast<uint32_t>(buffer_.used()),
+                                         std::memory_order_release);
   objects_written_.fetch_add(1, std::memory_order_relaxed);
-  item_bytes_written_.fetch_add(item_size, std::memory_order_relaxed);
-  return loc;
+  item_bytes_written_.fetch_add(header.item_size(), std::memory_order_relaxed);
+  return {first_id_ + buffer_.segment(), offset};
 }
 
 Status FlashTier::WriteBuffer() {
-  char* const header = Bytes(buffer_);
-  std::memset(header, 0, kHeaderSize);
-  std::memcpy(header, kMagic, sizeof(kMagic));
-  StoreLe32(header + 8, kLayoutVersion);
-  StoreLe64(header + 16, sequence_);
-  StoreLe32(header + 24, static_cast<uint32_t>(buffer_used_));
-  StoreLe32(header + kHeaderSize - 4, Crc32c(header, kHeaderSize - 4));
-  // Whole pages, as direct I/O needs.
-  const size_t length = std::min<size_t>(segment_size_, flash::AlignUp(buffer_used_));
-  const flash::FlashSpace::Place place = space_.Locate(buffer_segment_);
-  Status status = place.device->Write(place.offset, buffer_.span().first(length));
+  const std::span<const uint8_t> bytes = buffer_.Seal(sequence_);
+  const flash::FlashSpace::Place place = space_.Locate(buffer_.segment());
+  Status status = place.device->Write(place.offset, bytes);
   if (status.ok()) {
-    bytes_written_.fetch_add(length, std::memory_order_relaxed);
+    bytes_written_.fetch_add(bytes.size(), std::memory_order_relaxed);
   } else {
     io_errors_.fetch_add(1, std::memory_order_relaxed);
   }
-  buffer_segment_ = kNoBufferSegment;
+  buffer_open_ = false;
   return status;
 }
 
@@ -200,9 +187,8 @@ uint32_t FlashTier::generation(ItemLocation loc) const {
 bool FlashTier::ReadBytes(uint32_t index, size_t offset, size_t size, char* out) {
   {
     MutexLock lock(buffer_mu_);
-    if (buffer_segment_ == index) {
-      std::memcpy(out, Bytes(buffer_) + offset, size);
-      return true;
+    if (buffer_open_ && buffer_.segment() == index) {
+      return buffer_.Read(static_cast<uint32_t>(offset), AsBytes(out, size));
     }
   }
   return ReadDevice(index, offset, size, out);

@@ -38,7 +38,9 @@
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "flash/aligned_buffer.h"
+#include "flash/flash_segment.h"
 #include "flash/flash_space.h"
+#include "flash/write_buffer.h"
 #include "storage/eviction.h"
 #include "storage/hash_table.h"
 #include "storage/item.h"
@@ -71,7 +73,7 @@ struct FlashStats {
 
 class FlashTier {
  public:
-  static constexpr size_t kHeaderSize = 64;
+  static constexpr size_t kHeaderSize = flash::kSegmentHeaderSize;
   static constexpr size_t kRecordTrailer = 4;  // the CRC32C
   // The start of a record is read in one piece of this size, enough for any header and key.
   static constexpr size_t kFirstRead = 512;
@@ -157,13 +159,12 @@ class FlashTier {
   std::atomic<bool> enabled_{false};
 
   Mutex buffer_mu_;
-  flash::AlignedBuffer buffer_ GUARDED_BY(buffer_mu_);  // segment_size_
-  uint32_t buffer_segment_ GUARDED_BY(buffer_mu_);      // the flash segment it fills; or none
-  size_t buffer_used_ GUARDED_BY(buffer_mu_) = 0;
-  uint32_t buffer_flush_gen_ = 0;      // the evictor's only (invariant 1)
-  uint32_t next_segment_ = 0;          // the evictor's only: the next to fill
-  uint64_t sequence_ = 0;              // the evictor's only: segments filled so far
-  flash::AlignedBuffer reuse_buffer_;  // the evictor's only: a segment read back
+  flash::WriteBuffer buffer_ GUARDED_BY(buffer_mu_);
+  bool buffer_open_ GUARDED_BY(buffer_mu_) = false;  // filling buffer_.segment()
+  uint32_t buffer_flush_gen_ = 0;                    // the evictor's only (invariant 1)
+  uint32_t next_segment_ = 0;                        // the evictor's only: the next to fill
+  uint64_t sequence_ = 0;                            // the evictor's only: segments filled so far
+  flash::AlignedBuffer reuse_buffer_;                // the evictor's only: a segment read back
 
   mutable std::atomic<uint64_t> objects_written_{0}, bytes_written_{0}, item_bytes_written_{0},
       objects_read_{0}, bytes_read_{0}, segment_reuses_{0}, segment_evictions_{0},
