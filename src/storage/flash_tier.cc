@@ -128,7 +128,13 @@ Status FlashTier::WriteBuffer() {
   if (status.ok()) {
     bytes_written_.fetch_add(bytes.size(), std::memory_order_relaxed);
   } else {
+    // The segment's records are lost, and the device may hold an older use of it, whose records
+    // would read as valid: a new generation with no records makes every read of it a miss, and
+    // the lookup that meets a slot pointing there drops it.
     io_errors_.fetch_add(1, std::memory_order_relaxed);
+    Segment& segment = segments_[buffer_.segment()];
+    segment.end.store(0, std::memory_order_relaxed);
+    segment.generation.fetch_add(1, std::memory_order_acq_rel);
   }
   buffer_open_ = false;
   return status;
@@ -222,7 +228,7 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation, cha
   if (changed()) return ReadResult::kChanged;
   if (!ok) io_errors_.fetch_add(1, std::memory_order_relaxed);
   const uint8_t info = static_cast<uint8_t>(out[0]);
-  if (!ok || total > end - offset || (info & kItemHasCas) == 0 || (info & kItemChained) != 0 ||
+  if (!ok || total > end - offset || (info & kItemChained) != 0 ||
       Crc32c(out, size) != LoadLe32(out + size)) {
     if (ok) badcrc_.fetch_add(1, std::memory_order_relaxed);
     return ReadResult::kCorrupt;

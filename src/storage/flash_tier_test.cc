@@ -113,6 +113,25 @@ TEST_F(FlashTierTest, ItemsEvictedFromRamAreReadBackFromFlashWithTheirFlagsAndCa
   EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(kItems));
 }
 
+TEST_F(FlashTierTest, WithoutCasItemsOnFlashCarryNone) {
+  CacheOptions options = FlashOptions(*file_);
+  options.use_cas = false;  // -C
+  ctx_.reset();
+  cache_ = CreateCacheOrDie(options);
+  ctx_ = cache_->NewContext();
+  constexpr int kItems = 8000;
+  Fill(kItems, 500);
+  ASSERT_GT(cache_->Stats().extstore_objects_used, static_cast<uint64_t>(kItems) / 2);
+  for (int i = 0; i < kItems; ++i) {
+    CapturedItem item;
+    ASSERT_EQ(cache_calls::Get(*cache_, *ctx_, "key" + std::to_string(i), item), LookupResult::kHit)
+        << i;
+    EXPECT_EQ(item.value, ValueFor(i, 500));
+    EXPECT_EQ(item.cas, 0u);
+  }
+  EXPECT_EQ(cache_->Stats().badcrc_from_extstore, 0u);
+}
+
 TEST_F(FlashTierTest, ReadingItemsOnFlashOnceWritesNothingToFlash) {
   constexpr int kItems = 12000;
   Fill(kItems, 500);
