@@ -8,10 +8,10 @@ namespace mnemo::storage {
 std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t hash,
                                                  std::string_view key, Reader* reader) {
   FlashTier& flash = *core_.flash;
-  char* const record = ctx.flash_record.Get(flash.segment_size());
   std::optional<LookupResult> served;
   for (const FlashCandidates::Candidate& candidate : ctx.flash) {
-    switch (flash.Read(candidate.loc, candidate.generation, record)) {
+    const char* record = nullptr;
+    switch (flash.Read(candidate.loc, candidate.generation, ctx.flash_record, &record)) {
       case FlashTier::ReadResult::kChanged:
         break;  // the next round looks the key up again
       case FlashTier::ReadResult::kCorrupt:

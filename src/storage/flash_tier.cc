@@ -206,7 +206,8 @@ bool FlashTier::ReadDevice(uint32_t index, size_t offset, size_t size, char* out
       .ok();
 }
 
-FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation, char* out) {
+FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
+                                      ThreadContext::Scratch& scratch, const char** record) {
   const uint32_t index = loc.segment - first_id_;
   const Segment& segment = segments_[index];
   const auto changed = [&] {
@@ -217,24 +218,28 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation, cha
   if (offset < kHeaderSize || offset + kItemMinHeader + kRecordTrailer > end) {
     return changed() ? ReadResult::kChanged : ReadResult::kCorrupt;
   }
+  // The first piece holds the header, which says how long the record is.
+  char first_piece[kFirstRead];
   const size_t first = std::min(kFirstRead, end - offset);
-  bool ok = ReadBytes(index, offset, first, out);
-  const ItemSpan span = ItemSpanAt(out);
-  const size_t size = span.item_size();
+  bool ok = ReadBytes(index, offset, first, first_piece);
+  const size_t size = ItemSpanAt(first_piece).item_size();
   const size_t total = size + kRecordTrailer;
-  if (ok && total <= end - offset && total > first) {
+  const bool fits = total <= end - offset;
+  char* const out = scratch.Get(fits ? total : first);
+  std::memcpy(out, first_piece, std::min(first, fits ? total : first));
+  if (ok && fits && total > first) {
     ok = ReadBytes(index, offset + first, total - first, out + first);
   }
   if (changed()) return ReadResult::kChanged;
   if (!ok) io_errors_.fetch_add(1, std::memory_order_relaxed);
   const uint8_t info = static_cast<uint8_t>(out[0]);
-  if (!ok || total > end - offset || (info & kItemChained) != 0 ||
-      Crc32c(out, size) != LoadLe32(out + size)) {
+  if (!ok || !fits || (info & kItemChained) != 0 || Crc32c(out, size) != LoadLe32(out + size)) {
     if (ok) badcrc_.fetch_add(1, std::memory_order_relaxed);
     return ReadResult::kCorrupt;
   }
   objects_read_.fetch_add(1, std::memory_order_relaxed);
   bytes_read_.fetch_add(total, std::memory_order_relaxed);
+  *record = out;
   return ReadResult::kOk;
 }
 

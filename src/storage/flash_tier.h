@@ -44,11 +44,11 @@
 #include "storage/eviction.h"
 #include "storage/hash_table.h"
 #include "storage/item.h"
+#include "storage/thread_context.h"
 
 namespace mnemo::storage {
 
 class CacheCore;
-class ThreadContext;
 
 // What the tier has done, for `stats` (memcached's extstore_* names, see stats.cc).
 struct FlashStats {
@@ -113,9 +113,10 @@ class FlashTier {
 
   // The generation of the segment of `loc` (invariant 2). REQUIRES: Owns(loc.segment).
   uint32_t generation(ItemLocation loc) const;
-  // Reads the item at `loc` into `out` (room for segment_size() bytes) and verifies it, as of the
-  // segment's `generation`, loaded while the slot pointed at `loc` (invariant 2).
-  ReadResult Read(ItemLocation loc, uint32_t generation, char* out);
+  // Reads the item at `loc` into `scratch` and verifies it, as of the segment's `generation`,
+  // loaded while the slot pointed at `loc` (invariant 2); on kOk, *record points at it.
+  ReadResult Read(ItemLocation loc, uint32_t generation, ThreadContext::Scratch& scratch,
+                  const char** record);
   // Reads the header and key of the item at `loc` into `head` (kFirstRead bytes), as of
   // `generation`, for listings (Cache::Walk), which need no value. False if the segment changed
   // or the bytes cannot be read; the bytes are not verified (the checksum covers the value too).
