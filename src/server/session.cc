@@ -156,8 +156,8 @@ Session::Progress Session::RunCommands() {
   return Progress::kClose;
 }
 
-template <Session::Parsed (Session::*Parse)(std::string_view),
-          Dispatcher::Outcome (Session::*Dispatch)(net::OutputQueue&)>
+template <Session::Parsed (Session::*kParse)(std::string_view),
+          Dispatcher::Outcome (Session::*kDispatch)(net::OutputQueue&)>
 Session::Progress Session::RunCommandsWith() {
   net::IoBuffer& in = conn_.input();
   net::OutputQueue& out = conn_.output_queue();
@@ -174,7 +174,7 @@ Session::Progress Session::RunCommandsWith() {
       break;
     }
     if (!suspended_) {
-      const Parsed parsed = (this->*Parse)(in.readable());
+      const Parsed parsed = (this->*kParse)(in.readable());
       if (parsed.kind == Parsed::Kind::kNeedMore) {
         input_wanted_ = parsed.bytes;
         break;
@@ -191,7 +191,7 @@ Session::Progress Session::RunCommandsWith() {
       if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
     }
     ran = true;
-    const Dispatcher::Outcome outcome = (this->*Dispatch)(out);
+    const Dispatcher::Outcome outcome = (this->*kDispatch)(out);
     if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
       suspended_ = true;
       progress = outcome == Dispatcher::Outcome::kSuspended ? Progress::kOutputFull

@@ -158,11 +158,11 @@ class Session final : public net::EventLoop::Handler {
   // Chooses the protocol from the first byte, then runs the commands of that protocol.
   Progress RunCommands();
   // Runs every complete command in the input (pipelining), and a suspended one first, with the
-  // protocol's two steps: Parse reads the next request from the input into the session, and
-  // Dispatch answers the request last parsed (again, after a suspension). A template, so that
+  // protocol's two steps: kParse reads the next request from the input into the session, and
+  // kDispatch answers the request last parsed (again, after a suspension). A template, so that
   // the steps are called directly on the request path.
-  template <Parsed (Session::*Parse)(std::string_view),
-            Dispatcher::Outcome (Session::*Dispatch)(net::OutputQueue&)>
+  template <Parsed (Session::*kParse)(std::string_view),
+            Dispatcher::Outcome (Session::*kDispatch)(net::OutputQueue&)>
   Progress RunCommandsWith();
   Parsed ParseAscii(std::string_view input);
   Dispatcher::Outcome DispatchAscii(net::OutputQueue& out);

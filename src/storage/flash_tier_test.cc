@@ -60,7 +60,7 @@ CacheOptions FlashOptions(const FlashFile& file) {
 }
 
 std::string ValueFor(int i, size_t size) {
-  std::string value(size, 'a' + static_cast<char>(i % 26));
+  std::string value(size, static_cast<char>('a' + i % 26));
   const std::string tag = std::to_string(i);
   value.replace(0, std::min(tag.size(), size), tag.substr(0, size));
   return value;
