@@ -75,18 +75,22 @@ bool FlashTier::MakeRoom(size_t item_size, uint32_t flush_gen, ReclaimCounters* 
   if (!enabled_.load(std::memory_order_relaxed)) return false;
   const size_t record = item_size + kRecordTrailer;
   if (kHeaderSize + record > segment_size_) return false;
+  bool open = false;
   {
     MutexLock lock(buffer_mu_);
-    if (buffer_open_) {
-      // A flush_all since the buffer's segment was opened ends it (invariant 4).
-      if (buffer_flush_gen_ == flush_gen && buffer_.used() + record <= segment_size_) return true;
-      const Status written = WriteBuffer();
-      if (!written.ok()) {
-        enabled_.store(false, std::memory_order_relaxed);
-        MNEMO_LOG(0, "%s; the flash tier is off: evicted items are dropped\n",
-                  written.message().c_str());
-        return false;
-      }
+    open = buffer_open_;
+    // A flush_all since the buffer's segment was opened ends it (invariant 4).
+    if (open && buffer_flush_gen_ == flush_gen && buffer_.used() + record <= segment_size_) {
+      return true;
+    }
+  }
+  if (open) {
+    const Status written = WriteBuffer();
+    if (!written.ok()) {
+      enabled_.store(false, std::memory_order_relaxed);
+      MNEMO_LOG(0, "%s; the flash tier is off: evicted items are dropped\n",
+                written.message().c_str());
+      return false;
     }
   }
   const uint32_t index = next_segment_;
@@ -122,8 +126,16 @@ ItemLocation FlashTier::Append(const ItemHeader& header, const char* body) {
 }
 
 Status FlashTier::WriteBuffer() {
-  const std::span<const uint8_t> bytes = buffer_.Seal(sequence_);
-  const flash::FlashSpace::Place place = space_.Locate(buffer_.segment());
+  std::span<const uint8_t> bytes;
+  uint32_t index = 0;
+  {
+    MutexLock lock(buffer_mu_);
+    bytes = buffer_.Seal(sequence_);
+    index = buffer_.segment();
+  }
+  // Without the lock, so that reads of other segments go on while the device writes. Readers of
+  // this one still read the buffer, which nothing changes until the next Reset (invariant 1).
+  const flash::FlashSpace::Place place = space_.Locate(index);
   Status status = place.device->Write(place.offset, bytes);
   if (status.ok()) {
     bytes_written_.fetch_add(bytes.size(), std::memory_order_relaxed);
@@ -132,10 +144,11 @@ Status FlashTier::WriteBuffer() {
     // would read as valid: a new generation with no records makes every read of it a miss, and
     // the lookup that meets a slot pointing there drops it.
     io_errors_.fetch_add(1, std::memory_order_relaxed);
-    Segment& segment = segments_[buffer_.segment()];
+    Segment& segment = segments_[index];
     segment.end.store(0, std::memory_order_relaxed);
     segment.generation.fetch_add(1, std::memory_order_acq_rel);
   }
+  MutexLock lock(buffer_mu_);
   buffer_open_ = false;
   return status;
 }

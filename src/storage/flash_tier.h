@@ -141,8 +141,8 @@ class FlashTier {
  private:
   struct Segment;
 
-  // Writes the buffer to its segment and detaches it. REQUIRES: buffer_mu_.
-  Status WriteBuffer() REQUIRES(buffer_mu_);
+  // Writes the buffer to its segment and detaches it. REQUIRES: the eviction mutex (invariant 1).
+  Status WriteBuffer() EXCLUDES(buffer_mu_);
   // Unlinks every item segment `index` still indexes and moves it to a new generation.
   void Reuse(uint32_t index, ReclaimCounters* counters);
   // Reads `size` bytes at `offset` of flash segment `index` into `out`, from the buffer or the
