@@ -176,6 +176,8 @@ def test_a_corrupt_record_is_a_miss_never_wrong_bytes(flash_server, flash_file):
         # The slots of the corrupt records are gone: a second read finds no corrupt record.
         assert read_back(conn, stored) == (intact, missing, 0)
         assert stat(conn, "badcrc_from_extstore") == missing
+    # Logged once, not once a record.
+    assert flash_server.output().count("is corrupt") == 1, flash_server.output()
 
 
 @contextlib.contextmanager

@@ -163,7 +163,7 @@ void FlashTier::Reuse(uint32_t index, ReclaimCounters* counters) {
     const flash::FlashSpace::Place place = space_.Locate(index);
     const size_t length = std::min<size_t>(segment_size_, flash::AlignUp(end));
     if (!place.device->Read(place.offset, reuse_buffer_.span().first(length)).ok()) {
-      io_errors_.fetch_add(1, std::memory_order_relaxed);
+      CountReadError();
     } else {
       for (uint32_t offset = kHeaderSize; offset + kItemMinHeader + kRecordTrailer <= end;) {
         const char* item = data + offset;
@@ -172,7 +172,7 @@ void FlashTier::Reuse(uint32_t index, ReclaimCounters* counters) {
         if (offset + size + kRecordTrailer > end || Crc32c(item, size) != LoadLe32(item + size)) {
           // The rest cannot be walked; slots left pointing here are dropped by the lookups that
           // meet them (invariant 2).
-          badcrc_.fetch_add(1, std::memory_order_relaxed);
+          CountCorrupt();
           break;
         }
         const uint64_t hash = HashKey({item + span.header_size, span.key_size});
@@ -244,10 +244,10 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
     ok = ReadBytes(index, offset + first, total - first, out + first);
   }
   if (changed()) return ReadResult::kChanged;
-  if (!ok) io_errors_.fetch_add(1, std::memory_order_relaxed);
+  if (!ok) CountReadError();
   const uint8_t info = static_cast<uint8_t>(out[0]);
   if (!ok || !fits || (info & kItemChained) != 0 || Crc32c(out, size) != LoadLe32(out + size)) {
-    if (ok) badcrc_.fetch_add(1, std::memory_order_relaxed);
+    if (ok) CountCorrupt();
     return ReadResult::kCorrupt;
   }
   objects_read_.fetch_add(1, std::memory_order_relaxed);
@@ -276,12 +276,28 @@ uint64_t FlashTier::HashAt(ItemLocation loc) {
   char first[kFirstRead];
   if (loc.offset + kItemMinHeader > end) return 0;
   if (!ReadBytes(index, loc.offset, std::min<size_t>(kFirstRead, end - loc.offset), first)) {
-    io_errors_.fetch_add(1, std::memory_order_relaxed);
+    CountReadError();
     return 0;
   }
   const ItemSpan span = ItemSpanAt(first);
   if (span.header_size + span.key_size > kFirstRead) return 0;
   return HashKey({first + span.header_size, span.key_size});
+}
+
+void FlashTier::CountCorrupt() {
+  if (badcrc_.fetch_add(1, std::memory_order_relaxed) == 0) {
+    MNEMO_LOG(0,
+              "ext_path: a record read back from flash is corrupt (checksum or layout); "
+              "such records are misses, counted in badcrc_from_extstore\n");
+  }
+}
+
+void FlashTier::CountReadError() {
+  if (io_errors_.fetch_add(1, std::memory_order_relaxed) == 0) {
+    MNEMO_LOG(0,
+              "ext_path: a read of a flash device failed; such reads are misses, counted in "
+              "extstore_io_errors\n");
+  }
 }
 
 void FlashTier::LiveAdd(uint32_t segment, size_t size) {

@@ -148,6 +148,9 @@ class FlashTier {
   // Reads `size` bytes at `offset` of flash segment `index` into `out`, from the buffer or the
   // device (invariant 3). False on an I/O error.
   bool ReadBytes(uint32_t index, size_t offset, size_t size, char* out);
+  // Count a corrupt record and a failed read; the first of each is logged.
+  void CountCorrupt();
+  void CountReadError();
   // Reads from the device, through the page cache (FlashDevice::ReadCached).
   bool ReadDevice(uint32_t index, size_t offset, size_t size, char* out) const;
 
