@@ -32,6 +32,7 @@ else $MNEMO_MEMTIER, else memtier_benchmark on PATH. A benchmark, never a pass/f
 """
 
 import argparse
+import array
 import os
 import random
 import shutil
@@ -155,6 +156,15 @@ class FlashServer:
             fields = stat.read().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def write_bytes(self):
+        """Bytes the process caused to be sent to the storage layer (/proc/PID/io)."""
+        with open(f"/proc/{self.proc.pid}/io") as io:
+            for line in io:
+                name, _, value = line.partition(":")
+                if name == "write_bytes":
+                    return int(value)
+        raise LookupError("no write_bytes in /proc/PID/io")
+
     def wait_quiet(self, field="extstore_bytes_written", settle=1.0, limit=30.0):
         """Waits until `field` stops growing for `settle` seconds (flash writes done)."""
         deadline = time.monotonic() + limit
@@ -171,26 +181,32 @@ class FlashServer:
 
 
 def fill(port, plan, length, connections, rate=None):
-    """Sends `plan` (a list of (key id, version)) as pipelined noreply sets, batch b on
-    connection b % connections, each connection its own thread; `rate` (sets/s in all) paces the
-    sends. Returns (seconds, sets/s); waits until every connection's sets were executed."""
-    batches = [plan[s:s + SETS_PER_SEND] for s in range(0, len(plan), SETS_PER_SEND)]
+    """Sends `plan` (a sequence of key ids, in order; a key written again gets the next version)
+    as pipelined noreply sets: key i on connection i % connections, so that a key's versions
+    reach the server in order, each connection its own thread, SETS_PER_SEND per sendall;
+    `rate` (sets/s in all) paces the sends. Returns (seconds, sets/s) once every connection's
+    sets were executed."""
     tail = b" 0 0 %d noreply\r\n" % length
     conns = [common.Connection(port) for _ in range(connections)]
+    written = bytearray(max(plan) + 1)  # versions sent so far, per key; disjoint per thread
     errors = []
     start = time.monotonic()
 
     def run(c):
         try:
             conn = conns[c]
-            sent = 0
-            for b in range(c, len(batches), connections):
-                conn.send(b"".join([b"set " + key_of(i) + tail + value_of(i, v, length) + b"\r\n"
-                                    for i, v in batches[b]]))
-                sent += len(batches[b])
+            ids = (plan[c::connections] if isinstance(plan, range)
+                   else [i for i in plan if i % connections == c])
+            for s in range(0, len(ids), SETS_PER_SEND):
+                lines = []
+                for i in ids[s:s + SETS_PER_SEND]:
+                    written[i] += 1
+                    lines.append(b"set " + key_of(i) + tail + value_of(i, written[i], length)
+                                 + b"\r\n")
+                conn.send(b"".join(lines))
                 conn.drain_unexpected()
                 if rate:
-                    ahead = start + sent * connections / rate - time.monotonic()
+                    ahead = start + (s + SETS_PER_SEND) * connections / rate - time.monotonic()
                     if ahead > 0:
                         time.sleep(ahead)
             conn.sync()
@@ -300,6 +316,11 @@ def load_average():
     return open("/proc/loadavg").read().split()[0]
 
 
+def number(value):
+    """`value` with thousands separators, or "-" for a stat the server does not have."""
+    return "-" if value is None else f"{value:,}"
+
+
 def mib(kib):
     return f"{kib / 1024:,.1f}"
 
@@ -308,7 +329,7 @@ def mib(kib):
 
 
 def readback_row(args, spec):
-    plan = [(i, 1) for i in range(args.items)]
+    plan = range(args.items)
     versions = [1] * args.items
     with FlashServer(spec, args.memory, args.flash_size, args.flash_dir) as server:
         seconds, rate = fill(server.port, plan, args.value_size, args.connections, args.fill_rate)
@@ -318,8 +339,8 @@ def readback_row(args, spec):
         intact, stale, missing, wrong = read_back(server.port, versions, args.value_size)
     return [spec.name, f"{args.items:,} x {args.value_size}", f"{rate:,.0f}",
             f"{100 * intact / args.items:.1f}%", f"{missing:,}", f"{wrong + stale}",
-            f"{stats.get('extstore_objects_written', '-'):,}",
-            f"{stats.get('extstore_objects_used', '-'):,}", mib(rss), mib(hwm), load_average()]
+            number(stats.get("extstore_objects_written")),
+            number(stats.get("extstore_objects_used")), mib(rss), mib(hwm), load_average()]
 
 
 READBACK_HEAD = ["server", "load", "sets/s", "read back intact", "missing", "wrong",
@@ -328,7 +349,7 @@ READBACK_HEAD = ["server", "load", "sets/s", "read back intact", "missing", "wro
 
 
 def index_row(args, spec):
-    plan = [(i, 1) for i in range(args.items)]
+    plan = range(args.items)
     versions = bytearray([1]) * args.items
     with FlashServer(spec, args.memory, None, args.flash_dir) as server:
         fill(server.port, plan, args.value_size, args.connections, args.fill_rate)
@@ -348,8 +369,8 @@ def index_row(args, spec):
     return [spec.name, f"{args.items:,} x {args.value_size}", f"{rate:,.0f}",
             f"{100 * intact / args.items:.1f}%", f"{missing:,}", f"{wrong + stale}",
             f"{on_flash:,}", mib(base_rss), mib(rss), mib(hwm), f"{per_item:.1f}",
-            f"{stats.get('hash_bytes', '-'):,}", f"{stats.get('hash_bytes_limit', '-'):,}",
-            f"{base.get('hash_bytes', '-'):,}", f"{total:.0f}", load_average()]
+            number(stats.get("hash_bytes")), number(stats.get("hash_bytes_limit")),
+            number(base.get("hash_bytes")), f"{total:.0f}", load_average()]
 
 
 INDEX_HEAD = ["server", "load", "sets/s", "read back intact", "missing", "wrong",
@@ -369,7 +390,7 @@ def warm_page_cache(directory):
 
 
 def gets_row(args, spec, memtier):
-    plan = [(i, 1) for i in range(args.items)]
+    plan = range(args.items)
     flash = None if spec.name in args.no_flash else args.flash_size
     with FlashServer(spec, args.memory, flash, args.flash_dir) as server:
         fill(server.port, plan, args.value_size, args.connections, args.fill_rate)
@@ -380,7 +401,7 @@ def gets_row(args, spec, memtier):
         out = subprocess.run(
             [memtier, "-s", "127.0.0.1", "-p", str(server.port), "--protocol=memcache_text",
              "--threads", "2", "--clients", str(args.clients), "--pipeline", str(args.pipeline),
-             "--ratio", "0:1", "--key-prefix", PREFIX.decode(), "--key-minimum", "0",
+             "--ratio", "0:1", "--key-prefix", PREFIX.decode(), "--key-minimum", "1",
              "--key-maximum", str(args.items - 1), "--key-pattern", "R:R",
              "--distinct-client-seed", "--data-size", str(args.value_size),
              "--test-time", str(args.duration), "--hide-histogram",
@@ -415,20 +436,21 @@ def gets_cells(r):
 
 
 def wamp_plan(args):
-    """New keys, with a share of sets (--overwrites) going to keys written earlier."""
+    """`args.items` sets of new keys, of which a share (--overwrites) go instead to a key written
+    earlier, uniformly; returns the key ids in order and each key's last version."""
     rng = random.Random(args.seed)
-    plan = []
+    plan = array.array("I")
     versions = bytearray()
-    next_id = 0
     while len(plan) < args.items:
-        if next_id and rng.random() < args.overwrites:
-            i = rng.randrange(next_id)
-            versions[i] = min(versions[i] + 1, 255)
+        if versions and rng.random() < args.overwrites:
+            i = rng.randrange(len(versions))
+            if versions[i] == 255:
+                continue  # versions are one byte (fill's counter)
+            versions[i] += 1
         else:
-            i = next_id
-            next_id += 1
+            i = len(versions)
             versions.append(1)
-        plan.append((i, versions[i]))
+        plan.append(i)
     return plan, versions
 
 
@@ -444,27 +466,28 @@ def wamp_row(args, spec):
         seconds, rate = fill(server.port, plan, args.value_size, args.connections, args.fill_rate)
         server.wait_quiet()
         stats = server.stats()
+        written = server.write_bytes()
         intact, stale, missing, wrong = read_back(server.port, versions, args.value_size)
-    device = stats["extstore_bytes_written"]
     objects = stats["extstore_objects_written"]
     if "extstore_item_bytes_written" in stats:
-        items = stats["extstore_item_bytes_written"]
-        source = "extstore_item_bytes_written"
+        # mnemod: extstore_bytes_written counts device bytes, the item bytes apart.
+        device, items = stats["extstore_bytes_written"], stats["extstore_item_bytes_written"]
     else:
-        key_len = len(key_of(len(versions) // 2))
-        items = objects * item_size_memcached(key_len, args.value_size)
-        source = f"objects_written x {item_size_memcached(key_len, args.value_size)} B"
+        # memcached: extstore_bytes_written sums the items (ntotal) it wrote, compaction's
+        # rewrites included; what reached the device is the process's write_bytes.
+        device, items = written, stats["extstore_bytes_written"]
+    size = item_size_memcached(len(key_of(len(versions) // 2)), args.value_size)
     keys = len(versions)
     return [spec.name, f"{len(plan):,} x {args.value_size} ({keys:,} keys)", f"{rate:,.0f}",
-            f"{device / 2**20:,.0f}", f"{objects:,}", f"{items / 2**20:,.0f} ({source})",
+            f"{device / 2**20:,.0f}", f"{written / 2**20:,.0f}", f"{items / 2**20:,.0f}",
+            f"{objects:,}", f"{objects * size / 2**20:,.0f}",
             f"{device / items:.3f}" if items else "-",
-            f"{stats.get('extstore_page_reclaims', stats.get('extstore_pages_free', '-'))}",
             f"{100 * intact / keys:.1f}%", f"{stale:,}", f"{wrong}", load_average()]
 
 
-WAMP_HEAD = ["server", "load", "sets/s", "device MiB written", "objects written",
-             "item MiB written", "write amplification", "page reclaims", "read back intact",
-             "stale", "wrong", "load avg"]
+WAMP_HEAD = ["server", "load", "sets/s", "device MiB", "/proc write_bytes MiB", "item MiB",
+             "objects written", "objects x memcached ntotal MiB", "write amplification",
+             "read back intact", "stale", "wrong", "load avg"]
 
 
 # --- main ---------------------------------------------------------------------------------------
