@@ -156,14 +156,15 @@ class FlashServer:
             fields = stat.read().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def write_bytes(self):
-        """Bytes the process caused to be sent to the storage layer (/proc/PID/io)."""
+    def io_bytes(self):
+        """(wchar, write_bytes) of /proc/PID/io: bytes passed to write syscalls (files and
+        sockets), and bytes the process caused to be sent to the storage layer."""
+        fields = {}
         with open(f"/proc/{self.proc.pid}/io") as io:
             for line in io:
                 name, _, value = line.partition(":")
-                if name == "write_bytes":
-                    return int(value)
-        raise LookupError("no write_bytes in /proc/PID/io")
+                fields[name] = int(value)
+        return fields["wchar"], fields["write_bytes"]
 
     def wait_quiet(self, field="extstore_bytes_written", settle=1.0, limit=30.0):
         """Waits until `field` stops growing for `settle` seconds (flash writes done)."""
@@ -227,33 +228,44 @@ def fill(port, plan, length, connections, rate=None):
     return seconds, len(plan) / seconds
 
 
+class Incomplete(Exception):
+    """The replies parsed so far end before the last one does."""
+
+
 def parse_values(buf, expect_ends):
-    """Yields (key, value) from the replies to `expect_ends` gets in `buf` (whole)."""
+    """The (key, value) pairs of the replies to `expect_ends` gets in `buf`; raises Incomplete
+    when `buf` holds less than all of them, ValueError on a line that is not VALUE or END."""
     pos = 0
     ends = 0
+    pairs = []
     while ends < expect_ends:
-        eol = buf.index(b"\r\n", pos)
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            raise Incomplete
         line = buf[pos:eol]
         if line == b"END":
             ends += 1
             pos = eol + 2
             continue
-        word, key, _flags, size = line.split(b" ")[:4]
-        if word != b"VALUE":
-            raise ValueError(f"unexpected reply line {bytes(line[:100])!r}")
-        size = int(size)
+        fields = line.split(b" ")
+        if fields[0] != b"VALUE" or len(fields) < 4:
+            raise ValueError(f"unexpected reply line {line[:100]!r}")
+        size = int(fields[3])
         start = eol + 2
+        if start + size + 2 > len(buf):
+            raise Incomplete
         if buf[start + size:start + size + 2] != b"\r\n":
             raise ValueError("value not followed by CRLF")
-        yield key, buf[start:start + size]
+        pairs.append((fields[1], buf[start:start + size]))
         pos = start + size + 2
     if pos != len(buf):
         raise ValueError("bytes after the last END")
+    return pairs
 
 
 def read_all(sock, expect_ends):
-    """Reads the replies to `expect_ends` gets: until the buffer ends with END lines that a
-    length-aware parse accepts."""
+    """Reads the replies to `expect_ends` gets (the buffer ends with END and a parse by the
+    lengths finds them all: END\r\n may also occur inside a value)."""
     buf = bytearray()
     while True:
         chunk = sock.recv(1 << 20)
@@ -262,9 +274,9 @@ def read_all(sock, expect_ends):
         buf += chunk
         if buf.endswith(b"END\r\n") and buf.count(b"END\r\n") >= expect_ends:
             try:
-                return list(parse_values(bytes(buf), expect_ends))
-            except (ValueError, IndexError):
-                continue  # END\r\n inside a value, or not all replies yet
+                return parse_values(bytes(buf), expect_ends)
+            except Incomplete:
+                continue
 
 
 def read_back(port, versions, length, connections=2):
@@ -422,17 +434,20 @@ def gets_row(args, spec, memtier):
             "p50": float(totals[5]) * 1e3, "p99": float(totals[6]) * 1e3,
             "cpu": cpu * 1e6 / requests if requests else float("nan"), "gets": requests,
             "get_extstore": flash_hits, "objects_read": delta("extstore_objects_read"),
-            "flash_share": flash_hits / requests if requests else 0.0, "load": load_average()}
+            "flash_share": flash_hits / requests if requests else 0.0,
+            "written": delta("extstore_objects_written"), "load": load_average()}
 
 
 GETS_HEAD = ["server", "gets/s", "hits", "p50 µs", "p99 µs", "server CPU µs/get", "gets",
-             "get_extstore", "extstore_objects_read", "served from flash", "load avg"]
+             "get_extstore", "extstore_objects_read", "served from flash",
+             "extstore_objects_written", "load avg"]
 
 
 def gets_cells(r):
     return [r["name"], f"{r['ops']:,.0f}", f"{100 * r['hit']:.1f}%", f"{r['p50']:,.0f}",
             f"{r['p99']:,.0f}", f"{r['cpu']:.2f}", f"{r['gets']:,}", f"{r['get_extstore']:,}",
-            f"{r['objects_read']:,}", f"{100 * r['flash_share']:.1f}%", r["load"]]
+            f"{r['objects_read']:,}", f"{100 * r['flash_share']:.1f}%", f"{r['written']:,}",
+            r["load"]]
 
 
 def wamp_plan(args):
@@ -466,27 +481,33 @@ def wamp_row(args, spec):
         seconds, rate = fill(server.port, plan, args.value_size, args.connections, args.fill_rate)
         server.wait_quiet()
         stats = server.stats()
-        written = server.write_bytes()
+        # The fill's noreply sets and syncs make the sockets' share of wchar a few KB.
+        wchar, written = server.io_bytes()
         intact, stale, missing, wrong = read_back(server.port, versions, args.value_size)
     objects = stats["extstore_objects_written"]
+    size = item_size_memcached(len(key_of(len(versions) // 2)), args.value_size)
     if "extstore_item_bytes_written" in stats:
         # mnemod: extstore_bytes_written counts device bytes, the item bytes apart.
         device, items = stats["extstore_bytes_written"], stats["extstore_item_bytes_written"]
     else:
         # memcached: extstore_bytes_written sums the items (ntotal) it wrote, compaction's
-        # rewrites included; what reached the device is the process's write_bytes.
-        device, items = written, stats["extstore_bytes_written"]
-    size = item_size_memcached(len(key_of(len(versions) // 2)), args.value_size)
+        # rewrites included; it pwrites whole write buffers (ext_wbuf_size, the tail zeroed),
+        # which wchar counts; /proc's write_bytes counts less, since it writes through the
+        # page cache and a page rewritten before writeback counts once.
+        device, items = wchar, stats["extstore_bytes_written"]
     keys = len(versions)
     return [spec.name, f"{len(plan):,} x {args.value_size} ({keys:,} keys)", f"{rate:,.0f}",
-            f"{device / 2**20:,.0f}", f"{written / 2**20:,.0f}", f"{items / 2**20:,.0f}",
+            f"{device / 2**20:,.0f}", f"{wchar / 2**20:,.0f}", f"{written / 2**20:,.0f}",
+            f"{items / 2**20:,.0f}",
             f"{objects:,}", f"{objects * size / 2**20:,.0f}",
+            number(stats.get("extstore_compact_rescues")),
             f"{device / items:.3f}" if items else "-",
             f"{100 * intact / keys:.1f}%", f"{stale:,}", f"{wrong}", load_average()]
 
 
-WAMP_HEAD = ["server", "load", "sets/s", "device MiB", "/proc write_bytes MiB", "item MiB",
-             "objects written", "objects x memcached ntotal MiB", "write amplification",
+WAMP_HEAD = ["server", "load", "sets/s", "device MiB", "wchar MiB", "write_bytes MiB", "item MiB",
+             "objects written", "objects x memcached ntotal MiB", "compaction rescues",
+             "write amplification",
              "read back intact", "stale", "wrong", "load avg"]
 
 
