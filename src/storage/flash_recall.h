@@ -35,8 +35,10 @@ class FlashRecall {
   static constexpr int kMaxRounds = 8;
   // Reads of an item while it is on flash after which a read brings it back to RAM: until then
   // reads are served from a copy that is never linked, so that a key read once (a scan, a cold
-  // read) costs flash no write when RAM evicts the item again.
-  static constexpr uint32_t kRecacheReads = 3;
+  // read) costs flash no write when RAM evicts the item again. At 3, uniform reads over a key
+  // space larger than RAM brought back (and so evicted to flash) 25,000-55,000 items a second
+  // (bench/RESULTS.md); an item read 8 times while on flash is hot.
+  static constexpr uint32_t kRecacheReads = 8;
 
   // A read (Cache::Get) that the recall may answer itself from the item read from flash.
   struct Reader {
