@@ -351,5 +351,7 @@ def test_a_large_dump_streams_in_bounded_memory_while_others_are_served(start_se
     # The dump holds at most its output's soft limit (4 MiB) and a chunk more, not the whole
     # listing (over 15 MiB here).
     assert len(text) > 15 << 20
-    assert peak - before < 12 << 20, (before, stalled, peak)
+    # A sanitizer's shadow memory and quarantine make RSS no measure of the server's own memory.
+    if not harness.sanitized():
+        assert peak - before < 12 << 20, (before, stalled, peak)
     assert max(latencies) < 0.5, max(latencies)

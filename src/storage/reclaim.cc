@@ -119,14 +119,16 @@ class Reclaim::Reclaimer final : public SegmentReclaimer {
   }
 
   // Whether the item at `loc`, of `moved_size` bytes once it carries its CAS, would go to flash if
-  // it is still linked when Unlink sees it: there is a flash tier with room for it, and it is
-  // valid and in one piece. Called before the stripe lock, since making room may reuse a flash
-  // segment, which takes stripe locks (flash_tier.h).
+  // it is still linked and valid when Unlink sees it: there is a flash tier with room for it, and
+  // it is in one piece and not flushed. Called before the stripe lock, since making room may reuse
+  // a flash segment, which takes stripe locks (flash_tier.h).
   bool RoomOnFlash(ItemLocation loc, size_t moved_size) {
     if (core_.flash == nullptr) return false;
-    ItemHeader header;
-    ItemHeader::Decode(core_.ItemAt(loc), &header);
-    if (header.chained || core_.Invalid(loc, header, now_)) return false;
+    // Without the stripe lock only the layout bits may be read (item.h, invariant 4), not the
+    // expiry, which touch rewrites: an item that expired is dropped under the lock (Unlink).
+    if ((item_internal::LoadInfo(core_.ItemAt(loc)) & kItemChained) != 0 || core_.Flushed(loc)) {
+      return false;
+    }
     return core_.flash->MakeRoom(moved_size, core_.flush_gen(), &counters_);
   }
 
