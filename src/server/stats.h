@@ -47,7 +47,7 @@ namespace mnemo::server {
 //     `snapshot`, `cache` (its CacheStats) and `usage` (getrusage of the process). The
 //     expression's type decides the format: an integer in decimal, text as it is, a timeval as
 //     seconds.microseconds.
-#define MNEMO_GENERAL_STATS(COUNTER, COUNTER_IF, CACHE, CACHE_IF, VALUE)                                 \
+#define MNEMO_GENERAL_STATS(COUNTER, COUNTER_IF, CACHE, CACHE_IF, VALUE)                         \
   VALUE("pid", kGauge, getpid(), "Process id of this server")                                    \
   VALUE("uptime", kGauge, MonotonicSeconds() - kFirstSecond, "Seconds since the server started") \
   VALUE("time", kGauge, WallSeconds(), "The server's Unix time")                                 \
