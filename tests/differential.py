@@ -86,10 +86,24 @@ class StreamGenerator:
     def __init__(self, seed, keys=40, large_values=True):
         self.rng = random.Random(seed)
         self.large_values = large_values
-        self.keys = [b"key:%d" % i for i in range(keys - 2)] + [b"k" * 250, b"\xc3\xa9t\xc3\xa9"]
+        self.key_count = keys
+        self.name_keys(generation=0)
+
+    def name_keys(self, generation):
+        """Names the key space of `generation`: a flush_all starts a new one, whose keys no
+        earlier command named. memcached 1.6.45's flush_all without a delay removes what was
+        stored during its current second only by a walk of its LRU lists from their heads,
+        which skips an item whose lock is taken (its LRU maintainer takes them) and stops at
+        the first item older than that second (a list is not in time order once items move
+        between lists): which of those items survive it depends on its threads' timing. Reading
+        them again would compare that, not mnemod (test_flush.py checks what a flush removes)."""
+        tag = b"" if generation == 0 else b"%d/" % generation
+        self.keys = [b"%skey:%d" % (tag, i) for i in range(self.key_count - 2)] + [
+            tag + b"k" * (250 - len(tag)), tag + b"\xc3\xa9t\xc3\xa9"]
         # incr and decr use only these, and append and prepend never do: after memcached has
         # padded a number or not (see normalise()), an append would make the two differ.
-        self.counters = [b"num:%d" % i for i in range(8)]
+        self.counters = [b"%snum:%d" % (tag, i) for i in range(8)]
+        self.generation = generation
 
     def key(self, pool=None):
         return self.rng.choice(pool or self.keys + self.counters)
@@ -143,6 +157,7 @@ class StreamGenerator:
         if kind == "touch":
             return b"touch %s %s%s\r\n" % (self.key(), self.exptime(), self.noreply())
         if kind == "flush_all":
+            self.name_keys(self.generation + 1)
             return b"flush_all%s\r\n" % self.noreply()
         return b"verbosity %d%s\r\n" % (rng.randrange(2), self.noreply())
 
