@@ -139,8 +139,14 @@ class StreamGenerator:
             # Large values only replace others, so that appends never reach the size limit,
             # where each server's overhead per item decides.
             value = self.value(may_be_large=kind in ("set", "add", "replace", "cas"))
-            cas = b" %d" % rng.randrange(1, 1000) if kind == "cas" else b""
+            # A token no item has: memcached numbers CAS from 1 up, one per store, so a small
+            # token would match one of its items by chance and none of mnemod's.
+            cas = b" %d" % rng.randrange(1 << 40, 1 << 48) if kind == "cas" else b""
             key = self.key(self.keys if kind in ("append", "prepend") else None)
+            if key in self.counters and value.isspace():
+                # memcached's incr reads a number with strtoull, which skips blanks: past a
+                # value of blanks, and its CRLF, into whatever memory follows the item.
+                value = b"x" + value[1:]
             return b"%s %s %d %s %d%s%s\r\n%s\r\n" % (
                 name, key, rng.choice([0, 1, 4294967295, rng.randrange(1 << 32)]),
                 self.exptime(), len(value), cas, self.noreply(), value)
