@@ -157,6 +157,33 @@ def test_every_command_finds_an_item_on_flash(flash_server):
         assert stat(conn, "evictions") == 0
 
 
+def test_values_of_every_size_are_served_from_the_record_read(flash_server):
+    # Reads that change nothing are served from the record read from flash, never held in place:
+    # values on both sides of the size sent from item memory (4 KiB), and a compressed one.
+    with flash_server.connect() as conn:
+        values = {b"tiny": b"", b"small": value_of(b"small", 100),
+                  b"below": value_of(b"below", 4095), b"at": value_of(b"at", 4096),
+                  b"large": value_of(b"large", 50000), b"text": b"compressible text. " * 1000}
+        for key, value in values.items():
+            assert conn.call(b"set %s 3 0 %d\r\n%s\r\n" % (key, len(value), value)) == \
+                b"STORED\r\n"
+        push_to_flash(conn)
+        before = harness.stats(conn)
+        for key, value in values.items():
+            assert conn.call(b"get %s\r\n" % key) == \
+                b"VALUE %s 3 %d\r\n%s\r\nEND\r\n" % (key, len(value), value)
+            assert conn.call(b"mg %s v f\r\n" % key) == b"VA %d f3\r\n%s\r\n" % (len(value), value)
+        conn.send(b"get " + b" ".join(values) + b"\r\n")
+        for key, value in values.items():
+            assert conn.readline() == b"VALUE %s 3 %d\r\n" % (key, len(value))
+            assert conn.read_exact(len(value) + 2) == value + b"\r\n"
+        assert conn.readline() == b"END\r\n"
+        after = harness.stats(conn)
+        assert int(after["get_extstore"]) - int(before["get_extstore"]) == 3 * len(values)
+        assert int(after["decompress_items"]) - int(before["decompress_items"]) == 3
+        assert int(after["decompress_errors"]) == 0
+
+
 def test_a_corrupt_record_is_a_miss_never_wrong_bytes(flash_server, flash_file):
     with flash_server.connect() as conn:
         stored = keys(b"k", 24000)

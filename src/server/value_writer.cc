@@ -102,7 +102,7 @@ void ValueWriter::WriteValue(const storage::ItemView& item, std::string_view hea
 void ValueWriter::SendValue(const storage::ItemView& item, size_t value_size) {
   if (value_size >= kSendInPlaceMin) {
     hold_ = item.Hold();
-    return;
+    if (hold_.held()) return;  // else a copy read from flash: copied below
   }
   net::IoBuffer& copied = out_->copied();
   char* const start = copied.PrepareAppend(line_size_ + value_size + trailer().size());

@@ -126,7 +126,8 @@ class ItemView {
   [[nodiscard]] virtual bool CopyValue(char* out) const = 0;
   // Holds the item's value so that it can be read after OnItem returns, without a copy
   // (value_hold.h): for values worth sending straight from item memory, and for decoding a
-  // compressed one outside the cache's lock.
+  // compressed one outside the cache's lock. An item served from a copy read from flash cannot
+  // be held: the hold is empty (!held()), and the value must be copied (CopyValue) in OnItem.
   virtual ValueHold Hold() const = 0;
   // Seconds until the item expires; -1 if it never does.
   virtual int64_t ttl_remaining() const = 0;

@@ -10,7 +10,7 @@ std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t ha
   FlashTier& flash = *core_.flash;
   std::optional<LookupResult> served;
   for (const FlashCandidates::Candidate& candidate : ctx.flash) {
-    const char* record = nullptr;
+    char* record = nullptr;
     switch (flash.Read(candidate.loc, candidate.generation, ctx.flash_record, &record)) {
       case FlashTier::ReadResult::kChanged:
         break;  // the next round looks the key up again
@@ -39,12 +39,23 @@ std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t ha
         }
         // An expired one does, unless a read can answer for it: the operation then finds it
         // expired and answers and counts as for any item in RAM.
-        const bool serve = reader != nullptr && ServableFromCopy(*reader, header);
+        const bool serve = reader != nullptr && ServableFromRecord(*reader, header);
         if (serve && IsExpired(header.expiry, core_.Now())) {
           Drop(ctx, hash, candidate, header.item_size());
           served = LookupResult::kExpired;
-        } else if (Copy(ctx, hash, candidate, record, key, serve ? reader : nullptr) && serve) {
-          served = LookupResult::kHit;
+          break;
+        }
+        switch (serve ? Serve(ctx, hash, candidate, record, *reader) : Served::kRecache) {
+          case Served::kGone:
+            break;
+          case Served::kServed:
+            served = LookupResult::kHit;
+            break;
+          case Served::kRecache:
+            if (Copy(ctx, hash, candidate, record, key, serve ? reader : nullptr) && serve) {
+              served = LookupResult::kHit;
+            }
+            break;
         }
         break;
       }
@@ -55,10 +66,39 @@ std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t ha
   return served;
 }
 
-bool FlashRecall::ServableFromCopy(const Reader& reader, const ItemHeader& header) const {
+bool FlashRecall::ServableFromRecord(const Reader& reader, const ItemHeader& header) const {
   const ReadOptions& options = reader.options;
   if (options.touch || options.vivify) return false;
   return !(options.can_win && Wins(header, options.recache, header.expiry, reader.recache_expiry));
+}
+
+FlashRecall::Served FlashRecall::Serve(ThreadContext& ctx, uint64_t hash,
+                                       const FlashCandidates::Candidate& candidate, char* record,
+                                       const Reader& reader) {
+  Found found;
+  found.header_size = ItemHeader::Decode(record, &found.header);
+  found.loc = candidate.loc;
+  found.item = record;
+  const ReadOptions& options = reader.options;
+  {
+    SpinLockGuard guard(core_.table.StripeFor(hash));
+    found.slot = core_.table.FindLocation(hash, candidate.loc);
+    if (found.slot == nullptr || core_.flash->generation(candidate.loc) != candidate.generation) {
+      return Served::kGone;
+    }
+    if (options.count_access && found.slot->counter() + 1 >= kRecacheReads) {
+      return Served::kRecache;
+    }
+    ReadState state;
+    state.expiry = found.header.expiry;
+    state.fetched = found.slot->counter() > 0;
+    state.win_sent = found.header.win_sent;
+    state.last_access = core_.flash->written_at(candidate.loc);
+    if (options.count_access) found.slot->CountAccess();
+    index_.Serve(ctx, found, core_.Now(), state, reader.sink);
+  }
+  ctx.Add(CacheCounter::get_extstore, 1);
+  return Served::kServed;
 }
 
 bool FlashRecall::Copy(ThreadContext& ctx, uint64_t hash,
@@ -78,7 +118,6 @@ bool FlashRecall::Copy(ThreadContext& ctx, uint64_t hash,
   copy.loc = place.loc;
   copy.item = core_.pool.Data(place.loc.segment) + place.loc.offset;
   bool there = false;
-  bool linked = false;
   {
     SpinLockGuard guard(core_.table.StripeFor(hash));
     Slot* slot = core_.table.FindLocation(hash, candidate.loc);
@@ -89,21 +128,16 @@ bool FlashRecall::Copy(ThreadContext& ctx, uint64_t hash,
         state.expiry = copy.header.expiry;
         state.fetched = slot->counter() > 0;
         state.win_sent = copy.header.win_sent;
-        state.last_access = now;
+        state.last_access = core_.flash->written_at(candidate.loc);
         if (reader->options.count_access) slot->CountAccess();
       }
-      linked = reader == nullptr || slot->counter() >= kRecacheReads;
-      if (linked) {
-        slot->MoveTo(place.loc);
-        core_.LiveSub(candidate.loc.segment, size);
-        core_.LiveAdd(place.loc.segment, size);
-      }
-      // A copy never linked is this thread's until Finish, so serving it needs no lock; a linked
-      // one is served under its lock like any item.
+      slot->MoveTo(place.loc);
+      core_.LiveSub(candidate.loc.segment, size);
+      core_.LiveAdd(place.loc.segment, size);
       if (reader != nullptr) index_.Serve(ctx, copy, now, state, reader->sink);
     }
   }
-  writer_.Finish(place, linked);
+  writer_.Finish(place, there);
   if (there) ctx.Add(CacheCounter::get_extstore, 1);
   return there;
 }

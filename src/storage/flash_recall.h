@@ -5,9 +5,8 @@
 // Run then reads each candidate outside any lock, brings the key's item back into RAM (the same
 // version: its CAS travels in its header), notes candidates that hold other keys, drops corrupt
 // ones, and runs the operation again. Every operation therefore only ever acts on items in RAM,
-// but for reads that change nothing, which RunRead serves from a copy of the item written to RAM
-// and never linked (as a vivified item with a past exptime is served), so that reading an item
-// on flash costs flash no write.
+// but for reads that change nothing, which RunRead serves from the record it read (in the
+// thread's scratch), so that reading an item on flash costs RAM no copy and flash no write.
 //
 // Reads block the calling thread for now (a pread, or a copy from the flash write buffer).
 //
@@ -34,8 +33,8 @@ class FlashRecall {
   // brought back and evicted again), so two rounds nearly always suffice.
   static constexpr int kMaxRounds = 8;
   // Reads of an item while it is on flash after which a read brings it back to RAM: until then
-  // reads are served from a copy that is never linked, so that a key read once (a scan, a cold
-  // read) costs flash no write when RAM evicts the item again. At 3, uniform reads over a key
+  // reads are served from the record read, so that a key read once (a scan, a cold read) costs
+  // flash no write when RAM evicts the item again. At 3, uniform reads over a key
   // space larger than RAM brought back (and so evicted to flash) 25,000-55,000 items a second
   // (bench/RESULTS.md); an item read 8 times while on flash is hot.
   static constexpr uint32_t kRecacheReads = 8;
@@ -96,11 +95,21 @@ class FlashRecall {
   // returns the read's result if it answered it.
   std::optional<LookupResult> Resolve(ThreadContext& ctx, uint64_t hash, std::string_view key,
                                       Reader* reader);
-  // Whether `reader` may be served the item of `header` from a copy: a read that changes nothing.
-  bool ServableFromCopy(const Reader& reader, const ItemHeader& header) const;
-  // Writes the item read into `record` (the key's) into RAM; if the candidate's slot still points
-  // at it, moves the slot there (`link`) or, for a read, serves the copy and moves the slot only
-  // after kRecacheReads. Returns whether the candidate was still there.
+  // Whether `reader` may be served the item of `header` from its record: a read that changes
+  // nothing.
+  bool ServableFromRecord(const Reader& reader, const ItemHeader& header) const;
+  enum class Served : uint8_t {
+    kGone,     // the candidate's slot moved or its segment was reused: look again
+    kServed,   // the reader was served from the record
+    kRecache,  // this read is the kRecacheReads-th: the item comes back to RAM
+  };
+  // Serves `reader` the key's item from `record`, read from the candidate, if its slot still
+  // points there, under the key's stripe lock.
+  Served Serve(ThreadContext& ctx, uint64_t hash, const FlashCandidates::Candidate& candidate,
+               char* record, const Reader& reader);
+  // Writes the item read into `record` (the key's) into RAM and, if the candidate's slot still
+  // points at it, moves the slot there, and serves `reader` if there is one. Returns whether the
+  // candidate was still there.
   bool Copy(ThreadContext& ctx, uint64_t hash, const FlashCandidates::Candidate& candidate,
             const char* record, std::string_view key, const Reader* reader);
   // Removes the slot of a record that cannot be read back or was flushed, of `size` bytes.

@@ -220,7 +220,7 @@ bool FlashTier::ReadDevice(uint32_t index, size_t offset, size_t size, char* out
 }
 
 FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
-                                      ThreadContext::Scratch& scratch, const char** record) {
+                                      ThreadContext::Scratch& scratch, char** record) {
   const uint32_t index = loc.segment - first_id_;
   const Segment& segment = segments_[index];
   const auto changed = [&] {

@@ -118,7 +118,7 @@ class FlashTier {
   // Reads the item at `loc` into `scratch` and verifies it, as of the segment's `generation`,
   // loaded while the slot pointed at `loc` (invariant 2); on kOk, *record points at it.
   ReadResult Read(ItemLocation loc, uint32_t generation, ThreadContext::Scratch& scratch,
-                  const char** record);
+                  char** record);
   // Reads the header and key of the item at `loc` into `head` (kFirstRead bytes), as of
   // `generation`, for listings (Cache::Walk), which need no value. False if the segment changed
   // or the bytes cannot be read; the bytes are not verified (the checksum covers the value too).

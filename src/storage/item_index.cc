@@ -34,6 +34,7 @@ class ItemIndex::View final : public ItemView {
   size_t value_size() const override { return found_.header.original_size(); }
   bool CopyValue(char* out) const override { return index_.ReadValue(ctx_, found_, out); }
   ValueHold Hold() const override {
+    if (index_.core_.OnFlash(found_.loc.segment)) return {};  // a record read from flash
     SegmentPool& pool = index_.core_.pool;
     pool.Hold(found_.loc.segment);
     ctx_.Add(CacheCounter::value_holds, 1);
@@ -175,6 +176,10 @@ void ItemIndex::Serve(ThreadContext& ctx, const Found& found, uint32_t now, cons
 }
 
 bool ItemIndex::ReadValue(ThreadContext& ctx, const Found& found, char* out) const {
+  if (core_.OnFlash(found.loc.segment)) {
+    return codec_.DecodeBytes(ctx, found.item + found.header_size + found.header.key_size,
+                              found.header, out);
+  }
   const ItemLocation value_at{
       found.loc.segment,
       static_cast<uint32_t>(found.loc.offset + found.header_size + found.header.key_size)};

@@ -28,7 +28,8 @@ struct Found {
   Slot* slot = nullptr;
   ItemLocation loc;
   // Null for an item on flash, which only operations that take items on flash are given
-  // (FlashCandidates): they read its header and replace or unlink it, never its bytes.
+  // (FlashCandidates): they read its header and replace or unlink it, never its bytes. Only
+  // FlashRecall serves one, with `item` at the record it read into the reader's scratch.
   char* item = nullptr;
   ItemHeader header;
   size_t header_size = 0;
@@ -80,7 +81,8 @@ class ItemIndex {
   void ServeLocked(ThreadContext& ctx, Found& found, uint32_t now, const ReadOptions& options,
                    uint32_t recache_expiry, ItemSink& sink);
   // Calls the sink with a view of `found` as `state` describes the read. REQUIRES: the stripe
-  // lock of `found`'s key, or (an item never linked) ownership of its segment.
+  // lock of `found`'s key, or (an item never linked) ownership of its segment. An item on flash
+  // is served from the record read (Found::item): its view holds nothing (ItemView::Hold).
   void Serve(ThreadContext& ctx, const Found& found, uint32_t now, const ReadState& state,
              ItemSink& sink);
 

@@ -3,6 +3,7 @@
 #include <snappy.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "storage/item_cursor.h"
 
@@ -65,20 +66,29 @@ bool ValueCodec::Decode(ThreadContext& ctx, ItemLocation value_at, const ItemHea
     cursor.Read(out, header.value_size);
     return true;
   }
-  const auto start = std::chrono::steady_clock::now();
   // A small item's block lies in one piece in its segment; a chained one's is gathered first.
-  const char* block = pool_.Data(value_at.segment) + value_at.offset;
-  if (header.chained) {
-    char* gathered = ctx.block.Get(header.value_size);
-    cursor.Read(gathered, header.value_size);
-    block = gathered;
+  if (!header.chained)
+    return DecodeBytes(ctx, pool_.Data(value_at.segment) + value_at.offset, header, out);
+  char* gathered = ctx.block.Get(header.value_size);
+  cursor.Read(gathered, header.value_size);
+  const bool ok = DecodeBytes(ctx, gathered, header, out);
+  ctx.block.Trim();
+  return ok;
+}
+
+bool ValueCodec::DecodeBytes(ThreadContext& ctx, const char* stored, const ItemHeader& header,
+                             char* out) const {
+  if (!header.compressed) {
+    std::memcpy(out, stored, header.value_size);
+    return true;
   }
+  const auto start = std::chrono::steady_clock::now();
   // The block's own length must be the one the header recorded, so snappy writes exactly the
   // raw_size bytes the caller has room for, and never more.
   size_t length = 0;
-  const bool ok = snappy::GetUncompressedLength(block, header.value_size, &length) &&
-                  length == header.raw_size && snappy::RawUncompress(block, header.value_size, out);
-  ctx.block.Trim();
+  const bool ok = snappy::GetUncompressedLength(stored, header.value_size, &length) &&
+                  length == header.raw_size &&
+                  snappy::RawUncompress(stored, header.value_size, out);
   ctx.Add(CacheCounter::decompress_time_us, NanosSince(start));
   ctx.Add(ok ? CacheCounter::decompress_items : CacheCounter::decompress_errors, 1);
   return ok;

@@ -43,6 +43,9 @@ class ValueCodec {
   // false if its block is corrupt. REQUIRES: the item's bytes cannot be reused meanwhile (its
   // stripe lock, or a hold on its segment).
   bool Decode(ThreadContext& ctx, ItemLocation value_at, const ItemHeader& header, char* out) const;
+  // Decode for a value whose stored bytes lie in one piece at `stored` (an item read from flash).
+  bool DecodeBytes(ThreadContext& ctx, const char* stored, const ItemHeader& header,
+                   char* out) const;
 
  private:
   const CacheOptions& options_;
