@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "flash/aligned_buffer.h"
-#include "flash/flash_writer.h"
+#include "flash/flash_segment.h"
+#include "flash/write_buffer.h"
 
 namespace mnemo::flash {
 namespace {
@@ -55,25 +56,25 @@ TEST_F(FlashSpaceTest, FailsWithTheDeviceThatFails) {
       << space.status().message();
 }
 
-TEST_F(FlashSpaceTest, AWriterFillsEveryDevice) {
+TEST_F(FlashSpaceTest, SegmentsWrittenWhereLocatedFillEveryDevice) {
   const std::vector<DeviceSpec> specs = {{dir_ + "/a", 2 * kSegment}, {dir_ + "/b", 2 * kSegment}};
   auto space = FlashSpace::Open(specs, kSegment);
   ASSERT_TRUE(space.ok());
-  auto writer = FlashWriter::Create(*space.value());
-  ASSERT_TRUE(writer.ok());
-  const size_t size = writer.value()->max_record_size();
+  WriteBuffer buffer(kSegment);
+  ASSERT_TRUE(buffer.valid());
   for (uint32_t segment = 0; segment < 4; ++segment) {
-    const std::vector<uint8_t> record(size, static_cast<uint8_t>(segment + 1));
-    const auto location = writer.value()->Append(record);
-    ASSERT_TRUE(location.has_value());
-    EXPECT_EQ(location->segment, segment);
-    writer.value()->Flush();
+    buffer.Reset(segment);
+    const std::vector<uint8_t> record(kIoAlignment, static_cast<uint8_t>(segment + 1));
+    ASSERT_TRUE(buffer.Append(record).has_value());
+    const FlashSpace::Place place = space.value()->Locate(segment);
+    ASSERT_TRUE(place.device->Write(place.offset, buffer.Seal(segment)).ok());
   }
   for (uint32_t segment = 0; segment < 4; ++segment) {
     const FlashSpace::Place place = space.value()->Locate(segment);
-    AlignedBuffer block(kIoAlignment);
+    AlignedBuffer block(2 * kIoAlignment);
     ASSERT_TRUE(place.device->Read(place.offset, block.span()).ok());
-    EXPECT_EQ(block.data()[kIoAlignment - 1], segment + 1) << segment;
+    // The record's last byte, after the segment header.
+    EXPECT_EQ(block.data()[kSegmentHeaderSize + kIoAlignment - 1], segment + 1) << segment;
   }
 }
 

@@ -6,7 +6,7 @@
 // record's offset in the flash segment as well as in the buffer; after Seal, Append refuses until
 // the next Reset.
 //
-// Thread safety: none; FlashWriter serializes its use.
+// Thread safety: none; the flash tier (storage/flash_tier.h) serializes its use.
 #pragma once
 
 #include <cstddef>
