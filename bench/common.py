@@ -284,10 +284,13 @@ class Server:
     def __exit__(self, *exc):
         self.stop()
 
+    def flags(self):
+        """The flags before -p and the spec's own."""
+        return [*COMMON_FLAGS, "-m", str(self.memory_mb)]
+
     def _start(self):
         self.port = free_port()
-        argv = [self.spec.path, *COMMON_FLAGS, "-m", str(self.memory_mb), "-p", str(self.port),
-                *self.spec.extra]
+        argv = [self.spec.path, *self.flags(), "-p", str(self.port), *self.spec.extra]
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
@@ -318,6 +321,19 @@ class Server:
         if self._log:
             self._log.close()
             self._log = None
+
+    def stats(self):
+        conn = Connection(self.port)
+        try:
+            return conn.stats()
+        finally:
+            conn.close()
+
+    def cpu_seconds(self):
+        """User and system CPU time the server process has used."""
+        with open(f"/proc/{self.proc.pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def memory_kib(self):
         """VmRSS and VmHWM (peak RSS) of the server process, in KiB."""

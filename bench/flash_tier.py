@@ -2,7 +2,7 @@
 """Issue 17's "Done when" figures for the flash tier (-o ext_path), one server at a time.
 
 Each subcommand starts every --server given (mnemod, memcached 1.6.45 built with extstore) with
-the same flags, `-l 127.0.0.1 -U 0 -t 2 -c 4096 -m M -p PORT [-u nobody] [-o ext_path=FILE:SIZE]`,
+the same flags, `-l 127.0.0.1 -U 0 -t 2 -c 4096 -m M -p PORT -u root [-o ext_path=FILE:SIZE]`,
 the flash file in a fresh directory under --flash-dir (default: the temporary directory) that is removed
 afterwards, runs the load, reads `stats` and /proc/PID/status (VmRSS, VmHWM), stops the server
 and prints one markdown row per run. Servers alternate (A B A B ...) over --rounds rounds.
@@ -33,10 +33,8 @@ else $MNEMO_MEMTIER, else memtier_benchmark on PATH. A benchmark, never a pass/f
 
 import argparse
 import array
-import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -69,92 +67,38 @@ def value_of(i, version, length):
 # --- servers ------------------------------------------------------------------------------------
 
 
-def server_flags(memory_mb, flash):
-    flags = ["-l", "127.0.0.1", "-U", "0", "-t", "2", "-c", "4096", "-m", str(memory_mb)]
-    if os.geteuid() == 0:
-        flags += ["-u", "nobody"]
-    if flash:
-        flags += ["-o", f"ext_path={flash}"]
-    return flags
-
-
-class FlashServer:
+class FlashServer(common.Server):
     """A server started for one run, with its flash file (if any) in a fresh directory under
     `flash_dir`; a context manager that stops the server and removes the directory."""
 
     def __init__(self, spec, memory_mb, flash_size, flash_dir):
-        self.spec = spec
-        self.memory_mb = memory_mb
+        super().__init__(spec, memory_mb)
         self.flash_size = flash_size
         self.flash_dir = flash_dir
         self.dir = None
-        self.proc = None
-        self.port = None
-        self.argv = None
-        self._log = None
+
+    def flags(self):
+        flash = ["-o", f"ext_path={self.dir}/flash:{self.flash_size}"] if self.dir else []
+        return super().flags() + flash
 
     def __enter__(self):
-        flash = None
         if self.flash_size:
             self.dir = tempfile.mkdtemp(prefix="mnemo-flash-", dir=self.flash_dir)
-            os.chmod(self.dir, 0o777)  # the server runs as nobody
-            flash = f"{self.dir}/flash:{self.flash_size}"
-        for _ in range(5):
-            self.port = common.free_port()
-            self.argv = [self.spec.path, *server_flags(self.memory_mb, flash), "-p",
-                         str(self.port), *self.spec.extra]
-            self._log = tempfile.TemporaryFile()
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
-                                         stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    return self
-                except OSError:
-                    time.sleep(0.05)
+        try:
+            return super().__enter__()
+        except RuntimeError:
             self.__exit__()
-        raise RuntimeError(f"{self.spec.name} did not start: {' '.join(self.argv)}")
+            raise
 
     def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         if self._log:
-            self._log.seek(0)
-            output = self._log.read().decode(errors="replace").strip()
+            output = self._output().strip()
             if output:
                 common.note(f"{self.spec.name} said: {output[-600:]}")
-            self._log.close()
-            self._log = None
+        super().__exit__(*exc)
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
-
-    def stats(self):
-        conn = common.Connection(self.port)
-        try:
-            return conn.stats()
-        finally:
-            conn.close()
-
-    def memory_kib(self):
-        fields = {}
-        with open(f"/proc/{self.proc.pid}/status") as status:
-            for line in status:
-                name, _, value = line.partition(":")
-                if name in ("VmRSS", "VmHWM"):
-                    fields[name] = int(value.split()[0])
-        return fields["VmRSS"], fields["VmHWM"]
-
-    def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def io_bytes(self):
         """(wchar, write_bytes) of /proc/PID/io: bytes passed to write syscalls (files and
@@ -552,7 +496,7 @@ def main():
     if args.flash_size == "none":
         args.flash_size = None
     print(f"# {args.figure}: {args.items:,} x {args.value_size} B, -m {args.memory}, "
-          f"ext_path SIZE {args.flash_size}, flags {' '.join(server_flags(args.memory, 'F'))}; "
+          f"ext_path SIZE {args.flash_size}, flags {' '.join(common.COMMON_FLAGS)}; "
           f"load average {load_average()} at the start", flush=True)
     if args.figure == "gets":
         memtier = common.memtier_binary(args.memtier)
