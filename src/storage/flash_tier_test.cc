@@ -210,6 +210,32 @@ TEST_F(FlashTierTest, EveryCommandFindsAnItemOnFlash) {
   EXPECT_EQ(ValueOf(*cache_, *ctx_, "key6"), "s");
 }
 
+TEST_F(FlashTierTest, ASetOfAKeyOnFlashWritesItsValueOnce) {
+  Fill(8000, 500);
+  // A CAS derived from a location grows by the size of each item written into the same segment:
+  // a set over key0..key9 (on flash, same key and value sizes as the others) between two sets of
+  // new keys must be one item apart from each, not two (a version written, then written again
+  // after the key's old version was read from flash).
+  const std::string value(500, 'v');
+  const auto set = [&](const std::string& key) {
+    uint64_t cas = 0;
+    EXPECT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, key, 0, 0, value, 0, &cas),
+              StoreResult::kStored);
+    return cas;
+  };
+  for (int i = 0; i < 10; ++i) {
+    const uint64_t before = set("new" + std::to_string(i));
+    const uint64_t on_flash = set("key" + std::to_string(i));
+    const uint64_t after = set("old" + std::to_string(i));
+    // Otherwise a segment ended between them: their CAS came from different epochs.
+    if (after - before < (uint64_t{64} << 10)) {
+      EXPECT_EQ(on_flash - before, after - on_flash);
+      return;
+    }
+  }
+  ADD_FAILURE() << "every triple of sets spanned two segments";
+}
+
 TEST_F(FlashTierTest, ArithmeticOnAnItemOnFlash) {
   ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "counter", 0, 0, "41", 0, nullptr),
             StoreResult::kStored);

@@ -29,7 +29,7 @@ StoreResult CheckMode(StoreMode mode, bool present, uint64_t item_cas, uint64_t 
 StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::string_view key,
                                     uint64_t hash, uint32_t now, ItemHeader header,
                                     std::string_view value, uint64_t cas, WriteOutcome* outcome,
-                                    const CreatedReader* reader) {
+                                    const CreatedReader* reader, KeptVersion* kept) {
   if (IsExpired(header.expiry, now) || core_.FlushedSecond(now)) {
     const StoreResult result = StoreInvisible(ctx, mode, key, hash, cas, now);
     if (result == StoreResult::kStored) {
@@ -39,15 +39,23 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
     }
     return result;
   }
-  header.key_size = static_cast<uint8_t>(key.size());
-  const std::string_view stored = codec_.Encode(ctx, value, &header);
-  header.value_size = static_cast<uint32_t>(stored.size());
-  const size_t size = header.item_size();
   Placement place;
-  if (!writer_.Reserve(ctx, size, header.expiry, now, &place)) return StoreResult::kNoMemory;
-  header.chained = place.chained;
-  ItemCursor cursor = writer_.WriteHeader(place, header, key);
-  cursor.Write(stored.data(), stored.size());
+  if (kept != nullptr && kept->held) {
+    place = kept->place;
+    header = kept->header;
+    kept->held = false;
+  } else {
+    header.key_size = static_cast<uint8_t>(key.size());
+    const std::string_view stored = codec_.Encode(ctx, value, &header);
+    header.value_size = static_cast<uint32_t>(stored.size());
+    if (!writer_.Reserve(ctx, header.item_size(), header.expiry, now, &place)) {
+      return StoreResult::kNoMemory;
+    }
+    header.chained = place.chained;
+    ItemCursor cursor = writer_.WriteHeader(place, header, key);
+    cursor.Write(stored.data(), stored.size());
+  }
+  const size_t size = header.item_size();
 
   StoreResult result = StoreResult::kNoMemory;
   bool linked = false;
@@ -56,7 +64,11 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
     SpinLockGuard guard(core_.table.StripeFor(hash));
     Found found;
     const FindResult find = index_.FindValidLocked(ctx, hash, key, now, &found);
-    if (find == FindResult::kPending) break;  // the cache reads flash and stores again
+    if (find == FindResult::kPending) {  // the cache reads flash and stores again
+      if (kept == nullptr) break;
+      *kept = {place, header, true};
+      return result;
+    }
     const bool present = find == FindResult::kFound;
     // Only cas compares the CAS: the other modes never derive it.
     const uint64_t item_cas =
@@ -118,6 +130,12 @@ StoreResult ItemStore::RefuseTooLarge(ThreadContext& ctx, StoreMode mode, std::s
     }
   }
   return StoreResult::kTooLarge;
+}
+
+void ItemStore::Release(KeptVersion& kept) {
+  if (!kept.held) return;
+  writer_.Finish(kept.place, false);
+  kept.held = false;
 }
 
 }  // namespace mnemo::storage

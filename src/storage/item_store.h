@@ -26,6 +26,16 @@ struct CreatedReader {
   ItemSink& sink;
 };
 
+// A new version that a store wrote, then found its key's old version on flash (FlashRecall::Run):
+// kept, unlinked, over the rounds that read flash, so that the value is written once however many
+// rounds the store takes. Only for a store that needs nothing of the old version but its header:
+// nothing else reserves item memory on the context meanwhile.
+struct KeptVersion {
+  Placement place;
+  ItemHeader header;  // as written: sizes, encoding, chaining
+  bool held = false;  // written, neither linked nor given up yet
+};
+
 class ItemStore {
  public:
   ItemStore(CacheCore& core, ItemIndex& index, SegmentWriter& writer, Reclaim& reclaim,
@@ -36,10 +46,15 @@ class ItemStore {
   // (with `cas` for kCas); fills `outcome` (may be null) with the new version's CAS and value
   // size, and serves it to `reader` (may be null) under the stripe lock. An expiry already past,
   // or a store in the second of a whole-second flush_all, links nothing but still reports the
-  // store. REQUIRES: mode is not kAppend or kPrepend.
+  // store. With `kept`, a version it holds is linked instead of writing another, and a store
+  // that finds its key pending on flash keeps its version there. REQUIRES: mode is not kAppend or
+  // kPrepend.
   StoreResult StoreVersion(ThreadContext& ctx, StoreMode mode, std::string_view key, uint64_t hash,
                            uint32_t now, ItemHeader header, std::string_view value, uint64_t cas,
-                           WriteOutcome* outcome, const CreatedReader* reader = nullptr);
+                           WriteOutcome* outcome, const CreatedReader* reader = nullptr,
+                           KeptVersion* kept = nullptr);
+  // Gives up a version `kept` still holds (a store that ran out of rounds).
+  void Release(KeptVersion& kept);
 
   // A value above item_size_max: kTooLarge, and a set removes the old value.
   StoreResult RefuseTooLarge(ThreadContext& ctx, StoreMode mode, std::string_view key,

@@ -84,13 +84,17 @@ StoreResult SegmentCache::Store(Context& context, const WriteRequest& request,
   // A store that writes a whole new version needs no more of the old one than its header.
   const bool rewrites = request.mode == StoreMode::kAppend || request.mode == StoreMode::kPrepend ||
                         (request.mode == StoreMode::kCas && request.invalidate);
-  return recall_.Run(ctx, hash, key, StoreResult::kNoMemory,
-                     rewrites ? FlashRecall::Needs::kItem : FlashRecall::Needs::kHeader,
-                     [&] { return StoreOnce(ctx, request, hash, now, outcome); });
+  KeptVersion kept;
+  const StoreResult result =
+      recall_.Run(ctx, hash, key, StoreResult::kNoMemory,
+                  rewrites ? FlashRecall::Needs::kItem : FlashRecall::Needs::kHeader,
+                  [&] { return StoreOnce(ctx, request, hash, now, outcome, &kept); });
+  store_.Release(kept);
+  return result;
 }
 
 StoreResult SegmentCache::StoreOnce(ThreadContext& ctx, const WriteRequest& request, uint64_t hash,
-                                    uint32_t now, WriteOutcome* outcome) {
+                                    uint32_t now, WriteOutcome* outcome, KeptVersion* kept) {
   const std::string_view key = request.key;
   if (request.value.size() > core_.options.item_size_max) {
     return store_.RefuseTooLarge(ctx, request.mode, key, hash);
@@ -107,7 +111,7 @@ StoreResult SegmentCache::StoreOnce(ThreadContext& ctx, const WriteRequest& requ
   header.key_binary = request.key_binary;
   core_.SetCas(&header, request.new_cas);
   return store_.StoreVersion(ctx, request.mode, key, hash, now, header, request.value, request.cas,
-                             outcome);
+                             outcome, nullptr, kept);
 }
 
 LookupResult SegmentCache::Get(Context& context, std::string_view key, const ReadOptions& options,

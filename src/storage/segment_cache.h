@@ -98,7 +98,7 @@ class SegmentCache final : public Cache, public ContextOwner {
 
   // The operations, once: FlashRecall::Run runs them until no flash candidate is pending.
   StoreResult StoreOnce(ThreadContext& ctx, const WriteRequest& request, uint64_t hash,
-                        uint32_t now, WriteOutcome* outcome);
+                        uint32_t now, WriteOutcome* outcome, KeptVersion* kept);
   LookupResult GetOnce(ThreadContext& ctx, std::string_view key, uint64_t hash, uint32_t now,
                        const ReadOptions& options, uint32_t recache_expiry, ItemSink& sink);
   DeleteResult DeleteOnce(ThreadContext& ctx, const DeleteRequest& request, uint64_t hash,
