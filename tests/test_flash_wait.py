@@ -15,6 +15,7 @@ import pytest
 import binary_wire as bw
 import harness
 from test_flash import fill, keys, stat, value_of
+from test_udp import UdpClient, free_udp_port
 
 # One worker, so that the connections of a test share it; -m 8 holds about 7,000 items of 1 KiB.
 FLAGS = ("-t", "1", "-m", "8")
@@ -141,6 +142,26 @@ def test_a_connection_closed_while_its_read_is_in_flight_harms_nothing(filled, f
     with filled.connect() as conn:
         key = b"k3000"
         assert conn.call(b"get %s\r\n" % key) == value_reply(key) + b"END\r\n"
+
+
+def test_a_datagram_meeting_a_cold_item_reads_it_blocking(start_server, flash_file):
+    # A datagram has no connection to park: its read waits on the worker, and answers the same.
+    if harness.is_memcached():
+        pytest.skip("mnemod's flash tier")
+    port = free_udp_port()
+    server = start_server(*FLAGS, "-U", str(port), "-o", "ext_path=%s:64m" % flash_file)
+    with server.connect() as conn:
+        fill(conn, keys(b"k", ITEMS))
+        a, b = cold_keys(4000, 2)
+        make_cold(flash_file)
+        client = UdpClient(port)
+        try:
+            datagrams = client.call(b"get %s\r\nmg %s v\r\n" % (a, b))
+        finally:
+            client.sock.close()
+        reply = b"".join(payload for _, payload in sorted(datagrams, key=lambda d: d[0][1]))
+        assert reply == (value_reply(a) + b"END\r\n" + b"VA 1024\r\n%s\r\n" % value_of(b))
+        assert stat(conn, "extstore_reads_waited") == 0  # none waited asynchronously
 
 
 @contextlib.contextmanager
