@@ -4,6 +4,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -183,6 +184,26 @@ Status FlashDevice::Read(uint64_t offset, std::span<uint8_t> bytes) const {
 
 Status FlashDevice::ReadCached(uint64_t offset, std::span<uint8_t> bytes) const {
   return ReadFrom(cached_fd_, offset, bytes);
+}
+
+FlashDevice::TryRead FlashDevice::TryReadCached(uint64_t offset, std::span<uint8_t> bytes,
+                                                size_t* done) const {
+  *done = 0;
+  if (offset > size() || bytes.size() > size() - offset) return TryRead::kFailed;
+  while (*done < bytes.size()) {
+    iovec iov{bytes.data() + *done, bytes.size() - *done};
+    const ssize_t n = preadv2(cached_fd_, &iov, 1, static_cast<off_t>(offset + *done), RWF_NOWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return TryRead::kWouldBlock;
+    if (n < 0 && errno == EOPNOTSUPP) {  // no RWF_NOWAIT here: read as ReadCached does
+      const bool read = ReadFrom(cached_fd_, offset + *done, bytes.subspan(*done)).ok();
+      if (read) *done = bytes.size();
+      return read ? TryRead::kDone : TryRead::kFailed;
+    }
+    if (n <= 0) return TryRead::kFailed;
+    *done += static_cast<size_t>(n);
+  }
+  return TryRead::kDone;
 }
 
 Status FlashDevice::ReadFrom(int fd, uint64_t offset, std::span<uint8_t> bytes) const {

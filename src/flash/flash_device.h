@@ -61,6 +61,13 @@ class FlashDevice {
   // Reads through the page cache (a second descriptor, never O_DIRECT): any offset, length and
   // address. For reads of single items, which the kernel may then keep.
   Status ReadCached(uint64_t offset, std::span<uint8_t> bytes) const;
+  // ReadCached without waiting for the device (preadv2 RWF_NOWAIT): kWouldBlock once it meets a
+  // byte the page cache does not hold, with *done bytes read before it; kFailed as ReadCached
+  // fails. Where the file system has no RWF_NOWAIT, it reads as ReadCached does.
+  enum class TryRead : uint8_t { kDone, kWouldBlock, kFailed };
+  TryRead TryReadCached(uint64_t offset, std::span<uint8_t> bytes, size_t* done) const;
+  // The descriptor of ReadCached, for reads that fill the page cache asynchronously.
+  int cached_fd() const { return cached_fd_; }
 
  private:
   FlashDevice(std::string path, int fd, int cached_fd, bool direct_io, bool block_device,

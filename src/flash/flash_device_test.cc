@@ -1,5 +1,6 @@
 #include "flash/flash_device.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -78,6 +79,31 @@ TEST_F(FlashDeviceTest, RefusesRangesPastItsEnd) {
   EXPECT_FALSE(read.ok());
   EXPECT_NE(read.message().find("past its end"), std::string::npos) << read.message();
   EXPECT_FALSE(device.value()->Write(2 * kSegment - kIoAlignment / 2, buffer.span()).ok());
+}
+
+TEST_F(FlashDeviceTest, TryReadCachedSaysWhenBytesAreNotInThePageCache) {
+  const std::string path = dir_ + "/flash";
+  auto opened = FlashDevice::Open({path, 2 * kSegment}, kSegment);
+  ASSERT_TRUE(opened.ok());
+  const FlashDevice& device = *opened.value();
+  AlignedBuffer pattern(kSegment);
+  for (size_t i = 0; i < kSegment; ++i) pattern.data()[i] = static_cast<uint8_t>(i * 7);
+  ASSERT_TRUE(device.Write(0, pattern.span()).ok());
+  ASSERT_EQ(fdatasync(device.fd()), 0);
+  ASSERT_EQ(posix_fadvise(device.cached_fd(), 0, 0, POSIX_FADV_DONTNEED), 0);
+  uint8_t out[100];
+  size_t done = 1;
+  const FlashDevice::TryRead cold = device.TryReadCached(5000, out, &done);
+  if (cold == FlashDevice::TryRead::kDone) GTEST_SKIP() << "pages stay cached here (tmpfs?)";
+  EXPECT_EQ(cold, FlashDevice::TryRead::kWouldBlock);
+  EXPECT_EQ(done, 0u);
+  // Read once through the page cache, the bytes are there without waiting.
+  ASSERT_TRUE(device.ReadCached(5000, out).ok());
+  std::memset(out, 0, sizeof(out));
+  EXPECT_EQ(device.TryReadCached(5000, out, &done), FlashDevice::TryRead::kDone);
+  EXPECT_EQ(done, sizeof(out));
+  EXPECT_EQ(std::memcmp(out, pattern.data() + 5000, sizeof(out)), 0);
+  EXPECT_EQ(device.TryReadCached(2 * kSegment - 10, out, &done), FlashDevice::TryRead::kFailed);
 }
 
 TEST_F(FlashDeviceTest, RefusesASizeOfFewerThanTwoSegments) {

@@ -182,7 +182,9 @@ Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool w
   options.can_win = false;  // the recache race is the meta protocol's
   options.touch = touch;
   options.touch_exptime = cmd.exptime;
+  options.may_wait_for_flash = true;
   storage::LookupResult result = cache_.Get(context_, cmd.key, options, writer);
+  if (result == storage::LookupResult::kWaitForFlash) return Dispatcher::Outcome::kNeedFlash;
   const bool finished = writer.Finish(MayCopy(writer.pending_copy()));
   // A value that cannot be decoded is not sent: memcached answers a value it cannot read (from
   // extstore) as a miss, and so does this.
@@ -201,6 +203,7 @@ Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool w
       stats_.Add(Stat::kGetFlushed);
       break;
     case storage::LookupResult::kMiss:
+    case storage::LookupResult::kWaitForFlash:  // returned above
       break;
   }
   stats_.Add(touch ? Stat::kTouchMisses : Stat::kGetMisses);

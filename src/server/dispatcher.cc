@@ -45,7 +45,15 @@ Dispatcher::Outcome Dispatcher::DispatchMeta(const protocol::MetaParseResult& re
                                              const protocol::MetaCommand& cmd,
                                              net::OutputQueue& out, ValueWriter& values) {
   if (result.status == protocol::MetaStatus::kClose) return Outcome::kClose;
-  return meta_.Dispatch(result, cmd, out, values) ? Outcome::kDone : Outcome::kNeedMemory;
+  switch (meta_.Dispatch(result, cmd, out, values)) {
+    case MetaDispatcher::Outcome::kDone:
+      return Outcome::kDone;
+    case MetaDispatcher::Outcome::kNeedMemory:
+      return Outcome::kNeedMemory;
+    case MetaDispatcher::Outcome::kNeedFlash:
+      return Outcome::kNeedFlash;
+  }
+  return Outcome::kDone;
 }
 
 Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
@@ -178,6 +186,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
   options.can_win = false;  // the recache race is the meta protocol's; get and gat take no part
   options.touch = touch;
   options.touch_exptime = cmd->exptime;
+  options.may_wait_for_flash = true;
   // A value left waiting for memory by the last call goes first; its key was counted then.
   bool first = true;
   if (writer.pending()) {
@@ -204,6 +213,10 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
       return Outcome::kNeedMemory;
     }
     const storage::LookupResult result = cache_.Get(context_, key, options, writer);
+    if (result == storage::LookupResult::kWaitForFlash) {
+      cmd->keys = remaining;  // this key runs again once its bytes are read (invariant 3)
+      return Outcome::kNeedFlash;
+    }
     server_.prefix_stats.RecordGet(key, result == storage::LookupResult::kHit);
     const bool finished = writer.Finish(MayCopy(writer.pending_copy()));
     if (writer.corrupt()) continue;
@@ -222,6 +235,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
         stats_.Add(touch ? Stat::kTouchMisses : Stat::kGetMisses);
         break;
       case storage::LookupResult::kMiss:
+      case storage::LookupResult::kWaitForFlash:  // returned above
         stats_.Add(touch ? Stat::kTouchMisses : Stat::kGetMisses);
         break;
     }

@@ -12,8 +12,11 @@
 //
 // Invariants:
 //  (1) A command with noreply appends nothing, errors included.
-//  (2) Each call either answers the command whole, or (kSuspended) answers a prefix of its keys
-//      and leaves the rest in cmd->keys; at least one key is answered per call. A dump (stats
+//  (2) Each call either answers the command whole, or (kSuspended, kNeedMemory, kNeedFlash)
+//      answers a prefix of its keys and leaves the rest in cmd->keys; at least one key is answered
+//      per call, but for kNeedFlash, which may answer none.
+//  (3) A retrieval never waits for a flash device: a key whose bytes are not in the page cache
+//      ends the call kNeedFlash, having counted and answered nothing for that key. A dump (stats
 //      cachedump, lru_crawler metadump|mgdump) is answered a chunk per call, its progress kept
 //      in the connection's ItemDump. A retrieval whose
 //      line goes on (cmd->more_keys: a piece of a long line) answers its keys without the END.
@@ -57,6 +60,10 @@ class Dispatcher {
                   // the output has drained below kOutputSoftLimit
     kNeedMemory,  // mid-retrieval, the connection memory budget cannot take the next copy: call
                   // again with the same arguments once it has room
+    kNeedFlash,   // a retrieval's next key is on flash, its bytes not in the page cache: the keys
+                  // before it are answered, the rest left in cmd->keys (a binary or meta get
+                  // answered nothing); read the bytes storage::Cache::TakeFlashWait names, then
+                  // call again with the same arguments (or call BlockOnFlashWait first)
     kQuit,        // close once the replies already queued are sent
     kClose,       // close without a reply
   };
@@ -83,6 +90,10 @@ class Dispatcher {
   [[nodiscard]] Outcome DispatchMeta(const protocol::MetaParseResult& result,
                                      const protocol::MetaCommand& cmd, net::OutputQueue& out,
                                      ValueWriter& values);
+
+  // For a caller that cannot wait for flash (UDP): after kNeedFlash, makes the next call read the
+  // bytes it needed from the device, blocking.
+  void BlockOnFlashWait() { cache_.SetFlashWaitServed(context_, cache_.TakeFlashWait(context_)); }
 
  private:
   Outcome Execute(protocol::Command* cmd);

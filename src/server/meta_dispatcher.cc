@@ -228,11 +228,12 @@ MetaDispatcher::MetaDispatcher(ServerContext& server, storage::Cache::Context& c
                                ThreadStats& stats, CopyBudget copy_budget)
     : cache_(server.cache), context_(context), stats_(stats), copy_budget_(copy_budget) {}
 
-bool MetaDispatcher::Dispatch(const protocol::MetaParseResult& result, const MetaCommand& cmd,
-                              net::OutputQueue& queue, ValueWriter& values) {
+MetaDispatcher::Outcome MetaDispatcher::Dispatch(const protocol::MetaParseResult& result,
+                                                 const MetaCommand& cmd, net::OutputQueue& queue,
+                                                 ValueWriter& values) {
   net::IoBuffer& out = queue.copied();
   // A value left waiting for memory by the last call goes first: its command ran then.
-  if (values.pending()) return FinishValue(out, values);
+  if (values.pending()) return FinishValue(out, values) ? Outcome::kDone : Outcome::kNeedMemory;
   if (result.status != MetaStatus::kOk) {
     if (result.status == MetaStatus::kTooLarge) {
       // As memcached: an ms too large to store removes the value it would have replaced.
@@ -242,7 +243,7 @@ bool MetaDispatcher::Dispatch(const protocol::MetaParseResult& result, const Met
       (void)cache_.Delete(context_, request);
     }
     out.Append(replies::ForMetaParse(result.status));
-    return true;
+    return Outcome::kDone;
   }
   switch (cmd.type) {
     case protocol::MetaCommandType::kGet:
@@ -263,7 +264,7 @@ bool MetaDispatcher::Dispatch(const protocol::MetaParseResult& result, const Met
       Debug(cmd, out);
       break;
   }
-  return true;
+  return Outcome::kDone;
 }
 
 bool MetaDispatcher::FinishValue(net::IoBuffer& out, ValueWriter& values) {
@@ -272,7 +273,8 @@ bool MetaDispatcher::FinishValue(net::IoBuffer& out, ValueWriter& values) {
   return finished;
 }
 
-bool MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQueue& queue, ValueWriter& values) {
+MetaDispatcher::Outcome MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQueue& queue,
+                                            ValueWriter& values) {
   net::IoBuffer& out = queue.copied();
   storage::ReadOptions options;
   options.count_access = !cmd.Has('u');
@@ -287,21 +289,23 @@ bool MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQueue& queue, ValueW
   options.key_binary = cmd.key_binary;
   values.BeginMeta(&queue);
   MetaGetWriter writer(cmd, out, values);
+  options.may_wait_for_flash = true;
   const storage::LookupResult result = cache_.Get(context_, cmd.Key(), options, writer);
+  if (result == storage::LookupResult::kWaitForFlash) return Outcome::kNeedFlash;
   const bool finished = FinishValue(out, values);
-  if (values.corrupt()) return true;  // answered with an error, counted nowhere
+  if (values.corrupt()) return Outcome::kDone;  // answered with an error, counted nowhere
   // memcached counts a hit with T as a touch, and any miss as a get.
   if (result == storage::LookupResult::kHit) {
     stats_.Add(options.touch ? Stat::kCmdTouch : Stat::kCmdGet);
     stats_.Add(options.touch ? Stat::kTouchHits : Stat::kGetHits);
-    return finished;
+    return finished ? Outcome::kDone : Outcome::kNeedMemory;
   }
   stats_.Add(Stat::kCmdGet);
   stats_.Add(Stat::kGetMisses);
   if (result == storage::LookupResult::kExpired) stats_.Add(Stat::kGetExpired);
   if (result == storage::LookupResult::kFlushed) stats_.Add(Stat::kGetFlushed);
   if (!cmd.Has('q')) AppendBareLine(replies::meta::kMiss, cmd, out);
-  return true;
+  return Outcome::kDone;
 }
 
 void MetaDispatcher::Set(const MetaCommand& cmd, net::IoBuffer& out) {

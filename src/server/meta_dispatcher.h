@@ -47,17 +47,25 @@ class MetaDispatcher {
   MetaDispatcher(ServerContext& server, storage::Cache::Context& context, ThreadStats& stats,
                  CopyBudget copy_budget = CopyBudget());
 
+  enum class Outcome : uint8_t {
+    kDone,
+    // mg's value waits for connection memory (a compressed value the budget cannot take
+    // decoded): call again with the same arguments once there is room, and the value goes out
+    // then; the command itself is not run again.
+    kNeedMemory,
+    // mg's key is on flash, its bytes not in the page cache: nothing was answered or counted;
+    // call again with the same arguments once they are read (Dispatcher::Outcome::kNeedFlash).
+    kNeedFlash,
+  };
+
   // Answers one result of ParseMetaCommand into `queue`, with `values` the connection's own writer
-  // of retrieved values. False when mg's value waits for connection memory (a compressed value
-  // the budget cannot take decoded): call again with the same arguments once there is room, and
-  // the value goes out then; the command itself is not run again.
-  // REQUIRES: result.status is neither kNeedMore nor kClose.
-  [[nodiscard]] bool Dispatch(const protocol::MetaParseResult& result,
-                              const protocol::MetaCommand& cmd, net::OutputQueue& queue,
-                              ValueWriter& values);
+  // of retrieved values. REQUIRES: result.status is neither kNeedMore nor kClose.
+  [[nodiscard]] Outcome Dispatch(const protocol::MetaParseResult& result,
+                                 const protocol::MetaCommand& cmd, net::OutputQueue& queue,
+                                 ValueWriter& values);
 
  private:
-  bool Get(const protocol::MetaCommand& cmd, net::OutputQueue& queue, ValueWriter& values);
+  Outcome Get(const protocol::MetaCommand& cmd, net::OutputQueue& queue, ValueWriter& values);
   // Finishes the value `values` holds (ValueWriter::Finish), answering a corrupt one with an
   // error; false if it waits for memory.
   bool FinishValue(net::IoBuffer& out, ValueWriter& values);

@@ -57,7 +57,8 @@ class MetaDispatcherTest : public ::testing::Test {
       if (request.kind == protocol::AsciiRequest::Kind::kMeta) {
         EXPECT_NE(request.meta.status, protocol::MetaStatus::kClose);
         if (request.meta.status == protocol::MetaStatus::kClose) break;
-        EXPECT_TRUE(meta_->Dispatch(request.meta, meta, out_, values_));
+        EXPECT_EQ(meta_->Dispatch(request.meta, meta, out_, values_),
+                  MetaDispatcher::Outcome::kDone);
       } else if (request.kind == protocol::AsciiRequest::Kind::kText) {
         EXPECT_EQ(text_->Dispatch(request.text, &cmd, out_, values_), Dispatcher::Outcome::kDone);
       }

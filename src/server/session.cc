@@ -63,6 +63,7 @@ void Session::Drive() {
       if (conn_.output_empty()) Close();
       return;  // else the writable edge brings us back to send the rest
     }
+    if (waiting_for_flash_) break;  // its owner resumes it once the read is done
     if (conn_.output_size() >= Dispatcher::kOutputSoftLimit) break;  // wait for the client to read
     if (OutputOverBudget()) {
       WaitForMemory();  // or for the client to read, whichever comes first
@@ -87,6 +88,12 @@ void Session::Drive() {
         return;
       }
       WaitForMemory();  // a retrieval's next copy: resumed when the budget has room
+      break;
+    }
+    if (progress == Progress::kNeedFlash) {
+      // The replies before it go out meanwhile (the Flush below).
+      waiting_for_flash_ = true;
+      services_.owner.OnSessionWaitingForFlash(this);
       break;
     }
     if (!readable_) {
@@ -192,10 +199,12 @@ Session::Progress Session::RunCommandsWith() {
     }
     ran = true;
     const Dispatcher::Outcome outcome = (this->*kDispatch)(out);
-    if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
+    if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory ||
+        outcome == Dispatcher::Outcome::kNeedFlash) {
       suspended_ = true;
-      progress = outcome == Dispatcher::Outcome::kSuspended ? Progress::kOutputFull
-                                                            : Progress::kNeedMemory;
+      progress = outcome == Dispatcher::Outcome::kSuspended    ? Progress::kOutputFull
+                 : outcome == Dispatcher::Outcome::kNeedMemory ? Progress::kNeedMemory
+                                                               : Progress::kNeedFlash;
       break;
     }
     suspended_ = false;
@@ -237,7 +246,8 @@ Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
       request_.kind == protocol::AsciiRequest::Kind::kMeta
           ? services_.dispatcher.DispatchMeta(request_.meta, meta_, out, values_)
           : services_.dispatcher.Dispatch(request_.text, &cmd_, out, values_, &dump_);
-  if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory) {
+  if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory ||
+      outcome == Dispatcher::Outcome::kNeedFlash) {
     return outcome;
   }
   // A resumed retrieval's output may have been partly sent since it began: only its end counts.

@@ -35,6 +35,12 @@
 // exhausted, or has replies from item memory unsent (pinning that memory), is closed and counted
 // in read_buf_oom or response_obj_oom.
 //
+// A retrieval never waits for a flash device on the worker's thread: one that needs bytes of flash
+// the page cache does not hold suspends its command (Dispatcher::Outcome::kNeedFlash) as a full
+// output does, the owner reads them asynchronously, and the session runs the command again, from
+// the key that waited, once they are read; meanwhile it runs nothing and reads nothing, and its
+// worker serves the other connections. Pipelined commands behind it keep their order.
+//
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
 //      until the command finishes, so the views in cmd_ stay valid.
@@ -76,6 +82,9 @@ class SessionOwner {
   virtual void OnSessionClosed(Session* session) = 0;
   // The session stopped until connection memory frees up; Resume() it once the budget has room.
   virtual void OnSessionWaitingForMemory(Session* session) = 0;
+  // The session's command needs bytes of flash that are not in the page cache
+  // (storage::Cache::TakeFlashWait): read them, then ResumeAfterFlash() it.
+  virtual void OnSessionWaitingForFlash(Session* session) = 0;
 
  protected:
   ~SessionOwner() = default;
@@ -114,6 +123,11 @@ class Session final : public net::EventLoop::Handler {
     waiting_for_memory_ = false;
     Drive();
   }
+  // Continues once the flash bytes its command waited for have been read.
+  void ResumeAfterFlash() {
+    waiting_for_flash_ = false;
+    Drive();
+  }
   // Closes the connection if its last command is older than `idle_seconds`. Returns true if it
   // did.
   bool CloseIfIdle(uint32_t now, uint32_t idle_seconds);
@@ -130,13 +144,15 @@ class Session final : public net::EventLoop::Handler {
   // in its list of yielded ones.
   size_t owner_index = 0;
   bool yielded = false;
-  bool waiting = false;  // in the owner's list of sessions waiting for memory
+  bool waiting = false;     // in the owner's list of sessions waiting for memory
+  uint64_t flash_read = 0;  // the owner's id of the read of flash it waits for; 0: none
 
  private:
   enum class Progress : uint8_t {
     kNeedInput,   // every complete command has run
     kOutputFull,  // the output reached the soft limit
     kNeedMemory,  // a retrieval waits for connection memory to copy its next value
+    kNeedFlash,   // a retrieval waits for a read of flash
     kQuit,        // the client said quit
     kClose,       // close now
     kYield,       // the event's steps (requests_left_) ran out
@@ -217,6 +233,7 @@ class Session final : public net::EventLoop::Handler {
   bool quitting_ = false;       // close once the output is sent
   bool closed_ = false;
   bool waiting_for_memory_ = false;  // stopped by an exhausted budget; the owner resumes it
+  bool waiting_for_flash_ = false;   // its suspended command waits for a read of flash
   uint32_t last_progress_;           // when a byte was last read or sent (MonotonicSeconds)
   int requests_left_ = 0;            // memcached's nreqs: steps left in this event (see above)
 };

@@ -37,7 +37,7 @@ namespace mnemo::server {
 //   COUNTER(id, name, kind, description): counted by each worker thread (ThreadStats, indexed
 //     by Stat::id) and summed over threads when read.
 //   COUNTER_IF(condition, id, name, kind, description): the same, shown only when `condition`
-//     holds (an expression over `options`).
+//     holds (an expression over `options` and `cache`).
 //   CACHE(field): a field of storage::CacheStats; storage/cache_stats.h declares its name, kind
 //     and description.
 //   CACHE_IF(condition, field): the same, shown only when `condition` holds (an expression over
@@ -164,6 +164,10 @@ namespace mnemo::server {
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_item_bytes_written)                      \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_read)                            \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_read)                              \
+  COUNTER_IF(cache.extstore_limit_maxbytes != 0, kExtReadsWaited, "extstore_reads_waited",       \
+             kCounter,                                                                           \
+             "Reads of flash that found their bytes out of the page cache: the connection "      \
+             "waited for them while its worker served the others")                               \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_reclaims)                           \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_evictions)                          \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_evicted)                         \

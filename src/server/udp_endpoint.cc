@@ -113,6 +113,10 @@ void UdpEndpoint::Serve(std::string_view commands) {
       replies_.clear();
       out_.DrainTo(&replies_);
       SendReplies(retrieval, last_key);
+      if (outcome == Dispatcher::Outcome::kNeedFlash) {
+        dispatcher_.BlockOnFlashWait();  // a datagram cannot wait: the rest reads blocking
+        continue;
+      }
       // A retrieval stopped by a full output goes on once its replies so far are out of the
       // queue; one stopped for memory to copy a value, too, unless nothing came out since (the
       // connection memory is exhausted): then it ends as memcached ends a get it has no memory
@@ -147,6 +151,10 @@ void UdpEndpoint::ServeBinary(std::string_view commands) {
         outcome = binary_dispatcher_.Dispatch(request, cmd, out_, *values_);
         replies_.clear();
         out_.DrainTo(&replies_);
+        if (outcome == Dispatcher::Outcome::kNeedFlash) {  // answered nothing yet
+          dispatcher_.BlockOnFlashWait();
+          continue;
+        }
         if (replies_.empty() && outcome == Dispatcher::Outcome::kNeedMemory) {
           values_.emplace();  // no memory to copy the value into: it goes unanswered
           break;

@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
+#include <span>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/logging.h"
@@ -82,6 +85,7 @@ void Worker::Run() {
     }
   }
   udp_fds_.clear();  // the endpoints own them now
+  StartFlashReader(*context);
 
   loop_->Run(*this, kTickMillis);
 
@@ -98,6 +102,11 @@ void Worker::Run() {
     pending_.clear();
   }
   while (!sessions_.empty()) sessions_.back()->Close();
+  if (flash_reader_ != nullptr) {
+    loop_->Remove(flash_reader_->event_fd());
+    flash_reader_.reset();  // waits for the reads in flight
+  }
+  flash_unqueued_.clear();
   yielded_.clear();
   waiting_.clear();
   closed_.clear();
@@ -135,6 +144,12 @@ bool Worker::OnRoundEnd() {
     }
     resuming_.clear();
   }
+  if (!flash_unqueued_.empty()) {
+    // The reader was full: these read blocking now (those that wait again queue for the next).
+    std::vector<uint64_t> ids;
+    ids.swap(flash_unqueued_);
+    for (const uint64_t id : ids) ResumeAfterFlash(id);
+  }
   bool freed = !closed_.empty();
   closed_.clear();  // their memory goes back before the sessions waiting for it look
   ResumeWaiting();
@@ -143,7 +158,7 @@ bool Worker::OnRoundEnd() {
   if (freed && !server_.conn_memory.exhausted()) {
     for (const std::function<void()>& wake : server_.wake_for_memory) wake();
   }
-  return !yielded_.empty();
+  return !yielded_.empty() || !flash_unqueued_.empty();
 }
 
 void Worker::ResumeWaiting() {
@@ -190,7 +205,68 @@ void Worker::OnSessionWaitingForMemory(Session* session) {
   has_waiting_.store(true, std::memory_order_relaxed);
 }
 
+void Worker::StartFlashReader(storage::Cache::Context& context) {
+  if (server_.flash == nullptr) return;
+  Result<std::unique_ptr<flash::FlashReader>> reader =
+      flash::FlashReader::Create(flash::FlashReader::Options());
+  if (!reader.ok()) {
+    MNEMO_LOG(0, "mnemod: no flash reader (%s): reads of flash block their worker\n",
+              reader.status().message().c_str());
+    return;
+  }
+  const Status added =
+      loop_->AddLevelTriggered(reader.value()->event_fd(), EPOLLIN, &flash_completions_);
+  if (!added.ok()) {
+    MNEMO_LOG(0, "mnemod: cannot watch the flash reader (%s): reads of flash block their worker\n",
+              added.message().c_str());
+    return;
+  }
+  flash_reader_ = std::move(reader.value());
+  if (!flash_reader_->fallback_reason().empty()) {
+    MNEMO_LOG(1, "mnemod: reads of flash go through a thread pool: %s\n",
+              flash_reader_->fallback_reason().c_str());
+  }
+  server_.cache.AllowFlashWaits(context);
+}
+
+void Worker::OnSessionWaitingForFlash(Session* session) {
+  const std::optional<storage::FlashWait> wait = server_.cache.TakeFlashWait(*cache_context_);
+  const uint64_t id = ++last_flash_read_;
+  session->flash_read = id;
+  flash_reads_.emplace(id, FlashRead{session, wait.value_or(storage::FlashWait())});
+  if (wait.has_value() && flash_reader_ != nullptr &&
+      flash_reader_->Submit({wait->fd, wait->offset, wait->length, id})) {
+    stats_.Add(Stat::kExtReadsWaited);
+  } else {
+    flash_unqueued_.push_back(id);
+  }
+}
+
+void Worker::OnFlashReadsDone() {
+  // Its bytes are in the page cache now, or the read failed: either way the command runs again,
+  // and meets the failure itself if it reads the device again.
+  flash_reader_->DrainCompletions(
+      [this](uint64_t id, const Result<std::span<const uint8_t>>&) { flash_done_.push_back(id); });
+  for (const uint64_t id : flash_done_) ResumeAfterFlash(id);
+  flash_done_.clear();
+}
+
+void Worker::ResumeAfterFlash(uint64_t id) {
+  const auto it = flash_reads_.find(id);
+  if (it == flash_reads_.end()) return;  // its session closed meanwhile
+  const FlashRead read = it->second;
+  flash_reads_.erase(it);
+  read.session->flash_read = 0;
+  server_.cache.SetFlashWaitServed(*cache_context_, read.wait);
+  read.session->ResumeAfterFlash();
+  server_.cache.SetFlashWaitServed(*cache_context_, std::nullopt);
+}
+
 void Worker::OnSessionClosed(Session* session) {
+  if (session->flash_read != 0) {
+    flash_reads_.erase(session->flash_read);
+    session->flash_read = 0;
+  }
   if (session->yielded) {
     yielded_.erase(std::find(yielded_.begin(), yielded_.end(), session));
     session->yielded = false;

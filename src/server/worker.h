@@ -9,7 +9,11 @@
 // for them has been skipped. Connections waiting for connection memory are resumed at the end of
 // a round once the budget has room; a round that frees memory wakes the other workers that have
 // such connections (a wake that races with a worker starting to wait is made up by its next
-// tick). Once a second, the worker closes connections idle for longer
+// tick). A connection whose command needs bytes of flash that the page cache does not hold waits
+// while the worker's FlashReader reads them (io_uring, or a thread pool, into the page cache) and
+// runs the command again when the read completes (its eventfd is in the loop); a read that cannot
+// be queued is done blocking at the end of the round, and a connection closed meanwhile is simply
+// not resumed. Once a second, the worker closes connections idle for longer
 // than -o idle_timeout and those stuck holding memory (Session::CloseIfStuck), frees the pool's
 // blocks that stayed idle, and asks the allocator to give freed memory back to the system.
 //
@@ -17,18 +21,23 @@
 //  (1) Every session in sessions_ is open; sessions_[s->owner_index] == s.
 //  (2) A session is in yielded_ iff its `yielded` flag is set, and then it is open.
 //  (3) A session is in waiting_ iff its `waiting` flag is set, and then it is open.
+//  (4) A session is in flash_reads_ iff its `flash_read` id is not 0, under that id, and then it
+//      is open.
 // Thread safety: Adopt() and Stop() from any thread; Start() and Join() from the thread that owns
 // the Worker; everything else runs on the worker's thread.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/mutex.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
+#include "flash/flash_reader.h"
 #include "net/buffer_pool.h"
 #include "net/event_loop.h"
 #include "server/server_context.h"
@@ -75,8 +84,30 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   void OnSessionYield(Session* session) override;
   void OnSessionClosed(Session* session) override;
   void OnSessionWaitingForMemory(Session* session) override;
+  void OnSessionWaitingForFlash(Session* session) override;
   // Resumes the sessions waiting for memory if the budget has room.
   void ResumeWaiting();
+  // Starts the flash reader, if the cache has a flash tier, and lets the context wait for flash.
+  void StartFlashReader(storage::Cache::Context& context);
+  // Resumes the sessions whose reads of flash completed.
+  void OnFlashReadsDone();
+  // Resumes the session of read `id`, if still open, with its bytes served (Cache::
+  // SetFlashWaitServed): it reads blocking whatever the page cache lost of them again.
+  void ResumeAfterFlash(uint64_t id);
+
+  // The flash reader's eventfd, in the loop.
+  class FlashCompletions final : public net::EventLoop::Handler {
+   public:
+    explicit FlashCompletions(Worker& worker) : worker_(worker) {}
+    void OnEvents(uint32_t /*events*/) override { worker_.OnFlashReadsDone(); }
+
+   private:
+    Worker& worker_;
+  };
+  struct FlashRead {
+    Session* session;
+    storage::FlashWait wait;
+  };
 
   ServerContext& server_;
   ThreadStats stats_;
@@ -100,6 +131,12 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   std::vector<Session*> waking_;                  // waiting_ being resumed
   std::vector<int> udp_fds_;                      // given before Start, served from Run
   std::vector<std::unique_ptr<UdpEndpoint>> udp_endpoints_;
+  std::unique_ptr<flash::FlashReader> flash_reader_;  // null without a flash tier
+  FlashCompletions flash_completions_{*this};
+  std::unordered_map<uint64_t, FlashRead> flash_reads_;  // by id (invariant 4)
+  uint64_t last_flash_read_ = 0;                         // the last id given
+  std::vector<uint64_t> flash_unqueued_;  // reads the reader refused: done at the round's end
+  std::vector<uint64_t> flash_done_;      // reads completed, being resumed
 };
 
 }  // namespace mnemo::server

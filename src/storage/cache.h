@@ -76,6 +76,9 @@ enum class [[nodiscard]] LookupResult : uint8_t{
     kMiss,     // never stored, deleted or evicted
     kExpired,  // present but past its exptime (counted as get_expired)
     kFlushed,  // present but invalidated by flush_all (counted as get_flushed)
+    // Only with ReadOptions::may_wait_for_flash: the read needs bytes of flash that are not in
+    // the page cache, and did nothing (Cache::TakeFlashWait says which bytes).
+    kWaitForFlash,
 };
 
 enum class [[nodiscard]] DeleteResult : uint8_t{
@@ -206,6 +209,18 @@ struct ReadOptions {
   bool recache_after_touch = false;
   std::optional<uint64_t> new_cas;  // meta E: the CAS of an item created by vivify
   bool key_binary = false;          // the key came base64-encoded (kept by a created item)
+  // The caller can wait for flash (Cache::AllowFlashWaits): a key on flash whose bytes are not in
+  // the page cache makes the read end kWaitForFlash, with no effect, instead of reading the
+  // device while the calling thread waits.
+  bool may_wait_for_flash = false;
+};
+
+// Bytes of a flash device that a read needs and the page cache does not hold: read them through
+// `fd` (a buffered descriptor, so that the page cache keeps them), then run the read again.
+struct FlashWait {
+  int fd = -1;
+  uint64_t offset = 0;
+  uint32_t length = 0;
 };
 
 // A delete with every option of md.
@@ -354,6 +369,19 @@ class Cache {
 
   virtual CacheStats Stats() const = 0;
   virtual void ResetStats() = 0;
+
+  // Reads of flash that would wait for the device. A thread that can read flash asynchronously
+  // (a worker with a flash reader) allows its context to wait; Gets on it that ask to
+  // (ReadOptions::may_wait_for_flash) then end kWaitForFlash where they would block, and
+  // TakeFlashWait returns (and forgets) the bytes the last one needed. Once the caller has read
+  // them into the page cache, SetFlashWaitServed(wait) makes the next Get on the context read
+  // from the device, blocking, whatever the page cache lost again up to the end of `wait` (or on
+  // another device), so that the read that waited always progresses; that Get forgets it, and so
+  // does SetFlashWaitServed(nullopt). A caller that cannot wait asynchronously may call
+  // SetFlashWaitServed without reading: the Get that follows then reads those bytes blocking.
+  virtual void AllowFlashWaits(Context& ctx) = 0;
+  virtual std::optional<FlashWait> TakeFlashWait(Context& ctx) = 0;
+  virtual void SetFlashWaitServed(Context& ctx, std::optional<FlashWait> wait) = 0;
 };
 
 }  // namespace mnemo::storage

@@ -9,11 +9,18 @@ std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t ha
                                                  std::string_view key, Reader* reader) {
   FlashTier& flash = *core_.flash;
   std::optional<LookupResult> served;
+  ThreadContext::FlashWaits* const waits =
+      reader != nullptr && reader->options.may_wait_for_flash ? &ctx.flash_waits : nullptr;
   for (const FlashCandidates::Candidate& candidate : ctx.flash) {
     char* record = nullptr;
-    switch (flash.Read(candidate.loc, candidate.generation, ctx.flash_record, &record)) {
+    switch (flash.Read(candidate.loc, candidate.generation, ctx.flash_record, &record, waits)) {
       case FlashTier::ReadResult::kChanged:
         break;  // the next round looks the key up again
+      case FlashTier::ReadResult::kWait:
+        // Nothing seen so far has changed the read's answer (candidates of other keys are noted,
+        // corrupt ones dropped, the key's item served or moved only once read): it gives up.
+        ctx.flash_record.Trim();
+        return std::nullopt;
       case FlashTier::ReadResult::kCorrupt:
         ctx.Add(CacheCounter::miss_from_extstore, 1);
         // Its size is unknown: the segment's live bytes and `bytes` keep what it counted.

@@ -8,7 +8,11 @@
 // but for reads that change nothing, which RunRead serves from the record it read (in the
 // thread's scratch), so that reading an item on flash costs RAM no copy and flash no write.
 //
-// Reads block the calling thread for now (a pread, or a copy from the flash write buffer).
+// A read that asks to (ReadOptions::may_wait_for_flash, on a context that allows it) never waits
+// for the device: where a candidate's bytes are not in the page cache it ends kWaitForFlash, having
+// changed nothing the read's answer depends on, and the caller runs it again once it has read those
+// bytes into the page cache (Cache::AllowFlashWaits). Other operations read blocking (a pread
+// through the page cache, or a copy from the flash write buffer).
 //
 // Thread safety: as Cache; each call uses the caller's own context.
 #pragma once
@@ -84,6 +88,7 @@ class FlashRecall {
       if (const std::optional<LookupResult> served = Resolve(ctx, hash, key, &reader)) {
         return *served;
       }
+      if (ctx.flash_waits.pending.has_value()) return LookupResult::kWaitForFlash;
       ctx.flash.NextRound();
       result = op();
     }

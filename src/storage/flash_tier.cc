@@ -203,24 +203,50 @@ uint32_t FlashTier::generation(ItemLocation loc) const {
   return segments_[loc.segment - first_id_].generation.load(std::memory_order_acquire);
 }
 
-bool FlashTier::ReadBytes(uint32_t index, size_t offset, size_t size, char* out) {
+FlashTier::ByteRead FlashTier::ReadBytes(uint32_t index, size_t offset, size_t size, char* out,
+                                         ThreadContext::FlashWaits* waits) {
   {
     MutexLock lock(buffer_mu_);
     if (buffer_open_ && buffer_.segment() == index) {
-      return buffer_.Read(static_cast<uint32_t>(offset), AsBytes(out, size));
+      return buffer_.Read(static_cast<uint32_t>(offset), AsBytes(out, size)) ? ByteRead::kRead
+                                                                             : ByteRead::kFailed;
     }
   }
-  return ReadDevice(index, offset, size, out);
+  return ReadDevice(index, offset, size, out, waits);
 }
 
-bool FlashTier::ReadDevice(uint32_t index, size_t offset, size_t size, char* out) const {
+FlashTier::ByteRead FlashTier::ReadDevice(uint32_t index, size_t offset, size_t size, char* out,
+                                          ThreadContext::FlashWaits* waits) const {
   const flash::FlashSpace::Place place = space_.Locate(index);
-  return place.device->ReadCached(place.offset + offset, {reinterpret_cast<uint8_t*>(out), size})
-      .ok();
+  const flash::FlashDevice& device = *place.device;
+  const uint64_t at = place.offset + offset;
+  size_t done = 0;
+  if (waits != nullptr && waits->allowed) {
+    switch (device.TryReadCached(at, AsBytes(out, size), &done)) {
+      case flash::FlashDevice::TryRead::kDone:
+        return ByteRead::kRead;
+      case flash::FlashDevice::TryRead::kFailed:
+        return ByteRead::kFailed;
+      case flash::FlashDevice::TryRead::kWouldBlock:
+        break;
+    }
+    const FlashWait wait{device.cached_fd(), at + done, static_cast<uint32_t>(size - done)};
+    // After a wait, only bytes past the ones waited for, on the same device, wait again: the
+    // offsets waited for in a row grow, so the read that waited ends (Cache::SetFlashWaitServed).
+    const std::optional<FlashWait>& served = waits->served;
+    if (!served.has_value() ||
+        (served->fd == wait.fd && wait.offset >= served->offset + served->length)) {
+      waits->pending = wait;
+      return ByteRead::kWait;
+    }
+  }
+  return device.ReadCached(at + done, AsBytes(out + done, size - done)).ok() ? ByteRead::kRead
+                                                                             : ByteRead::kFailed;
 }
 
 FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
-                                      ThreadContext::Scratch& scratch, char** record) {
+                                      ThreadContext::Scratch& scratch, char** record,
+                                      ThreadContext::FlashWaits* waits) {
   const uint32_t index = loc.segment - first_id_;
   const Segment& segment = segments_[index];
   const auto changed = [&] {
@@ -234,14 +260,24 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
   // The first piece holds the header, which says how long the record is.
   char first_piece[kFirstRead];
   const size_t first = std::min(kFirstRead, end - offset);
-  bool ok = ReadBytes(index, offset, first, first_piece);
+  // A read that waits has done nothing; one of a reused segment needs no wait.
+  const auto wait = [&] {
+    if (!changed()) return ReadResult::kWait;
+    waits->pending.reset();
+    return ReadResult::kChanged;
+  };
+  ByteRead read = ReadBytes(index, offset, first, first_piece, waits);
+  if (read == ByteRead::kWait) return wait();
+  bool ok = read == ByteRead::kRead;
   const size_t size = ItemSpanAt(first_piece).item_size();
   const size_t total = size + kRecordTrailer;
   const bool fits = total <= end - offset;
   char* const out = scratch.Get(fits ? total : first);
   std::memcpy(out, first_piece, std::min(first, fits ? total : first));
   if (ok && fits && total > first) {
-    ok = ReadBytes(index, offset + first, total - first, out + first);
+    read = ReadBytes(index, offset + first, total - first, out + first, waits);
+    if (read == ByteRead::kWait) return wait();
+    ok = read == ByteRead::kRead;
   }
   if (changed()) return ReadResult::kChanged;
   if (!ok) CountReadError();
@@ -260,9 +296,9 @@ bool FlashTier::ReadHead(ItemLocation loc, uint32_t generation, char* head) {
   const uint32_t index = loc.segment - first_id_;
   const Segment& segment = segments_[index];
   const uint32_t end = segment.end.load(std::memory_order_acquire);
-  const bool ok =
-      loc.offset + kItemMinHeader <= end &&
-      ReadBytes(index, loc.offset, std::min<size_t>(kFirstRead, end - loc.offset), head);
+  const bool ok = loc.offset + kItemMinHeader <= end &&
+                  ReadBytes(index, loc.offset, std::min<size_t>(kFirstRead, end - loc.offset), head,
+                            nullptr) == ByteRead::kRead;
   return ok && segment.generation.load(std::memory_order_acquire) == generation;
 }
 
@@ -275,7 +311,8 @@ uint64_t FlashTier::HashAt(ItemLocation loc) {
   const uint32_t end = segments_[index].end.load(std::memory_order_acquire);
   char first[kFirstRead];
   if (loc.offset + kItemMinHeader > end) return 0;
-  if (!ReadBytes(index, loc.offset, std::min<size_t>(kFirstRead, end - loc.offset), first)) {
+  if (ReadBytes(index, loc.offset, std::min<size_t>(kFirstRead, end - loc.offset), first,
+                nullptr) != ByteRead::kRead) {
     CountReadError();
     return 0;
   }

@@ -84,6 +84,7 @@ class FlashTier {
     kOk,       // `out` holds the verified item
     kCorrupt,  // the bytes at the location are not a valid record
     kChanged,  // the segment was reused meanwhile: look the key up again
+    kWait,     // bytes are not in the page cache: waits->pending says which (Read's `waits`)
   };
 
   // The tier on the flash segments of `space` (-o ext_path's devices, opened by the server),
@@ -116,9 +117,11 @@ class FlashTier {
   // The generation of the segment of `loc` (invariant 2). REQUIRES: Owns(loc.segment).
   uint32_t generation(ItemLocation loc) const;
   // Reads the item at `loc` into `scratch` and verifies it, as of the segment's `generation`,
-  // loaded while the slot pointed at `loc` (invariant 2); on kOk, *record points at it.
+  // loaded while the slot pointed at `loc` (invariant 2); on kOk, *record points at it. With
+  // `waits` allowed, a read from the device that would wait for it ends kWait instead, unless
+  // waits->served says the caller waited for those bytes already (Cache::SetFlashWaitServed).
   ReadResult Read(ItemLocation loc, uint32_t generation, ThreadContext::Scratch& scratch,
-                  char** record);
+                  char** record, ThreadContext::FlashWaits* waits = nullptr);
   // Reads the header and key of the item at `loc` into `head` (kFirstRead bytes), as of
   // `generation`, for listings (Cache::Walk), which need no value. False if the segment changed
   // or the bytes cannot be read; the bytes are not verified (the checksum covers the value too).
@@ -147,14 +150,19 @@ class FlashTier {
   Status WriteBuffer() EXCLUDES(buffer_mu_);
   // Unlinks every item segment `index` still indexes and moves it to a new generation.
   void Reuse(uint32_t index, ReclaimCounters* counters);
+  // How a read of bytes ended.
+  enum class ByteRead : uint8_t { kRead, kFailed, kWait };
   // Reads `size` bytes at `offset` of flash segment `index` into `out`, from the buffer or the
-  // device (invariant 3). False on an I/O error.
-  bool ReadBytes(uint32_t index, size_t offset, size_t size, char* out);
+  // device (invariant 3). kFailed on an I/O error; kWait as Read says, with `waits`.
+  ByteRead ReadBytes(uint32_t index, size_t offset, size_t size, char* out,
+                     ThreadContext::FlashWaits* waits);
   // Count a corrupt record and a failed read; the first of each is logged.
   void CountCorrupt();
   void CountReadError();
-  // Reads from the device, through the page cache (FlashDevice::ReadCached).
-  bool ReadDevice(uint32_t index, size_t offset, size_t size, char* out) const;
+  // Reads from the device, through the page cache (FlashDevice::ReadCached), without waiting for
+  // the device where `waits` allows it.
+  ByteRead ReadDevice(uint32_t index, size_t offset, size_t size, char* out,
+                      ThreadContext::FlashWaits* waits) const;
 
   CacheCore& core_;
   const flash::FlashSpace& space_;

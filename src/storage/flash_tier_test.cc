@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -158,6 +159,75 @@ TEST_F(FlashTierTest, AnItemReadOftenOnFlashComesBackToRam) {
   // Back in RAM: no more flash reads.
   EXPECT_EQ(ValueOf(*cache_, *ctx_, "key0"), ValueFor(0, 500));
   EXPECT_EQ(cache_->Stats().extstore_objects_read, reads);
+}
+
+// Drops the flash file's pages from the page cache, as if the kernel had reclaimed them.
+void DropPageCache(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  ::close(fd);
+}
+
+LookupResult GetWaiting(Cache& cache, Cache::Context& ctx, std::string_view key, ItemSink& sink) {
+  ReadOptions options;
+  options.can_win = false;
+  options.may_wait_for_flash = true;
+  return cache.Get(ctx, key, options, sink);
+}
+
+TEST_F(FlashTierTest, AReadThatMayWaitLeavesAColdRecordToItsCallerAndProgressesAfter) {
+  Fill(12000, 500);
+  cache_->AllowFlashWaits(*ctx_);
+  DropPageCache(file_->path());
+  const CacheStats before = cache_->Stats();
+  CapturedItem item;
+  const LookupResult first = GetWaiting(*cache_, *ctx_, "key0", item);
+  if (first == LookupResult::kHit) GTEST_SKIP() << "the flash file's pages stay cached (tmpfs?)";
+  ASSERT_EQ(first, LookupResult::kWaitForFlash);
+  EXPECT_FALSE(item.seen);
+  // It did nothing: no read counted, no item moved.
+  const CacheStats after = cache_->Stats();
+  EXPECT_EQ(after.extstore_objects_read, before.extstore_objects_read);
+  EXPECT_EQ(after.get_extstore, before.get_extstore);
+  const std::optional<FlashWait> wait = cache_->TakeFlashWait(*ctx_);
+  ASSERT_TRUE(wait.has_value());
+  EXPECT_FALSE(cache_->TakeFlashWait(*ctx_).has_value());  // taken
+  EXPECT_GE(wait->fd, 0);
+  EXPECT_GT(wait->length, 0u);
+  EXPECT_LE(wait->length, FlashTier::kFirstRead);
+  // The caller reads the bytes into the page cache (as the worker's FlashReader does); the read
+  // run again finds them.
+  std::string bytes(wait->length, '\0');
+  ASSERT_EQ(::pread(wait->fd, bytes.data(), bytes.size(), static_cast<off_t>(wait->offset)),
+            static_cast<ssize_t>(bytes.size()));
+  cache_->SetFlashWaitServed(*ctx_, wait);
+  ASSERT_EQ(GetWaiting(*cache_, *ctx_, "key0", item), LookupResult::kHit);
+  EXPECT_EQ(item.value, ValueFor(0, 500));
+
+  // Bytes served that the kernel dropped again are read blocking: the read progresses.
+  CapturedItem again;
+  DropPageCache(file_->path());
+  ASSERT_EQ(GetWaiting(*cache_, *ctx_, "key5000", again), LookupResult::kWaitForFlash);
+  cache_->SetFlashWaitServed(*ctx_, cache_->TakeFlashWait(*ctx_));
+  ASSERT_EQ(GetWaiting(*cache_, *ctx_, "key5000", again), LookupResult::kHit);
+  EXPECT_EQ(again.value, ValueFor(5000, 500));
+  // ...for that Get only.
+  DropPageCache(file_->path());
+  EXPECT_EQ(GetWaiting(*cache_, *ctx_, "key5000", again), LookupResult::kWaitForFlash);
+  EXPECT_TRUE(cache_->TakeFlashWait(*ctx_).has_value());
+
+  // A read that does not ask to wait, or on a context that does not allow it, reads blocking.
+  CapturedItem blocking;
+  DropPageCache(file_->path());
+  ASSERT_EQ(cache_calls::Get(*cache_, *ctx_, "key3000", blocking), LookupResult::kHit);
+  EXPECT_EQ(blocking.value, ValueFor(3000, 500));
+  const std::unique_ptr<Cache::Context> other = cache_->NewContext();
+  CapturedItem other_item;
+  DropPageCache(file_->path());
+  ASSERT_EQ(GetWaiting(*cache_, *other, "key4000", other_item), LookupResult::kHit);
+  EXPECT_EQ(other_item.value, ValueFor(4000, 500));
+  EXPECT_FALSE(cache_->TakeFlashWait(*other).has_value());
 }
 
 TEST_F(FlashTierTest, AWalkListsItemsOnFlashToo) {

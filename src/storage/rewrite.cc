@@ -108,6 +108,7 @@ RewriteOutcome Rewriter::RewriteItem(ThreadContext& ctx, std::string_view key, u
         case LookupResult::kHit:
           break;
         case LookupResult::kMiss:
+        case LookupResult::kWaitForFlash:  // a lookup in RAM does not wait
           return RewriteOutcome::kMiss;
         case LookupResult::kExpired:
           return RewriteOutcome::kExpired;

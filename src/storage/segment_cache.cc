@@ -123,9 +123,24 @@ LookupResult SegmentCache::Get(Context& context, std::string_view key, const Rea
   const uint32_t recache_expiry =
       options.recache ? ExpiryFromExptime(options.recache_exptime, now, WallSeconds()) : 0;
   FlashRecall::Reader reader{options, recache_expiry, sink};
-  return recall_.RunRead(ctx, hash, key, reader, [&] {
+  ctx.flash_waits.pending.reset();
+  const LookupResult result = recall_.RunRead(ctx, hash, key, reader, [&] {
     return GetOnce(ctx, key, hash, now, options, recache_expiry, sink);
   });
+  ctx.flash_waits.served.reset();  // it was for this Get only
+  return result;
+}
+
+void SegmentCache::AllowFlashWaits(Context& context) {
+  static_cast<ThreadContext&>(context).flash_waits.allowed = core_.flash != nullptr;
+}
+
+std::optional<FlashWait> SegmentCache::TakeFlashWait(Context& context) {
+  return std::exchange(static_cast<ThreadContext&>(context).flash_waits.pending, std::nullopt);
+}
+
+void SegmentCache::SetFlashWaitServed(Context& context, std::optional<FlashWait> wait) {
+  static_cast<ThreadContext&>(context).flash_waits.served = wait;
 }
 
 LookupResult SegmentCache::GetOnce(ThreadContext& ctx, std::string_view key, uint64_t hash,

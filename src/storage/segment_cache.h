@@ -86,6 +86,9 @@ class SegmentCache final : public Cache, public ContextOwner {
   }
   CacheStats Stats() const override EXCLUDES(registry_mu_);
   void ResetStats() override EXCLUDES(registry_mu_);
+  void AllowFlashWaits(Context& context) override;
+  std::optional<FlashWait> TakeFlashWait(Context& context) override;
+  void SetFlashWaitServed(Context& context, std::optional<FlashWait> wait) override;
 
   // One pass of the background thread's work, run on the calling thread (Reclaim::RunPass).
   void RunBackgroundPass() { reclaim_.RunPass(*background_ctx_); }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "storage/cache.h"
 #include "storage/cache_stats.h"
@@ -88,6 +89,14 @@ class ThreadContext final : public Cache::Context {
 
   // What this operation's lookups met on flash.
   FlashCandidates flash;
+
+  // Reads of flash that would wait for the device (Cache::AllowFlashWaits).
+  struct FlashWaits {
+    bool allowed = false;
+    std::optional<FlashWait> pending;  // the bytes the last Get needed (kWaitForFlash)
+    std::optional<FlashWait> served;   // read for the next Get: it reads up to their end blocking
+  };
+  FlashWaits flash_waits;
 
  private:
   ContextOwner* owner_;
