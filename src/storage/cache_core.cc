@@ -18,6 +18,8 @@ constexpr size_t kMaxReserveBytes = size_t{64} << 30;
 constexpr size_t kMinAverageItemBytes = 16;
 
 size_t ReserveBytes(const CacheOptions& options) {
+  // A memory file holds -m and no more: what a restart finds must be all the cache had.
+  if (!options.memory_file.empty()) return options.memory_limit;
   const size_t wanted = std::max(options.memory_limit,
                                  std::min(options.memory_limit * kReserveFactor, kMaxReserveBytes));
   return std::min(wanted, size_t{kMaxSegments} * options.segment_size);
@@ -57,7 +59,7 @@ bool CacheCore::SetMemoryLimit(size_t bytes) {
 }
 
 Status CacheCore::Init() {
-  Status status = pool.Init();
+  Status status = pool.Init(options.memory_file);
   if (!status.ok()) return status;
   status = table.Init();
   if (!status.ok()) return status;
@@ -93,6 +95,19 @@ void CacheCore::FlushAll(const FlushRequest& request) {
   } else {
     flush_at_.store(at, std::memory_order_release);
   }
+}
+
+CacheCore::SavedClocks CacheCore::SaveClocks() const {
+  return {next_epoch_.load(std::memory_order_relaxed), flush_gen(),
+          flush_at_.load(std::memory_order_relaxed),
+          flushed_second_.load(std::memory_order_relaxed)};
+}
+
+void CacheCore::RestoreClocks(const SavedClocks& clocks) {
+  next_epoch_.store(clocks.next_epoch, std::memory_order_relaxed);
+  flush_gen_.store(clocks.flush_gen, std::memory_order_relaxed);
+  flush_at_.store(clocks.flush_at, std::memory_order_relaxed);
+  flushed_second_.store(clocks.flushed_second, std::memory_order_relaxed);
 }
 
 uint64_t CacheCore::VersionOf(ItemLocation loc) const {

@@ -82,6 +82,17 @@ class CacheCore final : private LocationHasher {
   }
   uint64_t NextEpoch() { return next_epoch_.fetch_add(1, std::memory_order_relaxed); }
 
+  // The clocks of CAS and flush_all, as a warm restart saves and restores them.
+  struct SavedClocks {
+    uint64_t next_epoch = 0;
+    uint32_t flush_gen = 0;
+    uint32_t flush_at = 0;
+    uint32_t flushed_second = 0;
+  };
+  SavedClocks SaveClocks() const;
+  // REQUIRES: no operation has started yet.
+  void RestoreClocks(const SavedClocks& clocks);
+
   // Whether a slot's segment id is a flash segment's (flash_tier.h): ids above the pool's.
   bool OnFlash(uint32_t segment) const { return segment >= pool.max_segments(); }
   // The item at a RAM location. REQUIRES: !OnFlash(loc.segment); an item on flash is read

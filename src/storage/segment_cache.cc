@@ -47,8 +47,15 @@ Status SegmentCache::Init() {
     MutexLock lock(registry_mu_);
     contexts_.push_back(background_ctx_.get());
   }
+  if (!core_.options.memory_file.empty()) WarmRestart(core_).Restore(*background_ctx_);
   if (core_.options.background_thread) reclaim_.StartBackground(background_ctx_.get());
   return Status::Ok();
+}
+
+Status SegmentCache::SaveForRestart() {
+  if (core_.options.memory_file.empty()) return Status::Ok();
+  reclaim_.StopBackground();
+  return WarmRestart(core_).Save();
 }
 
 SegmentCache::~SegmentCache() {
