@@ -20,7 +20,12 @@ MEMORY = ["-m", "64"]
 
 
 def start(start_server, path, *flags):
-    return start_server("-e", str(path), *(list(flags) or MEMORY))
+    """A server on memory file `path`, once it has answered: it listens before the cache is made,
+    and restored, which is when the [restart] lines are written."""
+    server = start_server("-e", str(path), *(list(flags) or MEMORY))
+    with server.connect() as conn:
+        assert conn.call(b"version\r\n").startswith(b"VERSION ")
+    return server
 
 
 def graceful_stop(server):

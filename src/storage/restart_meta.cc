@@ -14,7 +14,7 @@ namespace {
 
 constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'W', 'R', 'M'};
 constexpr size_t kHeaderSize = sizeof(kMagic) + 4 + 4 + 8;
-constexpr size_t kSegmentBytes = 4 * 4 + 8 + 4 * 2 + 2 + 1 + 4 + 4;
+constexpr size_t kSegmentBytes = 4 * 4 + 8 + 4 * 2 + 2 + 1 + 4 + 8;
 constexpr size_t kItemBytes = 4 + 4;
 
 class Writer {
@@ -82,7 +82,7 @@ std::string RestartMeta::Encode() const {
     w.Put(s.ttl_bucket);
     w.Put(static_cast<uint8_t>(s.kind));
     w.Put(s.chain_next);
-    w.Put(s.crc);
+    w.Put(s.checksum);
   }
   w.Put(static_cast<uint64_t>(items.size()));
   for (const Item& item : items) {
@@ -129,7 +129,7 @@ Status RestartMeta::Decode(const std::string& bytes, RestartMeta* meta) {
     uint8_t kind = 0;
     ok = r.Get(&s.id) && r.Get(&s.write_offset) && r.Get(&s.max_expiry) && r.Get(&s.flush_gen) &&
          r.Get(&s.epoch) && r.Get(&s.create_time) && r.Get(&s.last_access) &&
-         r.Get(&s.ttl_bucket) && r.Get(&kind) && r.Get(&s.chain_next) && r.Get(&s.crc);
+         r.Get(&s.ttl_bucket) && r.Get(&kind) && r.Get(&s.chain_next) && r.Get(&s.checksum);
     if (!ok) return Status::Error("truncated");
     if (kind > static_cast<uint8_t>(Kind::kChained)) return Status::Error("bad segment kind");
     s.kind = static_cast<Kind>(kind);

@@ -1,13 +1,14 @@
 #include "storage/warm_restart.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/clock.h"
-#include "base/crc32c.h"
 #include "base/hash.h"
 #include "base/logging.h"
 #include "storage/item.h"
@@ -15,13 +16,28 @@
 namespace mnemo::storage {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+// Items a restoring thread links at a time; it looks at the clock for the progress line after
+// each chunk.
+constexpr size_t kChunk = 1 << 12;
 
-// Items linked between two looks at the clock for the progress line.
-constexpr size_t kProgressStride = 1 << 16;
+// Runs task(0) ... task(count - 1) on every core (at most kMaxThreads), each task once.
+template <typename Task>
+void RunParallel(size_t count, Task&& task) {
+  constexpr size_t kMaxThreads = 8;
+  const size_t threads =
+      std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), kMaxThreads, count});
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) task(i);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& helper : helpers) helper.join();
+}
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // The bytes of a segment its checksum covers.
@@ -91,14 +107,14 @@ RestartMeta WarmRestart::Collect() const {
     s.ttl_bucket = info.ttl_bucket;
     s.kind = kinds[id];
     s.chain_next = info.chain_next;
-    s.crc = Crc32c(pool.Data(id), CheckedBytes(s, pool.segment_size()));
+    s.checksum = XXH3_64bits(pool.Data(id), CheckedBytes(s, pool.segment_size()));
     meta.segments.push_back(s);
   }
   return meta;
 }
 
 Status WarmRestart::Save() {
-  const Clock::time_point start = Clock::now();
+  const auto start = std::chrono::steady_clock::now();
   const RestartMeta meta = Collect();
   // The memory first: metadata that exists describes bytes that are in the file.
   Status status = core_.pool.Sync();
@@ -143,58 +159,86 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
   for (size_t i = 0; i < meta.segments.size(); ++i) {
     index[meta.segments[i].id] = static_cast<int64_t>(i);
   }
-  std::vector<bool> chained_seen(meta.segments.size(), false);
-  size_t next_item = 0;
-  for (const RestartMeta::Segment& s : meta.segments) {
+  // The items of each segment: meta.items[first[i], first[i + 1]).
+  std::vector<size_t> first(meta.segments.size() + 1, meta.items.size());
+  for (size_t i = meta.items.size(); i-- > 0;) {
+    const RestartMeta::Item& item = meta.items[i];
+    const int64_t at = index[item.segment];
+    if (at < 0 || meta.segments[at].kind == RestartMeta::Kind::kChained) {
+      return fail(item.segment, "an item in a segment that was not saved");
+    }
+    if (i > 0 &&
+        (meta.items[i - 1].segment > item.segment ||
+         (meta.items[i - 1].segment == item.segment && meta.items[i - 1].offset >= item.offset))) {
+      return fail(item.segment, "items out of order");
+    }
+    first[at] = i;
+  }
+  for (size_t i = meta.segments.size(); i-- > 0;) first[i] = std::min(first[i], first[i + 1]);
+
+  // Each segment's bytes and items, on every core: a restore reads the whole cache.
+  std::vector<uint32_t> head_size(meta.segments.size(), 0);  // a chain head's item size
+  std::vector<std::string> failures(meta.segments.size());
+  RunParallel(meta.segments.size(), [&](size_t i) {
+    const RestartMeta::Segment& s = meta.segments[i];
     const char* data = pool.Data(s.id);
-    if (Crc32c(data, CheckedBytes(s, segment_size)) != s.crc)
-      return fail(s.id, "checksum mismatch");
-    if (s.kind == RestartMeta::Kind::kChained) continue;
+    if (XXH3_64bits(data, CheckedBytes(s, segment_size)) != s.checksum) {
+      failures[i] = "checksum mismatch";
+      return;
+    }
+    if (s.kind == RestartMeta::Kind::kChained) return;
     // Its items, by a walk from its first one: each saved location must be an item's start.
+    size_t next_item = first[i];
     size_t offset = 0;
-    const size_t end = s.kind == RestartMeta::Kind::kChainHead ? 1 : s.write_offset;
-    while (offset < end) {
+    do {
       // The walk must not read past the segment's end (nor the mapping's), header included.
       char head[kItemMaxHeader] = {};
       const size_t room = segment_size - offset;
       std::memcpy(head, data + offset, std::min(room, sizeof(head)));
       const ItemSpan span = ItemSpanAt(head);
       const bool chained = (item_internal::LoadInfo(head) & kItemChained) != 0;
-      if (span.key_size == 0 || span.header_size > room) return fail(s.id, "bad item header");
-      const bool at_item = next_item < meta.items.size() && meta.items[next_item].segment == s.id &&
-                           meta.items[next_item].offset == offset;
+      if (span.key_size == 0 || span.header_size > room) {
+        failures[i] = "bad item header";
+        return;
+      }
+      const bool at_item = next_item < first[i + 1] && meta.items[next_item].offset == offset;
       if (s.kind == RestartMeta::Kind::kChainHead) {
-        if (!chained || !at_item || span.item_size() <= segment_size) {
-          return fail(s.id, "not the head of a large item");
+        if (!chained || !at_item || first[i + 1] != next_item + 1 ||
+            span.item_size() <= segment_size) {
+          failures[i] = "not the head of a large item";
         }
-        // Its chain: every segment saved, as a continuation, once.
-        size_t count = (span.item_size() + segment_size - 1) / segment_size;
-        uint32_t next = s.chain_next;
-        for (; count > 1; --count) {
-          if (next >= pool.max_segments() || index[next] < 0 ||
-              meta.segments[index[next]].kind != RestartMeta::Kind::kChained ||
-              chained_seen[index[next]]) {
-            return fail(s.id, "broken chain");
-          }
-          chained_seen[index[next]] = true;
-          next = meta.segments[index[next]].chain_next;
-        }
-        if (next != kNoSegment) return fail(s.id, "chain too long");
-        ++next_item;
-        break;
+        head_size[i] = static_cast<uint32_t>(span.item_size());
+        return;
       }
       if (chained || span.item_size() > s.write_offset - offset) {
-        return fail(s.id, "item past the write offset");
+        failures[i] = "item past the write offset";
+        return;
       }
       if (at_item) ++next_item;
       offset += span.item_size();
-    }
-    if (next_item < meta.items.size() && meta.items[next_item].segment == s.id) {
-      return fail(s.id, "an item is not where the walk finds items");
-    }
+    } while (offset < s.write_offset);
+    if (next_item != first[i + 1]) failures[i] = "an item is not where the walk finds items";
+  });
+  for (size_t i = 0; i < meta.segments.size(); ++i) {
+    if (!failures[i].empty()) return fail(meta.segments[i].id, failures[i]);
   }
-  if (next_item != meta.items.size()) {
-    return fail(meta.items[next_item].segment, "an item in a segment that was not saved");
+
+  // Each large item's chain: every segment saved, as a continuation, once.
+  std::vector<bool> chained_seen(meta.segments.size(), false);
+  for (size_t i = 0; i < meta.segments.size(); ++i) {
+    const RestartMeta::Segment& s = meta.segments[i];
+    if (s.kind != RestartMeta::Kind::kChainHead) continue;
+    uint32_t next = s.chain_next;
+    for (size_t count = (head_size[i] + segment_size - 1) / segment_size; count > 1; --count) {
+      if (next >= pool.max_segments() || index[next] < 0 ||
+          meta.segments[index[next]].kind != RestartMeta::Kind::kChained ||
+          chained_seen[index[next]]) {
+        return fail(s.id, "broken chain");
+      }
+      chained_seen[index[next]] = true;
+      next = meta.segments[index[next]].chain_next;
+    }
+    if (next != kNoSegment) return fail(s.id, "chain too long");
   }
   for (size_t i = 0; i < meta.segments.size(); ++i) {
     if (meta.segments[i].kind == RestartMeta::Kind::kChained && !chained_seen[i]) {
@@ -205,6 +249,7 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
 }
 
 size_t WarmRestart::Restore(ThreadContext& ctx) {
+  const Clock::time_point start = Clock::now();
   const std::string& file = core_.options.memory_file;
   const std::string meta_path = MetaPathFor(file);
   RestartMeta meta;
@@ -244,11 +289,10 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
               file.c_str(), status.message().c_str());
     return 0;
   }
-  return Apply(meta, ctx);
+  return Apply(meta, start, ctx);
 }
 
-size_t WarmRestart::Apply(const RestartMeta& meta, ThreadContext& ctx) {
-  const Clock::time_point start = Clock::now();
+size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, ThreadContext& ctx) {
   SegmentPool& pool = core_.pool;
   if (ResumeClock(meta.time_base, meta.saved_now)) {
     MNEMO_LOG(0,
@@ -281,44 +325,64 @@ size_t WarmRestart::Apply(const RestartMeta& meta, ThreadContext& ctx) {
   }
   pool.RestoreInUse(ids);
 
+  // The items, on every core, a chunk at a time: the table takes concurrent inserts (stripe locks)
+  // and grows as they come. Counted here, into `ctx` at the end, which only this thread may add to.
   const uint32_t now = core_.Now();
-  size_t linked = 0;
-  Clock::time_point last_line = start;
-  for (size_t i = 0; i < meta.items.size(); ++i) {
-    const RestartMeta::Item& saved = meta.items[i];
-    if (i % kProgressStride == kProgressStride - 1 &&
-        Clock::now() - last_line >= std::chrono::seconds(1)) {
-      last_line = Clock::now();
-      MNEMO_LOG(0, "[restart] restoring: %zu of %zu items\n", i, meta.items.size());
+  std::atomic<size_t> linked{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<size_t> done{0};
+  std::atomic<int64_t> last_line{0};  // milliseconds since start of the last progress line
+  std::atomic<bool> full{false};
+  const size_t chunks = (meta.items.size() + kChunk - 1) / kChunk;
+  RunParallel(chunks, [&](size_t chunk) {
+    const size_t end = std::min(meta.items.size(), (chunk + 1) * kChunk);
+    size_t chunk_linked = 0;
+    uint64_t chunk_bytes = 0;
+    for (size_t i = chunk * kChunk; i < end && !full.load(std::memory_order_relaxed); ++i) {
+      const RestartMeta::Item& saved = meta.items[i];
+      const ItemLocation loc{saved.segment, saved.offset};
+      const char* item = core_.ItemAt(loc);
+      ItemHeader header;
+      ItemHeader::Decode(item, &header);
+      // Expired or flushed while it was down (or, the clock clamped, since the save).
+      if (core_.Invalid(loc, header, now)) continue;
+      if (core_.table.full()) {
+        full.store(true, std::memory_order_relaxed);
+        break;
+      }
+      const std::string_view key = ItemKey(item, header);
+      const uint64_t hash = HashKey(key);
+      {
+        SpinLockGuard guard(core_.table.StripeFor(hash));
+        // Never twice: a key has one slot (the save listed slots, so this is a safeguard).
+        const bool present = core_.table.Find(hash, [&](ItemLocation at) {
+          const char* other = core_.ItemAt(at);
+          ItemHeader other_header;
+          ItemHeader::Decode(other, &other_header);
+          return ItemKey(other, other_header) == key;
+        }) != nullptr;
+        if (present || !core_.table.Insert(hash, loc)) continue;
+        Slot* slot = core_.table.FindLocation(hash, loc);
+        for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+      }
+      const size_t size = header.item_size();
+      core_.LiveAdd(loc.segment, size);
+      ++chunk_linked;
+      chunk_bytes += size;
+      core_.table.Grow();
     }
-    const ItemLocation loc{saved.segment, saved.offset};
-    const char* item = core_.ItemAt(loc);
-    ItemHeader header;
-    ItemHeader::Decode(item, &header);
-    // Expired or flushed while it was down (or the clock's clamp aside, since the save).
-    if (core_.Invalid(loc, header, now)) continue;
-    if (core_.table.full()) break;
-    const std::string_view key = ItemKey(item, header);
-    const uint64_t hash = HashKey(key);
-    {
-      SpinLockGuard guard(core_.table.StripeFor(hash));
-      const bool present = core_.table.Find(hash, [&](ItemLocation at) {
-        const char* other = core_.ItemAt(at);
-        ItemHeader other_header;
-        ItemHeader::Decode(other, &other_header);
-        return ItemKey(other, other_header) == key;
-      }) != nullptr;
-      if (present || !core_.table.Insert(hash, loc)) continue;
-      Slot* slot = core_.table.FindLocation(hash, loc);
-      for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+    linked.fetch_add(chunk_linked, std::memory_order_relaxed);
+    bytes.fetch_add(chunk_bytes, std::memory_order_relaxed);
+    const size_t so_far =
+        done.fetch_add(end - chunk * kChunk, std::memory_order_relaxed) + end - chunk * kChunk;
+    const auto ms = static_cast<int64_t>(SecondsSince(start) * 1000);
+    int64_t last = last_line.load(std::memory_order_relaxed);
+    if (ms - last >= 1000 && last_line.compare_exchange_strong(last, ms)) {
+      MNEMO_LOG(0, "[restart] restoring: %zu of %zu items\n", so_far, meta.items.size());
     }
-    const size_t size = header.item_size();
-    core_.LiveAdd(loc.segment, size);
-    ctx.Add(CacheCounter::curr_items, 1);
-    ctx.Add(CacheCounter::bytes, static_cast<int64_t>(size));
-    ++linked;
-    core_.table.Grow();
-  }
+  });
+  ctx.Add(CacheCounter::curr_items, static_cast<int64_t>(linked.load()));
+  ctx.Add(CacheCounter::bytes, static_cast<int64_t>(bytes.load()));
 
   // Sealed in the order they were opened, so that eviction meets the oldest first.
   std::vector<const RestartMeta::Segment*> order;
@@ -334,9 +398,9 @@ size_t WarmRestart::Apply(const RestartMeta& meta, ThreadContext& ctx) {
       core_.buckets.Append(s->id);
     }
   }
-  MNEMO_LOG(0, "[restart] restored %zu of %zu items in %.3f s\n", linked, meta.items.size(),
+  MNEMO_LOG(0, "[restart] restored %zu of %zu items in %.3f s\n", linked.load(), meta.items.size(),
             SecondsSince(start));
-  return linked;
+  return linked.load();
 }
 
 }  // namespace mnemo::storage

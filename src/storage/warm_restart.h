@@ -6,7 +6,7 @@
 // (once every request has finished) writes RestartMeta next to the file: the location of each
 // item the hash table points at (a list, rather than a mark in the item: every bit of an item's
 // info byte is in use, and a stop is the only moment the list must be right), the descriptors of
-// their segments with a CRC32C of each segment's bytes, the CAS epochs, the flush_all clocks and
+// their segments with a checksum of each segment's bytes, the CAS epochs, the flush_all clocks and
 // the clock's time base. Restore checks all of it before it changes anything: the metadata's own
 // checksum, the settings that decide the file's layout, the file's size, each segment's checksum,
 // and a walk of each segment from its first item to its write offset, on which every saved
@@ -18,6 +18,7 @@
 // Thread safety: Save and Restore REQUIRE that no other thread uses the cache.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 #include "base/status.h"
@@ -48,8 +49,11 @@ class WarmRestart {
   Status Check(const RestartMeta& meta) const;
 
  private:
-  // Restores descriptors, clocks and items. REQUIRES: Incompatible() and Check() found nothing.
-  size_t Apply(const RestartMeta& meta, ThreadContext& ctx);
+  using Clock = std::chrono::steady_clock;
+
+  // Restores descriptors, clocks and items; the restore began at `start`. REQUIRES:
+  // Incompatible() and Check() found nothing.
+  size_t Apply(const RestartMeta& meta, Clock::time_point start, ThreadContext& ctx);
 
   CacheCore& core_;
 };

@@ -327,7 +327,7 @@ TEST(RestartMetaTest, EncodeDecodeRoundTripsAndRejectsDamage) {
   ASSERT_EQ(back.items.size(), 2u);
   EXPECT_EQ(back.items[1].offset, 40u);
   EXPECT_EQ(back.items[1].counter, 15);
-  EXPECT_EQ(back.segments[0].crc, 0xabcdu);
+  EXPECT_EQ(back.segments[0].checksum, 0xabcdu);
   for (size_t at = 0; at < bytes.size(); ++at) {
     std::string damaged = bytes;
     damaged[at] = static_cast<char>(damaged[at] ^ 1);
