@@ -1,6 +1,7 @@
 #include "storage/cache_core.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/hash.h"
@@ -36,8 +37,8 @@ CacheOptions CacheCore::Normalize(CacheOptions options) {
   return options;
 }
 
-CacheCore::CacheCore(const CacheOptions& normalized)
-    : options(normalized),
+CacheCore::CacheCore(CacheOptions normalized)
+    : options(std::move(normalized)),
       pool(options.memory_limit, ReserveBytes(options), options.segment_size),
       buckets(&pool),
       table(options.hash_power_initial,

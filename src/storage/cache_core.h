@@ -44,7 +44,7 @@ class CacheCore final : private LocationHasher {
   static constexpr size_t kMinSegmentSize = size_t{64} << 10;
 
   // REQUIRES: `options` went through Normalize. Holds no memory until Init().
-  explicit CacheCore(const CacheOptions& normalized);
+  explicit CacheCore(CacheOptions normalized);
   CacheCore(const CacheCore&) = delete;
   CacheCore& operator=(const CacheCore&) = delete;
 

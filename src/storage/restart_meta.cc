@@ -171,7 +171,7 @@ Status WriteMetaFile(const std::string& path, const RestartMeta& meta) {
       const std::string why = std::strerror(errno);
       close(fd);
       unlink(temporary.c_str());
-      return Status::Error("cannot write " + temporary + ": " + why);
+      return Status::Error(std::string("cannot write ").append(temporary).append(": ").append(why));
     }
     done += static_cast<size_t>(n);
   }

@@ -98,7 +98,8 @@ TEST_F(WarmRestartTest, EveryLiveItemComesBackWithItsValueFlagsAndCas) {
   for (int i = 0; i < 5000; ++i) {
     const std::string key = "key" + std::to_string(i);
     // Small values, compressible ones (stored compressed) and a few that expire far ahead.
-    const std::string value = i % 3 == 0 ? std::string(600, 'a' + i % 26) : "v" + std::to_string(i);
+    const std::string value =
+        i % 3 == 0 ? std::string(600, static_cast<char>('a' + i % 26)) : "v" + std::to_string(i);
     const uint64_t cas = Set(key, value, i % 7, i % 5 == 0 ? 3600 : 0);
     model[key] = {value, static_cast<uint32_t>(i % 7), cas};
   }
