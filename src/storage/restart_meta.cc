@@ -150,7 +150,9 @@ Status RestartMeta::Decode(const std::string& bytes, RestartMeta* meta) {
     (void)(r.Get(&item.segment) && r.Get(&packed));
     item.offset = packed & ((1u << 28) - 1);
     item.counter = static_cast<uint8_t>(packed >> 28);
-    if (item.offset >= m.segment_size) return Status::Error("item out of range");
+    if (item.segment >= m.max_segments || item.offset >= m.segment_size) {
+      return Status::Error("item out of range");
+    }
   }
   *meta = std::move(m);
   return Status::Ok();

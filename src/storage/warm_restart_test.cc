@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "storage/cache.h"
+#include "storage/segment_cache.h"
 #include "testing/storage/cache_calls.h"
 #include "testing/storage/cache_test_util.h"
 
@@ -145,6 +146,41 @@ TEST_F(WarmRestartTest, EveryLiveItemComesBackWithItsValueFlagsAndCas) {
   // New versions get CAS values no restored item has: the epochs went on.
   const uint64_t fresh = Set("fresh", "x");
   for (const auto& [key, want] : model) EXPECT_GT(fresh, want.cas) << key;
+}
+
+// The restored segments and the ones taken after (the merge policy's destination, new writes)
+// are never the same: a full cache keeps evicting and storing, and what it returns is right.
+TEST_F(WarmRestartTest, ARestoredCacheEvictsAndStoresAsUsual) {
+  const auto value_for = [](const std::string& key) { return key + std::string(900, '.') + key; };
+  Start();
+  for (int i = 0; i < 8000; ++i)
+    Set("old" + std::to_string(i), value_for("old" + std::to_string(i)));
+  Stop();
+  Start();
+  // Every segment not free is counted in use, and only those.
+  const SegmentPool& pool = static_cast<SegmentCache&>(*cache_).pool();
+  uint32_t not_free = 0;
+  for (uint32_t id = 0; id < pool.max_segments(); ++id) {
+    not_free += pool.Info(id).state.load() != SegmentState::kFree ? 1 : 0;
+  }
+  EXPECT_EQ(not_free, pool.in_use());
+  EXPECT_EQ(pool.in_use() + pool.free_count(), pool.max_segments());
+  // Read some, so that merge eviction keeps them, then fill twice the cache with new keys.
+  Seen seen;
+  for (int i = 0; i < 8000; i += 3) Get("old" + std::to_string(i), &seen);
+  for (int i = 0; i < 32000; ++i)
+    Set("new" + std::to_string(i), value_for("new" + std::to_string(i)));
+  size_t hits = 0;
+  for (const char* prefix : {"old", "new"}) {
+    for (int i = 0; i < 32000; ++i) {
+      const std::string key = prefix + std::to_string(i);
+      if (!Get(key, &seen)) continue;
+      ++hits;
+      ASSERT_EQ(seen.value, value_for(key)) << key;
+    }
+  }
+  EXPECT_GT(hits, 8000u);
+  EXPECT_EQ(CurrItems(), static_cast<int64_t>(hits));
 }
 
 TEST_F(WarmRestartTest, TheMetadataIsReadOnce) {
