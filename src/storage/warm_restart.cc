@@ -289,10 +289,12 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
               file.c_str(), status.message().c_str());
     return 0;
   }
-  return Apply(meta, start, ctx);
+  const double checked = SecondsSince(start);
+  return Apply(meta, start, checked, ctx);
 }
 
-size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, ThreadContext& ctx) {
+size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, double checked,
+                          ThreadContext& ctx) {
   SegmentPool& pool = core_.pool;
   if (ResumeClock(meta.time_base, meta.saved_now)) {
     MNEMO_LOG(0,
@@ -398,8 +400,8 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, Thre
       core_.buckets.Append(s->id);
     }
   }
-  MNEMO_LOG(0, "[restart] restored %zu of %zu items in %.3f s\n", linked.load(), meta.items.size(),
-            SecondsSince(start));
+  MNEMO_LOG(0, "[restart] restored %zu of %zu items in %.3f s (%.3f s of checks)\n", linked.load(),
+            meta.items.size(), SecondsSince(start), checked);
   return linked.load();
 }
 

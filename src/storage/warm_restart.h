@@ -51,9 +51,10 @@ class WarmRestart {
  private:
   using Clock = std::chrono::steady_clock;
 
-  // Restores descriptors, clocks and items; the restore began at `start`. REQUIRES:
-  // Incompatible() and Check() found nothing.
-  size_t Apply(const RestartMeta& meta, Clock::time_point start, ThreadContext& ctx);
+  // Restores descriptors, clocks and items; the restore began at `start`, and its checks took
+  // `checked` seconds. REQUIRES: Incompatible() and Check() found nothing.
+  size_t Apply(const RestartMeta& meta, Clock::time_point start, double checked,
+               ThreadContext& ctx);
 
   CacheCore& core_;
 };
