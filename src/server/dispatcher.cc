@@ -364,9 +364,9 @@ Dispatcher::Outcome Dispatcher::Shutdown(const protocol::Command& cmd) {
     Reply(replies::kShutdownDisabled);
     return Outcome::kDone;
   }
-  // "graceful" waits for nothing more here than a plain shutdown does: both stop accepting,
-  // finish the round in progress and join every thread. memcached compares the argument's bytes
-  // with the start of "graceful" only, so "shutdown g" is graceful too.
+  // Both stop accepting, finish the round in progress and join every thread; "graceful" (SIGUSR1's
+  // stop) then saves the cache for a warm restart if it has a memory file (-e). memcached compares
+  // the argument's bytes with the start of "graceful" only, so "shutdown g" is graceful too.
   constexpr std::string_view kGraceful = "graceful";
   const bool graceful =
       cmd.arguments.find(' ') == std::string_view::npos && kGraceful.starts_with(cmd.arguments);
@@ -374,7 +374,7 @@ Dispatcher::Outcome Dispatcher::Shutdown(const protocol::Command& cmd) {
     Reply(replies::kBadShutdownMode);
     return Outcome::kDone;
   }
-  server_.request_shutdown();
+  server_.request_shutdown(graceful && !cmd.arguments.empty());
   return Outcome::kClose;
 }
 

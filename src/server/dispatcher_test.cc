@@ -41,7 +41,10 @@ class DispatcherTest : public ::testing::Test {
     cache_ = storage::CreateCacheOrDie(options_.ToCacheOptions());
     server_ = std::make_unique<ServerContext>(options_, *cache_);
     server_->stats.Register(&stats_);
-    server_->request_shutdown = [this] { ++shutdowns_; };
+    server_->request_shutdown = [this](bool graceful) {
+      ++shutdowns_;
+      graceful_shutdowns_ += graceful ? 1 : 0;
+    };
     context_ = cache_->NewContext();
     dispatcher_ = std::make_unique<Dispatcher>(*server_, *context_, stats_);
   }
@@ -108,6 +111,7 @@ class DispatcherTest : public ::testing::Test {
   Dispatcher::Outcome last_outcome_ = Dispatcher::Outcome::kDone;
   int drains_ = 0;
   int shutdowns_ = 0;
+  int graceful_shutdowns_ = 0;
 };
 
 TEST_F(DispatcherTest, StoresAndRetrieves) {
@@ -212,6 +216,12 @@ TEST_F(DispatcherTest, ShutdownWithDashA) {
   EXPECT_EQ(Run("shutdown\r\n"), "");
   EXPECT_EQ(last_outcome_, Dispatcher::Outcome::kClose);
   EXPECT_EQ(shutdowns_, 1);
+  EXPECT_EQ(graceful_shutdowns_, 0);
+  // memcached compares with the start of "graceful" only.
+  EXPECT_EQ(Run("shutdown graceful\r\n"), "");
+  EXPECT_EQ(Run("shutdown g\r\n"), "");
+  EXPECT_EQ(shutdowns_, 3);
+  EXPECT_EQ(graceful_shutdowns_, 2);
 }
 
 TEST_F(DispatcherTest, StatsSubcommands) {

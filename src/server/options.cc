@@ -182,7 +182,7 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
       NoteIgnored("-L", "large memory pages are not supported");
       return Status::Ok();
     case 'e':
-      NoteIgnored("-e", "a restartable cache in a memory file is not supported yet");
+      options->memory_file = std::string(arg);
       return Status::Ok();
     // Security flags fail closed until they are built (issue 21): a server asked for TLS or
     // authentication must not serve in the clear or without it. memcached built without TLS or
@@ -250,6 +250,7 @@ storage::CacheOptions Options::ToCacheOptions() const {
   cache.compress_min = compress_min;
   cache.compress_ratio = compress_ratio;
   if (hash_power != 0) cache.hash_power_initial = hash_power;
+  cache.memory_file = memory_file;
   return cache;
 }
 
@@ -378,7 +379,8 @@ std::string UsageText() {
       "-W, --disable-watch       disable watch commands (live logging)\n"
       "-N, --napi-ids=<num>      accepted for compatibility; threads are chosen round robin\n"
       "-Y, --auth-file=<file>    not supported yet: ignored, with a warning\n"
-      "-e, --memory-file=<file>  not supported yet: ignored, with a warning\n"
+      "-e, --memory-file=<file>  item memory in this file: a restartable cache (stop with\n"
+      "                          SIGUSR1)\n"
       "-S, --enable-sasl         not supported yet: ignored, with a warning\n"
       "-Z, --enable-ssl          not supported yet: ignored, with a warning\n"
       "-o, --extended            comma-separated list of extended options:\n";

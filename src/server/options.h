@@ -100,6 +100,7 @@ struct Options {
   int chunk_size = 48;                     // -n; likewise
   bool evict = true;                       // -M turns eviction off
   bool use_cas = true;                     // -C turns CAS off
+  std::string memory_file;                 // -e: item memory in this file, restartable
   // Process.
   int verbosity = 0;             // -v, -vv
   std::string user;              // -u

@@ -98,7 +98,7 @@ class Server::Acceptor final : public net::EventLoop::Handler {
 
 class Server::SignalReader final : public net::EventLoop::Handler {
  public:
-  SignalReader(int fd, net::EventLoop& loop) : fd_(fd), loop_(loop) {}
+  SignalReader(int fd, Server& server) : fd_(fd), server_(server) {}
 
   void OnEvents(uint32_t /*events*/) override {
     signalfd_siginfo info{};
@@ -108,18 +108,17 @@ class Server::SignalReader final : public net::EventLoop::Handler {
       case SIGHUP:
         return;  // memcached reloads its TLS certificates; mnemod has none, and keeps serving
       case SIGUSR1:
-        std::fprintf(stderr, "Gracefully stopping\n");
-        break;
+        server_.RequestShutdown(/*graceful=*/true);
+        return;
       default:
-        MNEMO_LOG(1, "Exiting normally\n");
-        break;
+        server_.RequestShutdown(/*graceful=*/false);
+        return;
     }
-    loop_.Stop();
   }
 
  private:
   const int fd_;
-  net::EventLoop& loop_;
+  Server& server_;
 };
 
 Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
@@ -183,12 +182,12 @@ Status Server::Run() {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGUSR1);  // a graceful stop; the warm restart (-e) will build on it
+  sigaddset(&signals, SIGUSR1);  // a graceful stop: with -e, the cache is saved
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers any other write
   const int signal_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
   if (signal_fd < 0) return Status::Error(std::string("signalfd: ") + strerror(errno));
-  SignalReader signal_reader(signal_fd, *loop_);
+  SignalReader signal_reader(signal_fd, *this);
   reserve_fd_ = OpenReserveFd();
 
   storage::CacheOptions cache_options = options_.ToCacheOptions();
@@ -200,7 +199,7 @@ Status Server::Run() {
   }
   context_ = std::make_unique<ServerContext>(options_, *cache_);
   context_->flash = flash_.get();
-  context_->request_shutdown = [this] { RequestShutdown(); };
+  context_->request_shutdown = [this](bool graceful) { RequestShutdown(graceful); };
   context_->stats.Register(&stats_);
   for (int i = 0; i < options_.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(*context_));
@@ -246,11 +245,28 @@ Status Server::Run() {
   workers_.clear();
   close(signal_fd);
   context_.reset();
+  // Every request has finished and every worker's context is gone: nothing writes any more.
+  if (graceful_.load(std::memory_order_relaxed)) {
+    const Status saved = cache_->SaveForRestart();
+    if (!saved.ok()) {
+      std::fprintf(stderr, "[restart] failed to save metadata: %s\n", saved.message().c_str());
+    }
+  }
   cache_.reset();
   return status;
 }
 
-void Server::RequestShutdown() { loop_->Stop(); }
+void Server::RequestShutdown(bool graceful) {
+  // What memcached 1.6.45 says for each.
+  if (graceful) {
+    if (!graceful_.exchange(true, std::memory_order_relaxed)) {
+      std::fprintf(stderr, "Gracefully stopping\n");
+    }
+  } else {
+    MNEMO_LOG(1, "Exiting normally\n");
+  }
+  loop_->Stop();
+}
 
 void Server::AcceptFrom(net::Listener& listener) {
   for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {

@@ -1,8 +1,9 @@
 // Server is mnemod: the listening sockets, the cache, the worker threads, and the main thread's
 // loop that accepts connections and hands them to the workers round robin. It runs until SIGINT,
 // SIGTERM, SIGUSR1 (memcached's graceful stop) or the `shutdown` command, then stops accepting,
-// stops every worker, joins every thread and returns. SIGHUP, which memcached answers by reloading
-// its TLS certificates, is read and ignored.
+// stops every worker, joins every thread and returns. After a graceful stop (SIGUSR1, `shutdown
+// graceful`) with a memory file (-e), the cache is saved for a warm restart before it is freed.
+// SIGHUP, which memcached answers by reloading its TLS certificates, is read and ignored.
 //
 // -c is counted as memcached counts it, in file descriptors: memcached turns a client away when
 // the descriptor accept() gave it is -c minus 1 or more, so it admits -c - 1 - D clients, D being
@@ -22,6 +23,7 @@
 // thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -58,8 +60,8 @@ class Server final : private net::EventLoop::Observer {
   // loop.
   Status Run();
 
-  // Stops Run() as SIGTERM does.
-  void RequestShutdown();
+  // Stops Run() as SIGTERM does, or as SIGUSR1 does if `graceful`.
+  void RequestShutdown(bool graceful);
 
  private:
   class Acceptor;
@@ -76,6 +78,9 @@ class Server final : private net::EventLoop::Observer {
   void OnTick() override {}
 
   const Options options_;
+  // Set by SIGUSR1 or `shutdown graceful`: with -e, the cache is saved as Run() returns. Only the
+  // main thread's loop stops the server, but `shutdown` runs on a worker, hence atomic.
+  std::atomic<bool> graceful_{false};
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::vector<int> udp_fds_;  // -U's sockets, until Run() hands them to the workers
   int64_t client_limit_ = 0;  // connections admitted at once

@@ -72,8 +72,9 @@ struct ServerContext {
   std::atomic<int64_t> curr_connections{0};
   // Seconds since start at which the last flush_all takes effect (memcached's "oldest").
   std::atomic<uint32_t> oldest_live{0};
-  // Stops the server as SIGTERM does (the `shutdown` command). Safe from any thread.
-  std::function<void()> request_shutdown;
+  // Stops the server as SIGTERM does (`shutdown`), or as SIGUSR1 does if graceful (`shutdown
+  // graceful`: with -e, the cache is saved for a warm restart). Safe from any thread.
+  std::function<void(bool graceful)> request_shutdown;
 };
 
 }  // namespace mnemo::server

@@ -78,7 +78,7 @@ class ServerTest : public ::testing::Test {
   // Asks the server to stop and waits for Run() to return; false if it does not within 10 s.
   bool Stop() {
     if (!run_.valid()) return true;
-    server_->RequestShutdown();
+    server_->RequestShutdown(/*graceful=*/false);
     if (run_.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return false;
     EXPECT_TRUE(run_.get().ok());
     return true;

@@ -798,6 +798,10 @@ const Setting kSettings[] = {
     Line(
         "num_napi_ids", [](O o, R) { return Number(o.napi_ids); },
         "-N, accepted for compatibility: connections go to threads round robin"),
+    Line(
+        "memory_file",
+        [](O o, R) { return o.memory_file.empty() ? std::string("(null)") : o.memory_file; },
+        "-e: the file item memory is mapped from; (null) without one, as memcached prints it"),
     // mnemo's own.
     {"segment_size", [](O, R r) { return Number(r.segment_size); }, "segment_size", true,
      [](std::string_view v, Options* o) {

@@ -54,6 +54,9 @@ struct CacheOptions {
   // -o ext_path: the flash devices of the flash tier, opened by the caller with this cache's
   // segment size (Normalize); none if null. Must outlive the cache.
   const flash::FlashSpace* flash = nullptr;
+  // -e: item memory is a shared mapping of this file, and a cache saved with SaveForRestart is
+  // restored from it (docs/warm-restart.md). Empty: anonymous memory.
+  std::string memory_file;
 };
 
 // Exptime as memcached clients send it: 0 never expires; up to 30 days, relative seconds; above,
@@ -382,6 +385,10 @@ class Cache {
   virtual void AllowFlashWaits(Context& ctx) = 0;
   virtual std::optional<FlashWait> TakeFlashWait(Context& ctx) = 0;
   virtual void SetFlashWaitServed(Context& ctx, std::optional<FlashWait> wait) = 0;
+  // A graceful stop with a memory file (-e): syncs the file and saves, next to it, what the next
+  // start needs to restore every live item (docs/warm-restart.md). Ok, doing nothing, without a
+  // memory file. REQUIRES: no operation in flight, and none after it but the destructor.
+  virtual Status SaveForRestart() = 0;
 };
 
 }  // namespace mnemo::storage

@@ -1,6 +1,7 @@
 #include "storage/cache_core.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/hash.h"
@@ -18,6 +19,8 @@ constexpr size_t kMaxReserveBytes = size_t{64} << 30;
 constexpr size_t kMinAverageItemBytes = 16;
 
 size_t ReserveBytes(const CacheOptions& options) {
+  // A memory file holds -m and no more: what a restart finds must be all the cache had.
+  if (!options.memory_file.empty()) return options.memory_limit;
   const size_t wanted = std::max(options.memory_limit,
                                  std::min(options.memory_limit * kReserveFactor, kMaxReserveBytes));
   return std::min(wanted, size_t{kMaxSegments} * options.segment_size);
@@ -34,8 +37,8 @@ CacheOptions CacheCore::Normalize(CacheOptions options) {
   return options;
 }
 
-CacheCore::CacheCore(const CacheOptions& normalized)
-    : options(normalized),
+CacheCore::CacheCore(CacheOptions normalized)
+    : options(std::move(normalized)),
       pool(options.memory_limit, ReserveBytes(options), options.segment_size),
       buckets(&pool),
       table(options.hash_power_initial,
@@ -57,7 +60,7 @@ bool CacheCore::SetMemoryLimit(size_t bytes) {
 }
 
 Status CacheCore::Init() {
-  Status status = pool.Init();
+  Status status = pool.Init(options.memory_file);
   if (!status.ok()) return status;
   status = table.Init();
   if (!status.ok()) return status;
@@ -93,6 +96,19 @@ void CacheCore::FlushAll(const FlushRequest& request) {
   } else {
     flush_at_.store(at, std::memory_order_release);
   }
+}
+
+CacheCore::SavedClocks CacheCore::SaveClocks() const {
+  return {next_epoch_.load(std::memory_order_relaxed), flush_gen(),
+          flush_at_.load(std::memory_order_relaxed),
+          flushed_second_.load(std::memory_order_relaxed)};
+}
+
+void CacheCore::RestoreClocks(const SavedClocks& clocks) {
+  next_epoch_.store(clocks.next_epoch, std::memory_order_relaxed);
+  flush_gen_.store(clocks.flush_gen, std::memory_order_relaxed);
+  flush_at_.store(clocks.flush_at, std::memory_order_relaxed);
+  flushed_second_.store(clocks.flushed_second, std::memory_order_relaxed);
 }
 
 uint64_t CacheCore::VersionOf(ItemLocation loc) const {

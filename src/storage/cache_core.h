@@ -44,7 +44,7 @@ class CacheCore final : private LocationHasher {
   static constexpr size_t kMinSegmentSize = size_t{64} << 10;
 
   // REQUIRES: `options` went through Normalize. Holds no memory until Init().
-  explicit CacheCore(const CacheOptions& normalized);
+  explicit CacheCore(CacheOptions normalized);
   CacheCore(const CacheCore&) = delete;
   CacheCore& operator=(const CacheCore&) = delete;
 
@@ -81,6 +81,17 @@ class CacheCore final : private LocationHasher {
     return now == flushed_second_.load(std::memory_order_relaxed);
   }
   uint64_t NextEpoch() { return next_epoch_.fetch_add(1, std::memory_order_relaxed); }
+
+  // The clocks of CAS and flush_all, as a warm restart saves and restores them.
+  struct SavedClocks {
+    uint64_t next_epoch = 0;
+    uint32_t flush_gen = 0;
+    uint32_t flush_at = 0;
+    uint32_t flushed_second = 0;
+  };
+  SavedClocks SaveClocks() const;
+  // REQUIRES: no operation has started yet.
+  void RestoreClocks(const SavedClocks& clocks);
 
   // Whether a slot's segment id is a flash segment's (flash_tier.h): ids above the pool's.
   bool OnFlash(uint32_t segment) const { return segment >= pool.max_segments(); }

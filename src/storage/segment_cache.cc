@@ -41,14 +41,22 @@ Status SegmentCache::Init() {
     if (!status.ok()) return status;
     core_.flash = flash_.get();
   }
-  reclaim_.Init();
   background_ctx_ = std::make_unique<ThreadContext>(this);
   {
     MutexLock lock(registry_mu_);
     contexts_.push_back(background_ctx_.get());
   }
+  // Before anything takes a segment from the pool (the merge policy's destination, in Init).
+  if (!core_.options.memory_file.empty()) WarmRestart(core_).Restore(*background_ctx_);
+  reclaim_.Init();
   if (core_.options.background_thread) reclaim_.StartBackground(background_ctx_.get());
   return Status::Ok();
+}
+
+Status SegmentCache::SaveForRestart() {
+  if (core_.options.memory_file.empty()) return Status::Ok();
+  reclaim_.StopBackground();
+  return WarmRestart(core_).Save();
 }
 
 SegmentCache::~SegmentCache() {

@@ -12,6 +12,7 @@
 //   rewrite         read-modify-writes (append, incr, touch, meta invalidation)
 //   reclaim         freeing segments: dead ones, eviction, the background pass
 //   item_walk       copying every item out a few at a time, for dumps
+//   warm_restart    saving the index next to a memory file (-e), and rebuilding it from there
 //
 // Invariants:
 //  (1) A slot of the hash table points at the newest linked version of its key; every linked item
@@ -58,6 +59,7 @@
 #include "storage/segment_writer.h"
 #include "storage/thread_context.h"
 #include "storage/value_codec.h"
+#include "storage/warm_restart.h"
 
 namespace mnemo::storage {
 
@@ -89,6 +91,7 @@ class SegmentCache final : public Cache, public ContextOwner {
   void AllowFlashWaits(Context& context) override;
   std::optional<FlashWait> TakeFlashWait(Context& context) override;
   void SetFlashWaitServed(Context& context, std::optional<FlashWait> wait) override;
+  Status SaveForRestart() override;
 
   // One pass of the background thread's work, run on the calling thread (Reclaim::RunPass).
   void RunBackgroundPass() { reclaim_.RunPass(*background_ctx_); }

@@ -1,6 +1,9 @@
 #include "storage/segment_pool.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -31,19 +34,73 @@ SegmentPool::~SegmentPool() {
   if (base_ != nullptr) munmap(base_, size_t{max_segments_} * segment_size_);
 }
 
-Status SegmentPool::Init() {
+namespace {
+
+// Opens (creating) `path`, sized to `bytes` with its blocks allocated, and maps it shared.
+Status MapFile(const std::string& path, size_t bytes, int64_t* size_at_open, void** out) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::Error("cannot open memory file " + path + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  Status status = Status::Ok();
+  if (fstat(fd, &st) != 0) {
+    status = Status::Error("cannot stat memory file " + path + ": " + std::strerror(errno));
+  } else {
+    *size_at_open = st.st_size;
+    if (static_cast<uint64_t>(st.st_size) != bytes &&
+        ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      status = Status::Error("cannot size memory file " + path + " to " + std::to_string(bytes) +
+                             " bytes: " + std::strerror(errno));
+    }
+  }
+  // posix_fallocate returns the error rather than setting errno. A file system that cannot
+  // allocate blocks ahead (EOPNOTSUPP on some) is told apart from one that is full.
+  // A file of the right size whose blocks are all allocated (the last start's) needs none: on
+  // tmpfs, posix_fallocate visits every page again, a tenth of a second per GiB.
+  const bool allocated = static_cast<uint64_t>(st.st_size) == bytes &&
+                         static_cast<uint64_t>(st.st_blocks) * 512 >= bytes;
+  const int error =
+      status.ok() && !allocated ? posix_fallocate(fd, 0, static_cast<off_t>(bytes)) : 0;
+  if (status.ok() && error != 0) {
+    status = Status::Error("cannot allocate " + std::to_string(bytes) + " bytes for memory file " +
+                           path + ": " + std::strerror(error));
+  }
+  if (status.ok()) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+      status = Status::Error("cannot map memory file " + path + ": " + std::strerror(errno));
+    } else {
+      *out = p;
+    }
+  }
+  close(fd);  // the mapping keeps the file
+  return status;
+}
+
+}  // namespace
+
+Status SegmentPool::Init(const std::string& memory_file) {
   if (max_segments_ > kMaxSegments) {
     return Status::Error("cannot address more than " + std::to_string(kMaxSegments) +
                          " segments of " + std::to_string(segment_size_) + " bytes for items");
   }
   const size_t bytes = size_t{max_segments_} * segment_size_;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    return Status::Error("cannot reserve " + std::to_string(bytes) +
-                         " bytes of address space for items: " + std::strerror(errno));
+  if (memory_file.empty()) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      return Status::Error("cannot reserve " + std::to_string(bytes) +
+                           " bytes of address space for items: " + std::strerror(errno));
+    }
+    base_ = static_cast<char*>(p);
+  } else {
+    void* p = nullptr;
+    Status status = MapFile(memory_file, bytes, &file_size_at_open_, &p);
+    if (!status.ok()) return status;
+    base_ = static_cast<char*>(p);
+    file_backed_ = true;
   }
-  base_ = static_cast<char*>(p);
   infos_.reset(new (std::nothrow) SegmentInfo[max_segments_]);
   if (infos_ == nullptr) {
     return Status::Error("cannot allocate " + std::to_string(max_segments_) +
@@ -52,6 +109,32 @@ Status SegmentPool::Init() {
   SpinLockGuard guard(lock_);
   free_.reserve(max_segments_);
   return Status::Ok();
+}
+
+Status SegmentPool::Sync() const {
+  if (!file_backed_) return Status::Ok();
+  if (msync(base_, size_t{max_segments_} * segment_size_, MS_SYNC) != 0) {
+    return Status::Error(std::string("msync of the memory file: ") + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+void SegmentPool::RestoreInUse(const std::vector<uint32_t>& ids) {
+  SpinLockGuard guard(lock_);
+  free_.clear();
+  // Pushed from the top, so that the lowest free ids are handed out first.
+  size_t next = ids.size();
+  for (uint32_t id = max_segments_; id-- > 0;) {
+    if (next > 0 && ids[next - 1] == id) {
+      --next;
+    } else {
+      free_.push_back(id);
+    }
+  }
+  untouched_next_ = max_segments_;
+  touched_.store(max_segments_, std::memory_order_relaxed);
+  free_count_.store(static_cast<uint32_t>(free_.size()), std::memory_order_relaxed);
+  in_use_.store(static_cast<uint32_t>(ids.size()), std::memory_order_relaxed);
 }
 
 uint32_t SegmentPool::Allocate(SegmentState state) {

@@ -1,7 +1,9 @@
 // SegmentPool is the cache's item memory: one anonymous mapping cut into equal segments, handed
 // out lazily (the kernel commits a page on first write, so RSS follows use) and reused, never
-// given back to the OS while running. Each segment has a descriptor outside that memory, which
-// holds what the cache must know about the segment without reading its items.
+// given back to the OS while running. With a memory file (-e) the mapping is a shared mapping of
+// that file instead, its blocks allocated up front, so that what the cache writes outlives the
+// process and a warm restart can find it (warm_restart.h). Each segment has a descriptor outside
+// that memory, which holds what the cache must know about the segment without reading its items.
 //
 // Invariants:
 //  (1) A segment is in exactly one state: free (on the free list), open (one Context appends to
@@ -25,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "base/spin_lock.h"
@@ -98,8 +101,18 @@ class SegmentPool {
   SegmentPool& operator=(const SegmentPool&) = delete;
 
   // Reserves the address space for the segments and allocates their descriptors; an error says
-  // how much could not be had. Every other method REQUIRES: Init() returned ok.
-  Status Init();
+  // how much could not be had. With `memory_file`, maps that file (created, or resized to
+  // max_segments() segments, its blocks allocated so that a full file system fails here rather
+  // than with SIGBUS later). Every other method REQUIRES: Init() returned ok.
+  Status Init(const std::string& memory_file = "");
+  // The size the memory file had before Init sized it (-1 if it did not exist or there is none).
+  int64_t file_size_at_open() const { return file_size_at_open_; }
+  // Writes the memory file's dirty pages back to it and waits (msync). Ok without a file.
+  Status Sync() const;
+
+  // A warm restart: marks `ids` (ascending) in use, each in the state its descriptor holds, and
+  // every other segment free. REQUIRES: nothing allocated yet.
+  void RestoreInUse(const std::vector<uint32_t>& ids);
 
   // Takes a segment (a reused one first) and marks it `state`; kNoSegment when the limit is
   // reached. Never allocates heap memory.
@@ -144,6 +157,8 @@ class SegmentPool {
   void Recycle(uint32_t id);
 
   char* base_ = nullptr;
+  bool file_backed_ = false;
+  int64_t file_size_at_open_ = -1;
   const size_t segment_size_;
   const uint32_t max_segments_;
   std::unique_ptr<SegmentInfo[]> infos_;

@@ -1,0 +1,408 @@
+#include "storage/warm_restart.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/hash.h"
+#include "base/logging.h"
+#include "storage/item.h"
+
+namespace mnemo::storage {
+namespace {
+
+// Items a restoring thread links at a time; it looks at the clock for the progress line after
+// each chunk.
+constexpr size_t kChunk = 1 << 12;
+
+// Runs task(0) ... task(count - 1) on every core (at most kMaxThreads), each task once.
+template <typename Task>
+void RunParallel(size_t count, Task&& task) {
+  constexpr size_t kMaxThreads = 8;
+  const size_t threads =
+      std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), kMaxThreads, count});
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) task(i);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& helper : helpers) helper.join();
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The bytes of a segment its checksum covers.
+size_t CheckedBytes(const RestartMeta::Segment& s, size_t segment_size) {
+  return s.kind == RestartMeta::Kind::kChained ? segment_size : s.write_offset;
+}
+
+std::string Mismatch(const char* name, const std::string& old_value) {
+  return std::string("[") + name + "] [old value: " + old_value + "]";
+}
+
+}  // namespace
+
+RestartMeta WarmRestart::Collect() const {
+  const SegmentPool& pool = core_.pool;
+  RestartMeta meta;
+  meta.memory_limit = core_.options.memory_limit;
+  meta.segment_size = pool.segment_size();
+  meta.max_segments = pool.max_segments();
+  meta.use_cas = core_.options.use_cas;
+  meta.item_size_max = core_.options.item_size_max;
+  meta.time_base = ProcessStartWallSeconds();
+  meta.saved_now = MonotonicSeconds();
+  const CacheCore::SavedClocks clocks = core_.SaveClocks();
+  meta.next_epoch = clocks.next_epoch;
+  meta.flush_gen = clocks.flush_gen;
+  meta.flush_at = clocks.flush_at;
+  meta.flushed_second = clocks.flushed_second;
+
+  // Items on flash are not saved: the flash tier starts empty.
+  core_.table.ForEachSlot([&](const Slot& slot) {
+    const ItemLocation loc = slot.location();
+    if (core_.OnFlash(loc.segment)) return;
+    ItemHeader header;
+    ItemHeader::Decode(core_.ItemAt(loc), &header);
+    if (core_.Invalid(loc, header, meta.saved_now)) return;
+    meta.items.push_back({loc.segment, loc.offset, static_cast<uint8_t>(slot.counter())});
+  });
+  std::sort(meta.items.begin(), meta.items.end(), [](const auto& a, const auto& b) {
+    return a.segment != b.segment ? a.segment < b.segment : a.offset < b.offset;
+  });
+
+  std::vector<RestartMeta::Kind> kinds(pool.max_segments(), RestartMeta::Kind::kItems);
+  std::vector<bool> saved(pool.max_segments(), false);
+  for (const RestartMeta::Item& item : meta.items) {
+    if (saved[item.segment]) continue;
+    saved[item.segment] = true;
+    const SegmentInfo& info = pool.Info(item.segment);
+    if (!info.chain_head) continue;
+    kinds[item.segment] = RestartMeta::Kind::kChainHead;
+    for (uint32_t next = info.chain_next; next != kNoSegment; next = pool.Info(next).chain_next) {
+      saved[next] = true;
+      kinds[next] = RestartMeta::Kind::kChained;
+    }
+  }
+  for (uint32_t id = 0; id < pool.max_segments(); ++id) {
+    if (!saved[id]) continue;
+    const SegmentInfo& info = pool.Info(id);
+    RestartMeta::Segment s;
+    s.id = id;
+    s.write_offset = info.write_offset.load(std::memory_order_relaxed);
+    s.max_expiry = info.max_expiry.load(std::memory_order_relaxed);
+    s.flush_gen = info.flush_gen.load(std::memory_order_relaxed);
+    s.epoch = info.epoch;
+    s.create_time = info.create_time.load(std::memory_order_relaxed);
+    s.last_access = info.last_access.load(std::memory_order_relaxed);
+    s.ttl_bucket = info.ttl_bucket;
+    s.kind = kinds[id];
+    s.chain_next = info.chain_next;
+    s.checksum = XXH3_64bits(pool.Data(id), CheckedBytes(s, pool.segment_size()));
+    meta.segments.push_back(s);
+  }
+  return meta;
+}
+
+Status WarmRestart::Save() {
+  const auto start = std::chrono::steady_clock::now();
+  const RestartMeta meta = Collect();
+  // The memory first: metadata that exists describes bytes that are in the file.
+  Status status = core_.pool.Sync();
+  if (status.ok()) status = WriteMetaFile(MetaPathFor(core_.options.memory_file), meta);
+  if (!status.ok()) return status;
+  MNEMO_LOG(0, "[restart] saved %zu items in %zu segments in %.3f s\n", meta.items.size(),
+            meta.segments.size(), SecondsSince(start));
+  return Status::Ok();
+}
+
+std::string WarmRestart::Incompatible(const RestartMeta& meta) const {
+  const SegmentPool& pool = core_.pool;
+  if (meta.memory_limit != core_.options.memory_limit) {
+    return Mismatch("maxbytes", std::to_string(meta.memory_limit));
+  }
+  if (meta.segment_size != pool.segment_size()) {
+    return Mismatch("segment_size", std::to_string(meta.segment_size));
+  }
+  if (meta.max_segments != pool.max_segments()) {
+    return Mismatch("segments", std::to_string(meta.max_segments));
+  }
+  if (meta.item_layout != kItemLayoutVersion) {
+    return Mismatch("item_layout", std::to_string(meta.item_layout));
+  }
+  if (meta.use_cas != core_.options.use_cas) {
+    return Mismatch("use_cas", meta.use_cas ? "true" : "false");
+  }
+  if (meta.item_size_max != core_.options.item_size_max) {
+    return Mismatch("item_size_max", std::to_string(meta.item_size_max));
+  }
+  return {};
+}
+
+Status WarmRestart::Check(const RestartMeta& meta) const {
+  const SegmentPool& pool = core_.pool;
+  const size_t segment_size = pool.segment_size();
+  const auto fail = [](uint32_t id, const std::string& why) {
+    return Status::Error("segment " + std::to_string(id) + ": " + why);
+  };
+  // Where each saved segment is in meta.segments; -1 if it is not.
+  std::vector<int64_t> index(pool.max_segments(), -1);
+  for (size_t i = 0; i < meta.segments.size(); ++i) {
+    index[meta.segments[i].id] = static_cast<int64_t>(i);
+  }
+  // The items of each segment: meta.items[first[i], first[i + 1]).
+  std::vector<size_t> first(meta.segments.size() + 1, meta.items.size());
+  for (size_t i = meta.items.size(); i-- > 0;) {
+    const RestartMeta::Item& item = meta.items[i];
+    const int64_t at = index[item.segment];
+    if (at < 0 || meta.segments[at].kind == RestartMeta::Kind::kChained) {
+      return fail(item.segment, "an item in a segment that was not saved");
+    }
+    if (i > 0 &&
+        (meta.items[i - 1].segment > item.segment ||
+         (meta.items[i - 1].segment == item.segment && meta.items[i - 1].offset >= item.offset))) {
+      return fail(item.segment, "items out of order");
+    }
+    first[at] = i;
+  }
+  for (size_t i = meta.segments.size(); i-- > 0;) first[i] = std::min(first[i], first[i + 1]);
+
+  // Each segment's bytes and items, on every core: a restore reads the whole cache.
+  std::vector<uint32_t> head_size(meta.segments.size(), 0);  // a chain head's item size
+  std::vector<std::string> failures(meta.segments.size());
+  RunParallel(meta.segments.size(), [&](size_t i) {
+    const RestartMeta::Segment& s = meta.segments[i];
+    const char* data = pool.Data(s.id);
+    if (XXH3_64bits(data, CheckedBytes(s, segment_size)) != s.checksum) {
+      failures[i] = "checksum mismatch";
+      return;
+    }
+    if (s.kind == RestartMeta::Kind::kChained) return;
+    // Its items, by a walk from its first one: each saved location must be an item's start.
+    size_t next_item = first[i];
+    size_t offset = 0;
+    do {
+      // The walk must not read past the segment's end (nor the mapping's), header included.
+      char head[kItemMaxHeader] = {};
+      const size_t room = segment_size - offset;
+      std::memcpy(head, data + offset, std::min(room, sizeof(head)));
+      const ItemSpan span = ItemSpanAt(head);
+      const bool chained = (item_internal::LoadInfo(head) & kItemChained) != 0;
+      if (span.key_size == 0 || span.header_size > room) {
+        failures[i] = "bad item header";
+        return;
+      }
+      const bool at_item = next_item < first[i + 1] && meta.items[next_item].offset == offset;
+      if (s.kind == RestartMeta::Kind::kChainHead) {
+        if (!chained || !at_item || first[i + 1] != next_item + 1 ||
+            span.item_size() <= segment_size) {
+          failures[i] = "not the head of a large item";
+        }
+        head_size[i] = static_cast<uint32_t>(span.item_size());
+        return;
+      }
+      if (chained || span.item_size() > s.write_offset - offset) {
+        failures[i] = "item past the write offset";
+        return;
+      }
+      if (at_item) ++next_item;
+      offset += span.item_size();
+    } while (offset < s.write_offset);
+    if (next_item != first[i + 1]) failures[i] = "an item is not where the walk finds items";
+  });
+  for (size_t i = 0; i < meta.segments.size(); ++i) {
+    if (!failures[i].empty()) return fail(meta.segments[i].id, failures[i]);
+  }
+
+  // Each large item's chain: every segment saved, as a continuation, once.
+  std::vector<bool> chained_seen(meta.segments.size(), false);
+  for (size_t i = 0; i < meta.segments.size(); ++i) {
+    const RestartMeta::Segment& s = meta.segments[i];
+    if (s.kind != RestartMeta::Kind::kChainHead) continue;
+    uint32_t next = s.chain_next;
+    for (size_t count = (head_size[i] + segment_size - 1) / segment_size; count > 1; --count) {
+      if (next >= pool.max_segments() || index[next] < 0 ||
+          meta.segments[index[next]].kind != RestartMeta::Kind::kChained ||
+          chained_seen[index[next]]) {
+        return fail(s.id, "broken chain");
+      }
+      chained_seen[index[next]] = true;
+      next = meta.segments[index[next]].chain_next;
+    }
+    if (next != kNoSegment) return fail(s.id, "chain too long");
+  }
+  for (size_t i = 0; i < meta.segments.size(); ++i) {
+    if (meta.segments[i].kind == RestartMeta::Kind::kChained && !chained_seen[i]) {
+      return fail(meta.segments[i].id, "a continuation of no large item");
+    }
+  }
+  return Status::Ok();
+}
+
+size_t WarmRestart::Restore(ThreadContext& ctx) {
+  const Clock::time_point start = Clock::now();
+  const std::string& file = core_.options.memory_file;
+  const std::string meta_path = MetaPathFor(file);
+  RestartMeta meta;
+  std::string why;
+  switch (ReadMetaFile(meta_path, &meta, &why)) {
+    case MetaRead::kMissing:
+      MNEMO_LOG(0, "[restart] no metadata save file, starting with a clean cache\n");
+      return 0;
+    case MetaRead::kCorrupt:
+      MNEMO_LOG(0, "[restart] corrupt metadata file %s (%s), starting with a clean cache\n",
+                meta_path.c_str(), why.c_str());
+      return 0;
+    case MetaRead::kOk:
+      break;
+  }
+  why = Incompatible(meta);
+  if (!why.empty()) {
+    MNEMO_LOG(0,
+              "[restart] restart incompatible due to setting for %s, starting with a clean cache\n",
+              why.c_str());
+    return 0;
+  }
+  const auto expected = static_cast<int64_t>(size_t{meta.max_segments} * meta.segment_size);
+  if (core_.pool.file_size_at_open() != expected) {
+    MNEMO_LOG(0,
+              "[restart] memory file %s was %lld bytes, not the %lld saved, starting with a clean "
+              "cache\n",
+              file.c_str(), static_cast<long long>(core_.pool.file_size_at_open()),
+              static_cast<long long>(expected));
+    return 0;
+  }
+  const Status status = Check(meta);
+  if (!status.ok()) {
+    MNEMO_LOG(0,
+              "[restart] memory file %s does not match its metadata (%s), starting with a clean "
+              "cache\n",
+              file.c_str(), status.message().c_str());
+    return 0;
+  }
+  const double checked = SecondsSince(start);
+  return Apply(meta, start, checked, ctx);
+}
+
+size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, double checked,
+                          ThreadContext& ctx) {
+  SegmentPool& pool = core_.pool;
+  if (ResumeClock(meta.time_base, meta.saved_now)) {
+    MNEMO_LOG(0,
+              "[restart] the wall clock is earlier than when the cache was saved: counting no "
+              "time as passed while it was down\n");
+  }
+  core_.RestoreClocks({meta.next_epoch, meta.flush_gen, meta.flush_at, meta.flushed_second});
+
+  std::vector<uint32_t> ids;
+  ids.reserve(meta.segments.size());
+  for (const RestartMeta::Segment& s : meta.segments) {
+    SegmentInfo& info = pool.Info(s.id);
+    info.write_offset.store(s.write_offset, std::memory_order_relaxed);
+    info.live_items.store(0, std::memory_order_relaxed);
+    info.live_bytes.store(0, std::memory_order_relaxed);
+    info.max_expiry.store(s.max_expiry, std::memory_order_relaxed);
+    info.flush_gen.store(s.flush_gen, std::memory_order_relaxed);
+    info.epoch = s.epoch;
+    info.create_time.store(s.create_time, std::memory_order_relaxed);
+    info.last_access.store(s.last_access, std::memory_order_relaxed);
+    info.ttl_bucket = s.ttl_bucket;
+    info.chain_head = s.kind == RestartMeta::Kind::kChainHead;
+    info.chain_next = s.kind == RestartMeta::Kind::kItems ? kNoSegment : s.chain_next;
+    info.prev = kNoSegment;
+    info.next = kNoSegment;
+    info.state.store(
+        s.kind == RestartMeta::Kind::kChained ? SegmentState::kChained : SegmentState::kOpen,
+        std::memory_order_release);
+    ids.push_back(s.id);
+  }
+  pool.RestoreInUse(ids);
+
+  // The items, on every core, a chunk at a time: the table takes concurrent inserts (stripe locks)
+  // and grows as they come. Counted here, into `ctx` at the end, which only this thread may add to.
+  const uint32_t now = core_.Now();
+  std::atomic<size_t> linked{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<size_t> done{0};
+  std::atomic<int64_t> last_line{0};  // milliseconds since start of the last progress line
+  std::atomic<bool> full{false};
+  const size_t chunks = (meta.items.size() + kChunk - 1) / kChunk;
+  RunParallel(chunks, [&](size_t chunk) {
+    const size_t end = std::min(meta.items.size(), (chunk + 1) * kChunk);
+    size_t chunk_linked = 0;
+    uint64_t chunk_bytes = 0;
+    for (size_t i = chunk * kChunk; i < end && !full.load(std::memory_order_relaxed); ++i) {
+      const RestartMeta::Item& saved = meta.items[i];
+      const ItemLocation loc{saved.segment, saved.offset};
+      const char* item = core_.ItemAt(loc);
+      ItemHeader header;
+      ItemHeader::Decode(item, &header);
+      // Expired or flushed while it was down (or, the clock clamped, since the save).
+      if (core_.Invalid(loc, header, now)) continue;
+      if (core_.table.full()) {
+        full.store(true, std::memory_order_relaxed);
+        break;
+      }
+      const std::string_view key = ItemKey(item, header);
+      const uint64_t hash = HashKey(key);
+      {
+        SpinLockGuard guard(core_.table.StripeFor(hash));
+        // Never twice: a key has one slot (the save listed slots, so this is a safeguard).
+        const bool present = core_.table.Find(hash, [&](ItemLocation at) {
+          const char* other = core_.ItemAt(at);
+          ItemHeader other_header;
+          ItemHeader::Decode(other, &other_header);
+          return ItemKey(other, other_header) == key;
+        }) != nullptr;
+        if (present || !core_.table.Insert(hash, loc)) continue;
+        Slot* slot = core_.table.FindLocation(hash, loc);
+        for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+      }
+      const size_t size = header.item_size();
+      core_.LiveAdd(loc.segment, size);
+      ++chunk_linked;
+      chunk_bytes += size;
+      core_.table.Grow();
+    }
+    linked.fetch_add(chunk_linked, std::memory_order_relaxed);
+    bytes.fetch_add(chunk_bytes, std::memory_order_relaxed);
+    const size_t so_far =
+        done.fetch_add(end - chunk * kChunk, std::memory_order_relaxed) + end - chunk * kChunk;
+    const auto ms = static_cast<int64_t>(SecondsSince(start) * 1000);
+    int64_t last = last_line.load(std::memory_order_relaxed);
+    if (ms - last >= 1000 && last_line.compare_exchange_strong(last, ms)) {
+      MNEMO_LOG(0, "[restart] restoring: %zu of %zu items\n", so_far, meta.items.size());
+    }
+  });
+  ctx.Add(CacheCounter::curr_items, static_cast<int64_t>(linked.load()));
+  ctx.Add(CacheCounter::bytes, static_cast<int64_t>(bytes.load()));
+
+  // Sealed in the order they were opened, so that eviction meets the oldest first.
+  std::vector<const RestartMeta::Segment*> order;
+  for (const RestartMeta::Segment& s : meta.segments) {
+    if (s.kind != RestartMeta::Kind::kChained) order.push_back(&s);
+  }
+  std::sort(order.begin(), order.end(),
+            [](const auto* a, const auto* b) { return a->epoch < b->epoch; });
+  for (const RestartMeta::Segment* s : order) {
+    if (pool.Info(s->id).live_items.load(std::memory_order_relaxed) == 0) {
+      pool.Free(s->id);  // and its chain
+    } else {
+      core_.buckets.Append(s->id);
+    }
+  }
+  MNEMO_LOG(0, "[restart] restored %zu of %zu items in %.3f s (%.3f s of checks)\n", linked.load(),
+            meta.items.size(), SecondsSince(start), checked);
+  return linked.load();
+}
+
+}  // namespace mnemo::storage

@@ -1,0 +1,62 @@
+// WarmRestart saves what a cache with a memory file (-e) needs to come back after a graceful stop,
+// and rebuilds the cache from that file at the next start (docs/warm-restart.md).
+//
+// Segments are self-describing logs of items (item.h, invariant 1), so the file itself holds
+// every item; what it cannot say is which items were live, nor what their numbers meant. Save
+// (once every request has finished) writes RestartMeta next to the file: the location of each
+// item the hash table points at (a list, rather than a mark in the item: every bit of an item's
+// info byte is in use, and a stop is the only moment the list must be right), the descriptors of
+// their segments with a checksum of each segment's bytes, the CAS epochs, the flush_all clocks and
+// the clock's time base. Restore checks all of it before it changes anything: the metadata's own
+// checksum, the settings that decide the file's layout, the file's size, each segment's checksum,
+// and a walk of each segment from its first item to its write offset, on which every saved
+// location must be an item's start. Then it resumes the clock (base/clock.h) and the epochs, so
+// that expiry seconds and CAS values mean what they meant, and links each saved item that is still
+// valid (not expired, not flushed) into the hash table. Anything wrong: one line on stderr saying
+// why, and the cache starts empty. Never a crash.
+//
+// Thread safety: Save and Restore REQUIRE that no other thread uses the cache.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+#include "base/status.h"
+#include "storage/cache_core.h"
+#include "storage/restart_meta.h"
+#include "storage/thread_context.h"
+
+namespace mnemo::storage {
+
+class WarmRestart {
+ public:
+  explicit WarmRestart(CacheCore& core) : core_(core) {}
+
+  // Syncs the memory file, then writes its metadata. REQUIRES: a memory file.
+  Status Save();
+
+  // Reads (and removes) the metadata of the memory file and, if it describes this cache's file
+  // and the file is intact, links every valid saved item, counting them in `ctx`. Returns the items
+  // linked. Logs on stderr what it did, or why the cache starts empty. REQUIRES: a memory file,
+  // nothing allocated from the pool yet.
+  size_t Restore(ThreadContext& ctx);
+
+  // What Save would write now, and the checks Restore makes: for tests.
+  RestartMeta Collect() const;
+  // Empty if `meta` may be restored into this cache; else why not, in memcached's words.
+  std::string Incompatible(const RestartMeta& meta) const;
+  // Whether the memory file holds what `meta` says it does.
+  Status Check(const RestartMeta& meta) const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // Restores descriptors, clocks and items; the restore began at `start`, and its checks took
+  // `checked` seconds. REQUIRES: Incompatible() and Check() found nothing.
+  size_t Apply(const RestartMeta& meta, Clock::time_point start, double checked,
+               ThreadContext& ctx);
+
+  CacheCore& core_;
+};
+
+}  // namespace mnemo::storage
