@@ -384,13 +384,14 @@ def gets_row(args, spec, memtier):
             "cpu": cpu * 1e6 / requests if requests else float("nan"), "gets": requests,
             "get_extstore": flash_hits, "objects_read": delta("extstore_objects_read"),
             "flash_share": flash_hits / requests if requests else 0.0,
-            "written": delta("extstore_objects_written"), "load": load_average()}
+            "written": delta("extstore_objects_written"),
+            "waited": delta("extstore_reads_waited"), "load": load_average()}
 
 
 GETS_HEAD = ["server", "gets/s (server)", "gets/s (memtier)", "hits", "p50 µs", "p99 µs",
              "server CPU µs/get", "gets",
              "get_extstore", "extstore_objects_read", "served from flash",
-             "extstore_objects_written", "load avg"]
+             "extstore_objects_written", "extstore_reads_waited", "load avg"]
 
 
 def gets_cells(r):
@@ -398,7 +399,7 @@ def gets_cells(r):
             f"{r['p50']:,.0f}", f"{r['p99']:,.0f}", f"{r['cpu']:.2f}", f"{r['gets']:,}",
             f"{r['get_extstore']:,}",
             f"{r['objects_read']:,}", f"{100 * r['flash_share']:.1f}%", f"{r['written']:,}",
-            r["load"]]
+            f"{r['waited']:,}", r["load"]]
 
 
 def wamp_plan(args):
