@@ -7,27 +7,18 @@ and the tests drop its pages from the page cache (posix_fadvise DONTNEED) to mak
 
 import contextlib
 import os
-import tempfile
 import time
 
 import pytest
 
 import binary_wire as bw
 import harness
-from test_flash import fill, keys, stat, value_of
+from test_flash import fill, flash_file, keys, stat, value_of  # noqa: F401 (a fixture)
 from test_udp import UdpClient, free_udp_port
 
 # One worker, so that the connections of a test share it; -m 8 holds about 7,000 items of 1 KiB.
 FLAGS = ("-t", "1", "-m", "8")
 ITEMS = 40000  # 40 MB of 1 KiB values: most are on flash
-
-
-@pytest.fixture
-def flash_file():
-    fd, path = tempfile.mkstemp(prefix="mnemo-flash-", dir=os.environ.get("TMPDIR", "/var/tmp"))
-    os.close(fd)
-    yield path
-    os.unlink(path)
 
 
 @pytest.fixture
