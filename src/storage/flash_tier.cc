@@ -245,8 +245,8 @@ FlashTier::ByteRead FlashTier::ReadDevice(uint32_t index, size_t offset, size_t 
 }
 
 FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
-                                      ThreadContext::Scratch& scratch, char** record,
-                                      ThreadContext::FlashWaits* waits) {
+                                      ThreadContext::Scratch& scratch, FlashReadSize& read_size,
+                                      char** record, ThreadContext::FlashWaits* waits) {
   const uint32_t index = loc.segment - first_id_;
   const Segment& segment = segments_[index];
   const auto changed = [&] {
@@ -257,9 +257,10 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
   if (offset < kHeaderSize || offset + kItemMinHeader + kRecordTrailer > end) {
     return changed() ? ReadResult::kChanged : ReadResult::kCorrupt;
   }
-  // The first piece holds the header, which says how long the record is.
+  // The first piece holds the header, which says how long the record is, and most often the rest.
+  static_assert(FlashReadSize::kMax <= kFirstRead);
   char first_piece[kFirstRead];
-  const size_t first = std::min(kFirstRead, end - offset);
+  const size_t first = std::min(read_size.next(), end - offset);
   // A read that waits has done nothing; one of a reused segment needs no wait.
   const auto wait = [&] {
     if (!changed()) return ReadResult::kWait;
@@ -288,6 +289,7 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
   }
   objects_read_.fetch_add(1, std::memory_order_relaxed);
   bytes_read_.fetch_add(total, std::memory_order_relaxed);
+  read_size.Saw(total);
   *record = out;
   return ReadResult::kOk;
 }
