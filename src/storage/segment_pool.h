@@ -103,7 +103,8 @@ class SegmentPool {
   // Reserves the address space for the segments and allocates their descriptors; an error says
   // how much could not be had. With `memory_file`, maps that file (created, or resized to
   // max_segments() segments, its blocks allocated so that a full file system fails here rather
-  // than with SIGBUS later). Every other method REQUIRES: Init() returned ok.
+  // than with SIGBUS later), locked (flock) for as long as the pool lives, so that a second
+  // process on the same file fails here. Every other method REQUIRES: Init() returned ok.
   Status Init(const std::string& memory_file = "");
   // The size the memory file had before Init sized it (-1 if it did not exist or there is none).
   int64_t file_size_at_open() const { return file_size_at_open_; }
@@ -159,6 +160,7 @@ class SegmentPool {
   char* base_ = nullptr;
   bool file_backed_ = false;
   int64_t file_size_at_open_ = -1;
+  int memory_file_fd_ = -1;  // open while the pool lives: it holds the file's lock
   const size_t segment_size_;
   const uint32_t max_segments_;
   std::unique_ptr<SegmentInfo[]> infos_;
