@@ -14,7 +14,9 @@ and prints one markdown row per run. Servers alternate (A B A B ...) over --roun
             (issue: 10,000,000 x 100 B, -m 64, 2 GiB file: >= 90% and <= 16 bytes per item)
   gets      gets only with memtier_benchmark (--ratio 0:1, uniform random keys over the filled
             key space) against each server; --server specs say whether flash is on, e.g.
-            mnemod-ram=build/mnemod:'-m 1024' (issue: flash >= 0.8x RAM, >= 1.2x memcached)
+            mnemod-ram=build/mnemod:'-m 1024' (issue: flash >= 0.8x RAM, >= 1.2x memcached);
+            per round, the ratios of gets/s, of hits/s and of gets served from flash/s, and
+            memtier's own CPU per get (on a shared machine the rate follows the two's sum)
   wamp      new keys and overwrites worth several times the flash file, then
             extstore_bytes_written / bytes of the items written to flash (issue: <= 1.2)
 
@@ -389,6 +391,7 @@ def gets_row(args, spec, memtier):
     # The server's count of gets over memtier's wall time (its start-up included): memtier's
     # own Totals line overstates the rate in some runs (more than cmd_get / --test-time).
     return {"name": spec.name, "ops": requests / seconds, "memtier_ops": ops,
+            "hits_per_s": delta("get_hits") / seconds, "flash_per_s": flash_hits / seconds,
             "hit": hits / ops if ops else 0.0,
             "p50": float(totals[5]) * 1e3, "p99": float(totals[6]) * 1e3,
             "cpu": cpu * 1e6 / requests if requests else float("nan"),
@@ -518,10 +521,15 @@ def main():
                                     lambda spec: gets_row(args, spec, memtier))
         print_table(GETS_HEAD, [gets_cells(r) for rounds in zip(*results.values()) for r in rounds])
         names = list(results)
-        for subject, base in common.ratio_pairs(names, names):
-            ratios = common.round_ratios(results, subject, base, "ops")
-            print(f"\n{subject} / {base} gets/s, per round: "
-                  + ", ".join(f"{r:.3f}" for r in ratios), flush=True)
+        # A server that dropped items answers some gets with a cheap miss: gets that hit, and gets
+        # served from flash, per second are the rates of the work asked for.
+        for field, what in (("ops", "gets/s"), ("hits_per_s", "hits/s"),
+                            ("flash_per_s", "gets served from flash/s")):
+            for subject, base in common.ratio_pairs(names, names):
+                ratios = common.round_ratios(results, subject, base, field)
+                if all(r > 0 for r in ratios):  # NaN and 0: a server without flash
+                    print(f"\n{subject} / {base} {what}, per round: "
+                          + ", ".join(f"{r:.3f}" for r in ratios), flush=True)
         return
     row, head = {"readback": (readback_row, READBACK_HEAD), "index": (index_row, INDEX_HEAD),
                  "wamp": (wamp_row, WAMP_HEAD)}[args.figure]
