@@ -11,6 +11,8 @@
 #include "base/clock.h"
 #include "base/hash.h"
 #include "base/logging.h"
+#include "storage/expiry.h"
+#include "storage/flash_tier.h"
 #include "storage/item.h"
 
 namespace mnemo::storage {
@@ -67,7 +69,7 @@ RestartMeta WarmRestart::Collect() const {
   meta.flush_at = clocks.flush_at;
   meta.flushed_second = clocks.flushed_second;
 
-  // Items on flash are not saved: the flash tier starts empty.
+  // Items on flash are saved by the flash tier (Save), which reads them back.
   core_.table.ForEachSlot([&](const Slot& slot) {
     const ItemLocation loc = slot.location();
     if (core_.OnFlash(loc.segment)) return;
@@ -115,13 +117,24 @@ RestartMeta WarmRestart::Collect() const {
 
 Status WarmRestart::Save() {
   const auto start = std::chrono::steady_clock::now();
-  const RestartMeta meta = Collect();
-  // The memory first: metadata that exists describes bytes that are in the file.
+  RestartMeta meta = Collect();
+  // The memory and the flash first: metadata that exists describes bytes that are in the files.
+  if (core_.flash != nullptr) {
+    const Status flash = core_.flash->Save(meta.saved_now, &meta);
+    if (!flash.ok()) {
+      MNEMO_LOG(0, "[restart] the items on flash are not saved: %s\n", flash.message().c_str());
+      DropFlash(&meta);
+    }
+  }
   Status status = core_.pool.Sync();
   if (status.ok()) status = WriteMetaFile(MetaPathFor(core_.options.memory_file), meta);
   if (!status.ok()) return status;
-  MNEMO_LOG(0, "[restart] saved %zu items in %zu segments in %.3f s\n", meta.items.size(),
-            meta.segments.size(), SecondsSince(start));
+  const std::string on_flash =
+      core_.flash == nullptr ? std::string()
+                             : " and " + std::to_string(meta.flash_items.size()) + " items in " +
+                                   std::to_string(meta.flash_segments.size()) + " flash segments";
+  MNEMO_LOG(0, "[restart] saved %zu items in %zu segments%s in %.3f s\n", meta.items.size(),
+            meta.segments.size(), on_flash.c_str(), SecondsSince(start));
   return Status::Ok();
 }
 
@@ -248,6 +261,38 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
   return Status::Ok();
 }
 
+std::string WarmRestart::CheckFlash(const RestartMeta& meta) const {
+  if (meta.flash_devices.empty()) return {};
+  if (core_.flash == nullptr) return "no ext_path";
+  std::string why = core_.flash->Incompatible(meta);
+  if (!why.empty()) return Mismatch("ext_path", why);
+  // Each item within the records of a saved segment, in order. Its bytes are verified by the
+  // read that serves it (flash_tier.h): a record that changed is a miss, never wrong data.
+  std::vector<uint32_t> end(meta.flash_segment_count, 0);
+  for (const RestartMeta::FlashSegment& s : meta.flash_segments) end[s.index] = s.end;
+  const uint32_t first_id = core_.flash->first_id();
+  for (size_t i = 0; i < meta.flash_items.size(); ++i) {
+    const RestartMeta::FlashItem& item = meta.flash_items[i];
+    const uint32_t index = item.segment - first_id;
+    if (item.offset < FlashTier::kHeaderSize ||
+        uint64_t{item.offset} + item.size + FlashTier::kRecordTrailer > end[index]) {
+      return "an item outside the records of flash segment " + std::to_string(index);
+    }
+    if (i > 0 && (meta.flash_items[i - 1].segment > item.segment ||
+                  (meta.flash_items[i - 1].segment == item.segment &&
+                   meta.flash_items[i - 1].offset >= item.offset))) {
+      return "items on flash out of order";
+    }
+  }
+  return {};
+}
+
+void WarmRestart::DropFlash(RestartMeta* meta) {
+  meta->flash_devices.clear();
+  meta->flash_segments.clear();
+  meta->flash_items.clear();
+}
+
 size_t WarmRestart::Restore(ThreadContext& ctx) {
   const Clock::time_point start = Clock::now();
   const std::string& file = core_.options.memory_file;
@@ -288,6 +333,12 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
               "cache\n",
               file.c_str(), status.message().c_str());
     return 0;
+  }
+  why = CheckFlash(meta);
+  if (!why.empty()) {
+    MNEMO_LOG(0, "[restart] dropping the %zu items on flash due to %s\n", meta.flash_items.size(),
+              why.c_str());
+    DropFlash(&meta);
   }
   const double checked = SecondsSince(start);
   return Apply(meta, start, checked, ctx);
@@ -383,6 +434,39 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
       MNEMO_LOG(0, "[restart] restoring: %zu of %zu items\n", so_far, meta.items.size());
     }
   });
+  const size_t linked_ram = linked.load();
+
+  // The items on flash, once their segments' descriptors are back: linked with their saved hashes
+  // (reading flash for them would cost a read each), after the RAM items, since a lookup in
+  // the Find above would read the key of any item it met.
+  if (!meta.flash_devices.empty()) core_.flash->Restore(meta);
+  const size_t flash_chunks = (meta.flash_items.size() + kChunk - 1) / kChunk;
+  RunParallel(flash_chunks, [&](size_t chunk) {
+    const size_t end = std::min(meta.flash_items.size(), (chunk + 1) * kChunk);
+    size_t chunk_linked = 0;
+    uint64_t chunk_bytes = 0;
+    for (size_t i = chunk * kChunk; i < end && !full.load(std::memory_order_relaxed); ++i) {
+      const RestartMeta::FlashItem& saved = meta.flash_items[i];
+      const ItemLocation loc{saved.segment, saved.offset};
+      if (IsExpired(saved.expiry, now) || core_.Flushed(loc)) continue;
+      if (core_.table.full()) {
+        full.store(true, std::memory_order_relaxed);
+        break;
+      }
+      {
+        SpinLockGuard guard(core_.table.StripeFor(saved.hash));
+        if (!core_.table.Insert(saved.hash, loc)) continue;
+        Slot* slot = core_.table.FindLocation(saved.hash, loc);
+        for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+      }
+      core_.LiveAdd(loc.segment, saved.size);
+      ++chunk_linked;
+      chunk_bytes += saved.size;
+      core_.table.Grow();
+    }
+    linked.fetch_add(chunk_linked, std::memory_order_relaxed);
+    bytes.fetch_add(chunk_bytes, std::memory_order_relaxed);
+  });
   ctx.Add(CacheCounter::curr_items, static_cast<int64_t>(linked.load()));
   ctx.Add(CacheCounter::bytes, static_cast<int64_t>(bytes.load()));
 
@@ -400,8 +484,12 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
       core_.buckets.Append(s->id);
     }
   }
-  MNEMO_LOG(0, "[restart] restored %zu of %zu items in %.3f s (%.3f s of checks)\n", linked.load(),
-            meta.items.size(), SecondsSince(start), checked);
+  const std::string on_flash =
+      meta.flash_devices.empty() ? std::string()
+                                 : " and " + std::to_string(linked.load() - linked_ram) + " of " +
+                                       std::to_string(meta.flash_items.size()) + " items on flash";
+  MNEMO_LOG(0, "[restart] restored %zu of %zu items%s in %.3f s (%.3f s of checks)\n", linked_ram,
+            meta.items.size(), on_flash.c_str(), SecondsSince(start), checked);
   return linked.load();
 }
 

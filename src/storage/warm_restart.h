@@ -15,6 +15,12 @@
 // valid (not expired, not flushed) into the hash table. Anything wrong: one line on stderr saying
 // why, and the cache starts empty. Never a crash.
 //
+// With a flash tier, Save has the tier write out its buffer, sync its devices and list its items
+// (FlashTier::Save); Restore links them with their saved hashes, reading no flash, if the devices
+// are the same (else one line, and only the RAM items come back). Their bytes are trusted no more
+// than at any time: each read of an item on flash verifies its record, so a changed flash file
+// gives misses, never wrong data.
+//
 // Thread safety: Save and Restore REQUIRE that no other thread uses the cache.
 #pragma once
 
@@ -41,12 +47,15 @@ class WarmRestart {
   // nothing allocated from the pool yet.
   size_t Restore(ThreadContext& ctx);
 
-  // What Save would write now, and the checks Restore makes: for tests.
+  // What Save would write now of the RAM items, and the checks Restore makes: for tests.
   RestartMeta Collect() const;
   // Empty if `meta` may be restored into this cache; else why not, in memcached's words.
   std::string Incompatible(const RestartMeta& meta) const;
   // Whether the memory file holds what `meta` says it does.
   Status Check(const RestartMeta& meta) const;
+  // Empty if the items on flash of `meta` may be linked (or it has none): saved by a tier on this
+  // cache's devices, each within its segment's records; else why not.
+  std::string CheckFlash(const RestartMeta& meta) const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -55,6 +64,9 @@ class WarmRestart {
   // `checked` seconds. REQUIRES: Incompatible() and Check() found nothing.
   size_t Apply(const RestartMeta& meta, Clock::time_point start, double checked,
                ThreadContext& ctx);
+
+  // Forgets the flash tier's part of `meta`: its items are not linked.
+  static void DropFlash(RestartMeta* meta);
 
   CacheCore& core_;
 };
