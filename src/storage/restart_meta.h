@@ -2,7 +2,8 @@
 // the next start can rebuild the cache from the file's segments: the settings that decide how the
 // file's bytes are laid out (they must match to reuse it), the state that gives items their
 // meaning (time base, epochs, flush_all), the descriptors of the segments that hold live items,
-// each with a checksum of its bytes, and the location of every live item; with a flash tier
+// each with a checksum of its items' headers and keys, and the location of every live item; with a
+// flash tier
 // (-o ext_path), its devices, its position, the flash segments that hold live items and those
 // items, each with what linking it needs without reading flash (its key's hash, expiry and size).
 //
@@ -29,7 +30,7 @@ namespace mnemo::storage {
 
 // Bumped whenever item.h's layout or this format changes: a file written by another version
 // starts cold.
-inline constexpr uint32_t kRestartFormatVersion = 2;
+inline constexpr uint32_t kRestartFormatVersion = 3;
 inline constexpr uint32_t kItemLayoutVersion = 1;
 
 struct RestartMeta {
@@ -46,8 +47,9 @@ struct RestartMeta {
     uint16_t ttl_bucket = 0;
     Kind kind = Kind::kItems;
     uint32_t chain_next = 0;
-    // XXH3 of its bytes: [0, write_offset), or the whole segment if kChained. Not CRC32C, which
-    // runs at a third of the speed: a restore checks every byte of the cache.
+    // Of the headers and keys of its items, as a walk from its start meets them (0 if
+    // kChained): what the index is rebuilt from. Not of the values, which a restore would then
+    // read whole (docs/warm-restart.md says what is trusted instead).
     uint64_t checksum = 0;
   };
   // A live item: its location, and the access counter of its hash slot.

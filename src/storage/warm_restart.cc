@@ -42,9 +42,23 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The bytes of a segment its checksum covers.
-size_t CheckedBytes(const RestartMeta::Segment& s, size_t segment_size) {
-  return s.kind == RestartMeta::Kind::kChained ? segment_size : s.write_offset;
+// A segment's checksum (RestartMeta::Segment::checksum) with the item at `item` folded in: the
+// XXH3 of its header and key, seeded with the checksum of the items before it.
+uint64_t FoldItem(uint64_t checksum, const char* item, const ItemSpan& span) {
+  return XXH3_64bits_withSeed(item, span.header_size + span.key_size, checksum);
+}
+
+// The checksum of a saved segment, by the walk Check makes. REQUIRES: the segment is intact.
+uint64_t SegmentChecksum(const char* data, const RestartMeta::Segment& s) {
+  uint64_t checksum = 0;
+  if (s.kind == RestartMeta::Kind::kChained) return checksum;
+  size_t offset = 0;
+  do {
+    const ItemSpan span = ItemSpanAt(data + offset);
+    checksum = FoldItem(checksum, data + offset, span);
+    offset += span.item_size();
+  } while (s.kind == RestartMeta::Kind::kItems && offset < s.write_offset);
+  return checksum;
 }
 
 std::string Mismatch(const char* name, const std::string& old_value) {
@@ -109,7 +123,7 @@ RestartMeta WarmRestart::Collect() const {
     s.ttl_bucket = info.ttl_bucket;
     s.kind = kinds[id];
     s.chain_next = info.chain_next;
-    s.checksum = XXH3_64bits(pool.Data(id), CheckedBytes(s, pool.segment_size()));
+    s.checksum = SegmentChecksum(pool.Data(id), s);
     meta.segments.push_back(s);
   }
   return meta;
@@ -161,7 +175,7 @@ std::string WarmRestart::Incompatible(const RestartMeta& meta) const {
   return {};
 }
 
-Status WarmRestart::Check(const RestartMeta& meta) const {
+Status WarmRestart::Check(const RestartMeta& meta, std::vector<WalkedItem>* walked) const {
   const SegmentPool& pool = core_.pool;
   const size_t segment_size = pool.segment_size();
   const auto fail = [](uint32_t id, const std::string& why) {
@@ -189,20 +203,19 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
   }
   for (size_t i = meta.segments.size(); i-- > 0;) first[i] = std::min(first[i], first[i + 1]);
 
-  // Each segment's bytes and items, on every core: a restore reads the whole cache.
+  walked->assign(meta.items.size(), WalkedItem{});
+  // Each segment's items, on every core: a restore reads every item's header and key.
   std::vector<uint32_t> head_size(meta.segments.size(), 0);  // a chain head's item size
   std::vector<std::string> failures(meta.segments.size());
   RunParallel(meta.segments.size(), [&](size_t i) {
     const RestartMeta::Segment& s = meta.segments[i];
     const char* data = pool.Data(s.id);
-    if (XXH3_64bits(data, CheckedBytes(s, segment_size)) != s.checksum) {
-      failures[i] = "checksum mismatch";
-      return;
-    }
     if (s.kind == RestartMeta::Kind::kChained) return;
-    // Its items, by a walk from its first one: each saved location must be an item's start.
+    // Its items, by a walk from its first one: each saved location must be an item's start, and
+    // their headers and keys must be the ones saved.
     size_t next_item = first[i];
     size_t offset = 0;
+    uint64_t checksum = 0;
     do {
       // The walk must not read past the segment's end (nor the mapping's), header included.
       char head[kItemMaxHeader] = {};
@@ -210,17 +223,25 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
       std::memcpy(head, data + offset, std::min(room, sizeof(head)));
       const ItemSpan span = ItemSpanAt(head);
       const bool chained = (item_internal::LoadInfo(head) & kItemChained) != 0;
-      if (span.key_size == 0 || span.header_size > room) {
+      if (span.key_size == 0 || span.header_size + span.key_size > room) {
         failures[i] = "bad item header";
         return;
       }
+      checksum = FoldItem(checksum, data + offset, span);
       const bool at_item = next_item < first[i + 1] && meta.items[next_item].offset == offset;
+      if (at_item) {
+        ItemHeader header;
+        ItemHeader::Decode(head, &header);
+        (*walked)[next_item] = {HashKey({data + offset + span.header_size, span.key_size}),
+                                header.expiry, static_cast<uint32_t>(span.item_size())};
+      }
       if (s.kind == RestartMeta::Kind::kChainHead) {
         if (!chained || !at_item || first[i + 1] != next_item + 1 ||
             span.item_size() <= segment_size) {
           failures[i] = "not the head of a large item";
         }
         head_size[i] = static_cast<uint32_t>(span.item_size());
+        if (checksum != s.checksum) failures[i] = "checksum mismatch";
         return;
       }
       if (chained || span.item_size() > s.write_offset - offset) {
@@ -230,7 +251,11 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
       if (at_item) ++next_item;
       offset += span.item_size();
     } while (offset < s.write_offset);
-    if (next_item != first[i + 1]) failures[i] = "an item is not where the walk finds items";
+    if (checksum != s.checksum) {
+      failures[i] = "checksum mismatch";
+    } else if (next_item != first[i + 1]) {
+      failures[i] = "an item is not where the walk finds items";
+    }
   });
   for (size_t i = 0; i < meta.segments.size(); ++i) {
     if (!failures[i].empty()) return fail(meta.segments[i].id, failures[i]);
@@ -326,7 +351,8 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
               static_cast<long long>(expected));
     return 0;
   }
-  const Status status = Check(meta);
+  std::vector<WalkedItem> walked;
+  const Status status = Check(meta, &walked);
   if (!status.ok()) {
     MNEMO_LOG(0,
               "[restart] memory file %s does not match its metadata (%s), starting with a clean "
@@ -341,11 +367,11 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
     DropFlash(&meta);
   }
   const double checked = SecondsSince(start);
-  return Apply(meta, start, checked, ctx);
+  return Apply(meta, walked, start, checked, ctx);
 }
 
-size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, double checked,
-                          ThreadContext& ctx) {
+size_t WarmRestart::Apply(const RestartMeta& meta, const std::vector<WalkedItem>& walked,
+                          Clock::time_point start, double checked, ThreadContext& ctx) {
   SegmentPool& pool = core_.pool;
   if (ResumeClock(meta.time_base, meta.saved_now)) {
     MNEMO_LOG(0,
@@ -377,9 +403,18 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
     ids.push_back(s.id);
   }
   pool.RestoreInUse(ids);
+  // The table split for every item before they come, so that linking them splits none (which
+  // would read their keys again), nor contends for the growth lock.
+  core_.table.Reserve(meta.items.size() + meta.flash_items.size());
 
-  // The items, on every core, a chunk at a time: the table takes concurrent inserts (stripe locks)
-  // and grows as they come. Counted here, into `ctx` at the end, which only this thread may add to.
+  const auto key_at = [this](ItemLocation at) {
+    const char* item = core_.ItemAt(at);
+    ItemHeader header;
+    ItemHeader::Decode(item, &header);
+    return ItemKey(item, header);
+  };
+  // The items, on every core, a chunk at a time: the table takes concurrent inserts (stripe locks).
+  // Counted here, into `ctx` at the end, which only this thread may add to.
   const uint32_t now = core_.Now();
   std::atomic<size_t> linked{0};
   std::atomic<uint64_t> bytes{0};
@@ -393,36 +428,32 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
     uint64_t chunk_bytes = 0;
     for (size_t i = chunk * kChunk; i < end && !full.load(std::memory_order_relaxed); ++i) {
       const RestartMeta::Item& saved = meta.items[i];
+      const WalkedItem& item = walked[i];
       const ItemLocation loc{saved.segment, saved.offset};
-      const char* item = core_.ItemAt(loc);
-      ItemHeader header;
-      ItemHeader::Decode(item, &header);
       // Expired or flushed while it was down (or, the clock clamped, since the save).
-      if (core_.Invalid(loc, header, now)) continue;
+      if (IsExpired(item.expiry, now) || core_.Flushed(loc)) continue;
       if (core_.table.full()) {
         full.store(true, std::memory_order_relaxed);
         break;
       }
-      const std::string_view key = ItemKey(item, header);
-      const uint64_t hash = HashKey(key);
+      const uint64_t hash = item.hash;
       {
         SpinLockGuard guard(core_.table.StripeFor(hash));
-        // Never twice: a key has one slot (the save listed slots, so this is a safeguard).
+        // Never twice: a key has one slot (the save listed slots, so this is a safeguard). The
+        // keys are read only for slots whose tag matches.
         const bool present = core_.table.Find(hash, [&](ItemLocation at) {
-          const char* other = core_.ItemAt(at);
-          ItemHeader other_header;
-          ItemHeader::Decode(other, &other_header);
-          return ItemKey(other, other_header) == key;
+          return key_at(at) == key_at(loc);
         }) != nullptr;
         if (present || !core_.table.Insert(hash, loc)) continue;
-        Slot* slot = core_.table.FindLocation(hash, loc);
-        for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+        if (saved.counter > 0) {
+          Slot* slot = core_.table.FindLocation(hash, loc);
+          for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+        }
       }
-      const size_t size = header.item_size();
+      const size_t size = item.size;
       core_.LiveAdd(loc.segment, size);
       ++chunk_linked;
       chunk_bytes += size;
-      core_.table.Grow();
     }
     linked.fetch_add(chunk_linked, std::memory_order_relaxed);
     bytes.fetch_add(chunk_bytes, std::memory_order_relaxed);
@@ -456,13 +487,14 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
       {
         SpinLockGuard guard(core_.table.StripeFor(saved.hash));
         if (!core_.table.Insert(saved.hash, loc)) continue;
-        Slot* slot = core_.table.FindLocation(saved.hash, loc);
-        for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+        if (saved.counter > 0) {
+          Slot* slot = core_.table.FindLocation(saved.hash, loc);
+          for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+        }
       }
       core_.LiveAdd(loc.segment, saved.size);
       ++chunk_linked;
       chunk_bytes += saved.size;
-      core_.table.Grow();
     }
     linked.fetch_add(chunk_linked, std::memory_order_relaxed);
     bytes.fetch_add(chunk_bytes, std::memory_order_relaxed);
