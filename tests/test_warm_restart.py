@@ -2,7 +2,8 @@
 (SIGUSR1, `shutdown graceful`) and restored by the next start with the same file and settings.
 What must come back (every live key with its value, flags and CAS), what must not (deleted,
 overwritten, flushed, expired), and every way a start falls back to an empty cache: incompatible
-settings, a truncated or corrupted file, no saved metadata (a crash), each with its log line."""
+settings, a truncated or corrupted file, no saved metadata (a crash), each with its log line.
+With a flash tier (-o ext_path), the items on flash come back too, from the same flash file."""
 
 import os
 import resource
@@ -13,6 +14,7 @@ import pytest
 
 import harness
 from conftest import make_client
+from test_flash import fill as fill_flash, flash_file, keys, read_back, stat  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.mnemo_only
 
@@ -203,7 +205,6 @@ def test_a_corrupted_memory_file_starts_cold(start_server, tmp_path):
     server = start(start_server, path)
     lines = restart_lines(server)
     assert len(lines) == 1 and "does not match its metadata" in lines[0], lines
-    assert "checksum mismatch" in lines[0]
     client = make_client(server)
     assert client.get("key1") is None
     with server.connect() as conn:
@@ -282,3 +283,71 @@ def test_a_second_server_on_the_same_memory_file_refuses_to_start(start_server, 
     graceful_stop(server)
     server = start(start_server, path)
     assert make_client(server).get("kept") == b"by the first server"
+
+
+def start_with_flash(start_server, path, flash_file, size="64m"):
+    return start(start_server, path, "-m", "8", "-o", "ext_path=%s:%s" % (flash_file, size))
+
+
+def test_items_on_flash_come_back_from_the_same_flash_file(start_server, tmp_path, flash_file):
+    path = tmp_path / "memory"
+    server = start_with_flash(start_server, path, flash_file)
+    stored = keys(b"k", 40000)  # 40 MB: -m 8 holds about 7,000, the rest goes to flash
+    with server.connect() as conn:
+        fill_flash(conn, stored)
+        before = harness.stats(conn)
+    on_flash = int(before["extstore_objects_used"])
+    assert on_flash > 30000
+    graceful_stop(server)
+    assert "and %d items in " % on_flash in server.output()
+
+    server = start_with_flash(start_server, path, flash_file)
+    restored = [line for line in restart_lines(server) if "restored" in line]
+    assert len(restored) == 1 and " and %d of %d items on flash " % (on_flash, on_flash) in \
+        restored[0], restart_lines(server)
+    with server.connect() as conn:
+        after = harness.stats(conn)
+        assert after["curr_items"] == before["curr_items"]
+        assert after["extstore_objects_used"] == before["extstore_objects_used"]
+        intact, missing, wrong = read_back(conn, stored)
+        assert wrong == 0
+        # Everything that was cached before (nothing was on flash only to be lost) comes back.
+        assert intact == int(before["curr_items"]), (intact, missing)
+        assert stat(conn, "extstore_objects_read") - int(after["extstore_objects_read"]) >= \
+            on_flash * 95 // 100
+        assert stat(conn, "badcrc_from_extstore") == 0
+
+
+def test_a_flash_file_changed_while_down_gives_misses_not_wrong_bytes(start_server, tmp_path,
+                                                                        flash_file):
+    path = tmp_path / "memory"
+    server = start_with_flash(start_server, path, flash_file)
+    stored = keys(b"k", 24000)
+    with server.connect() as conn:
+        fill_flash(conn, stored)
+        items = stat(conn, "curr_items")
+    graceful_stop(server)
+    # One byte in every 64 KiB of the first 8 MB of the flash file.
+    with open(flash_file, "r+b") as f:
+        for offset in range(5000, 8 << 20, 64 << 10):
+            f.seek(offset)
+            byte = f.read(1)
+            f.seek(offset)
+            f.write(bytes([byte[0] ^ 0x20]))
+    server = start_with_flash(start_server, path, flash_file)
+    with server.connect() as conn:
+        intact, missing, wrong = read_back(conn, stored)
+        assert wrong == 0
+        assert intact + missing == len(stored) and 0 < items - intact <= 8 * 16
+        assert stat(conn, "badcrc_from_extstore") == items - intact
+
+    # Another size of flash file: the items in RAM come back, the ones on flash do not.
+    graceful_stop(server)
+    server = start_with_flash(start_server, path, flash_file, size="128m")
+    dropped = [line for line in restart_lines(server) if "dropping" in line]
+    assert len(dropped) == 1 and "due to [ext_path] [old value: %s:67108864]" % flash_file in \
+        dropped[0], restart_lines(server)
+    with server.connect() as conn:
+        assert stat(conn, "extstore_objects_used") == 0
+        intact, missing, wrong = read_back(conn, stored)
+        assert wrong == 0 and intact == stat(conn, "curr_items") > 0

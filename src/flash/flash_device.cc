@@ -126,8 +126,10 @@ Result<std::unique_ptr<FlashDevice>> FlashDevice::Open(const DeviceSpec& spec,
     }
     usable = std::min(device_bytes, spec.size);
   } else if (S_ISREG(st.st_mode)) {
-    const Status sized = SizeRegularFile(fd.get(), spec.size);
-    if (!sized.ok()) return fail(sized.message());
+    if (!spec.keep || static_cast<uint64_t>(st.st_size) != spec.size) {
+      const Status sized = SizeRegularFile(fd.get(), spec.size);
+      if (!sized.ok()) return fail(sized.message());
+    }
     usable = spec.size;
   } else {
     return fail("is neither a regular file nor a block device");
@@ -176,6 +178,11 @@ Status FlashDevice::Write(uint64_t offset, std::span<const uint8_t> bytes) const
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
+}
+
+Status FlashDevice::Sync() const {
+  if (fdatasync(fd_) == 0) return Status::Ok();
+  return Status::Error("ext_path " + path_ + ": cannot sync: " + ErrnoText(errno));
 }
 
 Status FlashDevice::Read(uint64_t offset, std::span<uint8_t> bytes) const {

@@ -5,8 +5,9 @@
 // - It is locked against a second server (fcntl F_SETLK, as memcached does). A regular file is
 //   created if missing, emptied (whatever a previous run left is discarded) and given SIZE bytes,
 //   allocated with fallocate where the file system can, so that a disk too full for SIZE is
-//   found at startup rather than by a write. A block device keeps its contents and size; SIZE caps
-//   how much of it is used.
+//   found at startup rather than by a write; unless DeviceSpec::keep asks to keep a file that has
+//   SIZE bytes already, for a warm restart (-e) that may read back what the last run saved. A
+//   block device keeps its contents and size; SIZE caps how much of it is used.
 // - It is opened with O_DIRECT (no page cache: flash holds what RAM does not, caching what is
 //   written would spend the RAM twice) where the file system allows it; where it does not
 //   (tmpfs), it is opened buffered and direct_io() says so. Either way, Read and Write take
@@ -31,6 +32,7 @@ namespace mnemo::flash {
 struct DeviceSpec {
   std::string path;
   uint64_t size = 0;  // bytes the device may use at most
+  bool keep = false;  // a regular file of `size` bytes keeps its contents
 };
 
 class FlashDevice {
@@ -58,6 +60,8 @@ class FlashDevice {
   // error, on a range past size(), or on reading past the end of the file.
   Status Write(uint64_t offset, std::span<const uint8_t> bytes) const;
   Status Read(uint64_t offset, std::span<uint8_t> bytes) const;
+  // Makes what Write wrote durable (fdatasync).
+  Status Sync() const;
   // Reads through the page cache (a second descriptor, never O_DIRECT): any offset, length and
   // address. For reads of single items, which the kernel may then keep.
   Status ReadCached(uint64_t offset, std::span<uint8_t> bytes) const;

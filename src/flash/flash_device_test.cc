@@ -59,6 +59,32 @@ TEST_F(FlashDeviceTest, DiscardsWhatAPreviousRunLeft) {
   EXPECT_EQ(read.data()[kIoAlignment - 1], 0);
 }
 
+// DeviceSpec::keep, for a warm restart: a file of SIZE bytes keeps what the last run wrote (and
+// synced); a file of another size is emptied and sized as without it.
+TEST_F(FlashDeviceTest, KeepsAFileOfItsSizeWhenAskedTo) {
+  const std::string path = dir_ + "/flash";
+  AlignedBuffer ones(kIoAlignment);
+  std::fill(ones.data(), ones.data() + ones.size(), 1);
+  {
+    auto device = FlashDevice::Open({path, 2 * kSegment}, kSegment);
+    ASSERT_TRUE(device.ok());
+    ASSERT_TRUE(device.value()->Write(kSegment, ones.span()).ok());
+    ASSERT_TRUE(device.value()->Sync().ok());
+  }
+  AlignedBuffer read(kIoAlignment);
+  {
+    auto device = FlashDevice::Open({path, 2 * kSegment, true}, kSegment);
+    ASSERT_TRUE(device.ok());
+    ASSERT_TRUE(device.value()->Read(kSegment, read.span()).ok());
+    EXPECT_EQ(std::memcmp(read.data(), ones.data(), ones.size()), 0);
+  }
+  auto device = FlashDevice::Open({path, 3 * kSegment, true}, kSegment);
+  ASSERT_TRUE(device.ok());
+  EXPECT_EQ(std::filesystem::file_size(path), 3 * kSegment);
+  ASSERT_TRUE(device.value()->Read(kSegment, read.span()).ok());
+  EXPECT_EQ(read.data()[0], 0);
+}
+
 TEST_F(FlashDeviceTest, WritesAndReadsBackAlignedBlocks) {
   auto opened = FlashDevice::Open({dir_ + "/flash", 4 * kSegment}, kSegment);
   ASSERT_TRUE(opened.ok());

@@ -154,7 +154,11 @@ Status Server::OpenFlash() {
   // The storage engine's segment size, which -m may make smaller than -o segment_size.
   const size_t segment_size = storage::CacheCore::Normalize(options_.ToCacheOptions()).segment_size;
   std::vector<flash::DeviceSpec> specs;
-  for (const ExtstoreOptions::Path& path : ext.paths) specs.push_back({path.path, path.size});
+  // With -e, a graceful stop saved what the flash files hold (warm_restart.h): kept, not emptied.
+  const bool keep = !options_.memory_file.empty();
+  for (const ExtstoreOptions::Path& path : ext.paths) {
+    specs.push_back({path.path, path.size, keep});
+  }
   auto space = flash::FlashSpace::Open(specs, segment_size);
   if (!space.ok()) return failed(space.status().message());
   for (const auto& device : space.value()->devices()) {

@@ -153,45 +153,49 @@ Status FlashTier::WriteBuffer() {
   return status;
 }
 
+template <typename Visit>
+void FlashTier::ForEachRecord(uint32_t index, uint32_t end, Visit&& visit) {
+  char* const data = Bytes(reuse_buffer_);
+  const flash::FlashSpace::Place place = space_.Locate(index);
+  const size_t length = std::min<size_t>(segment_size_, flash::AlignUp(end));
+  if (!place.device->Read(place.offset, reuse_buffer_.span().first(length)).ok()) {
+    CountReadError();
+    return;
+  }
+  for (uint32_t offset = kHeaderSize; offset + kItemMinHeader + kRecordTrailer <= end;) {
+    const char* item = data + offset;
+    const ItemSpan span = ItemSpanAt(item);
+    const size_t size = span.item_size();
+    if (offset + size + kRecordTrailer > end || Crc32c(item, size) != LoadLe32(item + size)) {
+      // The rest cannot be walked; slots left pointing here are dropped by the lookups that
+      // meet them (invariant 2).
+      CountCorrupt();
+      return;
+    }
+    visit(ItemLocation{first_id_ + index, offset}, item, span,
+          HashKey({item + span.header_size, span.key_size}));
+    offset += static_cast<uint32_t>(size + kRecordTrailer);
+  }
+}
+
 void FlashTier::Reuse(uint32_t index, ReclaimCounters* counters) {
   Segment& segment = segments_[index];
   const uint32_t end = segment.end.load(std::memory_order_acquire);
   if (end != 0) segment_reuses_.fetch_add(1, std::memory_order_relaxed);
   if (segment.live_items.load(std::memory_order_acquire) != 0) {
     segment_evictions_.fetch_add(1, std::memory_order_relaxed);
-    char* const data = Bytes(reuse_buffer_);
-    const flash::FlashSpace::Place place = space_.Locate(index);
-    const size_t length = std::min<size_t>(segment_size_, flash::AlignUp(end));
-    if (!place.device->Read(place.offset, reuse_buffer_.span().first(length)).ok()) {
-      CountReadError();
-    } else {
-      for (uint32_t offset = kHeaderSize; offset + kItemMinHeader + kRecordTrailer <= end;) {
-        const char* item = data + offset;
-        const ItemSpan span = ItemSpanAt(item);
-        const size_t size = span.item_size();
-        if (offset + size + kRecordTrailer > end || Crc32c(item, size) != LoadLe32(item + size)) {
-          // The rest cannot be walked; slots left pointing here are dropped by the lookups that
-          // meet them (invariant 2).
-          CountCorrupt();
-          break;
-        }
-        const uint64_t hash = HashKey({item + span.header_size, span.key_size});
-        const ItemLocation loc{first_id_ + index, offset};
-        {
-          SpinLockGuard guard(core_.table.StripeFor(hash));
-          Slot* slot = core_.table.FindLocation(hash, loc);
-          if (slot != nullptr) {
-            core_.table.Erase(hash, slot);
-            LiveSub(loc.segment, size);
-            ++counters->items_unlinked;
-            counters->bytes_unlinked += size;
-            objects_evicted_.fetch_add(1, std::memory_order_relaxed);
-            bytes_evicted_.fetch_add(size, std::memory_order_relaxed);
-          }
-        }
-        offset += static_cast<uint32_t>(size + kRecordTrailer);
-      }
-    }
+    ForEachRecord(index, end, [&](ItemLocation loc, const char*, ItemSpan span, uint64_t hash) {
+      const size_t size = span.item_size();
+      SpinLockGuard guard(core_.table.StripeFor(hash));
+      Slot* slot = core_.table.FindLocation(hash, loc);
+      if (slot == nullptr) return;
+      core_.table.Erase(hash, slot);
+      LiveSub(loc.segment, size);
+      ++counters->items_unlinked;
+      counters->bytes_unlinked += size;
+      objects_evicted_.fetch_add(1, std::memory_order_relaxed);
+      bytes_evicted_.fetch_add(size, std::memory_order_relaxed);
+    });
   }
   segment.live_items.store(0, std::memory_order_relaxed);
   segment.live_bytes.store(0, std::memory_order_relaxed);
@@ -358,6 +362,73 @@ void FlashTier::LiveSub(uint32_t segment, size_t size) {
 
 bool FlashTier::Flushed(uint32_t segment, uint32_t flush_gen) const {
   return segments_[segment - first_id_].flush_gen.load(std::memory_order_relaxed) < flush_gen;
+}
+
+Status FlashTier::Save(uint32_t now, RestartMeta* meta) {
+  bool open = false;
+  {
+    MutexLock lock(buffer_mu_);
+    open = buffer_open_;
+  }
+  if (open) {
+    Status written = WriteBuffer();
+    if (!written.ok()) return written;
+  }
+  for (const auto& device : space_.devices()) {
+    Status synced = device->Sync();
+    if (!synced.ok()) return synced;
+    meta->flash_devices.push_back({device->path(), device->size()});
+  }
+  meta->flash_segment_count = segment_count_;
+  meta->flash_next_segment = next_segment_;
+  meta->flash_sequence = sequence_;
+  for (uint32_t index = 0; index < segment_count_; ++index) {
+    const Segment& segment = segments_[index];
+    const uint32_t end = segment.end.load(std::memory_order_acquire);
+    if (segment.live_items.load(std::memory_order_acquire) == 0 || end == 0) continue;
+    const size_t before = meta->flash_items.size();
+    ForEachRecord(
+        index, end, [&](ItemLocation loc, const char* item, ItemSpan span, uint64_t hash) {
+          SpinLockGuard guard(core_.table.StripeFor(hash));
+          const Slot* slot = core_.table.FindLocation(hash, loc);
+          if (slot == nullptr) return;
+          ItemHeader header;
+          ItemHeader::Decode(item, &header);
+          if (core_.Invalid(loc, header, now)) return;
+          meta->flash_items.push_back({loc.segment, loc.offset,
+                                       static_cast<uint8_t>(slot->counter()), header.expiry,
+                                       static_cast<uint32_t>(span.item_size()), hash});
+        });
+    if (meta->flash_items.size() == before) continue;
+    meta->flash_segments.push_back({index, end, segment.flush_gen.load(std::memory_order_relaxed),
+                                    segment.written_at.load(std::memory_order_relaxed)});
+  }
+  return Status::Ok();
+}
+
+std::string FlashTier::Incompatible(const RestartMeta& meta) const {
+  std::string saved;
+  for (const RestartMeta::FlashDevice& device : meta.flash_devices) {
+    saved += (saved.empty() ? "" : ",") + device.path + ":" + std::to_string(device.size);
+  }
+  bool same = meta.flash_segment_count == segment_count_ &&
+              meta.flash_devices.size() == space_.devices().size();
+  for (size_t i = 0; same && i < meta.flash_devices.size(); ++i) {
+    same = meta.flash_devices[i].path == space_.devices()[i]->path() &&
+           meta.flash_devices[i].size == space_.devices()[i]->size();
+  }
+  return same ? std::string() : saved;
+}
+
+void FlashTier::Restore(const RestartMeta& meta) {
+  next_segment_ = meta.flash_next_segment;
+  sequence_ = meta.flash_sequence;
+  for (const RestartMeta::FlashSegment& s : meta.flash_segments) {
+    Segment& segment = segments_[s.index];
+    segment.flush_gen.store(s.flush_gen, std::memory_order_relaxed);
+    segment.written_at.store(s.written_at, std::memory_order_relaxed);
+    segment.end.store(s.end, std::memory_order_release);
+  }
 }
 
 FlashStats FlashTier::Stats() const {

@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "base/mutex.h"
 #include "base/status.h"
@@ -45,6 +46,7 @@
 #include "storage/flash_read_size.h"
 #include "storage/hash_table.h"
 #include "storage/item.h"
+#include "storage/restart_meta.h"
 #include "storage/thread_context.h"
 
 namespace mnemo::storage {
@@ -147,6 +149,18 @@ class FlashTier {
   size_t segment_size() const { return segment_size_; }
   FlashStats Stats() const;
 
+  // A graceful stop (warm_restart.h): writes out the buffer, syncs the devices, and adds to `meta`
+  // the tier's devices and position, and each item a slot points at that is valid at `now`, with
+  // the descriptor of its segment. The items are found as Reuse finds them: each segment that holds
+  // any is read back whole and its records verified. REQUIRES: no other thread uses the cache.
+  Status Save(uint32_t now, RestartMeta* meta);
+  // Empty if `meta` was saved by a tier on these devices (paths and sizes); else what differs.
+  std::string Incompatible(const RestartMeta& meta) const;
+  // The next start: takes the position and the segment descriptors of `meta`. The caller links
+  // its items and counts them with LiveAdd. REQUIRES: Incompatible(meta) is empty, and nothing
+  // has used the tier yet.
+  void Restore(const RestartMeta& meta);
+
  private:
   struct Segment;
 
@@ -154,6 +168,11 @@ class FlashTier {
   Status WriteBuffer() EXCLUDES(buffer_mu_);
   // Unlinks every item segment `index` still indexes and moves it to a new generation.
   void Reuse(uint32_t index, ReclaimCounters* counters);
+  // Reads segment `index`, of `end` bytes, back into reuse_buffer_ and calls
+  // visit(location, item, its span, its key's hash) for each record, in order, until one is
+  // corrupt. REQUIRES: the evictor's (invariant 1), or no other thread uses the cache.
+  template <typename Visit>
+  void ForEachRecord(uint32_t index, uint32_t end, Visit&& visit);
   // How a read of bytes ended.
   enum class ByteRead : uint8_t { kRead, kFailed, kWait };
   // Reads `size` bytes at `offset` of flash segment `index` into `out`, from the buffer or the

@@ -190,6 +190,14 @@ void HashTable::Grow(int max_splits) {
   grow_lock_.Unlock();
 }
 
+void HashTable::Reserve(size_t items) {
+  SpinLockGuard guard(grow_lock_);
+  while (items > bucket_count() * kTargetLoad &&
+         bucket_count() < std::min(bucket_limit(), max_buckets_)) {
+    SplitOne();  // of empty buckets: no slot to move
+  }
+}
+
 void HashTable::SplitOne() {
   const uint64_t shape = shape_.load(std::memory_order_relaxed);
   const uint32_t level = static_cast<uint32_t>(shape >> 32);

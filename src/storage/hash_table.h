@@ -193,6 +193,10 @@ class HashTable {
   // request pays for a bounded part of the growth. Returns at once if another thread is growing.
   // REQUIRES: no stripe lock is held by the caller.
   void Grow(int max_splits = 2);
+  // Splits buckets as Grow would once `items` items were in, before they are: for a warm restart,
+  // which knows how many it will insert, so that its inserts split no bucket (a split reads the
+  // key of every slot it moves). REQUIRES: the table is empty; no other thread uses it.
+  void Reserve(size_t items);
 
   // Bounds the table's memory at `bytes` (invariant 5), within the reservation. Lowering it below
   // what is in use stops growth and makes full() true until evictions bring the items down;

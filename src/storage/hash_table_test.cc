@@ -55,6 +55,38 @@ TEST(HashTableTest, GrowsAndKeepsEveryItemReachable) {
   }
 }
 
+// A hasher that counts its calls: a split of a bucket with slots asks it for their hashes.
+class CountingItems : public FakeItems {
+ public:
+  using FakeItems::FakeItems;
+  uint64_t HashAt(ItemLocation loc) const override {
+    ++calls;
+    return FakeItems::HashAt(loc);
+  }
+  mutable size_t calls = 0;
+};
+
+TEST(HashTableTest, ReserveSplitsBeforeTheInsertsSoThatTheyNeedNone) {
+  constexpr size_t kItems = 100000;
+  CountingItems items(kItems, 7);
+  HashTable table(10, kItems, &items);
+  ASSERT_TRUE(table.Init().ok());
+  table.Reserve(kItems);
+  const size_t buckets = table.bucket_count();
+  EXPECT_GE(buckets * HashTable::kTargetLoad, kItems);
+  EXPECT_LT((buckets - 1) * HashTable::kTargetLoad, kItems);
+  for (size_t i = 0; i < kItems; ++i) {
+    {
+      SpinLockGuard guard(table.StripeFor(items.hashes[i]));
+      ASSERT_TRUE(table.Insert(items.hashes[i], FakeItems::At(i)));
+    }
+    table.Grow();
+  }
+  EXPECT_EQ(table.bucket_count(), buckets);
+  EXPECT_EQ(items.calls, 0u);
+  for (size_t i = 0; i < kItems; ++i) ASSERT_NE(FindItem(table, items, i), nullptr) << i;
+}
+
 TEST(HashTableTest, EraseKeepsChainsPackedAndFreesOverflow) {
   constexpr size_t kItems = 50000;
   FakeItems items(kItems, 2);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/crc32c.h"
+#include "storage/hash_table.h"
 
 namespace mnemo::storage {
 namespace {
@@ -16,6 +17,10 @@ constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'W', 'R', 'M'};
 constexpr size_t kHeaderSize = sizeof(kMagic) + 4 + 4 + 8;
 constexpr size_t kSegmentBytes = 4 * 4 + 8 + 4 * 2 + 2 + 1 + 4 + 8;
 constexpr size_t kItemBytes = 4 + 4;
+constexpr size_t kFlashSegmentBytes = 4 * 4;
+constexpr size_t kFlashItemBytes = 4 * 4 + 8;
+// A device path longer than this is not one a server was given.
+constexpr uint32_t kMaxPath = 4096;
 
 class Writer {
  public:
@@ -44,6 +49,13 @@ class Reader {
     }
     at_ += sizeof(T);
     std::memcpy(value, &bits, sizeof(T));
+    return true;
+  }
+  // False past the end.
+  bool GetBytes(size_t size, std::string* out) {
+    if (in_.size() - at_ < size) return false;
+    out->assign(in_, at_, size);
+    at_ += size;
     return true;
   }
   size_t left() const { return in_.size() - at_; }
@@ -89,6 +101,30 @@ std::string RestartMeta::Encode() const {
     w.Put(item.segment);
     w.Put(item.offset | uint32_t{item.counter} << 28);
   }
+  w.Put(static_cast<uint32_t>(flash_devices.size()));
+  for (const FlashDevice& device : flash_devices) {
+    w.Put(static_cast<uint32_t>(device.path.size()));
+    body.append(device.path);
+    w.Put(device.size);
+  }
+  w.Put(flash_segment_count);
+  w.Put(flash_next_segment);
+  w.Put(flash_sequence);
+  w.Put(static_cast<uint32_t>(flash_segments.size()));
+  for (const FlashSegment& s : flash_segments) {
+    w.Put(s.index);
+    w.Put(s.end);
+    w.Put(s.flush_gen);
+    w.Put(s.written_at);
+  }
+  w.Put(static_cast<uint64_t>(flash_items.size()));
+  for (const FlashItem& item : flash_items) {
+    w.Put(item.segment);
+    w.Put(item.offset | uint32_t{item.counter} << 28);
+    w.Put(item.expiry);
+    w.Put(item.size);
+    w.Put(item.hash);
+  }
   std::string out(kMagic, sizeof(kMagic));
   Writer h(&out);
   h.Put(kRestartFormatVersion);
@@ -96,6 +132,62 @@ std::string RestartMeta::Encode() const {
   h.Put(static_cast<uint64_t>(body.size()));
   return out + body;
 }
+
+namespace {
+
+// The flash tier's part of the body, which ends it.
+Status DecodeFlash(Reader& r, RestartMeta* m) {
+  uint32_t device_count = 0;
+  if (!r.Get(&device_count)) return Status::Error("truncated");
+  for (uint32_t i = 0; i < device_count; ++i) {
+    RestartMeta::FlashDevice device;
+    uint32_t length = 0;
+    if (!r.Get(&length) || length > kMaxPath || !r.GetBytes(length, &device.path) ||
+        !r.Get(&device.size)) {
+      return Status::Error("truncated");
+    }
+    m->flash_devices.push_back(std::move(device));
+  }
+  uint32_t segment_count = 0;
+  bool ok = r.Get(&m->flash_segment_count) && r.Get(&m->flash_next_segment) &&
+            r.Get(&m->flash_sequence) && r.Get(&segment_count);
+  if (!ok || r.left() / kFlashSegmentBytes < segment_count) return Status::Error("truncated");
+  if (m->flash_segment_count > kMaxSegments - m->max_segments ||
+      (m->flash_segment_count != 0 && m->flash_next_segment >= m->flash_segment_count)) {
+    return Status::Error("flash tier out of range");
+  }
+  m->flash_segments.resize(segment_count);
+  for (size_t i = 0; i < segment_count; ++i) {
+    RestartMeta::FlashSegment& s = m->flash_segments[i];
+    (void)(r.Get(&s.index) && r.Get(&s.end) && r.Get(&s.flush_gen) && r.Get(&s.written_at));
+    if (s.index >= m->flash_segment_count || s.end > m->segment_size) {
+      return Status::Error("flash segment " + std::to_string(s.index) + " out of range");
+    }
+    if (i > 0 && s.index <= m->flash_segments[i - 1].index) {
+      return Status::Error("flash segments out of order");
+    }
+  }
+  uint64_t item_count = 0;
+  if (!r.Get(&item_count) || r.left() != item_count * kFlashItemBytes) {
+    return Status::Error("truncated");
+  }
+  m->flash_items.resize(item_count);
+  for (RestartMeta::FlashItem& item : m->flash_items) {
+    uint32_t packed = 0;
+    (void)(r.Get(&item.segment) && r.Get(&packed) && r.Get(&item.expiry) && r.Get(&item.size) &&
+           r.Get(&item.hash));
+    item.offset = packed & ((1u << 28) - 1);
+    item.counter = static_cast<uint8_t>(packed >> 28);
+    if (item.segment < m->max_segments ||
+        item.segment - m->max_segments >= m->flash_segment_count ||
+        item.offset >= m->segment_size || item.size > m->segment_size) {
+      return Status::Error("flash item out of range");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Status RestartMeta::Decode(const std::string& bytes, RestartMeta* meta) {
   if (bytes.size() < kHeaderSize || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
@@ -141,9 +233,7 @@ Status RestartMeta::Decode(const std::string& bytes, RestartMeta* meta) {
     if (m.segments[i].id <= m.segments[i - 1].id) return Status::Error("segments out of order");
   }
   uint64_t item_count = 0;
-  if (!r.Get(&item_count) || r.left() != item_count * kItemBytes) {
-    return Status::Error("truncated");
-  }
+  if (!r.Get(&item_count) || r.left() / kItemBytes < item_count) return Status::Error("truncated");
   m.items.resize(item_count);
   for (Item& item : m.items) {
     uint32_t packed = 0;
@@ -154,6 +244,8 @@ Status RestartMeta::Decode(const std::string& bytes, RestartMeta* meta) {
       return Status::Error("item out of range");
     }
   }
+  Status flash = DecodeFlash(r, &m);
+  if (!flash.ok()) return flash;
   *meta = std::move(m);
   return Status::Ok();
 }

@@ -11,6 +11,8 @@
 #include "base/clock.h"
 #include "base/hash.h"
 #include "base/logging.h"
+#include "storage/expiry.h"
+#include "storage/flash_tier.h"
 #include "storage/item.h"
 
 namespace mnemo::storage {
@@ -40,9 +42,23 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The bytes of a segment its checksum covers.
-size_t CheckedBytes(const RestartMeta::Segment& s, size_t segment_size) {
-  return s.kind == RestartMeta::Kind::kChained ? segment_size : s.write_offset;
+// A segment's checksum (RestartMeta::Segment::checksum) with the item at `item` folded in: the
+// XXH3 of its header and key, seeded with the checksum of the items before it.
+uint64_t FoldItem(uint64_t checksum, const char* item, const ItemSpan& span) {
+  return XXH3_64bits_withSeed(item, span.header_size + span.key_size, checksum);
+}
+
+// The checksum of a saved segment, by the walk Check makes. REQUIRES: the segment is intact.
+uint64_t SegmentChecksum(const char* data, const RestartMeta::Segment& s) {
+  uint64_t checksum = 0;
+  if (s.kind == RestartMeta::Kind::kChained) return checksum;
+  size_t offset = 0;
+  do {
+    const ItemSpan span = ItemSpanAt(data + offset);
+    checksum = FoldItem(checksum, data + offset, span);
+    offset += span.item_size();
+  } while (s.kind == RestartMeta::Kind::kItems && offset < s.write_offset);
+  return checksum;
 }
 
 std::string Mismatch(const char* name, const std::string& old_value) {
@@ -67,7 +83,7 @@ RestartMeta WarmRestart::Collect() const {
   meta.flush_at = clocks.flush_at;
   meta.flushed_second = clocks.flushed_second;
 
-  // Items on flash are not saved: the flash tier starts empty.
+  // Items on flash are saved by the flash tier (Save), which reads them back.
   core_.table.ForEachSlot([&](const Slot& slot) {
     const ItemLocation loc = slot.location();
     if (core_.OnFlash(loc.segment)) return;
@@ -107,7 +123,7 @@ RestartMeta WarmRestart::Collect() const {
     s.ttl_bucket = info.ttl_bucket;
     s.kind = kinds[id];
     s.chain_next = info.chain_next;
-    s.checksum = XXH3_64bits(pool.Data(id), CheckedBytes(s, pool.segment_size()));
+    s.checksum = SegmentChecksum(pool.Data(id), s);
     meta.segments.push_back(s);
   }
   return meta;
@@ -115,13 +131,24 @@ RestartMeta WarmRestart::Collect() const {
 
 Status WarmRestart::Save() {
   const auto start = std::chrono::steady_clock::now();
-  const RestartMeta meta = Collect();
-  // The memory first: metadata that exists describes bytes that are in the file.
+  RestartMeta meta = Collect();
+  // The memory and the flash first: metadata that exists describes bytes that are in the files.
+  if (core_.flash != nullptr) {
+    const Status flash = core_.flash->Save(meta.saved_now, &meta);
+    if (!flash.ok()) {
+      MNEMO_LOG(0, "[restart] the items on flash are not saved: %s\n", flash.message().c_str());
+      DropFlash(&meta);
+    }
+  }
   Status status = core_.pool.Sync();
   if (status.ok()) status = WriteMetaFile(MetaPathFor(core_.options.memory_file), meta);
   if (!status.ok()) return status;
-  MNEMO_LOG(0, "[restart] saved %zu items in %zu segments in %.3f s\n", meta.items.size(),
-            meta.segments.size(), SecondsSince(start));
+  const std::string on_flash =
+      core_.flash == nullptr ? std::string()
+                             : " and " + std::to_string(meta.flash_items.size()) + " items in " +
+                                   std::to_string(meta.flash_segments.size()) + " flash segments";
+  MNEMO_LOG(0, "[restart] saved %zu items in %zu segments%s in %.3f s\n", meta.items.size(),
+            meta.segments.size(), on_flash.c_str(), SecondsSince(start));
   return Status::Ok();
 }
 
@@ -148,7 +175,7 @@ std::string WarmRestart::Incompatible(const RestartMeta& meta) const {
   return {};
 }
 
-Status WarmRestart::Check(const RestartMeta& meta) const {
+Status WarmRestart::Check(const RestartMeta& meta, std::vector<WalkedItem>* walked) const {
   const SegmentPool& pool = core_.pool;
   const size_t segment_size = pool.segment_size();
   const auto fail = [](uint32_t id, const std::string& why) {
@@ -176,20 +203,19 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
   }
   for (size_t i = meta.segments.size(); i-- > 0;) first[i] = std::min(first[i], first[i + 1]);
 
-  // Each segment's bytes and items, on every core: a restore reads the whole cache.
+  walked->assign(meta.items.size(), WalkedItem{});
+  // Each segment's items, on every core: a restore reads every item's header and key.
   std::vector<uint32_t> head_size(meta.segments.size(), 0);  // a chain head's item size
   std::vector<std::string> failures(meta.segments.size());
   RunParallel(meta.segments.size(), [&](size_t i) {
     const RestartMeta::Segment& s = meta.segments[i];
     const char* data = pool.Data(s.id);
-    if (XXH3_64bits(data, CheckedBytes(s, segment_size)) != s.checksum) {
-      failures[i] = "checksum mismatch";
-      return;
-    }
     if (s.kind == RestartMeta::Kind::kChained) return;
-    // Its items, by a walk from its first one: each saved location must be an item's start.
+    // Its items, by a walk from its first one: each saved location must be an item's start, and
+    // their headers and keys must be the ones saved.
     size_t next_item = first[i];
     size_t offset = 0;
+    uint64_t checksum = 0;
     do {
       // The walk must not read past the segment's end (nor the mapping's), header included.
       char head[kItemMaxHeader] = {};
@@ -197,17 +223,25 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
       std::memcpy(head, data + offset, std::min(room, sizeof(head)));
       const ItemSpan span = ItemSpanAt(head);
       const bool chained = (item_internal::LoadInfo(head) & kItemChained) != 0;
-      if (span.key_size == 0 || span.header_size > room) {
+      if (span.key_size == 0 || span.header_size + span.key_size > room) {
         failures[i] = "bad item header";
         return;
       }
+      checksum = FoldItem(checksum, data + offset, span);
       const bool at_item = next_item < first[i + 1] && meta.items[next_item].offset == offset;
+      if (at_item) {
+        ItemHeader header;
+        ItemHeader::Decode(head, &header);
+        (*walked)[next_item] = {HashKey({data + offset + span.header_size, span.key_size}),
+                                header.expiry, static_cast<uint32_t>(span.item_size())};
+      }
       if (s.kind == RestartMeta::Kind::kChainHead) {
         if (!chained || !at_item || first[i + 1] != next_item + 1 ||
             span.item_size() <= segment_size) {
           failures[i] = "not the head of a large item";
         }
         head_size[i] = static_cast<uint32_t>(span.item_size());
+        if (checksum != s.checksum) failures[i] = "checksum mismatch";
         return;
       }
       if (chained || span.item_size() > s.write_offset - offset) {
@@ -217,7 +251,11 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
       if (at_item) ++next_item;
       offset += span.item_size();
     } while (offset < s.write_offset);
-    if (next_item != first[i + 1]) failures[i] = "an item is not where the walk finds items";
+    if (checksum != s.checksum) {
+      failures[i] = "checksum mismatch";
+    } else if (next_item != first[i + 1]) {
+      failures[i] = "an item is not where the walk finds items";
+    }
   });
   for (size_t i = 0; i < meta.segments.size(); ++i) {
     if (!failures[i].empty()) return fail(meta.segments[i].id, failures[i]);
@@ -246,6 +284,38 @@ Status WarmRestart::Check(const RestartMeta& meta) const {
     }
   }
   return Status::Ok();
+}
+
+std::string WarmRestart::CheckFlash(const RestartMeta& meta) const {
+  if (meta.flash_devices.empty()) return {};
+  if (core_.flash == nullptr) return "no ext_path";
+  std::string why = core_.flash->Incompatible(meta);
+  if (!why.empty()) return Mismatch("ext_path", why);
+  // Each item within the records of a saved segment, in order. Its bytes are verified by the
+  // read that serves it (flash_tier.h): a record that changed is a miss, never wrong data.
+  std::vector<uint32_t> end(meta.flash_segment_count, 0);
+  for (const RestartMeta::FlashSegment& s : meta.flash_segments) end[s.index] = s.end;
+  const uint32_t first_id = core_.flash->first_id();
+  for (size_t i = 0; i < meta.flash_items.size(); ++i) {
+    const RestartMeta::FlashItem& item = meta.flash_items[i];
+    const uint32_t index = item.segment - first_id;
+    if (item.offset < FlashTier::kHeaderSize ||
+        uint64_t{item.offset} + item.size + FlashTier::kRecordTrailer > end[index]) {
+      return "an item outside the records of flash segment " + std::to_string(index);
+    }
+    if (i > 0 && (meta.flash_items[i - 1].segment > item.segment ||
+                  (meta.flash_items[i - 1].segment == item.segment &&
+                   meta.flash_items[i - 1].offset >= item.offset))) {
+      return "items on flash out of order";
+    }
+  }
+  return {};
+}
+
+void WarmRestart::DropFlash(RestartMeta* meta) {
+  meta->flash_devices.clear();
+  meta->flash_segments.clear();
+  meta->flash_items.clear();
 }
 
 size_t WarmRestart::Restore(ThreadContext& ctx) {
@@ -281,7 +351,8 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
               static_cast<long long>(expected));
     return 0;
   }
-  const Status status = Check(meta);
+  std::vector<WalkedItem> walked;
+  const Status status = Check(meta, &walked);
   if (!status.ok()) {
     MNEMO_LOG(0,
               "[restart] memory file %s does not match its metadata (%s), starting with a clean "
@@ -289,12 +360,18 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
               file.c_str(), status.message().c_str());
     return 0;
   }
+  why = CheckFlash(meta);
+  if (!why.empty()) {
+    MNEMO_LOG(0, "[restart] dropping the %zu items on flash due to %s\n", meta.flash_items.size(),
+              why.c_str());
+    DropFlash(&meta);
+  }
   const double checked = SecondsSince(start);
-  return Apply(meta, start, checked, ctx);
+  return Apply(meta, walked, start, checked, ctx);
 }
 
-size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, double checked,
-                          ThreadContext& ctx) {
+size_t WarmRestart::Apply(const RestartMeta& meta, const std::vector<WalkedItem>& walked,
+                          Clock::time_point start, double checked, ThreadContext& ctx) {
   SegmentPool& pool = core_.pool;
   if (ResumeClock(meta.time_base, meta.saved_now)) {
     MNEMO_LOG(0,
@@ -326,9 +403,18 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
     ids.push_back(s.id);
   }
   pool.RestoreInUse(ids);
+  // The table split for every item before they come, so that linking them splits none (which
+  // would read their keys again), nor contends for the growth lock.
+  core_.table.Reserve(meta.items.size() + meta.flash_items.size());
 
-  // The items, on every core, a chunk at a time: the table takes concurrent inserts (stripe locks)
-  // and grows as they come. Counted here, into `ctx` at the end, which only this thread may add to.
+  const auto key_at = [this](ItemLocation at) {
+    const char* item = core_.ItemAt(at);
+    ItemHeader header;
+    ItemHeader::Decode(item, &header);
+    return ItemKey(item, header);
+  };
+  // The items, on every core, a chunk at a time: the table takes concurrent inserts (stripe locks).
+  // Counted here, into `ctx` at the end, which only this thread may add to.
   const uint32_t now = core_.Now();
   std::atomic<size_t> linked{0};
   std::atomic<uint64_t> bytes{0};
@@ -342,36 +428,32 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
     uint64_t chunk_bytes = 0;
     for (size_t i = chunk * kChunk; i < end && !full.load(std::memory_order_relaxed); ++i) {
       const RestartMeta::Item& saved = meta.items[i];
+      const WalkedItem& item = walked[i];
       const ItemLocation loc{saved.segment, saved.offset};
-      const char* item = core_.ItemAt(loc);
-      ItemHeader header;
-      ItemHeader::Decode(item, &header);
       // Expired or flushed while it was down (or, the clock clamped, since the save).
-      if (core_.Invalid(loc, header, now)) continue;
+      if (IsExpired(item.expiry, now) || core_.Flushed(loc)) continue;
       if (core_.table.full()) {
         full.store(true, std::memory_order_relaxed);
         break;
       }
-      const std::string_view key = ItemKey(item, header);
-      const uint64_t hash = HashKey(key);
+      const uint64_t hash = item.hash;
       {
         SpinLockGuard guard(core_.table.StripeFor(hash));
-        // Never twice: a key has one slot (the save listed slots, so this is a safeguard).
+        // Never twice: a key has one slot (the save listed slots, so this is a safeguard). The
+        // keys are read only for slots whose tag matches.
         const bool present = core_.table.Find(hash, [&](ItemLocation at) {
-          const char* other = core_.ItemAt(at);
-          ItemHeader other_header;
-          ItemHeader::Decode(other, &other_header);
-          return ItemKey(other, other_header) == key;
+          return key_at(at) == key_at(loc);
         }) != nullptr;
         if (present || !core_.table.Insert(hash, loc)) continue;
-        Slot* slot = core_.table.FindLocation(hash, loc);
-        for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+        if (saved.counter > 0) {
+          Slot* slot = core_.table.FindLocation(hash, loc);
+          for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+        }
       }
-      const size_t size = header.item_size();
+      const size_t size = item.size;
       core_.LiveAdd(loc.segment, size);
       ++chunk_linked;
       chunk_bytes += size;
-      core_.table.Grow();
     }
     linked.fetch_add(chunk_linked, std::memory_order_relaxed);
     bytes.fetch_add(chunk_bytes, std::memory_order_relaxed);
@@ -382,6 +464,40 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
     if (ms - last >= 1000 && last_line.compare_exchange_strong(last, ms)) {
       MNEMO_LOG(0, "[restart] restoring: %zu of %zu items\n", so_far, meta.items.size());
     }
+  });
+  const size_t linked_ram = linked.load();
+
+  // The items on flash, once their segments' descriptors are back: linked with their saved hashes
+  // (reading flash for them would cost a read each), after the RAM items, since a lookup in
+  // the Find above would read the key of any item it met.
+  if (!meta.flash_devices.empty()) core_.flash->Restore(meta);
+  const size_t flash_chunks = (meta.flash_items.size() + kChunk - 1) / kChunk;
+  RunParallel(flash_chunks, [&](size_t chunk) {
+    const size_t end = std::min(meta.flash_items.size(), (chunk + 1) * kChunk);
+    size_t chunk_linked = 0;
+    uint64_t chunk_bytes = 0;
+    for (size_t i = chunk * kChunk; i < end && !full.load(std::memory_order_relaxed); ++i) {
+      const RestartMeta::FlashItem& saved = meta.flash_items[i];
+      const ItemLocation loc{saved.segment, saved.offset};
+      if (IsExpired(saved.expiry, now) || core_.Flushed(loc)) continue;
+      if (core_.table.full()) {
+        full.store(true, std::memory_order_relaxed);
+        break;
+      }
+      {
+        SpinLockGuard guard(core_.table.StripeFor(saved.hash));
+        if (!core_.table.Insert(saved.hash, loc)) continue;
+        if (saved.counter > 0) {
+          Slot* slot = core_.table.FindLocation(saved.hash, loc);
+          for (uint8_t c = 0; c < saved.counter; ++c) slot->CountAccess();
+        }
+      }
+      core_.LiveAdd(loc.segment, saved.size);
+      ++chunk_linked;
+      chunk_bytes += saved.size;
+    }
+    linked.fetch_add(chunk_linked, std::memory_order_relaxed);
+    bytes.fetch_add(chunk_bytes, std::memory_order_relaxed);
   });
   ctx.Add(CacheCounter::curr_items, static_cast<int64_t>(linked.load()));
   ctx.Add(CacheCounter::bytes, static_cast<int64_t>(bytes.load()));
@@ -400,8 +516,12 @@ size_t WarmRestart::Apply(const RestartMeta& meta, Clock::time_point start, doub
       core_.buckets.Append(s->id);
     }
   }
-  MNEMO_LOG(0, "[restart] restored %zu of %zu items in %.3f s (%.3f s of checks)\n", linked.load(),
-            meta.items.size(), SecondsSince(start), checked);
+  const std::string on_flash =
+      meta.flash_devices.empty() ? std::string()
+                                 : " and " + std::to_string(linked.load() - linked_ram) + " of " +
+                                       std::to_string(meta.flash_items.size()) + " items on flash";
+  MNEMO_LOG(0, "[restart] restored %zu of %zu items%s in %.3f s (%.3f s of checks)\n", linked_ram,
+            meta.items.size(), on_flash.c_str(), SecondsSince(start), checked);
   return linked.load();
 }
 

@@ -5,11 +5,15 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 
 #include "base/clock.h"
+#include "flash/flash_space.h"
 #include "storage/cache.h"
 #include "storage/segment_cache.h"
 #include "testing/storage/cache_calls.h"
@@ -290,7 +294,15 @@ TEST_F(WarmRestartTest, CorruptMemoryFileStartsCold) {
   ASSERT_TRUE(RestartMeta::Decode(bytes, &meta).ok());
   ASSERT_EQ(meta.segments.size(), 1u);
   const uint32_t id = meta.segments[0].id;
-  FlipByte(file_, static_cast<off_t>(id * options_.segment_size + 10));
+  // A byte of a key: the checksum covers the items' headers and keys (values are trusted, see
+  // docs/warm-restart.md).
+  std::ifstream memory(file_, std::ios::binary);
+  std::string segment(options_.segment_size, '\0');
+  memory.seekg(static_cast<std::streamoff>(id * options_.segment_size));
+  memory.read(segment.data(), static_cast<std::streamsize>(segment.size()));
+  const size_t key = segment.find("key57");
+  ASSERT_NE(key, std::string::npos);
+  FlipByte(file_, static_cast<off_t>(id * options_.segment_size + key + 4));
   const std::string said = Start();
   EXPECT_NE(said.find("does not match its metadata (segment " + std::to_string(id) +
                       ": checksum mismatch)"),
@@ -344,6 +356,129 @@ TEST_F(WarmRestartTest, MetadataThatDoesNotDescribeTheFileStartsCold) {
   EXPECT_FALSE(Get("one", &seen));
 }
 
+// A cache of 2 MiB of RAM with a flash tier on a file of `flash_mib` MiB, kept across restarts as
+// the server keeps it with -e.
+class FlashRestartTest : public WarmRestartTest {
+ protected:
+  void SetUp() override {
+    WarmRestartTest::SetUp();
+    flash_file_ = file_ + ".flash";
+    options_.memory_limit = size_t{2} << 20;
+    options_.compression = Compression::kOff;
+  }
+  void TearDown() override {
+    WarmRestartTest::TearDown();
+    space_.reset();
+    unlink(flash_file_.c_str());
+  }
+  std::string StartWithFlash(size_t flash_mib) {
+    ctx_.reset();
+    cache_.reset();
+    space_.reset();
+    const flash::DeviceSpec spec{flash_file_, uint64_t{flash_mib} << 20, true};
+    auto space = flash::FlashSpace::Open(std::span(&spec, 1), options_.segment_size);
+    EXPECT_TRUE(space.ok()) << space.status().message();
+    space_ = std::move(space.value());
+    CacheOptions options = options_;
+    options.flash = space_.get();
+    return Start(options);
+  }
+  // Sets `count` keys of 1000 distinct bytes each, most of which go to flash; returns them.
+  std::map<std::string, Seen> Fill(int count) {
+    std::map<std::string, Seen> model;
+    for (int i = 0; i < count; ++i) {
+      const std::string key = "key" + std::to_string(i);
+      std::string value;
+      for (int piece = 0; value.size() < 1000; ++piece) {
+        value += std::to_string(std::hash<std::string>{}(key + std::to_string(piece)));
+      }
+      value.resize(1000);
+      model[key] = {value, static_cast<uint32_t>(i), Set(key, value, i)};
+    }
+    return model;
+  }
+  // The keys of `model` that hit, each checked against it.
+  size_t Hits(const std::map<std::string, Seen>& model) {
+    size_t hits = 0;
+    for (const auto& [key, want] : model) {
+      Seen seen;
+      if (!Get(key, &seen)) continue;
+      ++hits;
+      EXPECT_EQ(seen.value, want.value) << key;
+      EXPECT_EQ(seen.flags, want.flags) << key;
+      EXPECT_EQ(seen.cas, want.cas) << key;
+    }
+    return hits;
+  }
+  RestartMeta ReadMeta() {
+    std::ifstream in(MetaPathFor(file_), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    RestartMeta meta;
+    EXPECT_TRUE(RestartMeta::Decode(bytes, &meta).ok());
+    return meta;
+  }
+
+  std::string flash_file_;
+  std::unique_ptr<flash::FlashSpace> space_;
+};
+
+TEST_F(FlashRestartTest, ItemsOnFlashComeBackWithTheirValueFlagsAndCas) {
+  StartWithFlash(16);
+  const std::map<std::string, Seen> model = Fill(6000);
+  const CacheStats before = cache_->Stats();
+  ASSERT_GT(before.extstore_objects_used, 3000u);
+  Stop();
+  const RestartMeta meta = ReadMeta();
+  EXPECT_EQ(meta.flash_items.size(), before.extstore_objects_used);
+
+  const std::string said = StartWithFlash(16);
+  const std::string on_flash = std::to_string(before.extstore_objects_used);
+  EXPECT_NE(said.find(" and " + on_flash + " of " + on_flash + " items on flash"),
+            std::string::npos)
+      << said;
+  const CacheStats after = cache_->Stats();
+  EXPECT_EQ(after.curr_items, before.curr_items);
+  EXPECT_EQ(after.bytes, before.bytes);
+  EXPECT_EQ(after.extstore_objects_used, before.extstore_objects_used);
+  EXPECT_EQ(Hits(model), before.curr_items);
+  EXPECT_GE(cache_->Stats().extstore_objects_read, before.extstore_objects_used);
+  EXPECT_EQ(cache_->Stats().badcrc_from_extstore, 0u);
+  // The tier goes on from where it was: new evictions fill and reuse its segments as usual.
+  const std::map<std::string, Seen> more = Fill(6000);
+  EXPECT_EQ(Hits(more), cache_->Stats().curr_items);
+}
+
+// A record changed while the server was down is a miss, never wrong bytes; a flash file of
+// another size loses the items on flash, not the ones in RAM.
+TEST_F(FlashRestartTest, ACorruptRecordIsAMissAndAnotherFlashFileDropsTheItemsOnFlash) {
+  StartWithFlash(16);
+  const std::map<std::string, Seen> model = Fill(6000);
+  const uint64_t items = cache_->Stats().curr_items;
+  Stop();
+  const RestartMeta meta = ReadMeta();
+  ASSERT_FALSE(meta.flash_items.empty());
+  const RestartMeta::FlashItem& item = meta.flash_items[meta.flash_items.size() / 2];
+  FlipByte(flash_file_,
+           static_cast<off_t>(uint64_t{item.segment - meta.max_segments} * meta.segment_size +
+                              item.offset + item.size / 2));
+  StartWithFlash(16);
+  EXPECT_EQ(Hits(model), items - 1);
+  EXPECT_EQ(cache_->Stats().badcrc_from_extstore, 1u);
+
+  Stop();
+  const size_t in_ram = ReadMeta().items.size();
+  const size_t on_flash = ReadMeta().flash_items.size();
+  const std::string said = StartWithFlash(8);
+  EXPECT_NE(
+      said.find("[restart] dropping the " + std::to_string(on_flash) +
+                " items on flash due to [ext_path] [old value: " + flash_file_ + ":16777216]"),
+      std::string::npos)
+      << said;
+  EXPECT_EQ(cache_->Stats().curr_items, in_ram);
+  EXPECT_EQ(cache_->Stats().extstore_objects_used, 0u);
+  EXPECT_EQ(Hits(model), in_ram);
+}
+
 TEST(RestartMetaTest, EncodeDecodeRoundTripsAndRejectsDamage) {
   RestartMeta meta;
   meta.memory_limit = 1 << 20;
@@ -356,6 +491,12 @@ TEST(RestartMetaTest, EncodeDecodeRoundTripsAndRejectsDamage) {
   meta.segments.push_back({2, 100, 0, 3, 9, 5, 6, 1, RestartMeta::Kind::kItems, 0, 0xabcd});
   meta.items.push_back({2, 0, 3});
   meta.items.push_back({2, 40, 15});
+  meta.flash_devices.push_back({"/var/flash", 4 << 20});
+  meta.flash_segment_count = 64;
+  meta.flash_next_segment = 5;
+  meta.flash_sequence = 70;
+  meta.flash_segments.push_back({4, 5000, 3, 80});
+  meta.flash_items.push_back({16 + 4, 64, 2, 900, 120, 0x1234567890});
   const std::string bytes = meta.Encode();
   RestartMeta back;
   ASSERT_TRUE(RestartMeta::Decode(bytes, &back).ok());
@@ -365,6 +506,20 @@ TEST(RestartMetaTest, EncodeDecodeRoundTripsAndRejectsDamage) {
   EXPECT_EQ(back.items[1].offset, 40u);
   EXPECT_EQ(back.items[1].counter, 15);
   EXPECT_EQ(back.segments[0].checksum, 0xabcdu);
+  ASSERT_EQ(back.flash_devices.size(), 1u);
+  EXPECT_EQ(back.flash_devices[0].path, "/var/flash");
+  EXPECT_EQ(back.flash_devices[0].size, 4u << 20);
+  EXPECT_EQ(back.flash_next_segment, 5u);
+  EXPECT_EQ(back.flash_sequence, 70u);
+  ASSERT_EQ(back.flash_segments.size(), 1u);
+  EXPECT_EQ(back.flash_segments[0].end, 5000u);
+  EXPECT_EQ(back.flash_segments[0].written_at, 80u);
+  ASSERT_EQ(back.flash_items.size(), 1u);
+  EXPECT_EQ(back.flash_items[0].segment, 20u);
+  EXPECT_EQ(back.flash_items[0].counter, 2);
+  EXPECT_EQ(back.flash_items[0].expiry, 900u);
+  EXPECT_EQ(back.flash_items[0].size, 120u);
+  EXPECT_EQ(back.flash_items[0].hash, 0x1234567890u);
   for (size_t at = 0; at < bytes.size(); ++at) {
     std::string damaged = bytes;
     damaged[at] = static_cast<char>(damaged[at] ^ 1);
