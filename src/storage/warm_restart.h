@@ -36,9 +36,10 @@ class WarmRestart {
   Status Save();
 
   // Reads (and removes) the metadata of the memory file and, if it describes this cache's file
-  // and the file is intact, links every valid saved item, counting them in `ctx`. Returns the items
-  // linked. Logs on stderr what it did, or why the cache starts empty. REQUIRES: a memory file,
-  // nothing allocated from the pool yet.
+  // and the file is intact, links every valid saved item, counting them in `ctx`. Without
+  // metadata, recovers what a crashed process left (crash_recovery.h) if one did. Returns the
+  // items linked. Logs on stderr what it did, or why the cache starts empty. REQUIRES: a memory
+  // file, nothing allocated from the pool yet.
   size_t Restore(ThreadContext& ctx);
 
   // What Save would write now, and the checks Restore makes: for tests.
@@ -48,14 +49,15 @@ class WarmRestart {
   // Whether the memory file holds what `meta` says it does.
   Status Check(const RestartMeta& meta) const;
 
- private:
   using Clock = std::chrono::steady_clock;
 
-  // Restores descriptors, clocks and items; the restore began at `start`, and its checks took
-  // `checked` seconds. REQUIRES: Incompatible() and Check() found nothing.
+  // Restores descriptors, clocks and items, linking each item that is still valid; the restore
+  // began at `start`, and its checks took `checked` seconds. REQUIRES: Incompatible() found
+  // nothing, and Check() or CrashRecovery::Collect vouched for `meta`.
   size_t Apply(const RestartMeta& meta, Clock::time_point start, double checked,
                ThreadContext& ctx);
 
+ private:
   CacheCore& core_;
 };
 
