@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Issue 18's kill -9 drill (-e, docs/warm-restart.md): what a restart after a crash serves.
 
-For each round: start mnemod with `-e FILE` on an empty file, fill ITEMS keys of VALUE bytes, run
-the write load of tests/crash_load.py (sets, overwrites, deletes, incr, a flush_all, with a model
-of what was acknowledged) for LOAD seconds, kill -9 the server in the middle of it, and start it
-again with the same file (timed from the exec to the first reply to `version`). Then count: the
+For each round: start mnemod with `-e FILE` on an empty file, start the write load of
+tests/crash_load.py (sets, overwrites, deletes, incr, a flush_all, with a model of what was
+acknowledged), fill ITEMS keys of VALUE bytes once its flush_all is done, go on with the load for
+LOAD more seconds, kill -9 the server in the middle of it, and start it again with the same file (timed from the exec to the first reply to `version`). Then count: the
 bulk keys that hit with their exact value (none was written in the last second); of the load's
 keys live and not written in the last second, those that hit; and the keys served with a value
 the model says is gone or older (stale: must be 0). A cold start without -e is timed too.
@@ -43,9 +43,11 @@ def run_round(binary, args, port):
     memory = ["-m", str(args.memory)]
     row = {}
     proc, _ = warm_restart.start(binary, memory + ["-e", path], port)
-    warm_restart.fill(port, args.items, args.value_size)
     load = Load("127.0.0.1", port)
     load.start()
+    # The bulk after the load's flush_all, while its writes go on.
+    load.refilled.wait(60)
+    warm_restart.fill(port, args.items, args.value_size)
     time.sleep(args.load)
     killed_at = time.monotonic()
     proc.send_signal(signal.SIGKILL)

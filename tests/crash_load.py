@@ -31,6 +31,7 @@ class Load:
         self.flushed_at = None
         self.version = 0
         self.stop = threading.Event()
+        self.refilled = threading.Event()  # the flush_all and the refill after it are done
         self.error = None
         self.ops = 0
         self.rate = rate  # operations a second at most, so that most keys are not written last
@@ -65,6 +66,7 @@ class Load:
         client = Client(self.addr, timeout=10, default_noreply=False)
         try:
             self._flush_and_refill(client)
+            self.refilled.set()
             began, done = time.monotonic(), self.ops
             while not self.stop.is_set():
                 ahead = (self.ops - done) / self.rate - (time.monotonic() - began)
