@@ -101,19 +101,18 @@ Status DurableIndex::Open(const Layout& layout, std::optional<CrashState>* crash
   if (fd < 0) return fail("open");
   // Held while the process lives (the descriptor stays open): a second process on the same files
   // would empty the index under the first one.
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const Status status =
-        errno == EWOULDBLOCK
-            ? Status::Error("durable index " + path_ + " is in use by another process")
-            : fail("lock");
+  const auto closing = [fd](Status status) {
     close(fd);
     return status;
+  };
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    return closing(errno == EWOULDBLOCK
+                       ? Status::Error("durable index " + path_ + " is in use by another process")
+                       : fail("lock"));
   }
   struct stat st {};
   if (fstat(fd, &st) != 0) {
-    const Status status = fail("stat");
-    close(fd);
-    return status;
+    return closing(fail("stat"));
   }
 
   // What the last process left, if it was running.
@@ -171,15 +170,11 @@ Status DurableIndex::Open(const Layout& layout, std::optional<CrashState>* crash
 
   // A new index: emptied (the old pages dropped, so the file stays sparse), then sized.
   if (ftruncate(fd, 0) != 0 || ftruncate(fd, static_cast<off_t>(size_)) != 0) {
-    const Status status = fail("size");
-    close(fd);
-    return status;
+    return closing(fail("size"));
   }
   void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
-    const Status status = fail("map");
-    close(fd);
-    return status;
+    return closing(fail("map"));
   }
   fd_ = fd;
   base_ = static_cast<char*>(p);
