@@ -97,20 +97,6 @@ def test_a_second_crash_after_a_recovery_is_recovered_too(start_server, shm_file
     assert make_client(server).get_many(["a", "b", "c"]) == {"b": b"2", "c": b"3"}
 
 
-def test_a_second_server_on_the_same_file_refuses_to_start(start_server, shm_file):
-    """It would empty the index under the first one."""
-    server = start(start_server, shm_file)
-    make_client(server).set("k", "v")
-    other = harness.Server(["-e", shm_file, "-m", "64"])
-    proc = harness.subprocess.run(
-        [other.binary] + harness.base_flags(harness.free_port()) + other.flags,
-        capture_output=True, timeout=harness.TIMEOUT)
-    assert proc.returncode != 0
-    assert ("durable index %s.index is in use by another process" % shm_file) in \
-        proc.stderr.decode(), proc.stderr
-    assert make_client(server).get("k") == b"v"
-
-
 def test_a_flush_all_just_before_the_kill_is_honoured(start_server, shm_file):
     """Killed before the background pass reclaims the flushed segments: their items are still in
     the table, and the recovery must see that they were flushed."""

@@ -1,7 +1,6 @@
 #include "storage/durable_index.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,11 +76,9 @@ struct DurableIndex::Header {
 std::string IndexPathFor(const std::string& memory_file) { return memory_file + ".index"; }
 
 DurableIndex::~DurableIndex() {
-  if (base_ != nullptr) {
-    MarkStopped();
-    munmap(base_, size_);
-  }
-  if (fd_ >= 0) close(fd_);  // and the lock with it
+  if (base_ == nullptr) return;
+  MarkStopped();
+  munmap(base_, size_);
 }
 
 DurableIndex::Header* DurableIndex::header() const { return reinterpret_cast<Header*>(base_); }
@@ -99,21 +96,12 @@ Status DurableIndex::Open(const Layout& layout, std::optional<CrashState>* crash
   };
   const int fd = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return fail("open");
-  // Held while the process lives (the descriptor stays open): a second process on the same files
-  // would empty the index under the first one.
   const auto closing = [fd](Status status) {
     close(fd);
     return status;
   };
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    return closing(errno == EWOULDBLOCK
-                       ? Status::Error("durable index " + path_ + " is in use by another process")
-                       : fail("lock"));
-  }
   struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    return closing(fail("stat"));
-  }
+  if (fstat(fd, &st) != 0) return closing(fail("stat"));
 
   // What the last process left, if it was running.
   const auto old_size = static_cast<size_t>(st.st_size);
@@ -176,7 +164,7 @@ Status DurableIndex::Open(const Layout& layout, std::optional<CrashState>* crash
   if (p == MAP_FAILED) {
     return closing(fail("map"));
   }
-  fd_ = fd;
+  close(fd);  // the mapping keeps the file
   base_ = static_cast<char*>(p);
   Header* h = new (base_) Header{};
   std::memcpy(h->magic, kMagic, sizeof(kMagic));

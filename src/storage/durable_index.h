@@ -85,9 +85,10 @@ class DurableIndex {
   DurableIndex(const DurableIndex&) = delete;
   DurableIndex& operator=(const DurableIndex&) = delete;
 
-  // Opens (creating) and locks the file (another process that has it open is an error); if a
-  // process died running with it, fills *crashed. Then empties it, sizes it for `layout` and maps
-  // it. An error says what could not be done; every other method REQUIRES: Open returned ok.
+  // Opens (creating) the file; if a process died running with it, fills *crashed. Then empties it,
+  // sizes it for `layout` and maps it. An error says what could not be done; every other method
+  // REQUIRES: Open returned ok and the caller holds the memory file's lock (SegmentPool::Init),
+  // which keeps a second process from emptying the index under the first.
   Status Open(const Layout& layout, std::optional<CrashState>* crashed);
 
   // Memory for the pool's descriptors, the table and the clocks: zeroed by Open.
@@ -106,7 +107,6 @@ class DurableIndex {
   Header* header() const;
 
   const std::string path_;
-  int fd_ = -1;  // open, and locked (flock), while the index is this process's
   char* base_ = nullptr;
   size_t size_ = 0;
   size_t descriptors_at_ = 0;
