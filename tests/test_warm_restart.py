@@ -267,3 +267,22 @@ def test_a_memory_file_that_cannot_be_had_refuses_to_start(tmp_path):
     assert proc.returncode != 0
     assert "cannot open memory file %s: No such file or directory" % (tmp_path / "no" / "file") \
         in proc.stderr.decode(), proc.stderr
+
+
+def test_a_second_server_on_the_same_memory_file_refuses_to_start(start_server, tmp_path):
+    path = tmp_path / "memory"
+    server = start(start_server, path)
+    client = make_client(server)
+    client.set("kept", "by the first server")
+    port = harness.free_port()
+    proc = harness.subprocess.run(
+        [server.binary] + harness.base_flags(port) + ["-e", str(path)] + MEMORY,
+        capture_output=True, timeout=harness.TIMEOUT)
+    assert proc.returncode != 0
+    assert "cannot lock memory file %s: another process is using it" % path in \
+        proc.stderr.decode(), proc.stderr
+    # The first server's file was neither resized nor written: it serves on, and restores.
+    assert client.get("kept") == b"by the first server"
+    graceful_stop(server)
+    server = start(start_server, path)
+    assert make_client(server).get("kept") == b"by the first server"

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <utility>
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -32,6 +33,62 @@ constexpr std::array<std::array<uint32_t, 256>, 8> MakeTables() {
 
 constexpr auto kTables = MakeTables();
 
+// Shifting a CRC over zeros: the CRC of a block followed by n zero bytes is a linear function of
+// the block's CRC, a 32x32 matrix over GF(2). Three independent crc32 streams over three adjacent
+// stretches of n bytes are then joined as shift(shift(a) ^ b) ^ c, where shift crosses n zero
+// bytes: the streams run in parallel, where one stream waits 3 cycles between instructions.
+
+using Gf2Matrix = std::array<uint32_t, 32>;
+
+constexpr uint32_t Gf2Times(const Gf2Matrix& matrix, uint32_t vector) {
+  uint32_t sum = 0;
+  for (size_t i = 0; vector != 0; ++i, vector >>= 1) {
+    if ((vector & 1) != 0) sum ^= matrix[i];
+  }
+  return sum;
+}
+
+constexpr Gf2Matrix Gf2Square(const Gf2Matrix& matrix) {
+  Gf2Matrix square{};
+  for (size_t i = 0; i < 32; ++i) square[i] = Gf2Times(matrix, matrix[i]);
+  return square;
+}
+
+// The shift over `bytes` zero bytes, as four tables of 256 (one per byte of the CRC).
+using ShiftTables = std::array<std::array<uint32_t, 256>, 4>;
+
+constexpr ShiftTables MakeShiftTables(size_t bytes) {
+  Gf2Matrix one_bit{};  // one zero bit: the CRC register's step
+  one_bit[0] = kPolynomial;
+  for (size_t i = 1; i < 32; ++i) one_bit[i] = uint32_t{1} << (i - 1);
+  Gf2Matrix power = Gf2Square(Gf2Square(Gf2Square(one_bit)));  // one zero byte
+  Gf2Matrix shift{};                                           // identity
+  for (size_t i = 0; i < 32; ++i) shift[i] = uint32_t{1} << i;
+  for (; bytes != 0; bytes >>= 1, power = Gf2Square(power)) {
+    if ((bytes & 1) != 0) {
+      Gf2Matrix product{};
+      for (size_t i = 0; i < 32; ++i) product[i] = Gf2Times(power, shift[i]);
+      shift = product;
+    }
+  }
+  ShiftTables tables{};
+  for (uint32_t byte = 0; byte < 256; ++byte) {
+    for (size_t k = 0; k < 4; ++k) tables[k][byte] = Gf2Times(shift, byte << (8 * k));
+  }
+  return tables;
+}
+
+uint32_t Shift(const ShiftTables& tables, uint32_t crc) {
+  return tables[0][crc & 0xFF] ^ tables[1][(crc >> 8) & 0xFF] ^ tables[2][(crc >> 16) & 0xFF] ^
+         tables[3][crc >> 24];
+}
+
+// Stretches of the three streams: long ones for large buffers, short ones down to a record.
+constexpr size_t kLongStretch = 8192;
+constexpr size_t kShortStretch = 256;
+constexpr ShiftTables kShiftLong = MakeShiftTables(kLongStretch);
+constexpr ShiftTables kShiftShort = MakeShiftTables(kShortStretch);
+
 uint64_t Load64(const uint8_t* p) {
   uint64_t value;
   std::memcpy(&value, p, sizeof(value));  // unaligned, little-endian on every target we build
@@ -60,6 +117,20 @@ __attribute__((target("sse4.2"))) uint32_t Crc32cHardware(const void* data, size
                                                           uint32_t seed) {
   const auto* p = static_cast<const uint8_t*>(data);
   uint64_t crc = ~seed;
+  for (const auto& [stretch, tables] :
+       {std::pair{kLongStretch, &kShiftLong}, std::pair{kShortStretch, &kShiftShort}}) {
+    for (; size >= 3 * stretch; size -= 3 * stretch, p += 3 * stretch) {
+      uint64_t crc1 = 0;
+      uint64_t crc2 = 0;
+      for (size_t at = 0; at < stretch; at += 8) {
+        crc = _mm_crc32_u64(crc, Load64(p + at));
+        crc1 = _mm_crc32_u64(crc1, Load64(p + stretch + at));
+        crc2 = _mm_crc32_u64(crc2, Load64(p + 2 * stretch + at));
+      }
+      crc = Shift(*tables, static_cast<uint32_t>(crc)) ^ crc1;
+      crc = Shift(*tables, static_cast<uint32_t>(crc)) ^ crc2;
+    }
+  }
   for (; size >= 8; size -= 8, p += 8) crc = _mm_crc32_u64(crc, Load64(p));
   auto crc32 = static_cast<uint32_t>(crc);
   for (; size > 0; --size, ++p) crc32 = _mm_crc32_u8(crc32, *p);

@@ -50,5 +50,22 @@ TEST(Crc32cTest, HardwareMatchesSoftwareAtEveryLengthAndAlignment) {
   }
 }
 
+TEST(Crc32cTest, HardwareMatchesSoftwareOnLongBuffers) {
+  if (!Crc32cHardwareAvailable()) GTEST_SKIP() << "this CPU has no SSE4.2";
+  // Around the lengths where the three parallel streams of 256 and of 8,192 bytes start and end.
+  std::mt19937 random(29);
+  std::vector<uint8_t> bytes(70'000);
+  for (uint8_t& byte : bytes) byte = static_cast<uint8_t>(random());
+  for (const size_t length : {767u, 768u, 769u, 775u, 776u, 1100u, 1536u, 4096u, 24'575u, 24'576u,
+                              24'577u, 25'343u, 25'344u, 25'350u, 65'536u, 69'990u}) {
+    for (size_t start = 0; start < 8; ++start) {
+      const uint32_t seed = static_cast<uint32_t>(random());
+      ASSERT_EQ(Crc32cHardware(bytes.data() + start, length, seed),
+                Crc32cSoftware(bytes.data() + start, length, seed))
+          << "start " << start << " length " << length;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mnemo

@@ -13,7 +13,8 @@ std::optional<LookupResult> FlashRecall::Resolve(ThreadContext& ctx, uint64_t ha
       reader != nullptr && reader->options.may_wait_for_flash ? &ctx.flash_waits : nullptr;
   for (const FlashCandidates::Candidate& candidate : ctx.flash) {
     char* record = nullptr;
-    switch (flash.Read(candidate.loc, candidate.generation, ctx.flash_record, &record, waits)) {
+    switch (flash.Read(candidate.loc, candidate.generation, ctx.flash_record, ctx.flash_read_size,
+                       &record, waits)) {
       case FlashTier::ReadResult::kChanged:
         break;  // the next round looks the key up again
       case FlashTier::ReadResult::kWait:

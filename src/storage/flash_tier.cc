@@ -245,8 +245,8 @@ FlashTier::ByteRead FlashTier::ReadDevice(uint32_t index, size_t offset, size_t 
 }
 
 FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
-                                      ThreadContext::Scratch& scratch, char** record,
-                                      ThreadContext::FlashWaits* waits) {
+                                      ThreadContext::Scratch& scratch, FlashReadSize& read_size,
+                                      char** record, ThreadContext::FlashWaits* waits) {
   const uint32_t index = loc.segment - first_id_;
   const Segment& segment = segments_[index];
   const auto changed = [&] {
@@ -257,24 +257,30 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
   if (offset < kHeaderSize || offset + kItemMinHeader + kRecordTrailer > end) {
     return changed() ? ReadResult::kChanged : ReadResult::kCorrupt;
   }
-  // The first piece holds the header, which says how long the record is.
-  char first_piece[kFirstRead];
-  const size_t first = std::min(kFirstRead, end - offset);
+  // The first piece holds the header, which says how long the record is, and most often the rest.
+  // It is read into the scratch buffer, which a longer record then outgrows.
+  static_assert(FlashReadSize::kMax <= kFirstRead);
+  const size_t first = std::min(read_size.next(), end - offset);
+  char* out = scratch.Get(kFirstRead);
   // A read that waits has done nothing; one of a reused segment needs no wait.
   const auto wait = [&] {
     if (!changed()) return ReadResult::kWait;
     waits->pending.reset();
     return ReadResult::kChanged;
   };
-  ByteRead read = ReadBytes(index, offset, first, first_piece, waits);
+  ByteRead read = ReadBytes(index, offset, first, out, waits);
   if (read == ByteRead::kWait) return wait();
   bool ok = read == ByteRead::kRead;
-  const size_t size = ItemSpanAt(first_piece).item_size();
+  const size_t size = ItemSpanAt(out).item_size();
   const size_t total = size + kRecordTrailer;
   const bool fits = total <= end - offset;
-  char* const out = scratch.Get(fits ? total : first);
-  std::memcpy(out, first_piece, std::min(first, fits ? total : first));
   if (ok && fits && total > first) {
+    if (total > kFirstRead) {
+      char first_piece[kFirstRead];
+      std::memcpy(first_piece, out, first);
+      out = scratch.Get(total);
+      std::memcpy(out, first_piece, first);
+    }
     read = ReadBytes(index, offset + first, total - first, out + first, waits);
     if (read == ByteRead::kWait) return wait();
     ok = read == ByteRead::kRead;
@@ -288,6 +294,7 @@ FlashTier::ReadResult FlashTier::Read(ItemLocation loc, uint32_t generation,
   }
   objects_read_.fetch_add(1, std::memory_order_relaxed);
   bytes_read_.fetch_add(total, std::memory_order_relaxed);
+  read_size.Saw(total);
   *record = out;
   return ReadResult::kOk;
 }

@@ -42,6 +42,7 @@
 #include "flash/flash_space.h"
 #include "flash/write_buffer.h"
 #include "storage/eviction.h"
+#include "storage/flash_read_size.h"
 #include "storage/hash_table.h"
 #include "storage/item.h"
 #include "storage/thread_context.h"
@@ -75,9 +76,10 @@ class FlashTier {
  public:
   static constexpr size_t kHeaderSize = flash::kSegmentHeaderSize;
   static constexpr size_t kRecordTrailer = 4;  // the CRC32C
-  // The start of a record is read in one piece of this size: enough for any header and key, and
-  // for the whole of most items, so that reading one costs one system call (bench/RESULTS.md:
-  // two reads of 512 bytes and the rest cost a 1 KiB item a quarter of its server time).
+  // The most the first read of a record asks for: enough for any header and key, and for the whole
+  // of most items, so that reading one costs one system call (bench/RESULTS.md: two reads of 512
+  // bytes and the rest cost a 1 KiB item a quarter of its server time). Read asks for less when
+  // its thread's recent records were shorter (FlashReadSize); listings ask for this much.
   static constexpr size_t kFirstRead = 4096;
 
   enum class ReadResult : uint8_t {
@@ -117,11 +119,13 @@ class FlashTier {
   // The generation of the segment of `loc` (invariant 2). REQUIRES: Owns(loc.segment).
   uint32_t generation(ItemLocation loc) const;
   // Reads the item at `loc` into `scratch` and verifies it, as of the segment's `generation`,
-  // loaded while the slot pointed at `loc` (invariant 2); on kOk, *record points at it. With
+  // loaded while the slot pointed at `loc` (invariant 2); on kOk, *record points at it. The first
+  // read asks for `read_size.next()` bytes, and the record read is told to it. With
   // `waits` allowed, a read from the device that would wait for it ends kWait instead, unless
   // waits->served says the caller waited for those bytes already (Cache::SetFlashWaitServed).
   ReadResult Read(ItemLocation loc, uint32_t generation, ThreadContext::Scratch& scratch,
-                  char** record, ThreadContext::FlashWaits* waits = nullptr);
+                  FlashReadSize& read_size, char** record,
+                  ThreadContext::FlashWaits* waits = nullptr);
   // Reads the header and key of the item at `loc` into `head` (kFirstRead bytes), as of
   // `generation`, for listings (Cache::Walk), which need no value. False if the segment changed
   // or the bytes cannot be read; the bytes are not verified (the checksum covers the value too).

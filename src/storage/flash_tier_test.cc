@@ -148,6 +148,35 @@ TEST_F(FlashTierTest, ReadingItemsOnFlashOnceWritesNothingToFlash) {
   EXPECT_EQ(stats.curr_items, static_cast<uint64_t>(kItems));
 }
 
+TEST_F(FlashTierTest, ARecordLongerThanTheRecentOnesIsReadWhole) {
+  // Many short records, then longer ones: the first read of those asks for about the short ones'
+  // size (FlashReadSize), and the rest of each record comes in a second read.
+  constexpr int kShort = 8000;  // of 520 bytes: shorter ones stay in RAM (ext_item_size)
+  Fill(kShort, 520);
+  const std::vector<size_t> long_sizes = {1000, 3000, 4090, 4100, 20000};
+  for (size_t j = 0; j < long_sizes.size(); ++j) {
+    const int i = kShort + static_cast<int>(j);
+    ASSERT_EQ(cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, "key" + std::to_string(i), 0, 0,
+                                 ValueFor(i, long_sizes[j])),
+              StoreResult::kStored);
+  }
+  Fill(kShort, 520);  // pushes the long ones to flash too
+  ASSERT_GT(cache_->Stats().extstore_objects_used, static_cast<uint64_t>(kShort) / 2);
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 200; ++i) {
+      EXPECT_EQ(ValueOf(*cache_, *ctx_, "key" + std::to_string(i)), ValueFor(i, 520)) << i;
+    }
+    const uint64_t reads = cache_->Stats().extstore_objects_read;
+    for (size_t j = 0; j < long_sizes.size(); ++j) {
+      const int i = kShort + static_cast<int>(j);
+      EXPECT_EQ(ValueOf(*cache_, *ctx_, "key" + std::to_string(i)), ValueFor(i, long_sizes[j]))
+          << long_sizes[j];
+    }
+    EXPECT_EQ(cache_->Stats().extstore_objects_read - reads, long_sizes.size());  // all on flash
+  }
+  EXPECT_EQ(cache_->Stats().badcrc_from_extstore, 0u);
+}
+
 TEST_F(FlashTierTest, AnItemReadOftenOnFlashComesBackToRam) {
   Fill(8000, 500);
   const uint64_t reads_before = cache_->Stats().extstore_objects_read;

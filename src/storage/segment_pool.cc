@@ -1,6 +1,7 @@
 #include "storage/segment_pool.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,15 +33,27 @@ SegmentPool::SegmentPool(size_t limit_bytes, size_t max_bytes, size_t segment_si
 
 SegmentPool::~SegmentPool() {
   if (base_ != nullptr) munmap(base_, size_t{max_segments_} * segment_size_);
+  if (memory_file_fd_ >= 0) close(memory_file_fd_);
 }
 
 namespace {
 
-// Opens (creating) `path`, sized to `bytes` with its blocks allocated, and maps it shared.
-Status MapFile(const std::string& path, size_t bytes, int64_t* size_at_open, void** out) {
+// Opens (creating) `path`, locks it, sizes it to `bytes` with its blocks allocated, and maps it
+// shared. On success *fd_out is the open file, which holds the lock until it is closed.
+Status MapFile(const std::string& path, size_t bytes, int64_t* size_at_open, void** out,
+               int* fd_out) {
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     return Status::Error("cannot open memory file " + path + ": " + std::strerror(errno));
+  }
+  // Two servers on one file would write over each other's items, and the second would resize
+  // the first's mapping from under it: the lock is taken before anything touches the file.
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    close(fd);
+    return Status::Error(
+        "cannot lock memory file " + path + ": " +
+        (error == EWOULDBLOCK ? std::string("another process is using it") : std::strerror(error)));
   }
   struct stat st {};
   Status status = Status::Ok();
@@ -74,7 +87,11 @@ Status MapFile(const std::string& path, size_t bytes, int64_t* size_at_open, voi
       *out = p;
     }
   }
-  close(fd);  // the mapping keeps the file
+  if (status.ok()) {
+    *fd_out = fd;
+  } else {
+    close(fd);
+  }
   return status;
 }
 
@@ -96,7 +113,7 @@ Status SegmentPool::Init(const std::string& memory_file) {
     base_ = static_cast<char*>(p);
   } else {
     void* p = nullptr;
-    Status status = MapFile(memory_file, bytes, &file_size_at_open_, &p);
+    Status status = MapFile(memory_file, bytes, &file_size_at_open_, &p, &memory_file_fd_);
     if (!status.ok()) return status;
     base_ = static_cast<char*>(p);
     file_backed_ = true;

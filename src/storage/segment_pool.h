@@ -105,7 +105,8 @@ class SegmentPool {
   // Reserves the address space for the segments and allocates their descriptors; an error says
   // how much could not be had. With `memory_file`, maps that file (created, or resized to
   // max_segments() segments, its blocks allocated so that a full file system fails here rather
-  // than with SIGBUS later). Every other method REQUIRES: Init() returned ok.
+  // than with SIGBUS later), locked (flock) for as long as the pool lives, so that a second
+  // process on the same file fails here. Every other method REQUIRES: Init() returned ok.
   Status Init(const std::string& memory_file = "");
   // Moves the descriptors into `memory` (room for max_segments() of them; the caller keeps it
   // while the pool lives), so that what they say outlives the process (durable_index.h).
@@ -165,6 +166,7 @@ class SegmentPool {
   char* base_ = nullptr;
   bool file_backed_ = false;
   int64_t file_size_at_open_ = -1;
+  int memory_file_fd_ = -1;  // open while the pool lives: it holds the file's lock
   const size_t segment_size_;
   const uint32_t max_segments_;
   SegmentInfo* infos_ = nullptr;  // owned_infos_, or the caller's descriptors

@@ -20,6 +20,7 @@
 #include "storage/cache_stats.h"
 #include "storage/eviction.h"
 #include "storage/flash_candidates.h"
+#include "storage/flash_read_size.h"
 #include "storage/segment_pool.h"
 
 namespace mnemo::storage {
@@ -84,8 +85,9 @@ class ThreadContext final : public Cache::Context {
   Scratch compressed;
   Scratch block;
   Scratch rebuilt;
-  // An item read from flash.
+  // An item read from flash, and how much to ask for first when reading the next one.
   Scratch flash_record;
+  FlashReadSize flash_read_size;
 
   // What this operation's lookups met on flash.
   FlashCandidates flash;
