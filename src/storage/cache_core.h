@@ -138,14 +138,16 @@ class CacheCore final : private LocationHasher {
   uint64_t OldestItemAge(uint32_t now) const;
 
   const CacheOptions options;
-  // With a memory file: the file whose memory holds the descriptors, the table and the clocks.
-  // Declared before them, so that it is unmapped after they are gone.
-  std::unique_ptr<DurableIndex> durable;
-  // What a crashed process left in the durable index; found at Init, taken by the restore.
-  std::optional<CrashState> crashed;
   SegmentPool pool;
   TtlBuckets buckets;
   HashTable table;
+  // With a memory file: the file whose memory holds the descriptors, the table and the clocks
+  // (their destructors do not touch it). Declared after the pool, so that it is marked stopped
+  // and unmapped while the pool still holds the memory file's lock, which keeps the next server
+  // from opening the index meanwhile.
+  std::unique_ptr<DurableIndex> durable;
+  // What a crashed process left in the durable index; found at Init, taken by the restore.
+  std::optional<CrashState> crashed;
   std::atomic<size_t> limit_bytes;
   // The flash tier, if -o ext_path gave one; set once, before the cache serves a request.
   FlashTier* flash = nullptr;
