@@ -92,7 +92,7 @@ def stop(proc, sig):
 
 def run_round(name, binary, args, port):
     path = os.path.join(args.dir, "warm-restart-bench-%s.mem" % name)
-    for stale in (path, path + ".meta"):
+    for stale in (path, path + ".meta", path + ".index"):
         if os.path.exists(stale):
             os.unlink(stale)
     memory = ["-m", str(args.memory)]
@@ -108,7 +108,7 @@ def run_round(name, binary, args, port):
     row["log"] = " | ".join(line for line in stderr.splitlines() if "restart" in line)
     proc, row["cold start, no -e (s)"] = start(binary, memory, port)
     stop(proc, signal.SIGTERM)
-    for stale in (path, path + ".meta"):
+    for stale in (path, path + ".meta", path + ".index"):
         if os.path.exists(stale):
             os.unlink(stale)
     return row

@@ -2,8 +2,9 @@
 (SIGUSR1, `shutdown graceful`) and restored by the next start with the same file and settings.
 What must come back (every live key with its value, flags and CAS), what must not (deleted,
 overwritten, flushed, expired), and every way a start falls back to an empty cache: incompatible
-settings, a truncated or corrupted file, no saved metadata (a crash), each with its log line.
-With a flash tier (-o ext_path), the items on flash come back too, from the same flash file."""
+settings, a truncated or corrupted file, no saved metadata (a plain stop), each with its log line.
+With a flash tier (-o ext_path), the items on flash come back too, from the same flash file.
+What a crash leaves is test_crash_recovery.py's."""
 
 import os
 import resource
@@ -227,11 +228,12 @@ def test_corrupted_metadata_starts_cold(start_server, tmp_path):
     assert make_client(server).get("k") is None
 
 
-def test_after_kill_9_the_cache_starts_empty(start_server, tmp_path):
-    """A crash saves no metadata: the next start is cold, and serves nothing the cache had."""
+def test_after_kill_9_the_metadata_is_gone_and_the_crash_is_recovered(start_server, tmp_path):
+    """A crash saves no metadata (the warm start removed it): the next start recovers from the
+    durable index instead (test_crash_recovery.py), and what was deleted since stays deleted."""
     path = tmp_path / "memory"
     server = start(start_server, path)
-    make_client(server).set("k", "v")
+    make_client(server).set_many({"k": "v", "kept": "w"})
     graceful_stop(server)
     server = start(start_server, path)  # warm: reads the metadata, and removes it
     client = make_client(server)
@@ -240,8 +242,10 @@ def test_after_kill_9_the_cache_starts_empty(start_server, tmp_path):
     server.proc.kill()
     server.wait_exit()
     server = start(start_server, path)
-    assert "no metadata save file" in server.output()
-    assert make_client(server).get("k") is None
+    assert "no metadata save file, recovering what a crash left" in server.output()
+    client = make_client(server)
+    assert client.get("k") is None
+    assert client.get("kept") == b"w"
 
 
 def test_a_memory_file_that_cannot_be_had_refuses_to_start(tmp_path):

@@ -62,7 +62,18 @@ bool CacheCore::SetMemoryLimit(size_t bytes) {
 Status CacheCore::Init() {
   Status status = pool.Init(options.memory_file);
   if (!status.ok()) return status;
-  status = table.Init();
+  void* table_memory = nullptr;
+  if (!options.memory_file.empty()) {
+    durable = std::make_unique<DurableIndex>(IndexPathFor(options.memory_file));
+    status = durable->Open({options.memory_limit, options.segment_size, pool.max_segments(),
+                            options.use_cas, options.item_size_max, table.reservation_bytes()},
+                           &crashed);
+    if (!status.ok()) return status;
+    pool.PlaceDescriptors(durable->descriptors());
+    table_memory = durable->table();
+    clocks_ = durable->clocks();
+  }
+  status = table.Init(table_memory);
   if (!status.ok()) return status;
   SpinLockGuard guard(dead_lock_);
   dead_.reserve(pool.max_segments());
@@ -79,9 +90,9 @@ uint64_t CacheCore::HashAt(ItemLocation loc) const {
 
 uint32_t CacheCore::Now() {
   const uint32_t now = MonotonicSeconds();
-  uint32_t at = flush_at_.load(std::memory_order_acquire);
-  if (at != 0 && now >= at && flush_at_.compare_exchange_strong(at, 0)) {
-    flush_gen_.fetch_add(1, std::memory_order_acq_rel);
+  uint32_t at = clocks_->flush_at.load(std::memory_order_acquire);
+  if (at != 0 && now >= at && clocks_->flush_at.compare_exchange_strong(at, 0)) {
+    clocks_->flush_gen.fetch_add(1, std::memory_order_acq_rel);
   }
   return now;
 }
@@ -89,26 +100,26 @@ uint32_t CacheCore::Now() {
 void CacheCore::FlushAll(const FlushRequest& request) {
   // The latest flush_all replaces a pending one, as memcached's oldest_live does.
   const uint32_t at = MonotonicSeconds() + request.delay_seconds;
-  flushed_second_.store(request.whole_second ? at : 0, std::memory_order_relaxed);
+  clocks_->flushed_second.store(request.whole_second ? at : 0, std::memory_order_relaxed);
   if (request.delay_seconds == 0) {
-    flush_at_.store(0, std::memory_order_release);
-    flush_gen_.fetch_add(1, std::memory_order_acq_rel);
+    clocks_->flush_at.store(0, std::memory_order_release);
+    clocks_->flush_gen.fetch_add(1, std::memory_order_acq_rel);
   } else {
-    flush_at_.store(at, std::memory_order_release);
+    clocks_->flush_at.store(at, std::memory_order_release);
   }
 }
 
 CacheCore::SavedClocks CacheCore::SaveClocks() const {
-  return {next_epoch_.load(std::memory_order_relaxed), flush_gen(),
-          flush_at_.load(std::memory_order_relaxed),
-          flushed_second_.load(std::memory_order_relaxed)};
+  return {clocks_->next_epoch.load(std::memory_order_relaxed), flush_gen(),
+          clocks_->flush_at.load(std::memory_order_relaxed),
+          clocks_->flushed_second.load(std::memory_order_relaxed)};
 }
 
 void CacheCore::RestoreClocks(const SavedClocks& clocks) {
-  next_epoch_.store(clocks.next_epoch, std::memory_order_relaxed);
-  flush_gen_.store(clocks.flush_gen, std::memory_order_relaxed);
-  flush_at_.store(clocks.flush_at, std::memory_order_relaxed);
-  flushed_second_.store(clocks.flushed_second, std::memory_order_relaxed);
+  clocks_->next_epoch.store(clocks.next_epoch, std::memory_order_relaxed);
+  clocks_->flush_gen.store(clocks.flush_gen, std::memory_order_relaxed);
+  clocks_->flush_at.store(clocks.flush_at, std::memory_order_relaxed);
+  clocks_->flushed_second.store(clocks.flushed_second, std::memory_order_relaxed);
 }
 
 uint64_t CacheCore::VersionOf(ItemLocation loc) const {
@@ -126,7 +137,7 @@ bool CacheCore::Older(uint64_t token, uint64_t current) const {
   // a segment opened earlier (another TTL bucket) has a lower one, and so may the CAS a touch
   // carried. So while the item's CAS is one this cache could have derived, any such CAS counts
   // as older than it; one it never issued does not.
-  const uint64_t issued = next_epoch_.load(std::memory_order_relaxed) * pool.segment_size();
+  const uint64_t issued = clocks_->next_epoch.load(std::memory_order_relaxed) * pool.segment_size();
   return current < issued && token < issued;
 }
 

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -26,6 +27,8 @@
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "storage/cache.h"
+#include "storage/cache_clocks.h"
+#include "storage/durable_index.h"
 #include "storage/hash_table.h"
 #include "storage/item.h"
 #include "storage/segment_pool.h"
@@ -49,7 +52,9 @@ class CacheCore final : private LocationHasher {
   CacheCore& operator=(const CacheCore&) = delete;
 
   // Reserves the pool's segments and the hash table (SegmentPool::Init, HashTable::Init); an error
-  // says what could not be had. Every other method REQUIRES: Init() returned ok.
+  // says what could not be had. With a memory file, first opens its durable index (keeping what a
+  // crashed process left in it in `crashed`), whose memory then holds the descriptors, the table
+  // and the clocks. Every other method REQUIRES: Init() returned ok.
   Status Init();
 
   // The options with segment_size fitted to the memory limit (kMinSegments).
@@ -71,16 +76,16 @@ class CacheCore final : private LocationHasher {
 
   // The current second; applies a pending delayed flush_all whose time has come.
   uint32_t Now();
-  uint32_t flush_gen() const { return flush_gen_.load(std::memory_order_acquire); }
+  uint32_t flush_gen() const { return clocks_->flush_gen.load(std::memory_order_acquire); }
   // Invalidates every item stored before now + delay_seconds, once that time comes; with
   // whole_second, stores during that second link nothing (FlushedSecond).
   void FlushAll(const FlushRequest& request);
   // True if `now` is the second of a whole-second flush_all: a store links nothing, as if its
   // item had expired (memcached flushes every item whose time is at or before oldest_live).
   bool FlushedSecond(uint32_t now) const {
-    return now == flushed_second_.load(std::memory_order_relaxed);
+    return now == clocks_->flushed_second.load(std::memory_order_relaxed);
   }
-  uint64_t NextEpoch() { return next_epoch_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t NextEpoch() { return clocks_->next_epoch.fetch_add(1, std::memory_order_relaxed); }
 
   // The clocks of CAS and flush_all, as a warm restart saves and restores them.
   struct SavedClocks {
@@ -136,6 +141,13 @@ class CacheCore final : private LocationHasher {
   SegmentPool pool;
   TtlBuckets buckets;
   HashTable table;
+  // With a memory file: the file whose memory holds the descriptors, the table and the clocks
+  // (their destructors do not touch it). Declared after the pool, so that it is marked stopped
+  // and unmapped while the pool still holds the memory file's lock, which keeps the next server
+  // from opening the index meanwhile.
+  std::unique_ptr<DurableIndex> durable;
+  // What a crashed process left in the durable index; found at Init, taken by the restore.
+  std::optional<CrashState> crashed;
   std::atomic<size_t> limit_bytes;
   // The flash tier, if -o ext_path gave one; set once, before the cache serves a request.
   FlashTier* flash = nullptr;
@@ -144,10 +156,8 @@ class CacheCore final : private LocationHasher {
   // LocationHasher, for the hash table's splits.
   uint64_t HashAt(ItemLocation loc) const override;
 
-  std::atomic<uint64_t> next_epoch_{1};
-  std::atomic<uint32_t> flush_gen_{1};
-  std::atomic<uint32_t> flush_at_{0};        // a pending delayed flush_all; 0 if none
-  std::atomic<uint32_t> flushed_second_{0};  // of the last whole-second flush_all; 0 if none
+  CacheClocks own_clocks_;
+  CacheClocks* clocks_ = &own_clocks_;  // own_clocks_, or the durable index's
 
   // Sealed segments whose live items dropped to 0, most recent last. Capacity is reserved for
   // one entry per segment, so pushing never allocates.

@@ -64,12 +64,18 @@ size_t HashTable::memory_limit() const {
 }
 
 HashTable::~HashTable() {
-  if (buckets_ != nullptr) munmap(buckets_, max_buckets_ * sizeof(Bucket));
-  if (overflow_ != nullptr) munmap(overflow_, max_overflow_ * sizeof(Bucket));
+  if (owns_memory_ && buckets_ != nullptr) munmap(buckets_, max_buckets_ * sizeof(Bucket));
+  if (owns_memory_ && overflow_ != nullptr) munmap(overflow_, max_overflow_ * sizeof(Bucket));
   delete[] stripes_;
 }
 
-Status HashTable::Init() {
+Status HashTable::Init(void* memory) {
+  if (memory != nullptr) {
+    buckets_ = static_cast<Bucket*>(memory);
+    overflow_ = buckets_ + max_buckets_;
+    return Status::Ok();
+  }
+  owns_memory_ = true;
   void* buckets = nullptr;
   Status status = ReserveZeroed(max_buckets_ * sizeof(Bucket), "the hash table", &buckets);
   if (!status.ok()) return status;

@@ -5,7 +5,8 @@
 // Layout: buckets of one cache line, seven slots and the index of an overflow bucket. The table
 // grows by linear hashing: one bucket at a time is split into itself and its partner 2^level
 // buckets above, so growth never stalls a request and never moves the table. Bucket memory is
-// reserved up front (address space only) and committed by the OS as the table grows.
+// reserved up front (address space only) and committed by the OS as the table grows; with a
+// memory file, the caller gives it (a shared file's pages: durable_index.h).
 //
 // Invariants:
 //  (1) A key's slot is in the chain of bucket Index(hash): hash mod 2^level, or hash mod
@@ -20,6 +21,10 @@
 //      Insert fails rather than exceed it. full() turns true before that (kTargetLoad items per
 //      bucket of the limit), and the cache answers it by evicting (reclaim.h), so that Insert
 //      rarely fails.
+//  (6) Slot words outside the chains are 0: an erase, a split and a freed overflow bucket clear
+//      what they move, and a slot changes with one whole-word store. So after a crash every
+//      non-zero slot word is a live slot or, for an instant of an erase, a second copy of one;
+//      a bucket being split may miss some (crash_recovery.h).
 //
 // Thread safety: Find, Insert and Erase require the stripe lock of `hash` (StripeFor(hash)). Grow
 // takes stripe locks itself and must be called with none held. Lock order: a stripe lock, then the
@@ -78,6 +83,13 @@ class Slot {
   static uint64_t Encode(uint32_t tag, ItemLocation loc, uint32_t counter) {
     return uint64_t{counter} << 60 | uint64_t{tag} << 48 | uint64_t{loc.segment} << 24 | loc.offset;
   }
+  // The slot a word of bucket memory holds: for a crash recovery, which reads the words of a
+  // table it did not build (crash_recovery.h).
+  static Slot FromBits(uint64_t bits) {
+    Slot slot;
+    slot.bits_ = bits;
+    return slot;
+  }
 
  private:
   friend class HashTable;
@@ -121,8 +133,16 @@ class HashTable {
   HashTable& operator=(const HashTable&) = delete;
 
   // Reserves the address space for the buckets; an error says how much could not be had. Every
-  // other method REQUIRES: Init() returned ok.
-  Status Init();
+  // other method REQUIRES: Init() returned ok. With `memory`, the table uses those
+  // reservation_bytes() instead (zeroed, as a new file's pages are; the caller keeps them mapped
+  // while the table lives): buckets first, then overflow buckets, each a word per slot and one
+  // for the overflow index, so that what the table writes there outlives the process
+  // (durable_index.h).
+  Status Init(void* memory = nullptr);
+  // Bytes of the buckets and overflow buckets the table reserves.
+  size_t reservation_bytes() const { return (max_buckets_ + max_overflow_) * kBucketBytes; }
+  // Bytes of a bucket: kSlotsPerBucket slot words, then the 1-based index of its overflow bucket.
+  static constexpr size_t kBucketBytes = 64;
 
   SpinLock& StripeFor(uint64_t hash) const { return stripes_[hash % kStripes].lock; }
 
@@ -222,7 +242,7 @@ class HashTable {
     Slot slots[kSlotsPerBucket];
     uint64_t next;  // 1-based index of an overflow bucket, or 0
   };
-  static_assert(sizeof(Bucket) == 64, "a bucket is one cache line");
+  static_assert(sizeof(Bucket) == kBucketBytes, "a bucket is one cache line");
 
   struct alignas(64) Stripe {
     mutable SpinLock lock;
@@ -256,6 +276,7 @@ class HashTable {
   size_t max_buckets_;          // reserved
   size_t max_overflow_;         // reserved
   size_t initial_buckets_;
+  bool owns_memory_ = false;  // buckets_ and overflow_ are the table's own mappings
   std::atomic<size_t> bucket_limit_;
   std::atomic<size_t> overflow_limit_;
   std::atomic<uint64_t> shape_;

@@ -132,12 +132,15 @@ bool ItemIndex::LinkLocked(ThreadContext& ctx, uint64_t hash, const Found* old, 
                            size_t size, bool keep_counter) {
   if (old != nullptr) {
     const size_t old_size = old->header.item_size();
-    core_.LiveSub(old->loc.segment, old_size);
     if (keep_counter) {
       old->slot->MoveTo(loc);
     } else {
       old->slot->Relocate(loc);
     }
+    // Only once no slot points at the old version: its segment may be freed and reused as soon
+    // as its live count is 0, and a crash must not find the slot pointing into it then
+    // (crash_recovery.h).
+    core_.LiveSub(old->loc.segment, old_size);
     ctx.Add(CacheCounter::bytes, static_cast<int64_t>(size) - static_cast<int64_t>(old_size));
   } else {
     if (!core_.table.Insert(hash, loc)) return false;

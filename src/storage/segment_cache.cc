@@ -47,7 +47,11 @@ Status SegmentCache::Init() {
     contexts_.push_back(background_ctx_.get());
   }
   // Before anything takes a segment from the pool (the merge policy's destination, in Init).
-  if (!core_.options.memory_file.empty()) WarmRestart(core_).Restore(*background_ctx_);
+  if (core_.durable != nullptr) {
+    WarmRestart(core_).Restore(*background_ctx_);
+    // From here a crash leaves what the next start recovers; the base may be a restored one.
+    core_.durable->MarkRunning(ProcessStartWallSeconds());
+  }
   reclaim_.Init();
   if (core_.options.background_thread) reclaim_.StartBackground(background_ctx_.get());
   return Status::Ok();

@@ -118,7 +118,8 @@ Status SegmentPool::Init(const std::string& memory_file) {
     base_ = static_cast<char*>(p);
     file_backed_ = true;
   }
-  infos_.reset(new (std::nothrow) SegmentInfo[max_segments_]);
+  owned_infos_.reset(new (std::nothrow) SegmentInfo[max_segments_]);
+  infos_ = owned_infos_.get();
   if (infos_ == nullptr) {
     return Status::Error("cannot allocate " + std::to_string(max_segments_) +
                          " segment descriptors");
@@ -126,6 +127,12 @@ Status SegmentPool::Init(const std::string& memory_file) {
   SpinLockGuard guard(lock_);
   free_.reserve(max_segments_);
   return Status::Ok();
+}
+
+void SegmentPool::PlaceDescriptors(void* memory) {
+  infos_ = static_cast<SegmentInfo*>(memory);
+  for (uint32_t id = 0; id < max_segments_; ++id) new (&infos_[id]) SegmentInfo;
+  owned_infos_.reset();
 }
 
 Status SegmentPool::Sync() const {

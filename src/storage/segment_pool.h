@@ -3,7 +3,9 @@
 // given back to the OS while running. With a memory file (-e) the mapping is a shared mapping of
 // that file instead, its blocks allocated up front, so that what the cache writes outlives the
 // process and a warm restart can find it (warm_restart.h). Each segment has a descriptor outside
-// that memory, which holds what the cache must know about the segment without reading its items.
+// that memory, which holds what the cache must know about the segment without reading its items:
+// on the heap, or with a memory file in its durable index, where a crash leaves it
+// (durable_index.h).
 //
 // Invariants:
 //  (1) A segment is in exactly one state: free (on the free list), open (one Context appends to
@@ -106,6 +108,10 @@ class SegmentPool {
   // than with SIGBUS later), locked (flock) for as long as the pool lives, so that a second
   // process on the same file fails here. Every other method REQUIRES: Init() returned ok.
   Status Init(const std::string& memory_file = "");
+  // Moves the descriptors into `memory` (room for max_segments() of them; the caller keeps it
+  // while the pool lives), so that what they say outlives the process (durable_index.h).
+  // REQUIRES: nothing allocated yet.
+  void PlaceDescriptors(void* memory);
   // The size the memory file had before Init sized it (-1 if it did not exist or there is none).
   int64_t file_size_at_open() const { return file_size_at_open_; }
   // Writes the memory file's dirty pages back to it and waits (msync). Ok without a file.
@@ -163,7 +169,8 @@ class SegmentPool {
   int memory_file_fd_ = -1;  // open while the pool lives: it holds the file's lock
   const size_t segment_size_;
   const uint32_t max_segments_;
-  std::unique_ptr<SegmentInfo[]> infos_;
+  SegmentInfo* infos_ = nullptr;  // owned_infos_, or the caller's descriptors
+  std::unique_ptr<SegmentInfo[]> owned_infos_;
   std::atomic<uint32_t> limit_;
   std::atomic<uint32_t> in_use_{0};
   std::atomic<uint32_t> free_count_{0};

@@ -4,13 +4,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/hash.h"
 #include "base/logging.h"
+#include "storage/crash_recovery.h"
 #include "storage/expiry.h"
 #include "storage/flash_tier.h"
 #include "storage/item.h"
@@ -143,6 +146,7 @@ Status WarmRestart::Save() {
   Status status = core_.pool.Sync();
   if (status.ok()) status = WriteMetaFile(MetaPathFor(core_.options.memory_file), meta);
   if (!status.ok()) return status;
+  core_.durable->MarkStopped();
   const std::string on_flash =
       core_.flash == nullptr ? std::string()
                              : " and " + std::to_string(meta.flash_items.size()) + " items in " +
@@ -324,8 +328,16 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
   const std::string meta_path = MetaPathFor(file);
   RestartMeta meta;
   std::string why;
+  // What a crashed process left is used only without metadata: with it, the process stopped
+  // gracefully (and died, if at all, after writing it).
+  std::optional<CrashState> crashed = std::move(core_.crashed);
+  core_.crashed.reset();
   switch (ReadMetaFile(meta_path, &meta, &why)) {
     case MetaRead::kMissing:
+      if (crashed.has_value()) {
+        MNEMO_LOG(0, "[restart] no metadata save file, recovering what a crash left\n");
+        return CrashRecovery(core_).Recover(*crashed, ctx);
+      }
       MNEMO_LOG(0, "[restart] no metadata save file, starting with a clean cache\n");
       return 0;
     case MetaRead::kCorrupt:

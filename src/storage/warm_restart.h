@@ -47,9 +47,10 @@ class WarmRestart {
   Status Save();
 
   // Reads (and removes) the metadata of the memory file and, if it describes this cache's file
-  // and the file is intact, links every valid saved item, counting them in `ctx`. Returns the items
-  // linked. Logs on stderr what it did, or why the cache starts empty. REQUIRES: a memory file,
-  // nothing allocated from the pool yet.
+  // and the file is intact, links every valid saved item, counting them in `ctx`. Without
+  // metadata, recovers what a crashed process left (crash_recovery.h) if one did. Returns the
+  // items linked. Logs on stderr what it did, or why the cache starts empty. REQUIRES: a memory
+  // file, nothing allocated from the pool yet.
   size_t Restore(ThreadContext& ctx);
 
   // What Save would write now of the RAM items, and the checks Restore makes: for tests.
@@ -70,17 +71,19 @@ class WarmRestart {
   // cache's devices, each within its segment's records; else why not.
   std::string CheckFlash(const RestartMeta& meta) const;
 
- private:
   using Clock = std::chrono::steady_clock;
 
-  // Restores descriptors, clocks and items; the restore began at `start`, and its checks took
-  // `checked` seconds. REQUIRES: Incompatible() and Check() found nothing.
+  // Restores descriptors, clocks and items, linking each item that is still valid from what a
+  // walk learnt of it (walked[i] describes meta.items[i]); the restore began at `start`, and its
+  // checks took `checked` seconds. REQUIRES: Incompatible() found nothing, and Check() or
+  // CrashRecovery::Collect vouched for `meta` and filled `walked`.
   size_t Apply(const RestartMeta& meta, const std::vector<WalkedItem>& walked,
                Clock::time_point start, double checked, ThreadContext& ctx);
 
   // Forgets the flash tier's part of `meta`: its items are not linked.
   static void DropFlash(RestartMeta* meta);
 
+ private:
   CacheCore& core_;
 };
 

@@ -44,6 +44,7 @@ class WarmRestartTest : public ::testing::Test {
     cache_.reset();
     unlink(file_.c_str());
     unlink(MetaPathFor(file_).c_str());
+    unlink(IndexPathFor(file_).c_str());
   }
 
   // Starts the cache on the file; returns what it said on stderr.
@@ -194,7 +195,7 @@ TEST_F(WarmRestartTest, TheMetadataIsReadOnce) {
   Start();
   Seen seen;
   EXPECT_TRUE(Get("k", &seen));
-  // A stop without a save (a crash): nothing describes the file any more.
+  // A stop without a save (an orderly exit, as SIGTERM): nothing describes the file any more.
   ctx_.reset();
   cache_.reset();
   EXPECT_NE(Start().find("no metadata save file, starting with a clean cache"), std::string::npos);
