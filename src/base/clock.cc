@@ -56,8 +56,10 @@ int64_t ProcessStartWallSeconds() {
 
 uint32_t ResumeSecond(int64_t saved_base, uint32_t saved_now, int64_t wall_now, bool* clamped) {
   const int64_t second = int64_t{kFirstSecond} + (wall_now - saved_base);
-  *clamped = second < int64_t{saved_now};
-  if (*clamped) return saved_now;
+  // One second behind is not the wall clock going back: the base and the saved second were read
+  // from two clocks whose seconds tick at different moments.
+  *clamped = second + 1 < int64_t{saved_now};
+  if (second < int64_t{saved_now}) return saved_now;
   return static_cast<uint32_t>(std::min(second, std::max<int64_t>(saved_now, kMaxResumedSecond)));
 }
 

@@ -32,8 +32,9 @@ int64_t ProcessStartWallSeconds();
 
 // The second a restored clock resumes at, given the saved time base, the second the old process
 // saved at (its MonotonicSeconds()) and the wall clock now: the saved base's second for now, or,
-// if that is before saved_now (the wall clock went backwards while the server was down), saved_now
-// itself with *clamped set. Bounded so that far forwards does not wrap: items just expire.
+// if that is before saved_now, saved_now itself, with *clamped set if it is more than a second
+// before (the wall clock went backwards while the server was down). Bounded so that far forwards
+// does not wrap: items just expire.
 uint32_t ResumeSecond(int64_t saved_base, uint32_t saved_now, int64_t wall_now, bool* clamped);
 
 // Resumes a saved clock: MonotonicSeconds() continues at ResumeSecond(...) and

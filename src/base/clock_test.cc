@@ -36,6 +36,10 @@ TEST(ClockTest, ResumeSecondKeepsTheSavedBase) {
   // No down time at all.
   EXPECT_EQ(ResumeSecond(1000, 100, 1098, &clamped), 100u);
   EXPECT_FALSE(clamped);
+  // A second behind: the two clocks' seconds tick at different moments, which says nothing of
+  // the wall clock going back.
+  EXPECT_EQ(ResumeSecond(1000, 100, 1097, &clamped), 100u);
+  EXPECT_FALSE(clamped);
 }
 
 TEST(ClockTest, ResumeSecondClampsAWallClockThatWentBackwards) {

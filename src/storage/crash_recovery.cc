@@ -48,8 +48,7 @@ ItemSpan SpanAt(const char* data, size_t offset, size_t segment_size, bool* chai
 WarmRestart::WalkedItem Walk(const char* item) {
   ItemHeader header;
   ItemHeader::Decode(item, &header);
-  return {HashKey(ItemKey(item, header)), header.expiry,
-          static_cast<uint32_t>(header.item_size())};
+  return {HashKey(ItemKey(item, header)), header.expiry, static_cast<uint32_t>(header.item_size())};
 }
 
 RestartMeta::Segment Describe(uint32_t id, const CrashState::Segment& s, RestartMeta::Kind kind) {
@@ -117,8 +116,8 @@ Status CrashRecovery::Collect(const CrashState& crashed, RestartMeta* meta,
       const ItemSpan span = SpanAt(data, 0, segment_size, &is_chained);
       const Candidate& c = candidates[first];
       std::vector<uint32_t> chain;
-      const bool is_head = c.offset == 0 && is_chained && span.key_size != 0 &&
-                           span.item_size() > segment_size;
+      const bool is_head =
+          c.offset == 0 && is_chained && span.key_size != 0 && span.item_size() > segment_size;
       const WarmRestart::WalkedItem head = is_head ? Walk(data) : WarmRestart::WalkedItem{};
       bool whole = is_head && Slot::TagOf(head.hash) == c.tag;
       uint32_t next = s.chain_next;
