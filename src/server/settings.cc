@@ -763,7 +763,8 @@ const Setting kSettings[] = {
      AddExtPath,
      {},
      "a flash device: PATH:SIZE, SIZE in m, g, t or p; a file (created, emptied and sized at "
-     "start) or a block device; repeat for more. Opened and held; nothing is evicted to it yet",
+     "start; with `-e`, a file of SIZE bytes is kept for a warm restart) or a block device; "
+     "repeat for more. RAM evicts items to it (the flash tier)",
      true},
     {{},
      nullptr,
