@@ -120,11 +120,12 @@ inline uint32_t Get32(const char* in) {
   return v;
 }
 
-// Reads the value size varint at `in`; returns the bytes it took.
+// Reads the value size varint at `in`; returns the bytes it took. It stops at 5 bytes whatever
+// they say, so that bytes that are not an item's (a walk of a damaged file) read no further.
 inline size_t GetVarint(const char* in, uint32_t* value) {
   uint32_t v = 0;
   size_t n = 0;
-  for (int shift = 0;; shift += 7) {
+  for (int shift = 0; shift <= 28; shift += 7) {
     const uint8_t byte = static_cast<uint8_t>(in[n++]);
     v |= uint32_t{byte & 0x7fu} << shift;
     if ((byte & 0x80) == 0) break;

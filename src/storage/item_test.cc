@@ -180,5 +180,14 @@ TEST(ItemTest, KeyFollowsTheHeaderAndExpiryRewritesInPlace) {
   EXPECT_EQ(std::string(item + n, 5), "keyvv");
 }
 
+TEST(ItemTest, BytesThatAreNoItemDecodeWithinTheLongestHeader) {
+  // What a walk of a damaged memory file meets (crash recovery): every varint byte says "more".
+  char bytes[4 * kItemMaxHeader];
+  std::memset(bytes, 0xff, sizeof(bytes));
+  ItemHeader header;
+  EXPECT_LE(ItemHeader::Decode(bytes, &header), kItemMaxHeader);
+  EXPECT_LE(ItemSpanAt(bytes).header_size, kItemMaxHeader);
+}
+
 }  // namespace
 }  // namespace mnemo::storage
