@@ -355,3 +355,36 @@ def test_a_flash_file_changed_while_down_gives_misses_not_wrong_bytes(start_serv
         assert stat(conn, "extstore_objects_used") == 0
         intact, missing, wrong = read_back(conn, stored)
         assert wrong == 0 and intact == stat(conn, "curr_items") > 0
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 72 MiB tmpfs of its own (needs root and a kernel that lets this process mount)."""
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    mounted = harness.subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=72m", "tmpfs", str(mount_point)],
+        capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % mounted.stderr.decode().strip())
+    yield mount_point
+    harness.subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def test_a_file_system_that_fills_up_bounds_the_index_not_the_server(start_server, small_tmpfs):
+    # -m 64 takes 64 of the 72 MiB; the durable index's table grows into the rest and then stops
+    # (its blocks are allocated before it touches them), where a write to a page with no block
+    # behind it would have killed the server with SIGBUS. The cache evicts instead.
+    server = start(start_server, small_tmpfs / "memory")
+    count = 1_500_000
+    with server.connect() as conn:
+        conn.send(b"".join(b"set k%d 0 0 1 noreply\r\nx\r\n" % i for i in range(count)))
+        assert conn.call(b"version\r\n").startswith(b"VERSION ")
+        stats = harness.stats(conn)
+        assert int(stats["evictions"]) > 0
+        assert conn.call(b"get k%d\r\n" % (count - 1)) == \
+            b"VALUE k%d 0 1\r\nx\r\nEND\r\n" % (count - 1)
+    assert server.proc.poll() is None
+    free = os.statvfs(small_tmpfs)
+    assert free.f_bavail * free.f_frsize < 4 << 20  # it did fill up
+    graceful_stop(server)

@@ -73,7 +73,13 @@ Status CacheCore::Init() {
     table_memory = durable->table();
     clocks_ = durable->clocks();
   }
-  status = table.Init(table_memory);
+  HashTable::Commit commit;
+  if (durable != nullptr) {
+    commit = [index = durable.get()](size_t offset, size_t bytes) {
+      return index->CommitTable(offset, bytes);
+    };
+  }
+  status = table.Init(table_memory, std::move(commit));
   if (!status.ok()) return status;
   SpinLockGuard guard(dead_lock_);
   dead_.reserve(pool.max_segments());

@@ -76,9 +76,15 @@ struct DurableIndex::Header {
 std::string IndexPathFor(const std::string& memory_file) { return memory_file + ".index"; }
 
 DurableIndex::~DurableIndex() {
+  if (fd_ >= 0) close(fd_);
   if (base_ == nullptr) return;
   MarkStopped();
   munmap(base_, size_);
+}
+
+bool DurableIndex::CommitTable(size_t offset, size_t bytes) {
+  return posix_fallocate(fd_, static_cast<off_t>(table_at_ + offset), static_cast<off_t>(bytes)) ==
+         0;
 }
 
 DurableIndex::Header* DurableIndex::header() const { return reinterpret_cast<Header*>(base_); }
@@ -156,15 +162,21 @@ Status DurableIndex::Open(const Layout& layout, std::optional<CrashState>* crash
     munmap(old, old_size);
   }
 
-  // A new index: emptied (the old pages dropped, so the file stays sparse), then sized.
+  // A new index: emptied (the old pages dropped, so the file stays sparse), then sized. The
+  // header's and the descriptors' blocks are allocated now, the table's as it grows
+  // (CommitTable): a write to a page of a file system that has no block left for it is SIGBUS.
   if (ftruncate(fd, 0) != 0 || ftruncate(fd, static_cast<off_t>(size_)) != 0) {
     return closing(fail("size"));
+  }
+  if (const int error = posix_fallocate(fd, 0, static_cast<off_t>(table_at_)); error != 0) {
+    errno = error;  // posix_fallocate returns its error
+    return closing(fail("allocate the header and descriptors of"));
   }
   void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
     return closing(fail("map"));
   }
-  close(fd);  // the mapping keeps the file
+  fd_ = fd;  // kept open for CommitTable
   base_ = static_cast<char*>(p);
   Header* h = new (base_) Header{};
   std::memcpy(h->magic, kMagic, sizeof(kMagic));

@@ -96,6 +96,10 @@ class DurableIndex {
   void* table() const { return base_ + table_at_; }
   CacheClocks* clocks() const;
 
+  // Allocates the file's blocks for `bytes` of the table's memory from `offset` (HashTable::Init's
+  // `commit`); false if the file system has no room for them.
+  bool CommitTable(size_t offset, size_t bytes);
+
   // Invariant 1. `time_base`: ProcessStartWallSeconds(), which a restore may have changed.
   void MarkRunning(int64_t time_base);
   void MarkStopped();
@@ -107,6 +111,7 @@ class DurableIndex {
   Header* header() const;
 
   const std::string path_;
+  int fd_ = -1;  // open from Open on, for CommitTable
   char* base_ = nullptr;
   size_t size_ = 0;
   size_t descriptors_at_ = 0;

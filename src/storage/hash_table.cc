@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mnemo::storage {
@@ -69,10 +70,20 @@ HashTable::~HashTable() {
   delete[] stripes_;
 }
 
-Status HashTable::Init(void* memory) {
+Status HashTable::Init(void* memory, Commit commit) {
   if (memory != nullptr) {
     buckets_ = static_cast<Bucket*>(memory);
     overflow_ = buckets_ + max_buckets_;
+    commit_ = std::move(commit);
+    if (commit_) {
+      SpinLockGuard guard(grow_lock_);
+      if (!commit_(0, initial_buckets_ * sizeof(Bucket))) {
+        return Status::Error("cannot allocate " +
+                             std::to_string(initial_buckets_ * sizeof(Bucket)) +
+                             " bytes for the hash table in its file");
+      }
+      committed_buckets_ = initial_buckets_;
+    }
     return Status::Ok();
   }
   owns_memory_ = true;
@@ -169,7 +180,7 @@ uint64_t HashTable::AllocateOverflow() {
     Bucket* bucket = OverflowBucket(index);
     overflow_free_ = bucket->next;
     bucket->next = 0;
-  } else if (overflow_high_ < max_overflow_) {
+  } else if (overflow_high_ < max_overflow_ && CommitOverflow(overflow_high_ + 1)) {
     index = ++overflow_high_;
   } else {
     return 0;
@@ -190,7 +201,7 @@ void HashTable::FreeOverflow(uint64_t index) {
 void HashTable::Grow(int max_splits) {
   if (!grow_lock_.TryLock()) return;
   for (int i = 0; i < max_splits && size() > bucket_count() * kTargetLoad; ++i) {
-    if (bucket_count() >= std::min(bucket_limit(), max_buckets_)) break;
+    if (bucket_count() >= std::min(bucket_limit(), max_buckets_) || !CommitNextBucket()) break;
     SplitOne();
   }
   grow_lock_.Unlock();
@@ -199,9 +210,44 @@ void HashTable::Grow(int max_splits) {
 void HashTable::Reserve(size_t items) {
   SpinLockGuard guard(grow_lock_);
   while (items > bucket_count() * kTargetLoad &&
-         bucket_count() < std::min(bucket_limit(), max_buckets_)) {
+         bucket_count() < std::min(bucket_limit(), max_buckets_) && CommitNextBucket()) {
     SplitOne();  // of empty buckets: no slot to move
   }
+}
+
+namespace {
+
+// Buckets committed at a time: 1 MiB of buckets (a split per 8 inserts reaches it rarely), 64 KiB
+// of overflow buckets (committed under the overflow lock, which inserts spin on).
+constexpr size_t kCommitBuckets = 16384;
+constexpr size_t kCommitOverflow = 1024;
+
+}  // namespace
+
+bool HashTable::CommitNextBucket() {
+  const size_t next = bucket_count();  // the partner of the next split
+  if (!commit_ || next < committed_buckets_) return true;
+  const size_t end = std::min(max_buckets_, committed_buckets_ + kCommitBuckets);
+  if (next < end &&
+      commit_(committed_buckets_ * sizeof(Bucket), (end - committed_buckets_) * sizeof(Bucket))) {
+    committed_buckets_ = end;
+    return true;
+  }
+  bucket_limit_.store(next, std::memory_order_relaxed);
+  return false;
+}
+
+bool HashTable::CommitOverflow(uint64_t index) {
+  if (!commit_ || index <= committed_overflow_) return true;
+  const uint64_t end = std::min<uint64_t>(max_overflow_, committed_overflow_ + kCommitOverflow);
+  if (index <= end && commit_((max_buckets_ + committed_overflow_) * sizeof(Bucket),
+                              (end - committed_overflow_) * sizeof(Bucket))) {
+    committed_overflow_ = end;
+    return true;
+  }
+  overflow_limit_.store(overflow_in_use_.load(std::memory_order_relaxed),
+                        std::memory_order_relaxed);
+  return false;
 }
 
 void HashTable::SplitOne() {

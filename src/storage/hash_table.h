@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "base/spin_lock.h"
@@ -137,8 +138,14 @@ class HashTable {
   // reservation_bytes() instead (zeroed, as a new file's pages are; the caller keeps them mapped
   // while the table lives): buckets first, then overflow buckets, each a word per slot and one
   // for the overflow index, so that what the table writes there outlives the process
-  // (durable_index.h).
-  Status Init(void* memory = nullptr);
+  // (durable_index.h). With `commit` too, the table touches none of that memory before
+  // commit(offset, bytes) said yes for it (a file's blocks allocated, so that a full file system
+  // refuses a commit rather than kill the process with SIGBUS on the first write): the starting
+  // buckets at Init (an error if refused), then a chunk ahead as splits and overflow buckets need
+  // it. A refused chunk stops the table's growth where it is (its limit lowered to it): full()
+  // turns true and the cache evicts, as at its memory limit.
+  using Commit = std::function<bool(size_t offset, size_t bytes)>;
+  Status Init(void* memory = nullptr, Commit commit = nullptr);
   // Bytes of the buckets and overflow buckets the table reserves.
   size_t reservation_bytes() const { return (max_buckets_ + max_overflow_) * kBucketBytes; }
   // Bytes of a bucket: kSlotsPerBucket slot words, then the 1-based index of its overflow bucket.
@@ -268,6 +275,12 @@ class HashTable {
   void FreeOverflow(uint64_t index);
   // Splits the bucket at the split pointer into itself and its partner 2^level above.
   void SplitOne() REQUIRES(grow_lock_);
+  // Whether the next split's partner bucket is committed (Init's `commit`), committing a chunk
+  // if need be; if that is refused, stops the growth at the current bucket count.
+  bool CommitNextBucket() REQUIRES(grow_lock_);
+  // Whether overflow bucket `index` (1-based) is committed, committing a chunk if need be; if
+  // that is refused, no more overflow buckets are handed out than are in use.
+  bool CommitOverflow(uint64_t index) REQUIRES(overflow_lock_);
 
   const LocationHasher* hasher_;
   Stripe* stripes_;
@@ -277,6 +290,9 @@ class HashTable {
   size_t max_overflow_;         // reserved
   size_t initial_buckets_;
   bool owns_memory_ = false;  // buckets_ and overflow_ are the table's own mappings
+  Commit commit_;             // empty: all of the memory may be touched
+  size_t committed_buckets_ GUARDED_BY(grow_lock_) = 0;
+  uint64_t committed_overflow_ GUARDED_BY(overflow_lock_) = 0;
   std::atomic<size_t> bucket_limit_;
   std::atomic<size_t> overflow_limit_;
   std::atomic<uint64_t> shape_;

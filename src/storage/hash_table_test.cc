@@ -1,6 +1,7 @@
 #include "storage/hash_table.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <random>
 #include <thread>
@@ -85,6 +86,47 @@ TEST(HashTableTest, ReserveSplitsBeforeTheInsertsSoThatTheyNeedNone) {
   EXPECT_EQ(table.bucket_count(), buckets);
   EXPECT_EQ(items.calls, 0u);
   for (size_t i = 0; i < kItems; ++i) ASSERT_NE(FindItem(table, items, i), nullptr) << i;
+}
+
+TEST(HashTableTest, ATableGivenMemoryTouchesOnlyWhatWasCommittedAndStopsGrowingWhenRefused) {
+  constexpr size_t kItems = 200000;
+  FakeItems items(kItems, 5);
+  HashTable table(10, kItems, &items);
+  // Inaccessible memory, made accessible by each commit: touching anything not committed faults.
+  const size_t bytes = table.reservation_bytes();
+  void* memory =
+      mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(memory, MAP_FAILED);
+  constexpr size_t kRoom = size_t{3} << 19;  // what the "file system" holds: 1.5 MiB
+  size_t committed = 0;
+  ASSERT_TRUE(table
+                  .Init(memory,
+                        [&](size_t offset, size_t length) {
+                          if (committed + length > kRoom) return false;
+                          committed += length;
+                          return mprotect(static_cast<char*>(memory) + offset, length,
+                                          PROT_READ | PROT_WRITE) == 0;
+                        })
+                  .ok());
+  size_t inserted = 0;
+  bool refused = false;
+  for (size_t i = 0; i < kItems && !table.full(); ++i) {
+    {
+      SpinLockGuard guard(table.StripeFor(items.hashes[i]));
+      refused = !table.Insert(items.hashes[i], FakeItems::At(i));
+    }
+    if (refused) break;
+    ++inserted;
+    table.Grow();
+  }
+  // It stopped short of all of them, within the room it was given, and said so as it does at its
+  // memory limit: full() (the cache evicts), or an Insert refused (the cache evicts and retries).
+  EXPECT_LT(inserted, kItems);
+  EXPECT_GT(inserted, kItems / 4);
+  EXPECT_LE(committed, kRoom);
+  EXPECT_TRUE(table.full() || refused);
+  for (size_t i = 0; i < inserted; ++i) ASSERT_NE(FindItem(table, items, i), nullptr) << i;
+  munmap(memory, bytes);
 }
 
 TEST(HashTableTest, EraseKeepsChainsPackedAndFreesOverflow) {
