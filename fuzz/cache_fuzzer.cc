@@ -116,8 +116,9 @@ class Model {
 
 std::string KeyName(int k) { return "key" + std::to_string(k); }
 
-// A flash device of `segments` segments on a file in /dev/shm (memory: runs stay fast), removed
-// with the run.
+// A flash device of `segments` segments on a file in /dev/shm (memory: runs stay fast). The file
+// is unlinked as soon as the device has opened it: a run that ends in the middle of an input (a
+// crash, a timeout, the time limit) skips this object's destructor, and the file was left behind.
 class FlashFile {
  public:
   FlashFile(bool on, size_t segments, size_t segment_size) {
@@ -126,14 +127,11 @@ class FlashFile {
     const int fd = ::mkstemp(path);
     CHECK(fd >= 0);
     ::close(fd);
-    path_ = path;
-    const flash::DeviceSpec spec{path_, segments * segment_size};
+    const flash::DeviceSpec spec{path, segments * segment_size};
     auto space = flash::FlashSpace::Open(std::span(&spec, 1), segment_size);
+    ::unlink(path);  // the device keeps its descriptors
     CHECK(space.ok());
     space_ = std::move(space.value());
-  }
-  ~FlashFile() {
-    if (on()) ::unlink(path_.c_str());
   }
   FlashFile(const FlashFile&) = delete;
   FlashFile& operator=(const FlashFile&) = delete;
@@ -141,7 +139,6 @@ class FlashFile {
   const flash::FlashSpace* space() const { return space_.get(); }
 
  private:
-  std::string path_;
   std::unique_ptr<flash::FlashSpace> space_;
 };
 
