@@ -81,6 +81,17 @@ def stat(conn, name):
     return int(harness.stats(conn)[name])
 
 
+def corrupt(flash_file):
+    """Flips one byte in every 64 KiB of the first 8 MB of the file: records of about one item in
+    60 on flash."""
+    with open(flash_file, "r+b") as f:
+        for offset in range(5000, 8 << 20, 64 << 10):
+            f.seek(offset)
+            byte = f.read(1)
+            f.seek(offset)
+            f.write(bytes([byte[0] ^ 0x20]))
+
+
 def keys(prefix, count):
     return [b"%s%d" % (prefix, i) for i in range(count)]
 
@@ -188,14 +199,7 @@ def test_a_corrupt_record_is_a_miss_never_wrong_bytes(flash_server, flash_file):
     with flash_server.connect() as conn:
         stored = keys(b"k", 24000)
         fill(conn, stored)
-        # Flip one byte in every 64 KiB of the first 8 MB of the file: records of about one item
-        # in 60 on flash.
-        with open(flash_file, "r+b") as f:
-            for offset in range(5000, 8 << 20, 64 << 10):
-                f.seek(offset)
-                byte = f.read(1)
-                f.seek(offset)
-                f.write(bytes([byte[0] ^ 0x20]))
+        corrupt(flash_file)
         intact, missing, wrong = read_back(conn, stored)
         assert wrong == 0
         assert missing > 0 and intact + missing == len(stored)

@@ -15,7 +15,8 @@ import pytest
 
 import harness
 from conftest import make_client
-from test_flash import fill as fill_flash, flash_file, keys, read_back, stat  # noqa: F401 (a fixture)
+from test_flash import (  # noqa: F401 (flash_file is a fixture)
+    corrupt, fill as fill_flash, flash_file, keys, read_back, stat)
 
 pytestmark = pytest.mark.mnemo_only
 
@@ -331,13 +332,7 @@ def test_a_flash_file_changed_while_down_gives_misses_not_wrong_bytes(start_serv
         fill_flash(conn, stored)
         items = stat(conn, "curr_items")
     graceful_stop(server)
-    # One byte in every 64 KiB of the first 8 MB of the flash file.
-    with open(flash_file, "r+b") as f:
-        for offset in range(5000, 8 << 20, 64 << 10):
-            f.seek(offset)
-            byte = f.read(1)
-            f.seek(offset)
-            f.write(bytes([byte[0] ^ 0x20]))
+    corrupt(flash_file)
     server = start_with_flash(start_server, path, flash_file)
     with server.connect() as conn:
         intact, missing, wrong = read_back(conn, stored)

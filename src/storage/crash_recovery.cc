@@ -176,25 +176,8 @@ Status CrashRecovery::Collect(const CrashState& crashed, RestartMeta* meta,
 
 size_t CrashRecovery::Recover(const CrashState& crashed, ThreadContext& ctx) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string& file = core_.options.memory_file;
   WarmRestart restart(core_);
-  const std::string why = restart.Incompatible(crashed.meta);
-  if (!why.empty()) {
-    MNEMO_LOG(0,
-              "[restart] restart incompatible due to setting for %s, starting with a clean cache\n",
-              why.c_str());
-    return 0;
-  }
-  const auto expected =
-      static_cast<int64_t>(size_t{crashed.meta.max_segments} * crashed.meta.segment_size);
-  if (core_.pool.file_size_at_open() != expected) {
-    MNEMO_LOG(0,
-              "[restart] memory file %s was %lld bytes, not the %lld its index describes, starting "
-              "with a clean cache\n",
-              file.c_str(), static_cast<long long>(core_.pool.file_size_at_open()),
-              static_cast<long long>(expected));
-    return 0;
-  }
+  if (!restart.Fits(crashed.meta, "its index describes")) return 0;
   RestartMeta meta;
   std::vector<WarmRestart::WalkedItem> walked;
   const Status status = Collect(crashed, &meta, &walked);

@@ -322,6 +322,27 @@ void WarmRestart::DropFlash(RestartMeta* meta) {
   meta->flash_items.clear();
 }
 
+bool WarmRestart::Fits(const RestartMeta& meta, const char* described) const {
+  const std::string why = Incompatible(meta);
+  if (!why.empty()) {
+    MNEMO_LOG(0,
+              "[restart] restart incompatible due to setting for %s, starting with a clean cache\n",
+              why.c_str());
+    return false;
+  }
+  const auto expected = static_cast<int64_t>(size_t{meta.max_segments} * meta.segment_size);
+  if (core_.pool.file_size_at_open() != expected) {
+    MNEMO_LOG(0,
+              "[restart] memory file %s was %lld bytes, not the %lld %s, starting with a clean "
+              "cache\n",
+              core_.options.memory_file.c_str(),
+              static_cast<long long>(core_.pool.file_size_at_open()),
+              static_cast<long long>(expected), described);
+    return false;
+  }
+  return true;
+}
+
 size_t WarmRestart::Restore(ThreadContext& ctx) {
   const Clock::time_point start = Clock::now();
   const std::string& file = core_.options.memory_file;
@@ -347,22 +368,7 @@ size_t WarmRestart::Restore(ThreadContext& ctx) {
     case MetaRead::kOk:
       break;
   }
-  why = Incompatible(meta);
-  if (!why.empty()) {
-    MNEMO_LOG(0,
-              "[restart] restart incompatible due to setting for %s, starting with a clean cache\n",
-              why.c_str());
-    return 0;
-  }
-  const auto expected = static_cast<int64_t>(size_t{meta.max_segments} * meta.segment_size);
-  if (core_.pool.file_size_at_open() != expected) {
-    MNEMO_LOG(0,
-              "[restart] memory file %s was %lld bytes, not the %lld saved, starting with a clean "
-              "cache\n",
-              file.c_str(), static_cast<long long>(core_.pool.file_size_at_open()),
-              static_cast<long long>(expected));
-    return 0;
-  }
+  if (!Fits(meta, "saved")) return 0;
   std::vector<WalkedItem> walked;
   const Status status = Check(meta, &walked);
   if (!status.ok()) {

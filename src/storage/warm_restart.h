@@ -57,6 +57,9 @@ class WarmRestart {
   RestartMeta Collect() const;
   // Empty if `meta` may be restored into this cache; else why not, in memcached's words.
   std::string Incompatible(const RestartMeta& meta) const;
+  // Whether `meta` may be restored into this cache and its memory file has the size `meta`
+  // describes; if not, logs why (the size as `described`, e.g. "saved") and the start is cold.
+  bool Fits(const RestartMeta& meta, const char* described) const;
   // What the walk of Check learns of each saved item: Apply links it from this, without reading
   // item memory again (a restore's time is mostly the misses of reading it).
   struct WalkedItem {
