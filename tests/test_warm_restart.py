@@ -357,9 +357,12 @@ def small_tmpfs(tmp_path):
     """A 72 MiB tmpfs of its own (needs root and a kernel that lets this process mount)."""
     mount_point = tmp_path / "tmpfs"
     mount_point.mkdir()
-    mounted = harness.subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=72m", "tmpfs", str(mount_point)],
-        capture_output=True)
+    try:
+        mounted = harness.subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=72m", "tmpfs", str(mount_point)],
+            capture_output=True)
+    except FileNotFoundError:
+        pytest.skip("no mount command here")
     if mounted.returncode != 0:
         pytest.skip("cannot mount a tmpfs here: %s" % mounted.stderr.decode().strip())
     yield mount_point
