@@ -341,7 +341,9 @@ void Dispatcher::FlushAll(const protocol::Command& cmd) {
     delay = std::max<int64_t>(delay - WallSeconds(), 0);
   }
   const auto seconds = static_cast<uint32_t>(std::clamp<int64_t>(delay - 1, 0, UINT32_MAX / 2));
-  cache_.FlushAll({.delay_seconds = seconds, .whole_second = delay >= 1});
+  cache_.FlushAll({.delay_seconds = seconds,
+                   .whole_second = delay >= 1,
+                   .observed = !cache_.ChangesSuppressed(context_)});
   server_.oldest_live.store(MonotonicSeconds() - kFirstSecond + seconds, std::memory_order_relaxed);
   Reply(replies::kOk);
 }
