@@ -175,6 +175,11 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
     case CommandType::kLru:
       Reply(server_.maintenance.Lru(cmd->arguments));
       break;
+    case CommandType::kMnPeer:
+      // A node with a node list takes it in the session, which becomes a peer's link; here it
+      // is a command memcached lacks (and a second mn_peer on a link, a mistake).
+      Reply(replies::kError);
+      break;
   }
   return Outcome::kDone;
 }
