@@ -46,6 +46,22 @@ summary() {
 }
 trap summary EXIT
 
+# What the integration suite's pytest runs said, from the log of the ctest run just made (`$1`, its
+# build directory): every skipped test with its reason, then the counts over all files.
+pytest_counts() {
+  awk '
+    / Testing: / { file = $3 }
+    /^SKIPPED \[/ { print "  skipped in " file ": " $0 }
+    /^(=+ )?[0-9]+ (passed|failed|skipped|deselected|xfailed|error)/ {
+      for (i = 1; i < NF; ++i) if ($i ~ /^[0-9]+$/) { kind = $(i + 1); sub(/,$/, "", kind); n[kind] += $i }
+    }
+    END {
+      line = ""
+      for (kind in n) line = line sprintf("%s%d %s", line == "" ? "" : ", ", n[kind], kind)
+      if (line != "") print "  integration tests: " line
+    }' "$1/Testing/Temporary/LastTest.log"
+}
+
 begin "install dependencies"
 ./scripts/install-deps.sh
 passed
@@ -68,6 +84,7 @@ for preset in release asan; do
   soak_seconds=60
   if [[ $preset == asan ]]; then soak_seconds=30; fi
   MNEMO_SOAK_SECONDS=${MNEMO_SOAK_SECONDS:-$soak_seconds} ctest --preset "$preset"
+  pytest_counts "$(if [[ $preset == release ]]; then echo build; else echo "build-$preset"; fi)"
   passed
 done
 
