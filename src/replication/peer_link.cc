@@ -208,13 +208,18 @@ void PeerLink::OnLine(std::string_view line) {
 }
 
 void PeerLink::Write() {
+  // Takes one batch at most: records appended after it wake the thread again, and the loop reads
+  // the peer's MNs in between (a link that took batches for as long as workers append would
+  // never read them).
+  bool taken = false;
   for (;;) {
     if (write_blocked_) return;
     std::deque<Batch>& batches = stream_.unacked();
     auto first = std::find_if(batches.begin(), batches.end(),
                               [](const Batch& batch) { return !batch.written; });
     if (first == batches.end()) {
-      if (!stream_.TakeBatch()) return;
+      if (taken || !stream_.TakeBatch()) return;
+      taken = true;
       first = std::prev(batches.end());
     }
     iovec iov[kMaxIovecs];
