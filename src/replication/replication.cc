@@ -107,8 +107,8 @@ class Replication::Thread final : private net::EventLoop::Observer {
   std::thread thread_;
 };
 
-Replication::Replication(const ReplicationOptions& options)
-    : options_(options), run_id_(NewRunId()) {}
+Replication::Replication(ReplicationOptions options)
+    : options_(std::move(options)), run_id_(NewRunId()) {}
 
 Replication::~Replication() { Stop(); }
 

@@ -97,7 +97,7 @@ class Replication final : public storage::ChangeObserver {
   };
   class Thread;
 
-  explicit Replication(const ReplicationOptions& options);
+  explicit Replication(ReplicationOptions options);
   Status Load() EXCLUDES(topology_mu_);
   void Wake();
 
