@@ -212,13 +212,12 @@ def check_wrapper_refuses(tmp_path):
         78, "", "mnemo-wrapper: %s:3: not a flag: port 11211\n" % conf)
 
 
-def check_log_rotation(port, log):
+def check_log_rotation(port, log, state):
     """logrotate's rule for the log moves what mnemod wrote so far aside, and mnemod goes on
-    writing at the start of the emptied file (it appends: no hole of NULs)."""
+    writing at the start of the emptied file (it appends: no hole of NULs). `state`: a file for
+    logrotate's state, not the system's."""
     assert b"get before-rotation" in log.read_bytes()
-    run("logrotate", "--force", "--state", str(LOG_DIR.parent / "mnemo-test.logrotate-state"),
-        str(LOGROTATE))
-    (LOG_DIR.parent / "mnemo-test.logrotate-state").unlink()
+    run("logrotate", "--force", "--state", str(state), str(LOGROTATE))
     assert b"get before-rotation" in (LOG_DIR / "mnemo.log.1").read_bytes()
     set_and_get(port, b"after-rotation")
     rotated = log.read_bytes()
@@ -258,7 +257,7 @@ def test_install_run_stop_purge(tmp_path):
         uids = re.search(r"(?m)^Uid:\s+(.*)$", status).group(1).split()
         assert set(uids) == {str(pwd.getpwnam("mnemo").pw_uid)}
         set_and_get(port, b"before-rotation")
-        check_log_rotation(port, LOG_DIR / "mnemo.log")
+        check_log_rotation(port, LOG_DIR / "mnemo.log", tmp_path / "logrotate.state")
 
         assert service.stop() == 0
         assert not service.alive()
