@@ -190,7 +190,7 @@ def check_installed():
 
     # man finds the page, and it describes every long flag that mnemod -h lists.
     assert run("man", "-w", "mnemod").stdout.strip() == "/usr/share/man/man1/mnemod.1.gz"
-    page = run("man", "mnemod", env=dict(os.environ, MANWIDTH="200", MAN_KEEP_FORMATTING="")).stdout
+    page = run("man", "mnemod", env=dict(os.environ, MANWIDTH="200")).stdout
     assert "mnemod - a memcached-compatible in-memory cache server" in page
     flags = re.findall(r"--[a-z-]+", run("/usr/bin/mnemod", "-h").stdout)
     assert len(flags) > 30
