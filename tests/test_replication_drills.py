@@ -1,0 +1,145 @@
+"""Replication drills: four mnemod nodes behind nutcracker, started by tools/cluster/mnemo-cluster
+with --replicas 2 (each key also on the node the proxy sends it to once its owner is ejected), a
+node killed, and every key read through the proxy afterwards (docs/cluster.md, "Replicas").
+
+The same drill without replicas is run as a measured contrast: a quarter of the keys are on the
+dead node and miss. Its numbers are printed, and only "below 99%" is asserted of it.
+
+The drills that need replication are mnemo_only: against mnemod they fail, never skip, when the
+server lacks the options (mnemo-cluster start reports the node's refusal) or reports no repl_*
+stats. Nothing waits a fixed time for an outcome except the one second after the kill that the
+criterion states; the cluster is stopped in teardown.
+"""
+
+import collections
+import time
+
+import pytest
+from pymemcache.client.base import Client
+
+import harness
+from test_cluster import Cluster, cluster_programs, read_reply  # noqa: F401 (autouse fixture)
+
+NODES = 4
+KEYS = 20000
+WRITE_BATCH = 1000  # keys per pymemcache set_many: one pipelined write each
+READ_BATCH = 500  # gets pipelined per round trip through the proxy
+VICTIM = 1
+DRILL_TIMEOUT_MS = 1000  # nutcracker's timeout: long enough that a loaded machine ejects nobody
+RETRY_MS = 2000  # mnemo-cluster's default server_retry_timeout
+AFTER_KILL_S = 1.0  # the criterion: reads from 1 s after the kill
+
+# The replies nutcracker gives while it ejects a dead node and when it probes it again after
+# server_retry_timeout: requests in flight to the node when its connection closed (reset, or
+# closed without an errno), and the probe's refused connect.
+EJECTION_ERRORS = {
+    b"SERVER_ERROR Connection refused\r\n",
+    b"SERVER_ERROR Connection reset by peer\r\n",
+    b"SERVER_ERROR unknown\r\n",
+}
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path / "cluster")
+    yield c
+    c.stop()
+
+
+def value_of(key):
+    return b"value-of-" + key.encode()
+
+
+class DrillResult:
+    """What the reads after the kill found, counted per key."""
+
+    def __init__(self):
+        self.hits = 0
+        self.misses = 0
+        self.wrong = []  # (key, value): a value the drill never wrote for that key
+        self.errors = collections.Counter()  # reply line -> keys that got it
+        self.read_seconds = 0.0
+
+    def hit_ratio(self):
+        return self.hits / KEYS
+
+    def describe(self, label):
+        return ("%s: %d of %d keys hit (%.2f%%), %d missed, %d errors %s, read in %.2f s"
+                % (label, self.hits, KEYS, 100 * self.hit_ratio(), self.misses,
+                   sum(self.errors.values()),
+                   dict((k.decode().strip(), n) for k, n in self.errors.items()),
+                   self.read_seconds))
+
+
+def write_keys(cluster, keys):
+    client = Client((harness.HOST, cluster.proxy_port), timeout=harness.TIMEOUT)
+    try:
+        for start in range(0, len(keys), WRITE_BATCH):
+            batch = {k: value_of(k) for k in keys[start:start + WRITE_BATCH]}
+            assert client.set_many(batch) == [], cluster.diagnosis()
+    finally:
+        client.close()
+
+
+def read_keys(cluster, keys):
+    """Reads every key through the proxy once, pipelined; counts hits, misses and errors."""
+    result = DrillResult()
+    started = time.monotonic()
+    with cluster.proxy() as conn:
+        for start in range(0, len(keys), READ_BATCH):
+            batch = keys[start:start + READ_BATCH]
+            conn.send(b"".join(b"get %s\r\n" % k.encode() for k in batch))
+            for key in batch:
+                reply = read_reply(conn)
+                if reply == b"END\r\n":
+                    result.misses += 1
+                elif reply.startswith(b"VALUE "):
+                    value = reply.split(b"\r\n")[1]
+                    if value == value_of(key):
+                        result.hits += 1
+                    else:
+                        result.wrong.append((key, value))
+                else:
+                    result.errors[reply] += 1
+    result.read_seconds = time.monotonic() - started
+    return result
+
+
+def kill_drill(cluster, replicas):
+    cluster.start("--nodes", str(NODES), "--replicas", str(replicas),
+                  "--timeout", str(DRILL_TIMEOUT_MS), "--server-retry-timeout", str(RETRY_MS))
+    keys = ["drill:%d" % i for i in range(KEYS)]
+    write_keys(cluster, keys)
+    cluster.tool("kill", str(VICTIM))
+    time.sleep(AFTER_KILL_S)
+    result = read_keys(cluster, keys)
+    assert not result.wrong, (result.wrong[:10], cluster.diagnosis())
+    assert set(result.errors) <= EJECTION_ERRORS, (result.errors, cluster.diagnosis())
+    return result
+
+
+def require_replication(cluster):
+    """Fails (never skips) unless every live node reports its replication state."""
+    status = cluster.status()
+    assert status["replication"]["replicas"] == 2, status
+    for node in status["nodes"]:
+        if node["state"] == "running":
+            assert node["replication"], (
+                "node %d reports no repl_* stats: the server under test does not replicate\n%s"
+                % (node["index"], cluster.diagnosis()))
+
+
+@pytest.mark.mnemo_only
+def test_kill_drill_with_two_replicas_keeps_99_percent_of_the_keys(cluster, capsys):
+    result = kill_drill(cluster, replicas=2)
+    require_replication(cluster)
+    with capsys.disabled():
+        print("\n" + result.describe("kill drill, --replicas 2"))
+    assert result.hit_ratio() >= 0.99, (result.describe("--replicas 2"), cluster.diagnosis())
+
+
+def test_kill_drill_without_replicas_loses_the_dead_nodes_keys(cluster, capsys):
+    result = kill_drill(cluster, replicas=1)
+    with capsys.disabled():
+        print("\n" + result.describe("kill drill, --replicas 1 (contrast)"))
+    assert result.hit_ratio() < 0.99, result.describe("--replicas 1")
