@@ -244,6 +244,7 @@ def test_start_refuses_replication_options_that_are_its_own(cluster):
     for args, complaint in (
             (["--replicas", "5"], "--replicas takes 1 to 4"),
             (["--replication", "async"], "--replication needs --replicas 2 or more"),
+            (["--replicas", "2", "--flush-on-rejoin"], "--flush-on-rejoin flushes the whole"),
             (["--replicas", "2", "--", "-m", "8", "-o", "hashpower=17,replicas=3"],
              "-o replicas after -- is set by mnemo-cluster"),
             (["--replicas", "2", "--", "-vocluster_file=x"], "-o cluster_file after --"),
