@@ -3,7 +3,7 @@
 # the same rule for symbols; this catches header-only dependencies too.
 function(mnemo_check_layering layer)
   set(allowed ${layer} ${ARGN})
-  set(all_layers base flash storage protocol net server cluster)
+  set(all_layers base flash storage protocol net server cluster replication)
   file(GLOB_RECURSE files ${PROJECT_SOURCE_DIR}/src/${layer}/*.h ${PROJECT_SOURCE_DIR}/src/${layer}/*.cc)
   foreach(file IN LISTS files)
     file(STRINGS ${file} includes REGEX "^#include \"[a-z_]+/")

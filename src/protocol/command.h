@@ -36,6 +36,7 @@ enum class CommandType : uint8_t {
   kSlabs,       // slabs reassign|automove: `arguments`
   kLruCrawler,  // lru_crawler ...: `arguments`
   kLru,         // lru tune|mode|temp_ttl: `arguments`
+  kMnPeer,      // mn_peer <name> <run id> <applied>: a peer's replication link (`arguments`)
 };
 
 // Iterates the space-separated keys of a retrieval command. The parser has already checked every

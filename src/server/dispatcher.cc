@@ -175,6 +175,11 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
     case CommandType::kLru:
       Reply(server_.maintenance.Lru(cmd->arguments));
       break;
+    case CommandType::kMnPeer:
+      // A node with a node list takes it in the session, which becomes a peer's link; here it
+      // is a command memcached lacks (and a second mn_peer on a link, a mistake).
+      Reply(replies::kError);
+      break;
   }
   return Outcome::kDone;
 }
@@ -341,7 +346,9 @@ void Dispatcher::FlushAll(const protocol::Command& cmd) {
     delay = std::max<int64_t>(delay - WallSeconds(), 0);
   }
   const auto seconds = static_cast<uint32_t>(std::clamp<int64_t>(delay - 1, 0, UINT32_MAX / 2));
-  cache_.FlushAll({.delay_seconds = seconds, .whole_second = delay >= 1});
+  cache_.FlushAll({.delay_seconds = seconds,
+                   .whole_second = delay >= 1,
+                   .observed = !cache_.ChangesSuppressed(context_)});
   server_.oldest_live.store(MonotonicSeconds() - kFirstSecond + seconds, std::memory_order_relaxed);
   Reply(replies::kOk);
 }

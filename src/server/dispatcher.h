@@ -91,6 +91,10 @@ class Dispatcher {
                                      const protocol::MetaCommand& cmd, net::OutputQueue& out,
                                      ValueWriter& values);
 
+  // Whether the changes the commands make are a peer's, applied here, and so not to be
+  // replicated again (storage::Cache::SuppressChanges).
+  void SetApplyingPeer(bool applying) { cache_.SuppressChanges(context_, applying); }
+
   // For a caller that cannot wait for flash (UDP): after kNeedFlash, makes the next call read the
   // bytes it needed from the device, blocking.
   void BlockOnFlashWait() { cache_.SetFlashWaitServed(context_, cache_.TakeFlashWait(context_)); }

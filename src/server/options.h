@@ -133,6 +133,13 @@ struct Options {
   // memory, holds more than its allowance of it with the budget exhausted, or pins item memory
   // with unsent replies; then it is closed.
   int conn_stuck_timeout = 10;
+  // Replication (replication/replication.h): the node list and this node's entry in it (empty:
+  // the entry whose port is -p), the copies kept of each key, and each peer stream's bounds.
+  std::string cluster_file;
+  std::string cluster_self;
+  int replicas = 1;
+  int repl_backlog_mb = 64;
+  int repl_lag_max_ms = 5000;
   MemcachedTuning tuning;
   ExtstoreOptions ext;
 

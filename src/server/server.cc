@@ -106,7 +106,9 @@ class Server::SignalReader final : public net::EventLoop::Handler {
     // What memcached 1.6.45 does and says for each.
     switch (info.ssi_signo) {
       case SIGHUP:
-        return;  // memcached reloads its TLS certificates; mnemod has none, and keeps serving
+        // memcached reloads its TLS certificates; mnemod has none, and keeps serving.
+        server_.ReloadNodeList();
+        return;
       case SIGUSR1:
         server_.RequestShutdown(/*graceful=*/true);
         return;
@@ -133,6 +135,21 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
   }
   status = net::EventLoop::Create(&server->loop_);
   if (!status.ok()) return status;
+  if (options.replicas > 1 && options.cluster_file.empty()) {
+    return Status::Error("replicas above 1 needs -o cluster_file, the cluster's node list");
+  }
+  if (!options.cluster_file.empty()) {
+    replication::ReplicationOptions replication;
+    replication.cluster_file = options.cluster_file;
+    replication.cluster_self = options.cluster_self;
+    replication.port = static_cast<uint16_t>(options.port);
+    replication.replicas = static_cast<size_t>(options.replicas);
+    replication.backlog_bytes = static_cast<size_t>(options.repl_backlog_mb) << 20;
+    replication.lag_max_ms = options.repl_lag_max_ms;
+    auto created = replication::Replication::Create(replication);
+    if (!created.ok()) return created.status();
+    server->replication_ = std::move(created.value());
+  }
   *out = std::move(server);
   return Status::Ok();
 }
@@ -196,6 +213,9 @@ Status Server::Run() {
 
   storage::CacheOptions cache_options = options_.ToCacheOptions();
   cache_options.flash = flash_.get();
+  if (replication_ != nullptr && options_.replicas > 1) {
+    cache_options.change_observer = replication_.get();
+  }
   Status status = storage::Cache::Create(cache_options, &cache_);
   if (!status.ok()) {
     close(signal_fd);
@@ -203,6 +223,8 @@ Status Server::Run() {
   }
   context_ = std::make_unique<ServerContext>(options_, *cache_);
   context_->flash = flash_.get();
+  context_->replication = replication_.get();
+  if (replication_ != nullptr) status = replication_->Start();
   context_->request_shutdown = [this](bool graceful) { RequestShutdown(graceful); };
   context_->stats.Register(&stats_);
   for (int i = 0; i < options_.threads; ++i) {
@@ -247,6 +269,7 @@ Status Server::Run() {
   // All of them joined before any is freed: a worker's last round may still wake the others.
   for (const std::unique_ptr<Worker>& worker : workers_) worker->Join();
   workers_.clear();
+  if (replication_ != nullptr) replication_->Stop();
   close(signal_fd);
   context_.reset();
   // Every request has finished and every worker's context is gone: nothing writes any more.
@@ -270,6 +293,16 @@ void Server::RequestShutdown(bool graceful) {
     MNEMO_LOG(1, "Exiting normally\n");
   }
   loop_->Stop();
+}
+
+void Server::ReloadNodeList() {
+  if (replication_ == nullptr) return;
+  const Status status = replication_->Reload();
+  if (!status.ok()) {
+    std::fprintf(stderr, "SIGHUP: kept the node list: %s\n", status.message().c_str());
+    return;
+  }
+  MNEMO_LOG(1, "SIGHUP: read the node list %s again\n", options_.cluster_file.c_str());
 }
 
 void Server::AcceptFrom(net::Listener& listener) {

@@ -3,7 +3,8 @@
 // SIGTERM, SIGUSR1 (memcached's graceful stop) or the `shutdown` command, then stops accepting,
 // stops every worker, joins every thread and returns. After a graceful stop (SIGUSR1, `shutdown
 // graceful`) with a memory file (-e), the cache is saved for a warm restart before it is freed.
-// SIGHUP, which memcached answers by reloading its TLS certificates, is read and ignored.
+// SIGHUP, which memcached answers by reloading its TLS certificates, reads the node list of
+// -o cluster_file again (replication/replication.h); without one it is ignored.
 //
 // -c is counted as memcached counts it, in file descriptors: memcached turns a client away when
 // the descriptor accept() gave it is -c minus 1 or more, so it admits -c - 1 - D clients, D being
@@ -33,6 +34,7 @@
 #include "flash/flash_space.h"
 #include "net/event_loop.h"
 #include "net/listener.h"
+#include "replication/replication.h"
 #include "server/connection_registry.h"
 #include "server/options.h"
 #include "server/server_context.h"
@@ -62,6 +64,8 @@ class Server final : private net::EventLoop::Observer {
 
   // Stops Run() as SIGTERM does, or as SIGUSR1 does if `graceful`.
   void RequestShutdown(bool graceful);
+  // SIGHUP: reads the node list again, if there is one. Main thread.
+  void ReloadNodeList();
 
  private:
   class Acceptor;
@@ -86,6 +90,8 @@ class Server final : private net::EventLoop::Observer {
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
+  // -o cluster_file; null without it. Outlives the cache, whose observer it is.
+  std::unique_ptr<replication::Replication> replication_;
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -14,6 +14,7 @@
 #include "flash/flash_space.h"
 #include "net/buffer_pool.h"
 #include "net/memory_budget.h"
+#include "replication/replication.h"
 #include "server/connection_registry.h"
 #include "server/maintenance_commands.h"
 #include "server/options.h"
@@ -41,6 +42,7 @@ struct ServerContext {
     snapshot.connection_structures = connections.size();
     snapshot.oldest_live = oldest_live.load(std::memory_order_relaxed);
     snapshot.detail_enabled = prefix_stats.enabled();
+    if (replication != nullptr) snapshot.replication = replication->Stats();
     for (const net::BufferPool* pool : buffer_pools) {
       snapshot.conn_buffers += pool->blocks() + pool->heap_blocks();
       snapshot.conn_buffer_bytes += pool->blocks() * pool->block_size() + pool->heap_bytes();
@@ -67,6 +69,9 @@ struct ServerContext {
   // owned by the Server, open for as long as the context lives. Not used yet: the flash tier
   // (issue 17) will hand it to the cache.
   flash::FlashSpace* flash = nullptr;
+  // With -o cluster_file: replication's both sides (replication/replication.h), owned by the
+  // Server; null without a node list.
+  replication::Replication* replication = nullptr;
   // Accepted connections not yet closed. The listener adds before handing a connection over, so
   // the -c check never lets more through than the limit.
   std::atomic<int64_t> curr_connections{0};

@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "base/logging.h"
 #include "protocol/meta_command.h"
+#include "server/replies.h"
 
 namespace mnemo::server {
 
@@ -240,6 +241,12 @@ Session::Parsed Session::ParseAscii(std::string_view input) {
 }
 
 Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
+  if (peer_ != nullptr) return ApplyPeerRecord(out);
+  if (services_.replication != nullptr && request_.kind == protocol::AsciiRequest::Kind::kText &&
+      request_.text.status == protocol::ParseStatus::kOk &&
+      cmd_.type == protocol::CommandType::kMnPeer) {
+    return OpenPeerLink(out);
+  }
   const bool trace = g_verbosity.load(std::memory_order_relaxed) >= 2;
   if (trace && !suspended_) copied_before_ = out.copied().size();
   const Dispatcher::Outcome outcome =
@@ -261,6 +268,55 @@ Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
     } else {
       LogReply(appended, kind);
     }
+  }
+  return outcome;
+}
+
+Dispatcher::Outcome Session::OpenPeerLink(net::OutputQueue& out) {
+  // mn_peer <name> <run id> <applied>: the third is the peer's count of this node's records,
+  // for the link this node opens to it, which resumes on its own handshake.
+  protocol::KeyList words(cmd_.arguments);
+  std::string_view name;
+  std::string_view run_id;
+  std::string_view applied;
+  std::string_view extra;
+  if (!words.Next(&name) || !words.Next(&run_id) || !words.Next(&applied) || words.Next(&extra)) {
+    out.copied().Append(replies::ForParse(protocol::ParseStatus::kBadFormat));
+    return Dispatcher::Outcome::kDone;
+  }
+  peer_ = std::make_unique<PeerLinkState>();
+  peer_->name = std::string(name);
+  peer_->run_id = std::string(run_id);
+  peer_->applied = services_.replication->OpenPeer(name, run_id);
+  MNEMO_LOG(1, "<%d replication link from %s, resuming after record %llu\n", conn_.fd(),
+            peer_->name.c_str(),
+            static_cast<unsigned long long>(peer_->applied));  // NOLINT(google-runtime-int)
+  std::string reply = "PEER ";
+  reply += services_.replication->run_id();
+  reply += ' ';
+  reply += std::to_string(peer_->applied);
+  reply += "\r\n";
+  out.copied().Append(reply);
+  return Dispatcher::Outcome::kDone;
+}
+
+Dispatcher::Outcome Session::ApplyPeerRecord(net::OutputQueue& out) {
+  const bool batch_end = request_.kind == protocol::AsciiRequest::Kind::kMeta &&
+                         request_.meta.status == protocol::MetaStatus::kOk &&
+                         meta_.type == protocol::MetaCommandType::kNoop;
+  if (batch_end) {
+    // Everything before it has been applied: the peer may forget it (MN).
+    services_.replication->NoteApplied(peer_->name, peer_->run_id, peer_->applied);
+  }
+  services_.dispatcher.SetApplyingPeer(true);
+  const Dispatcher::Outcome outcome =
+      request_.kind == protocol::AsciiRequest::Kind::kMeta
+          ? services_.dispatcher.DispatchMeta(request_.meta, meta_, out, values_)
+          : services_.dispatcher.Dispatch(request_.text, &cmd_, out, values_, &dump_);
+  services_.dispatcher.SetApplyingPeer(false);
+  if (!batch_end && outcome == Dispatcher::Outcome::kDone) {
+    ++peer_->applied;
+    services_.stats.Add(Stat::kReplRecordsApplied);
   }
   return outcome;
 }
@@ -410,6 +466,10 @@ bool Session::CloseIfStuck(uint32_t now, uint32_t stuck_seconds) {
 
 void Session::Close() {
   closed_ = true;
+  // What a link applied after its last mn counts too, so that the peer resumes after it.
+  if (peer_ != nullptr) {
+    services_.replication->NoteApplied(peer_->name, peer_->run_id, peer_->applied);
+  }
   services_.loop.Remove(conn_.fd());
   services_.registry.Remove(&entry_);
   MNEMO_LOG(2, "<%d connection closed.\n", conn_.fd());

@@ -62,6 +62,7 @@
 #include "protocol/meta_command.h"
 #include "protocol/negotiation.h"
 #include "protocol/text_parser.h"
+#include "replication/replication.h"
 #include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
 #include "server/dispatcher.h"
@@ -103,6 +104,8 @@ struct SessionServices {
   int reqs_per_event;  // -R
   // -B: the protocol every connection speaks; unset, each chooses from its first byte.
   std::optional<protocol::WireProtocol> binding_protocol;
+  // With a node list (-o cluster_file): takes peers' replication links (mn_peer). Null without.
+  replication::Replication* replication = nullptr;
 };
 
 class Session final : public net::EventLoop::Handler {
@@ -182,6 +185,10 @@ class Session final : public net::EventLoop::Handler {
   Progress RunCommandsWith();
   Parsed ParseAscii(std::string_view input);
   Dispatcher::Outcome DispatchAscii(net::OutputQueue& out);
+  // mn_peer: the connection becomes a peer's replication link (replication/replication.h).
+  Dispatcher::Outcome OpenPeerLink(net::OutputQueue& out);
+  // A record of a peer's link: applied with the observer suppressed, and counted.
+  Dispatcher::Outcome ApplyPeerRecord(net::OutputQueue& out);
   Parsed ParseBinary(std::string_view input);
   Dispatcher::Outcome DispatchBinary(net::OutputQueue& out);
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
@@ -234,8 +241,16 @@ class Session final : public net::EventLoop::Handler {
   bool closed_ = false;
   bool waiting_for_memory_ = false;  // stopped by an exhausted budget; the owner resumes it
   bool waiting_for_flash_ = false;   // its suspended command waits for a read of flash
-  uint32_t last_progress_;           // when a byte was last read or sent (MonotonicSeconds)
-  int requests_left_ = 0;            // memcached's nreqs: steps left in this event (see above)
+  // A peer's replication link, once mn_peer opened it: who the peer is, in which run, and how
+  // many of its records this link has applied in all (counting from where the link resumed).
+  struct PeerLinkState {
+    std::string name;
+    std::string run_id;
+    uint64_t applied = 0;
+  };
+  std::unique_ptr<PeerLinkState> peer_;
+  uint32_t last_progress_;  // when a byte was last read or sent (MonotonicSeconds)
+  int requests_left_ = 0;   // memcached's nreqs: steps left in this event (see above)
 };
 
 }  // namespace mnemo::server

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cluster/replica_placement.h"
 #include "protocol/negotiation.h"
 #include "server/option_values.h"
 
@@ -876,6 +877,53 @@ const Setting kSettings[] = {
        return Status::Ok();
      },
      "0.875", "store compressed only if at most this fraction of the value's length", true},
+    {"cluster_file",
+     [](O o, R) { return o.cluster_file.empty() ? std::string("(null)") : o.cluster_file; },
+     "cluster_file", true,
+     [](std::string_view v, Options* o) {
+       o->cluster_file = std::string(v);
+       return Status::Ok();
+     },
+     {},
+     "the cluster's node list, the same file on every node: nutcracker's configuration or "
+     "host:port[:weight] [name] lines; SIGHUP reads it again",
+     true},
+    {"cluster_self",
+     [](O o, R) { return o.cluster_self.empty() ? std::string("(null)") : o.cluster_self; },
+     "cluster_self", true,
+     [](std::string_view v, Options* o) {
+       o->cluster_self = std::string(v);
+       return Status::Ok();
+     },
+     {},
+     "which entry of cluster_file this node is, by name or host:port; unset, the entry whose "
+     "port is -p",
+     true},
+    {"replicas", [](O o, R) { return Number(o.replicas); }, "replicas", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("replicas", v, 1, static_cast<int>(cluster::ReplicaPlacement::kMaxReplicas),
+                     &o->replicas);
+     },
+     "1",
+     "copies kept of each key, the owner's included: above 1, each write is sent on to the next "
+     "nodes of the key's ketama ring (needs cluster_file)",
+     true},
+    {"repl_backlog_mb", [](O o, R) { return Number(o.repl_backlog_mb); }, "repl_backlog_mb", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("repl_backlog_mb", v, 1, 1 << 20, &o->repl_backlog_mb);
+     },
+     "64",
+     "megabytes of replication records kept per peer until it acknowledges them; past it, the "
+     "peer is dropped from its stream",
+     true},
+    {"repl_lag_max_ms", [](O o, R) { return Number(o.repl_lag_max_ms); }, "repl_lag_max_ms", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("repl_lag_max_ms", v, 1, 1 << 30, &o->repl_lag_max_ms);
+     },
+     "5000",
+     "the lag bound of replication: a peer that has not acknowledged a record this many "
+     "milliseconds old is dropped from its stream",
+     true},
     // memcached's, without effect here.
     {{},
      nullptr,

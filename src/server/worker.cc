@@ -74,7 +74,7 @@ void Worker::Run() {
   limits.item_size_max = server_.options.item_size_max;
   services_ = std::make_unique<SessionServices>(SessionServices{
       pool_, *loop_, dispatcher, binary_dispatcher, stats_, server_.connections, *this, limits,
-      server_.options.reqs_per_event, server_.options.binding_protocol});
+      server_.options.reqs_per_event, server_.options.binding_protocol, server_.replication});
 
   for (const int fd : udp_fds_) {
     udp_endpoints_.push_back(std::make_unique<UdpEndpoint>(fd, pool_, dispatcher, binary_dispatcher,

@@ -26,6 +26,8 @@
 
 namespace mnemo::storage {
 
+class ChangeObserver;  // change_observer.h
+
 enum class EvictionPolicy : uint8_t {
   kMerge,  // Segcache-style: merge the oldest segments, keeping items read since written
   kFifo,   // drop the oldest segment whole
@@ -57,6 +59,9 @@ struct CacheOptions {
   // -e: item memory is a shared mapping of this file, and a cache saved with SaveForRestart is
   // restored from it (docs/warm-restart.md). Empty: anonymous memory.
   std::string memory_file;
+  // Told of every change a client command commits (change_observer.h); none if null. Must
+  // outlive the cache.
+  ChangeObserver* change_observer = nullptr;
 };
 
 // Exptime as memcached clients send it: 0 never expires; up to 30 days, relative seconds; above,
@@ -161,6 +166,9 @@ class ItemSink {
 struct FlushRequest {
   uint32_t delay_seconds = 0;  // it takes effect at the start of the second this far from now
   bool whole_second = false;   // what is stored during that second is flushed too
+  // False for a flush the ChangeObserver must not be told of (one applied from a peer: see
+  // Cache::SuppressChanges).
+  bool observed = true;
 };
 
 // A write with every option of the meta protocol's ms.
@@ -355,6 +363,12 @@ class Cache {
   // Invalidates every item stored before now + delay_seconds once that time comes (and during
   // that second, with whole_second). O(1).
   virtual void FlushAll(const FlushRequest& request) = 0;
+
+  // While suppressed, the changes made through `ctx` are not reported to the ChangeObserver
+  // (CacheOptions::change_observer): a thread applying changes that came from a peer suppresses
+  // them around each, so that they are not sent on again.
+  virtual void SuppressChanges(Context& ctx, bool suppress) = 0;
+  virtual bool ChangesSuppressed(const Context& ctx) const = 0;
 
   // cache_memlimit: changes the memory budget. Lowering it below what is in use takes effect as
   // segments are evicted. Returns false if the value is too small to hold a segment.

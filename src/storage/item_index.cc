@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "base/clock.h"
+#include "storage/change_observer.h"
 #include "storage/expiry.h"
 #include "storage/flash_tier.h"
 #include "storage/value_hold.h"
@@ -176,6 +178,55 @@ void ItemIndex::ServeLocked(ThreadContext& ctx, Found& found, uint32_t now,
 void ItemIndex::Serve(ThreadContext& ctx, const Found& found, uint32_t now, const ReadState& state,
                       ItemSink& sink) {
   sink.OnItem(View(*this, ctx, found, now, state));
+}
+
+namespace {
+
+// The Unix time an expiry of the cache's clock falls at; 0 if never.
+int64_t ExpiresAt(uint32_t expiry, uint32_t now) {
+  const int64_t ttl = TtlOf(expiry, now);
+  return ttl < 0 ? 0 : WallSeconds() + ttl;
+}
+
+}  // namespace
+
+void ItemIndex::ObserveStoreLocked(ThreadContext& ctx, const Found& version, uint32_t now) {
+  ChangeObserver* observer = core_.options.change_observer;
+  if (observer == nullptr || ctx.changes_suppressed) return;
+  const std::string_view key(version.item + version.header_size, version.header.key_size);
+  if (version.header.stale) {
+    ObserveRemoveLocked(ctx, key);
+    return;
+  }
+  const ReadState state;
+  const View view(*this, ctx, version, now, state);
+  Change change;
+  change.kind = ChangeKind::kStore;
+  change.key = key;
+  change.key_binary = version.header.key_binary;
+  change.item = &view;
+  change.expires_at = ExpiresAt(version.header.expiry, now);
+  observer->OnChange(change);
+}
+
+void ItemIndex::ObserveRemoveLocked(ThreadContext& ctx, std::string_view key) {
+  ChangeObserver* observer = core_.options.change_observer;
+  if (observer == nullptr || ctx.changes_suppressed) return;
+  Change change;
+  change.kind = ChangeKind::kRemove;
+  change.key = key;
+  observer->OnChange(change);
+}
+
+void ItemIndex::ObserveTouchLocked(ThreadContext& ctx, const Found& version, uint32_t now) {
+  ChangeObserver* observer = core_.options.change_observer;
+  if (observer == nullptr || ctx.changes_suppressed) return;
+  Change change;
+  change.kind = ChangeKind::kTouch;
+  change.key = std::string_view(version.item + version.header_size, version.header.key_size);
+  change.key_binary = version.header.key_binary;
+  change.expires_at = ExpiresAt(version.header.expiry, now);
+  observer->OnChange(change);
 }
 
 bool ItemIndex::ReadValue(ThreadContext& ctx, const Found& found, char* out) const {

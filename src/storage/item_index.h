@@ -86,6 +86,14 @@ class ItemIndex {
   void Serve(ThreadContext& ctx, const Found& found, uint32_t now, const ReadState& state,
              ItemSink& sink);
 
+  // Tell the change observer (CacheOptions::change_observer), if there is one and ctx does not
+  // suppress it (change_observer.h), of a client's change to a key: that `version`, just linked,
+  // is the key's new version (one marked stale is reported as a removal), that the key has been
+  // removed, or that `version` has a new expiry. REQUIRES: the stripe lock of the key.
+  void ObserveStoreLocked(ThreadContext& ctx, const Found& version, uint32_t now);
+  void ObserveRemoveLocked(ThreadContext& ctx, std::string_view key);
+  void ObserveTouchLocked(ThreadContext& ctx, const Found& version, uint32_t now);
+
   // Copies the original value of `found` to `out`, decoding a compressed one; false if its block
   // is corrupt. REQUIRES: as for any read of the item.
   bool ReadValue(ThreadContext& ctx, const Found& found, char* out) const;

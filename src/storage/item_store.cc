@@ -78,6 +78,10 @@ StoreResult ItemStore::StoreVersion(ThreadContext& ctx, StoreMode mode, std::str
       linked = index_.LinkLocked(ctx, hash, present ? &found : nullptr, place.loc, size);
       if (linked) {
         Report(outcome, core_.CasOf(place.loc, header), header.original_size());
+        const Found version{nullptr, place.loc,
+                            core_.pool.Data(place.loc.segment) + place.loc.offset, header,
+                            header.size()};
+        index_.ObserveStoreLocked(ctx, version, now);
         if (reader != nullptr) {
           Found created;
           (void)index_.FindLocked(ctx, hash, key, &created);  // found: just linked
@@ -114,6 +118,8 @@ StoreResult ItemStore::StoreInvisible(ThreadContext& ctx, StoreMode mode, std::s
   const StoreResult result = CheckMode(mode, present, item_cas, cas, core_.options.use_cas);
   if (result == StoreResult::kStored) {
     if (present) index_.UnlinkLocked(ctx, hash, found);
+    // Whether or not it had a version here, the key has none now.
+    index_.ObserveRemoveLocked(ctx, key);
     ctx.Add(CacheCounter::total_items, 1);
   }
   return result;
@@ -127,6 +133,7 @@ StoreResult ItemStore::RefuseTooLarge(ThreadContext& ctx, StoreMode mode, std::s
     Found found;
     if (index_.FindLocked(ctx, hash, key, &found) == FindResult::kFound) {
       index_.UnlinkLocked(ctx, hash, found);
+      index_.ObserveRemoveLocked(ctx, key);
     }
   }
   return StoreResult::kTooLarge;

@@ -24,6 +24,9 @@ struct Rewriter::Rewrite {
   // The rewrite is a read (touch, gat, mg T), which counts as an access unless meta u.
   bool counts_as_read = false;
   bool win = false;  // for the sink: whether the reader won
+  // The new version differs from the old in its expiry only (touch, gat, mg T): observed as a
+  // touch, not a store (change_observer.h).
+  bool touch = false;
 };
 
 enum class Rewriter::RewriteStep : uint8_t {
@@ -135,6 +138,7 @@ RewriteOutcome Rewriter::RewriteItem(ThreadContext& ctx, std::string_view key, u
           return RewriteOutcome::kRefused;
         case RewriteStep::kDrop:
           index_.UnlinkLocked(ctx, hash, found);
+          index_.ObserveRemoveLocked(ctx, key);
           if (new_cas != nullptr) {
             *new_cas = rewrite.header.has_cas ? rewrite.header.cas : core_.UnusedCas();
           }
@@ -147,7 +151,12 @@ RewriteOutcome Rewriter::RewriteItem(ThreadContext& ctx, std::string_view key, u
           }
           if (sink != nullptr) index_.Serve(ctx, found, now, read, *sink);
           if (new_cas != nullptr) *new_cas = core_.CasOf(found.loc, found.header);
-          if (step == RewriteStep::kDoneThenDrop) index_.UnlinkLocked(ctx, hash, found);
+          if (step == RewriteStep::kDoneThenDrop) {
+            index_.UnlinkLocked(ctx, hash, found);
+            index_.ObserveRemoveLocked(ctx, key);
+          } else {
+            index_.ObserveTouchLocked(ctx, found, now);
+          }
           return RewriteOutcome::kDone;
       }
       // A compressed value that the rewrite keeps as it is (touch, md I) moves as its block; one
@@ -196,6 +205,14 @@ RewriteOutcome Rewriter::RewriteItem(ThreadContext& ctx, std::string_view key, u
         }
         linked = index_.LinkLocked(ctx, hash, &found, place.loc, size, rewrite.keep_counter);
         if (new_cas != nullptr) *new_cas = core_.CasOf(place.loc, header);
+        const Found written{nullptr, place.loc,
+                            core_.pool.Data(place.loc.segment) + place.loc.offset, header,
+                            header.size()};
+        if (linked && rewrite.touch && !header.stale) {
+          index_.ObserveTouchLocked(ctx, written, now);
+        } else if (linked) {
+          index_.ObserveStoreLocked(ctx, written, now);
+        }
         if (rewrite.counts_as_read || sink != nullptr) {
           Found moved;
           (void)index_.FindLocked(ctx, hash, key, &moved);  // found: just linked
@@ -385,6 +402,7 @@ RewriteOutcome Rewriter::TouchVersion(ThreadContext& ctx, std::string_view key, 
       ctx, key, hash, now,
       [&](Found& old, Rewrite* rewrite) {
         rewrite->counts_as_read = options.count_access;
+        rewrite->touch = true;
         rewrite->win =
             options.can_win &&
             Wins(old.header, options.recache,

@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/hash.h"
+#include "storage/change_observer.h"
 #include "storage/expiry.h"
 
 namespace mnemo::storage {
@@ -300,6 +301,7 @@ DeleteResult SegmentCache::DeleteOnce(ThreadContext& ctx, const DeleteRequest& r
     return DeleteResult::kExists;
   }
   index_.UnlinkLocked(ctx, hash, found);
+  index_.ObserveRemoveLocked(ctx, key);
   return DeleteResult::kDeleted;
 }
 
@@ -315,6 +317,12 @@ ArithResult SegmentCache::Arithmetic(Context& context, const ArithRequest& reque
 
 void SegmentCache::FlushAll(const FlushRequest& request) {
   core_.FlushAll(request);
+  if (request.observed && core_.options.change_observer != nullptr) {
+    Change change;
+    change.kind = ChangeKind::kFlush;
+    change.flush = request;
+    core_.options.change_observer->OnChange(change);
+  }
   reclaim_.WakeBackground();
 }
 

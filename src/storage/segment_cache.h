@@ -82,6 +82,12 @@ class SegmentCache final : public Cache, public ContextOwner {
   ArithResult Arithmetic(Context& context, const ArithRequest& request,
                          ArithOutcome* outcome) override;
   void FlushAll(const FlushRequest& request) override;
+  void SuppressChanges(Context& context, bool suppress) override {
+    static_cast<ThreadContext&>(context).changes_suppressed = suppress;
+  }
+  bool ChangesSuppressed(const Context& context) const override {
+    return static_cast<const ThreadContext&>(context).changes_suppressed;
+  }
   bool SetMemoryLimit(size_t bytes) override;
   void Walk(WalkCursor* cursor, size_t max_items, WalkBatch* batch) override {
     walk_.Step(cursor, max_items, batch);

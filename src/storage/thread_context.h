@@ -100,6 +100,9 @@ class ThreadContext final : public Cache::Context {
   };
   FlashWaits flash_waits;
 
+  // Cache::SuppressChanges: the changes made through this context are not observed.
+  bool changes_suppressed = false;
+
  private:
   ContextOwner* owner_;
   std::array<std::atomic<int64_t>, kNumCacheCounters> counters_;

@@ -1,0 +1,89 @@
+// PeerLink is the replication thread's connection to one peer: it connects (again, with backoff,
+// whenever the connection fails), introduces this node with mn_peer, then writes the peer's
+// PeerStream batch by batch, each followed by an mn, and forgets a batch when the peer's MN for it
+// comes back. It never blocks: the socket is non-blocking and registered edge-triggered with the
+// replication thread's event loop.
+//
+//   kIdle --(due)--> kConnecting --(connected)--> kHandshake --(PEER reply)--> kStreaming
+//     ^                                                                            |
+//     +--------------------(error, hang-up, drop of the stream)--------------------+
+//
+// Invariants:
+//  (1) The socket is open, and registered with the loop, exactly outside kIdle.
+//  (2) In kStreaming, the batches of the stream marked written were written whole, each with
+//      its mn, in order, on this connection; partial_ bytes of the first batch not marked written
+//      were written too.
+//  (3) A link reconnects only from Poll (run after a round of the loop), never from OnEvents, so
+//      that an event collected for a closed socket never reaches the one that replaced it.
+// Thread safety: the replication thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "cluster/server_address.h"
+#include "net/event_loop.h"
+#include "replication/peer_stream.h"
+
+namespace mnemo::replication {
+
+struct ReplicationCounters;
+
+// What a link needs from the node it runs in.
+struct LinkContext {
+  net::EventLoop& loop;
+  ReplicationCounters& counters;
+  std::string handshake;  // this node's mn_peer line, up to the applied count
+  int64_t lag_max_ms;
+};
+
+class PeerLink final : public net::EventLoop::Handler {
+ public:
+  enum class State : uint8_t { kIdle, kConnecting, kHandshake, kStreaming };
+
+  PeerLink(const LinkContext& context, std::string name, cluster::ServerAddress address,
+           PeerStream& stream)
+      : context_(context), name_(std::move(name)), address_(std::move(address)), stream_(stream) {}
+  ~PeerLink() { Close(); }
+  PeerLink(const PeerLink&) = delete;
+  PeerLink& operator=(const PeerLink&) = delete;
+
+  void OnEvents(uint32_t events) override;
+  // Connects when due, writes what the stream has, drops the stream if it lags too far behind
+  // or overflowed. Returns the age of its oldest unacknowledged record in ms (0: none).
+  int64_t Poll(int64_t now_ms);
+
+  State state() const { return state_; }
+  const std::string& name() const { return name_; }
+  PeerStream& stream() { return stream_; }
+
+ private:
+  static constexpr int64_t kFirstRetryMs = 50;
+  static constexpr int64_t kMaxRetryMs = 1000;
+
+  void Connect(int64_t now_ms);
+  // Closes the socket; the next connection is tried after the backoff, which doubles.
+  void Fail(const char* why);
+  void Close();
+  void Write();
+  void Read();
+  void OnLine(std::string_view line);
+  // Discards what the stream holds (overflow, lag) and starts over with a new connection.
+  void DropStream(const char* why, int64_t now_ms);
+
+  const LinkContext& context_;
+  const std::string name_;
+  const cluster::ServerAddress address_;
+  PeerStream& stream_;
+  State state_ = State::kIdle;
+  int fd_ = -1;
+  bool write_blocked_ = false;
+  bool readable_ = false;
+  size_t partial_ = 0;  // invariant 2
+  std::string input_;
+  int64_t retry_at_ms_ = 0;
+  int64_t retry_ms_ = kFirstRetryMs;
+};
+
+}  // namespace mnemo::replication

@@ -1,0 +1,123 @@
+// Replication keeps copies of each key on the other members of its replica set
+// (docs/design/replication.md; docs/cluster.md, "Replicas"). It is both sides of it on one node:
+//
+//  - Sending: as the cache's ChangeObserver it encodes each change a client makes (RecordEncoder)
+//    and appends it, under the key's stripe lock, to the PeerStream of every other member of the
+//    key's replica set (cluster::ReplicaPlacement), or of every peer for a flush; a replication
+//    thread, with its own event loop, writes the streams to the peers (PeerLink). A worker never
+//    waits for a peer: a stream is bounded, and dropped when full or too far behind.
+//  - Receiving: a peer's connection introduces itself with mn_peer (Session); its records are then
+//    applied through the ordinary dispatchers with the observer suppressed, and this node counts,
+//    per peer and per run of that peer, how many it applied (OpenPeer, NoteApplied), so that a
+//    link that reconnects resumes where the peer stopped.
+//
+// The node list is read at Create and again at each Reload (SIGHUP): links to nodes no longer
+// listed close, links to new ones open. A topology, once published, is never freed while the
+// server runs (workers read it without a lock); a reload adds one.
+//
+// Invariants:
+//  (1) A record of a key reaches each peer in the order the key's changes were applied here (the
+//      append happens under the stripe lock, and a stream is written in order).
+//  (2) Only client changes are sent: a change applied from a peer is made through a suppressed
+//      context (storage::Cache::SuppressChanges) and never reaches OnChange.
+// Lock order: a key's stripe lock, then a PeerStream's mutex; topology_mu_ and ledger_mu_ are
+// leaves, never taken under a stripe lock.
+// Thread safety: OnChange from any worker; OpenPeer, NoteApplied, Stats from any thread; Start,
+// Stop and Reload from the main thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/mutex.h"
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "cluster/node_list.h"
+#include "cluster/replica_placement.h"
+#include "net/event_loop.h"
+#include "replication/peer_link.h"
+#include "replication/peer_stream.h"
+#include "replication/replication_counters.h"
+#include "storage/change_observer.h"
+
+namespace mnemo::replication {
+
+struct ReplicationOptions {
+  std::string cluster_file;  // -o cluster_file: the node list
+  std::string cluster_self;  // -o cluster_self: which entry this node is; empty: by port
+  uint16_t port = 0;         // -p, to find this node without cluster_self
+  size_t replicas = 1;       // -o replicas: copies of each key, the owner's included
+  size_t backlog_bytes = size_t{64} << 20;  // -o repl_backlog_mb, per peer
+  int64_t lag_max_ms = 5000;                // -o repl_lag_max_ms
+};
+
+class Replication final : public storage::ChangeObserver {
+ public:
+  // Reads the node list and finds this node in it; an error says what is wrong with either.
+  static Result<std::unique_ptr<Replication>> Create(const ReplicationOptions& options);
+  ~Replication();
+
+  // storage::ChangeObserver: appends the change's record to the streams of the key's replica set.
+  void OnChange(const storage::Change& change) override;
+
+  // Starts the replication thread (with replicas above 1; without, nothing is sent).
+  Status Start();
+  // Stops and joins it; the links close. Idempotent.
+  void Stop();
+  // SIGHUP: reads the node list again. On error, keeps the current one and says why.
+  Status Reload();
+
+  // The receiving side. A peer named `name`, in its run `run_id`, opened a link: returns how many
+  // of its records this node applied in that run (0 for a run it does not know).
+  uint64_t OpenPeer(std::string_view name, std::string_view run_id) EXCLUDES(ledger_mu_);
+  // The link of `name`'s run `run_id` has applied `applied` records in all.
+  void NoteApplied(std::string_view name, std::string_view run_id, uint64_t applied)
+      EXCLUDES(ledger_mu_);
+
+  // This process's run id: random, new at each start.
+  const std::string& run_id() const { return run_id_; }
+  ReplicationStats Stats() const;
+
+ private:
+  // One reading of the node list: the placement, and the stream of each node but this one.
+  struct Topology {
+    Topology(cluster::NodeList list_in, size_t self_in, cluster::ReplicaPlacement placement_in)
+        : list(std::move(list_in)), self(self_in), placement(std::move(placement_in)) {}
+    cluster::NodeList list;
+    size_t self;
+    cluster::ReplicaPlacement placement;
+    std::vector<PeerStream*> streams;  // per node; null for this node
+  };
+  class Thread;
+
+  explicit Replication(const ReplicationOptions& options);
+  Status Load() EXCLUDES(topology_mu_);
+  void Wake();
+
+  const ReplicationOptions options_;
+  const std::string run_id_;
+  ReplicationCounters counters_;
+  std::atomic<const Topology*> topology_{nullptr};
+  mutable Mutex topology_mu_;  // taken by Load and by the thread when it follows a reload
+  std::vector<std::unique_ptr<Topology>> topologies_ GUARDED_BY(topology_mu_);
+  // Streams by peer ("name address"), kept for the life of the server.
+  std::map<std::string, std::unique_ptr<PeerStream>> streams_ GUARDED_BY(topology_mu_);
+  std::atomic<bool> wake_pending_{false};
+  std::unique_ptr<Thread> thread_;
+
+  Mutex ledger_mu_;
+  struct Applied {
+    std::string run_id;
+    uint64_t count = 0;
+  };
+  std::map<std::string, Applied, std::less<>> ledger_ GUARDED_BY(ledger_mu_);
+};
+
+}  // namespace mnemo::replication
