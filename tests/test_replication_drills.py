@@ -76,7 +76,9 @@ def write_keys(cluster, keys):
     try:
         for start in range(0, len(keys), WRITE_BATCH):
             batch = {k: value_of(k) for k in keys[start:start + WRITE_BATCH]}
-            assert client.set_many(batch) == [], cluster.diagnosis()
+            # noreply=False: pymemcache's default is noreply, which would return before the
+            # nodes stored anything.
+            assert client.set_many(batch, noreply=False) == [], cluster.diagnosis()
     finally:
         client.close()
 
