@@ -9,6 +9,10 @@ rounds (A B A B ...; both clusters run throughout, only one is loaded at a time)
 
   --pipeline 16 --ratio 1:10 --value-size 32 (or --value-size 1024), uniform keys over 100,000
 
+With --direct, mnemo-bench loads the nodes themselves, placing keys as nutcracker does, so
+that the nodes, not the single-threaded proxy, bound the throughput: the cost of replication to
+the nodes shows undiluted (the proxy's CPU column is then about 0).
+
 Prints per round the throughput of each and their ratio, then a table: median [min–max] over the
 rounds of throughput, hit ratio, p50, p99, the CPU the nodes and the proxy spent per request, and
 the records the replicating nodes sent per set (from their repl_* stats: records reached the
@@ -80,6 +84,11 @@ class Cluster:
     def proxy(self):
         return f"127.0.0.1:{self.state['proxy']['port']}"
 
+    @property
+    def nodes(self):
+        """The nodes as mnemo-bench's --server takes them: it places keys as nutcracker does."""
+        return [f"127.0.0.1:{n['port']}:{n['weight']}" for n in self.state["nodes"]]
+
     def node_cpu(self):
         return sum(cpu_seconds(n["process"]["pid"]) for n in self.state["nodes"])
 
@@ -102,8 +111,10 @@ class Cluster:
 
 
 def bench(args, cluster, *extra):
+    targets = cluster.nodes if args.direct else [cluster.proxy]
     out = subprocess.run(
-        [args.mnemo_bench, "--server", cluster.proxy, "--threads", str(args.bench_threads),
+        [args.mnemo_bench, *(a for t in targets for a in ("--server", t)),
+         "--threads", str(args.bench_threads),
          "--connections", str(args.connections), "--pipeline", str(args.pipeline),
          "--ratio", "1:10", "--value-size", str(args.value_size),
          "--key-space", str(args.key_space), "--json", *extra],
@@ -145,6 +156,9 @@ def main():
     parser.add_argument("--mnemod", default=os.path.join(common.REPO, "build", "mnemod"))
     parser.add_argument("--ring", help="mnemo-ring (default: mnemo-cluster's own search)")
     parser.add_argument("--mnemo-bench", default=os.path.join(common.REPO, "build", "mnemo-bench"))
+    parser.add_argument("--direct", action="store_true",
+                        help="load the nodes straight, mnemo-bench hashing the keys as the proxy "
+                        "does, so that the nodes rather than nutcracker bound the throughput")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--json", metavar="FILE", help="also write every round's numbers here")
     args = parser.parse_args()
@@ -175,8 +189,9 @@ def main():
                 cluster.stop()
 
     names = [c.name for c in clusters]
-    print(f"{args.nodes} nodes (-t {args.node_threads} -m {args.node_memory_mb}) behind "
-          f"nutcracker; mnemo-bench --pipeline {args.pipeline} --ratio 1:10 --value-size "
+    print(f"{args.nodes} nodes (-t {args.node_threads} -m {args.node_memory_mb}) "
+          f"{'loaded straight (mnemo-bench hashing)' if args.direct else 'behind nutcracker'}; "
+          f"mnemo-bench --pipeline {args.pipeline} --ratio 1:10 --value-size "
           f"{args.value_size} --key-space {args.key_space}, {args.bench_threads} threads x "
           f"{args.connections} connections; {args.rounds} alternating rounds of "
           f"{args.duration} s; replication {args.replication or 'as the nodes default'}; "
