@@ -43,7 +43,7 @@ bool ParseCount(std::string_view text, uint64_t* out) {
 }  // namespace
 
 int64_t PeerLink::Poll(int64_t now_ms) {
-  if (stream_.dropped() && (state_ != State::kIdle || !stream_.unacked().empty())) {
+  if (stream_.dropped() && !drop_handled_) {
     // A worker found the backlog full (and counted it).
     DropStream("its backlog (repl_backlog_mb) is full", now_ms);
   }
@@ -64,6 +64,7 @@ void PeerLink::DropStream(const char* why, int64_t now_ms) {
                "reconnects\n",
                name_.c_str(), why);
   stream_.Drop();
+  drop_handled_ = true;
   Close();
   retry_at_ms_ = now_ms;  // reconnect at once: the stream starts over
 }
@@ -191,6 +192,7 @@ void PeerLink::OnLine(std::string_view line) {
   // FULL: the peer holds nothing it could prove current; a full resync (later) would send it
   // every item it is a replica of. For now its count starts over, at 0.
   if (stream_.dropped()) stream_.Reopen();
+  drop_handled_ = false;
   const uint64_t resent = stream_.Resume(applied);
   if (resent != 0) ReplicationCounters::Add(context_.counters.partial_resyncs);
   state_ = State::kStreaming;

@@ -84,6 +84,7 @@ class PeerLink final : public net::EventLoop::Handler {
   std::string input_;
   int64_t retry_at_ms_ = 0;
   int64_t retry_ms_ = kFirstRetryMs;
+  bool drop_handled_ = false;  // the stream's drop was logged and its batches discarded
 };
 
 }  // namespace mnemo::replication

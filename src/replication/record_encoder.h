@@ -11,7 +11,8 @@
 // expires), so that a record means the same whenever it is applied. A key the text protocol cannot
 // carry (a space or a control byte, which the binary protocol allows) or that came base64-encoded
 // goes base64-encoded with the meta flag b; its touch is then `mg <key> b T<expires at> q`, which
-// answers HD on a hit (the sender skips every reply but MN).
+// answers HD on a hit. A removal of a key the peer lacks answers NF (memcached's md q does); the
+// sender skips every reply but MN.
 //
 // Thread safety: pure functions.
 #pragma once
