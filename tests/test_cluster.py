@@ -285,10 +285,17 @@ def test_replicas_give_every_node_the_node_list_and_its_own_entry(cluster):
         assert node["replication"] and all(k.startswith("repl_") for k in node["replication"])
     text = cluster.tool("status").stdout
     assert text.count("replication: lag ") == 3, text
+
+    def peers_connected():
+        return [n["replication"] and n["replication"]["repl_peers_connected"]
+                for n in cluster.status()["nodes"]]
+
+    wait_for(lambda: peers_connected() == [2, 2, 2], "every node's links to both others")
     cluster.tool("restart", "1")  # the same flags, the same entry of the list
     assert flags_of(1) == before
+    wait_for(lambda: peers_connected() == [2, 2, 2], "the links to and from the restarted node")
     cluster.tool("kill", "2")
-    assert cluster.status()["nodes"][2]["replication"] is None
+    wait_for(lambda: peers_connected() == [1, 1, None], "the links to the killed node closing")
 
 
 def test_one_copy_starts_nodes_as_before(cluster):
