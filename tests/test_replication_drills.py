@@ -24,7 +24,6 @@ NODES = 4
 KEYS = 20000
 WRITE_BATCH = 1000  # keys per pymemcache set_many: one pipelined write each
 READ_BATCH = 500  # gets pipelined per round trip through the proxy
-VICTIM = 1
 DRILL_TIMEOUT_MS = 1000  # nutcracker's timeout: long enough that a loaded machine ejects nobody
 RETRY_MS = 2000  # mnemo-cluster's default server_retry_timeout
 AFTER_KILL_S = 1.0  # the criterion: reads from 1 s after the kill
@@ -55,7 +54,7 @@ class DrillResult:
 
     def __init__(self):
         self.hits = 0
-        self.misses = 0
+        self.missed = []  # keys
         self.wrong = []  # (key, value): a value the drill never wrote for that key
         self.errors = collections.Counter()  # reply line -> keys that got it
         self.read_seconds = 0.0
@@ -66,7 +65,7 @@ class DrillResult:
     def describe(self, label):
         kinds = dict((k.decode().strip(), n) for k, n in self.errors.items())
         return ("%s: %d of %d keys hit (%.2f%%), %d missed, %d errors %s (each key retried once), "
-                "read in %.2f s" % (label, self.hits, KEYS, 100 * self.hit_ratio(), self.misses,
+                "read in %.2f s" % (label, self.hits, KEYS, 100 * self.hit_ratio(), len(self.missed),
                                     sum(self.errors.values()), kinds, self.read_seconds))
 
 
@@ -105,7 +104,7 @@ def read_batch(conn, batch, result):
     for key in batch:
         reply = read_reply(conn)
         if reply == b"END\r\n":
-            result.misses += 1
+            result.missed.append(key)
         elif reply.startswith(b"VALUE "):
             value = reply.split(b"\r\n")[1]
             if value == value_of(key):
@@ -118,12 +117,12 @@ def read_batch(conn, batch, result):
     return failed
 
 
-def kill_drill(cluster, replicas):
-    cluster.start("--nodes", str(NODES), "--replicas", str(replicas),
+def kill_drill(cluster, replicas, weights="1,1,1,1", victim=1):
+    cluster.start("--nodes", str(NODES), "--weights", weights, "--replicas", str(replicas),
                   "--timeout", str(DRILL_TIMEOUT_MS), "--server-retry-timeout", str(RETRY_MS))
     keys = ["drill:%d" % i for i in range(KEYS)]
     write_keys(cluster, keys)
-    cluster.tool("kill", str(VICTIM))
+    cluster.tool("kill", str(victim))
     killed = time.monotonic()
     time.sleep(AFTER_KILL_S)
     result = read_keys(cluster, keys)
@@ -157,6 +156,35 @@ def test_kill_drill_with_two_replicas_keeps_99_percent_of_the_keys(cluster, caps
         print(again.describe("kill drill, --replicas 2, after the retry timeout"))
     for r in (result, again):
         assert r.hit_ratio() >= 0.99, (r.describe("--replicas 2"), cluster.diagnosis())
+
+
+@pytest.mark.mnemo_only
+def test_kill_drill_with_unequal_weights_keeps_every_key_of_the_dead_node(cluster, capsys):
+    # With unequal weights nutcracker recomputes the live nodes' shares when it ejects one: the
+    # dead node's keys go where their copies are (the replica set is made of those rings), but
+    # the new shares also move some keys of live nodes to other live nodes, which hold no copy
+    # of them. The drill kills the heaviest node, whose ejection moves the most; it requires
+    # every key of the dead node to hit, and every miss to be such a move.
+    weights, victim = "1,2,3,1", 2
+    result, again = kill_drill(cluster, replicas=2, weights=weights, victim=victim)
+    require_replication(cluster)
+    keys = ["drill:%d" % i for i in range(KEYS)]
+    owner = cluster.owners(keys)
+    copy = {}
+    for index in range(NODES):
+        copy.update(cluster.owners([k for k in keys if owner[k] == index], without=[index]))
+    now = cluster.owners(keys, without=[victim])
+    moved = {k for k in keys if now[k] not in (owner[k], copy[k])}
+    label = "kill drill, --replicas 2, weights %s, node %d killed" % (weights, victim)
+    with capsys.disabled():
+        print("\n%s: the new shares move %d keys (%.2f%%) between live nodes outside their "
+              "replica sets" % (label, len(moved), 100 * len(moved) / KEYS))
+        print(result.describe(label + ", 1 s after the kill"))
+        print(again.describe(label + ", after the retry timeout"))
+    assert all(owner[k] != victim for k in moved)
+    for r in (result, again):
+        assert set(r.missed) <= moved, (sorted(set(r.missed) - moved)[:10], cluster.diagnosis())
+        assert r.hits >= KEYS - len(moved) - sum(r.errors.values()), r.describe(label)
 
 
 def test_kill_drill_without_replicas_loses_the_dead_nodes_keys(cluster, capsys):
