@@ -15,7 +15,7 @@ packages=(
   libevent-dev autoconf automake zlib1g-dev libpcre3-dev
   clang clang-tidy libclang-rt-14-dev
   python3 python3-pytest python3-pymemcache python3-pylibmc python3-matplotlib
-  memcached libmemcached-tools nutcracker libfaketime ruby ruby-dalli
+  memcached libmemcached-tools nutcracker libfaketime ruby ruby-dalli prometheus
   procps
 )
 if [[ ${1:-} == --build-only ]]; then packages=("${build[@]}"); fi
@@ -28,5 +28,8 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Debian starts the packaged memcached as a service; tests start their own on free ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now memcached >/dev/null 2>&1 || true; fi
+# Debian starts the packaged memcached and prometheus as services; tests start their own on free
+# ports.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now memcached prometheus >/dev/null 2>&1 || true
+fi
