@@ -240,6 +240,75 @@ def test_node_flags_after_a_double_dash_reach_every_node(cluster):
             assert harness.stats(c)["limit_maxbytes"] == str(7 << 20)
 
 
+def test_start_refuses_replication_options_that_are_its_own(cluster):
+    for args, complaint in (
+            (["--replicas", "5"], "--replicas takes 1 to 4"),
+            (["--replication", "async"], "--replication needs --replicas 2 or more"),
+            (["--replicas", "2", "--flush-on-rejoin"], "--flush-on-rejoin flushes the whole"),
+            (["--replicas", "2", "--", "-m", "8", "-o", "hashpower=17,replicas=3"],
+             "-o replicas after -- is set by mnemo-cluster"),
+            (["--replicas", "2", "--", "-vocluster_file=x"], "-o cluster_file after --"),
+            (["--", "--ext", "cluster_self=x"], "-o cluster_self after --"),
+            (["--", "-e", "-o", "--extended=replication=sync"], "-o replication after --")):
+        proc = cluster.tool("start", "--nodes", "4", *args, check=False)
+        assert proc.returncode == 1 and complaint in proc.stderr, (args, proc.stderr)
+        assert not (cluster.dir / "state.json").exists()
+
+
+def node_argv(pid):
+    return Path("/proc/%d/cmdline" % pid).read_bytes().decode().split("\0")[:-1]
+
+
+@pytest.mark.mnemo_only
+def test_replicas_give_every_node_the_node_list_and_its_own_entry(cluster):
+    out = cluster.start("--nodes", "3", "--replicas", "2", "--", "-o", "hashpower=17", "-m", "8")
+    nodes_file = cluster.dir / "nodes.txt"
+    assert "replicas: 2 copies of every key" in out and str(nodes_file.resolve()) in out
+    # The list every node reads is nutcracker's servers:, in its order.
+    servers = (cluster.dir / "nutcracker.yml").read_text().split("servers:\n")[1]
+    assert [line.strip("- ") for line in servers.splitlines()] == cluster.node_specs()
+    assert nodes_file.read_text() == "".join(s + "\n" for s in cluster.node_specs())
+
+    def flags_of(index):
+        argv = node_argv(cluster.node_pid(index))
+        extended = [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+        assert extended == ["cluster_file=%s,cluster_self=127.0.0.1:%d,replicas=2"
+                            % (nodes_file.resolve(), cluster.node_port(index)), "hashpower=17"]
+        assert argv[-2:] == ["-m", "8"]
+        return argv
+
+    before = flags_of(1)
+    status = cluster.status()
+    assert status["replication"] == {"replicas": 2, "mode": None,
+                                     "nodes_file": str(nodes_file.resolve())}
+    for node in status["nodes"]:
+        assert node["replication"] and all(k.startswith("repl_") for k in node["replication"])
+    text = cluster.tool("status").stdout
+    assert text.count("replication: lag ") == 3, text
+
+    def peers_connected():
+        return [n["replication"] and n["replication"]["repl_peers_connected"]
+                for n in cluster.status()["nodes"]]
+
+    wait_for(lambda: peers_connected() == [2, 2, 2], "every node's links to both others")
+    cluster.tool("restart", "1")  # the same flags, the same entry of the list
+    assert flags_of(1) == before
+    wait_for(lambda: peers_connected() == [2, 2, 2], "the links to and from the restarted node")
+    cluster.tool("kill", "2")
+    wait_for(lambda: peers_connected() == [1, 1, None], "the links to the killed node closing")
+
+
+def test_one_copy_starts_nodes_as_before(cluster):
+    cluster.start("--nodes", "2", "--", "-m", "8")
+    assert not (cluster.dir / "nodes.txt").exists()
+    status = cluster.status()
+    assert "replication" not in status and all("replication" not in n for n in status["nodes"])
+    for index in range(2):
+        assert node_argv(cluster.node_pid(index))[1:] == (
+            ["-l", "127.0.0.1", "-p", str(cluster.node_port(index)), "-U", "0"] +
+            (["-u", "root"] if os.geteuid() == 0 else []) + ["-m", "8"])
+
+
 # --- everything nutcracker forwards -----------------------------------------------------------
 
 def test_multi_get_is_split_across_nodes_and_joined(shared_cluster):
