@@ -265,6 +265,30 @@ def test_meta_invalidation_and_binary_keys(cluster):
     expect_replicated(c, bin_sets)
 
 
+def test_a_cas_token_of_the_owner_never_overwrites_on_the_replica(cluster):
+    """docs/cluster.md, "CAS across a failover": a client that read a token at the owner and
+    retries its cas at the replica (the proxy failed over) gets EXISTS there, even when the two
+    nodes stored the key at the same place of their memory; it then reads again and succeeds."""
+    nodes = cluster()
+    sets = nodes.keys_owned_by_each(3)
+    for key, (owner, replica) in sets.items():
+        owner_client = nodes.nodes[owner].client()
+        replica_client = nodes.nodes[replica].client()
+        owner_client.set(key, b"v1")
+        _, token = owner_client.gets(key)
+        deadline = time.monotonic() + DEADLINE
+        while replica_client.get(key) != b"v1":
+            assert time.monotonic() < deadline, "%r never reached its replica" % key
+            time.sleep(0.01)
+        _, replica_token = replica_client.gets(key)
+        assert int(token) >> 56 != int(replica_token) >> 56, "both nodes tag their CAS alike"
+        assert replica_client.cas(key, b"stale", token) is False  # EXISTS
+        assert replica_client.get(key) == b"v1"
+        assert replica_client.cas(key, b"v2", replica_token) is True
+        owner_client.close()
+        replica_client.close()
+
+
 def test_flush_all_reaches_every_peer(cluster):
     c = cluster(3)
     sets = c.keys_owned_by_each(5, prefix=b"fl")

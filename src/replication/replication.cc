@@ -119,6 +119,7 @@ Result<std::unique_ptr<Replication>> Replication::Create(const ReplicationOption
   std::unique_ptr<Replication> replication(new Replication(options));
   Status status = replication->Load();
   if (!status.ok()) return status;
+  replication->cas_tag_ = static_cast<uint8_t>(replication->topology_.load()->self % 255 + 1);
   return replication;
 }
 

@@ -83,6 +83,10 @@ class Replication final : public storage::ChangeObserver {
 
   // This process's run id: random, new at each start.
   const std::string& run_id() const { return run_id_; }
+  // This node's CAS tag (storage::CacheOptions::cas_tag): its index in the node list read at
+  // Create, modulo 255, plus 1. Two nodes' tags differ unless their indexes differ by a multiple
+  // of 255, so in a cluster of up to 255 nodes no two nodes issue the same CAS.
+  uint8_t cas_tag() const { return cas_tag_; }
   ReplicationStats Stats() const;
 
  private:
@@ -103,6 +107,7 @@ class Replication final : public storage::ChangeObserver {
 
   const ReplicationOptions options_;
   const std::string run_id_;
+  uint8_t cas_tag_ = 0;  // set by Create
   ReplicationCounters counters_;
   std::atomic<const Topology*> topology_{nullptr};
   mutable Mutex topology_mu_;  // taken by Load and by the thread when it follows a reload

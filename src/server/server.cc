@@ -214,6 +214,7 @@ Status Server::Run() {
 
   storage::CacheOptions cache_options = options_.ToCacheOptions();
   cache_options.flash = flash_.get();
+  if (replication_ != nullptr) cache_options.cas_tag = replication_->cas_tag();
   if (replication_ != nullptr && options_.replicas > 1) {
     cache_options.change_observer = replication_.get();
   }

@@ -59,10 +59,18 @@ struct CacheOptions {
   // -e: item memory is a shared mapping of this file, and a cache saved with SaveForRestart is
   // restored from it (docs/warm-restart.md). Empty: anonymous memory.
   std::string memory_file;
+  // A cluster node's tag, 1 to 255, in the top 8 bits (kCasTagShift) of every CAS this cache
+  // derives, so that no two nodes of a cluster issue the same CAS and a `cas` with a token
+  // another node issued (a client failing over to a replica) answers EXISTS instead of
+  // overwriting: docs/cluster.md, "CAS across a failover". 0: no tag.
+  uint8_t cas_tag = 0;
   // Told of every change a client command commits (change_observer.h); none if null. Must
   // outlive the cache.
   ChangeObserver* change_observer = nullptr;
 };
+
+// Where CacheOptions::cas_tag sits in a CAS: the 56 bits below it count 64 PiB of writes.
+inline constexpr int kCasTagShift = 56;
 
 // Exptime as memcached clients send it: 0 never expires; up to 30 days, relative seconds; above,
 // an absolute Unix time; negative or an absolute time in the past, expired at once.

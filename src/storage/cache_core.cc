@@ -129,21 +129,22 @@ void CacheCore::RestoreClocks(const SavedClocks& clocks) {
 }
 
 uint64_t CacheCore::VersionOf(ItemLocation loc) const {
-  return pool.Info(loc.segment).epoch * pool.segment_size() + loc.offset + 1;
+  return CasBase() + pool.Info(loc.segment).epoch * pool.segment_size() + loc.offset + 1;
 }
 
 bool CacheCore::Older(uint64_t token, uint64_t current) const {
   if (token == current) return false;
   // Below the first CAS this cache derives (epoch 1, offset 0): never issued by it, so a client's
   // own (meta E), compared with a client's CAS as memcached compares, and newer than any other.
-  const uint64_t first_derived = pool.segment_size() + 1;
+  const uint64_t first_derived = CasBase() + pool.segment_size() + 1;
   if (token < first_derived) return current < first_derived && token < current;
   if (token < current) return true;
   // A derived CAS grows with the epoch of its segment, not with time: an item written later into
   // a segment opened earlier (another TTL bucket) has a lower one, and so may the CAS a touch
   // carried. So while the item's CAS is one this cache could have derived, any such CAS counts
   // as older than it; one it never issued does not.
-  const uint64_t issued = clocks_->next_epoch.load(std::memory_order_relaxed) * pool.segment_size();
+  const uint64_t issued =
+      CasBase() + clocks_->next_epoch.load(std::memory_order_relaxed) * pool.segment_size();
   return current < issued && token < issued;
 }
 

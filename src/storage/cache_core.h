@@ -106,6 +106,9 @@ class CacheCore final : private LocationHasher {
 
   // The location's identity: the CAS derived from it (invariant 4), even with use_cas off.
   uint64_t VersionOf(ItemLocation loc) const;
+  // What every CAS this cache derives starts from: its cluster tag (CacheOptions::cas_tag) in the
+  // top bits.
+  uint64_t CasBase() const { return uint64_t{options.cas_tag} << kCasTagShift; }
   // The CAS clients see: the header's if it carries one, else VersionOf; 0 with use_cas off.
   uint64_t CasOf(ItemLocation loc, const ItemHeader& header) const;
   // Whether a client's CAS `token` is older than an item's `current` one (meta ms I). A token

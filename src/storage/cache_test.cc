@@ -130,6 +130,25 @@ TEST_F(CacheTest, CasValuesAreUniqueAcrossKeysAndVersions) {
   }
 }
 
+TEST_F(CacheTest, ACasTagSetsTheTopBitsSoAnotherNodesTokenNeverMatches) {
+  // Two caches that stored the same keys in the same order derive the same CAS values but for
+  // their tags: a token of one is EXISTS at the other.
+  CacheOptions options = SmallOptions();
+  options.cas_tag = 7;
+  Make(options);
+  uint64_t mine = 0;
+  ASSERT_EQ(Store(StoreMode::kSet, "k", "v1", 0, &mine), StoreResult::kStored);
+  EXPECT_EQ(mine >> kCasTagShift, 7u);
+  const uint64_t other_nodes =
+      (mine & ((uint64_t{1} << kCasTagShift) - 1)) | (uint64_t{8} << kCasTagShift);
+  EXPECT_EQ(Store(StoreMode::kCas, "k", "stale", other_nodes), StoreResult::kExists);
+  EXPECT_EQ(Value("k"), "v1");
+  uint64_t next = 0;
+  EXPECT_EQ(Store(StoreMode::kCas, "k", "v2", mine, &next), StoreResult::kStored);
+  EXPECT_EQ(next >> kCasTagShift, 7u);
+  EXPECT_GT(next, mine);
+}
+
 TEST_F(CacheTest, WithoutCasEveryCasIsZeroAndCasCommandsFail) {
   CacheOptions options = SmallOptions();
   options.use_cas = false;
