@@ -33,9 +33,10 @@ enum class CommandType : uint8_t {
   kStats,
   kCacheMemlimit,
   kShutdown,
-  kSlabs,       // slabs reassign|automove: `arguments`
-  kLruCrawler,  // lru_crawler ...: `arguments`
-  kLru,         // lru tune|mode|temp_ttl: `arguments`
+  kSlabs,         // slabs reassign|automove: `arguments`
+  kLruCrawler,    // lru_crawler ...: `arguments`
+  kLru,           // lru tune|mode|temp_ttl: `arguments`
+  kRefreshCerts,  // refresh_certs: reload the TLS certificates
 };
 
 // Iterates the space-separated keys of a retrieval command. The parser has already checked every

@@ -385,6 +385,12 @@ TEST(TextParserTest, MaintenanceCommandsPassTheirArguments) {
   EXPECT_EQ(Parse("lru\r\n"), "Ok consumed=5 lru");
 }
 
+// memcached's refresh_certs takes no arguments and ignores any; it never honours noreply.
+TEST(TextParserTest, RefreshCerts) {
+  EXPECT_EQ(Parse("refresh_certs\r\n"), "Ok consumed=15 refresh_certs");
+  EXPECT_EQ(Parse("refresh_certs noreply\r\n"), "Ok consumed=23 refresh_certs args=\"noreply\"");
+}
+
 // --- Malformed lines
 // -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "net/tls_context.h"
 #include "protocol/negotiation.h"
 #include "storage/cache.h"
 
@@ -133,6 +134,9 @@ struct Options {
   // memory, holds more than its allowance of it with the budget exhausted, or pins item memory
   // with unsent replies; then it is closed.
   int conn_stuck_timeout = 10;
+  // TLS: -Z, and memcached's -o ssl_* (which may be given without -Z, and then do nothing).
+  bool ssl_enabled = false;
+  net::TlsConfig tls;
   MemcachedTuning tuning;
   ExtstoreOptions ext;
 

@@ -106,7 +106,8 @@ class Server::SignalReader final : public net::EventLoop::Handler {
     // What memcached 1.6.45 does and says for each.
     switch (info.ssi_signo) {
       case SIGHUP:
-        return;  // memcached reloads its TLS certificates; mnemod has none, and keeps serving
+        server_.ReloadTls();  // memcached reloads its TLS certificates, and keeps serving
+        return;
       case SIGUSR1:
         server_.RequestShutdown(/*graceful=*/true);
         return;
@@ -203,6 +204,9 @@ Status Server::Run() {
   }
   context_ = std::make_unique<ServerContext>(options_, *cache_);
   context_->flash = flash_.get();
+  context_->tls = tls_.get();
+  context_->tls_sessions =
+      tls_ != nullptr && options_.socket_path.empty();  // -s: plain, as memcached
   context_->request_shutdown = [this](bool graceful) { RequestShutdown(graceful); };
   context_->stats.Register(&stats_);
   for (int i = 0; i < options_.threads; ++i) {
@@ -270,6 +274,15 @@ void Server::RequestShutdown(bool graceful) {
     MNEMO_LOG(1, "Exiting normally\n");
   }
   loop_->Stop();
+}
+
+void Server::ReloadTls() {
+  if (tls_ == nullptr) return;
+  const Status status = tls_->Reload();
+  if (!status.ok()) {
+    std::fprintf(stderr, "Could not reload TLS certificates on SIGHUP: %s\n",
+                 status.message().c_str());
+  }
 }
 
 void Server::AcceptFrom(net::Listener& listener) {

@@ -33,6 +33,7 @@
 #include "flash/flash_space.h"
 #include "net/event_loop.h"
 #include "net/listener.h"
+#include "net/tls_context.h"
 #include "server/connection_registry.h"
 #include "server/options.h"
 #include "server/server_context.h"
@@ -54,6 +55,11 @@ class Server final : private net::EventLoop::Observer {
   // cannot be opened or sized or the ext_* options are inconsistent. Does nothing without
   // ext_path.
   Status OpenFlash();
+
+  // -Z: every TCP connection speaks TLS with `tls`'s certificates. REQUIRES: before Run().
+  void SetTls(std::unique_ptr<net::TlsContext> tls) { tls_ = std::move(tls); }
+  // SIGHUP: reloads the certificates, if TLS is on; says why it could not.
+  void ReloadTls();
 
   // Creates the cache and the workers and serves until stopped. SIGINT, SIGTERM, SIGHUP and
   // SIGUSR1 are blocked in every thread the server starts and read from a signalfd on the main
@@ -86,6 +92,7 @@ class Server final : private net::EventLoop::Observer {
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
+  std::unique_ptr<net::TlsContext> tls_;      // -Z; null without it
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;

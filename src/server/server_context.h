@@ -11,9 +11,11 @@
 #include <functional>
 #include <vector>
 
+#include "base/clock.h"
 #include "flash/flash_space.h"
 #include "net/buffer_pool.h"
 #include "net/memory_budget.h"
+#include "net/tls_context.h"
 #include "server/connection_registry.h"
 #include "server/maintenance_commands.h"
 #include "server/options.h"
@@ -41,6 +43,7 @@ struct ServerContext {
     snapshot.connection_structures = connections.size();
     snapshot.oldest_live = oldest_live.load(std::memory_order_relaxed);
     snapshot.detail_enabled = prefix_stats.enabled();
+    if (tls != nullptr) snapshot.tls_cert_age = MonotonicSeconds() - tls->last_refresh();
     for (const net::BufferPool* pool : buffer_pools) {
       snapshot.conn_buffers += pool->blocks() + pool->heap_blocks();
       snapshot.conn_buffer_bytes += pool->blocks() * pool->block_size() + pool->heap_bytes();
@@ -67,6 +70,10 @@ struct ServerContext {
   // owned by the Server, open for as long as the context lives. Not used yet: the flash tier
   // (issue 17) will hand it to the cache.
   flash::FlashSpace* flash = nullptr;
+  // -Z's certificates and settings, or null without -Z; owned by the Server. Its TCP connections
+  // speak TLS (tls_sessions); refresh_certs reloads it.
+  net::TlsContext* tls = nullptr;
+  bool tls_sessions = false;  // -Z and TCP listeners: every accepted connection speaks TLS
   // Accepted connections not yet closed. The listener adds before handing a connection over, so
   // the -c check never lets more through than the limit.
   std::atomic<int64_t> curr_connections{0};

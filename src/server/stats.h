@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,7 +47,7 @@ namespace mnemo::server {
 //   VALUE(name, kind, expression, description): computed when `stats` is read, from `options`,
 //     `snapshot`, `cache` (its CacheStats) and `usage` (getrusage of the process). The
 //     expression's type decides the format: an integer in decimal, text as it is, a timeval as
-//     seconds.microseconds.
+//     seconds.microseconds, an optional only when it holds a value.
 #define MNEMO_GENERAL_STATS(COUNTER, COUNTER_IF, CACHE, CACHE_IF, VALUE)                         \
   VALUE("pid", kGauge, getpid(), "Process id of this server")                                    \
   VALUE("uptime", kGauge, MonotonicSeconds() - kFirstSecond, "Seconds since the server started") \
@@ -173,7 +174,16 @@ namespace mnemo::server {
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_evicted)                         \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_evicted)                           \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_io_errors)                               \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_enabled)
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_enabled)                                 \
+  COUNTER_IF(options.ssl_enabled && options.tls.session_cache, kSslNewSessions,                  \
+             "ssl_new_sessions", kCounter,                                                       \
+             "TLS sessions made by the session cache (with -Z and -o ssl_session_cache)")        \
+  COUNTER_IF(options.ssl_enabled, kSslHandshakeErrors, "ssl_handshake_errors", kCounter,         \
+             "TLS handshakes that failed: not TLS, a refused client certificate (with -Z)")      \
+  COUNTER_IF(options.ssl_enabled, kSslProtoErrors, "ssl_proto_errors", kCounter,                 \
+             "TLS connections closed for a broken record after the handshake (with -Z)")         \
+  VALUE("time_since_server_cert_refresh", kGauge, snapshot.tls_cert_age,                         \
+        "Seconds since the TLS certificates were last loaded (shown with -Z)")
 
 #define MNEMO_STAT_ENUM(id, name, kind, description) id,
 #define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,
@@ -232,6 +242,8 @@ struct StatsSnapshot {
   uint64_t conn_buffers = 0;
   uint64_t conn_buffer_bytes = 0;
   uint64_t conn_buffer_idle_bytes = 0;  // of which idle in the pools
+  // With -Z, seconds since the TLS certificates were loaded (net::TlsContext::last_refresh).
+  std::optional<uint32_t> tls_cert_age;
 };
 
 // Every line `stats` may show, in its order, for docs/stats.md and tests.

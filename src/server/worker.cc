@@ -75,6 +75,12 @@ void Worker::Run() {
   services_ = std::make_unique<SessionServices>(SessionServices{
       pool_, *loop_, dispatcher, binary_dispatcher, stats_, server_.connections, *this, limits,
       server_.options.reqs_per_event, server_.options.binding_protocol});
+  if (server_.tls_sessions) {
+    // memcached's per-thread ssl_wbuf: a TLS write encrypts at most this much at once.
+    tls_write_buffer_.resize(server_.options.tls.wbuf_size);
+    services_->tls = server_.tls;
+    services_->tls_write_buffer = tls_write_buffer_;
+  }
 
   for (const int fd : udp_fds_) {
     udp_endpoints_.push_back(std::make_unique<UdpEndpoint>(fd, pool_, dispatcher, binary_dispatcher,

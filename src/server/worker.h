@@ -123,6 +123,7 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   storage::Cache::Context* cache_context_ = nullptr;
   net::BufferPool pool_;
   std::unique_ptr<SessionServices> services_;
+  std::vector<char> tls_write_buffer_;  // with -Z: every TLS session's Flush encrypts here
   std::vector<std::unique_ptr<Session>> sessions_;
   std::vector<Session*> yielded_;
   std::vector<Session*> resuming_;  // yielded_ of the previous round, being driven again
