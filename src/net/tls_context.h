@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "base/mutex.h"
 #include "base/status.h"
@@ -83,7 +84,7 @@ class TlsContext {
   uint32_t last_refresh() const { return last_refresh_.load(std::memory_order_relaxed); }
 
  private:
-  explicit TlsContext(const TlsConfig& config) : config_(config) {}
+  explicit TlsContext(TlsConfig config) : config_(std::move(config)) {}
 
   const TlsConfig config_;
   Mutex mu_;

@@ -6,10 +6,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -30,11 +30,11 @@ class TlsTest : public ::testing::Test {
     signal(SIGPIPE, SIG_IGN);  // as mnemod: OpenSSL writes the socket with write()
     char pattern[] = "/tmp/mnemo-tls-test-XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
+    cert_dir = pattern;
     // A CA; a server certificate (CN server) and a client one signed by it; a second server
     // certificate (CN renewed); an expired one; a key that matches none.
     const std::string script =
-        "(cd " + dir_ +
+        "(cd " + cert_dir +
         " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2"
         " -subj /CN=ca"
         " && for n in server renewed client; do"
@@ -46,9 +46,9 @@ class TlsTest : public ::testing::Test {
         ") > /dev/null 2>&1";
     ASSERT_EQ(std::system(script.c_str()), 0);
   }
-  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+  static void TearDownTestSuite() { std::filesystem::remove_all(cert_dir); }
 
-  static std::string Path(const std::string& name) { return dir_ + "/" + name; }
+  static std::string Path(const std::string& name) { return cert_dir + "/" + name; }
   static TlsConfig Config(const std::string& cert = "server.crt",
                           const std::string& key = "server.key") {
     TlsConfig config;
@@ -128,7 +128,7 @@ class TlsTest : public ::testing::Test {
     return got;
   }
 
-  static std::string dir_;
+  static std::string cert_dir;
   int fds_[2] = {-1, -1};
   BufferPool pool_;
   std::vector<char> write_buffer_ = std::vector<char>(16 << 10);
@@ -138,7 +138,7 @@ class TlsTest : public ::testing::Test {
   SSL* client_ = nullptr;
 };
 
-std::string TlsTest::dir_;
+std::string TlsTest::cert_dir;
 
 TEST_F(TlsTest, CreateSaysWhatIsWrongInMemcachedsWords) {
   std::unique_ptr<TlsContext> context;
