@@ -332,3 +332,20 @@ def test_udp_stays_plain(start_server, certs):
         udp.sendto(b"\x00\x01\x00\x00\x00\x01\x00\x00get k\r\n", (harness.HOST, port))
         reply = udp.recv(65536)
     assert reply[8:] == b"VALUE k 0 1\r\nv\r\nEND\r\n"
+
+
+def test_a_tls_client_that_never_reads_holds_bounded_memory(start_server, certs):
+    """Replies wait in the connection's output as over plain TCP (Dispatcher::kOutputSoftLimit):
+    a client that asks for 100 MB of values and reads nothing holds a few buffers, not 100 MB."""
+    server = start_server(*tls_flags(certs))
+    value = os.urandom(500 << 10)
+    with tls_connect(server, client_context(certs)) as good:
+        assert call(good, b"set big 0 0 %d\r\n%s\r\n" % (len(value), value)) == b"STORED\r\n"
+        hog = tls_connect(server, client_context(certs))
+        hog.sendall(b"get big\r\n" * 200)
+        time.sleep(1)
+        stats = harness.parse_stats(call(good, b"stats\r\n", b"END\r\n"))
+        assert int(stats["read_buf_bytes"]) < 16 << 20, stats["read_buf_bytes"]
+        hog.close()
+        assert call(good, b"get big\r\n", b"END\r\n") == b"VALUE big 0 %d\r\n%s\r\nEND\r\n" % (
+            len(value), value)
