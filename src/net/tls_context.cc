@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <utility>
 
@@ -27,7 +28,14 @@ std::string TopError() {
 
 // memcached prints (null) for a file that was not given.
 std::string PathOrNull(const std::string& path) { return path.empty() ? "(null)" : path; }
-const char* CStrOrNull(const std::string& text) { return text.empty() ? nullptr : text.c_str(); }
+
+// Whether `path` was given. memcached hands a file that was not given to OpenSSL as NULL, whose
+// fopen fails with EFAULT ("Bad address"); this queues the same error without that call.
+bool Given(const std::string& path) {
+  if (!path.empty()) return true;
+  ERR_raise(ERR_LIB_SYS, EFAULT);
+  return false;
+}
 
 std::string TimeText(const ASN1_TIME* time) {
   BIO* bio = BIO_new(BIO_s_mem());
@@ -61,12 +69,14 @@ Status CheckValidity(SSL_CTX* ctx, const std::string& path) {
 Status LoadServerCertificates(SSL_CTX* ctx, const TlsConfig& config) {
   // Each step's message quotes the first error it queued: none may be left from the one before.
   ERR_clear_error();
-  if (SSL_CTX_use_certificate_chain_file(ctx, CStrOrNull(config.chain_cert)) != 1) {
+  if (!Given(config.chain_cert) ||
+      SSL_CTX_use_certificate_chain_file(ctx, config.chain_cert.c_str()) != 1) {
     return Status::Error("Error loading the certificate chain: " + PathOrNull(config.chain_cert) +
                          " : " + TopError());
   }
   ERR_clear_error();
-  if (SSL_CTX_use_PrivateKey_file(ctx, CStrOrNull(config.key), config.keyformat) != 1) {
+  if (!Given(config.key) ||
+      SSL_CTX_use_PrivateKey_file(ctx, config.key.c_str(), config.keyformat) != 1) {
     return Status::Error("Error loading the key: " + PathOrNull(config.key) + " : " + TopError());
   }
   ERR_clear_error();
