@@ -58,8 +58,8 @@ def client_context(certs, cert=None):
     return context
 
 
-def tls_connect(server, context):
-    sock = socket.create_connection((harness.HOST, server.port), timeout=harness.TIMEOUT)
+def tls_connect(server, context, port=None):
+    sock = socket.create_connection((harness.HOST, port or server.port), timeout=harness.TIMEOUT)
     return context.wrap_socket(sock)
 
 
@@ -130,10 +130,11 @@ def test_openssl_s_client_talks(start_server, certs):
     assert proc.stdout == b"STORED\r\nVALUE k 0 5\r\nhello\r\nEND\r\n", proc.stderr
 
 
-def refused(server, context):
-    """Whether the server refuses the connection during the handshake or at its first request."""
+def refused(server, context, port=None):
+    """Whether the server refuses the connection during the handshake or at its first request
+    (on `port`, if not the server's base port)."""
     try:
-        with tls_connect(server, context) as sock:
+        with tls_connect(server, context, port) as sock:
             call(sock, b"version\r\n")
     except (ssl.SSLError, ConnectionError, harness.Closed):
         return True
@@ -349,3 +350,33 @@ def test_a_tls_client_that_never_reads_holds_bounded_memory(start_server, certs)
         hog.close()
         assert call(good, b"get big\r\n", b"END\r\n") == b"VALUE big 0 %d\r\n%s\r\nEND\r\n" % (
             len(value), value)
+
+
+def test_listen_prefixes_choose_tls_per_address(start_server, certs):
+    """memcached's -l notls:, btls: and mtls:, beside the base -l (TLS as configured, here with
+    client certificates required)."""
+    plain_port, basic_port, mutual_port = (harness.free_port() for _ in range(3))
+    server = start_server(
+        *tls_flags(certs, "ssl_verify_mode=2", "ssl_ca_cert=%s" % (certs / "ca.crt")),
+        "-l", "notls:%s:%d,btls:%s:%d" % (harness.HOST, plain_port, harness.HOST, basic_port))
+    assert refused(server, client_context(certs))  # the base port requires a certificate
+    with socket.create_connection((harness.HOST, plain_port), timeout=harness.TIMEOUT) as plain:
+        assert call(plain, b"version\r\n").startswith(b"VERSION ")
+    assert not refused(server, client_context(certs), basic_port)  # btls: asks for none
+
+    server = start_server(*tls_flags(certs, "ssl_ca_cert=%s" % (certs / "ca.crt")),
+                          "-l", "mtls:%s:%d" % (harness.HOST, mutual_port))
+    assert not refused(server, client_context(certs))  # the base port: ssl_verify_mode=0
+    assert refused(server, client_context(certs), mutual_port)  # mtls: requires one
+    assert not refused(server, client_context(certs, cert="client"), mutual_port)
+
+
+@pytest.mark.parametrize("prefix,name", [("notls", "notls"), ("btls", "btls"), ("mtls", "otls")])
+def test_listen_prefixes_need_tls(prefix, name):
+    """In memcached's words, its misspelling for mtls: included."""
+    proc = subprocess.run([harness.server_binary(), *harness.base_flags(harness.free_port()),
+                           "-l", "%s:%s:%d" % (prefix, harness.HOST, harness.free_port())],
+                          capture_output=True, text=True, timeout=harness.TIMEOUT,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    assert proc.stderr.splitlines()[0] == "'%s' option is valid only when SSL is enabled" % name

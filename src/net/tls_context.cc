@@ -215,7 +215,7 @@ Status TlsContext::Reload() {
   return Status::Ok();
 }
 
-std::unique_ptr<TlsStream> TlsContext::NewStream(int fd) {
+std::unique_ptr<TlsStream> TlsContext::NewStream(int fd, TlsMode mode) {
   SSL* ssl = nullptr;
   {
     MutexLock lock(mu_);
@@ -226,6 +226,10 @@ std::unique_ptr<TlsStream> TlsContext::NewStream(int fd) {
     return nullptr;
   }
   SSL_set_fd(ssl, fd);
+  if (mode == TlsMode::kNoPeer) SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+  if (mode == TlsMode::kPeer) {
+    SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
   SSL_set_accept_state(ssl);
   return std::make_unique<TlsStream>(ssl);
 }

@@ -59,6 +59,11 @@ struct TlsConfig {
   bool operator==(const TlsConfig&) const = default;
 };
 
+// How a listener's connections speak, with -Z (memcached's -l prefixes): TLS as the -o ssl_*
+// options configure it; TLS that asks for no client certificate (btls:); TLS that requires one
+// (mtls:), whatever ssl_verify_mode says; plain TCP (notls:).
+enum class TlsMode : uint8_t { kConfigured, kNoPeer, kPeer, kOff };
+
 // memcached's name for a TLS*_VERSION number: "tlsv1.2", or "unknown".
 const char* TlsVersionName(int version);
 
@@ -76,9 +81,10 @@ class TlsContext {
   // message is memcached's (without its "\r\n"), and the context is unchanged.
   Status Reload() EXCLUDES(mu_);
 
-  // A TLS stream for the accepted socket `fd`, which stays owned by the caller; null if OpenSSL
-  // has no memory for it.
-  std::unique_ptr<TlsStream> NewStream(int fd) EXCLUDES(mu_);
+  // A TLS stream for the accepted socket `fd`, which stays owned by the caller, verifying the
+  // client as `mode` says; null if OpenSSL has no memory for it.
+  // REQUIRES: mode != TlsMode::kOff.
+  std::unique_ptr<TlsStream> NewStream(int fd, TlsMode mode = TlsMode::kConfigured) EXCLUDES(mu_);
 
   const TlsConfig& config() const { return config_; }
   uint32_t last_refresh() const { return last_refresh_.load(std::memory_order_relaxed); }

@@ -43,6 +43,31 @@ int64_t ClientLimit(int max_connections, int threads, size_t listeners, size_t u
   return max_connections - 1 - own;
 }
 
+// memcached's -l prefixes, notls:, btls: and mtls:, taken off *entry; valid with -Z only, and
+// refused otherwise in memcached's words (its own misspelling for mtls included).
+Status TakeTlsPrefix(const Options& options, std::string_view* entry, net::TlsMode* mode) {
+  struct Prefix {
+    std::string_view text;
+    net::TlsMode mode;
+    std::string_view name;  // as memcached's message names it
+  };
+  static constexpr Prefix kPrefixes[] = {{"notls:", net::TlsMode::kOff, "notls"},
+                                         {"btls:", net::TlsMode::kNoPeer, "btls"},
+                                         {"mtls:", net::TlsMode::kPeer, "otls"}};
+  *mode = net::TlsMode::kConfigured;
+  for (const Prefix& prefix : kPrefixes) {
+    if (!entry->starts_with(prefix.text)) continue;
+    if (!options.ssl_enabled) {
+      return Status::Error("'" + std::string(prefix.name) +
+                           "' option is valid only when SSL is enabled");
+    }
+    *mode = prefix.mode;
+    entry->remove_prefix(prefix.text.size());
+    break;
+  }
+  return Status::Ok();
+}
+
 // The sockets -s, -l and -p ask for: a unix socket alone, as memcached, or TCP.
 Status OpenListeners(const Options& options,
                      std::vector<std::unique_ptr<net::Listener>>* listeners) {
@@ -52,12 +77,17 @@ Status OpenListeners(const Options& options,
   }
   if (options.listen.empty())
     return net::Listener::Open("", options.port, options.backlog, listeners);
-  for (const std::string& entry : options.listen) {
+  for (const std::string& listen : options.listen) {
+    std::string_view entry = listen;
+    net::TlsMode mode = net::TlsMode::kConfigured;
     std::string host;
     uint16_t port = 0;
-    Status status = net::ParseListenAddress(entry, options.port, &host, &port);
+    const size_t first = listeners->size();
+    Status status = TakeTlsPrefix(options, &entry, &mode);
+    if (status.ok()) status = net::ParseListenAddress(entry, options.port, &host, &port);
     if (status.ok()) status = net::Listener::Open(host, port, options.backlog, listeners);
     if (!status.ok()) return status;
+    for (size_t i = first; i < listeners->size(); ++i) (*listeners)[i]->set_tls_mode(mode);
   }
   return Status::Ok();
 }
@@ -67,10 +97,13 @@ Status OpenUdpSockets(const Options& options, std::vector<int>* fds) {
   if (options.udp_port == 0 || !options.socket_path.empty()) return Status::Ok();
   const auto port = static_cast<uint16_t>(options.udp_port);
   if (options.listen.empty()) return net::OpenUdpSockets("", port, fds);
-  for (const std::string& entry : options.listen) {
+  for (const std::string& listen : options.listen) {
+    std::string_view entry = listen;
+    net::TlsMode plain = net::TlsMode::kOff;  // UDP is plain whatever the prefix says
     std::string host;
     uint16_t ignored = 0;
-    Status status = net::ParseListenAddress(entry, port, &host, &ignored);
+    Status status = TakeTlsPrefix(options, &entry, &plain);
+    if (status.ok()) status = net::ParseListenAddress(entry, port, &host, &ignored);
     if (status.ok()) status = net::OpenUdpSockets(host, port, fds);
     if (!status.ok()) return status;
   }
@@ -310,7 +343,7 @@ void Server::AcceptFrom(net::Listener& listener) {
     }
     context_->curr_connections.fetch_add(1, std::memory_order_relaxed);
     stats_.Add(Stat::kTotalConnections);
-    workers_[next_worker_]->Adopt(fd);
+    workers_[next_worker_]->Adopt(fd, listener.tls_mode());
     next_worker_ = (next_worker_ + 1) % workers_.size();
   }
 }

@@ -27,9 +27,9 @@ Session::Session(int fd, const SessionServices& services)
   }
 }
 
-Status Session::Open() {
-  if (services_.tls != nullptr) {
-    std::unique_ptr<net::TlsStream> stream = services_.tls->NewStream(conn_.fd());
+Status Session::Open(net::TlsMode tls_mode) {
+  if (services_.tls != nullptr && tls_mode != net::TlsMode::kOff) {
+    std::unique_ptr<net::TlsStream> stream = services_.tls->NewStream(conn_.fd(), tls_mode);
     if (stream == nullptr) {
       closed_ = true;
       return Status::Error("Failed to created the SSL object");  // memcached's words

@@ -124,8 +124,9 @@ class Session final : public net::EventLoop::Handler {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Registers with the event loop and the connection registry.
-  Status Open();
+  // Registers with the event loop and the connection registry. With -Z (services.tls), the
+  // connection speaks TLS unless `tls_mode` is kOff (its listener's -l prefix).
+  Status Open(net::TlsMode tls_mode = net::TlsMode::kConfigured);
 
   void OnEvents(uint32_t events) override;
   // Continues after a yield or a wait for memory.

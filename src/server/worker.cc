@@ -43,10 +43,10 @@ Status Worker::Start() {
   return Status::Ok();
 }
 
-void Worker::Adopt(int fd) {
+void Worker::Adopt(int fd, net::TlsMode tls_mode) {
   {
     MutexLock lock(pending_mu_);
-    pending_.push_back(fd);
+    pending_.push_back(Pending{fd, tls_mode});
   }
   loop_->Wake();
 }
@@ -101,8 +101,8 @@ void Worker::Run() {
   // Stopping: connections still waiting for adoption are closed unserved, the rest closed as is.
   {
     MutexLock lock(pending_mu_);
-    for (const int fd : pending_) {
-      close(fd);
+    for (const Pending& pending : pending_) {
+      close(pending.fd);
       server_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
     }
     pending_.clear();
@@ -121,14 +121,14 @@ void Worker::Run() {
 }
 
 void Worker::TakePendingConnections() {
-  std::vector<int> fds;
+  std::vector<Pending> adopted;
   {
     MutexLock lock(pending_mu_);
-    fds.swap(pending_);
+    adopted.swap(pending_);
   }
-  for (const int fd : fds) {
-    auto session = std::make_unique<Session>(fd, *services_);
-    const Status status = session->Open();
+  for (const Pending& pending : adopted) {
+    auto session = std::make_unique<Session>(pending.fd, *services_);
+    const Status status = session->Open(pending.tls_mode);
     if (!status.ok()) {
       MNEMO_LOG(0, "mnemod: cannot serve a new connection: %s\n", status.message().c_str());
       server_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
