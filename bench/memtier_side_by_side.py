@@ -11,7 +11,10 @@ read the CPU time again, check that no get missed, stop the server. Two loads:
                     (50 connections x 1,000 requests/s = 50k requests/s, not pipelined)
 
 both with --data-size N, --key-pattern R:R --key-maximum 100000 --test-time S, over the text
-protocol unless --protocol memcache_binary asks for the binary one. Prints, per
+protocol unless --protocol memcache_binary asks for the binary one. With --tls, every server runs
+with -Z and a self-signed certificate made here (openssl), memtier talks TLS (--tls
+--tls-skip-verify), and the preload goes through memtier too (--ratio 1:0 --key-pattern P:P
+--requests allkeys), since mnemo-bench speaks plain TCP. Prints, per
 server, median [min–max] over rounds of throughput, p50, p99 and server CPU per request (user +
 system, and the system part alone), then each server's per-round ratios to each reference.
 
@@ -24,9 +27,11 @@ A benchmark, never a pass/fail test; bench/RESULTS.md records what it printed.
 """
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 
 import common
 
@@ -49,29 +54,52 @@ def cpu_seconds(pid):
     return (utime + stime) / ticks, stime / ticks
 
 
+def with_tls(specs, directory):
+    """`specs` with -Z and a self-signed certificate made in `directory`."""
+    cert, key = os.path.join(directory, "server.crt"), os.path.join(directory, "server.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=bench"],
+                   check=True, capture_output=True)
+    flags = ("-Z", "-o", f"ssl_chain_cert={cert},ssl_key={key}")
+    return [dataclasses.replace(spec, extra=spec.extra + flags) for spec in specs]
+
+
 def measure(args, memtier, spec):
+    tls = ["--tls", "--tls-skip-verify"] if args.tls else []
     with common.Server(spec, 1024) as server:
-        subprocess.run([args.mnemo_bench, "--server", f"127.0.0.1:{server.port}", "--preload",
-                        "--key-prefix", "memtier-", "--key-space", str(args.key_maximum + 1),
-                        "--value-size", str(args.value_size), "--requests", "1"],
-                       check=True, capture_output=True)
+        if args.tls:
+            subprocess.run([memtier, "-s", "127.0.0.1", "-p", str(server.port), *tls,
+                            "--protocol=" + args.protocol, "--threads", "1", "--clients", "1",
+                            "--ratio", "1:0", "--key-pattern", "P:P", "--requests", "allkeys",
+                            "--key-maximum", str(args.key_maximum),
+                            "--data-size", str(args.value_size), "--hide-histogram"],
+                           check=True, capture_output=True)
+        else:
+            subprocess.run([args.mnemo_bench, "--server", f"127.0.0.1:{server.port}", "--preload",
+                            "--key-prefix", "memtier-", "--key-space", str(args.key_maximum + 1),
+                            "--value-size", str(args.value_size), "--requests", "1"],
+                           check=True, capture_output=True)
         cpu_before, sys_before = cpu_seconds(server.proc.pid)
         out = subprocess.run(
-            [memtier, "-s", "127.0.0.1", "-p", str(server.port), "--protocol=" + args.protocol,
-             "--threads", "2", "--clients", "25", "--ratio", args.ratio,
+            [memtier, "-s", "127.0.0.1", "-p", str(server.port), *tls,
+             "--protocol=" + args.protocol, "--threads", "2", "--clients", "25", "--ratio", args.ratio,
              "--data-size", str(args.value_size), "--key-pattern", "R:R",
              "--key-maximum", str(args.key_maximum), "--test-time", str(args.duration),
              "--hide-histogram", "--print-percentiles", "50,99", *LOADS[args.load],
              *(["--random-data"] if args.random_data else [])],
             check=True, capture_output=True, text=True).stdout
         cpu_after, sys_after = cpu_seconds(server.proc.pid)
-        conn = common.Connection(server.port)
-        misses = conn.stats()["get_misses"]
-        conn.close()
-    if misses:
-        sys.exit(f"{spec.name} missed {misses} gets: the preload did not take")
+        if args.tls:
+            misses = 0  # memtier's own count below: `stats` would need a TLS client here
+        else:
+            conn = common.Connection(server.port)
+            misses = conn.stats()["get_misses"]
+            conn.close()
     # Totals <ops/s> <hits/s> <misses/s> <avg ms> <p50 ms> <p99 ms> <KB/s>
     totals = next(line.split() for line in out.splitlines() if line.startswith("Totals"))
+    misses = misses or float(totals[3])
+    if misses:
+        sys.exit(f"{spec.name} missed {misses} gets: the preload did not take")
     requests = float(totals[1]) * args.duration
     return {"throughput": float(totals[1]), "p50": float(totals[5]) * 1e3,
             "p99": float(totals[6]) * 1e3, "cpu": (cpu_after - cpu_before) * 1e6 / requests,
@@ -99,13 +127,20 @@ def main():
     parser.add_argument("--memtier", help="memtier_benchmark binary (default: $MNEMO_MEMTIER, else "
                         "memtier_benchmark on PATH)")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--tls", action="store_true",
+                        help="every server with -Z (a self-signed certificate made here), memtier "
+                        "with --tls; the servers must be built with TLS")
     args = parser.parse_args()
     memtier = common.memtier_binary(args.memtier)
     specs = args.server or common.default_servers()
+    certs = tempfile.TemporaryDirectory(prefix="mnemo-bench-tls-")
+    if args.tls:
+        specs = with_tls(specs, certs.name)
 
     results = common.run_rounds(specs, args.rounds, lambda spec: measure(args, memtier, spec))
     names = [spec.name for spec in specs]
     print(f"memtier_benchmark, --load {args.load}, --protocol {args.protocol}, "
+          f"{'TLS (-Z; memtier --tls), ' if args.tls else ''}"
           f"{args.value_size}-byte values, {args.rounds} "
           f"alternating rounds of {args.duration} s; median [min–max]; load average "
           f"{open('/proc/loadavg').read().split()[0]} at the end\n")

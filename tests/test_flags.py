@@ -43,7 +43,6 @@ def test_memcacheds_flags_are_accepted(start_server, flags):
 # alone.
 NOTED = [(["-L"], "-L"), (["-N", "2"], "-N"),
          (["-o", "ext_page_size=8,ext_threads=2"], "ext_page_size"),
-         (["-o", "ssl_chain_cert=/nonexistent"], "ssl_chain_cert"),
          (["-o", "track_sizes"], "track_sizes"), (["-o", "drop_privileges"], "drop_privileges"),
          (["-o", "sock_cookie_id=5"], "sock_cookie_id"),
          (["-o", "slab_automove_freeratio=0.02"], "slab_automove_freeratio")]
@@ -60,15 +59,14 @@ def test_unsupported_flags_are_accepted_with_one_line_saying_so(start_server, fl
     assert lines[0].endswith("; ignored"), lines
 
 
-# Until TLS and authentication are built, asking for them stops the server rather than let it
-# serve in the clear or to anyone: as memcached built without TLS or SASL does for -Z and -S.
+# Until authentication is built, asking for it stops the server rather than let it serve to
+# anyone: as memcached built without SASL does for -S. (-Z: tests/test_tls.py.)
 @pytest.mark.mnemo_only
 @pytest.mark.parametrize("flags,message", [
-    (["-Z"], "This server is not built with TLS support."),
     (["-S"], "This server is not built with SASL support."),
     (["-Y", "/nonexistent"],
      "ascii authentication (-Y) is not supported yet: refusing to serve without it")],
-    ids=["-Z", "-S", "-Y"])
+    ids=["-S", "-Y"])
 def test_security_flags_refuse_to_start_until_built(flags, message):
     rc, output = run(*flags)
     assert rc != 0

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "net/tls_context.h"
 
 namespace mnemo::net {
 
@@ -33,6 +34,9 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   int fd() const { return fd_; }
+  // How its connections speak with -Z (memcached's -l prefixes).
+  TlsMode tls_mode() const { return tls_mode_; }
+  void set_tls_mode(TlsMode mode) { tls_mode_ = mode; }
   // Where it listens, e.g. "tcp:127.0.0.1:11211" or "unix:/run/mnemod.sock".
   const std::string& address() const { return address_; }
 
@@ -48,6 +52,7 @@ class Listener {
   Listener(int fd, std::string address) : fd_(fd), address_(std::move(address)) {}
 
   const int fd_;
+  TlsMode tls_mode_ = TlsMode::kConfigured;
   const std::string address_;
 };
 

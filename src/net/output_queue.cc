@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 
 namespace mnemo::net {
 
@@ -98,6 +99,31 @@ OutputQueue::FlushStatus OutputQueue::Flush(int fd, uint64_t* bytes, uint64_t* e
   }
   copied_.Shrink();
   return FlushStatus::kDone;
+}
+
+size_t OutputQueue::Peek(char* buffer, size_t capacity) const {
+  const char* const copied = copied_.readable().data();
+  uint64_t pos = copied_sent_;  // position of the next copied byte to copy
+  size_t filled = 0;
+  auto take = [&](const char* from, size_t length) {
+    length = std::min(length, capacity - filled);
+    if (length == 0) return;  // an empty group's marker has no bytes to point at
+    std::memcpy(buffer + filled, from, length);
+    filled += length;
+  };
+  for (size_t i = head_; i < external_.size() && filled < capacity; ++i) {
+    const External& e = external_[i];
+    if (e.copied_pos > pos) {
+      take(copied + (pos - copied_sent_), static_cast<size_t>(e.copied_pos - pos));
+      pos = e.copied_pos;
+    }
+    if (filled < capacity) take(e.bytes.data(), e.bytes.size());
+  }
+  const uint64_t copied_end = copied_sent_ + copied_.size();
+  if (filled < capacity && pos < copied_end) {
+    take(copied + (pos - copied_sent_), static_cast<size_t>(copied_end - pos));
+  }
+  return filled;
 }
 
 size_t OutputQueue::DrainTo(std::string* out) {

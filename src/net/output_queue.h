@@ -71,6 +71,19 @@ class OutputQueue {
   // failed(): a reply in the middle is missing.
   [[nodiscard]] FlushStatus Flush(int fd, uint64_t* bytes, uint64_t* external_bytes);
 
+  // Copies up to `capacity` unsent bytes, in send order, to `buffer`, and keeps them unsent: for a
+  // transport that encrypts what it sends (TLS), which must offer the same bytes again after a
+  // send that could not go out. Returns how many it copied; 0 with only empty groups left, which
+  // Advance(0) releases.
+  size_t Peek(char* buffer, size_t capacity) const;
+  // Drops the `n` unsent bytes at the front, sent by the caller after Peek(), releasing the pins
+  // of finished groups. Returns how many of them were external.
+  size_t Advance(size_t n) {
+    const size_t external_sent = Consume(n);
+    if (empty()) copied_.Shrink();
+    return external_sent;
+  }
+
   // Appends every unsent byte to *out, in send order, and drops it as if sent, releasing the pins:
   // for a datagram transport, which cuts the replies into packets of its own. Returns how many of
   // the bytes were external.

@@ -119,6 +119,50 @@ TEST(OutputQueueTest, DrainToGathersEverythingInOrderAndReleasesThePins) {
   EXPECT_EQ(queue.copied().capacity(), 0u);
 }
 
+// What a TLS connection does: copies the front into a buffer of its own, sends it, then drops
+// what went out; a Peek that is not followed by Advance leaves everything as it was.
+TEST(OutputQueueTest, PeekCopiesTheFrontInOrderAndAdvanceDropsIt) {
+  BufferPool pool;
+  FakeOwner owner;
+  OutputQueue queue(pool);
+  queue.AppendExternal({}, owner.Pin(1));
+  const std::string value = "hello world";
+  queue.copied().Append("VALUE a 0 11\r\n");
+  const std::string_view pieces[] = {std::string_view(value).substr(0, 5),
+                                     std::string_view(value).substr(5)};
+  queue.AppendExternal(pieces, owner.Pin(2));
+  queue.copied().Append("\r\nEND\r\n");
+  const std::string all = "VALUE a 0 11\r\nhello world\r\nEND\r\n";
+  char buffer[64];
+  EXPECT_EQ(queue.Peek(buffer, 16), 16u);  // stops inside the first view
+  EXPECT_EQ(std::string(buffer, 16), all.substr(0, 16));
+  EXPECT_EQ(queue.Peek(buffer, sizeof(buffer)), all.size());  // the same bytes first, again
+  EXPECT_EQ(std::string(buffer, all.size()), all);
+  EXPECT_TRUE(owner.released.empty());
+  EXPECT_EQ(queue.Advance(16), 2u);  // of the 16, "he" was external
+  EXPECT_EQ(owner.released, (std::vector<uint64_t>{1}));
+  const size_t rest = queue.Peek(buffer, sizeof(buffer));
+  EXPECT_EQ(std::string(buffer, rest), all.substr(16));
+  EXPECT_EQ(queue.Advance(rest), 9u);
+  EXPECT_EQ(owner.released, (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.copied().capacity(), 0u);  // the buffer went back, as after a Flush
+}
+
+// Only empty groups left: Peek finds no bytes, and Advance(0) releases them.
+TEST(OutputQueueTest, AdvanceByNothingReleasesEmptyGroups) {
+  BufferPool pool;
+  FakeOwner owner;
+  OutputQueue queue(pool);
+  queue.AppendExternal({}, owner.Pin(7));
+  char buffer[8];
+  EXPECT_FALSE(queue.empty());
+  EXPECT_EQ(queue.Peek(buffer, sizeof(buffer)), 0u);
+  EXPECT_EQ(queue.Advance(0), 0u);
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(owner.released, (std::vector<uint64_t>{7}));
+}
+
 TEST(OutputQueueTest, GroupsWithoutBytesAreReleasedInTheirTurn) {
   BufferPool pool;
   SocketPair pair;

@@ -33,10 +33,11 @@ enum class CommandType : uint8_t {
   kStats,
   kCacheMemlimit,
   kShutdown,
-  kSlabs,       // slabs reassign|automove: `arguments`
-  kLruCrawler,  // lru_crawler ...: `arguments`
-  kLru,         // lru tune|mode|temp_ttl: `arguments`
-  kMnPeer,      // mn_peer <name> <run id> <applied>: a peer's replication link (`arguments`)
+  kSlabs,         // slabs reassign|automove: `arguments`
+  kLruCrawler,    // lru_crawler ...: `arguments`
+  kLru,           // lru tune|mode|temp_ttl: `arguments`
+  kMnPeer,        // mn_peer <name> <run id> <applied>: a peer's replication link (`arguments`)
+  kRefreshCerts,  // refresh_certs: reload the TLS certificates
 };
 
 // Iterates the space-separated keys of a retrieval command. The parser has already checked every

@@ -330,6 +330,7 @@ ParseResult ParseOther(const Line& line, Command* cmd) {
     if (word == "lru_crawler") return ParseWithArguments(line, CommandType::kLruCrawler, cmd, true);
     if (word == "lru") return ParseWithArguments(line, CommandType::kLru, cmd, true);
     if (word == "mn_peer") return ParseWithArguments(line, CommandType::kMnPeer, cmd, true);
+    if (word == "refresh_certs") return ParseWithArguments(line, CommandType::kRefreshCerts, cmd);
   }
   if (tokens.size() > 1 && tokens[tokens.size() - 1].starts_with("HTTP/")) return Close();
   return LineResult(ParseStatus::kError, line.size, tokens.EndsWithNoreply());

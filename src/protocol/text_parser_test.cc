@@ -392,6 +392,12 @@ TEST(TextParserTest, MnPeerPassesItsArguments) {
   EXPECT_EQ(Parse("mn_peer x noreply\r\n"), "Ok consumed=19 noreply mn_peer args=\"x noreply\"");
 }
 
+// memcached's refresh_certs takes no arguments and ignores any; it never honours noreply.
+TEST(TextParserTest, RefreshCerts) {
+  EXPECT_EQ(Parse("refresh_certs\r\n"), "Ok consumed=15 refresh_certs");
+  EXPECT_EQ(Parse("refresh_certs noreply\r\n"), "Ok consumed=23 refresh_certs args=\"noreply\"");
+}
+
 // --- Malformed lines
 // -------------------------------------------------------------------------------
 

@@ -180,8 +180,25 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
       // is a command memcached lacks (and a second mn_peer on a link, a mistake).
       Reply(replies::kError);
       break;
+    case CommandType::kRefreshCerts:
+      RefreshCerts();
+      break;
   }
   return Outcome::kDone;
+}
+
+void Dispatcher::RefreshCerts() {
+  // memcached's words: its load_server_certificates' message, or its own without a context.
+  if (server_.tls == nullptr) {
+    Reply("Error TLS not enabled\r\n");
+    return;
+  }
+  const Status status = server_.tls->Reload();
+  if (status.ok()) {
+    Reply(replies::kOk);
+    return;
+  }
+  Reply(status.message() + "\r\n");
 }
 
 Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, bool touch) {

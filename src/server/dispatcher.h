@@ -110,6 +110,8 @@ class Dispatcher {
   void Touch(const protocol::Command& cmd);
   void FlushAll(const protocol::Command& cmd);
   void CacheMemlimit(const protocol::Command& cmd);
+  // refresh_certs: reloads the TLS certificates (net::TlsContext::Reload).
+  void RefreshCerts();
   Outcome Shutdown(const protocol::Command& cmd);
   // Returns kSuspended when it starts a cachedump that goes on.
   Outcome Stats(const protocol::Command& cmd);

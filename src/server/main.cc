@@ -8,6 +8,7 @@
 
 #include "base/logging.h"
 #include "base/status.h"
+#include "net/tls_context.h"
 #include "server/options.h"
 #include "server/process.h"
 #include "server/server.h"
@@ -68,6 +69,12 @@ int main(int argc, char* argv[]) {
     status = DropPrivileges(options.user);
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
+  // memcached loads the TLS certificates before it binds a port, and exits with EX_USAGE.
+  std::unique_ptr<mnemo::net::TlsContext> tls;
+  if (options.ssl_enabled) {
+    status = mnemo::net::TlsContext::Create(options.tls, &tls);
+    if (!status.ok()) return Fail(EX_USAGE, status);
+  }
   std::unique_ptr<Server> server;
   status = Server::Create(options, &server);
   if (!status.ok()) return Fail(EX_OSERR, status);
@@ -75,6 +82,7 @@ int main(int argc, char* argv[]) {
     status = DropPrivileges(options.user);
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
+  if (tls != nullptr) server->SetTls(std::move(tls));
   status = server->OpenFlash();
   if (!status.ok()) return Fail(EXIT_FAILURE, status);
   if (options.daemonize) {

@@ -184,11 +184,11 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
     case 'e':
       options->memory_file = std::string(arg);
       return Status::Ok();
-    // Security flags fail closed until they are built (issue 21): a server asked for TLS or
-    // authentication must not serve in the clear or without it. memcached built without TLS or
-    // SASL refuses -Z and -S in these words.
     case 'Z':
-      return Status::Error("This server is not built with TLS support.");
+      options->ssl_enabled = true;
+      return Status::Ok();
+    // Authentication fails closed until it is built (issue 21): a server asked for it must not
+    // serve without it. memcached built without SASL refuses -S in these words.
     case 'S':
       return Status::Error("This server is not built with SASL support.");
     case 'Y':
@@ -346,7 +346,9 @@ std::string UsageText() {
       "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
       "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
       "-l, --listen=<addr>       interface to listen on (default: all addresses);\n"
-      "                          a comma-separated list, each <addr>[:<port>]\n"
+      "                          a comma-separated list, each <addr>[:<port>]; with -Z, a\n"
+      "                          notls:, btls: or mtls: prefix makes it plain, TLS without\n"
+      "                          client certificates, or TLS requiring one\n"
       "-b, --listen-backlog=<num> TCP listen backlog (default: 1024)\n"
       "-d, --daemon              run as a daemon\n"
       "-r, --enable-coredumps    maximize core file limit\n"
@@ -382,7 +384,7 @@ std::string UsageText() {
       "-e, --memory-file=<file>  item memory in this file: a restartable cache (stop with\n"
       "                          SIGUSR1)\n"
       "-S, --enable-sasl         not supported yet: ignored, with a warning\n"
-      "-Z, --enable-ssl          not supported yet: ignored, with a warning\n"
+      "-Z, --enable-ssl          enable TLS/SSL on every TCP port (-o ssl_* below)\n"
       "-o, --extended            comma-separated list of extended options:\n";
   text += SuboptionsUsage();
   text +=

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "net/tls_context.h"
 #include "protocol/negotiation.h"
 #include "storage/cache.h"
 
@@ -142,6 +143,9 @@ struct Options {
   int replicas = 1;
   int repl_backlog_mb = 64;
   int repl_lag_max_ms = 5000;
+  // TLS: -Z, and memcached's -o ssl_* (which may be given without -Z, and then do nothing).
+  bool ssl_enabled = false;
+  net::TlsConfig tls;
   MemcachedTuning tuning;
   ExtstoreOptions ext;
 

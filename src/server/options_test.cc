@@ -148,11 +148,41 @@ TEST(OptionsTest, TakesEveryFlagOfMemcacheds) {
   EXPECT_EQ(action, CommandLineAction::kPrintLicense);
 }
 
-// Until TLS and authentication exist, a server asked for them must not start (fail closed).
+// Until authentication exists, a server asked for it must not start (fail closed).
 TEST(OptionsTest, SecurityFlagsAreRefusedUntilBuilt) {
-  EXPECT_EQ(ErrorOf({"-Z"}), "This server is not built with TLS support.");
   EXPECT_EQ(ErrorOf({"-S"}), "This server is not built with SASL support.");
   EXPECT_NE(ErrorOf({"-Y", "/x"}).find("refusing to serve without it"), std::string::npos);
+}
+
+// -Z and memcached's -o ssl_* options, with memcached's words for bad values.
+TEST(OptionsTest, TlsOptionsAreMemcacheds) {
+  Options options;
+  ASSERT_TRUE(Parse({"-Z", "-o",
+                     "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_verify_mode=2,ssl_keyformat=2,"
+                     "ssl_ciphers=HIGH,ssl_ca_cert=/ca.pem,ssl_wbuf_size=32,ssl_session_cache,"
+                     "ssl_kernel_tls,ssl_min_version=3"},
+                    &options)
+                  .ok());
+  EXPECT_TRUE(options.ssl_enabled);
+  EXPECT_EQ(options.tls.chain_cert, "/c.pem");
+  EXPECT_EQ(options.tls.key, "/k.pem");
+  EXPECT_EQ(options.tls.verify_mode, 3);  // SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+  EXPECT_EQ(options.tls.keyformat, 2);
+  EXPECT_EQ(options.tls.ciphers, "HIGH");
+  EXPECT_EQ(options.tls.ca_cert, "/ca.pem");
+  EXPECT_EQ(options.tls.wbuf_size, 32u << 10);
+  EXPECT_TRUE(options.tls.session_cache);
+  EXPECT_TRUE(options.tls.kernel_tls);
+  EXPECT_EQ(options.tls.min_version, 0x0304);  // TLS1_3_VERSION
+  EXPECT_TRUE(Parse({"--enable-ssl"}, &options).ok());
+  EXPECT_EQ(ErrorOf({"-o", "ssl_chain_cert"}), "Missing ssl_chain_cert argument");
+  EXPECT_EQ(ErrorOf({"-o", "ssl_verify_mode=x"}), "could not parse argument to ssl_verify_mode");
+  EXPECT_EQ(ErrorOf({"-o", "ssl_verify_mode=4"}),
+            "Invalid ssl_verify_mode. Use help to see valid options.");
+  EXPECT_EQ(ErrorOf({"-o", "ssl_min_version=5"}),
+            "Invalid ssl_min_version. Use help to see valid options.");
+  EXPECT_EQ(ErrorOf({"-o", "ssl_wbuf_size=abc"}), "could not parse argument to ssl_wbuf_size");
+  EXPECT_EQ(ErrorOf({"-o", "ssl_keyformat=pem"}), "could not parse argument to ssl_keyformat");
 }
 
 TEST(OptionsTest, SlabChunkMaxFollowsMemcachedsDefaults) {

@@ -44,6 +44,31 @@ int64_t ClientLimit(int max_connections, int threads, size_t listeners, size_t u
   return max_connections - 1 - own;
 }
 
+// memcached's -l prefixes, notls:, btls: and mtls:, taken off *entry; valid with -Z only, and
+// refused otherwise in memcached's words (its own misspelling for mtls included).
+Status TakeTlsPrefix(const Options& options, std::string_view* entry, net::TlsMode* mode) {
+  struct Prefix {
+    std::string_view text;
+    net::TlsMode mode;
+    std::string_view name;  // as memcached's message names it
+  };
+  static constexpr Prefix kPrefixes[] = {{"notls:", net::TlsMode::kOff, "notls"},
+                                         {"btls:", net::TlsMode::kNoPeer, "btls"},
+                                         {"mtls:", net::TlsMode::kPeer, "otls"}};
+  *mode = net::TlsMode::kConfigured;
+  for (const Prefix& prefix : kPrefixes) {
+    if (!entry->starts_with(prefix.text)) continue;
+    if (!options.ssl_enabled) {
+      return Status::Error("'" + std::string(prefix.name) +
+                           "' option is valid only when SSL is enabled");
+    }
+    *mode = prefix.mode;
+    entry->remove_prefix(prefix.text.size());
+    break;
+  }
+  return Status::Ok();
+}
+
 // The sockets -s, -l and -p ask for: a unix socket alone, as memcached, or TCP.
 Status OpenListeners(const Options& options,
                      std::vector<std::unique_ptr<net::Listener>>* listeners) {
@@ -53,12 +78,17 @@ Status OpenListeners(const Options& options,
   }
   if (options.listen.empty())
     return net::Listener::Open("", options.port, options.backlog, listeners);
-  for (const std::string& entry : options.listen) {
+  for (const std::string& listen : options.listen) {
+    std::string_view entry = listen;
+    net::TlsMode mode = net::TlsMode::kConfigured;
     std::string host;
     uint16_t port = 0;
-    Status status = net::ParseListenAddress(entry, options.port, &host, &port);
+    const size_t first = listeners->size();
+    Status status = TakeTlsPrefix(options, &entry, &mode);
+    if (status.ok()) status = net::ParseListenAddress(entry, options.port, &host, &port);
     if (status.ok()) status = net::Listener::Open(host, port, options.backlog, listeners);
     if (!status.ok()) return status;
+    for (size_t i = first; i < listeners->size(); ++i) (*listeners)[i]->set_tls_mode(mode);
   }
   return Status::Ok();
 }
@@ -68,10 +98,13 @@ Status OpenUdpSockets(const Options& options, std::vector<int>* fds) {
   if (options.udp_port == 0 || !options.socket_path.empty()) return Status::Ok();
   const auto port = static_cast<uint16_t>(options.udp_port);
   if (options.listen.empty()) return net::OpenUdpSockets("", port, fds);
-  for (const std::string& entry : options.listen) {
+  for (const std::string& listen : options.listen) {
+    std::string_view entry = listen;
+    net::TlsMode plain = net::TlsMode::kOff;  // UDP is plain whatever the prefix says
     std::string host;
     uint16_t ignored = 0;
-    Status status = net::ParseListenAddress(entry, port, &host, &ignored);
+    Status status = TakeTlsPrefix(options, &entry, &plain);
+    if (status.ok()) status = net::ParseListenAddress(entry, port, &host, &ignored);
     if (status.ok()) status = net::OpenUdpSockets(host, port, fds);
     if (!status.ok()) return status;
   }
@@ -107,7 +140,9 @@ class Server::SignalReader final : public net::EventLoop::Handler {
     // What memcached 1.6.45 does and says for each.
     switch (info.ssi_signo) {
       case SIGHUP:
-        // memcached reloads its TLS certificates; mnemod has none, and keeps serving.
+        // memcached reloads its TLS certificates, and keeps serving; mnemod also reads its node
+        // list again.
+        server_.ReloadTls();
         server_.ReloadNodeList();
         return;
       case SIGUSR1:
@@ -227,6 +262,9 @@ Status Server::Run() {
   context_->flash = flash_.get();
   context_->replication = replication_.get();
   if (replication_ != nullptr) status = replication_->Start();
+  context_->tls = tls_.get();
+  context_->tls_sessions =
+      tls_ != nullptr && options_.socket_path.empty();  // -s: plain, as memcached
   context_->request_shutdown = [this](bool graceful) { RequestShutdown(graceful); };
   context_->stats.Register(&stats_);
   for (int i = 0; i < options_.threads; ++i) {
@@ -329,6 +367,15 @@ void Server::ReloadNodeList() {
   MNEMO_LOG(1, "SIGHUP: read the node list %s again\n", options_.cluster_file.c_str());
 }
 
+void Server::ReloadTls() {
+  if (tls_ == nullptr) return;
+  const Status status = tls_->Reload();
+  if (!status.ok()) {
+    std::fprintf(stderr, "Could not reload TLS certificates on SIGHUP: %s\n",
+                 status.message().c_str());
+  }
+}
+
 void Server::AcceptFrom(net::Listener& listener) {
   for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
     int fd = -1;
@@ -354,7 +401,7 @@ void Server::AcceptFrom(net::Listener& listener) {
     }
     context_->curr_connections.fetch_add(1, std::memory_order_relaxed);
     stats_.Add(Stat::kTotalConnections);
-    workers_[next_worker_]->Adopt(fd);
+    workers_[next_worker_]->Adopt(fd, listener.tls_mode());
     next_worker_ = (next_worker_ + 1) % workers_.size();
   }
 }

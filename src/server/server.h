@@ -34,6 +34,7 @@
 #include "flash/flash_space.h"
 #include "net/event_loop.h"
 #include "net/listener.h"
+#include "net/tls_context.h"
 #include "replication/replication.h"
 #include "server/connection_registry.h"
 #include "server/metrics_endpoint.h"
@@ -57,6 +58,11 @@ class Server final : private net::EventLoop::Observer {
   // cannot be opened or sized or the ext_* options are inconsistent. Does nothing without
   // ext_path.
   Status OpenFlash();
+
+  // -Z: every TCP connection speaks TLS with `tls`'s certificates. REQUIRES: before Run().
+  void SetTls(std::unique_ptr<net::TlsContext> tls) { tls_ = std::move(tls); }
+  // SIGHUP: reloads the certificates, if TLS is on; says why it could not.
+  void ReloadTls();
 
   // Creates the cache and the workers and serves until stopped. SIGINT, SIGTERM, SIGHUP and
   // SIGUSR1 are blocked in every thread the server starts and read from a signalfd on the main
@@ -95,6 +101,7 @@ class Server final : private net::EventLoop::Observer {
   std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
   // -o cluster_file; null without it. Outlives the cache, whose observer it is.
   std::unique_ptr<replication::Replication> replication_;
+  std::unique_ptr<net::TlsContext> tls_;  // -Z; null without it
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::unique_ptr<MetricsEndpoint> metrics_;  // -o metrics_port; null without it

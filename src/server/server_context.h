@@ -11,9 +11,11 @@
 #include <functional>
 #include <vector>
 
+#include "base/clock.h"
 #include "flash/flash_space.h"
 #include "net/buffer_pool.h"
 #include "net/memory_budget.h"
+#include "net/tls_context.h"
 #include "replication/replication.h"
 #include "server/connection_registry.h"
 #include "server/maintenance_commands.h"
@@ -43,6 +45,7 @@ struct ServerContext {
     snapshot.oldest_live = oldest_live.load(std::memory_order_relaxed);
     snapshot.detail_enabled = prefix_stats.enabled();
     if (replication != nullptr) snapshot.replication = replication->Stats();
+    if (tls != nullptr) snapshot.tls_cert_age = MonotonicSeconds() - tls->last_refresh();
     for (const net::BufferPool* pool : buffer_pools) {
       snapshot.conn_buffers += pool->blocks() + pool->heap_blocks();
       snapshot.conn_buffer_bytes += pool->blocks() * pool->block_size() + pool->heap_bytes();
@@ -72,6 +75,10 @@ struct ServerContext {
   // With -o cluster_file: replication's both sides (replication/replication.h), owned by the
   // Server; null without a node list.
   replication::Replication* replication = nullptr;
+  // -Z's certificates and settings, or null without -Z; owned by the Server. Its TCP connections
+  // speak TLS (tls_sessions); refresh_certs reloads it.
+  net::TlsContext* tls = nullptr;
+  bool tls_sessions = false;  // -Z and TCP listeners: every accepted connection speaks TLS
   // Accepted connections not yet closed. The listener adds before handing a connection over, so
   // the -c check never lets more through than the limit.
   std::atomic<int64_t> curr_connections{0};

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/logging.h"
@@ -26,7 +28,15 @@ Session::Session(int fd, const SessionServices& services)
   }
 }
 
-Status Session::Open() {
+Status Session::Open(net::TlsMode tls_mode) {
+  if (services_.tls != nullptr && tls_mode != net::TlsMode::kOff) {
+    std::unique_ptr<net::TlsStream> stream = services_.tls->NewStream(conn_.fd(), tls_mode);
+    if (stream == nullptr) {
+      closed_ = true;
+      return Status::Error("Failed to created the SSL object");  // memcached's words
+    }
+    conn_.SetTls(std::move(stream), services_.tls_write_buffer);
+  }
   Status status =
       services_.loop.AddEdgeTriggered(conn_.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
   if (!status.ok()) {
@@ -42,6 +52,8 @@ void Session::OnEvents(uint32_t events) {
   if (closed_) return;  // closed earlier in this round; its events were already collected
   // A new event, unless the session yielded and waits to be driven again (Resume).
   if (!yielded) requests_left_ = services_.reqs_per_event;
+  if (conn_.tls() != nullptr) [[unlikely]]
+    events = TlsEvents(events);
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_ = true;
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) hung_up_ = true;
   if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) write_blocked_ = false;
@@ -120,6 +132,9 @@ void Session::Drive() {
     uint64_t bytes = 0;
     const net::Connection::ReadStatus status = conn_.Read(&bytes, input_wanted_);
     services_.stats.Add(Stat::kBytesRead, bytes);
+    if (conn_.tls() != nullptr) [[unlikely]] {
+      services_.stats.Add(Stat::kSslNewSessions, conn_.tls()->TakeNewSessions());
+    }
     if (bytes != 0) {
       last_progress_ = MonotonicSeconds();
       requests_left_ = services_.reqs_per_event;  // memcached reads at the start of an event
@@ -135,6 +150,7 @@ void Session::Drive() {
         eof_ = true;  // what was read before it has run; a partial command is dropped
         break;
       case net::Connection::ReadStatus::kError:
+        if (conn_.tls() != nullptr) CountTlsFailure();
         Close();
         return;
     }
@@ -411,6 +427,7 @@ bool Session::Flush() {
       write_blocked_ = true;
       break;
     case net::Connection::FlushStatus::kError:
+      if (conn_.tls() != nullptr) CountTlsFailure();
       Close();
       return false;
   }
@@ -419,6 +436,28 @@ bool Session::Flush() {
 
 bool Session::OutputOverBudget() const {
   return conn_.output().size() > services_.pool.block_size() && services_.pool.budget().exhausted();
+}
+
+uint32_t Session::TlsEvents(uint32_t events) const {
+  const net::TlsStream& tls = *conn_.tls();
+  if ((events & EPOLLOUT) != 0 && tls.read_needs_writable()) events |= EPOLLIN;
+  if ((events & EPOLLIN) != 0 && tls.write_needs_readable()) events |= EPOLLOUT;
+  return events;
+}
+
+void Session::CountTlsFailure() {
+  switch (conn_.tls_failure()) {
+    case net::TlsStream::Result::kHandshakeError:
+      services_.stats.Add(Stat::kSslHandshakeErrors);
+      MNEMO_LOG(1, "%d: TLS handshake failed: %s\n", conn_.fd(), conn_.tls()->last_error());
+      return;
+    case net::TlsStream::Result::kProtocolError:
+      services_.stats.Add(Stat::kSslProtoErrors);
+      MNEMO_LOG(1, "%d: TLS error: %s\n", conn_.fd(), conn_.tls()->last_error());
+      return;
+    default:
+      return;  // the socket failed, or memory ran out: not TLS's doing
+  }
 }
 
 void Session::WaitForMemory() {

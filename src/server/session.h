@@ -41,6 +41,10 @@
 // the key that waited, once they are read; meanwhile it runs nothing and reads nothing, and its
 // worker serves the other connections. Pipelined commands behind it keep their order.
 //
+// With -Z the connection speaks TLS (net::Connection::SetTls): the handshake runs inside its first
+// reads, the session sees only decrypted bytes, and a connection whose handshake or records fail
+// is closed and counted (ssl_handshake_errors, ssl_proto_errors) without touching any other.
+//
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
 //      until the command finishes, so the views in cmd_ stay valid.
@@ -52,10 +56,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "net/buffer_pool.h"
 #include "net/connection.h"
 #include "net/event_loop.h"
+#include "net/tls_context.h"
 #include "protocol/ascii_parser.h"
 #include "protocol/binary_parser.h"
 #include "protocol/command.h"
@@ -106,6 +112,10 @@ struct SessionServices {
   std::optional<protocol::WireProtocol> binding_protocol;
   // With a node list (-o cluster_file): takes peers' replication links (mn_peer). Null without.
   replication::Replication* replication = nullptr;
+  // -Z: every connection speaks TLS made from this context, encrypting its output in the worker's
+  // tls_write_buffer (ssl_wbuf_size); null: plain.
+  net::TlsContext* tls = nullptr;
+  std::span<char> tls_write_buffer;
 };
 
 class Session final : public net::EventLoop::Handler {
@@ -117,8 +127,9 @@ class Session final : public net::EventLoop::Handler {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Registers with the event loop and the connection registry.
-  Status Open();
+  // Registers with the event loop and the connection registry. With -Z (services.tls), the
+  // connection speaks TLS unless `tls_mode` is kOff (its listener's -l prefix).
+  Status Open(net::TlsMode tls_mode = net::TlsMode::kConfigured);
 
   void OnEvents(uint32_t events) override;
   // Continues after a yield or a wait for memory.
@@ -198,6 +209,12 @@ class Session final : public net::EventLoop::Handler {
   bool OutputOverBudget() const;
   // Stops until connection memory frees up.
   void WaitForMemory();
+  // TLS: the socket edges that let a stalled direction go on (a read that must send, a write
+  // that must receive), added to `events`.
+  uint32_t TlsEvents(uint32_t events) const;
+  // TLS: counts why the connection's last read or send failed (ssl_handshake_errors,
+  // ssl_proto_errors), and says it under -v.
+  void CountTlsFailure();
   void PublishState();
   // -vv: prints the command line at the front of `input`, as memcached does.
   void LogCommandLine(std::string_view input) const;

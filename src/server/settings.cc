@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cluster/replica_placement.h"
+#include "net/tls_context.h"
 #include "protocol/negotiation.h"
 #include "server/option_values.h"
 
@@ -201,6 +202,18 @@ Status Flag(bool* field, bool value) {
 }
 
 Status Ignore(std::string_view, Options*) { return Status::Ok(); }
+
+Status SetText(std::string_view value, std::string* field) {
+  *field = std::string(value);
+  return Status::Ok();
+}
+// memcached prints an unset path as "%s" of NULL, or as the word NULL.
+std::string NullIfEmpty(const std::string& value, std::string_view null) {
+  return value.empty() ? std::string(null) : value;
+}
+// memcached takes any ssl_wbuf_size, 0 (which sends nothing, ever) and sizes that wrap around
+// 32 bits included; mnemod refuses those.
+constexpr uint32_t kTlsWbufMaxKilobytes = UINT32_MAX >> 10;
 
 using O = const Options&;
 using R = const RuntimeSettings&;
@@ -797,6 +810,74 @@ const Setting kSettings[] = {
      {},
      "memcached's extstore: kept, no effect yet",
      false},
+    // memcached's TLS (-Z), in its order. The files are read at start (net/tls_context.h).
+    Line(
+        "ssl_enabled", [](O o, R) { return YesNo(o.ssl_enabled); },
+        "-Z: every TCP listener speaks TLS"),
+    {"ssl_chain_cert", [](O o, R) { return NullIfEmpty(o.tls.chain_cert, "(null)"); },
+     "ssl_chain_cert", true,
+     [](std::string_view v, Options* o) { return SetText(v, &o->tls.chain_cert); }, {},
+     "certificate chain file in PEM format", true},
+    {"ssl_key", [](O o, R) { return NullIfEmpty(o.tls.key, "(null)"); }, "ssl_key", true,
+     [](std::string_view v, Options* o) { return SetText(v, &o->tls.key); }, {},
+     "private key, if not part of the ssl_chain_cert", true},
+    {"ssl_verify_mode", [](O o, R) { return Number(o.tls.verify_mode); }, "ssl_verify_mode", true,
+     [](std::string_view v, Options* o) {
+       int mode = 0;
+       if (!ParseInt(v, &mode)) return Status::Error("could not parse argument to ssl_verify_mode");
+       if (!o->tls.SetVerifyMode(mode)) {
+         return Status::Error("Invalid ssl_verify_mode. Use help to see valid options.");
+       }
+       return Status::Ok();
+     },
+     "0",
+     "peer certificate verification mode: 0 (none), 1 (request), 2 (require) or 3 (once)",
+     true},
+    {"ssl_keyformat", [](O o, R) { return Number(o.tls.keyformat); }, "ssl_keyformat", true,
+     [](std::string_view v, Options* o) {
+       if (!ParseInt(v, &o->tls.keyformat)) {
+         return Status::Error("could not parse argument to ssl_keyformat");
+       }
+       return Status::Ok();
+     },
+     "1", "private key format: OpenSSL's SSL_FILETYPE_PEM (1) or SSL_FILETYPE_ASN1 (2)", true},
+    {"ssl_ciphers", [](O o, R) { return NullIfEmpty(o.tls.ciphers, "NULL"); }, "ssl_ciphers",
+     true, [](std::string_view v, Options* o) { return SetText(v, &o->tls.ciphers); }, {},
+     "cipher list to use (TLS 1.2 and below)", true},
+    {"ssl_ca_cert", [](O o, R) { return NullIfEmpty(o.tls.ca_cert, "NULL"); }, "ssl_ca_cert", true,
+     [](std::string_view v, Options* o) { return SetText(v, &o->tls.ca_cert); }, {},
+     "PEM file of the CAs whose client certificates are accepted", true},
+    {"ssl_wbuf_size", [](O o, R) { return Number(o.tls.wbuf_size); }, "ssl_wbuf_size", true,
+     [](std::string_view v, Options* o) {
+       uint32_t kilobytes = 0;
+       if (!MemcachedStrtoul(v, &kilobytes)) {
+         return Status::Error("could not parse argument to ssl_wbuf_size");
+       }
+       if (kilobytes == 0 || kilobytes > kTlsWbufMaxKilobytes) {
+         return Status::Error("ssl_wbuf_size must be between 1 and " +
+                              std::to_string(kTlsWbufMaxKilobytes) + " (kilobytes)");
+       }
+       o->tls.wbuf_size = kilobytes << 10;
+       return Status::Ok();
+     },
+     "16", "kilobytes of a worker's TLS write buffer: the most one TLS write sends", true},
+    {"ssl_session_cache", [](O o, R) { return YesNo(o.tls.session_cache); }, "ssl_session_cache",
+     false, [](std::string_view, Options* o) { return Flag(&o->tls.session_cache, true); }, {},
+     "server-side TLS session cache, for session resumption", true},
+    {"ssl_kernel_tls", [](O o, R) { return YesNo(o.tls.kernel_tls); }, "ssl_kernel_tls", false,
+     [](std::string_view, Options* o) { return Flag(&o->tls.kernel_tls, true); }, {},
+     "kernel TLS offload, where OpenSSL and the kernel support it", true},
+    {"ssl_min_version", [](O o, R) { return std::string(net::TlsVersionName(o.tls.min_version)); },
+     "ssl_min_version", true,
+     [](std::string_view v, Options* o) {
+       int version = 0;
+       if (!ParseInt(v, &version)) return Status::Error("could not parse argument to ssl_min_version");
+       if (!o->tls.SetMinVersion(version)) {
+         return Status::Error("Invalid ssl_min_version. Use help to see valid options.");
+       }
+       return Status::Ok();
+     },
+     "2", "minimum TLS version: 0 (1.0), 1 (1.1), 2 (1.2) or 3 (1.3)", true},
     Line(
         "num_napi_ids", [](O o, R) { return Number(o.napi_ids); },
         "-N, accepted for compatibility: connections go to threads round robin"),
@@ -1039,11 +1120,6 @@ Status ParseSuboptions(std::string_view list, Options* options) {
     const std::string_view name = item.substr(0, equals);
     const std::string_view value =
         equals == std::string_view::npos ? std::string_view() : item.substr(equals + 1);
-    // memcached's TLS options: its issue is still open.
-    if (name.starts_with("ssl_")) {
-      NoteIgnored("-o " + std::string(name), "TLS is not supported yet");
-      continue;
-    }
     const Setting* found = nullptr;
     for (const Setting& setting : kSettings) {
       if (setting.parse != nullptr && setting.option == name) found = &setting;
@@ -1056,7 +1132,8 @@ Status ParseSuboptions(std::string_view list, Options* options) {
       if (name == "ext_path") {
         return Status::Error("missing argument to ext_path, ie: ext_path=/d/file:5G");
       }
-      if (name.starts_with("ext_") || name == "slab_automove_freeratio") {
+      if (name.starts_with("ext_") || name.starts_with("ssl_") ||
+          name == "slab_automove_freeratio") {
         return Status::Error("Missing " + std::string(name) + " argument");
       }
       return Status::Error("Missing argument for " + std::string(name));

@@ -28,10 +28,12 @@ class StatWriter {
     *out_ += "\r\n";
   }
   // The format follows the type: an integer in decimal, text as it is, a timeval as
-  // seconds.microseconds.
+  // seconds.microseconds; an empty optional is no line at all.
   template <typename T>
   void Value(std::string_view name, const T& value) {
-    if constexpr (std::is_same_v<T, timeval>) {
+    if constexpr (requires { value.has_value(); }) {
+      if (value.has_value()) Value(name, *value);
+    } else if constexpr (std::is_same_v<T, timeval>) {
       Seconds(name, value);
     } else if constexpr (std::is_integral_v<T>) {
       static_assert(!std::is_same_v<T, bool>, "say how a bool reads");

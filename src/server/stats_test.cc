@@ -24,20 +24,24 @@ std::vector<std::string> GeneralStatNames(const Options& options, bool flash = f
   std::string text;
   StatsSnapshot snapshot;
   if (flash) snapshot.cache.extstore_limit_maxbytes = 64 << 20;
+  if (options.ssl_enabled) snapshot.tls_cert_age = 0;  // as ServerContext::Snapshot with -Z
   AppendGeneralStats(options, snapshot, &text);
   return NamesOf(text);
 }
 
-// The lines shown only with some options: idle_kicks, and the flash tier's.
+// The lines shown only with some options: idle_kicks, the flash tier's and TLS's.
 size_t Conditional(const std::vector<std::string>& names) {
   return static_cast<size_t>(std::count_if(names.begin(), names.end(), [](const std::string& n) {
-    return n == "idle_kicks" || n.find("extstore") != std::string::npos;
+    return n == "idle_kicks" || n.find("extstore") != std::string::npos || n.starts_with("ssl_") ||
+           n == "time_since_server_cert_refresh";
   }));
 }
 
 TEST(StatsTest, TheOutputIsTheDeclaredListInItsOrder) {
   Options options;
-  options.idle_timeout = 1;  // shows idle_kicks
+  options.idle_timeout = 1;          // shows idle_kicks
+  options.ssl_enabled = true;        // shows the ssl_ lines
+  options.tls.session_cache = true;  // and ssl_new_sessions
   std::vector<std::string> declared;
   for (const MetricInfo& info : GeneralStatsInfo()) declared.emplace_back(info.name);
   EXPECT_EQ(GeneralStatNames(options, /*flash=*/true), declared);
@@ -50,7 +54,24 @@ TEST(StatsTest, ConditionalLinesAreShownOnlyWithTheirOptionsAsInMemcached) {
   std::vector<std::string> declared;
   for (const MetricInfo& info : GeneralStatsInfo()) declared.emplace_back(info.name);
   EXPECT_EQ(names.size() + Conditional(declared), declared.size());
-  EXPECT_EQ(Conditional(GeneralStatNames(options, /*flash=*/true)), Conditional(declared) - 1);
+  EXPECT_EQ(Conditional(GeneralStatNames(options, /*flash=*/true)), Conditional(declared) - 5);
+}
+
+// memcached 1.6.45's ssl_ lines: with -Z, ssl_new_sessions only with ssl_session_cache.
+TEST(StatsTest, TlsLinesShowWithTlsAsInMemcached) {
+  Options options;
+  options.ssl_enabled = true;
+  std::vector<std::string> names = GeneralStatNames(options);
+  const std::vector<std::string> tls = {"ssl_handshake_errors", "ssl_proto_errors",
+                                        "time_since_server_cert_refresh"};
+  // After memcached's lines, before mnemo's own replication lines.
+  const auto first = std::find(names.begin(), names.end(), tls.front());
+  ASSERT_LE(first + 3, names.end());
+  EXPECT_EQ(std::vector<std::string>(first, first + 3), tls);
+  EXPECT_TRUE(first + 3 == names.end() || (first + 3)->starts_with("repl_")) << *(first + 3);
+  options.tls.session_cache = true;
+  names = GeneralStatNames(options);
+  EXPECT_EQ(*(std::find(names.begin(), names.end(), tls.front()) - 1), "ssl_new_sessions");
 }
 
 TEST(StatsTest, EveryLineIsNamedOnceAndDescribedOnOneLine) {

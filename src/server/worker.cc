@@ -43,10 +43,10 @@ Status Worker::Start() {
   return Status::Ok();
 }
 
-void Worker::Adopt(int fd) {
+void Worker::Adopt(int fd, net::TlsMode tls_mode) {
   {
     MutexLock lock(pending_mu_);
-    pending_.push_back(fd);
+    pending_.push_back(Pending{fd, tls_mode});
   }
   loop_->Wake();
 }
@@ -75,6 +75,12 @@ void Worker::Run() {
   services_ = std::make_unique<SessionServices>(SessionServices{
       pool_, *loop_, dispatcher, binary_dispatcher, stats_, server_.connections, *this, limits,
       server_.options.reqs_per_event, server_.options.binding_protocol, server_.replication});
+  if (server_.tls_sessions) {
+    // memcached's per-thread ssl_wbuf: a TLS write encrypts at most this much at once.
+    tls_write_buffer_.resize(server_.options.tls.wbuf_size);
+    services_->tls = server_.tls;
+    services_->tls_write_buffer = tls_write_buffer_;
+  }
 
   for (const int fd : udp_fds_) {
     udp_endpoints_.push_back(std::make_unique<UdpEndpoint>(fd, pool_, dispatcher, binary_dispatcher,
@@ -95,8 +101,8 @@ void Worker::Run() {
   // Stopping: connections still waiting for adoption are closed unserved, the rest closed as is.
   {
     MutexLock lock(pending_mu_);
-    for (const int fd : pending_) {
-      close(fd);
+    for (const Pending& pending : pending_) {
+      close(pending.fd);
       server_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
     }
     pending_.clear();
@@ -115,14 +121,14 @@ void Worker::Run() {
 }
 
 void Worker::TakePendingConnections() {
-  std::vector<int> fds;
+  std::vector<Pending> adopted;
   {
     MutexLock lock(pending_mu_);
-    fds.swap(pending_);
+    adopted.swap(pending_);
   }
-  for (const int fd : fds) {
-    auto session = std::make_unique<Session>(fd, *services_);
-    const Status status = session->Open();
+  for (const Pending& pending : adopted) {
+    auto session = std::make_unique<Session>(pending.fd, *services_);
+    const Status status = session->Open(pending.tls_mode);
     if (!status.ok()) {
       MNEMO_LOG(0, "mnemod: cannot serve a new connection: %s\n", status.message().c_str());
       server_.curr_connections.fetch_sub(1, std::memory_order_relaxed);

@@ -60,8 +60,9 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   // Gives the worker a UDP socket (-U) to serve; it owns the descriptor from now on.
   // REQUIRES: called before Start().
   void AddUdpSocket(int fd) { udp_fds_.push_back(fd); }
-  // Hands over an accepted, non-blocking connection; the worker owns it from now on.
-  void Adopt(int fd) EXCLUDES(pending_mu_);
+  // Hands over an accepted, non-blocking connection, which speaks TLS as `tls_mode` says (with
+  // -Z); the worker owns it from now on.
+  void Adopt(int fd, net::TlsMode tls_mode = net::TlsMode::kConfigured) EXCLUDES(pending_mu_);
   // Wakes the loop if connections wait for memory, to resume them if the budget has room.
   void WakeIfWaitingForMemory();
   void Stop();
@@ -117,12 +118,17 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   std::atomic<bool> has_waiting_{false};  // waiting_ is not empty; written by the worker only
 
   Mutex pending_mu_;
-  std::vector<int> pending_ GUARDED_BY(pending_mu_);
+  struct Pending {
+    int fd;
+    net::TlsMode tls_mode;
+  };
+  std::vector<Pending> pending_ GUARDED_BY(pending_mu_);
 
   // Worker-thread state, created when the thread starts.
   storage::Cache::Context* cache_context_ = nullptr;
   net::BufferPool pool_;
   std::unique_ptr<SessionServices> services_;
+  std::vector<char> tls_write_buffer_;  // with -Z: every TLS session's Flush encrypts here
   std::vector<std::unique_ptr<Session>> sessions_;
   std::vector<Session*> yielded_;
   std::vector<Session*> resuming_;  // yielded_ of the previous round, being driven again

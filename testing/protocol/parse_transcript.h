@@ -106,6 +106,8 @@ inline std::string_view CommandTypeName(CommandType type) {
       return "lru";
     case CommandType::kMnPeer:
       return "mn_peer";
+    case CommandType::kRefreshCerts:
+      return "refresh_certs";
   }
   return "?";
 }
