@@ -46,6 +46,22 @@ summary() {
 }
 trap summary EXIT
 
+# What the integration suite's pytest runs said, from the log of the ctest run just made (`$1`, its
+# build directory): every skipped test with its reason, then the counts over all files.
+pytest_counts() {
+  awk '
+    / Testing: / { file = $3 }
+    /^SKIPPED \[/ { print "  skipped in " file ": " $0 }
+    /^(=+ )?[0-9]+ (passed|failed|skipped|deselected|xfailed|error)/ {
+      for (i = 1; i < NF; ++i) if ($i ~ /^[0-9]+$/) { kind = $(i + 1); sub(/,$/, "", kind); n[kind] += $i }
+    }
+    END {
+      line = ""
+      for (kind in n) line = line sprintf("%s%d %s", line == "" ? "" : ", ", n[kind], kind)
+      if (line != "") print "  integration tests: " line
+    }' "$1/Testing/Temporary/LastTest.log"
+}
+
 begin "install dependencies"
 ./scripts/install-deps.sh
 passed
@@ -57,6 +73,8 @@ MNEMO_REFERENCE=$(./scripts/reference-memcached.sh)
 export MNEMO_REFERENCE
 passed
 
+# The sanitizer presets compile with -g1 (line tables: enough for their stack traces, and builds
+# a good deal shorter than -g).
 for preset in release asan; do
   begin "build ($preset)"
   cmake --preset "$preset"
@@ -66,6 +84,7 @@ for preset in release asan; do
   soak_seconds=60
   if [[ $preset == asan ]]; then soak_seconds=30; fi
   MNEMO_SOAK_SECONDS=${MNEMO_SOAK_SECONDS:-$soak_seconds} ctest --preset "$preset"
+  pytest_counts "$(if [[ $preset == release ]]; then echo build; else echo "build-$preset"; fi)"
   passed
 done
 
@@ -82,7 +101,10 @@ passed
 
 begin "build (tsan)"
 cmake --preset tsan
-cmake --build --preset tsan -j "$jobs"
+# Only what the concurrency tests run: their unit tests (named as their targets) and the programs
+# the integration tests start.
+mapfile -t tsan_targets < <(ctest --preset tsan -N | sed -n 's/^ *Test *#[0-9]*: \([A-Za-z0-9_]*\)$/\1/p')
+cmake --build --preset tsan -j "$jobs" --target mnemod mnemo-bench mnemo-ring "${tsan_targets[@]}"
 passed
 begin "concurrency tests (tsan)"
 # Without address-space randomisation: TSan's fixed shadow layout fails on kernels that

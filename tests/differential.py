@@ -580,7 +580,11 @@ def run_seeds(args, compare_stream):
     `args`, each server started afresh and stopped after; prints every difference and every
     complaint of a stopped server, and returns the exit status."""
     failures = 0
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
+    for done, seed in enumerate(range(args.first_seed, args.first_seed + args.seeds)):
+        # Progress on stderr, one line rewritten in place on a terminal.
+        end = "\r" if sys.stderr.isatty() else "\n"
+        print("seed %d (%d of %d), %d differing so far" % (seed, done + 1, args.seeds, failures),
+              end=end, file=sys.stderr, flush=True)
         servers = []
 
         def starter(binary):

@@ -9,7 +9,6 @@
 namespace mnemo::cluster {
 namespace {
 
-constexpr uint32_t kPointsPerServer = 160;
 constexpr uint32_t kPointsPerDigest = 4;
 
 // Word `index` (0..3) of an MD5 digest, little endian.
@@ -18,17 +17,21 @@ uint32_t DigestWord(const Md5Digest& digest, int index) {
   return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
 }
 
+}  // namespace
+
 // libmemcached and twemproxy compute a server's share in single precision; doing the same in
 // double would round differently for some weights (1/6 * 40 * 3 is 20.0000006f, which floors to
 // 20) and move whole groups of points.
-uint32_t PointsFor(uint32_t weight, uint64_t total_weight, size_t servers) {
+uint32_t KetamaPoints(uint32_t weight, uint64_t total_weight, size_t servers) {
   const float share = static_cast<float>(weight) / static_cast<float>(total_weight);
-  float groups = share * static_cast<float>(kPointsPerServer);
+  float groups = share * static_cast<float>(kKetamaPointsPerServer);
   groups = groups / static_cast<float>(kPointsPerDigest);
   groups = groups * static_cast<float>(servers);
   const double nudged = static_cast<double>(groups) + 0.0000000001;
   return static_cast<uint32_t>(std::floor(static_cast<float>(nudged))) * kPointsPerDigest;
 }
+
+namespace {
 
 std::vector<KetamaServer> NamedServers(const std::vector<ServerAddress>& servers) {
   std::vector<KetamaServer> named;
@@ -68,7 +71,7 @@ KetamaRing::KetamaRing(const std::vector<KetamaServer>& servers) {
   for (size_t i = 0; i < servers.size(); ++i) {
     const std::string prefix = servers[i].name + "-";
     const uint32_t digests =
-        PointsFor(servers[i].weight, total_weight, servers.size()) / kPointsPerDigest;
+        KetamaPoints(servers[i].weight, total_weight, servers.size()) / kPointsPerDigest;
     for (uint32_t d = 0; d < digests; ++d) {
       const Md5Digest digest = Md5(prefix + std::to_string(d));
       for (int w = 0; w < static_cast<int>(kPointsPerDigest); ++w) {
@@ -84,13 +87,7 @@ KetamaRing::KetamaRing(const std::vector<KetamaServer>& servers) {
 KetamaRing::KetamaRing(const std::vector<ServerAddress>& servers)
     : KetamaRing(NamedServers(servers)) {}
 
-size_t KetamaRing::ServerFor(std::string_view key) const {
-  const uint32_t hash = DigestWord(Md5(key), 0);
-  auto it = std::lower_bound(points_.begin(), points_.end(), hash,
-                             [](const Point& p, uint32_t h) { return p.value < h; });
-  if (it == points_.end()) it = points_.begin();
-  return it->server;
-}
+uint32_t KetamaRing::KeyHash(std::string_view key) { return DigestWord(Md5(key), 0); }
 
 size_t KetamaRing::PointsOf(size_t index) const {
   return static_cast<size_t>(std::count_if(points_.begin(), points_.end(),

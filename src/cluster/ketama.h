@@ -23,6 +23,7 @@
 // Thread safety: immutable after construction; ServerFor may be called from any thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -51,6 +52,13 @@ std::string KetamaName(const ServerAddress& server);
 // libmemcached does, "host[:port[:weight]]"; without a name, the server is named by KetamaName.
 Status ParseKetamaServer(std::string_view text, KetamaServer* out);
 
+// Points a server gets on a ring of servers of equal weight.
+inline constexpr uint32_t kKetamaPointsPerServer = 160;
+
+// How many points a server of `weight` gets on a ring of `servers` servers weighing
+// `total_weight` in all, computed as libmemcached and twemproxy do.
+uint32_t KetamaPoints(uint32_t weight, uint64_t total_weight, size_t servers);
+
 class KetamaRing {
  public:
   // REQUIRES: `servers` is not empty; no weight is 0.
@@ -59,7 +67,19 @@ class KetamaRing {
   explicit KetamaRing(const std::vector<ServerAddress>& servers);
 
   // The index of the server that owns `key`.
-  size_t ServerFor(std::string_view key) const;
+  size_t ServerFor(std::string_view key) const { return ServerForHash(KeyHash(key)); }
+
+  // A key's place on the ring: the first little-endian word of its MD5.
+  static uint32_t KeyHash(std::string_view key);
+  // The server of the first point at or after `hash`, wrapping past the top.
+  size_t ServerForHash(uint32_t hash) const {
+    return ServerForHash(hash, [](size_t) { return false; });
+  }
+  // The same, passing over the points of every server for which skip(index) is true. The ring
+  // without those servers is this one if it gives every other server as many points as this one
+  // does (KetamaPoints; true of equal weights), and only then. REQUIRES: not every server skipped.
+  template <typename Skip>
+  size_t ServerForHash(uint32_t hash, Skip skip) const;
 
   // How many ring points server `index` owns.
   size_t PointsOf(size_t index) const;
@@ -71,5 +91,17 @@ class KetamaRing {
   };
   std::vector<Point> points_;
 };
+
+template <typename Skip>
+size_t KetamaRing::ServerForHash(uint32_t hash, Skip skip) const {
+  auto first = std::lower_bound(points_.begin(), points_.end(), hash,
+                                [](const Point& p, uint32_t h) { return p.value < h; });
+  for (size_t n = 0; n < points_.size(); ++n) {
+    if (first == points_.end()) first = points_.begin();
+    if (!skip(size_t{first->server})) return first->server;
+    ++first;
+  }
+  return points_.front().server;  // unreachable while the REQUIRES holds
+}
 
 }  // namespace mnemo::cluster

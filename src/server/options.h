@@ -84,6 +84,8 @@ struct Options {
   std::vector<std::string> listen;  // -l, one entry per address; empty: every interface
   int udp_port = 0;                 // -U; 0: off, as in memcached 1.6
   std::string socket_path;          // -s: a unix domain socket instead of TCP and UDP
+  uint16_t metrics_port = 0;        // -o metrics_port: the Prometheus endpoint; 0: none
+  std::string metrics_addr;         // -o metrics_addr; empty: -l's first, else every interface
   int unix_mask = 0700;             // -a: the socket file's permission bits
   int max_connections = 1024;       // -c
   int backlog = 1024;               // -b

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/logging.h"
 #include "net/udp_socket.h"
+#include "server/prometheus_text.h"
 #include "server/replies.h"
 #include "storage/cache_core.h"
 
@@ -247,6 +248,7 @@ Status Server::Run() {
   for (const std::unique_ptr<Worker>& worker : workers_) {
     if (status.ok()) status = worker->Start();
   }
+  if (status.ok() && options_.metrics_port != 0) status = StartMetrics();
   std::vector<std::unique_ptr<Acceptor>> acceptors;
   for (const std::unique_ptr<net::Listener>& listener : listeners_) {
     acceptors.push_back(std::make_unique<Acceptor>(*this, *listener));
@@ -271,6 +273,7 @@ Status Server::Run() {
   workers_.clear();
   if (replication_ != nullptr) replication_->Stop();
   close(signal_fd);
+  metrics_.reset();
   context_.reset();
   // Every request has finished and every worker's context is gone: nothing writes any more.
   if (graceful_.load(std::memory_order_relaxed)) {
@@ -281,6 +284,26 @@ Status Server::Run() {
   }
   cache_.reset();
   return status;
+}
+
+Status Server::StartMetrics() {
+  const std::string host = !options_.metrics_addr.empty() ? options_.metrics_addr
+                           : options_.listen.empty()      ? std::string()
+                                                          : options_.listen.front();
+  Result<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start(host, options_.metrics_port, [this] {
+        const StatsSnapshot snapshot = context_->Snapshot();
+        std::string general;
+        std::string settings;
+        std::string items;
+        AppendGeneralStats(options_, snapshot, &general);
+        AppendSettingsStats(options_, snapshot, &settings);
+        AppendItemsStats(snapshot, &items);
+        return PrometheusText({general, settings, items, GeneralStatsInfo()});
+      });
+  if (!endpoint.ok()) return endpoint.status();
+  metrics_ = std::move(endpoint).value();
+  return Status::Ok();
 }
 
 void Server::RequestShutdown(bool graceful) {

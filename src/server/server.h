@@ -36,6 +36,7 @@
 #include "net/listener.h"
 #include "replication/replication.h"
 #include "server/connection_registry.h"
+#include "server/metrics_endpoint.h"
 #include "server/options.h"
 #include "server/server_context.h"
 #include "server/stats.h"
@@ -73,6 +74,8 @@ class Server final : private net::EventLoop::Observer {
 
   explicit Server(Options options) : options_(std::move(options)) {}
   void AcceptFrom(net::Listener& listener);
+  // Opens the Prometheus endpoint of -o metrics_port on metrics_addr, or -l's first address.
+  Status StartMetrics();
   // Answers and closes a connection over the limit.
   void Reject(int fd);
 
@@ -94,6 +97,7 @@ class Server final : private net::EventLoop::Observer {
   std::unique_ptr<replication::Replication> replication_;
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
+  std::unique_ptr<MetricsEndpoint> metrics_;  // -o metrics_port; null without it
   std::vector<std::unique_ptr<Worker>> workers_;
   ThreadStats stats_;  // the accepting thread's counters
   size_t next_worker_ = 0;

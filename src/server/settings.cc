@@ -924,6 +924,18 @@ const Setting kSettings[] = {
      "the lag bound of replication: a peer that has not acknowledged a record this many "
      "milliseconds old is dropped from its stream",
      true},
+    {"metrics_port", [](O o, R) { return Number(o.metrics_port); }, "metrics_port", true,
+     [](std::string_view v, Options* o) {
+       return SetInt<uint16_t>("metrics_port", v, 0, 65535, &o->metrics_port);
+     },
+     "0", "TCP port of the Prometheus endpoint, GET /metrics over HTTP; 0: none", true},
+    {"metrics_addr", [](O o, R) { return o.metrics_addr.empty() ? std::string("NULL") : o.metrics_addr; },
+     "metrics_addr", true,
+     [](std::string_view v, Options* o) {
+       o->metrics_addr = std::string(v);
+       return Status::Ok();
+     },
+     {}, "address of the Prometheus endpoint; default: -l's first, else every interface", true},
     // memcached's, without effect here.
     {{},
      nullptr,

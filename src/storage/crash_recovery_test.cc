@@ -17,39 +17,17 @@
 #include "storage/restart_meta.h"
 #include "testing/storage/cache_calls.h"
 #include "testing/storage/cache_test_util.h"
+#include "testing/storage/memory_file_cache_test.h"
 
 namespace mnemo::storage {
 namespace {
 
-struct Seen {
-  std::string value;
-  uint32_t flags = 0;
-  uint64_t cas = 0;
-  friend bool operator==(const Seen&, const Seen&) = default;
-};
 using Model = std::map<std::string, Seen>;
 
 // A process that works on a cache with a memory file and dies (_exit: no destructor, no save, as
 // kill -9), and the start after it.
-class CrashRecoveryTest : public ::testing::Test {
+class CrashRecoveryTest : public MemoryFileCacheTest {
  protected:
-  void SetUp() override {
-    file_ = ::testing::TempDir() + "crash_recovery_test." + std::to_string(getpid()) + "." +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    options_.memory_limit = size_t{16} << 20;
-    options_.segment_size = size_t{64} << 10;
-    options_.item_size_max = size_t{1} << 20;
-    options_.background_thread = false;
-    options_.memory_file = file_;
-  }
-  void TearDown() override {
-    ctx_.reset();
-    cache_.reset();
-    unlink(file_.c_str());
-    unlink(MetaPathFor(file_).c_str());
-    unlink(IndexPathFor(file_).c_str());
-  }
-
   // Runs `work` in a child process on a cache started on the file, then kills the child with
   // _exit; returns the model `work` left of what the cache holds.
   Model CrashAfter(const std::function<void(Model*)>& work) {
@@ -94,38 +72,6 @@ class CrashRecoveryTest : public ::testing::Test {
     }
     return model;
   }
-
-  // Starts the cache on the file; returns what it said on stderr.
-  std::string Start(const CacheOptions& options) {
-    ctx_.reset();
-    cache_.reset();
-    ::testing::internal::CaptureStderr();
-    cache_ = CreateCacheOrDie(options);
-    ctx_ = cache_->NewContext();
-    return ::testing::internal::GetCapturedStderr();
-  }
-  std::string Start() { return Start(options_); }
-
-  uint64_t Set(std::string_view key, std::string_view value, uint32_t flags = 0,
-               Exptime exptime = 0) {
-    uint64_t cas = 0;
-    EXPECT_EQ(
-        cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, key, flags, exptime, value, 0, &cas),
-        StoreResult::kStored);
-    return cas;
-  }
-  bool Get(std::string_view key, Seen* seen) {
-    CapturedItem item;
-    if (cache_calls::Get(*cache_, *ctx_, key, item) != LookupResult::kHit) return false;
-    *seen = {item.value, item.flags, item.cas};
-    return true;
-  }
-  int64_t CurrItems() const { return static_cast<int64_t>(cache_->Stats().curr_items); }
-
-  std::string file_;
-  CacheOptions options_;
-  std::unique_ptr<Cache> cache_;
-  std::unique_ptr<Cache::Context> ctx_;
 };
 
 std::string Key(int i) { return "key" + std::to_string(i); }

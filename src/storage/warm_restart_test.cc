@@ -18,45 +18,13 @@
 #include "storage/segment_cache.h"
 #include "testing/storage/cache_calls.h"
 #include "testing/storage/cache_test_util.h"
+#include "testing/storage/memory_file_cache_test.h"
 
 namespace mnemo::storage {
 namespace {
 
-struct Seen {
-  std::string value;
-  uint32_t flags = 0;
-  uint64_t cas = 0;
-};
-
-class WarmRestartTest : public ::testing::Test {
+class WarmRestartTest : public MemoryFileCacheTest {
  protected:
-  void SetUp() override {
-    file_ = ::testing::TempDir() + "warm_restart_test." + std::to_string(getpid()) + "." +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    options_.memory_limit = size_t{16} << 20;
-    options_.segment_size = size_t{64} << 10;
-    options_.item_size_max = size_t{1} << 20;
-    options_.background_thread = false;
-    options_.memory_file = file_;
-  }
-  void TearDown() override {
-    ctx_.reset();
-    cache_.reset();
-    unlink(file_.c_str());
-    unlink(MetaPathFor(file_).c_str());
-    unlink(IndexPathFor(file_).c_str());
-  }
-
-  // Starts the cache on the file; returns what it said on stderr.
-  std::string Start(const CacheOptions& options) {
-    ctx_.reset();
-    cache_.reset();
-    ::testing::internal::CaptureStderr();
-    cache_ = CreateCacheOrDie(options);
-    ctx_ = cache_->NewContext();
-    return ::testing::internal::GetCapturedStderr();
-  }
-  std::string Start() { return Start(options_); }
   // A graceful stop: the context retired, then the save.
   void Stop() {
     ctx_.reset();
@@ -65,22 +33,6 @@ class WarmRestartTest : public ::testing::Test {
     ::testing::internal::GetCapturedStderr();
     cache_.reset();
   }
-
-  uint64_t Set(std::string_view key, std::string_view value, uint32_t flags = 0,
-               Exptime exptime = 0) {
-    uint64_t cas = 0;
-    EXPECT_EQ(
-        cache_calls::Store(*cache_, *ctx_, StoreMode::kSet, key, flags, exptime, value, 0, &cas),
-        StoreResult::kStored);
-    return cas;
-  }
-  bool Get(std::string_view key, Seen* seen) {
-    CapturedItem item;
-    if (cache_calls::Get(*cache_, *ctx_, key, item) != LookupResult::kHit) return false;
-    *seen = {item.value, item.flags, item.cas};
-    return true;
-  }
-  int64_t CurrItems() const { return static_cast<int64_t>(cache_->Stats().curr_items); }
 
   void FlipByte(const std::string& path, off_t at) {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -91,11 +43,6 @@ class WarmRestartTest : public ::testing::Test {
     f.seekp(at);
     f.write(&c, 1);
   }
-
-  std::string file_;
-  CacheOptions options_;
-  std::unique_ptr<Cache> cache_;
-  std::unique_ptr<Cache::Context> ctx_;
 };
 
 TEST_F(WarmRestartTest, EveryLiveItemComesBackWithItsValueFlagsAndCas) {

@@ -67,7 +67,15 @@ Spread SpreadOf(std::vector<double> values) {
 
 Status RunCompare(const Options& options, FILE* progress, std::vector<ServerRounds>* out) {
   out->clear();
-  for (const ServerCommand& server : options.server_commands) out->push_back({server, {}});
+  // Every command is started once before the first round, so a mistyped second server fails the
+  // run at once rather than after the first server's round.
+  for (const ServerCommand& server : options.server_commands) {
+    ServerProcess process;
+    Status status = process.Start(server.command);
+    if (!status.ok()) return Status::Error(server.name + ": " + status.message());
+    process.Stop();
+    out->push_back({server, {}});
+  }
   for (uint32_t round = 1; round <= options.rounds; ++round) {
     for (ServerRounds& server : *out) {
       CompareRound result;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace mnemo::bench {
 namespace {
 
@@ -33,6 +35,20 @@ TEST(CompareTest, FiguresReadARound) {
   EXPECT_NEAR(figures[2], 99, 99 * 0.01);  // p99
   EXPECT_EQ(figures[3], 250);              // 0.25 s of server CPU over 1000 requests
   EXPECT_EQ(figures[4], 500);
+}
+
+TEST(CompareTest, ChecksEveryServerCommandBeforeTheFirstRound) {
+  Options options;
+  // A first server that listens (python3's HTTP server, enough for the start check) and a second
+  // that cannot start: the run ends at the check, naming the second, before any round's load.
+  options.server_commands = {{"listens", "python3 -m http.server --bind 127.0.0.1 {port}"},
+                             {"broken", "/nonexistent/server -p {port}"}};
+  options.rounds = 1;
+  std::vector<ServerRounds> rounds;
+  const Status status = RunCompare(options, nullptr, &rounds);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message().rfind("broken: ", 0), 0u) << status.message();
+  EXPECT_TRUE(rounds.size() == 1 && rounds[0].rounds.empty());
 }
 
 }  // namespace
