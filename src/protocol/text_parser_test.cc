@@ -385,6 +385,13 @@ TEST(TextParserTest, MaintenanceCommandsPassTheirArguments) {
   EXPECT_EQ(Parse("lru\r\n"), "Ok consumed=5 lru");
 }
 
+// A peer's replication link (replication/replication.h): the server reads the arguments, and a
+// server without a node list answers ERROR, which noreply withholds as for any unknown command.
+TEST(TextParserTest, MnPeerPassesItsArguments) {
+  EXPECT_EQ(Parse("mn_peer node1 00ab 0\r\n"), "Ok consumed=22 mn_peer args=\"node1 00ab 0\"");
+  EXPECT_EQ(Parse("mn_peer x noreply\r\n"), "Ok consumed=19 noreply mn_peer args=\"x noreply\"");
+}
+
 // --- Malformed lines
 // -------------------------------------------------------------------------------
 

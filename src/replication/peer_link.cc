@@ -183,8 +183,12 @@ void PeerLink::OnLine(std::string_view line) {
   uint64_t applied = 0;
   if (!line.starts_with("PEER ") || space == std::string_view::npos ||
       (line.substr(space + 1) != "FULL" && !ParseCount(line.substr(space + 1), &applied))) {
-    std::fprintf(stderr, "replication: %s refused mn_peer: \"%.*s\"\n", name_.c_str(),
-                 static_cast<int>(line.size()), line.data());
+    // Once until it is accepted: a node without the node list refuses every second.
+    if (!refused_) {
+      std::fprintf(stderr, "replication: %s refused mn_peer: \"%.*s\"\n", name_.c_str(),
+                   static_cast<int>(line.size()), line.data());
+    }
+    refused_ = true;
     retry_ms_ = kMaxRetryMs;
     Fail("refused");
     return;
@@ -193,6 +197,7 @@ void PeerLink::OnLine(std::string_view line) {
   // every item it is a replica of. For now its count starts over, at 0.
   if (stream_.dropped()) stream_.Reopen();
   drop_handled_ = false;
+  refused_ = false;
   const uint64_t resent = stream_.Resume(applied);
   if (resent != 0) ReplicationCounters::Add(context_.counters.partial_resyncs);
   state_ = State::kStreaming;

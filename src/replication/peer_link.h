@@ -85,6 +85,7 @@ class PeerLink final : public net::EventLoop::Handler {
   int64_t retry_at_ms_ = 0;
   int64_t retry_ms_ = kFirstRetryMs;
   bool drop_handled_ = false;  // the stream's drop was logged and its batches discarded
+  bool refused_ = false;       // the peer refused mn_peer, and it was logged
 };
 
 }  // namespace mnemo::replication

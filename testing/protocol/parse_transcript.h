@@ -104,6 +104,8 @@ inline std::string_view CommandTypeName(CommandType type) {
       return "lru_crawler";
     case CommandType::kLru:
       return "lru";
+    case CommandType::kMnPeer:
+      return "mn_peer";
   }
   return "?";
 }
