@@ -201,6 +201,7 @@ void PeerLink::OnLine(std::string_view line) {
   const uint64_t resent = stream_.Resume(applied);
   if (resent != 0) ReplicationCounters::Add(context_.counters.partial_resyncs);
   state_ = State::kStreaming;
+  stream_.SetStreaming(true);
   retry_ms_ = kFirstRetryMs;
   context_.counters.peers_connected.fetch_add(1, std::memory_order_relaxed);
   MNEMO_LOG(1, "replication: streaming to %s from record %llu\n", name_.c_str(),
@@ -265,6 +266,7 @@ void PeerLink::Close() {
   if (state_ == State::kIdle) return;
   if (state_ == State::kStreaming) {
     context_.counters.peers_connected.fetch_sub(1, std::memory_order_relaxed);
+    stream_.SetStreaming(false);
   }
   context_.loop.Remove(fd_);
   close(fd_);

@@ -26,6 +26,9 @@ std::string NewRunId() {
   return text;
 }
 
+// The wait the current thread's client command collects into (CollectSyncWait); null: none.
+thread_local SyncWait* collecting = nullptr;
+
 std::string StreamKey(const cluster::ClusterNode& node) {
   return node.server.name + " " + node.address.host + ":" + std::to_string(node.address.port);
 }
@@ -61,8 +64,21 @@ class Replication::Thread final : private net::EventLoop::Observer {
     Follow();
     PollAll();
   }
-  bool OnRoundEnd() override { return false; }
-  void OnTick() override { PollAll(); }
+  bool OnRoundEnd() override {
+    WakeSyncWaiters();
+    return false;
+  }
+  void OnTick() override {
+    PollAll();
+    WakeSyncWaiters();
+  }
+
+  // While client writes wait (sync), their workers look again: an MN may have come, a link may
+  // have closed, or a deadline passed.
+  void WakeSyncWaiters() {
+    if (owner_.sync_waiters_.load(std::memory_order_relaxed) <= 0) return;
+    for (const std::function<void()>& wake : owner_.wakers_) wake();
+  }
 
   // Opens links to the peers of the current topology, and closes those to nodes it left out.
   void Follow() {
@@ -180,8 +196,12 @@ void Replication::OnChange(const storage::Change& change) {
   record.clear();
   if (!AppendRecord(change, &record)) return;
   bool wake = false;
+  SyncWait* const wait = collecting;
   const auto append = [&](PeerStream* stream) {
-    switch (stream->Append(record)) {
+    uint64_t ticket = 0;
+    const PeerStream::AppendResult result = stream->Append(record, &ticket);
+    if (wait != nullptr && ticket != 0) wait->Add(stream, ticket);
+    switch (result) {
       case PeerStream::AppendResult::kAppendedFirst:
         wake = true;
         break;
@@ -209,6 +229,10 @@ void Replication::OnChange(const storage::Change& change) {
   if (wake) Wake();
 }
 
+void Replication::CollectSyncWait(SyncWait* wait) {
+  collecting = sync() && thread_ != nullptr ? wait : nullptr;
+}
+
 uint64_t Replication::OpenPeer(std::string_view name, std::string_view run_id) {
   MutexLock lock(ledger_mu_);
   auto it = ledger_.find(name);
@@ -234,6 +258,7 @@ ReplicationStats Replication::Stats() const {
   stats.bytes_sent = counters_.bytes_sent.load(std::memory_order_relaxed);
   stats.backlog_overflows = counters_.backlog_overflows.load(std::memory_order_relaxed);
   stats.partial_resyncs = counters_.partial_resyncs.load(std::memory_order_relaxed);
+  stats.sync_timeouts = counters_.sync_timeouts.load(std::memory_order_relaxed);
   stats.peers_connected = static_cast<uint64_t>(
       std::max<int64_t>(counters_.peers_connected.load(std::memory_order_relaxed), 0));
   stats.lag_ms =

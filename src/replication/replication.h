@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,7 @@
 #include "replication/peer_link.h"
 #include "replication/peer_stream.h"
 #include "replication/replication_counters.h"
+#include "replication/sync_wait.h"
 #include "storage/change_observer.h"
 
 namespace mnemo::replication {
@@ -56,6 +58,8 @@ struct ReplicationOptions {
   size_t replicas = 1;       // -o replicas: copies of each key, the owner's included
   size_t backlog_bytes = size_t{64} << 20;  // -o repl_backlog_mb, per peer
   int64_t lag_max_ms = 5000;                // -o repl_lag_max_ms
+  bool sync = false;                        // -o replication=sync
+  int64_t timeout_ms = 1000;                // -o repl_timeout_ms
 };
 
 class Replication final : public storage::ChangeObserver {
@@ -80,6 +84,20 @@ class Replication final : public storage::ChangeObserver {
   // The link of `name`'s run `run_id` has applied `applied` records in all.
   void NoteApplied(std::string_view name, std::string_view run_id, uint64_t applied)
       EXCLUDES(ledger_mu_);
+
+  // Sync replication (-o replication=sync; see sync_wait.h). While `wait` is set (on a worker's
+  // thread, around one client command), OnChange on this thread notes in it each record it
+  // appends; null stops. Sync mode only: in async mode nothing is collected.
+  void CollectSyncWait(SyncWait* wait);
+  bool sync() const { return options_.sync && options_.replicas > 1; }
+  int64_t timeout_ms() const { return options_.timeout_ms; }
+  // How many client writes wait (the workers add and remove theirs); while any does, the
+  // replication thread calls every waker after each round with an acknowledgement and at each
+  // tick, so that the workers check their waits and their deadlines.
+  void AddSyncWaiters(int64_t delta) { sync_waiters_.fetch_add(delta, std::memory_order_relaxed); }
+  // Registers a worker's wake-up; before Start. The callbacks must stay callable until Stop.
+  void AddWaker(std::function<void()> wake) { wakers_.push_back(std::move(wake)); }
+  void CountSyncTimeout() { ReplicationCounters::Add(counters_.sync_timeouts); }
 
   // This process's run id: random, new at each start.
   const std::string& run_id() const { return run_id_; }
@@ -110,6 +128,8 @@ class Replication final : public storage::ChangeObserver {
   // Streams by peer ("name address"), kept for the life of the server.
   std::map<std::string, std::unique_ptr<PeerStream>> streams_ GUARDED_BY(topology_mu_);
   std::atomic<bool> wake_pending_{false};
+  std::atomic<int64_t> sync_waiters_{0};
+  std::vector<std::function<void()>> wakers_;  // set before Start, then read by the thread
   std::unique_ptr<Thread> thread_;
 
   Mutex ledger_mu_;

@@ -142,6 +142,10 @@ struct Options {
   int replicas = 1;
   int repl_backlog_mb = 64;
   int repl_lag_max_ms = 5000;
+  // -o replication=sync: a client write is answered once the live members of its replica set
+  // acknowledged it, or SERVER_ERROR after repl_timeout_ms.
+  bool repl_sync = false;
+  int repl_timeout_ms = 1000;
   MemcachedTuning tuning;
   ExtstoreOptions ext;
 

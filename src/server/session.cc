@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "protocol/binary_protocol.h"
 #include "protocol/meta_command.h"
 #include "server/replies.h"
 
@@ -64,7 +65,8 @@ void Session::Drive() {
       if (conn_.output_empty()) Close();
       return;  // else the writable edge brings us back to send the rest
     }
-    if (waiting_for_flash_) break;  // its owner resumes it once the read is done
+    if (waiting_for_flash_) break;     // its owner resumes it once the read is done
+    if (waiting_for_replicas_) break;  // likewise once its replicas acknowledged, or it timed out
     if (conn_.output_size() >= Dispatcher::kOutputSoftLimit) break;  // wait for the client to read
     if (OutputOverBudget()) {
       WaitForMemory();  // or for the client to read, whichever comes first
@@ -89,6 +91,11 @@ void Session::Drive() {
         return;
       }
       WaitForMemory();  // a retrieval's next copy: resumed when the budget has room
+      break;
+    }
+    if (progress == Progress::kNeedReplicas) {
+      waiting_for_replicas_ = true;  // the replies before it go out meanwhile
+      services_.owner.OnSessionWaitingForReplication(this);
       break;
     }
     if (progress == Progress::kNeedFlash) {
@@ -199,7 +206,17 @@ Session::Progress Session::RunCommandsWith() {
       if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
     }
     ran = true;
+    // Sync replication: the records this command appends are collected (not for a peer's link).
+    const bool collect = !suspended_ && peer_ == nullptr && services_.replication != nullptr &&
+                         services_.replication->sync();
+    const size_t reply_start = out.copied().size();
+    const size_t external_before = out.external_bytes();
+    if (collect) {
+      repl_wait_.Clear();
+      services_.replication->CollectSyncWait(&repl_wait_);
+    }
     const Dispatcher::Outcome outcome = (this->*kDispatch)(out);
+    if (collect) services_.replication->CollectSyncWait(nullptr);
     if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory ||
         outcome == Dispatcher::Outcome::kNeedFlash) {
       suspended_ = true;
@@ -217,11 +234,50 @@ Session::Progress Session::RunCommandsWith() {
       progress = Progress::kClose;
       break;
     }
+    const bool hold = collect && HoldForReplicas(out, reply_start, external_before);
     in.Consume(request_size_);
     --requests_left_;  // a command run: one of memcached's steps
+    if (hold) {
+      progress = Progress::kNeedReplicas;
+      break;
+    }
   }
   if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
   return progress;
+}
+
+bool Session::HoldForReplicas(net::OutputQueue& out, size_t reply_start, size_t external_before) {
+  if (repl_wait_.empty() || repl_wait_.Settled()) return false;
+  // A reply with a value by reference (a touch by gat or mg T) cannot be taken back: not held.
+  if (out.external_bytes() != external_before || out.copied().size() < reply_start) return false;
+  const std::string_view copied = out.copied().readable();
+  held_reply_.assign(copied.substr(reply_start));
+  out.copied().DropBack(held_reply_.size());
+  timeout_reply_.clear();
+  if (protocol_ == protocol::WireProtocol::kBinary) {
+    constexpr std::string_view kText = "replication timed out";
+    protocol::binary::ResponseHeader header;
+    header.opcode = binary_cmd_.opcode;
+    header.status = protocol::binary::Status::kTemporaryFailure;
+    header.body_length = static_cast<uint32_t>(kText.size());
+    header.opaque = binary_cmd_.opaque;
+    char bytes[protocol::binary::kHeaderSize];
+    protocol::binary::WriteResponseHeader(header, bytes);
+    timeout_reply_.assign(bytes, sizeof(bytes));
+    timeout_reply_ += kText;
+  } else if (request_.kind == protocol::AsciiRequest::Kind::kMeta || !cmd_.noreply) {
+    timeout_reply_ = replies::kReplicationTimedOut;
+  }
+  repl_wait_.deadline_ms = replication::SteadyMillis() + services_.replication->timeout_ms();
+  return true;
+}
+
+void Session::ResumeAfterReplication(bool timed_out) {
+  waiting_for_replicas_ = false;
+  if (timed_out) services_.replication->CountSyncTimeout();
+  conn_.output_queue().copied().Append(timed_out ? timeout_reply_ : held_reply_);
+  repl_wait_.Clear();
+  Drive();
 }
 
 Session::Parsed Session::ParseAscii(std::string_view input) {

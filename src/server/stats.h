@@ -192,7 +192,10 @@ namespace mnemo::server {
         "Times a peer's stream was dropped: its backlog passed repl_backlog_mb, or its oldest "   \
         "record repl_lag_max_ms")                                                                 \
   VALUE("repl_partial_resyncs", kCounter, snapshot.replication.partial_resyncs,                   \
-        "Reconnections to a peer that resumed its stream, sending again what it had not applied")
+        "Reconnections to a peer that resumed its stream, sending again what it had not applied") \
+  VALUE("repl_sync_timeouts", kCounter, snapshot.replication.sync_timeouts,                       \
+        "Client writes answered SERVER_ERROR replication timed out (-o replication=sync): a live " \
+        "replica did not acknowledge them within repl_timeout_ms")
 
 #define MNEMO_STAT_ENUM(id, name, kind, description) id,
 #define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,
