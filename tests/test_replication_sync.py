@@ -22,6 +22,16 @@ TIMEOUT_MS = 300
 TIMED_OUT = b"SERVER_ERROR replication timed out\r\n"
 
 
+def wait_connected(c):
+    """Polls until every node streams to every other (a node started early retries its links to
+    later ones with a backoff), and serves clients again (it catches up when it starts)."""
+    deadline = time.monotonic() + 10
+    while not all(stat(n, "repl_peers_connected") == len(c.nodes) - 1 and
+                  stat(n, "repl_returning") == 0 for n in c.nodes):
+        assert time.monotonic() < deadline, "the nodes did not all connect"
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def sync_cluster(tmp_path):
     made = []
@@ -29,6 +39,7 @@ def sync_cluster(tmp_path):
     def make(count=3, extra=()):
         made.append(Cluster(tmp_path, count, ["-o", "replication=sync,repl_timeout_ms=%d"
                                               % TIMEOUT_MS] + list(extra)))
+        wait_connected(made[-1])
         return made[-1]
 
     yield make

@@ -23,6 +23,7 @@ PeerStream::AppendResult PeerStream::Append(std::string_view record, uint64_t* t
     std::string().swap(open_);
     open_records_ = 0;
     AdvanceAcked(appended_);
+    lost_.store(true, std::memory_order_release);
     return AppendResult::kOverflow;
   }
   const bool first = open_records_ == 0;
@@ -102,6 +103,7 @@ void PeerStream::Drop() {
   open_records_ = 0;
   SetBacklog(0);
   AdvanceAcked(appended_);
+  lost_.store(true, std::memory_order_release);
 }
 
 void PeerStream::Reopen() {

@@ -98,6 +98,12 @@ class PeerStream {
   bool Settled(uint64_t ticket) const {
     return !streaming() || dropped() || acked_ticket() >= ticket;
   }
+  // Whether records were discarded (a drop) since the last call: the peer then misses writes
+  // that only a full resync gives it back. Any thread.
+  bool TakeLost() { return lost_.exchange(false, std::memory_order_acq_rel); }
+  // Whether the peer's echoes vouch for it now (its link's lease: see peer_link.h). Any thread.
+  bool Live() const { return SteadyMillis() <= live_until_ms_.load(std::memory_order_relaxed); }
+  void SetLiveUntil(int64_t ms) { live_until_ms_.store(ms, std::memory_order_relaxed); }
   // The replication thread's link says whether it streams to the peer.
   void SetStreaming(bool streaming) { streaming_.store(streaming, std::memory_order_release); }
 
@@ -122,6 +128,8 @@ class PeerStream {
   uint64_t appended_ GUARDED_BY(mu_) = 0;  // the last ticket given
   std::atomic<uint64_t> acked_ticket_{0};
   std::atomic<bool> streaming_{false};
+  std::atomic<bool> lost_{false};
+  std::atomic<int64_t> live_until_ms_{0};
   // Replication thread only.
   std::deque<Batch> unacked_;
   uint64_t last_seq_ = 0;

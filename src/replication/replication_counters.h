@@ -15,6 +15,7 @@ struct ReplicationCounters {
   std::atomic<uint64_t> backlog_overflows{0};
   std::atomic<uint64_t> partial_resyncs{0};
   std::atomic<uint64_t> sync_timeouts{0};
+  std::atomic<uint64_t> full_resyncs{0};
   std::atomic<int64_t> peers_connected{0};
   std::atomic<int64_t> lag_ms{0};  // the worst peer's, as of the replication thread's last pass
 
@@ -33,6 +34,8 @@ struct ReplicationStats {
   uint64_t backlog_overflows = 0;
   uint64_t partial_resyncs = 0;
   uint64_t sync_timeouts = 0;
+  uint64_t full_resyncs = 0;
+  bool returning = false;
 };
 
 }  // namespace mnemo::replication

@@ -1,7 +1,10 @@
 // SyncWait is what one client write waits for under -o replication=sync before it is answered:
 // for each peer its records were appended to, the ticket of its last record there (PeerStream,
 // "Tickets"). It is settled once every one of those peers acknowledged its record (MN), or
-// stopped streaming (a peer that is down is not waited for), or had its stream dropped.
+// stopped streaming (a peer that is down is not waited for), or had its stream dropped. Without
+// sync, a write taken for a key whose owner is another node waits for the owner alone while the
+// owner is live (docs/design/replication.md: forwarded synchronously, so that an owner back from
+// a stall never misses a write acknowledged elsewhere once it serves).
 //
 // Thread safety: none; a wait belongs to one session, on its worker's thread. The streams it
 // points to live as long as the server (Replication keeps them), and Settled() reads only their
@@ -17,21 +20,24 @@ namespace mnemo::replication {
 
 class SyncWait {
  public:
-  // Notes that a record with `ticket` was appended to `stream`.
-  void Add(const PeerStream* stream, uint64_t ticket) {
+  // Notes that a record with `ticket` was appended to `stream`. `forward`: a write forwarded to
+  // the key's owner, waited for only while the owner's echoes say it is live (Live()).
+  void Add(const PeerStream* stream, uint64_t ticket, bool forward = false) {
     for (Entry& entry : entries_) {
       if (entry.stream == stream) {
         entry.ticket = ticket > entry.ticket ? ticket : entry.ticket;
+        entry.forward = entry.forward && forward;
         return;
       }
     }
-    entries_.push_back({stream, ticket});
+    entries_.push_back({stream, ticket, forward});
   }
   void Clear() { entries_.clear(); }
   bool empty() const { return entries_.empty(); }
   bool Settled() const {
     for (const Entry& entry : entries_) {
-      if (!entry.stream->Settled(entry.ticket)) return false;
+      if (entry.stream->Settled(entry.ticket)) continue;
+      if (!entry.forward || entry.stream->Live()) return false;
     }
     return true;
   }
@@ -43,6 +49,7 @@ class SyncWait {
   struct Entry {
     const PeerStream* stream;
     uint64_t ticket;
+    bool forward;
   };
   std::vector<Entry> entries_;
 };

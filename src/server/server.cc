@@ -149,6 +149,8 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
     replication.lag_max_ms = options.repl_lag_max_ms;
     replication.sync = options.repl_sync;
     replication.timeout_ms = options.repl_timeout_ms;
+    replication.lease_ms = options.repl_lease_ms;
+    replication.resync_max_ms = options.repl_resync_max_ms;
     auto created = replication::Replication::Create(replication);
     if (!created.ok()) return created.status();
     server->replication_ = std::move(created.value());
@@ -227,6 +229,7 @@ Status Server::Run() {
   context_ = std::make_unique<ServerContext>(options_, *cache_);
   context_->flash = flash_.get();
   context_->replication = replication_.get();
+  if (replication_ != nullptr) replication_->SetCache(cache_.get());
   context_->request_shutdown = [this](bool graceful) { RequestShutdown(graceful); };
   context_->stats.Register(&stats_);
   for (int i = 0; i < options_.threads; ++i) {

@@ -67,6 +67,7 @@ void Session::Drive() {
     }
     if (waiting_for_flash_) break;     // its owner resumes it once the read is done
     if (waiting_for_replicas_) break;  // likewise once its replicas acknowledged, or it timed out
+    if (waiting_for_rejoin_) break;    // likewise once the node caught up with its peers
     if (conn_.output_size() >= Dispatcher::kOutputSoftLimit) break;  // wait for the client to read
     if (OutputOverBudget()) {
       WaitForMemory();  // or for the client to read, whichever comes first
@@ -91,6 +92,11 @@ void Session::Drive() {
         return;
       }
       WaitForMemory();  // a retrieval's next copy: resumed when the budget has room
+      break;
+    }
+    if (progress == Progress::kNeedRejoin) {
+      waiting_for_rejoin_ = true;  // the replies before it go out meanwhile
+      services_.owner.OnSessionWaitingForRejoin(this);
       break;
     }
     if (progress == Progress::kNeedReplicas) {
@@ -188,6 +194,10 @@ Session::Progress Session::RunCommandsWith() {
       progress = Progress::kOutputFull;
       break;
     }
+    if (!suspended_ && RejoinHolds(in.readable())) {
+      progress = Progress::kNeedRejoin;
+      break;
+    }
     if (!suspended_) {
       const Parsed parsed = (this->*kParse)(in.readable());
       if (parsed.kind == Parsed::Kind::kNeedMore) {
@@ -208,7 +218,7 @@ Session::Progress Session::RunCommandsWith() {
     ran = true;
     // Sync replication: the records this command appends are collected (not for a peer's link).
     const bool collect = !suspended_ && peer_ == nullptr && services_.replication != nullptr &&
-                         services_.replication->sync();
+                         services_.replication->replicates();
     const size_t reply_start = out.copied().size();
     const size_t external_before = out.external_bytes();
     if (collect) {
@@ -246,6 +256,22 @@ Session::Progress Session::RunCommandsWith() {
   return progress;
 }
 
+namespace {
+
+// A decimal token of a rejoin's line; false if `text` is not one.
+bool ParseToken(std::string_view text, uint64_t* out) {
+  if (text.empty() || text.size() > 19) return false;
+  uint64_t value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
 bool Session::HoldForReplicas(net::OutputQueue& out, size_t reply_start, size_t external_before) {
   if (repl_wait_.empty() || repl_wait_.Settled()) return false;
   // A reply with a value by reference (a touch by gat or mg T) cannot be taken back: not held.
@@ -270,6 +296,20 @@ bool Session::HoldForReplicas(net::OutputQueue& out, size_t reply_start, size_t 
   }
   repl_wait_.deadline_ms = replication::SteadyMillis() + services_.replication->timeout_ms();
   return true;
+}
+
+bool Session::RejoinHolds(std::string_view input) {
+  // A peer's link is never held (the node catches up through them), nor a connection whose
+  // first bytes open one; nothing is held while nothing is asked.
+  if (peer_ != nullptr || services_.replication == nullptr || input.empty()) return false;
+  constexpr std::string_view kOpensLink = "mn_peer ";
+  if (input.substr(0, kOpensLink.size()) == kOpensLink.substr(0, input.size())) return false;
+  return services_.replication->HoldsClients();
+}
+
+void Session::ResumeAfterRejoin() {
+  waiting_for_rejoin_ = false;
+  Drive();
 }
 
 void Session::ResumeAfterReplication(bool timed_out) {
@@ -363,6 +403,31 @@ Dispatcher::Outcome Session::ApplyPeerRecord(net::OutputQueue& out) {
   if (batch_end) {
     // Everything before it has been applied: the peer may forget it (MN).
     services_.replication->NoteApplied(peer_->name, peer_->run_id, peer_->applied);
+  }
+  if (request_.kind == protocol::AsciiRequest::Kind::kText &&
+      request_.text.status == protocol::ParseStatus::kOk &&
+      cmd_.type == protocol::CommandType::kMnPeer) {
+    // A rejoin's lines: "mn_peer sync <token> <full|partial>", the returning peer's request
+    // (not a record of its stream: uncounted), and "mn_peer synced <token>", the marker this
+    // node asked for, a record of the peer's stream.
+    protocol::KeyList words(cmd_.arguments);
+    std::string_view what;
+    std::string_view token_text;
+    std::string_view mode;
+    uint64_t token = 0;
+    if (words.Next(&what) && words.Next(&token_text) && ParseToken(token_text, &token)) {
+      if (what == "sync" && words.Next(&mode)) {
+        services_.replication->OnSyncRequest(peer_->name, token, mode == "full");
+        return Dispatcher::Outcome::kDone;
+      }
+      if (what == "synced") {
+        std::string_view lost;
+        services_.replication->NoteSynced(peer_->name, token, words.Next(&lost) && lost == "lost");
+        ++peer_->applied;
+        services_.stats.Add(Stat::kReplRecordsApplied);
+        return Dispatcher::Outcome::kDone;
+      }
+    }
   }
   services_.dispatcher.SetApplyingPeer(true);
   const Dispatcher::Outcome outcome =

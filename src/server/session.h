@@ -42,12 +42,18 @@
 // worker serves the other connections. Pipelined commands behind it keep their order.
 //
 // With -o replication=sync, a client command that changed the cache is answered only once the live
-// members of its keys' replica sets acknowledged its records (replication/sync_wait.h): its reply
+// members of its keys' replica sets acknowledged its records (replication/sync_wait.h; without
+// sync, a write of a key that another live node owns waits for that owner alone): its reply
 // is taken back out of the output and held, the session runs and reads nothing more meanwhile (so
 // no later reply overtakes it, noreply commands included), and its owner resumes it when the wait
 // is settled, with the reply, or once repl_timeout_ms passed, with SERVER_ERROR replication timed
 // out instead (a binary request: status 0x86, temporary failure; a noreply one: nothing). A
 // command whose reply carries a value by reference (gat, gats, mg with T: a touch) is not held.
+//
+// While the node is returning after a stall, a partition or a start (docs/design/replication.md,
+// "Rejoin without stale reads"), a client's request is left in the input unserved, and nothing
+// more is read, until the node caught up; the owner resumes the session then. Peers' links are
+// served throughout: the node catches up through them.
 //
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
@@ -97,6 +103,9 @@ class SessionOwner {
   // The session holds a reply until its replicas acknowledged the write (-o replication=sync):
   // ResumeAfterReplication() it once ReplicationSettled() or past its ReplicationDeadline().
   virtual void OnSessionWaitingForReplication(Session* session) = 0;
+  // The node is returning (replication::Replication::HoldsClients): ResumeAfterRejoin() the
+  // session once it no longer is.
+  virtual void OnSessionWaitingForRejoin(Session* session) = 0;
 
  protected:
   ~SessionOwner() = default;
@@ -146,6 +155,8 @@ class Session final : public net::EventLoop::Handler {
   // and when it stops waiting (replication::SteadyMillis).
   bool ReplicationSettled() const { return repl_wait_.Settled(); }
   int64_t ReplicationDeadline() const { return repl_wait_.deadline_ms; }
+  // Goes on once the node caught up (see OnSessionWaitingForRejoin).
+  void ResumeAfterRejoin();
   // Sends the held reply, or the timeout's error if `timed_out`, and goes on.
   void ResumeAfterReplication(bool timed_out);
   // Closes the connection if its last command is older than `idle_seconds`. Returns true if it
@@ -164,9 +175,10 @@ class Session final : public net::EventLoop::Handler {
   // in its list of yielded ones.
   size_t owner_index = 0;
   bool yielded = false;
-  bool waiting = false;       // in the owner's list of sessions waiting for memory
-  uint64_t flash_read = 0;    // the owner's id of the read of flash it waits for; 0: none
-  bool repl_waiting = false;  // in the owner's list of sessions waiting for replicas
+  bool waiting = false;         // in the owner's list of sessions waiting for memory
+  uint64_t flash_read = 0;      // the owner's id of the read of flash it waits for; 0: none
+  bool repl_waiting = false;    // in the owner's list of sessions waiting for replicas
+  bool rejoin_waiting = false;  // in the owner's list of sessions waiting for the rejoin
 
  private:
   enum class Progress : uint8_t {
@@ -175,6 +187,7 @@ class Session final : public net::EventLoop::Handler {
     kNeedMemory,    // a retrieval waits for connection memory to copy its next value
     kNeedFlash,     // a retrieval waits for a read of flash
     kNeedReplicas,  // a write's reply waits for its replicas (sync replication)
+    kNeedRejoin,    // the node is returning: no client request is served until it caught up
     kQuit,          // the client said quit
     kClose,         // close now
     kYield,         // the event's steps (requests_left_) ran out
@@ -269,6 +282,9 @@ class Session final : public net::EventLoop::Handler {
   // Takes the reply of the command just run (appended from `reply_start` on) out of `out` if its
   // records must be waited for; true if it did.
   bool HoldForReplicas(net::OutputQueue& out, size_t reply_start, size_t external_before);
+  // Whether the client request at the front of `input` must wait: the node is returning.
+  bool RejoinHolds(std::string_view input);
+  bool waiting_for_rejoin_ = false;
   // A peer's replication link, once mn_peer opened it: who the peer is, in which run, and how
   // many of its records this link has applied in all (counting from where the link resumed).
   struct PeerLinkState {

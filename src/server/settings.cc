@@ -943,6 +943,24 @@ const Setting kSettings[] = {
      "with replication=sync, how long a write waits for its replicas before it is answered "
      "SERVER_ERROR replication timed out (the local write stays)",
      true},
+    {"repl_lease_ms", [](O o, R) { return Number(o.repl_lease_ms); }, "repl_lease_ms", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("repl_lease_ms", v, 4, 1 << 30, &o->repl_lease_ms);
+     },
+     "200",
+     "a node pings its peers every quarter of this; one that finds no echo vouching for the "
+     "last this many milliseconds (a stall, a partition) serves no client until it caught up; "
+     "keep it below the proxy's ejection time",
+     true},
+    {"repl_resync_max_ms", [](O o, R) { return Number(o.repl_resync_max_ms); },
+     "repl_resync_max_ms", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("repl_resync_max_ms", v, 1, 1 << 30, &o->repl_resync_max_ms);
+     },
+     "2000",
+     "how long a returning node (started, or its lease lapsed) waits to catch up with its peers "
+     "before it serves clients anyway",
+     true},
     {"metrics_port", [](O o, R) { return Number(o.metrics_port); }, "metrics_port", true,
      [](std::string_view v, Options* o) {
        return SetInt<uint16_t>("metrics_port", v, 0, 65535, &o->metrics_port);

@@ -48,154 +48,160 @@ namespace mnemo::server {
 //     `snapshot`, `cache` (its CacheStats) and `usage` (getrusage of the process). The
 //     expression's type decides the format: an integer in decimal, text as it is, a timeval as
 //     seconds.microseconds.
-#define MNEMO_GENERAL_STATS(COUNTER, COUNTER_IF, CACHE, CACHE_IF, VALUE)                          \
-  VALUE("pid", kGauge, getpid(), "Process id of this server")                                     \
-  VALUE("uptime", kGauge, MonotonicSeconds() - kFirstSecond, "Seconds since the server started")  \
-  VALUE("time", kGauge, WallSeconds(), "The server's Unix time")                                  \
-  VALUE("version", kGauge, kVersion, "The memcached protocol level the server implements")        \
-  VALUE("mnemo_version", kGauge, kMnemoVersion, "mnemo's own release")                            \
-  VALUE("pointer_size", kGauge, 8 * sizeof(void*), "Bits of a pointer on this machine")           \
-  VALUE("rusage_user", kCounter, usage.ru_utime, "User CPU time of the process, in seconds")      \
-  VALUE("rusage_system", kCounter, usage.ru_stime, "System CPU time of the process, in seconds")  \
-  VALUE("max_connections", kGauge, options.max_connections, "Connections allowed at once (-c)")   \
-  VALUE("curr_connections", kGauge, snapshot.curr_connections, "Client connections open")         \
-  COUNTER(kTotalConnections, "total_connections", kCounter, "Connections accepted since start")   \
-  COUNTER(kRejectedConnections, "rejected_connections", kCounter,                                 \
-          "Connections closed at once because -c were open")                                      \
-  VALUE("connection_structures", kGauge, snapshot.connection_structures,                          \
-        "Sockets open, accepted and listening")                                                   \
-  COUNTER(kResponseObjOom, "response_obj_oom", kCounter,                                          \
-          "Connections closed stuck with unsent replies holding connection or item memory")       \
-  VALUE("read_buf_count", kGauge, snapshot.conn_buffers,                                          \
-        "Connection buffers (reads and replies alike), idle ones in the pools included")          \
-  VALUE("read_buf_bytes", kGauge, snapshot.conn_buffer_bytes, "Bytes of connection buffers")      \
-  VALUE("read_buf_bytes_free", kGauge, snapshot.conn_buffer_idle_bytes,                           \
-        "Of read_buf_bytes, those idle in the pools")                                             \
-  COUNTER(kReadBufOom, "read_buf_oom", kCounter,                                                  \
-          "Connections closed stuck waiting for connection memory, or holding it with a "         \
-          "partial command while the budget was exhausted")                                       \
-  COUNTER(kCmdGet, "cmd_get", kCounter,                                                           \
-          "Keys read by get, gets and mg (gat, gats and mg with T: cmd_touch)")                   \
-  COUNTER(kCmdSet, "cmd_set", kCounter,                                                           \
-          "Storage commands: set, add, replace, append, prepend, cas and ms")                     \
-  COUNTER(kCmdFlush, "cmd_flush", kCounter, "flush_all commands")                                 \
-  COUNTER(kCmdTouch, "cmd_touch", kCounter, "Keys of touch, gat and gats, and mg hits with T")    \
-  COUNTER(kCmdMeta, "cmd_meta", kCounter,                                                         \
-          "me commands, the one meta command memcached counts here")                              \
-  COUNTER(kGetHits, "get_hits", kCounter, "Keys read and found (cmd_get)")                        \
-  COUNTER(kGetMisses, "get_misses", kCounter,                                                     \
-          "Keys read and not found, expired or flushed (cmd_get)")                                \
-  COUNTER(kGetExpired, "get_expired", kCounter, "Keys read and found expired")                    \
-  COUNTER(kGetFlushed, "get_flushed", kCounter, "Keys read and found invalidated by flush_all")   \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, get_extstore)                                      \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, miss_from_extstore)                                \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, badcrc_from_extstore)                              \
-  COUNTER(kDeleteMisses, "delete_misses", kCounter,                                               \
-          "Deletes that found no item (or, md C, another version)")                               \
-  COUNTER(kDeleteHits, "delete_hits", kCounter, "Deletes that removed an item")                   \
-  COUNTER(kIncrMisses, "incr_misses", kCounter, "incr (and ma) of keys not found")                \
-  COUNTER(kIncrHits, "incr_hits", kCounter, "incr (and ma) that changed a value")                 \
-  COUNTER(kDecrMisses, "decr_misses", kCounter, "decr (and ma MD) of keys not found")             \
-  COUNTER(kDecrHits, "decr_hits", kCounter, "decr (and ma MD) that changed a value")              \
-  COUNTER(kCasMisses, "cas_misses", kCounter, "cas (and ms C) of keys not found")                 \
-  COUNTER(kCasHits, "cas_hits", kCounter, "cas (and ms C) that stored")                           \
-  COUNTER(kCasBadval, "cas_badval", kCounter, "cas (and ms C) refused: the item had changed")     \
-  COUNTER(kTouchHits, "touch_hits", kCounter, "Keys of touch, gat and gats found")                \
-  COUNTER(kTouchMisses, "touch_misses", kCounter, "Keys of touch, gat and gats not found")        \
-  COUNTER(kStoreTooLarge, "store_too_large", kCounter, "Stores refused: value larger than -I")    \
-  COUNTER(kStoreNoMemory, "store_no_memory", kCounter,                                            \
-          "Stores refused: no memory (-M, or the item cannot fit)")                               \
-  VALUE("auth_cmds", kCounter, 0, "Always 0: no SASL or ascii authentication")                    \
-  VALUE("auth_errors", kCounter, 0, "Always 0: no SASL or ascii authentication")                  \
-  COUNTER_IF(options.idle_timeout != 0, kIdleKicks, "idle_kicks", kCounter,                       \
-             "Connections closed for idling longer than -o idle_timeout (shown only with it)")    \
-  COUNTER(kBytesRead, "bytes_read", kCounter, "Bytes read from clients")                          \
-  COUNTER(kBytesWritten, "bytes_written", kCounter, "Bytes written to clients")                   \
-  CACHE(limit_maxbytes)                                                                           \
-  VALUE("accepting_conns", kGauge, 1,                                                             \
-        "Always 1: over -c mnemod answers and closes instead of refusing to accept")              \
-  VALUE("listen_disabled_num", kCounter, 0, "Always 0: listening is never disabled")              \
-  VALUE("time_in_listen_disabled_us", kCounter, 0, "Always 0: listening is never disabled")       \
-  VALUE("threads", kGauge, options.threads, "Worker threads (-t)")                                \
-  COUNTER(kConnYields, "conn_yields", kCounter,                                                   \
-          "Times a connection yielded to others after -R requests in one wake-up")                \
-  CACHE(hash_power_level)                                                                         \
-  CACHE(hash_table_bytes)                                                                         \
-  CACHE(hash_bytes_limit)                                                                         \
-  CACHE(hash_is_expanding)                                                                        \
-  VALUE("log_worker_dropped", kCounter, 0, "Always 0: no `watch` log stream yet")                 \
-  VALUE("log_worker_written", kCounter, 0, "Always 0: no `watch` log stream yet")                 \
-  VALUE("log_watcher_skipped", kCounter, 0, "Always 0: no `watch` log stream yet")                \
-  VALUE("log_watcher_sent", kCounter, 0, "Always 0: no `watch` log stream yet")                   \
-  VALUE("log_watchers", kGauge, 0, "Always 0: no `watch` log stream yet")                         \
-  CACHE(bytes)                                                                                    \
-  CACHE(curr_items)                                                                               \
-  CACHE(total_items)                                                                              \
-  CACHE(expired_unfetched)                                                                        \
-  CACHE(evicted_unfetched)                                                                        \
-  CACHE(evictions)                                                                                \
-  CACHE(reclaimed)                                                                                \
-  CACHE(segment_size)                                                                             \
-  CACHE(segments_total)                                                                           \
-  CACHE(segments_in_use)                                                                          \
-  CACHE(segments_free)                                                                            \
-  CACHE(segments_draining)                                                                        \
-  CACHE(segment_merges)                                                                           \
-  CACHE(segment_evictions)                                                                        \
-  CACHE(segments_expired)                                                                         \
-  CACHE(items_copied_forward)                                                                     \
-  CACHE(value_holds)                                                                              \
-  COUNTER(kBytesWrittenZeroCopy, "bytes_written_zero_copy", kCounter,                             \
-          "Of bytes_written, those sent straight from item memory, never copied into a buffer")   \
-  CACHE(compress_items)                                                                           \
-  CACHE(compress_rejected)                                                                        \
-  CACHE(compress_bytes_in)                                                                        \
-  CACHE(compress_bytes_out)                                                                       \
-  CACHE(compress_time_us)                                                                         \
-  CACHE(decompress_items)                                                                         \
-  CACHE(decompress_errors)                                                                        \
-  CACHE(decompress_time_us)                                                                       \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_limit_maxbytes)                           \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_pages_total)                              \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_pages_used)                               \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_used)                             \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_used)                               \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_written)                          \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_written)                            \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_item_bytes_written)                       \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_read)                             \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_read)                               \
-  COUNTER_IF(cache.extstore_limit_maxbytes != 0, kExtReadsWaited, "extstore_reads_waited",        \
-             kCounter,                                                                            \
-             "Reads of flash that found their bytes out of the page cache: the connection "       \
-             "waited for them while its worker served the others")                                \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_reclaims)                            \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_evictions)                           \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_evicted)                          \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_evicted)                            \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_io_errors)                                \
-  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_enabled)                                  \
-  VALUE("repl_records_sent", kCounter, snapshot.replication.records_sent,                         \
-        "Replication records written to peers (-o replicas), sent again after a reconnection "    \
-        "included")                                                                               \
-  COUNTER(kReplRecordsApplied, "repl_records_applied", kCounter,                                  \
-          "Replication records received from peers and applied here")                             \
-  VALUE("repl_bytes_sent", kCounter, snapshot.replication.bytes_sent,                             \
-        "Bytes written to peers' replication links")                                              \
-  VALUE("repl_backlog_bytes", kGauge, snapshot.replication.backlog_bytes,                         \
-        "Bytes of replication records not yet acknowledged by their peer, over all peers")        \
-  VALUE("repl_lag_ms", kGauge, snapshot.replication.lag_ms,                                       \
-        "Age in milliseconds of the oldest record a peer has not acknowledged, the worst peer's") \
-  VALUE("repl_peers_connected", kGauge, snapshot.replication.peers_connected,                     \
-        "Peers this node's replication links are streaming to")                                   \
-  VALUE("repl_backlog_overflows", kCounter, snapshot.replication.backlog_overflows,               \
-        "Times a peer's stream was dropped: its backlog passed repl_backlog_mb, or its oldest "   \
-        "record repl_lag_max_ms")                                                                 \
-  VALUE("repl_partial_resyncs", kCounter, snapshot.replication.partial_resyncs,                   \
-        "Reconnections to a peer that resumed its stream, sending again what it had not applied") \
-  VALUE("repl_sync_timeouts", kCounter, snapshot.replication.sync_timeouts,                       \
+#define MNEMO_GENERAL_STATS(COUNTER, COUNTER_IF, CACHE, CACHE_IF, VALUE)                           \
+  VALUE("pid", kGauge, getpid(), "Process id of this server")                                      \
+  VALUE("uptime", kGauge, MonotonicSeconds() - kFirstSecond, "Seconds since the server started")   \
+  VALUE("time", kGauge, WallSeconds(), "The server's Unix time")                                   \
+  VALUE("version", kGauge, kVersion, "The memcached protocol level the server implements")         \
+  VALUE("mnemo_version", kGauge, kMnemoVersion, "mnemo's own release")                             \
+  VALUE("pointer_size", kGauge, 8 * sizeof(void*), "Bits of a pointer on this machine")            \
+  VALUE("rusage_user", kCounter, usage.ru_utime, "User CPU time of the process, in seconds")       \
+  VALUE("rusage_system", kCounter, usage.ru_stime, "System CPU time of the process, in seconds")   \
+  VALUE("max_connections", kGauge, options.max_connections, "Connections allowed at once (-c)")    \
+  VALUE("curr_connections", kGauge, snapshot.curr_connections, "Client connections open")          \
+  COUNTER(kTotalConnections, "total_connections", kCounter, "Connections accepted since start")    \
+  COUNTER(kRejectedConnections, "rejected_connections", kCounter,                                  \
+          "Connections closed at once because -c were open")                                       \
+  VALUE("connection_structures", kGauge, snapshot.connection_structures,                           \
+        "Sockets open, accepted and listening")                                                    \
+  COUNTER(kResponseObjOom, "response_obj_oom", kCounter,                                           \
+          "Connections closed stuck with unsent replies holding connection or item memory")        \
+  VALUE("read_buf_count", kGauge, snapshot.conn_buffers,                                           \
+        "Connection buffers (reads and replies alike), idle ones in the pools included")           \
+  VALUE("read_buf_bytes", kGauge, snapshot.conn_buffer_bytes, "Bytes of connection buffers")       \
+  VALUE("read_buf_bytes_free", kGauge, snapshot.conn_buffer_idle_bytes,                            \
+        "Of read_buf_bytes, those idle in the pools")                                              \
+  COUNTER(kReadBufOom, "read_buf_oom", kCounter,                                                   \
+          "Connections closed stuck waiting for connection memory, or holding it with a "          \
+          "partial command while the budget was exhausted")                                        \
+  COUNTER(kCmdGet, "cmd_get", kCounter,                                                            \
+          "Keys read by get, gets and mg (gat, gats and mg with T: cmd_touch)")                    \
+  COUNTER(kCmdSet, "cmd_set", kCounter,                                                            \
+          "Storage commands: set, add, replace, append, prepend, cas and ms")                      \
+  COUNTER(kCmdFlush, "cmd_flush", kCounter, "flush_all commands")                                  \
+  COUNTER(kCmdTouch, "cmd_touch", kCounter, "Keys of touch, gat and gats, and mg hits with T")     \
+  COUNTER(kCmdMeta, "cmd_meta", kCounter,                                                          \
+          "me commands, the one meta command memcached counts here")                               \
+  COUNTER(kGetHits, "get_hits", kCounter, "Keys read and found (cmd_get)")                         \
+  COUNTER(kGetMisses, "get_misses", kCounter,                                                      \
+          "Keys read and not found, expired or flushed (cmd_get)")                                 \
+  COUNTER(kGetExpired, "get_expired", kCounter, "Keys read and found expired")                     \
+  COUNTER(kGetFlushed, "get_flushed", kCounter, "Keys read and found invalidated by flush_all")    \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, get_extstore)                                       \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, miss_from_extstore)                                 \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, badcrc_from_extstore)                               \
+  COUNTER(kDeleteMisses, "delete_misses", kCounter,                                                \
+          "Deletes that found no item (or, md C, another version)")                                \
+  COUNTER(kDeleteHits, "delete_hits", kCounter, "Deletes that removed an item")                    \
+  COUNTER(kIncrMisses, "incr_misses", kCounter, "incr (and ma) of keys not found")                 \
+  COUNTER(kIncrHits, "incr_hits", kCounter, "incr (and ma) that changed a value")                  \
+  COUNTER(kDecrMisses, "decr_misses", kCounter, "decr (and ma MD) of keys not found")              \
+  COUNTER(kDecrHits, "decr_hits", kCounter, "decr (and ma MD) that changed a value")               \
+  COUNTER(kCasMisses, "cas_misses", kCounter, "cas (and ms C) of keys not found")                  \
+  COUNTER(kCasHits, "cas_hits", kCounter, "cas (and ms C) that stored")                            \
+  COUNTER(kCasBadval, "cas_badval", kCounter, "cas (and ms C) refused: the item had changed")      \
+  COUNTER(kTouchHits, "touch_hits", kCounter, "Keys of touch, gat and gats found")                 \
+  COUNTER(kTouchMisses, "touch_misses", kCounter, "Keys of touch, gat and gats not found")         \
+  COUNTER(kStoreTooLarge, "store_too_large", kCounter, "Stores refused: value larger than -I")     \
+  COUNTER(kStoreNoMemory, "store_no_memory", kCounter,                                             \
+          "Stores refused: no memory (-M, or the item cannot fit)")                                \
+  VALUE("auth_cmds", kCounter, 0, "Always 0: no SASL or ascii authentication")                     \
+  VALUE("auth_errors", kCounter, 0, "Always 0: no SASL or ascii authentication")                   \
+  COUNTER_IF(options.idle_timeout != 0, kIdleKicks, "idle_kicks", kCounter,                        \
+             "Connections closed for idling longer than -o idle_timeout (shown only with it)")     \
+  COUNTER(kBytesRead, "bytes_read", kCounter, "Bytes read from clients")                           \
+  COUNTER(kBytesWritten, "bytes_written", kCounter, "Bytes written to clients")                    \
+  CACHE(limit_maxbytes)                                                                            \
+  VALUE("accepting_conns", kGauge, 1,                                                              \
+        "Always 1: over -c mnemod answers and closes instead of refusing to accept")               \
+  VALUE("listen_disabled_num", kCounter, 0, "Always 0: listening is never disabled")               \
+  VALUE("time_in_listen_disabled_us", kCounter, 0, "Always 0: listening is never disabled")        \
+  VALUE("threads", kGauge, options.threads, "Worker threads (-t)")                                 \
+  COUNTER(kConnYields, "conn_yields", kCounter,                                                    \
+          "Times a connection yielded to others after -R requests in one wake-up")                 \
+  CACHE(hash_power_level)                                                                          \
+  CACHE(hash_table_bytes)                                                                          \
+  CACHE(hash_bytes_limit)                                                                          \
+  CACHE(hash_is_expanding)                                                                         \
+  VALUE("log_worker_dropped", kCounter, 0, "Always 0: no `watch` log stream yet")                  \
+  VALUE("log_worker_written", kCounter, 0, "Always 0: no `watch` log stream yet")                  \
+  VALUE("log_watcher_skipped", kCounter, 0, "Always 0: no `watch` log stream yet")                 \
+  VALUE("log_watcher_sent", kCounter, 0, "Always 0: no `watch` log stream yet")                    \
+  VALUE("log_watchers", kGauge, 0, "Always 0: no `watch` log stream yet")                          \
+  CACHE(bytes)                                                                                     \
+  CACHE(curr_items)                                                                                \
+  CACHE(total_items)                                                                               \
+  CACHE(expired_unfetched)                                                                         \
+  CACHE(evicted_unfetched)                                                                         \
+  CACHE(evictions)                                                                                 \
+  CACHE(reclaimed)                                                                                 \
+  CACHE(segment_size)                                                                              \
+  CACHE(segments_total)                                                                            \
+  CACHE(segments_in_use)                                                                           \
+  CACHE(segments_free)                                                                             \
+  CACHE(segments_draining)                                                                         \
+  CACHE(segment_merges)                                                                            \
+  CACHE(segment_evictions)                                                                         \
+  CACHE(segments_expired)                                                                          \
+  CACHE(items_copied_forward)                                                                      \
+  CACHE(value_holds)                                                                               \
+  COUNTER(kBytesWrittenZeroCopy, "bytes_written_zero_copy", kCounter,                              \
+          "Of bytes_written, those sent straight from item memory, never copied into a buffer")    \
+  CACHE(compress_items)                                                                            \
+  CACHE(compress_rejected)                                                                         \
+  CACHE(compress_bytes_in)                                                                         \
+  CACHE(compress_bytes_out)                                                                        \
+  CACHE(compress_time_us)                                                                          \
+  CACHE(decompress_items)                                                                          \
+  CACHE(decompress_errors)                                                                         \
+  CACHE(decompress_time_us)                                                                        \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_limit_maxbytes)                            \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_pages_total)                               \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_pages_used)                                \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_used)                              \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_used)                                \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_written)                           \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_written)                             \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_item_bytes_written)                        \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_read)                              \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_read)                                \
+  COUNTER_IF(cache.extstore_limit_maxbytes != 0, kExtReadsWaited, "extstore_reads_waited",         \
+             kCounter,                                                                             \
+             "Reads of flash that found their bytes out of the page cache: the connection "        \
+             "waited for them while its worker served the others")                                 \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_reclaims)                             \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_page_evictions)                            \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_objects_evicted)                           \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_evicted)                             \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_io_errors)                                 \
+  CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_enabled)                                   \
+  VALUE("repl_records_sent", kCounter, snapshot.replication.records_sent,                          \
+        "Replication records written to peers (-o replicas), sent again after a reconnection "     \
+        "included")                                                                                \
+  COUNTER(kReplRecordsApplied, "repl_records_applied", kCounter,                                   \
+          "Replication records received from peers and applied here")                              \
+  VALUE("repl_bytes_sent", kCounter, snapshot.replication.bytes_sent,                              \
+        "Bytes written to peers' replication links")                                               \
+  VALUE("repl_backlog_bytes", kGauge, snapshot.replication.backlog_bytes,                          \
+        "Bytes of replication records not yet acknowledged by their peer, over all peers")         \
+  VALUE("repl_lag_ms", kGauge, snapshot.replication.lag_ms,                                        \
+        "Age in milliseconds of the oldest record a peer has not acknowledged, the worst peer's")  \
+  VALUE("repl_peers_connected", kGauge, snapshot.replication.peers_connected,                      \
+        "Peers this node's replication links are streaming to")                                    \
+  VALUE("repl_backlog_overflows", kCounter, snapshot.replication.backlog_overflows,                \
+        "Times a peer's stream was dropped: its backlog passed repl_backlog_mb, or its oldest "    \
+        "record repl_lag_max_ms")                                                                  \
+  VALUE("repl_partial_resyncs", kCounter, snapshot.replication.partial_resyncs,                    \
+        "Reconnections to a peer that resumed its stream, sending again what it had not "          \
+        "applied, and returning peers caught up from the stream alone")                            \
+  VALUE("repl_sync_timeouts", kCounter, snapshot.replication.sync_timeouts,                        \
         "Client writes answered SERVER_ERROR replication timed out (-o replication=sync): a live " \
-        "replica did not acknowledge them within repl_timeout_ms")
+        "replica did not acknowledge them within repl_timeout_ms")                                 \
+  VALUE("repl_full_resyncs", kCounter, snapshot.replication.full_resyncs,                          \
+        "Returning peers sent a flush and every item of their replica sets (they started, or "     \
+        "their stream had lost records)")                                                          \
+  VALUE("repl_returning", kGauge, snapshot.replication.returning ? 1 : 0,                          \
+        "1 while this node is returning (started, or its lease lapsed) and serves no client")
 
 #define MNEMO_STAT_ENUM(id, name, kind, description) id,
 #define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,

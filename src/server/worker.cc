@@ -137,6 +137,14 @@ void Worker::OnWake() { TakePendingConnections(); }
 
 bool Worker::OnRoundEnd() {
   if (!repl_waits_.empty()) ResumeReplicationWaits();
+  if (!rejoin_waits_.empty() && !server_.replication->HoldsClients()) {
+    repl_resuming_.swap(rejoin_waits_);
+    for (Session* session : repl_resuming_) session->rejoin_waiting = false;
+    for (Session* session : repl_resuming_) {
+      if (!session->closed()) session->ResumeAfterRejoin();
+    }
+    repl_resuming_.clear();
+  }
   if (!yielded_.empty()) {
     resuming_.swap(yielded_);  // both keep their capacity: no allocation per round
     for (Session* session : resuming_) session->yielded = false;
@@ -291,7 +299,16 @@ void Worker::ResumeReplicationWaits() {
   repl_resuming_.clear();
 }
 
+void Worker::OnSessionWaitingForRejoin(Session* session) {
+  session->rejoin_waiting = true;
+  rejoin_waits_.push_back(session);
+}
+
 void Worker::OnSessionClosed(Session* session) {
+  if (session->rejoin_waiting) {
+    rejoin_waits_.erase(std::find(rejoin_waits_.begin(), rejoin_waits_.end(), session));
+    session->rejoin_waiting = false;
+  }
   if (session->repl_waiting) {
     repl_waits_.erase(std::find(repl_waits_.begin(), repl_waits_.end(), session));
     session->repl_waiting = false;

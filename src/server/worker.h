@@ -26,6 +26,7 @@
 //  (4) A session is in flash_reads_ iff its `flash_read` id is not 0, under that id, and then it
 //      is open.
 //  (5) A session is in repl_waits_ iff its `repl_waiting` flag is set, and then it is open.
+//  (6) A session is in rejoin_waits_ iff its `rejoin_waiting` flag is set, and then it is open.
 // Thread safety: Adopt() and Stop() from any thread; Start() and Join() from the thread that owns
 // the Worker; everything else runs on the worker's thread.
 #pragma once
@@ -92,6 +93,7 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   void OnSessionWaitingForMemory(Session* session) override;
   void OnSessionWaitingForFlash(Session* session) override;
   void OnSessionWaitingForReplication(Session* session) override;
+  void OnSessionWaitingForRejoin(Session* session) override;
   // Resumes the sessions whose writes' replicas acknowledged them, or whose wait timed out.
   void ResumeReplicationWaits();
   // Resumes the sessions waiting for memory if the budget has room.
@@ -148,6 +150,7 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   std::vector<uint64_t> flash_done_;      // reads completed, being resumed
   std::vector<Session*> repl_waits_;      // sessions holding a reply for their replicas (sync)
   std::vector<Session*> repl_resuming_;
+  std::vector<Session*> rejoin_waits_;  // sessions held while the node is returning (invariant 6)
 };
 
 }  // namespace mnemo::server
