@@ -280,6 +280,12 @@ def test_flush_all_reaches_every_peer(cluster):
 
 def test_counters_move(cluster):
     c = cluster(3)
+    # Every node caught up after its start (a full resync would send items written before).
+    deadline = time.monotonic() + DEADLINE
+    while not all(stat(n, "repl_returning") == 0 and stat(n, "repl_peers_connected") == 2
+                  for n in c.nodes):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     sets = c.keys_owned_by_each(10, prefix=b"st")
     for key, (owner, _) in sets.items():
         c.nodes[owner].client().set(key, b"12345")

@@ -60,11 +60,8 @@ int64_t PeerLink::Poll(int64_t now_ms) {
 }
 
 bool PeerLink::Idle() const {
-  if (partial_ != 0) return false;
-  for (const Batch& batch : stream_.unacked()) {
-    if (!batch.written) return false;
-  }
-  return true;
+  return partial_ == 0 &&
+         std::ranges::all_of(stream_.unacked(), [](const Batch& batch) { return batch.written; });
 }
 
 bool PeerLink::SendLine(std::string_view line) {

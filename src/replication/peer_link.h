@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 
 #include "cluster/server_address.h"
 #include "net/event_loop.h"
@@ -63,7 +64,7 @@ class PeerLink final : public net::EventLoop::Handler {
 
   // Queues one line (mn_peer sync ...) to be written between batches on this connection; a
   // connection that closes forgets it.
-  void SendControl(std::string line) { control_ += line; }
+  void SendControl(std::string_view line) { control_ += line; }
   // Until when (SteadyMillis) the peer's echoes vouch that this node is not cut off; 0: none.
   int64_t lease_until_ms() const { return lease_until_ms_; }
   // Whether a connection attempt has ended (streaming or failed) since the link was made.

@@ -163,6 +163,11 @@ class Replication::Thread final : private net::EventLoop::Observer {
     const int64_t since = owner_.returning_since_ms_.load(std::memory_order_relaxed);
     const bool overdue = now - since >= owner_.options_.resync_max_ms;
     if (!caught_up && !overdue) return;
+    // Connections taken while it caught up may also carry requests that waited in their sockets
+    // through the stall (accepted by the kernel meanwhile): the count moves again.
+    if (owner_.lapse_return_.exchange(false, std::memory_order_relaxed)) {
+      owner_.lapses_.fetch_add(1, std::memory_order_acq_rel);
+    }
     owner_.returning_.store(false, std::memory_order_release);
     std::fprintf(stderr, "replication: %s after %lld ms; serving clients again\n",
                  caught_up ? "caught up with every live peer" : "repl_resync_max_ms passed",
@@ -183,8 +188,8 @@ class Replication::Thread final : private net::EventLoop::Observer {
   std::thread thread_;
 };
 
-Replication::Replication(const ReplicationOptions& options)
-    : options_(options), run_id_(NewRunId()) {}
+Replication::Replication(ReplicationOptions options)
+    : options_(std::move(options)), run_id_(NewRunId()) {}
 
 Replication::~Replication() { Stop(); }
 
@@ -307,6 +312,10 @@ bool Replication::HoldsClients() {
 
 void Replication::StartReturning(bool full) {
   if (thread_ == nullptr || returning_.exchange(true, std::memory_order_acq_rel)) return;
+  if (!full) {
+    lapse_return_.store(true, std::memory_order_relaxed);
+    lapses_.fetch_add(1, std::memory_order_acq_rel);
+  }
   lease_until_ms_.store(0, std::memory_order_relaxed);
   // What it holds (a warm restart's items) may be older than its peers' values: dropped, and
   // the peers send every item of its replica sets again.

@@ -107,6 +107,12 @@ class Replication final : public storage::ChangeObserver {
   // must wait: this node is returning (it started, or found its lease lapsed: then it becomes
   // returning now) and has not caught up with its live peers yet. Any thread; cheap.
   bool HoldsClients();
+  // Moves when the lease lapses (a stall, a partition) and again when that return ends. A client
+  // connection opened before (or accepted while the node caught up) may hold requests that
+  // waited through the lapse, writes the proxy already gave up on (it
+  // answered the client an error): applied now, they would replace newer values written
+  // elsewhere, so such a connection is closed unserved (Session). A start is no lapse.
+  uint64_t lapses() const { return lapses_.load(std::memory_order_acquire); }
   // The cache, for the items a full resync streams to a returning peer. Before Start.
   void SetCache(storage::Cache* cache) { cache_ = cache; }
   // The serving side of a rejoin, on the link of peer `name`: it asks (mn_peer sync <token>
@@ -136,7 +142,7 @@ class Replication final : public storage::ChangeObserver {
   };
   class Thread;
 
-  explicit Replication(const ReplicationOptions& options);
+  explicit Replication(ReplicationOptions options);
   Status Load() EXCLUDES(topology_mu_);
   void Wake();
 
@@ -159,6 +165,8 @@ class Replication final : public storage::ChangeObserver {
   // Drops every item (unobserved): a full resync sends them again.
   void FlushForFullResync();
   std::atomic<bool> full_again_{false};
+  std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found, and when its return ends
+  std::atomic<bool> lapse_return_{false};
   std::atomic<bool> returning_{false};
   std::atomic<uint64_t> sync_token_{0};
   std::atomic<bool> sync_full_{false};

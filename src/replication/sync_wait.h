@@ -11,6 +11,7 @@
 // atomics.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -35,11 +36,9 @@ class SyncWait {
   void Clear() { entries_.clear(); }
   bool empty() const { return entries_.empty(); }
   bool Settled() const {
-    for (const Entry& entry : entries_) {
-      if (entry.stream->Settled(entry.ticket)) continue;
-      if (!entry.forward || entry.stream->Live()) return false;
-    }
-    return true;
+    return std::ranges::all_of(entries_, [](const Entry& entry) {
+      return entry.stream->Settled(entry.ticket) || (entry.forward && !entry.stream->Live());
+    });
   }
 
   // When the write gives up waiting (SteadyMillis).

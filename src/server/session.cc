@@ -20,7 +20,8 @@ Session::Session(int fd, const SessionServices& services)
       parser_(services.limits),
       binary_parser_(services.limits),
       values_(fd),
-      last_progress_(MonotonicSeconds()) {
+      last_progress_(MonotonicSeconds()),
+      lapses_at_open_(services.replication != nullptr ? services.replication->lapses() : 0) {
   if (services.binding_protocol.has_value()) {
     protocol_ = *services.binding_protocol;
     negotiated_ = true;
@@ -194,9 +195,12 @@ Session::Progress Session::RunCommandsWith() {
       progress = Progress::kOutputFull;
       break;
     }
-    if (!suspended_ && RejoinHolds(in.readable())) {
-      progress = Progress::kNeedRejoin;
-      break;
+    if (!suspended_ && peer_ == nullptr && services_.replication != nullptr) {
+      const RejoinGate gate = CheckRejoin(in.readable());
+      if (gate != RejoinGate::kServe) {
+        progress = gate == RejoinGate::kClose ? Progress::kClose : Progress::kNeedRejoin;
+        break;
+      }
     }
     if (!suspended_) {
       const Parsed parsed = (this->*kParse)(in.readable());
@@ -298,13 +302,18 @@ bool Session::HoldForReplicas(net::OutputQueue& out, size_t reply_start, size_t 
   return true;
 }
 
-bool Session::RejoinHolds(std::string_view input) {
-  // A peer's link is never held (the node catches up through them), nor a connection whose
-  // first bytes open one; nothing is held while nothing is asked.
-  if (peer_ != nullptr || services_.replication == nullptr || input.empty()) return false;
+Session::RejoinGate Session::CheckRejoin(std::string_view input) {
+  // A connection whose first bytes open a peer's link is never held (the node catches up
+  // through them); nothing is held while nothing is asked.
+  if (input.empty()) return RejoinGate::kServe;
   constexpr std::string_view kOpensLink = "mn_peer ";
-  if (input.substr(0, kOpensLink.size()) == kOpensLink.substr(0, input.size())) return false;
-  return services_.replication->HoldsClients();
+  if (input.substr(0, kOpensLink.size()) == kOpensLink.substr(0, input.size())) {
+    return RejoinGate::kServe;
+  }
+  const bool holds = services_.replication->HoldsClients();  // finds a lapse first
+  // Opened before a lapse: what it asks may have waited through it (replication.h, lapses()).
+  if (services_.replication->lapses() != lapses_at_open_) return RejoinGate::kClose;
+  return holds ? RejoinGate::kHold : RejoinGate::kServe;
 }
 
 void Session::ResumeAfterRejoin() {

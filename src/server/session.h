@@ -53,7 +53,10 @@
 // While the node is returning after a stall, a partition or a start (docs/design/replication.md,
 // "Rejoin without stale reads"), a client's request is left in the input unserved, and nothing
 // more is read, until the node caught up; the owner resumes the session then. Peers' links are
-// served throughout: the node catches up through them.
+// served throughout: the node catches up through them. A client connection opened before a lapse
+// (a stall, a partition) is closed, unserved, at its next request, whenever that comes: it may
+// be a write the proxy gave up on, which applied now would replace newer values written
+// elsewhere.
 //
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
@@ -282,8 +285,10 @@ class Session final : public net::EventLoop::Handler {
   // Takes the reply of the command just run (appended from `reply_start` on) out of `out` if its
   // records must be waited for; true if it did.
   bool HoldForReplicas(net::OutputQueue& out, size_t reply_start, size_t external_before);
-  // Whether the client request at the front of `input` must wait: the node is returning.
-  bool RejoinHolds(std::string_view input);
+  // What the node's rejoin says of the client request at the front of `input`: serve it, hold it
+  // (the node is returning), or close the connection (opened before a lapse).
+  enum class RejoinGate : uint8_t { kServe, kHold, kClose };
+  RejoinGate CheckRejoin(std::string_view input);
   bool waiting_for_rejoin_ = false;
   // A peer's replication link, once mn_peer opened it: who the peer is, in which run, and how
   // many of its records this link has applied in all (counting from where the link resumed).
@@ -293,8 +298,9 @@ class Session final : public net::EventLoop::Handler {
     uint64_t applied = 0;
   };
   std::unique_ptr<PeerLinkState> peer_;
-  uint32_t last_progress_;  // when a byte was last read or sent (MonotonicSeconds)
-  int requests_left_ = 0;   // memcached's nreqs: steps left in this event (see above)
+  uint32_t last_progress_;   // when a byte was last read or sent (MonotonicSeconds)
+  int requests_left_ = 0;    // memcached's nreqs: steps left in this event (see above)
+  uint64_t lapses_at_open_;  // the node's lease lapses when the connection opened (see above)
 };
 
 }  // namespace mnemo::server
