@@ -9,7 +9,9 @@ build=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
 )
 # pkg-config, libevent-dev and the autotools also build the reference memcached
-# (scripts/reference-memcached.sh).
+# (scripts/reference-memcached.sh). debhelper and help2man build the Debian package
+# (scripts/build-deb.sh); lintian checks it, and tests/test_debian_package.py uses man-db and
+# logrotate.
 packages=(
   "${build[@]}"
   libevent-dev autoconf automake zlib1g-dev libpcre3-dev
@@ -17,6 +19,7 @@ packages=(
   python3 python3-pytest python3-pymemcache python3-pylibmc python3-matplotlib
   memcached libmemcached-tools nutcracker libfaketime ruby ruby-dalli prometheus
   procps
+  debhelper help2man lintian man-db logrotate
 )
 if [[ ${1:-} == --build-only ]]; then packages=("${build[@]}"); fi
 missing=()

@@ -4,15 +4,17 @@
 # summary of the stages either way:
 #   1. Release with -Werror (build/): unit tests and the integration suite (tests/);
 #   2. ASan + UBSan (build-asan/): the same tests again;
-#   3. clang-tsa (build-clang-tsa/): a clang build with -Wthread-safety -Werror, which checks every
+#   3. the Debian package (build-deb/): built, installed, started, stopped and purged;
+#   4. clang-tsa (build-clang-tsa/): a clang build with -Wthread-safety -Werror, which checks every
 #      lock annotation (base/thread_annotations.h); about 2 minutes on 2 cores;
-#   4. clang-tidy over src/ (.clang-tidy), with the clang-tsa build's compile commands;
-#   5. TSan (build-tsan/): the tests labelled "concurrency";
-#   6. fuzz (build-fuzz/, clang): each libFuzzer target of fuzz/ for 45 s (scripts/fuzz.sh).
+#   5. clang-tidy over src/ (.clang-tidy), with the clang-tsa build's compile commands;
+#   6. TSan (build-tsan/): the tests labelled "concurrency";
+#   7. fuzz (build-fuzz/, clang): each libFuzzer target of fuzz/ for 45 s (scripts/fuzz.sh).
 # Presets are in CMakePresets.json. About 42 minutes on a busy 2-core machine (measured
 # 2026-12-06: 44.6 with the soak and fuzz times before they were cut to these): the builds 2-8
 # minutes each, the Release suite 7, the ASan suite 6.5, clang-tidy 7, the fuzzers 3 plus their
-# build.
+# build; the Debian package stage adds 3 (measured 2026-12-06 with a load of 6 on 2 cores: 185 s,
+# 100 s of CPU).
 #
 # The suite's soak test (tests/test_soak.py) loads the server for $MNEMO_SOAK_SECONDS, once with
 # compression on and once off: 60 in the Release stage, 30 under ASan (it checks for sanitizer
@@ -87,6 +89,17 @@ for preset in release asan; do
   pytest_counts "$(if [[ $preset == release ]]; then echo build; else echo "build-$preset"; fi)"
   passed
 done
+
+# The Debian package (debian/), built by dpkg-buildpackage (mnemod and the tools alone, no tests)
+# and checked by lintian, then installed on this machine, run as its service on a free port,
+# stopped and purged by tests/test_debian_package.py. Built here without -g and its debug symbols
+# package (what the package ships is stripped either way): a third less compile time.
+begin "debian package"
+deb=$(DEB_BUILD_OPTIONS=noddebs DEB_CFLAGS_MAINT_STRIP=-g DEB_CXXFLAGS_MAINT_STRIP=-g \
+  ./scripts/build-deb.sh build-deb)
+lintian --fail-on error,warning "${deb%/*}"/mnemo_*.changes
+MNEMO_DEB=$deb /usr/bin/python3 -m pytest -q -rs tests/test_debian_package.py
+passed
 
 # Any warning fails it: the preset builds with MNEMO_WERROR.
 begin "build (clang-tsa)"

@@ -297,7 +297,10 @@ def test_counters_move(cluster):
     markers = sum(stat(n, "repl_full_resyncs") for n in c.nodes)
     assert sent == applied == len(sets) + markers
     assert all(stat(n, "repl_bytes_sent") > 0 for n in c.nodes)
-    assert all(stat(n, "repl_peers_connected") == 2 for n in c.nodes)
+    deadline = time.monotonic() + DEADLINE
+    while not all(stat(n, "repl_peers_connected") == 2 for n in c.nodes):
+        assert time.monotonic() < deadline, "not every node streams to both peers"
+        time.sleep(0.02)
     assert all(stat(n, "repl_backlog_bytes") == 0 for n in c.nodes)
     assert all(stat(n, "repl_backlog_overflows") == 0 for n in c.nodes)
 

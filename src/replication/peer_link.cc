@@ -240,6 +240,10 @@ void PeerLink::OnLine(std::string_view line) {
 }
 
 void PeerLink::Write() {
+  // Takes one batch at most: records appended after it wake the thread again, and the loop reads
+  // the peer's MNs in between (a link that took batches for as long as workers append would
+  // never read them).
+  bool taken = false;
   for (;;) {
     if (write_blocked_) return;
     if (!control_.empty() && Idle()) {
@@ -251,7 +255,8 @@ void PeerLink::Write() {
     auto first = std::find_if(batches.begin(), batches.end(),
                               [](const Batch& batch) { return !batch.written; });
     if (first == batches.end()) {
-      if (!stream_.TakeBatch()) return;
+      if (taken || !stream_.TakeBatch()) return;
+      taken = true;
       first = std::prev(batches.end());
     }
     iovec iov[kMaxIovecs];
