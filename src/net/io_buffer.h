@@ -45,6 +45,12 @@ class IoBuffer {
     if (begin_ == end_) begin_ = end_ = 0;
   }
 
+  // Drops `n` bytes from the back. REQUIRES: n <= size().
+  void DropBack(size_t n) {
+    end_ -= n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+
   // Returns a pointer to at least `n` writable bytes at the back, moving or reallocating the
   // readable bytes if they must make room (which invalidates views into them). Write into it, then
   // CommitAppend() what was written; writable() tells how much room there is in all.

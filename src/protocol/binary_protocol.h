@@ -67,6 +67,7 @@ enum class Status : uint16_t {
   kAuthError = 0x20,
   kUnknownCommand = 0x81,
   kOutOfMemory = 0x82,
+  kTemporaryFailure = 0x86,  // memcached's ETMPFAIL: mnemod's sync replication timed out
 };
 
 // The body memcached's write_bin_error sends with an error status when it is given no text.
@@ -92,6 +93,8 @@ inline std::string_view StatusText(Status status) {
       return "Unknown command";
     case Status::kOutOfMemory:
       return "Out of memory";
+    case Status::kTemporaryFailure:
+      return "Temporary failure";
   }
   return {};
 }

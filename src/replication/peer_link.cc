@@ -54,8 +54,32 @@ int64_t PeerLink::Poll(int64_t now_ms) {
   }
   if (state_ == State::kIdle && now_ms >= retry_at_ms_) Connect(now_ms);
   if (state_ == State::kStreaming) Write();
+  if (state_ == State::kStreaming && now_ms - last_mn_ms_ >= context_.lease_ms / 4) Ping(now_ms);
   const int64_t unacked = stream_.OldestUnackedMs();
   return unacked == 0 ? 0 : std::max<int64_t>(now_ms - unacked, 0);
+}
+
+bool PeerLink::Idle() const {
+  return partial_ == 0 &&
+         std::ranges::all_of(stream_.unacked(), [](const Batch& batch) { return batch.written; });
+}
+
+bool PeerLink::SendLine(std::string_view line) {
+  const ssize_t n = send(fd_, line.data(), line.size(), MSG_NOSIGNAL);
+  if (n == static_cast<ssize_t>(line.size())) return true;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    write_blocked_ = true;
+    return false;
+  }
+  Fail("cannot write a control line");  // a part of a line would corrupt the stream
+  return false;
+}
+
+void PeerLink::Ping(int64_t now_ms) {
+  if (write_blocked_ || !Idle()) return;  // a batch's mn is on its way
+  if (!SendLine(kBatchEnd)) return;
+  mn_sent_.push_back({now_ms, true});
+  last_mn_ms_ = now_ms;
 }
 
 void PeerLink::DropStream(const char* why, int64_t now_ms) {
@@ -170,7 +194,12 @@ void PeerLink::Read() {
 void PeerLink::OnLine(std::string_view line) {
   if (state_ == State::kStreaming) {
     if (line == "MN") {
-      stream_.AckOldest();
+      if (mn_sent_.empty()) return;  // not ours
+      const SentMn sent = mn_sent_.front();
+      mn_sent_.pop_front();
+      if (!sent.ping) stream_.AckOldest();
+      lease_until_ms_ = std::max(lease_until_ms_, sent.at_ms + context_.lease_ms);
+      stream_.SetLiveUntil(lease_until_ms_);
     } else {
       // Records answer nothing on success; anything else is the peer's error for one of them.
       MNEMO_LOG(2, "replication: %s answered \"%.*s\"\n", name_.c_str(),
@@ -201,6 +230,9 @@ void PeerLink::OnLine(std::string_view line) {
   const uint64_t resent = stream_.Resume(applied);
   if (resent != 0) ReplicationCounters::Add(context_.counters.partial_resyncs);
   state_ = State::kStreaming;
+  tried_ = true;
+  stream_.SetLiveUntil(SteadyMillis() + context_.lease_ms);
+  stream_.SetStreaming(true);
   retry_ms_ = kFirstRetryMs;
   context_.counters.peers_connected.fetch_add(1, std::memory_order_relaxed);
   MNEMO_LOG(1, "replication: streaming to %s from record %llu\n", name_.c_str(),
@@ -214,6 +246,11 @@ void PeerLink::Write() {
   bool taken = false;
   for (;;) {
     if (write_blocked_) return;
+    if (!control_.empty() && Idle()) {
+      if (!SendLine(control_)) return;
+      control_.clear();
+      continue;
+    }
     std::deque<Batch>& batches = stream_.unacked();
     auto first = std::find_if(batches.begin(), batches.end(),
                               [](const Batch& batch) { return !batch.written; });
@@ -255,6 +292,8 @@ void PeerLink::Write() {
       if (written < whole) break;
       written -= whole;
       it->written = true;
+      last_mn_ms_ = SteadyMillis();
+      mn_sent_.push_back({last_mn_ms_, false});
       ReplicationCounters::Add(context_.counters.records_sent, it->records);
     }
     partial_ = written;
@@ -263,6 +302,7 @@ void PeerLink::Write() {
 
 void PeerLink::Fail(const char* why) {
   MNEMO_LOG(1, "replication: link to %s: %s\n", name_.c_str(), why);
+  tried_ = true;
   Close();
 }
 
@@ -270,6 +310,7 @@ void PeerLink::Close() {
   if (state_ == State::kIdle) return;
   if (state_ == State::kStreaming) {
     context_.counters.peers_connected.fetch_sub(1, std::memory_order_relaxed);
+    stream_.SetStreaming(false);
   }
   context_.loop.Remove(fd_);
   close(fd_);
@@ -277,6 +318,8 @@ void PeerLink::Close() {
   state_ = State::kIdle;
   input_.clear();
   partial_ = 0;
+  mn_sent_.clear();
+  control_.clear();
   // What was written on this connection and not acknowledged is written again on the next.
   for (Batch& batch : stream_.unacked()) batch.written = false;
 }

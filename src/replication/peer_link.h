@@ -15,12 +15,19 @@
 //      were written too.
 //  (3) A link reconnects only from Poll (run after a round of the loop), never from OnEvents, so
 //      that an event collected for a closed socket never reaches the one that replaced it.
+// Leases: the link notes when it wrote each mn (a batch's, or a ping's, written when the link has
+// been quiet for lease_ms / 4); the peer's MNs come back in order, and each extends the link's
+// lease to the send time of its mn plus lease_ms, so a reply that was delayed (a stall of
+// either side) extends nothing that has passed. A ping's MN acknowledges no batch.
+// Control lines (SendControl) go out between batches, never inside one.
 // Thread safety: the replication thread only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
+#include <string_view>
 
 #include "cluster/server_address.h"
 #include "net/event_loop.h"
@@ -36,6 +43,7 @@ struct LinkContext {
   ReplicationCounters& counters;
   std::string handshake;  // this node's mn_peer line, up to the applied count
   int64_t lag_max_ms;
+  int64_t lease_ms;  // -o repl_lease_ms: an echo extends the lease to its send time plus this
 };
 
 class PeerLink final : public net::EventLoop::Handler {
@@ -54,6 +62,14 @@ class PeerLink final : public net::EventLoop::Handler {
   // or overflowed. Returns the age of its oldest unacknowledged record in ms (0: none).
   int64_t Poll(int64_t now_ms);
 
+  // Queues one line (mn_peer sync ...) to be written between batches on this connection; a
+  // connection that closes forgets it.
+  void SendControl(std::string_view line) { control_ += line; }
+  // Until when (SteadyMillis) the peer's echoes vouch that this node is not cut off; 0: none.
+  int64_t lease_until_ms() const { return lease_until_ms_; }
+  // Whether a connection attempt has ended (streaming or failed) since the link was made.
+  bool tried() const { return tried_; }
+
   State state() const { return state_; }
   const std::string& name() const { return name_; }
   PeerStream& stream() { return stream_; }
@@ -67,6 +83,12 @@ class PeerLink final : public net::EventLoop::Handler {
   void Fail(const char* why);
   void Close();
   void Write();
+  // Whether every batch taken is wholly written: a line may go out without splitting one.
+  bool Idle() const;
+  // Writes a whole line, or nothing (the socket is full: false); a part written fails the link.
+  bool SendLine(std::string_view line);
+  // A lease ping: an mn of its own, when the link is idle.
+  void Ping(int64_t now_ms);
   void Read();
   void OnLine(std::string_view line);
   // Discards what the stream holds (overflow, lag) and starts over with a new connection.
@@ -86,6 +108,17 @@ class PeerLink final : public net::EventLoop::Handler {
   int64_t retry_ms_ = kFirstRetryMs;
   bool drop_handled_ = false;  // the stream's drop was logged and its batches discarded
   bool refused_ = false;       // the peer refused mn_peer, and it was logged
+  // Leases: the send time of each mn written and not yet answered, oldest first, and whether it
+  // was a ping's.
+  struct SentMn {
+    int64_t at_ms;
+    bool ping;
+  };
+  std::deque<SentMn> mn_sent_;
+  int64_t last_mn_ms_ = 0;
+  int64_t lease_until_ms_ = 0;
+  bool tried_ = false;
+  std::string control_;  // lines to write before the next batch
 };
 
 }  // namespace mnemo::replication

@@ -11,8 +11,9 @@ int64_t SteadyMillis() {
       .count();
 }
 
-PeerStream::AppendResult PeerStream::Append(std::string_view record) {
+PeerStream::AppendResult PeerStream::Append(std::string_view record, uint64_t* ticket) {
   MutexLock lock(mu_);
+  if (ticket != nullptr) *ticket = 0;
   if (dropped_) return AppendResult::kIgnored;
   if (backlog_ + record.size() > backlog_limit_) {
     dropped_ = true;
@@ -21,14 +22,26 @@ PeerStream::AppendResult PeerStream::Append(std::string_view record) {
     SetBacklog(backlog_ - open_.size());
     std::string().swap(open_);
     open_records_ = 0;
+    AdvanceAcked(appended_);
+    lost_.store(true, std::memory_order_release);
     return AppendResult::kOverflow;
   }
   const bool first = open_records_ == 0;
   if (first) open_since_ms_ = SteadyMillis();
   open_.append(record);
   ++open_records_;
+  ++appended_;
+  if (ticket != nullptr) *ticket = appended_;
   SetBacklog(backlog_ + record.size());
   return first ? AppendResult::kAppendedFirst : AppendResult::kAppended;
+}
+
+void PeerStream::AdvanceAcked(uint64_t ticket) {
+  // A drop (on a worker) and an MN (on the replication thread) may race: it never goes back.
+  uint64_t acked = acked_ticket_.load(std::memory_order_relaxed);
+  while (acked < ticket &&
+         !acked_ticket_.compare_exchange_weak(acked, ticket, std::memory_order_release)) {
+  }
 }
 
 bool PeerStream::TakeBatch() {
@@ -39,6 +52,7 @@ bool PeerStream::TakeBatch() {
     batch.bytes.swap(open_);
     batch.records = std::exchange(open_records_, 0);
     batch.since_ms = open_since_ms_;
+    batch.last_ticket = appended_;
   }
   batch.first_seq = last_seq_ + 1;
   last_seq_ += batch.records;
@@ -49,6 +63,7 @@ bool PeerStream::TakeBatch() {
 void PeerStream::AckOldest() {
   if (unacked_.empty()) return;
   const size_t bytes = unacked_.front().bytes.size();
+  AdvanceAcked(unacked_.front().last_ticket);
   unacked_.pop_front();
   MutexLock lock(mu_);
   // A drop since may already have taken these bytes off.
@@ -60,6 +75,7 @@ uint64_t PeerStream::Resume(uint64_t applied) {
   while (!unacked_.empty() &&
          unacked_.front().first_seq + unacked_.front().records - 1 <= applied) {
     forgotten += unacked_.front().bytes.size();
+    AdvanceAcked(unacked_.front().last_ticket);
     unacked_.pop_front();
   }
   // The rest is sent again, numbered on from the peer's count, which counts every record it
@@ -86,6 +102,8 @@ void PeerStream::Drop() {
   std::string().swap(open_);
   open_records_ = 0;
   SetBacklog(0);
+  AdvanceAcked(appended_);
+  lost_.store(true, std::memory_order_release);
 }
 
 void PeerStream::Reopen() {

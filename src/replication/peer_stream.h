@@ -12,6 +12,11 @@
 // ignored until the replication thread reopens it after a new handshake with the peer. The
 // replication thread drops it too when its oldest unacknowledged record is too old (Drop).
 //
+// Tickets (for sync replication): each record appended gets the next ticket, 1, 2, ..., never
+// renumbered; acked_ticket() is the ticket of the last record the peer acknowledged, or that a
+// drop discarded, so a writer waiting for its record waits until acked_ticket() reaches its ticket
+// or the link stops streaming (streaming()).
+//
 // Invariants:
 //  (1) backlog_bytes() is the size of the open records plus that of the batches taken and not yet
 //      acknowledged; Append never takes it past the limit.
@@ -38,8 +43,9 @@ struct Batch {
   std::string bytes;
   uint64_t first_seq = 0;  // the number of its first record
   uint64_t records = 0;
-  int64_t since_ms = 0;  // when its first record was appended (SteadyMillis)
-  bool written = false;  // wholly written to the current connection, its mn included
+  int64_t since_ms = 0;      // when its first record was appended (SteadyMillis)
+  bool written = false;      // wholly written to the current connection, its mn included
+  uint64_t last_ticket = 0;  // the ticket of its last record (see Tickets)
 };
 
 // Milliseconds of a monotonic clock, for ages of records.
@@ -58,8 +64,8 @@ class PeerStream {
   PeerStream(const PeerStream&) = delete;
   PeerStream& operator=(const PeerStream&) = delete;
 
-  // Appends one encoded record.
-  AppendResult Append(std::string_view record) EXCLUDES(mu_);
+  // Appends one encoded record; `ticket`, if given, receives its ticket (0 if not appended).
+  AppendResult Append(std::string_view record, uint64_t* ticket = nullptr) EXCLUDES(mu_);
 
   // Replication thread. Moves the records appended since the last call into a new batch at the
   // end of unacked(), numbered after the last; false if there were none.
@@ -84,12 +90,31 @@ class PeerStream {
   bool dropped() const { return dropped_flag_.load(std::memory_order_relaxed); }
   // The number of the last record taken into a batch.
   uint64_t last_seq() const { return last_seq_; }
+  // See Tickets. Any thread.
+  uint64_t acked_ticket() const { return acked_ticket_.load(std::memory_order_acquire); }
+  bool streaming() const { return streaming_.load(std::memory_order_acquire); }
+  // Whether a record with `ticket` needs no more waiting for: acknowledged, discarded, or the
+  // peer is not streaming (down peers are not waited for). Any thread.
+  bool Settled(uint64_t ticket) const {
+    return !streaming() || dropped() || acked_ticket() >= ticket;
+  }
+  // Whether records were discarded (a drop) since the last call: the peer then misses writes
+  // that only a full resync gives it back. Any thread.
+  bool TakeLost() { return lost_.exchange(false, std::memory_order_acq_rel); }
+  // Whether the peer's echoes vouch for it now (its link's lease: see peer_link.h). Any thread.
+  bool Live() const { return SteadyMillis() <= live_until_ms_.load(std::memory_order_relaxed); }
+  void SetLiveUntil(int64_t ms) { live_until_ms_.store(ms, std::memory_order_relaxed); }
+  // The replication thread's link says whether it streams to the peer.
+  void SetStreaming(bool streaming) { streaming_.store(streaming, std::memory_order_release); }
 
  private:
   void SetBacklog(size_t bytes) REQUIRES(mu_) {
     backlog_ = bytes;
     backlog_bytes_.store(bytes, std::memory_order_relaxed);
   }
+
+  // Raises acked_ticket_ to `ticket`, never lowering it.
+  void AdvanceAcked(uint64_t ticket);
 
   const size_t backlog_limit_;
   Mutex mu_;
@@ -100,6 +125,11 @@ class PeerStream {
   bool dropped_ GUARDED_BY(mu_) = false;
   std::atomic<size_t> backlog_bytes_{0};   // backlog_, for readers without the lock
   std::atomic<bool> dropped_flag_{false};  // dropped_, likewise
+  uint64_t appended_ GUARDED_BY(mu_) = 0;  // the last ticket given
+  std::atomic<uint64_t> acked_ticket_{0};
+  std::atomic<bool> streaming_{false};
+  std::atomic<bool> lost_{false};
+  std::atomic<int64_t> live_until_ms_{0};
   // Replication thread only.
   std::deque<Batch> unacked_;
   uint64_t last_seq_ = 0;

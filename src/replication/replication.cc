@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <ctime>
 #include <random>
 #include <utility>
 
@@ -13,7 +14,9 @@ namespace mnemo::replication {
 namespace {
 
 // The replication thread's tick: how often it checks lag and retries connections.
-constexpr int kTickMillis = 50;
+constexpr int kTickMillis = 20;
+// A returning node asks a live peer that has not answered for its marker again this often.
+constexpr int64_t kAskAgainMs = 300;
 constexpr size_t kMaxReplicas = cluster::ReplicaPlacement::kMaxReplicas;
 // A worker keeps a record buffer up to this size between changes; a larger one is given back.
 constexpr size_t kKeptRecordCapacity = size_t{64} << 10;
@@ -25,6 +28,9 @@ std::string NewRunId() {
   std::snprintf(text, sizeof(text), "%016" PRIx64, id);
   return text;
 }
+
+// The wait the current thread's client command collects into (CollectSyncWait); null: none.
+thread_local SyncWait* collecting = nullptr;
 
 std::string StreamKey(const cluster::ClusterNode& node) {
   return node.server.name + " " + node.address.host + ":" + std::to_string(node.address.port);
@@ -38,7 +44,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
   Thread(Replication& owner, std::unique_ptr<net::EventLoop> loop)
       : owner_(owner),
         loop_(std::move(loop)),
-        context_{*loop_, owner.counters_, {}, owner.options_.lag_max_ms} {}
+        context_{*loop_, owner.counters_, {}, owner.options_.lag_max_ms, owner.options_.lease_ms} {}
 
   net::EventLoop& loop() { return *loop_; }
 
@@ -61,8 +67,21 @@ class Replication::Thread final : private net::EventLoop::Observer {
     Follow();
     PollAll();
   }
-  bool OnRoundEnd() override { return false; }
-  void OnTick() override { PollAll(); }
+  bool OnRoundEnd() override {
+    WakeSyncWaiters();
+    return false;
+  }
+  void OnTick() override {
+    PollAll();
+    WakeSyncWaiters();
+  }
+
+  // While client writes wait (sync), their workers look again: an MN may have come, a link may
+  // have closed, or a deadline passed.
+  void WakeSyncWaiters() {
+    if (owner_.sync_waiters_.load(std::memory_order_relaxed) <= 0) return;
+    for (const std::function<void()>& wake : owner_.wakers_) wake();
+  }
 
   // Opens links to the peers of the current topology, and closes those to nodes it left out.
   void Follow() {
@@ -94,9 +113,66 @@ class Replication::Thread final : private net::EventLoop::Observer {
 
   void PollAll() {
     const int64_t now = SteadyMillis();
+    // This thread may be the first to run after a stall: it finds the lapse before any echo of
+    // a ping sent since could extend the lease.
+    (void)owner_.HoldsClients();
     int64_t lag = 0;
-    for (auto& [key, link] : links_) lag = std::max(lag, link->Poll(now));
+    int64_t lease = 0;
+    for (auto& [key, link] : links_) {
+      lag = std::max(lag, link->Poll(now));
+      lease = std::max(lease, link->lease_until_ms());
+    }
     owner_.counters_.lag_ms.store(lag, std::memory_order_relaxed);
+    // Only a lease still running is published: a lapsed one is for the workers to find (a
+    // stall stops this thread too, and it may run first after it).
+    if (lease > now && !owner_.returning_.load(std::memory_order_acquire) &&
+        lease > owner_.lease_until_ms_.load(std::memory_order_relaxed)) {
+      owner_.lease_until_ms_.store(lease, std::memory_order_relaxed);
+    }
+    if (owner_.returning_.load(std::memory_order_acquire)) CatchUp(now);
+  }
+
+  // A returning node asks each live peer for a marker after what it queued for it, and serves
+  // again once every live peer's marker came back (or repl_resync_max_ms passed).
+  void CatchUp(int64_t now) {
+    if (owner_.full_again_.exchange(false, std::memory_order_acq_rel)) {
+      MNEMO_LOG(1, "replication: a peer's stream lost records: full resync\n");
+      owner_.FlushForFullResync();
+      owner_.sync_full_.store(true, std::memory_order_relaxed);
+      owner_.sync_token_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    const uint64_t token = owner_.sync_token_.load(std::memory_order_acquire);
+    const bool full = owner_.sync_full_.load(std::memory_order_relaxed);
+    bool caught_up = true;
+    for (auto& [key, link] : links_) {
+      Asked& asked = asked_[key];
+      if (owner_.Synced(link->name()) >= token) continue;
+      if (link->state() == PeerLink::State::kStreaming) {
+        // Asked again now and then: the peer ignores a request while its stream to this node
+        // is dropped, and a request dies with its connection.
+        if (asked.token != token || now - asked.at_ms >= kAskAgainMs) {
+          link->SendControl("mn_peer sync " + std::to_string(token) +
+                            (full ? " full" : " partial") + "\r\n");
+          asked = {token, now};
+        }
+        caught_up = false;
+      } else if (link->state() != PeerLink::State::kIdle || !link->tried()) {
+        caught_up = false;  // still finding out whether it is live
+      }
+    }
+    const int64_t since = owner_.returning_since_ms_.load(std::memory_order_relaxed);
+    const bool overdue = now - since >= owner_.options_.resync_max_ms;
+    if (!caught_up && !overdue) return;
+    // Connections taken while it caught up may also carry requests that waited in their sockets
+    // through the stall (accepted by the kernel meanwhile): the count moves again.
+    if (owner_.lapse_return_.exchange(false, std::memory_order_relaxed)) {
+      owner_.lapses_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    owner_.returning_.store(false, std::memory_order_release);
+    std::fprintf(stderr, "replication: %s after %lld ms; serving clients again\n",
+                 caught_up ? "caught up with every live peer" : "repl_resync_max_ms passed",
+                 static_cast<long long>(now - since));  // NOLINT(google-runtime-int)
+    owner_.WakeWorkers();
   }
 
   Replication& owner_;
@@ -104,6 +180,11 @@ class Replication::Thread final : private net::EventLoop::Observer {
   LinkContext context_;
   const Topology* followed_ = nullptr;
   std::map<std::string, std::unique_ptr<PeerLink>> links_;  // by StreamKey
+  struct Asked {
+    uint64_t token = 0;
+    int64_t at_ms = 0;
+  };
+  std::map<std::string, Asked> asked_;  // by StreamKey: the last sync request on each link
   std::thread thread_;
 };
 
@@ -154,6 +235,10 @@ Status Replication::Start() {
   Status status = net::EventLoop::Create(&loop);
   if (!status.ok()) return status;
   thread_ = std::make_unique<Thread>(*this, std::move(loop));
+  // A node that starts with peers listed is returning: it may hold nothing, or (warm) values
+  // its peers replaced; it catches up fully before it serves.
+  const Topology* topology = topology_.load(std::memory_order_acquire);
+  if (topology->list.nodes.size() > 1) StartReturning(/*full=*/true);
   thread_->Start();
   return Status::Ok();
 }
@@ -181,8 +266,15 @@ void Replication::OnChange(const storage::Change& change) {
   record.clear();
   if (!AppendRecord(change, &record)) return;
   bool wake = false;
+  SyncWait* const wait = collecting;
+  const PeerStream* owner = nullptr;  // the key's owner's stream, if another node owns it
   const auto append = [&](PeerStream* stream) {
-    switch (stream->Append(record)) {
+    uint64_t ticket = 0;
+    const PeerStream::AppendResult result = stream->Append(record, &ticket);
+    if (wait != nullptr && ticket != 0 && (sync() || stream == owner)) {
+      wait->Add(stream, ticket, /*forward=*/!sync());
+    }
+    switch (result) {
       case PeerStream::AppendResult::kAppendedFirst:
         wake = true;
         break;
@@ -202,12 +294,145 @@ void Replication::OnChange(const storage::Change& change) {
   } else {
     uint32_t members[kMaxReplicas];
     const size_t count = topology->placement.ReplicasOf(change.key, members);
+    if (count != 0 && members[0] != topology->self) owner = topology->streams[members[0]];
     for (size_t i = 0; i < count; ++i) {
       if (members[i] != topology->self) append(topology->streams[members[i]]);
     }
   }
   if (record.capacity() > kKeptRecordCapacity) std::string().swap(record);
   if (wake) Wake();
+}
+
+bool Replication::HoldsClients() {
+  if (returning_.load(std::memory_order_acquire)) return true;
+  const int64_t lease = lease_until_ms_.load(std::memory_order_relaxed);
+  if (lease == 0 || SteadyMillis() <= lease) return false;
+  StartReturning(/*full=*/false);
+  return true;
+}
+
+void Replication::StartReturning(bool full) {
+  if (thread_ == nullptr || returning_.exchange(true, std::memory_order_acq_rel)) return;
+  if (!full) {
+    lapse_return_.store(true, std::memory_order_relaxed);
+    lapses_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  lease_until_ms_.store(0, std::memory_order_relaxed);
+  // What it holds (a warm restart's items) may be older than its peers' values: dropped, and
+  // the peers send every item of its replica sets again.
+  if (full) FlushForFullResync();
+  sync_full_.store(full, std::memory_order_relaxed);
+  returning_since_ms_.store(SteadyMillis(), std::memory_order_relaxed);
+  sync_token_.fetch_add(1, std::memory_order_acq_rel);
+  std::fprintf(stderr, "replication: %s: serving no client until caught up with the live peers\n",
+               full ? "starting" : "the lease lapsed (a stall or a partition)");
+  thread_->loop().Wake();
+}
+
+void Replication::FlushForFullResync() {
+  if (cache_ == nullptr) return;
+  storage::FlushRequest flush;
+  flush.observed = false;
+  cache_->FlushAll(flush);
+}
+
+void Replication::WakeWorkers() {
+  for (const std::function<void()>& wake : wakers_) wake();
+}
+
+uint64_t Replication::Synced(std::string_view name) {
+  MutexLock lock(ledger_mu_);
+  auto it = synced_.find(name);
+  return it == synced_.end() ? 0 : it->second;
+}
+
+void Replication::NoteSynced(std::string_view name, uint64_t token, bool lost) {
+  if (lost) {
+    // This round cannot be partial: the thread starts a full one.
+    if (token == sync_token_.load(std::memory_order_acquire)) {
+      full_again_.store(true, std::memory_order_release);
+    }
+    Wake();
+    return;
+  }
+  {
+    MutexLock lock(ledger_mu_);
+    uint64_t& synced = synced_[std::string(name)];
+    synced = std::max(synced, token);
+  }
+  Wake();
+}
+
+namespace {
+
+// Appends the record of each item it is shown to a peer's stream (a full resync), under the
+// item's stripe lock, so that it cannot pass a newer write of the same key.
+class ResyncSink final : public storage::ItemSink {
+ public:
+  explicit ResyncSink(PeerStream& stream) : stream_(stream) {}
+  void OnItem(const storage::ItemView& item) override {
+    storage::Change change;
+    change.kind = storage::ChangeKind::kStore;
+    change.key = item.key();
+    change.item = &item;
+    const int64_t ttl = item.ttl_remaining();
+    change.expires_at = ttl < 0 ? 0 : static_cast<int64_t>(std::time(nullptr)) + ttl;
+    record_.clear();
+    if (AppendRecord(change, &record_)) (void)stream_.Append(record_);
+  }
+
+ private:
+  PeerStream& stream_;
+  std::string record_;
+};
+
+}  // namespace
+
+void Replication::OnSyncRequest(std::string_view name, uint64_t token, bool full) {
+  const Topology* topology = topology_.load(std::memory_order_acquire);
+  if (topology == nullptr || thread_ == nullptr) return;
+  size_t index = topology->list.nodes.size();
+  for (size_t i = 0; i < topology->list.nodes.size(); ++i) {
+    if (i != topology->self && topology->list.nodes[i].server.name == name) index = i;
+  }
+  if (index == topology->list.nodes.size()) return;
+  PeerStream& stream = *topology->streams[index];
+  // While dropped the stream takes nothing, the marker included: the peer asks again.
+  if (stream.dropped()) return;
+  // A full request comes from a node that flushed itself as it began this round. A partial one
+  // cannot be answered from a stream that lost records: the marker says so, and the node flushes
+  // itself and asks every peer for a full resync.
+  const bool lost = stream.TakeLost();
+  if (full && cache_ != nullptr) {
+    std::unique_ptr<storage::Cache::Context> context = cache_->NewContext();
+    storage::ReadOptions options;
+    options.count_access = false;
+    options.can_win = false;
+    ResyncSink sink(stream);
+    storage::WalkCursor cursor;
+    storage::WalkBatch batch;
+    uint32_t members[kMaxReplicas];
+    while (!cursor.done) {
+      cache_->Walk(&cursor, 256, &batch);
+      for (const storage::WalkedItem& item : batch.items()) {
+        const std::string_view key = batch.key(item);
+        const size_t count = topology->placement.ReplicasOf(key, members);
+        if (std::find(members, members + count, index) == members + count) continue;
+        (void)cache_->Get(*context, key, options, sink);
+      }
+    }
+    ReplicationCounters::Add(counters_.full_resyncs);
+  } else if (!lost) {
+    ReplicationCounters::Add(counters_.partial_resyncs);
+  }
+  const std::string record =
+      "mn_peer synced " + std::to_string(token) + (lost && !full ? " lost\r\n" : "\r\n");
+  (void)stream.Append(record);
+  Wake();
+}
+
+void Replication::CollectSyncWait(SyncWait* wait) {
+  collecting = options_.replicas > 1 && thread_ != nullptr ? wait : nullptr;
 }
 
 uint64_t Replication::OpenPeer(std::string_view name, std::string_view run_id) {
@@ -235,6 +460,9 @@ ReplicationStats Replication::Stats() const {
   stats.bytes_sent = counters_.bytes_sent.load(std::memory_order_relaxed);
   stats.backlog_overflows = counters_.backlog_overflows.load(std::memory_order_relaxed);
   stats.partial_resyncs = counters_.partial_resyncs.load(std::memory_order_relaxed);
+  stats.sync_timeouts = counters_.sync_timeouts.load(std::memory_order_relaxed);
+  stats.full_resyncs = counters_.full_resyncs.load(std::memory_order_relaxed);
+  stats.returning = returning_.load(std::memory_order_relaxed);
   stats.peers_connected = static_cast<uint64_t>(
       std::max<int64_t>(counters_.peers_connected.load(std::memory_order_relaxed), 0));
   stats.lag_ms =

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,8 @@
 #include "replication/peer_link.h"
 #include "replication/peer_stream.h"
 #include "replication/replication_counters.h"
+#include "replication/sync_wait.h"
+#include "storage/cache.h"
 #include "storage/change_observer.h"
 
 namespace mnemo::replication {
@@ -56,6 +59,10 @@ struct ReplicationOptions {
   size_t replicas = 1;       // -o replicas: copies of each key, the owner's included
   size_t backlog_bytes = size_t{64} << 20;  // -o repl_backlog_mb, per peer
   int64_t lag_max_ms = 5000;                // -o repl_lag_max_ms
+  bool sync = false;                        // -o replication=sync
+  int64_t timeout_ms = 1000;                // -o repl_timeout_ms
+  int64_t lease_ms = 200;                   // -o repl_lease_ms
+  int64_t resync_max_ms = 2000;             // -o repl_resync_max_ms
 };
 
 class Replication final : public storage::ChangeObserver {
@@ -80,6 +87,44 @@ class Replication final : public storage::ChangeObserver {
   // The link of `name`'s run `run_id` has applied `applied` records in all.
   void NoteApplied(std::string_view name, std::string_view run_id, uint64_t applied)
       EXCLUDES(ledger_mu_);
+
+  // Sync replication (-o replication=sync; see sync_wait.h). While `wait` is set (on a worker's
+  // thread, around one client command), OnChange on this thread notes in it each record it
+  // appends (async: only its record to the key's owner, when that is another node); null stops.
+  void CollectSyncWait(SyncWait* wait);
+  bool sync() const { return options_.sync && options_.replicas > 1; }
+  bool replicates() const { return options_.replicas > 1; }
+  int64_t timeout_ms() const { return options_.timeout_ms; }
+  // How many client writes wait (the workers add and remove theirs); while any does, the
+  // replication thread calls every waker after each round with an acknowledgement and at each
+  // tick, so that the workers check their waits and their deadlines.
+  void AddSyncWaiters(int64_t delta) { sync_waiters_.fetch_add(delta, std::memory_order_relaxed); }
+  // Registers a worker's wake-up; before Start. The callbacks must stay callable until Stop.
+  void AddWaker(std::function<void()> wake) { wakers_.push_back(std::move(wake)); }
+  void CountSyncTimeout() { ReplicationCounters::Add(counters_.sync_timeouts); }
+
+  // Rejoin (docs/design/replication.md, "Rejoin without stale reads"). Whether client requests
+  // must wait: this node is returning (it started, or found its lease lapsed: then it becomes
+  // returning now) and has not caught up with its live peers yet. Any thread; cheap.
+  bool HoldsClients();
+  // Moves when the lease lapses (a stall, a partition) and again when that return ends. A client
+  // connection opened before (or accepted while the node caught up) may hold requests that
+  // waited through the lapse, writes the proxy already gave up on (it
+  // answered the client an error): applied now, they would replace newer values written
+  // elsewhere, so such a connection is closed unserved (Session). A start is no lapse.
+  uint64_t lapses() const { return lapses_.load(std::memory_order_acquire); }
+  // The cache, for the items a full resync streams to a returning peer. Before Start.
+  void SetCache(storage::Cache* cache) { cache_ = cache; }
+  // The serving side of a rejoin, on the link of peer `name`: it asks (mn_peer sync <token>
+  // <full|partial>) to be told when it has everything queued for it so far. Appends to its
+  // stream every item of its replica sets if it asked for full (each under its stripe lock),
+  // then the marker mn_peer synced <token>, with " lost" if it asked for partial and the stream
+  // lost records since the last request (it must start a full round). Ignored while the stream
+  // is dropped (the peer asks again).
+  void OnSyncRequest(std::string_view name, uint64_t token, bool full);
+  // The marker came back on the link of peer `name`; `lost`: the peer's stream to this node lost
+  // records, so the round must be a full one.
+  void NoteSynced(std::string_view name, uint64_t token, bool lost) EXCLUDES(ledger_mu_);
 
   // This process's run id: random, new at each start.
   const std::string& run_id() const { return run_id_; }
@@ -115,6 +160,25 @@ class Replication final : public storage::ChangeObserver {
   // Streams by peer ("name address"), kept for the life of the server.
   std::map<std::string, std::unique_ptr<PeerStream>> streams_ GUARDED_BY(topology_mu_);
   std::atomic<bool> wake_pending_{false};
+  std::atomic<int64_t> sync_waiters_{0};
+  // Rejoin: returning_ while catching up, in round sync_token_; the lease the peers' echoes last
+  // vouched for (0: none since the last return); whether this round asks for a full resync.
+  void StartReturning(bool full);
+  // The last marker peer `name` sent back; 0: none.
+  uint64_t Synced(std::string_view name) EXCLUDES(ledger_mu_);
+  void WakeWorkers();
+  // Drops every item (unobserved): a full resync sends them again.
+  void FlushForFullResync();
+  std::atomic<bool> full_again_{false};
+  std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found, and when its return ends
+  std::atomic<bool> lapse_return_{false};
+  std::atomic<bool> returning_{false};
+  std::atomic<uint64_t> sync_token_{0};
+  std::atomic<bool> sync_full_{false};
+  std::atomic<int64_t> returning_since_ms_{0};
+  std::atomic<int64_t> lease_until_ms_{0};
+  storage::Cache* cache_ = nullptr;
+  std::vector<std::function<void()>> wakers_;  // set before Start, then read by the thread
   std::unique_ptr<Thread> thread_;
 
   Mutex ledger_mu_;
@@ -123,6 +187,7 @@ class Replication final : public storage::ChangeObserver {
     uint64_t count = 0;
   };
   std::map<std::string, Applied, std::less<>> ledger_ GUARDED_BY(ledger_mu_);
+  std::map<std::string, uint64_t, std::less<>> synced_ GUARDED_BY(ledger_mu_);  // by peer name
 };
 
 }  // namespace mnemo::replication

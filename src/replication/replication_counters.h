@@ -14,6 +14,8 @@ struct ReplicationCounters {
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> backlog_overflows{0};
   std::atomic<uint64_t> partial_resyncs{0};
+  std::atomic<uint64_t> sync_timeouts{0};
+  std::atomic<uint64_t> full_resyncs{0};
   std::atomic<int64_t> peers_connected{0};
   std::atomic<int64_t> lag_ms{0};  // the worst peer's, as of the replication thread's last pass
 
@@ -31,6 +33,9 @@ struct ReplicationStats {
   uint64_t peers_connected = 0;
   uint64_t backlog_overflows = 0;
   uint64_t partial_resyncs = 0;
+  uint64_t sync_timeouts = 0;
+  uint64_t full_resyncs = 0;
+  bool returning = false;
 };
 
 }  // namespace mnemo::replication

@@ -146,6 +146,14 @@ struct Options {
   // TLS: -Z, and memcached's -o ssl_* (which may be given without -Z, and then do nothing).
   bool ssl_enabled = false;
   net::TlsConfig tls;
+  // -o replication=sync: a client write is answered once the live members of its replica set
+  // acknowledged it, or SERVER_ERROR after repl_timeout_ms.
+  bool repl_sync = false;
+  int repl_timeout_ms = 1000;
+  // Rejoin: the lease the peers' echoes give (a node that finds it lapsed is returning), and how
+  // long a returning node waits for its peers before it serves anyway.
+  int repl_lease_ms = 200;
+  int repl_resync_max_ms = 2000;
   MemcachedTuning tuning;
   ExtstoreOptions ext;
 

@@ -42,6 +42,8 @@ inline constexpr std::string_view kDetailNotAllowed = "CLIENT_ERROR stats detail
 inline constexpr std::string_view kDetailUsage = "CLIENT_ERROR usage: stats detail on|off|dump\r\n";
 inline constexpr std::string_view kCachedumpNotAllowed =
     "CLIENT_ERROR stats cachedump not allowed\r\n";
+// -o replication=sync: a live replica did not acknowledge the write within repl_timeout_ms.
+inline constexpr std::string_view kReplicationTimedOut = "SERVER_ERROR replication timed out\r\n";
 inline constexpr std::string_view kStoreNoMemory = "SERVER_ERROR out of memory storing object\r\n";
 inline constexpr std::string_view kNonNumeric =
     "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";

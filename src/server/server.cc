@@ -182,6 +182,10 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
     replication.replicas = static_cast<size_t>(options.replicas);
     replication.backlog_bytes = static_cast<size_t>(options.repl_backlog_mb) << 20;
     replication.lag_max_ms = options.repl_lag_max_ms;
+    replication.sync = options.repl_sync;
+    replication.timeout_ms = options.repl_timeout_ms;
+    replication.lease_ms = options.repl_lease_ms;
+    replication.resync_max_ms = options.repl_resync_max_ms;
     auto created = replication::Replication::Create(replication);
     if (!created.ok()) return created.status();
     server->replication_ = std::move(created.value());
@@ -261,7 +265,7 @@ Status Server::Run() {
   context_ = std::make_unique<ServerContext>(options_, *cache_);
   context_->flash = flash_.get();
   context_->replication = replication_.get();
-  if (replication_ != nullptr) status = replication_->Start();
+  if (replication_ != nullptr) replication_->SetCache(cache_.get());
   context_->tls = tls_.get();
   context_->tls_sessions =
       tls_ != nullptr && options_.socket_path.empty();  // -s: plain, as memcached
@@ -273,6 +277,9 @@ Status Server::Run() {
     context_->buffer_pools.push_back(&workers_.back()->buffer_pool());
     context_->wake_for_memory.emplace_back(
         [worker = workers_.back().get()] { worker->WakeIfWaitingForMemory(); });
+    if (replication_ != nullptr) {
+      replication_->AddWaker([worker = workers_.back().get()] { worker->Wake(); });
+    }
   }
 
   // Every worker serves every UDP socket, each through a descriptor of its own, as memcached's
@@ -287,6 +294,8 @@ Status Server::Run() {
   for (const std::unique_ptr<Worker>& worker : workers_) {
     if (status.ok()) status = worker->Start();
   }
+  // After the workers' loops exist: the replication thread wakes them (sync writes).
+  if (status.ok() && replication_ != nullptr) status = replication_->Start();
   if (status.ok() && options_.metrics_port != 0) status = StartMetrics();
   std::vector<std::unique_ptr<Acceptor>> acceptors;
   for (const std::unique_ptr<net::Listener>& listener : listeners_) {
@@ -309,8 +318,9 @@ Status Server::Run() {
   for (const std::unique_ptr<Worker>& worker : workers_) worker->Stop();
   // All of them joined before any is freed: a worker's last round may still wake the others.
   for (const std::unique_ptr<Worker>& worker : workers_) worker->Join();
-  workers_.clear();
+  // Before the workers go: the replication thread may still wake them.
   if (replication_ != nullptr) replication_->Stop();
+  workers_.clear();
   close(signal_fd);
   metrics_.reset();
   context_.reset();

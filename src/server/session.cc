@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/logging.h"
+#include "protocol/binary_protocol.h"
 #include "protocol/meta_command.h"
 #include "server/replies.h"
 
@@ -21,7 +22,8 @@ Session::Session(int fd, const SessionServices& services)
       parser_(services.limits),
       binary_parser_(services.limits),
       values_(fd),
-      last_progress_(MonotonicSeconds()) {
+      last_progress_(MonotonicSeconds()),
+      lapses_at_open_(services.replication != nullptr ? services.replication->lapses() : 0) {
   if (services.binding_protocol.has_value()) {
     protocol_ = *services.binding_protocol;
     negotiated_ = true;
@@ -76,7 +78,9 @@ void Session::Drive() {
       if (conn_.output_empty()) Close();
       return;  // else the writable edge brings us back to send the rest
     }
-    if (waiting_for_flash_) break;  // its owner resumes it once the read is done
+    if (waiting_for_flash_) break;     // its owner resumes it once the read is done
+    if (waiting_for_replicas_) break;  // likewise once its replicas acknowledged, or it timed out
+    if (waiting_for_rejoin_) break;    // likewise once the node caught up with its peers
     if (conn_.output_size() >= Dispatcher::kOutputSoftLimit) break;  // wait for the client to read
     if (OutputOverBudget()) {
       WaitForMemory();  // or for the client to read, whichever comes first
@@ -101,6 +105,16 @@ void Session::Drive() {
         return;
       }
       WaitForMemory();  // a retrieval's next copy: resumed when the budget has room
+      break;
+    }
+    if (progress == Progress::kNeedRejoin) {
+      waiting_for_rejoin_ = true;  // the replies before it go out meanwhile
+      services_.owner.OnSessionWaitingForRejoin(this);
+      break;
+    }
+    if (progress == Progress::kNeedReplicas) {
+      waiting_for_replicas_ = true;  // the replies before it go out meanwhile
+      services_.owner.OnSessionWaitingForReplication(this);
       break;
     }
     if (progress == Progress::kNeedFlash) {
@@ -197,6 +211,13 @@ Session::Progress Session::RunCommandsWith() {
       progress = Progress::kOutputFull;
       break;
     }
+    if (!suspended_ && peer_ == nullptr && services_.replication != nullptr) {
+      const RejoinGate gate = CheckRejoin(in.readable());
+      if (gate != RejoinGate::kServe) {
+        progress = gate == RejoinGate::kClose ? Progress::kClose : Progress::kNeedRejoin;
+        break;
+      }
+    }
     if (!suspended_) {
       const Parsed parsed = (this->*kParse)(in.readable());
       if (parsed.kind == Parsed::Kind::kNeedMore) {
@@ -215,7 +236,17 @@ Session::Progress Session::RunCommandsWith() {
       if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
     }
     ran = true;
+    // Sync replication: the records this command appends are collected (not for a peer's link).
+    const bool collect = !suspended_ && peer_ == nullptr && services_.replication != nullptr &&
+                         services_.replication->replicates();
+    const size_t reply_start = out.copied().size();
+    const size_t external_before = out.external_bytes();
+    if (collect) {
+      repl_wait_.Clear();
+      services_.replication->CollectSyncWait(&repl_wait_);
+    }
     const Dispatcher::Outcome outcome = (this->*kDispatch)(out);
+    if (collect) services_.replication->CollectSyncWait(nullptr);
     if (outcome == Dispatcher::Outcome::kSuspended || outcome == Dispatcher::Outcome::kNeedMemory ||
         outcome == Dispatcher::Outcome::kNeedFlash) {
       suspended_ = true;
@@ -233,11 +264,85 @@ Session::Progress Session::RunCommandsWith() {
       progress = Progress::kClose;
       break;
     }
+    const bool hold = collect && HoldForReplicas(out, reply_start, external_before);
     in.Consume(request_size_);
     --requests_left_;  // a command run: one of memcached's steps
+    if (hold) {
+      progress = Progress::kNeedReplicas;
+      break;
+    }
   }
   if (ran) entry_.last_command.store(MonotonicSeconds(), std::memory_order_relaxed);
   return progress;
+}
+
+namespace {
+
+// A decimal token of a rejoin's line; false if `text` is not one.
+bool ParseToken(std::string_view text, uint64_t* out) {
+  if (text.empty() || text.size() > 19) return false;
+  uint64_t value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+bool Session::HoldForReplicas(net::OutputQueue& out, size_t reply_start, size_t external_before) {
+  if (repl_wait_.empty() || repl_wait_.Settled()) return false;
+  // A reply with a value by reference (a touch by gat or mg T) cannot be taken back: not held.
+  if (out.external_bytes() != external_before || out.copied().size() < reply_start) return false;
+  const std::string_view copied = out.copied().readable();
+  held_reply_.assign(copied.substr(reply_start));
+  out.copied().DropBack(held_reply_.size());
+  timeout_reply_.clear();
+  if (protocol_ == protocol::WireProtocol::kBinary) {
+    constexpr std::string_view kText = "replication timed out";
+    protocol::binary::ResponseHeader header;
+    header.opcode = binary_cmd_.opcode;
+    header.status = protocol::binary::Status::kTemporaryFailure;
+    header.body_length = static_cast<uint32_t>(kText.size());
+    header.opaque = binary_cmd_.opaque;
+    char bytes[protocol::binary::kHeaderSize];
+    protocol::binary::WriteResponseHeader(header, bytes);
+    timeout_reply_.assign(bytes, sizeof(bytes));
+    timeout_reply_ += kText;
+  } else if (request_.kind == protocol::AsciiRequest::Kind::kMeta || !cmd_.noreply) {
+    timeout_reply_ = replies::kReplicationTimedOut;
+  }
+  repl_wait_.deadline_ms = replication::SteadyMillis() + services_.replication->timeout_ms();
+  return true;
+}
+
+Session::RejoinGate Session::CheckRejoin(std::string_view input) {
+  // A connection whose first bytes open a peer's link is never held (the node catches up
+  // through them); nothing is held while nothing is asked.
+  if (input.empty()) return RejoinGate::kServe;
+  constexpr std::string_view kOpensLink = "mn_peer ";
+  if (input.substr(0, kOpensLink.size()) == kOpensLink.substr(0, input.size())) {
+    return RejoinGate::kServe;
+  }
+  const bool holds = services_.replication->HoldsClients();  // finds a lapse first
+  // Opened before a lapse: what it asks may have waited through it (replication.h, lapses()).
+  if (services_.replication->lapses() != lapses_at_open_) return RejoinGate::kClose;
+  return holds ? RejoinGate::kHold : RejoinGate::kServe;
+}
+
+void Session::ResumeAfterRejoin() {
+  waiting_for_rejoin_ = false;
+  Drive();
+}
+
+void Session::ResumeAfterReplication(bool timed_out) {
+  waiting_for_replicas_ = false;
+  if (timed_out) services_.replication->CountSyncTimeout();
+  conn_.output_queue().copied().Append(timed_out ? timeout_reply_ : held_reply_);
+  repl_wait_.Clear();
+  Drive();
 }
 
 Session::Parsed Session::ParseAscii(std::string_view input) {
@@ -323,6 +428,31 @@ Dispatcher::Outcome Session::ApplyPeerRecord(net::OutputQueue& out) {
   if (batch_end) {
     // Everything before it has been applied: the peer may forget it (MN).
     services_.replication->NoteApplied(peer_->name, peer_->run_id, peer_->applied);
+  }
+  if (request_.kind == protocol::AsciiRequest::Kind::kText &&
+      request_.text.status == protocol::ParseStatus::kOk &&
+      cmd_.type == protocol::CommandType::kMnPeer) {
+    // A rejoin's lines: "mn_peer sync <token> <full|partial>", the returning peer's request
+    // (not a record of its stream: uncounted), and "mn_peer synced <token>", the marker this
+    // node asked for, a record of the peer's stream.
+    protocol::KeyList words(cmd_.arguments);
+    std::string_view what;
+    std::string_view token_text;
+    std::string_view mode;
+    uint64_t token = 0;
+    if (words.Next(&what) && words.Next(&token_text) && ParseToken(token_text, &token)) {
+      if (what == "sync" && words.Next(&mode)) {
+        services_.replication->OnSyncRequest(peer_->name, token, mode == "full");
+        return Dispatcher::Outcome::kDone;
+      }
+      if (what == "synced") {
+        std::string_view lost;
+        services_.replication->NoteSynced(peer_->name, token, words.Next(&lost) && lost == "lost");
+        ++peer_->applied;
+        services_.stats.Add(Stat::kReplRecordsApplied);
+        return Dispatcher::Outcome::kDone;
+      }
+    }
   }
   services_.dispatcher.SetApplyingPeer(true);
   const Dispatcher::Outcome outcome =

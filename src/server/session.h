@@ -45,6 +45,23 @@
 // reads, the session sees only decrypted bytes, and a connection whose handshake or records fail
 // is closed and counted (ssl_handshake_errors, ssl_proto_errors) without touching any other.
 //
+// With -o replication=sync, a client command that changed the cache is answered only once the live
+// members of its keys' replica sets acknowledged its records (replication/sync_wait.h; without
+// sync, a write of a key that another live node owns waits for that owner alone): its reply
+// is taken back out of the output and held, the session runs and reads nothing more meanwhile (so
+// no later reply overtakes it, noreply commands included), and its owner resumes it when the wait
+// is settled, with the reply, or once repl_timeout_ms passed, with SERVER_ERROR replication timed
+// out instead (a binary request: status 0x86, temporary failure; a noreply one: nothing). A
+// command whose reply carries a value by reference (gat, gats, mg with T: a touch) is not held.
+//
+// While the node is returning after a stall, a partition or a start (docs/design/replication.md,
+// "Rejoin without stale reads"), a client's request is left in the input unserved, and nothing
+// more is read, until the node caught up; the owner resumes the session then. Peers' links are
+// served throughout: the node catches up through them. A client connection opened before a lapse
+// (a stall, a partition) is closed, unserved, at its next request, whenever that comes: it may
+// be a write the proxy gave up on, which applied now would replace newer values written
+// elsewhere.
+//
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
 //      until the command finishes, so the views in cmd_ stay valid.
@@ -92,6 +109,12 @@ class SessionOwner {
   // The session's command needs bytes of flash that are not in the page cache
   // (storage::Cache::TakeFlashWait): read them, then ResumeAfterFlash() it.
   virtual void OnSessionWaitingForFlash(Session* session) = 0;
+  // The session holds a reply until its replicas acknowledged the write (-o replication=sync):
+  // ResumeAfterReplication() it once ReplicationSettled() or past its ReplicationDeadline().
+  virtual void OnSessionWaitingForReplication(Session* session) = 0;
+  // The node is returning (replication::Replication::HoldsClients): ResumeAfterRejoin() the
+  // session once it no longer is.
+  virtual void OnSessionWaitingForRejoin(Session* session) = 0;
 
  protected:
   ~SessionOwner() = default;
@@ -142,6 +165,14 @@ class Session final : public net::EventLoop::Handler {
     waiting_for_flash_ = false;
     Drive();
   }
+  // Sync replication: whether the held reply's records are all acknowledged (or need no waiting),
+  // and when it stops waiting (replication::SteadyMillis).
+  bool ReplicationSettled() const { return repl_wait_.Settled(); }
+  int64_t ReplicationDeadline() const { return repl_wait_.deadline_ms; }
+  // Goes on once the node caught up (see OnSessionWaitingForRejoin).
+  void ResumeAfterRejoin();
+  // Sends the held reply, or the timeout's error if `timed_out`, and goes on.
+  void ResumeAfterReplication(bool timed_out);
   // Closes the connection if its last command is older than `idle_seconds`. Returns true if it
   // did.
   bool CloseIfIdle(uint32_t now, uint32_t idle_seconds);
@@ -158,18 +189,22 @@ class Session final : public net::EventLoop::Handler {
   // in its list of yielded ones.
   size_t owner_index = 0;
   bool yielded = false;
-  bool waiting = false;     // in the owner's list of sessions waiting for memory
-  uint64_t flash_read = 0;  // the owner's id of the read of flash it waits for; 0: none
+  bool waiting = false;         // in the owner's list of sessions waiting for memory
+  uint64_t flash_read = 0;      // the owner's id of the read of flash it waits for; 0: none
+  bool repl_waiting = false;    // in the owner's list of sessions waiting for replicas
+  bool rejoin_waiting = false;  // in the owner's list of sessions waiting for the rejoin
 
  private:
   enum class Progress : uint8_t {
-    kNeedInput,   // every complete command has run
-    kOutputFull,  // the output reached the soft limit
-    kNeedMemory,  // a retrieval waits for connection memory to copy its next value
-    kNeedFlash,   // a retrieval waits for a read of flash
-    kQuit,        // the client said quit
-    kClose,       // close now
-    kYield,       // the event's steps (requests_left_) ran out
+    kNeedInput,     // every complete command has run
+    kOutputFull,    // the output reached the soft limit
+    kNeedMemory,    // a retrieval waits for connection memory to copy its next value
+    kNeedFlash,     // a retrieval waits for a read of flash
+    kNeedReplicas,  // a write's reply waits for its replicas (sync replication)
+    kNeedRejoin,    // the node is returning: no client request is served until it caught up
+    kQuit,          // the client said quit
+    kClose,         // close now
+    kYield,         // the event's steps (requests_left_) ran out
   };
 
   // What a protocol's parser found at the front of the input.
@@ -258,6 +293,20 @@ class Session final : public net::EventLoop::Handler {
   bool closed_ = false;
   bool waiting_for_memory_ = false;  // stopped by an exhausted budget; the owner resumes it
   bool waiting_for_flash_ = false;   // its suspended command waits for a read of flash
+  // Sync replication: the records the last command's reply waits for, the reply held meanwhile,
+  // and what to answer should the wait time out.
+  replication::SyncWait repl_wait_;
+  bool waiting_for_replicas_ = false;
+  std::string held_reply_;
+  std::string timeout_reply_;
+  // Takes the reply of the command just run (appended from `reply_start` on) out of `out` if its
+  // records must be waited for; true if it did.
+  bool HoldForReplicas(net::OutputQueue& out, size_t reply_start, size_t external_before);
+  // What the node's rejoin says of the client request at the front of `input`: serve it, hold it
+  // (the node is returning), or close the connection (opened before a lapse).
+  enum class RejoinGate : uint8_t { kServe, kHold, kClose };
+  RejoinGate CheckRejoin(std::string_view input);
+  bool waiting_for_rejoin_ = false;
   // A peer's replication link, once mn_peer opened it: who the peer is, in which run, and how
   // many of its records this link has applied in all (counting from where the link resumed).
   struct PeerLinkState {
@@ -266,8 +315,9 @@ class Session final : public net::EventLoop::Handler {
     uint64_t applied = 0;
   };
   std::unique_ptr<PeerLinkState> peer_;
-  uint32_t last_progress_;  // when a byte was last read or sent (MonotonicSeconds)
-  int requests_left_ = 0;   // memcached's nreqs: steps left in this event (see above)
+  uint32_t last_progress_;   // when a byte was last read or sent (MonotonicSeconds)
+  int requests_left_ = 0;    // memcached's nreqs: steps left in this event (see above)
+  uint64_t lapses_at_open_;  // the node's lease lapses when the connection opened (see above)
 };
 
 }  // namespace mnemo::server

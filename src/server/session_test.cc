@@ -83,6 +83,8 @@ class SessionTest : public ::testing::Test, private SessionOwner {
   void OnSessionClosed(Session*) override { ++closes_; }
   void OnSessionWaitingForMemory(Session*) override { ++waits_; }
   void OnSessionWaitingForFlash(Session*) override { ADD_FAILURE() << "no flash tier here"; }
+  void OnSessionWaitingForReplication(Session*) override { ADD_FAILURE() << "no replication"; }
+  void OnSessionWaitingForRejoin(Session*) override { ADD_FAILURE() << "no replication"; }
 
   Options options_;
   std::unique_ptr<storage::Cache> cache_ = storage::CreateCacheOrDie(options_.ToCacheOptions());

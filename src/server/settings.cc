@@ -1005,6 +1005,43 @@ const Setting kSettings[] = {
      "the lag bound of replication: a peer that has not acknowledged a record this many "
      "milliseconds old is dropped from its stream",
      true},
+    {"replication", [](O o, R) { return std::string(o.repl_sync ? "sync" : "async"); },
+     "replication", true,
+     [](std::string_view v, Options* o) {
+       if (v != "async" && v != "sync") return Status::Error("replication must be async or sync");
+       o->repl_sync = v == "sync";
+       return Status::Ok();
+     },
+     "async",
+     "async: a write is answered once applied here; sync: once every live member of its "
+     "replica set acknowledged it too (or SERVER_ERROR replication timed out)",
+     true},
+    {"repl_timeout_ms", [](O o, R) { return Number(o.repl_timeout_ms); }, "repl_timeout_ms", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("repl_timeout_ms", v, 1, 1 << 30, &o->repl_timeout_ms);
+     },
+     "1000",
+     "with replication=sync, how long a write waits for its replicas before it is answered "
+     "SERVER_ERROR replication timed out (the local write stays)",
+     true},
+    {"repl_lease_ms", [](O o, R) { return Number(o.repl_lease_ms); }, "repl_lease_ms", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("repl_lease_ms", v, 4, 1 << 30, &o->repl_lease_ms);
+     },
+     "200",
+     "a node pings its peers every quarter of this; one that finds no echo vouching for the "
+     "last this many milliseconds (a stall, a partition) serves no client until it caught up; "
+     "keep it below the proxy's ejection time",
+     true},
+    {"repl_resync_max_ms", [](O o, R) { return Number(o.repl_resync_max_ms); },
+     "repl_resync_max_ms", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("repl_resync_max_ms", v, 1, 1 << 30, &o->repl_resync_max_ms);
+     },
+     "2000",
+     "how long a returning node (started, or its lease lapsed) waits to catch up with its peers "
+     "before it serves clients anyway",
+     true},
     {"metrics_port", [](O o, R) { return Number(o.metrics_port); }, "metrics_port", true,
      [](std::string_view v, Options* o) {
        return SetInt<uint16_t>("metrics_port", v, 0, 65535, &o->metrics_port);

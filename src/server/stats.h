@@ -176,8 +176,8 @@ namespace mnemo::server {
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_bytes_evicted)                             \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_io_errors)                                 \
   CACHE_IF(cache.extstore_limit_maxbytes != 0, extstore_enabled)                                   \
-  COUNTER_IF(options.ssl_enabled&& options.tls.session_cache, kSslNewSessions, "ssl_new_sessions", \
-             kCounter,                                                                             \
+  COUNTER_IF((options.ssl_enabled && options.tls.session_cache), kSslNewSessions,                  \
+             "ssl_new_sessions", kCounter,                                                         \
              "TLS sessions made by the session cache (with -Z and -o ssl_session_cache)")          \
   COUNTER_IF(options.ssl_enabled, kSslHandshakeErrors, "ssl_handshake_errors", kCounter,           \
              "TLS handshakes that failed: not TLS, a refused client certificate (with -Z)")        \
@@ -202,7 +202,16 @@ namespace mnemo::server {
         "Times a peer's stream was dropped: its backlog passed repl_backlog_mb, or its oldest "    \
         "record repl_lag_max_ms")                                                                  \
   VALUE("repl_partial_resyncs", kCounter, snapshot.replication.partial_resyncs,                    \
-        "Reconnections to a peer that resumed its stream, sending again what it had not applied")
+        "Reconnections to a peer that resumed its stream, sending again what it had not "          \
+        "applied, and returning peers caught up from the stream alone")                            \
+  VALUE("repl_sync_timeouts", kCounter, snapshot.replication.sync_timeouts,                        \
+        "Client writes answered SERVER_ERROR replication timed out (-o replication=sync): a live " \
+        "replica did not acknowledge them within repl_timeout_ms")                                 \
+  VALUE("repl_full_resyncs", kCounter, snapshot.replication.full_resyncs,                          \
+        "Returning peers sent a flush and every item of their replica sets (they started, or "     \
+        "their stream had lost records)")                                                          \
+  VALUE("repl_returning", kGauge, snapshot.replication.returning ? 1 : 0,                          \
+        "1 while this node is returning (started, or its lease lapsed) and serves no client")
 
 #define MNEMO_STAT_ENUM(id, name, kind, description) id,
 #define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,

@@ -142,6 +142,15 @@ void Worker::TakePendingConnections() {
 void Worker::OnWake() { TakePendingConnections(); }
 
 bool Worker::OnRoundEnd() {
+  if (!repl_waits_.empty()) ResumeReplicationWaits();
+  if (!rejoin_waits_.empty() && !server_.replication->HoldsClients()) {
+    repl_resuming_.swap(rejoin_waits_);
+    for (Session* session : repl_resuming_) session->rejoin_waiting = false;
+    for (Session* session : repl_resuming_) {
+      if (!session->closed()) session->ResumeAfterRejoin();
+    }
+    repl_resuming_.clear();
+  }
   if (!yielded_.empty()) {
     resuming_.swap(yielded_);  // both keep their capacity: no allocation per round
     for (Session* session : resuming_) session->yielded = false;
@@ -268,7 +277,49 @@ void Worker::ResumeAfterFlash(uint64_t id) {
   server_.cache.SetFlashWaitServed(*cache_context_, std::nullopt);
 }
 
+void Worker::OnSessionWaitingForReplication(Session* session) {
+  session->repl_waiting = true;
+  repl_waits_.push_back(session);
+  server_.replication->AddSyncWaiters(1);
+}
+
+void Worker::ResumeReplicationWaits() {
+  const int64_t now = replication::SteadyMillis();
+  repl_resuming_.clear();
+  size_t kept = 0;
+  for (Session* session : repl_waits_) {
+    if (session->ReplicationSettled() || now >= session->ReplicationDeadline()) {
+      session->repl_waiting = false;
+      repl_resuming_.push_back(session);
+    } else {
+      repl_waits_[kept++] = session;
+    }
+  }
+  repl_waits_.resize(kept);
+  if (repl_resuming_.empty()) return;
+  server_.replication->AddSyncWaiters(-static_cast<int64_t>(repl_resuming_.size()));
+  for (Session* session : repl_resuming_) {
+    // Settled wins over a deadline passed meanwhile: the replicas have the write.
+    if (!session->closed()) session->ResumeAfterReplication(!session->ReplicationSettled());
+  }
+  repl_resuming_.clear();
+}
+
+void Worker::OnSessionWaitingForRejoin(Session* session) {
+  session->rejoin_waiting = true;
+  rejoin_waits_.push_back(session);
+}
+
 void Worker::OnSessionClosed(Session* session) {
+  if (session->rejoin_waiting) {
+    rejoin_waits_.erase(std::find(rejoin_waits_.begin(), rejoin_waits_.end(), session));
+    session->rejoin_waiting = false;
+  }
+  if (session->repl_waiting) {
+    repl_waits_.erase(std::find(repl_waits_.begin(), repl_waits_.end(), session));
+    session->repl_waiting = false;
+    server_.replication->AddSyncWaiters(-1);
+  }
   if (session->flash_read != 0) {
     flash_reads_.erase(session->flash_read);
     session->flash_read = 0;

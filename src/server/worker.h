@@ -13,9 +13,11 @@
 // while the worker's FlashReader reads them (io_uring, or a thread pool, into the page cache) and
 // runs the command again when the read completes (its eventfd is in the loop); a read that cannot
 // be queued is done blocking at the end of the round, and a connection closed meanwhile is simply
-// not resumed. Once a second, the worker closes connections idle for longer
-// than -o idle_timeout and those stuck holding memory (Session::CloseIfStuck), frees the pool's
-// blocks that stayed idle, and asks the allocator to give freed memory back to the system.
+// not resumed. A connection that holds a write's reply for its replicas (-o replication=sync) is
+// resumed at the end of a round once they acknowledged it or its deadline passed; the replication
+// thread wakes the loop while any wait. Once a second, the worker closes connections idle for
+// longer than -o idle_timeout and those stuck holding memory (Session::CloseIfStuck), frees the
+// pool's blocks that stayed idle, and asks the allocator to give freed memory back to the system.
 //
 // Invariants:
 //  (1) Every session in sessions_ is open; sessions_[s->owner_index] == s.
@@ -23,6 +25,8 @@
 //  (3) A session is in waiting_ iff its `waiting` flag is set, and then it is open.
 //  (4) A session is in flash_reads_ iff its `flash_read` id is not 0, under that id, and then it
 //      is open.
+//  (5) A session is in repl_waits_ iff its `repl_waiting` flag is set, and then it is open.
+//  (6) A session is in rejoin_waits_ iff its `rejoin_waiting` flag is set, and then it is open.
 // Thread safety: Adopt() and Stop() from any thread; Start() and Join() from the thread that owns
 // the Worker; everything else runs on the worker's thread.
 #pragma once
@@ -65,6 +69,9 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   void Adopt(int fd, net::TlsMode tls_mode = net::TlsMode::kConfigured) EXCLUDES(pending_mu_);
   // Wakes the loop if connections wait for memory, to resume them if the budget has room.
   void WakeIfWaitingForMemory();
+  // Wakes the loop (the replication thread: connections' writes may have been acknowledged).
+  // REQUIRES: after Start().
+  void Wake() { loop_->Wake(); }
   void Stop();
   void Join();
 
@@ -86,6 +93,10 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   void OnSessionClosed(Session* session) override;
   void OnSessionWaitingForMemory(Session* session) override;
   void OnSessionWaitingForFlash(Session* session) override;
+  void OnSessionWaitingForReplication(Session* session) override;
+  void OnSessionWaitingForRejoin(Session* session) override;
+  // Resumes the sessions whose writes' replicas acknowledged them, or whose wait timed out.
+  void ResumeReplicationWaits();
   // Resumes the sessions waiting for memory if the budget has room.
   void ResumeWaiting();
   // Starts the flash reader, if the cache has a flash tier, and lets the context wait for flash.
@@ -143,6 +154,9 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   uint64_t last_flash_read_ = 0;                         // the last id given
   std::vector<uint64_t> flash_unqueued_;  // reads the reader refused: done at the round's end
   std::vector<uint64_t> flash_done_;      // reads completed, being resumed
+  std::vector<Session*> repl_waits_;      // sessions holding a reply for their replicas (sync)
+  std::vector<Session*> repl_resuming_;
+  std::vector<Session*> rejoin_waits_;  // sessions held while the node is returning (invariant 6)
 };
 
 }  // namespace mnemo::server

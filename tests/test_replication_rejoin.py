@@ -1,0 +1,193 @@
+"""Rejoin without stale reads (docs/cluster.md, "Replicas"; docs/design/replication.md): a node
+that was stalled (SIGSTOP, then SIGCONT), or that starts again empty, serves no client until it
+caught up with its live peers, so that no read it answers returns a value older than the last
+write acknowledged by another node for that key. The writes the stalled owner missed are made at
+the key's other replica, as a proxy that ejected the owner would make them; reads that were
+already waiting in the owner's socket when it resumed are the hardest case, and are checked
+first. A model holds each key's last acknowledged value (None: deleted).
+"""
+
+import signal
+import time
+
+import pytest
+
+import harness
+from test_replication_async import Cluster, item, stat
+from test_replication_sync import wait_connected
+
+pytestmark = pytest.mark.mnemo_only
+
+LEASE_MS = 200
+
+
+@pytest.fixture
+def rejoin_cluster(tmp_path):
+    made = []
+
+    def make(count=3, extra=()):
+        made.append(Cluster(tmp_path, count, ["-o", "repl_lease_ms=%d" % LEASE_MS] + list(extra)))
+        wait_connected(made[-1])
+        return made[-1]
+
+    yield make
+    for c in made:
+        for node in c.nodes:
+            if node.server and node.server.proc.poll() is None:
+                node.server.proc.send_signal(signal.SIGCONT)
+        c.stop()
+
+
+def owned_by(c, owner, count, prefix):
+    """`count` keys that `owner` owns: {key: replica index}."""
+    sets = c.keys_owned_by_each(count, prefix=prefix)
+    return {k: s[1] for k, s in sets.items() if s[0] == owner}
+
+
+def check_reads(conn, keys, model):
+    """Reads every key at once (pipelined) and checks each against the model."""
+    got = conn.call(b"".join(b"mg %s v\r\n" % k for k in keys), timeout=10)
+    replies = []
+    while got:
+        line, got = got.split(b"\r\n", 1)
+        if line.startswith(b"VA "):
+            size = int(line.split()[1])
+            replies.append(got[:size])
+            got = got[size + 2:]
+        else:
+            assert line == b"EN", line
+            replies.append(None)
+    stale = [(k, model[k], r) for k, r in zip(keys, replies) if r != model[k]]
+    assert not stale, stale[:5]
+
+
+def stall_drill(c, stall_s):
+    owner = 0
+    keys = owned_by(c, owner, 60, b"rj")
+    model = {}
+    conn_owner = c.nodes[owner].conn()
+    for key in keys:
+        conn_owner.expect(b"set %s 0 0 2\r\nv0\r\n" % key, b"STORED\r\n")
+        model[key] = b"v0"
+    check_reads(c.nodes[keys[next(iter(keys))]].conn(), list(keys)[:1], model)  # replicated
+
+    c.nodes[owner].server.proc.send_signal(signal.SIGSTOP)
+    try:
+        # Meanwhile the keys are overwritten and deleted at their replica.
+        replicas = {i: c.nodes[i].conn() for i in set(keys.values())}
+        for n, (key, replica) in enumerate(keys.items()):
+            if n % 3 == 0:
+                replicas[replica].expect(b"delete %s\r\n" % key, b"DELETED\r\n")
+                model[key] = None
+            else:
+                replicas[replica].expect(b"set %s 0 0 2\r\nv1\r\n" % key, b"STORED\r\n")
+                model[key] = b"v1"
+        time.sleep(stall_s)
+        # Reads already in the socket when it resumes.
+        early = c.nodes[owner].conn()
+        early.send(b"".join(b"mg %s v\r\n" % k for k in keys) + b"mn\r\n")
+    finally:
+        c.nodes[owner].server.proc.send_signal(signal.SIGCONT)
+    # Either served once the owner caught up, every value as the model has it, or closed
+    # unserved (a connection the node took before it found the lapse).
+    try:
+        reply = early.read_until(b"MN\r\n", timeout=10)
+    except harness.Closed:
+        reply = None
+    if reply is not None:
+        got = reply[:-4]
+        replies = []
+        while got:
+            line, got = got.split(b"\r\n", 1)
+            if line.startswith(b"VA "):
+                size = int(line.split()[1])
+                replies.append(got[:size])
+                got = got[size + 2:]
+            else:
+                replies.append(None)
+        stale = [(k, model[k], r) for k, r in zip(keys, replies) if r != model[k]]
+        assert not stale, stale[:5]
+    # A connection opened before the stall is closed at its next request, unserved.
+    with pytest.raises(harness.Closed):
+        conn_owner.call(b"mg %s v\r\n" % next(iter(keys)))
+    conn_owner = c.nodes[owner].conn()
+    for replica in replicas:
+        replicas[replica] = c.nodes[replica].conn()  # theirs did not stall: kept or not, fresh
+
+    # Reading on for a while, while the replica keeps writing: the owner is back and forwards
+    # nothing is lost, and a write acknowledged at the replica is at the owner at once.
+    deadline = time.monotonic() + 2
+    round_ = 0
+    while time.monotonic() < deadline:
+        round_ += 1
+        for key, replica in list(keys.items())[:10]:
+            value = b"w%d" % round_
+            replicas[replica].expect(b"set %s 0 0 %d\r\n%s\r\n" % (key, len(value), value),
+                                     b"STORED\r\n")
+            model[key] = value
+        check_reads(conn_owner, list(keys), model)
+    return keys
+
+
+def test_a_stalled_owner_catches_up_from_the_stream_before_it_serves(rejoin_cluster):
+    c = rejoin_cluster(3)
+    keys = stall_drill(c, stall_s=1.0)
+    replicas = set(keys.values())
+    assert sum(stat(c.nodes[i], "repl_partial_resyncs") for i in replicas) >= 1
+    assert "the lease lapsed" in c.nodes[0].server.output()
+
+
+def test_a_stalled_owner_whose_stream_was_dropped_resyncs_fully(rejoin_cluster):
+    c = rejoin_cluster(3, extra=["-o", "repl_lag_max_ms=300"])
+    keys = stall_drill(c, stall_s=1.5)
+    replicas = set(keys.values())
+    # Its streams were dropped while it stalled: every peer sent it a flush and their items.
+    assert sum(stat(c.nodes[i], "repl_full_resyncs") for i in replicas) >= 1
+
+
+def test_a_node_restarted_empty_gets_its_keys_back_before_it_serves(rejoin_cluster):
+    c = rejoin_cluster(3)
+    owner = 1
+    keys = owned_by(c, owner, 300, b"rs")
+    model = {}
+    conn = c.nodes[owner].conn()
+    for key in keys:
+        conn.expect(b"set %s 0 0 2\r\nv0\r\n" % key, b"STORED\r\n")
+    c.nodes[owner].kill()
+    replicas = {i: c.nodes[i].conn() for i in set(keys.values())}
+    for n, (key, replica) in enumerate(keys.items()):
+        if n % 10 == 0:
+            replicas[replica].expect(b"delete %s\r\n" % key, b"DELETED\r\n")
+            model[key] = None
+        else:
+            replicas[replica].expect(b"set %s 0 0 2\r\nv1\r\n" % key, b"STORED\r\n")
+            model[key] = b"v1"
+    started = time.monotonic()
+    c.nodes[owner].start()
+    # Its first reads are answered only once it caught up: every key as the model has it.
+    check_reads(c.nodes[owner].conn(), list(keys), model)
+    assert time.monotonic() - started < 5
+    assert "starting: serving no client until caught up" in c.nodes[owner].server.output()
+
+
+def test_a_returning_node_that_reaches_no_peer_serves_after_resync_max(rejoin_cluster):
+    c = rejoin_cluster(2, extra=["-o", "repl_resync_max_ms=500"])
+    c.nodes[1].server.proc.send_signal(signal.SIGSTOP)  # connects, never answers
+    c.nodes[0].kill()
+    started = time.monotonic()
+    c.nodes[0].start()
+    c.nodes[0].conn().expect(b"mn\r\n", b"MN\r\n", timeout=5)
+    took = time.monotonic() - started
+    assert 0.4 <= took < 3, took
+    assert "repl_resync_max_ms passed" in c.nodes[0].server.output()
+    c.nodes[1].server.proc.send_signal(signal.SIGCONT)
+
+
+def test_rejoin_options_show_in_stats_settings(rejoin_cluster):
+    c = rejoin_cluster(2, extra=["-o", "repl_resync_max_ms=700"])
+    settings = harness.stats(c.nodes[0].conn(), b"settings")
+    assert settings["repl_lease_ms"] == str(LEASE_MS)
+    assert settings["repl_resync_max_ms"] == "700"
+    stats = harness.stats(c.nodes[0].conn())
+    assert stats["repl_returning"] == "0"
+    assert "repl_full_resyncs" in stats
