@@ -8,6 +8,8 @@ the errors are counted by kind and must all be nutcracker's own.
 - Equal weights: at least 99% of the keys hit.
 - Weights 1,2,3,1: every key of the dead node hits, and every miss is a key that the shares
   nutcracker recomputes move between two live nodes (predicted from the rings).
+- --replication sync, a node killed the moment its last write was acknowledged: every key reads
+  its last acknowledged value.
 - Without replicas, the measured contrast: a quarter of the keys are on the dead node and miss.
   Its numbers are printed, and only "below 99%" is asserted of it.
 
@@ -18,6 +20,8 @@ timeout; the cluster is stopped in teardown.
 """
 
 import collections
+import os
+import signal
 import time
 
 import pytest
@@ -191,6 +195,69 @@ def test_kill_drill_with_unequal_weights_keeps_every_key_of_the_dead_node(cluste
     for r in (result, again):
         assert set(r.missed) <= moved, (sorted(set(r.missed) - moved)[:10], cluster.diagnosis())
         assert r.hits >= KEYS - len(moved) - sum(r.errors.values()), r.describe(label)
+
+
+SYNC_KEYS = 4000
+
+
+@pytest.mark.mnemo_only
+def test_sync_kill_drill_every_acknowledged_write_survives(cluster, capsys):
+    """--replication sync: the keys of one node are overwritten through the proxy in one pipeline,
+    and the node is killed (SIGKILL, straight from this process) the moment the last write is
+    acknowledged, when its records may still be on their way to the replicas: once the proxy has
+    ejected the node, every key must read back its last acknowledged value. Async replication
+    passes this drill too on loopback (its records reach the replicas before the proxy has passed
+    the last reply on); tests/test_replication_sync.py tells the two apart at the nodes, reading
+    the replica at the moment of each acknowledgement."""
+    cluster.start("--nodes", str(NODES), "--replicas", "2", "--replication", "sync",
+                  "--timeout", str(DRILL_TIMEOUT_MS), "--server-retry-timeout", str(RETRY_MS))
+    require_replication(cluster)
+    victim = 1
+    keys = ["sync:%d" % i for i in range(SYNC_KEYS)]
+    write_keys(cluster, keys)  # value_of(key), acknowledged
+    owner = cluster.owners(keys)
+    theirs = [k for k in keys if owner[k] == victim]
+    expected = {k: value_of(k) for k in keys}
+    expected.update({k: b"second-" + value_of(k) for k in theirs})
+    pid = cluster.node_pid(victim)
+    client = Client((harness.HOST, cluster.proxy_port), timeout=harness.TIMEOUT)
+    try:
+        assert client.set_many({k: expected[k] for k in theirs}, noreply=False) == []
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+    finally:
+        client.close()
+    time.sleep(max(0.0, killed + AFTER_KILL_S - time.monotonic()))
+    result = DrillResult()
+    stale = []
+    with cluster.proxy() as conn:
+        for attempt in range(2):  # each key that got an error is asked once more
+            failed = []
+            for start in range(0, len(keys), READ_BATCH):
+                batch = keys[start:start + READ_BATCH]
+                conn.send(b"".join(b"get %s\r\n" % k.encode() for k in batch))
+                for key in batch:
+                    reply = read_reply(conn)
+                    if reply.startswith(b"VALUE "):
+                        value = reply.split(b"\r\n")[1]
+                        if value == expected[key]:
+                            result.hits += 1
+                        else:
+                            stale.append((key, value))
+                    elif reply == b"END\r\n":
+                        result.missed.append(key)
+                    else:
+                        result.errors[reply] += 1
+                        failed.append(key)
+            keys = failed
+    with capsys.disabled():
+        print("\nsync kill drill: %d keys of the killed node overwritten; %d of %d keys read their "
+              "last acknowledged value, %d stale, %d missed, errors %s"
+              % (len(theirs), result.hits, SYNC_KEYS, len(stale), len(result.missed),
+                 dict(result.errors)))
+    assert not stale, (len(stale), stale[:10], cluster.diagnosis())
+    assert not result.missed, (result.missed[:10], cluster.diagnosis())
+    assert set(result.errors) <= EJECTION_ERRORS, (result.errors, cluster.diagnosis())
 
 
 def test_kill_drill_without_replicas_loses_the_dead_nodes_keys(cluster, capsys):
