@@ -315,7 +315,6 @@ void Replication::StartReturning(bool full) {
   if (thread_ == nullptr || returning_.exchange(true, std::memory_order_acq_rel)) return;
   if (!full) {
     lapse_return_.store(true, std::memory_order_relaxed);
-    stalls_.fetch_add(1, std::memory_order_acq_rel);
     lapses_.fetch_add(1, std::memory_order_acq_rel);
   }
   lease_until_ms_.store(0, std::memory_order_relaxed);

@@ -113,12 +113,6 @@ class Replication final : public storage::ChangeObserver {
   // answered the client an error): applied now, they would replace newer values written
   // elsewhere, so such a connection is closed unserved (Session). A start is no lapse.
   uint64_t lapses() const { return lapses_.load(std::memory_order_acquire); }
-  // Moves only when a lapse is found. A peer's link opened before may still hold records sent
-  // before the peer gave up on this node's stream (its lag or backlog passed the bound): applied
-  // after this node's full resync flushed, they would bring back values deleted or replaced
-  // since, so such a link is closed at its next record, and the peer reconnects and resumes from
-  // what this node applied.
-  uint64_t stalls() const { return stalls_.load(std::memory_order_acquire); }
   // The cache, for the items a full resync streams to a returning peer. Before Start.
   void SetCache(storage::Cache* cache) { cache_ = cache; }
   // The serving side of a rejoin, on the link of peer `name`: it asks (mn_peer sync <token>
@@ -178,7 +172,6 @@ class Replication final : public storage::ChangeObserver {
   std::atomic<bool> full_again_{false};
   std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found, and when its return ends
   std::atomic<bool> lapse_return_{false};
-  std::atomic<uint64_t> stalls_{0};  // moved when a lapse is found
   std::atomic<bool> returning_{false};
   std::atomic<uint64_t> sync_token_{0};
   std::atomic<bool> sync_full_{false};

@@ -23,8 +23,7 @@ Session::Session(int fd, const SessionServices& services)
       binary_parser_(services.limits),
       values_(fd),
       last_progress_(MonotonicSeconds()),
-      lapses_at_open_(services.replication != nullptr ? services.replication->lapses() : 0),
-      stalls_at_open_(services.replication != nullptr ? services.replication->stalls() : 0) {
+      lapses_at_open_(services.replication != nullptr ? services.replication->lapses() : 0) {
   if (services.binding_protocol.has_value()) {
     protocol_ = *services.binding_protocol;
     negotiated_ = true;
@@ -211,13 +210,6 @@ Session::Progress Session::RunCommandsWith() {
     if (out.size() >= Dispatcher::kOutputSoftLimit || OutputOverBudget()) {
       progress = Progress::kOutputFull;
       break;
-    }
-    if (!suspended_ && peer_ != nullptr && !in.readable().empty()) {
-      services_.replication->HoldsClients();  // finds a lapse first
-      if (services_.replication->stalls() != stalls_at_open_) {
-        progress = Progress::kClose;  // a link from before a lapse (Replication::stalls)
-        break;
-      }
     }
     if (!suspended_ && peer_ == nullptr && services_.replication != nullptr) {
       const RejoinGate gate = CheckRejoin(in.readable());

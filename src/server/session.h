@@ -318,7 +318,6 @@ class Session final : public net::EventLoop::Handler {
   uint32_t last_progress_;   // when a byte was last read or sent (MonotonicSeconds)
   int requests_left_ = 0;    // memcached's nreqs: steps left in this event (see above)
   uint64_t lapses_at_open_;  // the node's lease lapses when the connection opened (see above)
-  uint64_t stalls_at_open_;  // Replication::stalls() when it opened: a peer's link closes after one
 };
 
 }  // namespace mnemo::server
