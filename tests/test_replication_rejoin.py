@@ -14,7 +14,7 @@ import pytest
 
 import harness
 from test_replication_async import Cluster, item, stat
-from test_replication_sync import wait_connected
+from test_replication_sync import linked_clusters
 
 pytestmark = pytest.mark.mnemo_only
 
@@ -23,19 +23,7 @@ LEASE_MS = 200
 
 @pytest.fixture
 def rejoin_cluster(tmp_path):
-    made = []
-
-    def make(count=3, extra=()):
-        made.append(Cluster(tmp_path, count, ["-o", "repl_lease_ms=%d" % LEASE_MS] + list(extra)))
-        wait_connected(made[-1])
-        return made[-1]
-
-    yield make
-    for c in made:
-        for node in c.nodes:
-            if node.server and node.server.proc.poll() is None:
-                node.server.proc.send_signal(signal.SIGCONT)
-        c.stop()
+    yield from linked_clusters(tmp_path, ["-o", "repl_lease_ms=%d" % LEASE_MS])
 
 
 def owned_by(c, owner, count, prefix):

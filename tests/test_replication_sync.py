@@ -32,13 +32,14 @@ def wait_connected(c):
         time.sleep(0.02)
 
 
-@pytest.fixture
-def sync_cluster(tmp_path):
+def linked_clusters(tmp_path, flags):
+    """A fixture's body: yields make(count=3, extra=()), which starts a cluster whose nodes all
+    get `flags` (and `extra`) and waits for its links; at the end, resumes any node a test left
+    stopped and stops every cluster made."""
     made = []
 
     def make(count=3, extra=()):
-        made.append(Cluster(tmp_path, count, ["-o", "replication=sync,repl_timeout_ms=%d"
-                                              % TIMEOUT_MS] + list(extra)))
+        made.append(Cluster(tmp_path, count, list(flags) + list(extra)))
         wait_connected(made[-1])
         return made[-1]
 
@@ -48,6 +49,12 @@ def sync_cluster(tmp_path):
             if node.server and node.server.proc.poll() is None:
                 node.server.proc.send_signal(signal.SIGCONT)
         c.stop()
+
+
+@pytest.fixture
+def sync_cluster(tmp_path):
+    yield from linked_clusters(
+        tmp_path, ["-o", "replication=sync,repl_timeout_ms=%d" % TIMEOUT_MS])
 
 
 def test_every_acknowledged_write_is_on_the_replica_at_the_ack(sync_cluster):
