@@ -13,7 +13,7 @@ import time
 import pytest
 
 import harness
-from test_replication_async import Cluster, item, stat
+from test_replication_async import item, stat
 from test_replication_sync import linked_clusters
 
 pytestmark = pytest.mark.mnemo_only
