@@ -435,22 +435,32 @@ void Replication::CollectSyncWait(SyncWait* wait) {
   collecting = options_.replicas > 1 && thread_ != nullptr ? wait : nullptr;
 }
 
-uint64_t Replication::OpenPeer(std::string_view name, std::string_view run_id) {
-  MutexLock lock(ledger_mu_);
-  auto it = ledger_.find(name);
-  if (it == ledger_.end()) it = ledger_.emplace(std::string(name), Applied{}).first;
-  if (it->second.run_id != run_id) {
-    // A new run of the peer (or one this node never met): nothing of it is applied here.
-    it->second.run_id = std::string(run_id);
-    it->second.count = 0;
+Replication::OpenedPeer Replication::OpenPeer(std::string_view name, std::string_view run_id) {
+  OpenedPeer opened{std::make_shared<InboundLink>(), 0};
+  std::shared_ptr<InboundLink> previous;
+  {
+    MutexLock lock(ledger_mu_);
+    auto it = ledger_.find(name);
+    if (it == ledger_.end()) it = ledger_.emplace(std::string(name), Applied{}).first;
+    if (it->second.run_id != run_id) {
+      // A new run of the peer (or one this node never met): nothing of it is applied here.
+      it->second.run_id = std::string(run_id);
+      it->second.count = 0;
+    }
+    previous = std::exchange(it->second.link, opened.link);
+    opened.applied = it->second.count;
   }
-  return it->second.count;
+  // Outside the lock: the worker applying the old link's record may take it (NoteSynced).
+  if (previous != nullptr) previous->Supersede();
+  return opened;
 }
 
-void Replication::NoteApplied(std::string_view name, std::string_view run_id, uint64_t applied) {
+void Replication::NoteApplied(std::string_view name, std::string_view run_id,
+                              const InboundLink& link, uint64_t applied) {
   MutexLock lock(ledger_mu_);
   auto it = ledger_.find(name);
-  if (it == ledger_.end() || it->second.run_id != run_id) return;  // a newer run took over
+  // A newer run, or a newer link of this run, took over.
+  if (it == ledger_.end() || it->second.run_id != run_id || it->second.link.get() != &link) return;
   it->second.count = applied;
 }
 

@@ -43,6 +43,7 @@
 #include "cluster/node_list.h"
 #include "cluster/replica_placement.h"
 #include "net/event_loop.h"
+#include "replication/inbound_link.h"
 #include "replication/peer_link.h"
 #include "replication/peer_stream.h"
 #include "replication/replication_counters.h"
@@ -81,12 +82,19 @@ class Replication final : public storage::ChangeObserver {
   // SIGHUP: reads the node list again. On error, keeps the current one and says why.
   Status Reload();
 
-  // The receiving side. A peer named `name`, in its run `run_id`, opened a link: returns how many
-  // of its records this node applied in that run (0 for a run it does not know).
-  uint64_t OpenPeer(std::string_view name, std::string_view run_id) EXCLUDES(ledger_mu_);
-  // The link of `name`'s run `run_id` has applied `applied` records in all.
-  void NoteApplied(std::string_view name, std::string_view run_id, uint64_t applied)
-      EXCLUDES(ledger_mu_);
+  // The receiving side. A peer named `name`, in its run `run_id`, opened a link: supersedes the
+  // peer's previous link (inbound_link.h; waits out a record it is applying), and returns the
+  // new link with how many of the peer's records this node applied in that run (0 for a run it
+  // does not know).
+  struct OpenedPeer {
+    std::shared_ptr<InboundLink> link;
+    uint64_t applied = 0;
+  };
+  OpenedPeer OpenPeer(std::string_view name, std::string_view run_id) EXCLUDES(ledger_mu_);
+  // `link` of `name`'s run `run_id` has applied `applied` records in all; ignored once the link
+  // is superseded (a newer link counts from where it resumed).
+  void NoteApplied(std::string_view name, std::string_view run_id, const InboundLink& link,
+                   uint64_t applied) EXCLUDES(ledger_mu_);
 
   // Sync replication (-o replication=sync; see sync_wait.h). While `wait` is set (on a worker's
   // thread, around one client command), OnChange on this thread notes in it each record it
@@ -185,6 +193,7 @@ class Replication final : public storage::ChangeObserver {
   struct Applied {
     std::string run_id;
     uint64_t count = 0;
+    std::shared_ptr<InboundLink> link;  // the peer's current link
   };
   std::map<std::string, Applied, std::less<>> ledger_ GUARDED_BY(ledger_mu_);
   std::map<std::string, uint64_t, std::less<>> synced_ GUARDED_BY(ledger_mu_);  // by peer name

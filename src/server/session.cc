@@ -408,7 +408,9 @@ Dispatcher::Outcome Session::OpenPeerLink(net::OutputQueue& out) {
   peer_ = std::make_unique<PeerLinkState>();
   peer_->name = std::string(name);
   peer_->run_id = std::string(run_id);
-  peer_->applied = services_.replication->OpenPeer(name, run_id);
+  replication::Replication::OpenedPeer opened = services_.replication->OpenPeer(name, run_id);
+  peer_->link = std::move(opened.link);
+  peer_->applied = opened.applied;
   MNEMO_LOG(1, "<%d replication link from %s, resuming after record %llu\n", conn_.fd(),
             peer_->name.c_str(),
             static_cast<unsigned long long>(peer_->applied));  // NOLINT(google-runtime-int)
@@ -422,12 +424,25 @@ Dispatcher::Outcome Session::OpenPeerLink(net::OutputQueue& out) {
 }
 
 Dispatcher::Outcome Session::ApplyPeerRecord(net::OutputQueue& out) {
+  // The peer has opened a newer link since this one: what is left of this one is older than
+  // what that one brings (replication/inbound_link.h).
+  if (!peer_->link->BeginApply()) {
+    MNEMO_LOG(1, "<%d replication link from %s superseded by a newer one: closed\n", conn_.fd(),
+              peer_->name.c_str());
+    return Dispatcher::Outcome::kClose;
+  }
+  const Dispatcher::Outcome outcome = ApplyPeerRecordOnCurrentLink(out);
+  peer_->link->EndApply();
+  return outcome;
+}
+
+Dispatcher::Outcome Session::ApplyPeerRecordOnCurrentLink(net::OutputQueue& out) {
   const bool batch_end = request_.kind == protocol::AsciiRequest::Kind::kMeta &&
                          request_.meta.status == protocol::MetaStatus::kOk &&
                          meta_.type == protocol::MetaCommandType::kNoop;
   if (batch_end) {
     // Everything before it has been applied: the peer may forget it (MN).
-    services_.replication->NoteApplied(peer_->name, peer_->run_id, peer_->applied);
+    services_.replication->NoteApplied(peer_->name, peer_->run_id, *peer_->link, peer_->applied);
   }
   if (request_.kind == protocol::AsciiRequest::Kind::kText &&
       request_.text.status == protocol::ParseStatus::kOk &&
@@ -637,7 +652,7 @@ void Session::Close() {
   closed_ = true;
   // What a link applied after its last mn counts too, so that the peer resumes after it.
   if (peer_ != nullptr) {
-    services_.replication->NoteApplied(peer_->name, peer_->run_id, peer_->applied);
+    services_.replication->NoteApplied(peer_->name, peer_->run_id, *peer_->link, peer_->applied);
   }
   services_.loop.Remove(conn_.fd());
   services_.registry.Remove(&entry_);

@@ -233,8 +233,10 @@ class Session final : public net::EventLoop::Handler {
   Dispatcher::Outcome DispatchAscii(net::OutputQueue& out);
   // mn_peer: the connection becomes a peer's replication link (replication/replication.h).
   Dispatcher::Outcome OpenPeerLink(net::OutputQueue& out);
-  // A record of a peer's link: applied with the observer suppressed, and counted.
+  // A record of a peer's link: applied with the observer suppressed, and counted, unless a newer
+  // link of the peer superseded this one (the connection then closes).
   Dispatcher::Outcome ApplyPeerRecord(net::OutputQueue& out);
+  Dispatcher::Outcome ApplyPeerRecordOnCurrentLink(net::OutputQueue& out);
   Parsed ParseBinary(std::string_view input);
   Dispatcher::Outcome DispatchBinary(net::OutputQueue& out);
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
@@ -313,6 +315,7 @@ class Session final : public net::EventLoop::Handler {
     std::string name;
     std::string run_id;
     uint64_t applied = 0;
+    std::shared_ptr<replication::InboundLink> link;
   };
   std::unique_ptr<PeerLinkState> peer_;
   uint32_t last_progress_;   // when a byte was last read or sent (MonotonicSeconds)
