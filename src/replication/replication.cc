@@ -167,21 +167,6 @@ class Replication::Thread final : private net::EventLoop::Observer {
     }
     const bool overdue = now - since >= owner_.options_.resync_max_ms;
     if (!caught_up && !overdue) return;
-    // The listen queues drained after the lapse was found, before the count moves on (see
-    // SetAcceptDrainer); asked once per round, and the thread woken when it is done.
-    if (owner_.lapse_return_.load(std::memory_order_relaxed) && owner_.ask_accept_drain_) {
-      if (owner_.drain_done_.load(std::memory_order_acquire) != token) {
-        if (owner_.drain_asked_.exchange(token, std::memory_order_acq_rel) != token) {
-          owner_.ask_accept_drain_();
-        }
-        return;
-      }
-    }
-    // Connections taken while it caught up may also carry requests that waited in their sockets
-    // through the stall (accepted by the kernel meanwhile): the count moves again.
-    if (owner_.lapse_return_.exchange(false, std::memory_order_relaxed)) {
-      owner_.lapses_.fetch_add(1, std::memory_order_acq_rel);
-    }
     owner_.returning_.store(false, std::memory_order_release);
     std::fprintf(stderr, "replication: %s after %lld ms; serving clients again\n",
                  caught_up ? "caught up with every live peer" : "repl_resync_max_ms passed",
@@ -317,11 +302,6 @@ void Replication::OnChange(const storage::Change& change) {
   if (wake) Wake();
 }
 
-void Replication::NoteAcceptsDrained(uint64_t asked) {
-  drain_done_.store(asked, std::memory_order_release);
-  Wake();
-}
-
 bool Replication::HoldsClients() {
   if (returning_.load(std::memory_order_acquire)) return true;
   const int64_t lease = lease_until_ms_.load(std::memory_order_relaxed);
@@ -333,8 +313,12 @@ bool Replication::HoldsClients() {
 void Replication::StartReturning(bool full) {
   if (thread_ == nullptr || returning_.exchange(true, std::memory_order_acq_rel)) return;
   if (!full) {
-    lapse_return_.store(true, std::memory_order_relaxed);
-    lapses_.fetch_add(1, std::memory_order_acq_rel);
+    // The count moves only once the listen queues are drained: until then a connection taken
+    // before is held (returning_), not closed, or its client could connect again and be taken
+    // in the drain, under the old count.
+    const uint64_t lapses = lapses_.load(std::memory_order_relaxed) + 1;
+    if (drain_accepts_) drain_accepts_(lapses);
+    lapses_.store(lapses, std::memory_order_release);
   }
   lease_until_ms_.store(0, std::memory_order_relaxed);
   // What it holds (a warm restart's items) may be older than its peers' values: dropped, and

@@ -115,21 +115,18 @@ class Replication final : public storage::ChangeObserver {
   // must wait: this node is returning (it started, or found its lease lapsed: then it becomes
   // returning now) and has not caught up with its live peers yet. Any thread; cheap.
   bool HoldsClients();
-  // Moves when the lease lapses (a stall, a partition) and again when that return ends. A client
-  // connection opened before (or accepted while the node caught up) may hold requests that
-  // waited through the lapse, writes the proxy already gave up on (it
-  // answered the client an error): applied now, they would replace newer values written
-  // elsewhere, so such a connection is closed unserved (Session). A start is no lapse.
+  // Moves when the lease lapses (a stall, a partition); a start is no lapse. A client connection
+  // taken before may hold requests that waited through the lapse, writes the proxy already gave
+  // up on (it answered the client an error): applied now, they would replace newer values
+  // written elsewhere, so such a connection is closed unserved (Session). That includes the
+  // connections the kernel completed during the stall, still in the listen queue when the lapse
+  // is found: `drain` (set before Start) is called with the new count on the thread that found
+  // the lapse, before the count moves (meanwhile every client waits), to accept everything
+  // queued under the count from before, and tag what is accepted from then on with the new one.
   uint64_t lapses() const { return lapses_.load(std::memory_order_acquire); }
-  // Connections the kernel completed during a stall wait in the listen queue with their requests
-  // (writes the proxy may have given up on); accepted after the return ended, they would count as
-  // new. So a return ends only once the server has accepted everything queued, under the count of
-  // the return (such connections are then closed unserved): `ask` (set before Start; called on
-  // the replication thread) asks the server's acceptor to drain, which it does on its own thread,
-  // then reports the request it served with NoteAcceptsDrained(accept_drain_asked()).
-  void SetAcceptDrainer(std::function<void()> ask) { ask_accept_drain_ = std::move(ask); }
-  uint64_t accept_drain_asked() const { return drain_asked_.load(std::memory_order_acquire); }
-  void NoteAcceptsDrained(uint64_t asked);
+  void SetAcceptDrainer(std::function<void(uint64_t lapses)> drain) {
+    drain_accepts_ = std::move(drain);
+  }
   // The cache, for the items a full resync streams to a returning peer. Before Start.
   void SetCache(storage::Cache* cache) { cache_ = cache; }
   // The serving side of a rejoin, on the link of peer `name`: it asks (mn_peer sync <token>
@@ -187,18 +184,15 @@ class Replication final : public storage::ChangeObserver {
   // Drops every item (unobserved): a full resync sends them again.
   void FlushForFullResync();
   std::atomic<bool> full_again_{false};
-  std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found, and when its return ends
-  std::atomic<bool> lapse_return_{false};
+  std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found
   std::atomic<bool> returning_{false};
   std::atomic<uint64_t> sync_token_{0};
   std::atomic<bool> sync_full_{false};
   std::atomic<int64_t> returning_since_ms_{0};
   std::atomic<int64_t> lease_until_ms_{0};
   storage::Cache* cache_ = nullptr;
-  std::vector<std::function<void()>> wakers_;  // set before Start, then read by the thread
-  std::function<void()> ask_accept_drain_;     // likewise
-  std::atomic<uint64_t> drain_asked_{0};       // the last drain asked for (a sync token)
-  std::atomic<uint64_t> drain_done_{0};        // the last drain the server did
+  std::vector<std::function<void()>> wakers_;    // set before Start, then read by the thread
+  std::function<void(uint64_t)> drain_accepts_;  // likewise
   std::unique_ptr<Thread> thread_;
 
   Mutex ledger_mu_;

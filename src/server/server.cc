@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/logging.h"
@@ -120,7 +121,11 @@ class Server::Acceptor final : public net::EventLoop::Handler {
         listener_(listener),
         entry_(listener.fd(), ConnectionState::kListening, MonotonicSeconds()) {}
 
-  void OnEvents(uint32_t /*events*/) override { server_.AcceptFrom(listener_); }
+  void OnEvents(uint32_t /*events*/) override {
+    // A lapse found since the loop last woke: what is queued is from before it.
+    server_.DrainAfterLapse();
+    server_.AcceptFrom(listener_);
+  }
   ConnectionEntry& entry() { return entry_; }
   int fd() const { return listener_.fd(); }
 
@@ -282,7 +287,7 @@ Status Server::Run() {
     }
   }
   if (replication_ != nullptr) {
-    replication_->SetAcceptDrainer([loop = loop_.get()] { loop->Wake(); });
+    replication_->SetAcceptDrainer([this](uint64_t lapses) { DrainListenQueues(lapses); });
   }
 
   // Every worker serves every UDP socket, each through a descriptor of its own, as memcached's
@@ -311,6 +316,7 @@ Status Server::Run() {
   if (status.ok()) status = loop_->AddLevelTriggered(signal_fd, EPOLLIN, &signal_reader);
 
   if (status.ok()) loop_->Run(*this, kTickMillis);
+  accepting_.store(false, std::memory_order_release);
 
   // Stop accepting first, so that no connection arrives at a stopped worker.
   for (const std::unique_ptr<Acceptor>& acceptor : acceptors) {
@@ -389,21 +395,30 @@ void Server::ReloadTls() {
   }
 }
 
-void Server::OnWake() {
-  if (replication_ == nullptr) return;
-  const uint64_t asked = replication_->accept_drain_asked();
-  if (asked == accepts_drained_) return;
+void Server::OnWake() { DrainAfterLapse(); }
+
+void Server::DrainListenQueues(uint64_t lapses) {
+  drain_asked_.store(lapses, std::memory_order_release);
+  loop_->Wake();
+  // Microseconds, unless the main thread is not scheduled; nothing is accepted once it stopped.
+  while (drain_done_.load(std::memory_order_acquire) < lapses &&
+         accepting_.load(std::memory_order_acquire)) {
+    std::this_thread::yield();
+  }
+}
+
+void Server::DrainAfterLapse() {
+  const uint64_t lapses = drain_asked_.load(std::memory_order_acquire);
+  if (lapses == accept_lapses_) return;
+  // Everything queued now was there when the lapse was found: tagged with the count from before.
   for (const std::unique_ptr<net::Listener>& listener : listeners_) AcceptFrom(*listener, true);
-  accepts_drained_ = asked;
-  replication_->NoteAcceptsDrained(asked);
+  accept_lapses_ = lapses;
+  drain_done_.store(lapses, std::memory_order_release);
 }
 
 void Server::AcceptFrom(net::Listener& listener, bool drain) {
   for (int i = 0; drain || i < kMaxAcceptsPerEvent; ++i) {
     int fd = -1;
-    // Read before the accept: a connection the kernel took during a stall must carry a count
-    // from before the lapse is found, or from the return (Session closes both unserved).
-    const uint64_t lapses = replication_ != nullptr ? replication_->lapses() : 0;
     switch (listener.Accept(&fd)) {
       case net::Listener::AcceptStatus::kAccepted:
         break;
@@ -426,7 +441,7 @@ void Server::AcceptFrom(net::Listener& listener, bool drain) {
     }
     context_->curr_connections.fetch_add(1, std::memory_order_relaxed);
     stats_.Add(Stat::kTotalConnections);
-    workers_[next_worker_]->Adopt(fd, listener.tls_mode(), lapses);
+    workers_[next_worker_]->Adopt(fd, listener.tls_mode(), accept_lapses_);
     next_worker_ = (next_worker_ + 1) % workers_.size();
   }
 }

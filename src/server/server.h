@@ -87,9 +87,11 @@ class Server final : private net::EventLoop::Observer {
   void Reject(int fd);
 
   // net::EventLoop::Observer
-  // The replication thread asks (a node returning after a lapse) for the listen queues to be
-  // drained before it serves again (Replication::SetAcceptDrainer).
+  // A node that found its lease lapsed asks for the listen queues to be drained
+  // (Replication::lapses()).
   void OnWake() override;
+  // Once per lapse: accepts every connection queued, tagged with the count from before.
+  void DrainAfterLapse();
   bool OnRoundEnd() override { return false; }
   void OnTick() override {}
 
@@ -101,7 +103,15 @@ class Server final : private net::EventLoop::Observer {
   std::vector<int> udp_fds_;  // -U's sockets, until Run() hands them to the workers
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
-  uint64_t accepts_drained_ = 0;  // the last drain the replication thread asked for, done
+  // Rejoin (Replication::lapses()): the thread that finds a lapse asks, with the new count, for
+  // every connection queued in the listen queues to be accepted under the count from before, and
+  // waits until the main thread has (DrainListenQueues, DrainAfterLapse). accept_lapses_ is what
+  // an accepted connection is tagged with: the count as of the last drain. Main thread only.
+  void DrainListenQueues(uint64_t lapses);
+  std::atomic<uint64_t> drain_asked_{0};
+  std::atomic<uint64_t> drain_done_{0};
+  std::atomic<bool> accepting_{true};  // false once the main loop has returned
+  uint64_t accept_lapses_ = 0;
   std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
   // -o cluster_file; null without it. Outlives the cache, whose observer it is.
   std::unique_ptr<replication::Replication> replication_;
