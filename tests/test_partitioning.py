@@ -141,7 +141,7 @@ def test_a_leaver_hands_every_key_to_its_new_owner(tmp_path, nodes):
 
 def test_writes_and_deletes_during_a_move_win_over_the_copies(tmp_path, nodes):
     # A slow walk, so that the writes below land while copies are still on their way.
-    old_list, list_file = join(tmp_path, nodes, extra=["-o", "move_rate_keys=1500"])
+    old_list, list_file = join(tmp_path, nodes, extra=["-o", "move_rate_keys=600"])
     keys = [b"model:%d" % i for i in range(6000)]
     before = spread(nodes[:4], keys)
     after = spread(nodes, keys)
@@ -151,7 +151,7 @@ def test_writes_and_deletes_during_a_move_win_over_the_copies(tmp_path, nodes):
     moved = [k for k in keys if after[k] != before[k]]
 
     write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_rate_keys=1500"
+    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_rate_keys=600"
                       % (list_file, old_list)]
     nodes[4].start()
     for node in nodes[:4]:
