@@ -429,6 +429,13 @@ class Replication::Thread final : private net::EventLoop::Observer {
     bool again = false;
     for (Marker& marker : markers_) {
       if (marker.acked) continue;
+      if (marker.ticket == 0) {
+        // The stream was dropped when the marker came (and took no copy either): walk again
+        // once the peer streams again.
+        all = false;
+        if (marker.stream->streaming() && !marker.stream->dropped()) again = true;
+        continue;
+      }
       const bool acked = marker.stream->acked_ticket() >= marker.ticket;
       if (acked && marker.stream->drops() == marker.drops) {
         marker.acked = true;
