@@ -127,12 +127,22 @@ def test_a_leaver_hands_every_key_to_its_new_owner(tmp_path, nodes):
     staying = [n for i, n in enumerate(nodes) if i != 1]
     after_by_staying = spread(staying, keys)
     write_list(list_file, staying)
-    for node in nodes:
+    leavers = [k for k in keys if before[k] == 1]
+    for node in staying:
         node.server.proc.send_signal(signal.SIGHUP)
+    # The leaver has not read the list yet: its keys' new owners fetch them from it on a miss.
+    for key in leavers[:20]:
+        new_owner = staying[after_by_staying[key]]
+        end = time.monotonic() + DEADLINE
+        while stat(new_owner, "move_in_progress") == 0:  # its SIGHUP is handled
+            assert time.monotonic() < end
+            time.sleep(0.02)
+        assert item(new_owner, key) == (b"w-" + key, 5, -1), key
+    assert sum(stat(n, "move_fetched_on_miss") for n in staying) == 20
+    nodes[1].server.proc.send_signal(signal.SIGHUP)
     wait_moves_done(nodes)
     for key in keys:
         assert item(staying[after_by_staying[key]], key) == (b"w-" + key, 5, -1), key
-    leavers = [k for k in keys if before[k] == 1]
     assert stat(nodes[1], "curr_items") == 0
     assert stat(nodes[1], "move_keys_sent") == len(leavers)
     assert stat(nodes[1], "move_keys_dropped") == len(leavers)
