@@ -154,6 +154,11 @@ struct Options {
   // long a returning node waits for its peers before it serves anyway.
   int repl_lease_ms = 200;
   int repl_resync_max_ms = 2000;
+  // Moves (docs/design/partitioning.md): the node list before this node joined, the items a
+  // move's walk visits per second, and how long a move waits for its peers at most.
+  std::string cluster_previous;
+  int move_rate_keys = 50000;
+  int move_max_ms = 120000;
   MemcachedTuning tuning;
   ExtstoreOptions ext;
 

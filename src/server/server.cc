@@ -186,6 +186,9 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
     replication.timeout_ms = options.repl_timeout_ms;
     replication.lease_ms = options.repl_lease_ms;
     replication.resync_max_ms = options.repl_resync_max_ms;
+    replication.cluster_previous = options.cluster_previous;
+    replication.move_rate_keys = options.move_rate_keys;
+    replication.move_max_ms = options.move_max_ms;
     auto created = replication::Replication::Create(replication);
     if (!created.ok()) return created.status();
     server->replication_ = std::move(created.value());
@@ -254,9 +257,8 @@ Status Server::Run() {
   storage::CacheOptions cache_options = options_.ToCacheOptions();
   cache_options.flash = flash_.get();
   if (replication_ != nullptr) cache_options.cas_tag = replication_->cas_tag();
-  if (replication_ != nullptr && options_.replicas > 1) {
-    cache_options.change_observer = replication_.get();
-  }
+  // With replicas 1 too: a move forwards writes and guards against late copies (replication.h).
+  if (replication_ != nullptr) cache_options.change_observer = replication_.get();
   Status status = storage::Cache::Create(cache_options, &cache_);
   if (!status.ok()) {
     close(signal_fd);

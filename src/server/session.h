@@ -45,6 +45,11 @@
 // reads, the session sees only decrypted bytes, and a connection whose handshake or records fail
 // is closed and counted (ssl_handshake_errors, ssl_proto_errors) without touching any other.
 //
+// While a move brings this node keys (docs/design/partitioning.md), a text get/gets or an mg of a
+// key it gained and does not hold yet first fetches the key from its previous owner: the session
+// waits as a sync write does (nothing more runs or is read; other connections go on), up to
+// repl_timeout_ms, then runs the command with what came.
+//
 // With -o replication=sync, a client command that changed the cache is answered only once the live
 // members of its keys' replica sets acknowledged its records (replication/sync_wait.h; without
 // sync, a write of a key that another live node owns waits for that owner alone): its reply
@@ -167,7 +172,10 @@ class Session final : public net::EventLoop::Handler {
   }
   // Sync replication: whether the held reply's records are all acknowledged (or need no waiting),
   // and when it stops waiting (replication::SteadyMillis).
-  bool ReplicationSettled() const { return repl_wait_.Settled(); }
+  bool ReplicationSettled() const {
+    return repl_wait_.Settled() &&
+           (fetch_ == nullptr || fetch_->pending.load(std::memory_order_acquire) == 0);
+  }
   int64_t ReplicationDeadline() const { return repl_wait_.deadline_ms; }
   // Goes on once the node caught up (see OnSessionWaitingForRejoin).
   void ResumeAfterRejoin();
@@ -233,6 +241,14 @@ class Session final : public net::EventLoop::Handler {
   Dispatcher::Outcome DispatchAscii(net::OutputQueue& out);
   // mn_peer: the connection becomes a peer's replication link (replication/replication.h).
   Dispatcher::Outcome OpenPeerLink(net::OutputQueue& out);
+  // A client's delete while a move brings this node keys: no copy of the key lands after it.
+  void NoteDeleteForMove();
+  // Read-through: asks the previous owners for the keys of the retrieval just parsed that a move
+  // has not brought yet; true if it must wait for them (kNeedReplicas, resumed as a sync write
+  // is, then run). Once resumed, false: the command runs with what came.
+  bool FetchForMove();
+  std::shared_ptr<replication::Replication::FetchTicket> fetch_;
+  bool fetched_ = false;  // the current command's fetches are done
   // A record of a peer's link: applied with the observer suppressed, and counted, unless a newer
   // link of the peer superseded this one (the connection then closes).
   Dispatcher::Outcome ApplyPeerRecord(net::OutputQueue& out);

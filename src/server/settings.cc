@@ -1042,6 +1042,33 @@ const Setting kSettings[] = {
      "how long a returning node (started, or its lease lapsed) waits to catch up with its peers "
      "before it serves clients anyway",
      true},
+    {"cluster_previous",
+     [](O o, R) { return o.cluster_previous.empty() ? std::string("(null)") : o.cluster_previous; },
+     "cluster_previous", true,
+     [](std::string_view v, Options* o) {
+       o->cluster_previous = std::string(v);
+       return Status::Ok();
+     },
+     {},
+     "a joining node: the node list before it joined; its previous holders move its keys to it, "
+     "and it fetches a key it lacks from the key's previous owner meanwhile",
+     true},
+    {"move_rate_keys", [](O o, R) { return Number(o.move_rate_keys); }, "move_rate_keys", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("move_rate_keys", v, 1, 1 << 30, &o->move_rate_keys);
+     },
+     "50000",
+     "items per second a move (a change of the node list) walks, sending each to its key's new "
+     "holders",
+     true},
+    {"move_max_ms", [](O o, R) { return Number(o.move_max_ms); }, "move_max_ms", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("move_max_ms", v, 1, 1 << 30, &o->move_max_ms);
+     },
+     "120000",
+     "how long a move waits for its peers (their acknowledgements, their keys) before it ends "
+     "anyway",
+     true},
     {"metrics_port", [](O o, R) { return Number(o.metrics_port); }, "metrics_port", true,
      [](std::string_view v, Options* o) {
        return SetInt<uint16_t>("metrics_port", v, 0, 65535, &o->metrics_port);

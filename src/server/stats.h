@@ -211,7 +211,19 @@ namespace mnemo::server {
         "Returning peers sent a flush and every item of their replica sets (they started, or "     \
         "their stream had lost records)")                                                          \
   VALUE("repl_returning", kGauge, snapshot.replication.returning ? 1 : 0,                          \
-        "1 while this node is returning (started, or its lease lapsed) and serves no client")
+        "1 while this node is returning (started, or its lease lapsed) and serves no client")      \
+  VALUE("move_in_progress", kGauge, snapshot.replication.move_in_progress ? 1 : 0,                 \
+        "1 while a move (a change of the node list) runs here: sending, or awaiting keys")         \
+  VALUE("move_keys_sent", kCounter, snapshot.replication.move_keys_sent,                           \
+        "Items a move sent to the nodes that gained their keys, a copy per node")                  \
+  VALUE("move_keys_received", kCounter, snapshot.replication.move_keys_received,                   \
+        "Items a move brought here and stored (copies from peers, and keys fetched on a miss)")    \
+  VALUE("move_fetched_on_miss", kCounter, snapshot.replication.move_fetched_on_miss,               \
+        "Misses during a move answered from the key's previous owner (read-through)")              \
+  VALUE("move_keys_remaining", kGauge, snapshot.replication.move_keys_remaining,                   \
+        "Items this node's move has still to walk (an estimate from curr_items)")                  \
+  VALUE("move_keys_dropped", kCounter, snapshot.replication.move_keys_dropped,                     \
+        "Items dropped at the end of a move: their keys now belong to other nodes")
 
 #define MNEMO_STAT_ENUM(id, name, kind, description) id,
 #define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,
