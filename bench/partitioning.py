@@ -24,6 +24,7 @@ bench/RESULTS.md records what it printed.
 """
 
 import argparse
+import collections
 import json
 import os
 import socket
@@ -48,6 +49,7 @@ class Reader(threading.Thread):
         self.batch = batch
         self.log = []  # (monotonic time the batch was answered, hits, reads)
         self.errors = 0  # requests sent again after a lost connection or a SERVER_ERROR
+        self.kinds = collections.Counter()  # why, by kind
         self.stopping = threading.Event()
 
     def run(self):
@@ -64,8 +66,9 @@ class Reader(threading.Thread):
                     sock.sendall(b"".join(batch))
                     hits, buf = self.read(sock, buf, len(batch))
                     break
-                except OSError:
+                except OSError as e:
                     self.errors += len(batch)
+                    self.kinds[str(e)] += 1
                     if sock is not None:
                         sock.close()
                     sock = None
@@ -137,9 +140,9 @@ def run(args, label, start_flags):
     """One cluster: add, then remove 1. Returns [(command, output, started, ended)] and the
     reader."""
     with tempfile.TemporaryDirectory(prefix="mnemo-partitioning-bench-") as tmp:
-        directory = os.path.join(tmp, "cluster")
+        directory = os.path.join(args.keep or tmp, label.split()[0])
         tool(args, directory, "start", "--nodes", str(args.nodes), "--timeout", "2000",
-             *start_flags, "--", "-t", "1", "-m", "256")
+             *start_flags, "--", "-t", "1", "-m", "256", *args.node_args)
         try:
             with open(os.path.join(directory, "state.json")) as f:
                 port = json.load(f)["proxy"]["port"]
@@ -187,7 +190,8 @@ def report(args, label, events, reader):
              ["in the %.0f s after it" % args.settle, "%.4f" % after, str(after_reads)]],
             args.markdown))
         print()
-    print("requests sent again after a lost connection: %d\n" % reader.errors)
+    print("requests sent again (their connection lost, a connect refused, an error): %d; batches "
+          "sent again, by cause: %s\n" % (reader.errors, dict(reader.kinds)))
 
 
 def main():
@@ -204,16 +208,31 @@ def main():
                         help="also run on nodes without the node list (ketama alone)")
     parser.add_argument("--mnemod", default=os.path.join(common.REPO, "build", "mnemod"))
     parser.add_argument("--ring", help="mnemo-ring (default: mnemo-cluster's own search)")
+    parser.add_argument("--move-rate", type=int, metavar="KEYS",
+                        help="the nodes' -o move_rate_keys (items a second a move walks; the "
+                        "nodes' default otherwise)")
+    parser.add_argument("--lease-ms", type=int, metavar="MS",
+                        help="the nodes' -o repl_lease_ms, with --replicas (the nodes' default, "
+                        "200, lapses on a machine loaded past its cores)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="run each cluster in a directory under DIR and keep its logs")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
+    args.node_args = ["-o", "move_rate_keys=%d" % args.move_rate] if args.move_rate else []
+    if args.lease_ms:
+        args.node_args += ["-o", "repl_lease_ms=%d" % args.lease_ms]
 
     runs = [("nodes moving keys", ["--replicas", str(args.replicas)])]
     if args.contrast:
         runs.append(("ketama alone (--no-node-list)", ["--no-node-list"]))
-    print("%d nodes (-t 1 -m 256) behind nutcracker, %d keys of %d bytes, replicas %d; one "
+        if args.node_args:
+            parser.error("--move-rate, --lease-ms and --contrast: the contrast's nodes take "
+                         "neither")
+    print("%d nodes (-t 1 -m 256%s) behind nutcracker, %d keys of %d bytes, replicas %d; one "
           "reader, gets pipelined %d per round trip; hit ratio per %d ms; load average %s at "
-          "the start\n" % (args.nodes, args.keys, args.value_size, args.replicas, args.batch,
-                           args.bin_ms, open("/proc/loadavg").read().split()[0]))
+          "the start\n" % (args.nodes, "".join(" " + a for a in args.node_args), args.keys,
+                           args.value_size, args.replicas, args.batch, args.bin_ms,
+                           open("/proc/loadavg").read().split()[0]))
     for label, flags in runs:
         events, reader = run(args, label, flags)
         report(args, label, events, reader)

@@ -282,6 +282,14 @@ def test_add_keeps_99_percent_hitting_and_moves_the_new_nodes_keys(cluster, caps
         assert not cluster.holdings(index, theirs), (index, cluster.diagnosis())
 
 
+@pytest.mark.mnemo_only
+def test_add_with_two_replicas_keeps_99_percent_hitting(cluster, capsys):
+    _, reader, _, _ = add_drill(cluster, capsys, "add a fifth node to 4, --replicas 2",
+                                "--replicas", "2", *SLOW_MOVE)
+    assert_hits(cluster, reader, "add, --replicas 2")
+    assert_no_move_left(cluster)
+
+
 def test_add_with_ketama_alone_misses_every_moved_key(cluster, capsys):
     """The contrast: nodes without the node list move nothing; the proxy's new ring sends a fifth
     of the keys to the new, empty node, and every read of them misses."""
