@@ -141,7 +141,7 @@ def test_a_leaver_hands_every_key_to_its_new_owner(tmp_path, nodes):
 
 def test_writes_and_deletes_during_a_move_win_over_the_copies(tmp_path, nodes):
     # A slow walk, so that the writes below land while copies are still on their way.
-    old_list, list_file = join(tmp_path, nodes, extra=["-o", "move_rate_keys=1500"])
+    old_list, list_file = join(tmp_path, nodes, extra=["-o", "move_rate_keys=600"])
     keys = [b"model:%d" % i for i in range(6000)]
     before = spread(nodes[:4], keys)
     after = spread(nodes, keys)
@@ -151,7 +151,7 @@ def test_writes_and_deletes_during_a_move_win_over_the_copies(tmp_path, nodes):
     moved = [k for k in keys if after[k] != before[k]]
 
     write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_rate_keys=1500"
+    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_rate_keys=600"
                       % (list_file, old_list)]
     nodes[4].start()
     for node in nodes[:4]:
@@ -237,3 +237,46 @@ def test_a_miss_the_previous_owner_cannot_answer_is_a_miss(tmp_path, nodes):
     assert nodes[4].conn().call(b"get %s\r\n" % moved[0]) == b"END\r\n"
     assert time.monotonic() - started < 2
     assert stat(nodes[4], "move_fetched_on_miss") == 0
+
+
+def replica_sets(nodes, keys):
+    """{key: [owner index, replica index]} on the ring of `nodes` (docs/cluster.md, "Replicas")."""
+    specs = [n.spec() for n in nodes]
+    first = owners(specs, keys)
+    sets = {}
+    for owner in set(first.values()):
+        rest = [i for i in range(len(specs)) if i != owner]
+        theirs = [k for k in keys if first[k] == owner]
+        second = owners([specs[i] for i in rest], theirs)
+        for key in theirs:
+            sets[key] = [owner, rest[second[key]]]
+    return sets
+
+
+def test_with_replicas_the_copies_follow_the_new_ring(tmp_path, nodes):
+    old_list, list_file = join(tmp_path, nodes, extra=["-o", "replicas=2"])
+    keys = [b"rep:%d" % i for i in range(2000)]
+    before = replica_sets(nodes[:4], keys)
+    after = replica_sets(nodes, keys)
+    for index in range(4):
+        load(nodes[index], {k: b"x-" + k for k in keys if before[k][0] == index})
+    end = time.monotonic() + DEADLINE
+    while sum(stat(n, "curr_items") for n in nodes[:4]) < 2 * len(keys):
+        assert time.monotonic() < end, "replication did not copy every key"
+        time.sleep(0.05)
+
+    write_list(list_file, nodes)
+    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,replicas=2"
+                      % (list_file, old_list)]
+    nodes[4].start()
+    for node in nodes[:4]:
+        node.server.proc.send_signal(signal.SIGHUP)
+    wait_moves_done(nodes)
+    for key in keys:
+        for index, node in enumerate(nodes):
+            expected = (b"x-" + key, 5, -1) if index in after[key] else None
+            assert item(node, key) == expected, (key, index, before[key], after[key])
+    # A copy per gainer (the joiner may have had some first from its rejoin's full resync, which
+    # its old peers answer once they read the new list: those copies are not applied again).
+    gained = sum(1 for k in keys for m in after[k] if m not in before[k])
+    assert sum(stat(n, "move_keys_sent") for n in nodes[:4]) == gained

@@ -309,7 +309,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
     if (overdue && move->receiving.exchange(false, std::memory_order_acq_rel)) {
       std::fprintf(stderr,
                    "move: move_max_ms passed: no longer waiting for the previous holders' keys\n");
-      owner_.NoteMoveEnd(*move);
+      Replication::NoteMoveEnd(*move);
     }
     if (phase_ == MovePhase::kDone) return;
     switch (phase_) {
@@ -377,6 +377,9 @@ class Replication::Thread final : private net::EventLoop::Observer {
       uint32_t gainers[kMaxReplicas];
       for (const storage::WalkedItem& item : batch_.items()) {
         const std::string_view key = batch_.key(item);
+        // The key's owner under the old ring sends it, not the other holders of a copy: one
+        // copy per gainer (and none of a stray item this node was never meant to hold).
+        if (move.change.PreviousOwner(key) != move.before->self) continue;
         const size_t count = move.change.Gainers(key, gainers);
         sink_.Reset(item.key_binary);
         for (size_t i = 0; i < count; ++i) {
@@ -463,7 +466,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
                  left ? "; this node is no longer in the node list and holds nothing: it can be "
                         "stopped"
                       : "");
-    owner_.NoteMoveEnd(move);
+    Replication::NoteMoveEnd(move);
   }
 
   Replication& owner_;
