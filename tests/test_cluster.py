@@ -386,13 +386,19 @@ def test_add_and_remove_change_the_ring_of_the_proxy_and_keep_node_indexes(clust
 @pytest.mark.mnemo_only
 def test_add_and_remove_give_the_nodes_the_new_list(cluster):
     cluster.start("--nodes", "2")
+    before = cluster.node_specs()
     cluster.tool("add")
     cluster.state = json.loads((cluster.dir / "state.json").read_text())
     nodes_file = cluster.dir / "nodes.txt"
+    previous = (cluster.dir / "nodes.previous.txt").resolve()
     assert nodes_file.read_text() == "".join(s + "\n" for s in cluster.node_specs())
-    assert len(cluster.node_specs()) == 3
-    assert "cluster_self=127.0.0.1:%d" % cluster.node_port(2) in " ".join(
-        node_argv(cluster.node_pid(2)))
+    assert cluster.node_specs()[:2] == before and len(cluster.node_specs()) == 3
+    # The joiner alone learns where its keys were.
+    assert previous.read_text() == "".join(s + "\n" for s in before)
+    assert "-o cluster_file=%s,cluster_self=127.0.0.1:%d,cluster_previous=%s" % (
+        nodes_file.resolve(), cluster.node_port(2), previous) in " ".join(
+            node_argv(cluster.node_pid(2)))
+    assert "cluster_previous" not in " ".join(node_argv(cluster.node_pid(0)))
     cluster.tool("remove", "0")
     cluster.state = json.loads((cluster.dir / "state.json").read_text())
     assert nodes_file.read_text() == "".join(s + "\n" for s in cluster.node_specs())
@@ -401,6 +407,39 @@ def test_add_and_remove_give_the_nodes_the_new_list(cluster):
     assert proc.returncode == 0
     proc = cluster.tool("remove", "2", check=False)
     assert proc.returncode == 1 and "would leave 0 node(s)" in proc.stderr
+
+
+@pytest.mark.mnemo_only
+def test_add_and_remove_follow_the_move_with_a_progress_line(cluster):
+    # A slow walk (500 items a second) of 3,000 keys: each move lasts seconds.
+    cluster.start("--nodes", "3", "--", "-o", "move_rate_keys=500")
+    with cluster.proxy() as c:
+        c.send(b"".join(b"set fm%d 0 0 1\r\nx\r\n" % i for i in range(3000)))
+        assert [read_reply(c) for _ in range(3000)] == [b"STORED\r\n"] * 3000
+
+    def follow(command, shown):
+        """Runs `command` and waits for status --json to show `shown(node)` of a node in a move
+        meanwhile; returns the tool's output."""
+        tool = subprocess.Popen([str(TOOL), "--dir", str(cluster.dir), *command],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=cluster.tool_env())
+        wait_for(lambda: [n for n in cluster.status()["nodes"]
+                          if (n["move"] or {}).get("move_in_progress") and shown(n)],
+                 "status --json to show a node in the move")
+        assert "move: " in cluster.tool("status").stdout
+        out, err = tool.communicate(timeout=60)
+        assert tool.returncode == 0, (out, err)
+        assert "moving keys: " in err and "nodes moving: " in err, err
+        return out
+
+    out = follow(["add"], lambda n: n["index"] == 3)
+    assert "node 3 added" in out and "move done in " in out and "keys sent" in out, out
+    moved = cluster.status()["nodes"]
+    assert all(n["move"]["move_in_progress"] == 0 for n in moved)
+    assert moved[3]["move"]["move_keys_received"] > 0
+    out = follow(["remove", "0"], lambda n: n["leaving"])  # it moves its keys, then stops
+    assert "node 0 " in out and "removed and stopped" in out, out
+    assert [n["index"] for n in cluster.status()["nodes"]] == [1, 2, 3]
 
 
 # --- everything nutcracker forwards -----------------------------------------------------------
