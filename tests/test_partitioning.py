@@ -280,3 +280,32 @@ def test_with_replicas_the_copies_follow_the_new_ring(tmp_path, nodes):
     # its old peers answer once they read the new list: those copies are not applied again).
     gained = sum(1 for k in keys for m in after[k] if m not in before[k])
     assert sum(stat(n, "move_keys_sent") for n in nodes[:4]) == gained
+
+
+def test_a_node_killed_mid_move_ends_the_move_cleanly(tmp_path, nodes):
+    # A slow walk and a short move_max_ms: the joiner is killed while the old owners send.
+    extra = ["-o", "move_rate_keys=500,move_max_ms=2500"]
+    old_list, list_file = join(tmp_path, nodes, extra=extra)
+    keys = [b"kill:%d" % i for i in range(4000)]
+    before = spread(nodes[:4], keys)
+    after = spread(nodes, keys)
+    for index in range(4):
+        load(nodes[index], {k: b"k-" + k for k in keys if before[k] == index})
+    moved = [k for k in keys if after[k] != before[k]]
+    write_list(list_file, nodes)
+    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s" % (list_file, old_list)]
+    nodes[4].start()
+    for node in nodes[:4]:
+        node.server.proc.send_signal(signal.SIGHUP)
+    assert stat(nodes[0], "move_in_progress") == 1
+    nodes[4].kill()
+    started = time.monotonic()
+    wait_moves_done(nodes[:4], deadline=10)
+    # Abandoned after move_max_ms: the old owners stop waiting and drop what moved.
+    assert time.monotonic() - started < 8
+    for key in moved:
+        assert item(nodes[before[key]], key) is None, key
+    for key in keys:
+        if key not in moved:
+            assert item(nodes[after[key]], key) == (b"k-" + key, 5, -1), key
+    assert "move_max_ms passed" in nodes[0].server.output()

@@ -251,6 +251,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
     }
     const uint64_t token = owner_.sync_token_.load(std::memory_order_acquire);
     const bool full = owner_.sync_full_.load(std::memory_order_relaxed);
+    const int64_t since = owner_.returning_since_ms_.load(std::memory_order_relaxed);
     bool caught_up = true;
     for (auto& [key, link] : links_) {
       Asked& asked = asked_[key];
@@ -264,13 +265,26 @@ class Replication::Thread final : private net::EventLoop::Observer {
           asked = {token, now};
         }
         caught_up = false;
-      } else if (link->state() != PeerLink::State::kIdle || !link->tried()) {
-        caught_up = false;  // still finding out whether it is live
+      } else if (link->state() != PeerLink::State::kIdle || link->last_attempt_ms() < since) {
+        // Still finding out whether it is live. A link that failed before this return (a peer
+        // closes a connection that stopped reading during a stall) says nothing about now: it
+        // is tried again at once, and counts as down only if that attempt fails.
+        link->Retry(now);
+        caught_up = false;
       }
     }
-    const int64_t since = owner_.returning_since_ms_.load(std::memory_order_relaxed);
     const bool overdue = now - since >= owner_.options_.resync_max_ms;
     if (!caught_up && !overdue) return;
+    // The listen queues drained after the lapse was found, before the count moves on (see
+    // SetAcceptDrainer); asked once per round, and the thread woken when it is done.
+    if (owner_.lapse_return_.load(std::memory_order_relaxed) && owner_.ask_accept_drain_) {
+      if (owner_.drain_done_.load(std::memory_order_acquire) != token) {
+        if (owner_.drain_asked_.exchange(token, std::memory_order_acq_rel) != token) {
+          owner_.ask_accept_drain_();
+        }
+        return;
+      }
+    }
     // Connections taken while it caught up may also carry requests that waited in their sockets
     // through the stall (accepted by the kernel meanwhile): the count moves again.
     if (owner_.lapse_return_.exchange(false, std::memory_order_relaxed)) {
@@ -853,6 +867,11 @@ void Replication::OnChange(const storage::Change& change) {
   }
   if (record.capacity() > kKeptRecordCapacity) std::string().swap(record);
   if (wake) Wake();
+}
+
+void Replication::NoteAcceptsDrained(uint64_t asked) {
+  drain_done_.store(asked, std::memory_order_release);
+  Wake();
 }
 
 bool Replication::HoldsClients() {

@@ -139,6 +139,15 @@ class Replication final : public storage::ChangeObserver {
   // answered the client an error): applied now, they would replace newer values written
   // elsewhere, so such a connection is closed unserved (Session). A start is no lapse.
   uint64_t lapses() const { return lapses_.load(std::memory_order_acquire); }
+  // Connections the kernel completed during a stall wait in the listen queue with their requests
+  // (writes the proxy may have given up on); accepted after the return ended, they would count as
+  // new. So a return ends only once the server has accepted everything queued, under the count of
+  // the return (such connections are then closed unserved): `ask` (set before Start; called on
+  // the replication thread) asks the server's acceptor to drain, which it does on its own thread,
+  // then reports the request it served with NoteAcceptsDrained(accept_drain_asked()).
+  void SetAcceptDrainer(std::function<void()> ask) { ask_accept_drain_ = std::move(ask); }
+  uint64_t accept_drain_asked() const { return drain_asked_.load(std::memory_order_acquire); }
+  void NoteAcceptsDrained(uint64_t asked);
   // The cache, for the items a full resync streams to a returning peer. Before Start.
   void SetCache(storage::Cache* cache) { cache_ = cache; }
   // The serving side of a rejoin, on the link of peer `name`: it asks (mn_peer sync <token>
@@ -275,6 +284,9 @@ class Replication final : public storage::ChangeObserver {
   std::atomic<int64_t> lease_until_ms_{0};
   storage::Cache* cache_ = nullptr;
   std::vector<std::function<void()>> wakers_;  // set before Start, then read by the thread
+  std::function<void()> ask_accept_drain_;     // likewise
+  std::atomic<uint64_t> drain_asked_{0};       // the last drain asked for (a sync token)
+  std::atomic<uint64_t> drain_done_{0};        // the last drain the server did
   std::unique_ptr<Thread> thread_;
 
   Mutex ledger_mu_;

@@ -283,6 +283,9 @@ Status Server::Run() {
       replication_->AddWaker([worker = workers_.back().get()] { worker->Wake(); });
     }
   }
+  if (replication_ != nullptr) {
+    replication_->SetAcceptDrainer([loop = loop_.get()] { loop->Wake(); });
+  }
 
   // Every worker serves every UDP socket, each through a descriptor of its own, as memcached's
   // threads do.
@@ -388,9 +391,21 @@ void Server::ReloadTls() {
   }
 }
 
-void Server::AcceptFrom(net::Listener& listener) {
-  for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
+void Server::OnWake() {
+  if (replication_ == nullptr) return;
+  const uint64_t asked = replication_->accept_drain_asked();
+  if (asked == accepts_drained_) return;
+  for (const std::unique_ptr<net::Listener>& listener : listeners_) AcceptFrom(*listener, true);
+  accepts_drained_ = asked;
+  replication_->NoteAcceptsDrained(asked);
+}
+
+void Server::AcceptFrom(net::Listener& listener, bool drain) {
+  for (int i = 0; drain || i < kMaxAcceptsPerEvent; ++i) {
     int fd = -1;
+    // Read before the accept: a connection the kernel took during a stall must carry a count
+    // from before the lapse is found, or from the return (Session closes both unserved).
+    const uint64_t lapses = replication_ != nullptr ? replication_->lapses() : 0;
     switch (listener.Accept(&fd)) {
       case net::Listener::AcceptStatus::kAccepted:
         break;
@@ -413,7 +428,7 @@ void Server::AcceptFrom(net::Listener& listener) {
     }
     context_->curr_connections.fetch_add(1, std::memory_order_relaxed);
     stats_.Add(Stat::kTotalConnections);
-    workers_[next_worker_]->Adopt(fd, listener.tls_mode());
+    workers_[next_worker_]->Adopt(fd, listener.tls_mode(), lapses);
     next_worker_ = (next_worker_ + 1) % workers_.size();
   }
 }

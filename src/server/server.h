@@ -79,14 +79,17 @@ class Server final : private net::EventLoop::Observer {
   class SignalReader;
 
   explicit Server(Options options) : options_(std::move(options)) {}
-  void AcceptFrom(net::Listener& listener);
+  // Accepts up to kMaxAcceptsPerEvent connections, or, with `drain`, every one queued.
+  void AcceptFrom(net::Listener& listener, bool drain = false);
   // Opens the Prometheus endpoint of -o metrics_port on metrics_addr, or -l's first address.
   Status StartMetrics();
   // Answers and closes a connection over the limit.
   void Reject(int fd);
 
   // net::EventLoop::Observer
-  void OnWake() override {}
+  // The replication thread asks (a node returning after a lapse) for the listen queues to be
+  // drained before it serves again (Replication::SetAcceptDrainer).
+  void OnWake() override;
   bool OnRoundEnd() override { return false; }
   void OnTick() override {}
 
@@ -98,6 +101,7 @@ class Server final : private net::EventLoop::Observer {
   std::vector<int> udp_fds_;  // -U's sockets, until Run() hands them to the workers
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
+  uint64_t accepts_drained_ = 0;  // the last drain the replication thread asked for, done
   std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
   // -o cluster_file; null without it. Outlives the cache, whose observer it is.
   std::unique_ptr<replication::Replication> replication_;

@@ -15,7 +15,7 @@
 
 namespace mnemo::server {
 
-Session::Session(int fd, const SessionServices& services)
+Session::Session(int fd, const SessionServices& services, uint64_t lapses_at_accept)
     : services_(services),
       conn_(fd, services.pool),
       entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()),
@@ -23,7 +23,7 @@ Session::Session(int fd, const SessionServices& services)
       binary_parser_(services.limits),
       values_(fd),
       last_progress_(MonotonicSeconds()),
-      lapses_at_open_(services.replication != nullptr ? services.replication->lapses() : 0) {
+      lapses_at_open_(lapses_at_accept) {
   if (services.binding_protocol.has_value()) {
     protocol_ = *services.binding_protocol;
     negotiated_ = true;

@@ -149,7 +149,9 @@ struct SessionServices {
 class Session final : public net::EventLoop::Handler {
  public:
   // Takes ownership of `fd`, a non-blocking accepted socket.
-  Session(int fd, const SessionServices& services);
+  // `lapses_at_accept`: Replication::lapses() read before the connection was accepted (0 without
+  // replication); a request of a connection taken before a lapse is not served (see above).
+  Session(int fd, const SessionServices& services, uint64_t lapses_at_accept);
   // REQUIRES: closed() (the owner closes every session before freeing it).
   ~Session() = default;
   Session(const Session&) = delete;

@@ -217,7 +217,7 @@ namespace mnemo::server {
   VALUE("move_keys_sent", kCounter, snapshot.replication.move_keys_sent,                           \
         "Items a move sent to the nodes that gained their keys, a copy per node")                  \
   VALUE("move_keys_received", kCounter, snapshot.replication.move_keys_received,                   \
-        "Items a move brought here and stored (copies from peers, and keys fetched on a miss)")    \
+        "Copies of items a move brought here from their previous owners and stored")               \
   VALUE("move_fetched_on_miss", kCounter, snapshot.replication.move_fetched_on_miss,               \
         "Misses during a move answered from the key's previous owner (read-through)")              \
   VALUE("move_keys_remaining", kGauge, snapshot.replication.move_keys_remaining,                   \

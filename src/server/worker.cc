@@ -43,10 +43,10 @@ Status Worker::Start() {
   return Status::Ok();
 }
 
-void Worker::Adopt(int fd, net::TlsMode tls_mode) {
+void Worker::Adopt(int fd, net::TlsMode tls_mode, uint64_t lapses_at_accept) {
   {
     MutexLock lock(pending_mu_);
-    pending_.push_back(Pending{fd, tls_mode});
+    pending_.push_back(Pending{fd, tls_mode, lapses_at_accept});
   }
   loop_->Wake();
 }
@@ -127,7 +127,7 @@ void Worker::TakePendingConnections() {
     adopted.swap(pending_);
   }
   for (const Pending& pending : adopted) {
-    auto session = std::make_unique<Session>(pending.fd, *services_);
+    auto session = std::make_unique<Session>(pending.fd, *services_, pending.lapses_at_accept);
     const Status status = session->Open(pending.tls_mode);
     if (!status.ok()) {
       MNEMO_LOG(0, "mnemod: cannot serve a new connection: %s\n", status.message().c_str());
