@@ -137,7 +137,8 @@ def test_plain_exchange_in_two_steps_and_counts(sasl_server):
     # A failed attempt takes the authentication away.
     assert answers(conn, [packet(SASL_AUTH, key=b"PLAIN", value=plain(b"alice", b"nope")),
                           packet(GET, key=b"k")]) == [
-        reply_bytes(SASL_AUTH, AUTH_ERROR, AUTH_FAILURE), reply_bytes(GET, AUTH_ERROR, AUTH_FAILURE)]
+        reply_bytes(SASL_AUTH, AUTH_ERROR, AUTH_FAILURE),
+        reply_bytes(GET, AUTH_ERROR, AUTH_FAILURE)]
     assert conn.raw_until_closed() == b""
     conn.close()
 
@@ -190,12 +191,16 @@ def debian_memcached_with_sasl():
 def answers(conn, requests):
     """Sends each request in turn and reads its one reply packet (a NOOP cannot end the stream
     before authentication: it is refused); "closed" once the server closes."""
+    def whole():
+        return len(conn.pending) >= 24 and \
+            len(conn.pending) >= 24 + int.from_bytes(conn.pending[8:12], "big")
+
     out = []
     for data in requests:
         conn.send(data)
-        while not conn.closed and (len(conn.pending) < 24 or len(conn.pending) < 24 + int.from_bytes(conn.pending[8:12], "big")):
+        while not conn.closed and not whole():
             conn._read()
-        if len(conn.pending) >= 24:
+        if whole():
             length = 24 + int.from_bytes(conn.pending[8:12], "big")
             out.append(conn.pending[:length])
             conn.pending = conn.pending[length:]
@@ -212,14 +217,45 @@ def raw_exchange(port, requests):
     return out
 
 
-def test_failing_sasl_exchanges_match_memcached(sasl_server, start_server, tmp_path):
+def sasl_memcached(start_server, tmp_path, conf_lines=""):
+    """Debian's memcached with SASL, its Cyrus SASL configured for PLAIN alone."""
     reference = debian_memcached_with_sasl()
     conf = tmp_path / "sasl"
     conf.mkdir()
-    (conf / "memcached.conf").write_text("mech_list: plain\n")
-    memcached = start_server("-S", binary=reference,
-                             env=dict(os.environ, SASL_CONF_PATH=str(conf)))
+    (conf / "memcached.conf").write_text("mech_list: plain\n" + conf_lines)
+    return start_server("-S", binary=reference, env=dict(os.environ, SASL_CONF_PATH=str(conf)))
+
+
+def test_failing_sasl_exchanges_match_memcached(sasl_server, start_server, tmp_path):
+    memcached = sasl_memcached(start_server, tmp_path)
     for requests in FAILING_EXCHANGES:
+        assert raw_exchange(sasl_server.port, requests) == \
+            raw_exchange(memcached.port, requests), requests
+
+
+# Exchanges that authenticate, then go on: memcached checks the same users through Cyrus SASL's
+# own database (sasldb), made with saslpasswd2 (Debian's sasl2-bin).
+AUTHENTICATING_EXCHANGES = [
+    [packet(SASL_AUTH, key=b"PLAIN", value=plain(b"alice", b"secret")), packet(NOOP),
+     packet(SASL_STEP, key=b"PLAIN", value=plain(b"alice", b"secret")), packet(NOOP)],
+    [packet(SASL_AUTH, key=b"PLAIN"),
+     packet(SASL_STEP, key=b"PLAIN", value=plain(b"alice", b"secret", b"alice")),
+     packet(NOOP)],
+    [packet(SASL_AUTH, key=b"PLAIN", value=plain(b"alice", b"secret")),
+     packet(SASL_AUTH, key=b"PLAIN", value=plain(b"alice", b"wrong")), packet(NOOP)],
+    [packet(SASL_AUTH, key=b"PLAIN", value=plain(b"alice", b"secret", b"bob")), packet(NOOP)],
+]
+
+
+def test_authenticating_sasl_exchanges_match_memcached(sasl_server, start_server, tmp_path):
+    saslpasswd2 = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"
+    if not os.access(saslpasswd2, os.X_OK):
+        pytest.skip("no saslpasswd2 (sasl2-bin) to make memcached's SASL database")
+    database = tmp_path / "sasldb2"
+    subprocess.run([saslpasswd2, "-p", "-f", str(database), "-a", "memcached", "-c", "alice"],
+                   input=b"secret", check=True)
+    memcached = sasl_memcached(start_server, tmp_path, "sasldb_path: %s\n" % database)
+    for requests in AUTHENTICATING_EXCHANGES:
         assert raw_exchange(sasl_server.port, requests) == \
             raw_exchange(memcached.port, requests), requests
 
