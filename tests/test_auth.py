@@ -402,3 +402,19 @@ def test_handshake_matches_memcached(ascii_server, start_server, auth_file):
     memcached = start_server("-Y", str(auth_file), binary=reference_1_6_45())
     for data in HANDSHAKE_STREAMS:
         assert text_exchange(ascii_server.port, data) == text_exchange(memcached.port, data), data
+
+
+def test_a_refused_attempt_is_logged_without_its_password(start_server, pwdb, auth_file):
+    sasl = start_server("-S", "-v", env=dict(os.environ, MEMCACHED_SASL_PWDB=str(pwdb)))
+    assert raw_exchange(sasl.port, [
+        packet(SASL_AUTH, key=b"PLAIN", value=plain(b"alice", b"hunter2"))]) == [
+        reply_bytes(SASL_AUTH, AUTH_ERROR, AUTH_FAILURE)]
+    ascii = start_server("-Y", str(auth_file), "-v")
+    assert text_exchange(ascii.port, handshake(b"bob\x01", b"hunter3")) == \
+        b"CLIENT_ERROR authentication failure\r\n"
+    deadline = time.monotonic() + harness.TIMEOUT
+    while "failed" not in ascii.output() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "User <alice> failed to authenticate (SASL)" in sasl.output()
+    assert "User <bob?> failed to authenticate (ascii)" in ascii.output()
+    assert "hunter" not in sasl.output() + ascii.output()
