@@ -146,6 +146,10 @@ struct Options {
   // TLS: -Z, and memcached's -o ssl_* (which may be given without -Z, and then do nothing).
   bool ssl_enabled = false;
   net::TlsConfig tls;
+  // -S: SASL over the binary protocol (PLAIN, checked against the file $MEMCACHED_SASL_PWDB
+  // names); -Y: memcached's ascii authentication, its user:password file.
+  bool sasl = false;
+  std::string auth_file;
   // -o replication=sync: a client write is answered once the live members of its replica set
   // acknowledged it, or SERVER_ERROR after repl_timeout_ms.
   bool repl_sync = false;

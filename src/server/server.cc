@@ -149,6 +149,7 @@ class Server::SignalReader final : public net::EventLoop::Handler {
         // list again.
         server_.ReloadTls();
         server_.ReloadNodeList();
+        server_.ReloadCredentials();
         return;
       case SIGUSR1:
         server_.RequestShutdown(/*graceful=*/true);
@@ -274,6 +275,8 @@ Status Server::Run() {
   context_->replication = replication_.get();
   if (replication_ != nullptr) replication_->SetCache(cache_.get());
   context_->tls = tls_.get();
+  context_->sasl = sasl_.get();
+  context_->ascii_auth = ascii_auth_.get();
   context_->tls_sessions =
       tls_ != nullptr && options_.socket_path.empty();  // -s: plain, as memcached
   context_->request_shutdown = [this](bool graceful) { RequestShutdown(graceful); };
@@ -394,6 +397,17 @@ void Server::ReloadTls() {
   if (!status.ok()) {
     std::fprintf(stderr, "Could not reload TLS certificates on SIGHUP: %s\n",
                  status.message().c_str());
+  }
+}
+
+void Server::ReloadCredentials() {
+  for (CredentialStore* store : {sasl_.get(), ascii_auth_.get()}) {
+    if (store == nullptr) continue;
+    const Status status = store->Load();
+    if (!status.ok()) {
+      std::fprintf(stderr, "SIGHUP: kept the credentials of %s: %s\n", store->path().c_str(),
+                   status.message().c_str());
+    }
   }
 }
 

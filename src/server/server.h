@@ -37,6 +37,7 @@
 #include "net/tls_context.h"
 #include "replication/replication.h"
 #include "server/connection_registry.h"
+#include "server/credentials.h"
 #include "server/metrics_endpoint.h"
 #include "server/options.h"
 #include "server/server_context.h"
@@ -63,6 +64,17 @@ class Server final : private net::EventLoop::Observer {
   void SetTls(std::unique_ptr<net::TlsContext> tls) { tls_ = std::move(tls); }
   // SIGHUP: reloads the certificates, if TLS is on; says why it could not.
   void ReloadTls();
+
+  // -S and -Y: the credentials their connections are checked against (either may be null: off).
+  // REQUIRES: before Run().
+  void SetCredentials(std::unique_ptr<CredentialStore> sasl,
+                      std::unique_ptr<CredentialStore> ascii_auth) {
+    sasl_ = std::move(sasl);
+    ascii_auth_ = std::move(ascii_auth);
+  }
+  // SIGHUP: reads the -S and -Y files again, as memcached reads its -Y file again; a file that
+  // cannot be read keeps the credentials it had, and is reported.
+  void ReloadCredentials();
 
   // Creates the cache and the workers and serves until stopped. SIGINT, SIGTERM, SIGHUP and
   // SIGUSR1 are blocked in every thread the server starts and read from a signalfd on the main
@@ -115,7 +127,9 @@ class Server final : private net::EventLoop::Observer {
   std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
   // -o cluster_file; null without it. Outlives the cache, whose observer it is.
   std::unique_ptr<replication::Replication> replication_;
-  std::unique_ptr<net::TlsContext> tls_;  // -Z; null without it
+  std::unique_ptr<net::TlsContext> tls_;         // -Z; null without it
+  std::unique_ptr<CredentialStore> sasl_;        // -S; null without it
+  std::unique_ptr<CredentialStore> ascii_auth_;  // -Y; null without it
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::unique_ptr<MetricsEndpoint> metrics_;  // -o metrics_port; null without it

@@ -176,6 +176,7 @@ void Session::Drive() {
 }
 
 Session::Progress Session::RunCommands() {
+  auth_reply_bytes_ = 0;  // an earlier pass's reply may be partly sent: never taken back
   if (!negotiated_) {
     const std::string_view input = conn_.input().readable();
     if (input.empty()) return Progress::kNeedInput;
@@ -391,6 +392,21 @@ void Session::ResumeAfterReplication(bool timed_out) {
 }
 
 Session::Parsed Session::ParseAscii(std::string_view input) {
+  if (services_.ascii_auth != nullptr && !ascii_authenticated_) {
+    auth_request_ = protocol::ParseAsciiAuth(input);
+    switch (auth_request_.kind) {
+      case protocol::AsciiAuthRequest::Kind::kNeedMore:
+        return {Parsed::Kind::kNeedMore, auth_request_.needed};
+      case protocol::AsciiAuthRequest::Kind::kClose:
+        // memcached closes without sending the reply it was preparing.
+        conn_.output_queue().copied().DropBack(auth_reply_bytes_);
+        auth_reply_bytes_ = 0;
+        return {Parsed::Kind::kClose, 0};
+      case protocol::AsciiAuthRequest::Kind::kReply:
+      case protocol::AsciiAuthRequest::Kind::kCredentials:
+        return {Parsed::Kind::kCommand, auth_request_.consumed};
+    }
+  }
   const bool line_start = parser_.at_line_start();
   request_ = parser_.Parse(input, &cmd_, &meta_);
   switch (request_.kind) {
@@ -406,7 +422,29 @@ Session::Parsed Session::ParseAscii(std::string_view input) {
   return {Parsed::Kind::kCommand, request_.consumed};
 }
 
+Dispatcher::Outcome Session::DispatchAsciiAuth(net::OutputQueue& out) {
+  std::string_view reply = auth_request_.reply;
+  if (auth_request_.kind == protocol::AsciiAuthRequest::Kind::kCredentials) {
+    services_.stats.Add(Stat::kAuthCmds);
+    if (services_.ascii_auth->Check(auth_request_.user, auth_request_.password)) {
+      ascii_authenticated_ = true;
+      reply = protocol::kAuthStored;
+    } else {
+      services_.stats.Add(Stat::kAuthErrors);
+      LogAuthFailure("ascii", auth_request_.user);
+      reply = protocol::kAuthFailure;
+    }
+  }
+  // memcached writes each of these replies over the last one not yet sent (one response object
+  // reused until it goes out): of a batch, the client sees only the last.
+  out.copied().DropBack(auth_reply_bytes_);
+  out.copied().Append(reply);
+  auth_reply_bytes_ = ascii_authenticated_ ? 0 : reply.size();
+  return Dispatcher::Outcome::kDone;
+}
+
 Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
+  if (services_.ascii_auth != nullptr && !ascii_authenticated_) return DispatchAsciiAuth(out);
   if (peer_ != nullptr) return ApplyPeerRecord(out);
   if (services_.replication != nullptr && request_.kind == protocol::AsciiRequest::Kind::kText &&
       request_.text.status == protocol::ParseStatus::kOk &&
@@ -586,7 +624,8 @@ Session::Parsed Session::ParseBinary(std::string_view input) {
 }
 
 Dispatcher::Outcome Session::DispatchBinary(net::OutputQueue& out) {
-  return services_.binary_dispatcher.Dispatch(binary_request_, binary_cmd_, out, values_);
+  return services_.binary_dispatcher.Dispatch(binary_request_, binary_cmd_, out, values_,
+                                              services_.sasl ? &sasl_ : nullptr);
 }
 
 void Session::LogCommandLine(std::string_view input) const {

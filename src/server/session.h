@@ -67,6 +67,12 @@
 // be a write the proxy gave up on, which applied now would replace newer values written
 // elsewhere.
 //
+// With -Y (ascii authentication), a text connection is answered by the handshake's parser
+// (protocol/ascii_auth.h) until it authenticates: nothing it sends before reaches the
+// dispatchers. With -S, the BinaryDispatcher refuses and closes a binary connection that has not
+// authenticated by SASL (sasl.h). Each attempt that ends is counted in auth_cmds, and one refused
+// in auth_errors too.
+//
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
 //      until the command finishes, so the views in cmd_ stay valid.
@@ -84,6 +90,7 @@
 #include "net/connection.h"
 #include "net/event_loop.h"
 #include "net/tls_context.h"
+#include "protocol/ascii_auth.h"
 #include "protocol/ascii_parser.h"
 #include "protocol/binary_parser.h"
 #include "protocol/command.h"
@@ -93,8 +100,10 @@
 #include "replication/replication.h"
 #include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
+#include "server/credentials.h"
 #include "server/dispatcher.h"
 #include "server/item_dump.h"
+#include "server/sasl.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
 
@@ -144,6 +153,11 @@ struct SessionServices {
   // tls_write_buffer (ssl_wbuf_size); null: plain.
   net::TlsContext* tls = nullptr;
   std::span<char> tls_write_buffer;
+  // -S: binary connections authenticate by SASL first (BinaryDispatcher checks the password
+  // database). -Y: text connections send the handshake of protocol/ascii_auth.h first, checked
+  // against this file's credentials; null without -Y.
+  bool sasl = false;
+  const CredentialStore* ascii_auth = nullptr;
 };
 
 class Session final : public net::EventLoop::Handler {
@@ -241,6 +255,8 @@ class Session final : public net::EventLoop::Handler {
   Progress RunCommandsWith();
   Parsed ParseAscii(std::string_view input);
   Dispatcher::Outcome DispatchAscii(net::OutputQueue& out);
+  // -Y: answers the handshake last parsed (or what stood in its place).
+  Dispatcher::Outcome DispatchAsciiAuth(net::OutputQueue& out);
   // mn_peer: the connection becomes a peer's replication link (replication/replication.h).
   Dispatcher::Outcome OpenPeerLink(net::OutputQueue& out);
   // A client's delete while a move brings this node keys: no copy of the key lands after it.
@@ -298,6 +314,11 @@ class Session final : public net::EventLoop::Handler {
   protocol::BinaryParser binary_parser_;
   protocol::BinaryRequest binary_request_;
   protocol::BinaryCommand binary_cmd_;
+  // Authentication: -Y's handshake last parsed and whether it succeeded; -S's exchange.
+  protocol::AsciiAuthRequest auth_request_;
+  bool ascii_authenticated_ = false;
+  size_t auth_reply_bytes_ = 0;  // the handshake's last reply, at the output's end, unsent
+  SaslExchange sasl_;
   size_t request_size_ = 0;     // its bytes in the input, dropped once it is answered
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
   ItemDump dump_;               // its dump of the cache's items, while one goes on

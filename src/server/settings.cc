@@ -295,9 +295,11 @@ const Setting kSettings[] = {
         "The protocol connections speak (-B): auto-negotiate (from each one's first byte), "
         "ascii (text and meta) or binary"),
     Line(
-        "auth_enabled_sasl", [](O, R) { return YesNo(false); }, "Always no: no SASL"),
+        "auth_enabled_sasl", [](O o, R) { return YesNo(o.sasl); }, "SASL authentication (-S)"),
     Line(
-        "auth_enabled_ascii", [](O, R) { return YesNo(false); }, "Always no: no ascii auth"),
+        "auth_enabled_ascii",
+        [](O o, R) { return o.auth_file.empty() ? std::string("no") : o.auth_file; },
+        "The ascii authentication file (-Y), or no"),
     Line(
         "item_size_max", [](O o, R) { return Number(o.item_size_max); },
         "Largest item in bytes (-I)"),

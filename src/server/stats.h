@@ -106,8 +106,9 @@ namespace mnemo::server {
   COUNTER(kStoreTooLarge, "store_too_large", kCounter, "Stores refused: value larger than -I")     \
   COUNTER(kStoreNoMemory, "store_no_memory", kCounter,                                             \
           "Stores refused: no memory (-M, or the item cannot fit)")                                \
-  VALUE("auth_cmds", kCounter, 0, "Always 0: no SASL or ascii authentication")                     \
-  VALUE("auth_errors", kCounter, 0, "Always 0: no SASL or ascii authentication")                   \
+  COUNTER(kAuthCmds, "auth_cmds", kCounter,                                                        \
+          "Authentication attempts that ended, by SASL (-S) or ascii authentication (-Y)")         \
+  COUNTER(kAuthErrors, "auth_errors", kCounter, "Authentication attempts refused (of auth_cmds)")  \
   COUNTER_IF(options.idle_timeout != 0, kIdleKicks, "idle_kicks", kCounter,                        \
              "Connections closed for idling longer than -o idle_timeout (shown only with it)")     \
   COUNTER(kBytesRead, "bytes_read", kCounter, "Bytes read from clients")                           \
