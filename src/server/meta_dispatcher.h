@@ -37,6 +37,7 @@
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
+#include "server/watch_lines.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -74,10 +75,16 @@ class MetaDispatcher {
   void Arithmetic(const protocol::MetaCommand& cmd, net::IoBuffer& out);
   void Debug(const protocol::MetaCommand& cmd, net::IoBuffer& out);
 
+  // If a watcher wants lines of `flags`, looks `key` up as memcached does before it changes an
+  // item (an item_get line, for watchers of fetchers), and returns what it found; else a miss.
+  WatchedItem PeekIfWatched(std::string_view key, uint16_t flags);
+
   storage::Cache& cache_;
   storage::Cache::Context& context_;
   ThreadStats& stats_;
   const CopyBudget copy_budget_;
+  WatchLog& watch_log_;
+  int fd_ = -1;  // the connection of the command being answered: its watch lines' cfd
 };
 
 }  // namespace mnemo::server

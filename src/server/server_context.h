@@ -22,6 +22,7 @@
 #include "server/options.h"
 #include "server/prefix_stats.h"
 #include "server/stats.h"
+#include "server/watch_log.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -32,7 +33,8 @@ struct ServerContext {
         cache(cache_in),
         prefix_stats(options_in.prefix_delimiter, options_in.detail_enabled),
         maintenance(options_in.tuning),
-        conn_memory(options_in.ConnectionMemoryLimit()) {}
+        conn_memory(options_in.ConnectionMemoryLimit()),
+        watch_log(options_in.tuning.worker_logbuf_size, options_in.tuning.watcher_logbuf_size) {}
 
   // What `stats` and its sub-commands report now.
   StatsSnapshot Snapshot() const {
@@ -44,6 +46,7 @@ struct ServerContext {
     snapshot.connection_structures = connections.size();
     snapshot.oldest_live = oldest_live.load(std::memory_order_relaxed);
     snapshot.detail_enabled = prefix_stats.enabled();
+    snapshot.watch_log = watch_log.Counters();
     if (replication != nullptr) snapshot.replication = replication->Stats();
     if (tls != nullptr) snapshot.tls_cert_age = MonotonicSeconds() - tls->last_refresh();
     for (const net::BufferPool* pool : buffer_pools) {
@@ -62,6 +65,8 @@ struct ServerContext {
   ConnectionRegistry connections;
   // The limit on connection memory, charged by every worker's buffer pool.
   net::MemoryBudget conn_memory;
+  // `watch`: the live log streamed to watchers.
+  WatchLog watch_log;
   // Every worker's pool, for `stats`; filled before the workers start, fixed afterwards.
   std::vector<const net::BufferPool*> buffer_pools;
   // Per worker, wakes it if it has connections waiting for connection memory, so that memory

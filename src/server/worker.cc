@@ -75,6 +75,7 @@ void Worker::Run() {
   services_ = std::make_unique<SessionServices>(SessionServices{
       pool_, *loop_, dispatcher, binary_dispatcher, stats_, server_.connections, *this, limits,
       server_.options.reqs_per_event, server_.options.binding_protocol, server_.replication});
+  if (server_.options.watch_enabled) services_->watch_log = &server_.watch_log;
   if (server_.tls_sessions) {
     // memcached's per-thread ssl_wbuf: a TLS write encrypts at most this much at once.
     tls_write_buffer_.resize(server_.options.tls.wbuf_size);
