@@ -257,12 +257,15 @@ Status Server::Run() {
   if (replication_ != nullptr && options_.replicas > 1) {
     cache_options.change_observer = replication_.get();
   }
+  watch_log_ = ServerContext::NewWatchLog(options_);
+  eviction_watch_ = std::make_unique<EvictionWatch>(*watch_log_);
+  cache_options.eviction_observer = eviction_watch_.get();
   Status status = storage::Cache::Create(cache_options, &cache_);
   if (!status.ok()) {
     close(signal_fd);
     return status;
   }
-  context_ = std::make_unique<ServerContext>(options_, *cache_);
+  context_ = std::make_unique<ServerContext>(options_, *cache_, watch_log_.get());
   context_->flash = flash_.get();
   context_->replication = replication_.get();
   if (replication_ != nullptr) replication_->SetCache(cache_.get());

@@ -41,6 +41,8 @@
 #include "server/options.h"
 #include "server/server_context.h"
 #include "server/stats.h"
+#include "server/watch_lines.h"
+#include "server/watch_log.h"
 #include "server/worker.h"
 #include "storage/cache.h"
 
@@ -102,6 +104,9 @@ class Server final : private net::EventLoop::Observer {
   // -o cluster_file; null without it. Outlives the cache, whose observer it is.
   std::unique_ptr<replication::Replication> replication_;
   std::unique_ptr<net::TlsContext> tls_;  // -Z; null without it
+  // `watch`'s log and the cache's eviction observer that logs into it: they outlive the cache.
+  std::unique_ptr<WatchLog> watch_log_;
+  std::unique_ptr<EvictionWatch> eviction_watch_;
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::unique_ptr<MetricsEndpoint> metrics_;  // -o metrics_port; null without it

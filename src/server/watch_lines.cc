@@ -242,4 +242,19 @@ void LogConnClose(WatchLog& log, int fd, CloseReason reason) {
   log.Log(kWatchConnEvents, line);
 }
 
+void EvictionWatch::OnEvict(const storage::EvictedItem& item) {
+  if (!log_.Watching(kWatchEvictions)) [[likely]]
+    return;
+  std::string& line = Line();
+  line += "type=eviction";
+  AppendKey(&line, item.key);
+  line += item.fetched ? " fetch=yes ttl=" : " fetch=no ttl=";
+  AppendNumber(&line, item.ttl);
+  line += " la=";
+  AppendNumber(&line, item.idle_seconds);
+  line += " clsid=1";
+  AppendSize(&line, item.value_size);
+  log_.Log(kWatchEvictions, line);
+}
+
 }  // namespace mnemo::server

@@ -18,6 +18,7 @@
 
 #include "server/watch_log.h"
 #include "storage/cache.h"
+#include "storage/eviction_observer.h"
 
 namespace mnemo::server {
 
@@ -78,5 +79,18 @@ enum class CloseReason : uint8_t { kError, kNormal, kIdleTimeout, kShutdown };
 // cfd=FD": a client connection opened or closed. REQUIRES: `fd` is still open.
 void LogConnNew(WatchLog& log, int fd);
 void LogConnClose(WatchLog& log, int fd, CloseReason reason);
+
+// The cache's evictions, as memcached logs them for watchers of evictions: "type=eviction key=K
+// fetch=yes|no ttl=T la=L clsid=1 size=S", ttl -1 for an item that never expires, la the seconds
+// since its segment was last read or written (mnemo keeps an access time per segment, not per
+// item: never more than the item's own idle time).
+class EvictionWatch final : public storage::EvictionObserver {
+ public:
+  explicit EvictionWatch(WatchLog& log) : log_(log) {}
+  void OnEvict(const storage::EvictedItem& item) override;
+
+ private:
+  WatchLog& log_;
+};
 
 }  // namespace mnemo::server
