@@ -45,11 +45,8 @@ Dispatcher::Dispatcher(ServerContext& server, storage::Cache::Context& context, 
 bool Dispatcher::MayCopy(size_t bytes) const { return copy_budget_.Allows(*out_, bytes); }
 
 WatchedItem Dispatcher::PeekIfWatched(std::string_view key, uint16_t flags) {
-  if (!server_.watch_log.Watching(flags)) [[likely]]
-    return {};
-  const WatchedItem item = PeekForWatch(cache_, context_, key);
-  LogItemGet(server_.watch_log, key, item, values_->trace_fd());
-  return item;
+  return server::PeekIfWatched(server_.watch_log, cache_, context_, key, flags,
+                               values_->trace_fd());
 }
 
 void Dispatcher::LogTooLarge(const protocol::Command& cmd) {
@@ -324,8 +321,7 @@ void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
   const bool watched = server_.watch_log.Watching(kWatchFetchers | kWatchMutations);
   WatchedItem before;
   if (watched) [[unlikely]] {
-    before = PeekForWatch(cache_, context_, cmd.key);
-    LogItemGet(server_.watch_log, cmd.key, before, values_->trace_fd());
+    before = PeekIfWatched(cmd.key, kWatchFetchers | kWatchMutations);
   }
   storage::WriteOutcome outcome;
   const storage::StoreResult result = cache_.Store(context_, request, watched ? &outcome : nullptr);

@@ -105,8 +105,7 @@ class Dispatcher {
   Outcome Retrieve(protocol::Command* cmd, bool with_cas, bool touch);
   // Whether `bytes` more may be copied into the output now (CopyBudget).
   bool MayCopy(size_t bytes) const;
-  // If a watcher wants lines of `flags`, looks `key` up as memcached does before it changes an
-  // item (an item_get line, for watchers of fetchers), and returns what it found; else a miss.
+  // server::PeekIfWatched (watch_lines.h) for this connection.
   WatchedItem PeekIfWatched(std::string_view key, uint16_t flags);
   // A storage command refused as too large, as memcached logs it for a watcher.
   void LogTooLarge(const protocol::Command& cmd);

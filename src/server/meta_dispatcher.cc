@@ -233,11 +233,7 @@ MetaDispatcher::MetaDispatcher(ServerContext& server, storage::Cache::Context& c
       watch_log_(server.watch_log) {}
 
 WatchedItem MetaDispatcher::PeekIfWatched(std::string_view key, uint16_t flags) {
-  if (!watch_log_.Watching(flags)) [[likely]]
-    return {};
-  const WatchedItem item = PeekForWatch(cache_, context_, key);
-  LogItemGet(watch_log_, key, item, fd_);
-  return item;
+  return server::PeekIfWatched(watch_log_, cache_, context_, key, flags, fd_);
 }
 
 MetaDispatcher::Outcome MetaDispatcher::Dispatch(const protocol::MetaParseResult& result,

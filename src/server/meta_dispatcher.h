@@ -75,8 +75,7 @@ class MetaDispatcher {
   void Arithmetic(const protocol::MetaCommand& cmd, net::IoBuffer& out);
   void Debug(const protocol::MetaCommand& cmd, net::IoBuffer& out);
 
-  // If a watcher wants lines of `flags`, looks `key` up as memcached does before it changes an
-  // item (an item_get line, for watchers of fetchers), and returns what it found; else a miss.
+  // server::PeekIfWatched (watch_lines.h) for this connection.
   WatchedItem PeekIfWatched(std::string_view key, uint16_t flags);
 
   storage::Cache& cache_;

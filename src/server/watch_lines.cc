@@ -158,6 +158,16 @@ WatchedItem PeekForWatch(storage::Cache& cache, storage::Cache::Context& context
   return item;
 }
 
+WatchedItem PeekIfWatched(WatchLog& log, storage::Cache& cache, storage::Cache::Context& context,
+                          std::string_view key, uint16_t flags, int fd) {
+  if (!log.Watching(flags)) [[likely]] {
+    return {};
+  }
+  const WatchedItem item = PeekForWatch(cache, context, key);
+  LogItemGet(log, key, item, fd);
+  return item;
+}
+
 void LogItemGet(WatchLog& log, std::string_view key, storage::LookupResult result,
                 size_t value_size, int fd) {
   if (!log.Watching(kWatchFetchers)) return;

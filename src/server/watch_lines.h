@@ -48,6 +48,12 @@ class SizeNotingSink final : public storage::ItemSink {
 WatchedItem PeekForWatch(storage::Cache& cache, storage::Cache::Context& context,
                          std::string_view key);
 
+// If a watcher wants lines of `flags`, looks `key` up (PeekForWatch) as memcached does before it
+// changes an item, logging an item_get line for watchers of fetchers, and returns what it found;
+// else returns a miss without looking. `fd` is the client's connection.
+WatchedItem PeekIfWatched(WatchLog& log, storage::Cache& cache, storage::Cache::Context& context,
+                          std::string_view key, uint16_t flags, int fd);
+
 // "type=item_get key=K status=found|not_found|flushed|expired clsid=C cfd=FD size=S": a key
 // read, or looked up by a command about to change it.
 void LogItemGet(WatchLog& log, std::string_view key, storage::LookupResult result,
