@@ -265,6 +265,7 @@ def test_stalled_watcher_loses_lines_and_slows_nobody(start_server):
     # Small buffers, so that a watcher that never reads fills its socket and its output at once.
     server = start_server("-o", "watcher_logbuf_size=16,worker_logbuf_size=64")
     rounds = 100
+    timed_requests(server, rounds)  # warms the server and the client up
     alone, requests = timed_requests(server, rounds)
 
     stalled = socket.socket()
