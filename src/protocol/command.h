@@ -38,6 +38,7 @@ enum class CommandType : uint8_t {
   kLru,           // lru tune|mode|temp_ttl: `arguments`
   kMnPeer,        // mn_peer <name> <run id> <applied>: a peer's replication link (`arguments`)
   kRefreshCerts,  // refresh_certs: reload the TLS certificates
+  kWatch,         // watch [fetchers|mutations|...]: the connection becomes a watcher (`arguments`)
 };
 
 // Iterates the space-separated keys of a retrieval command. The parser has already checked every

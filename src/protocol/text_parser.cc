@@ -378,6 +378,7 @@ ParseResult ParseTextCommand(std::string_view input, const ParserLimits& limits,
     case 5:
       if (word == "touch") return ParseKeyAndNumber(line, CommandType::kTouch, cmd);
       if (word == "stats") return ParseWithArguments(line, CommandType::kStats, cmd);
+      if (word == "watch") return ParseWithArguments(line, CommandType::kWatch, cmd);
       break;
     case 6:
       if (word == "delete") return ParseDelete(line, cmd);

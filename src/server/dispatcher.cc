@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 #include <string>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/logging.h"
@@ -11,6 +13,7 @@
 #include "server/replies.h"
 #include "server/value_writer.h"
 #include "server/version.h"
+#include "server/watch_lines.h"
 
 namespace mnemo::server {
 namespace {
@@ -40,6 +43,28 @@ Dispatcher::Dispatcher(ServerContext& server, storage::Cache::Context& context, 
       copy_budget_(copy_budget) {}
 
 bool Dispatcher::MayCopy(size_t bytes) const { return copy_budget_.Allows(*out_, bytes); }
+
+WatchedItem Dispatcher::PeekIfWatched(std::string_view key, uint16_t flags) {
+  return server::PeekIfWatched(server_.watch_log, cache_, context_, key, flags,
+                               values_->trace_fd());
+}
+
+void Dispatcher::LogTooLarge(const protocol::Command& cmd) {
+  static constexpr std::pair<CommandType, storage::StoreMode> kModes[] = {
+      {CommandType::kSet, storage::StoreMode::kSet},
+      {CommandType::kAdd, storage::StoreMode::kAdd},
+      {CommandType::kReplace, storage::StoreMode::kReplace},
+      {CommandType::kAppend, storage::StoreMode::kAppend},
+      {CommandType::kPrepend, storage::StoreMode::kPrepend},
+      {CommandType::kCas, storage::StoreMode::kCas}};
+  const auto* mode = std::find_if(std::begin(kModes), std::end(kModes),
+                                  [&](const auto& entry) { return entry.first == cmd.type; });
+  if (mode == std::end(kModes)) return;
+  // memcached logs the refusal with no size, then a set's look at the old item it unlinks.
+  LogItemStore(server_.watch_log, cmd.key, storage::StoreResult::kTooLarge, mode->second,
+               StoreTtl(cmd.exptime), values_->trace_fd(), 0);
+  if (cmd.type == CommandType::kSet) (void)PeekIfWatched(cmd.key, kWatchFetchers);
+}
 
 Dispatcher::Outcome Dispatcher::DispatchMeta(const protocol::MetaParseResult& result,
                                              const protocol::MetaCommand& cmd,
@@ -77,6 +102,9 @@ Dispatcher::Outcome Dispatcher::Dispatch(const protocol::ParseResult& result,
     case ParseStatus::kTooLarge:
       stats_.Add(Stat::kStoreTooLarge);
       server_.prefix_stats.RecordSet(cmd->key);  // memcached counts it before it allocates
+      if (server_.watch_log.Watching(kWatchMutations | kWatchFetchers)) [[unlikely]] {
+        LogTooLarge(*cmd);
+      }
       // As memcached: a failed set must not leave the old value readable.
       if (cmd->type == CommandType::kSet) {
         storage::DeleteRequest request;
@@ -183,6 +211,10 @@ Dispatcher::Outcome Dispatcher::Execute(protocol::Command* cmd) {
     case CommandType::kRefreshCerts:
       RefreshCerts();
       break;
+    case CommandType::kWatch:
+      // A connection's session makes it a watcher (Session::BecomeWatcher); a datagram cannot be.
+      Reply(server_.options.watch_enabled ? replies::kWatcherFailed : replies::kWatchNotAllowed);
+      break;
   }
   return Outcome::kDone;
 }
@@ -216,6 +248,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
     first = false;
   }
   std::string_view key;
+  const bool watched = server_.watch_log.Watching(kWatchFetchers);
   for (;; first = false) {
     if (writer.corrupt()) {
       // The values before it went out whole; this one cannot. The client sees an error instead
@@ -234,10 +267,15 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
       cmd->keys = remaining;
       return Outcome::kNeedMemory;
     }
-    const storage::LookupResult result = cache_.Get(context_, key, options, writer);
+    SizeNotingSink noting(writer);
+    const storage::LookupResult result = cache_.Get(
+        context_, key, options, watched ? noting : static_cast<storage::ItemSink&>(writer));
     if (result == storage::LookupResult::kWaitForFlash) {
       cmd->keys = remaining;  // this key runs again once its bytes are read (invariant 3)
       return Outcome::kNeedFlash;
+    }
+    if (watched) [[unlikely]] {
+      LogItemGet(server_.watch_log, key, result, noting.value_size, writer.trace_fd());
     }
     server_.prefix_stats.RecordGet(key, result == storage::LookupResult::kHit);
     const bool finished = writer.Finish(MayCopy(writer.pending_copy()));
@@ -279,7 +317,23 @@ void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
     request.exptime = cmd.exptime;
   }
   if (mode == storage::StoreMode::kCas) request.cas = cmd.cas_unique;
-  const storage::StoreResult result = cache_.Store(context_, request, nullptr);
+  // As memcached, a store looks its key up first (an item_get line), then logs its outcome.
+  const bool watched = server_.watch_log.Watching(kWatchFetchers | kWatchMutations);
+  WatchedItem before;
+  if (watched) [[unlikely]] {
+    before = PeekIfWatched(cmd.key, kWatchFetchers | kWatchMutations);
+  }
+  storage::WriteOutcome outcome;
+  const storage::StoreResult result = cache_.Store(context_, request, watched ? &outcome : nullptr);
+  if (watched) [[unlikely]] {
+    // An append's new item keeps the old one's expiry and holds both values.
+    const bool joined =
+        result == storage::StoreResult::kStored &&
+        (mode == storage::StoreMode::kAppend || mode == storage::StoreMode::kPrepend);
+    LogItemStore(server_.watch_log, cmd.key, result, mode,
+                 joined ? ItemTtl(before.ttl) : StoreTtl(cmd.exptime), values_->trace_fd(),
+                 result == storage::StoreResult::kStored ? outcome.value_size : cmd.value.size());
+  }
   stats_.Add(Stat::kCmdSet);
   switch (result) {
     case storage::StoreResult::kStored:
@@ -307,7 +361,13 @@ void Dispatcher::Delete(const protocol::Command& cmd) {
   server_.prefix_stats.RecordDelete(cmd.key);
   storage::DeleteRequest request;
   request.key = cmd.key;
+  const bool watched = server_.watch_log.Watching(kWatchFetchers | kWatchDeletions);
+  const WatchedItem before =
+      watched ? PeekIfWatched(cmd.key, kWatchFetchers | kWatchDeletions) : WatchedItem();
   const storage::DeleteResult result = cache_.Delete(context_, request);
+  if (watched && result == storage::DeleteResult::kDeleted) [[unlikely]] {
+    LogDeleted(server_.watch_log, cmd.key, "delete", before.value_size);
+  }
   stats_.Add(result == storage::DeleteResult::kDeleted ? Stat::kDeleteHits : Stat::kDeleteMisses);
   Reply(replies::ForDelete(result));
 }
@@ -317,6 +377,7 @@ void Dispatcher::Arithmetic(const protocol::Command& cmd, bool increment) {
   request.key = cmd.key;
   request.increment = increment;
   request.delta = cmd.delta;
+  (void)PeekIfWatched(cmd.key, kWatchFetchers);
   storage::ArithOutcome outcome;
   const storage::ArithResult result = cache_.Arithmetic(context_, request, &outcome);
   if (result == storage::ArithResult::kNotFound) {
@@ -333,6 +394,7 @@ void Dispatcher::Arithmetic(const protocol::Command& cmd, bool increment) {
 }
 
 void Dispatcher::Touch(const protocol::Command& cmd) {
+  (void)PeekIfWatched(cmd.key, kWatchFetchers);
   const storage::TouchResult result = cache_.Touch(context_, cmd.key, cmd.exptime);
   stats_.Add(Stat::kCmdTouch);
   // A touch refused for want of memory found its item: a hit, as memcached would count it.

@@ -43,6 +43,7 @@
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
+#include "server/watch_lines.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -106,6 +107,10 @@ class Dispatcher {
   Outcome Retrieve(protocol::Command* cmd, bool with_cas, bool touch);
   // Whether `bytes` more may be copied into the output now (CopyBudget).
   bool MayCopy(size_t bytes) const;
+  // server::PeekIfWatched (watch_lines.h) for this connection.
+  WatchedItem PeekIfWatched(std::string_view key, uint16_t flags);
+  // A storage command refused as too large, as memcached logs it for a watcher.
+  void LogTooLarge(const protocol::Command& cmd);
   void Store(const protocol::Command& cmd, storage::StoreMode mode);
   void Delete(const protocol::Command& cmd);
   void Arithmetic(const protocol::Command& cmd, bool increment);

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "protocol/base64.h"
+#include "server/uri_encode.h"
 
 namespace mnemo::server {
 namespace {
@@ -23,24 +24,6 @@ void AppendUnsigned(std::string* out, uint64_t value) {
   char buf[24];
   const auto result = std::to_chars(buf, buf + sizeof(buf), value);
   out->append(buf, result.ptr);
-}
-
-// memcached's uriencode: every byte but letters, digits and -._~ as %XX.
-void AppendUriEncoded(std::string* out, std::string_view key) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (const char c : key) {
-    const auto byte = static_cast<unsigned char>(c);
-    const bool plain = (byte >= '0' && byte <= '9') || (byte >= 'A' && byte <= 'Z') ||
-                       (byte >= 'a' && byte <= 'z') || byte == '-' || byte == '.' || byte == '_' ||
-                       byte == '~';
-    if (plain) {
-      out->push_back(c);
-    } else {
-      out->push_back('%');
-      out->push_back(kHex[byte >> 4]);
-      out->push_back(kHex[byte & 0xf]);
-    }
-  }
 }
 
 }  // namespace

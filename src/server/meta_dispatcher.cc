@@ -226,12 +226,21 @@ class MetaDebugWriter final : public storage::ItemSink {
 
 MetaDispatcher::MetaDispatcher(ServerContext& server, storage::Cache::Context& context,
                                ThreadStats& stats, CopyBudget copy_budget)
-    : cache_(server.cache), context_(context), stats_(stats), copy_budget_(copy_budget) {}
+    : cache_(server.cache),
+      context_(context),
+      stats_(stats),
+      copy_budget_(copy_budget),
+      watch_log_(server.watch_log) {}
+
+WatchedItem MetaDispatcher::PeekIfWatched(std::string_view key, uint16_t flags) {
+  return server::PeekIfWatched(watch_log_, cache_, context_, key, flags, fd_);
+}
 
 MetaDispatcher::Outcome MetaDispatcher::Dispatch(const protocol::MetaParseResult& result,
                                                  const MetaCommand& cmd, net::OutputQueue& queue,
                                                  ValueWriter& values) {
   net::IoBuffer& out = queue.copied();
+  fd_ = values.trace_fd();
   // A value left waiting for memory by the last call goes first: its command ran then.
   if (values.pending()) return FinishValue(out, values) ? Outcome::kDone : Outcome::kNeedMemory;
   if (result.status != MetaStatus::kOk) {
@@ -290,8 +299,13 @@ MetaDispatcher::Outcome MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQ
   values.BeginMeta(&queue);
   MetaGetWriter writer(cmd, out, values);
   options.may_wait_for_flash = true;
-  const storage::LookupResult result = cache_.Get(context_, cmd.Key(), options, writer);
+  const bool watched = watch_log_.Watching(kWatchFetchers);
+  SizeNotingSink noting(writer);
+  const storage::LookupResult result = cache_.Get(
+      context_, cmd.Key(), options, watched ? noting : static_cast<storage::ItemSink&>(writer));
   if (result == storage::LookupResult::kWaitForFlash) return Outcome::kNeedFlash;
+  if (watched) [[unlikely]]
+    LogItemGet(watch_log_, cmd.Key(), result, noting.value_size, fd_);
   const bool finished = FinishValue(out, values);
   if (values.corrupt()) return Outcome::kDone;  // answered with an error, counted nowhere
   // memcached counts a hit with T as a touch, and any miss as a get.
@@ -343,8 +357,22 @@ void MetaDispatcher::Set(const MetaCommand& cmd, net::IoBuffer& out) {
   request.vivify_exptime = cmd.vivify_ttl;
   request.new_cas = NewCas(cmd);
   request.key_binary = cmd.key_binary;
+  // As memcached, ms looks its key up first (an item_get line), then logs its outcome.
+  const bool watched = watch_log_.Watching(kWatchFetchers | kWatchMutations);
+  const WatchedItem before =
+      watched ? PeekIfWatched(request.key, kWatchFetchers | kWatchMutations) : WatchedItem();
   storage::WriteOutcome outcome;
   const storage::StoreResult result = cache_.Store(context_, request, &outcome);
+  if (watched) [[unlikely]] {
+    // An append's new item keeps the old one's expiry and holds both values.
+    const bool joined = result == storage::StoreResult::kStored &&
+                        (request.mode == storage::StoreMode::kAppend ||
+                         request.mode == storage::StoreMode::kPrepend) &&
+                        before.result == storage::LookupResult::kHit;
+    LogItemStore(watch_log_, request.key, result, request.mode,
+                 joined ? ItemTtl(before.ttl) : StoreTtl(request.exptime), fd_,
+                 result == storage::StoreResult::kStored ? outcome.value_size : cmd.value.size());
+  }
   stats_.Add(Stat::kCmdSet);
   const bool cas_mode = request.mode == storage::StoreMode::kCas;
   std::string_view code;
@@ -408,8 +436,16 @@ void MetaDispatcher::Delete(const MetaCommand& cmd, net::IoBuffer& out) {
   request.touch = cmd.Has('T');
   request.exptime = cmd.ttl;
   request.new_cas = NewCas(cmd);
+  const bool watched = watch_log_.Watching(kWatchFetchers | kWatchDeletions);
+  const WatchedItem before =
+      watched ? PeekIfWatched(request.key, kWatchFetchers | kWatchDeletions) : WatchedItem();
   std::string_view code;
-  switch (cache_.Delete(context_, request)) {
+  const storage::DeleteResult result = cache_.Delete(context_, request);
+  // memcached logs a removal and an emptying (x), not an invalidation (I).
+  if (watched && result == storage::DeleteResult::kDeleted && !request.invalidate) [[unlikely]] {
+    LogDeleted(watch_log_, request.key, "md", before.value_size);
+  }
+  switch (result) {
     case storage::DeleteResult::kDeleted:
       // memcached counts a removal, and an emptying, as a delete hit; an invalidation as neither.
       if (!request.invalidate) stats_.Add(Stat::kDeleteHits);
@@ -444,6 +480,7 @@ void MetaDispatcher::Arithmetic(const MetaCommand& cmd, net::IoBuffer& out) {
   request.initial = cmd.initial;
   request.new_cas = NewCas(cmd);
   request.key_binary = cmd.key_binary;
+  (void)PeekIfWatched(request.key, kWatchFetchers);
   storage::ArithOutcome outcome;
   switch (cache_.Arithmetic(context_, request, &outcome)) {
     case storage::ArithResult::kOk:

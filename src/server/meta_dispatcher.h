@@ -37,6 +37,7 @@
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
+#include "server/watch_lines.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -74,10 +75,15 @@ class MetaDispatcher {
   void Arithmetic(const protocol::MetaCommand& cmd, net::IoBuffer& out);
   void Debug(const protocol::MetaCommand& cmd, net::IoBuffer& out);
 
+  // server::PeekIfWatched (watch_lines.h) for this connection.
+  WatchedItem PeekIfWatched(std::string_view key, uint16_t flags);
+
   storage::Cache& cache_;
   storage::Cache::Context& context_;
   ThreadStats& stats_;
   const CopyBudget copy_budget_;
+  WatchLog& watch_log_;
+  int fd_ = -1;  // the connection of the command being answered: its watch lines' cfd
 };
 
 }  // namespace mnemo::server

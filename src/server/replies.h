@@ -45,6 +45,13 @@ inline constexpr std::string_view kCachedumpNotAllowed =
 // -o replication=sync: a live replica did not acknowledge the write within repl_timeout_ms.
 inline constexpr std::string_view kReplicationTimedOut = "SERVER_ERROR replication timed out\r\n";
 inline constexpr std::string_view kStoreNoMemory = "SERVER_ERROR out of memory storing object\r\n";
+// watch: refused under -W, after other replies in the same batch, or by the log (watch_log.h).
+inline constexpr std::string_view kWatchNotAllowed = "CLIENT_ERROR watch commands not allowed\r\n";
+inline constexpr std::string_view kWatchPipelined =
+    "ERROR cannot pipeline other commands before watch\r\n";
+inline constexpr std::string_view kWatcherTooMany =
+    "WATCHER_TOO_MANY log watcher limit reached\r\n";
+inline constexpr std::string_view kWatcherFailed = "WATCHER_FAILED failed to add log watcher\r\n";
 inline constexpr std::string_view kNonNumeric =
     "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
 

@@ -265,12 +265,15 @@ Status Server::Run() {
   if (replication_ != nullptr) cache_options.cas_tag = replication_->cas_tag();
   // With replicas 1 too: a move forwards writes and guards against late copies (replication.h).
   if (replication_ != nullptr) cache_options.change_observer = replication_.get();
+  watch_log_ = ServerContext::NewWatchLog(options_);
+  eviction_watch_ = std::make_unique<EvictionWatch>(*watch_log_);
+  cache_options.eviction_observer = eviction_watch_.get();
   Status status = storage::Cache::Create(cache_options, &cache_);
   if (!status.ok()) {
     close(signal_fd);
     return status;
   }
-  context_ = std::make_unique<ServerContext>(options_, *cache_);
+  context_ = std::make_unique<ServerContext>(options_, *cache_, watch_log_.get());
   context_->flash = flash_.get();
   context_->replication = replication_.get();
   if (replication_ != nullptr) replication_->SetCache(cache_.get());

@@ -42,6 +42,8 @@
 #include "server/options.h"
 #include "server/server_context.h"
 #include "server/stats.h"
+#include "server/watch_lines.h"
+#include "server/watch_log.h"
 #include "server/worker.h"
 #include "storage/cache.h"
 
@@ -130,6 +132,9 @@ class Server final : private net::EventLoop::Observer {
   std::unique_ptr<net::TlsContext> tls_;         // -Z; null without it
   std::unique_ptr<CredentialStore> sasl_;        // -S; null without it
   std::unique_ptr<CredentialStore> ascii_auth_;  // -Y; null without it
+  // `watch`'s log and the cache's eviction observer that logs into it: they outlive the cache.
+  std::unique_ptr<WatchLog> watch_log_;
+  std::unique_ptr<EvictionWatch> eviction_watch_;
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::unique_ptr<MetricsEndpoint> metrics_;  // -o metrics_port; null without it

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "base/clock.h"
@@ -23,17 +24,29 @@
 #include "server/options.h"
 #include "server/prefix_stats.h"
 #include "server/stats.h"
+#include "server/watch_log.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
 
 struct ServerContext {
-  ServerContext(const Options& options_in, storage::Cache& cache_in)
+  // `watch_log_in`, if given, must outlive the context (the Server's, which the cache's eviction
+  // observer logs into); else the context makes its own.
+  ServerContext(const Options& options_in, storage::Cache& cache_in,
+                WatchLog* watch_log_in = nullptr)
       : options(options_in),
         cache(cache_in),
         prefix_stats(options_in.prefix_delimiter, options_in.detail_enabled),
         maintenance(options_in.tuning),
-        conn_memory(options_in.ConnectionMemoryLimit()) {}
+        conn_memory(options_in.ConnectionMemoryLimit()),
+        own_watch_log_(watch_log_in != nullptr ? nullptr : NewWatchLog(options_in)),
+        watch_log(watch_log_in != nullptr ? *watch_log_in : *own_watch_log_) {}
+
+  // The log of -o worker_logbuf_size and watcher_logbuf_size.
+  static std::unique_ptr<WatchLog> NewWatchLog(const Options& options) {
+    return std::make_unique<WatchLog>(options.tuning.worker_logbuf_size,
+                                      options.tuning.watcher_logbuf_size);
+  }
 
   // What `stats` and its sub-commands report now.
   StatsSnapshot Snapshot() const {
@@ -45,6 +58,7 @@ struct ServerContext {
     snapshot.connection_structures = connections.size();
     snapshot.oldest_live = oldest_live.load(std::memory_order_relaxed);
     snapshot.detail_enabled = prefix_stats.enabled();
+    snapshot.watch_log = watch_log.Counters();
     if (replication != nullptr) snapshot.replication = replication->Stats();
     if (tls != nullptr) snapshot.tls_cert_age = MonotonicSeconds() - tls->last_refresh();
     for (const net::BufferPool* pool : buffer_pools) {
@@ -63,6 +77,13 @@ struct ServerContext {
   ConnectionRegistry connections;
   // The limit on connection memory, charged by every worker's buffer pool.
   net::MemoryBudget conn_memory;
+
+ private:
+  std::unique_ptr<WatchLog> own_watch_log_;
+
+ public:
+  // `watch`: the live log streamed to watchers.
+  WatchLog& watch_log;
   // Every worker's pool, for `stats`; filled before the workers start, fixed afterwards.
   std::vector<const net::BufferPool*> buffer_pools;
   // Per worker, wakes it if it has connections waiting for connection memory, so that memory

@@ -1,6 +1,7 @@
 #include "server/session.h"
 
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -47,6 +48,9 @@ Status Session::Open(net::TlsMode tls_mode) {
   }
   services_.registry.Add(&entry_);
   MNEMO_LOG(2, "<%d new client connection\n", conn_.fd());
+  if (services_.watch_log != nullptr && services_.watch_log->Watching(kWatchConnEvents)) {
+    LogConnNew(*services_.watch_log, conn_.fd());
+  }
   return Status::Ok();
 }
 
@@ -75,7 +79,7 @@ void Session::Drive() {
       break;
     }
     if (quitting_ || eof_) {
-      if (conn_.output_empty()) Close();
+      if (conn_.output_empty()) CloseFor(CloseReason::kNormal);
       return;  // else the writable edge brings us back to send the rest
     }
     if (waiting_for_flash_) break;     // its owner resumes it once the read is done
@@ -89,7 +93,7 @@ void Session::Drive() {
     const Progress progress = RunCommands();
     if (progress == Progress::kClose) {
       (void)Flush();  // replies to the commands before it, if the socket takes them
-      if (!closed_) Close();
+      if (!closed_) CloseFor(CloseReason::kError);
       return;
     }
     if (progress == Progress::kQuit) {
@@ -101,7 +105,7 @@ void Session::Drive() {
       // A client that hung up will not wait for memory to free to read its replies: its memory
       // (and the value it holds) goes now, as for a read waiting for memory below.
       if (hung_up_) {
-        Close();
+        CloseFor(CloseReason::kError);
         return;
       }
       WaitForMemory();  // a retrieval's next copy: resumed when the budget has room
@@ -132,7 +136,7 @@ void Session::Drive() {
       // A client that hung up will not wait for memory to free: its unfinished command (whose
       // rest may sit in the socket) is dropped with the connection, and its memory freed.
       if (hung_up_) {
-        Close();
+        CloseFor(CloseReason::kError);
         return;
       }
       WaitForMemory();
@@ -165,7 +169,7 @@ void Session::Drive() {
         break;
       case net::Connection::ReadStatus::kError:
         if (conn_.tls() != nullptr) CountTlsFailure();
-        Close();
+        CloseFor(CloseReason::kError);
         return;
     }
   }
@@ -452,6 +456,11 @@ Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
     return OpenPeerLink(out);
   }
   if (services_.replication != nullptr && !suspended_) NoteDeleteForMove();
+  if (request_.kind == protocol::AsciiRequest::Kind::kText &&
+      request_.text.status == protocol::ParseStatus::kOk &&
+      cmd_.type == protocol::CommandType::kWatch) [[unlikely]] {
+    return BecomeWatcher(out);
+  }
   const bool trace = g_verbosity.load(std::memory_order_relaxed) >= 2;
   if (trace && !suspended_) copied_before_ = out.copied().size();
   const Dispatcher::Outcome outcome =
@@ -489,6 +498,44 @@ void Session::NoteDeleteForMove() {
              cmd_.type == protocol::CommandType::kDelete) {
     services_.replication->NotePeerChange(cmd_.key);
   }
+}
+
+// memcached 1.6.45's checks in its order: -W, replies of earlier commands still unsent, the
+// words, the log's limit. The log takes a duplicate of the socket, so that the session closes
+// as any other (its fd leaves the loop) while the client's connection stays open.
+Dispatcher::Outcome Session::BecomeWatcher(net::OutputQueue& out) {
+  if (services_.watch_log == nullptr) {
+    out.copied().Append(replies::kWatchNotAllowed);
+    return Dispatcher::Outcome::kDone;
+  }
+  if (!out.empty()) {
+    out.copied().Append(replies::kWatchPipelined);
+    return Dispatcher::Outcome::kDone;
+  }
+  uint16_t flags = 0;
+  if (!ParseWatchFlags(cmd_.arguments, &flags)) {
+    out.copied().Append(replies::kError);
+    return Dispatcher::Outcome::kDone;
+  }
+  // The log writes to the socket itself; a TLS connection's records only its session can write.
+  const int fd = conn_.tls() == nullptr ? dup(conn_.fd()) : -1;
+  if (fd < 0) {
+    out.copied().Append(replies::kWatcherFailed);
+    return Dispatcher::Outcome::kDone;
+  }
+  switch (services_.watch_log->AddWatcher(fd, flags)) {
+    case WatchLog::AddResult::kOk:
+      watcher_ = true;
+      return Dispatcher::Outcome::kClose;
+    case WatchLog::AddResult::kTooMany:
+      out.copied().Append(replies::kWatcherTooMany);
+      break;
+    case WatchLog::AddResult::kFailed:
+      out.copied().Append(replies::kWatcherFailed);
+      break;
+  }
+  close(fd);
+  return Dispatcher::Outcome::kDone;
 }
 
 Dispatcher::Outcome Session::OpenPeerLink(net::OutputQueue& out) {
@@ -680,7 +727,8 @@ void Session::LogWithheldReply(std::string_view reply) const {
 
 bool Session::Flush() {
   if (conn_.output().failed()) {
-    Close();  // a reply could not be queued for want of memory: the client cannot be answered
+    // A reply could not be queued for want of memory: the client cannot be answered.
+    CloseFor(CloseReason::kError);
     return false;
   }
   if (conn_.output_empty() || write_blocked_) return true;
@@ -699,7 +747,7 @@ bool Session::Flush() {
       break;
     case net::Connection::FlushStatus::kError:
       if (conn_.tls() != nullptr) CountTlsFailure();
-      Close();
+      CloseFor(CloseReason::kError);
       return false;
   }
   return true;
@@ -753,7 +801,7 @@ bool Session::CloseIfIdle(uint32_t now, uint32_t idle_seconds) {
   const uint32_t last = entry_.last_command.load(std::memory_order_relaxed);
   if (closed_ || now < last || now - last <= idle_seconds) return false;
   MNEMO_LOG(1, "<%d idle timeout, closing\n", conn_.fd());
-  Close();
+  CloseFor(CloseReason::kIdleTimeout);
   return true;
 }
 
@@ -770,12 +818,16 @@ bool Session::CloseIfStuck(uint32_t now, uint32_t stuck_seconds) {
   MNEMO_LOG(2, "<%d stuck for %u s holding %zu bytes of connection memory%s, closing\n", conn_.fd(),
             now - last_progress_, conn_.input().capacity() + conn_.output().capacity(),
             replies_stuck ? " with replies unread" : " with a partial command");
-  Close();
+  CloseFor(CloseReason::kError);
   return true;
 }
 
-void Session::Close() {
+void Session::CloseFor(CloseReason reason) {
   closed_ = true;
+  if (services_.watch_log != nullptr && !watcher_ &&
+      services_.watch_log->Watching(kWatchConnEvents)) {
+    LogConnClose(*services_.watch_log, conn_.fd(), reason);
+  }
   // What a link applied after its last mn counts too, so that the peer resumes after it.
   if (peer_ != nullptr) {
     services_.replication->NoteApplied(peer_->name, peer_->run_id, *peer_->link, peer_->applied);

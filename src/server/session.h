@@ -106,6 +106,8 @@
 #include "server/sasl.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
+#include "server/watch_lines.h"
+#include "server/watch_log.h"
 
 namespace mnemo::server {
 
@@ -158,6 +160,8 @@ struct SessionServices {
   // against this file's credentials; null without -Y.
   bool sasl = false;
   const CredentialStore* ascii_auth = nullptr;
+  // `watch` (watch_log.h): where connection events are logged and watchers go; null with -W.
+  WatchLog* watch_log = nullptr;
 };
 
 class Session final : public net::EventLoop::Handler {
@@ -204,7 +208,7 @@ class Session final : public net::EventLoop::Handler {
   // `stuck_seconds`, counting it. Returns true if it did.
   bool CloseIfStuck(uint32_t now, uint32_t stuck_seconds);
   // Closes the connection without a word (server shutdown).
-  void Close();
+  void Close() { CloseFor(CloseReason::kShutdown); }
 
   bool closed() const { return closed_; }
   int fd() const { return conn_.fd(); }
@@ -273,6 +277,11 @@ class Session final : public net::EventLoop::Handler {
   Dispatcher::Outcome ApplyPeerRecordOnCurrentLink(net::OutputQueue& out);
   Parsed ParseBinary(std::string_view input);
   Dispatcher::Outcome DispatchBinary(net::OutputQueue& out);
+  // watch: the connection becomes a watcher of the log, which takes its socket; the session then
+  // closes (kClose) without closing the client's connection.
+  Dispatcher::Outcome BecomeWatcher(net::OutputQueue& out);
+  // Closes the connection, logging why for watchers of connection events.
+  void CloseFor(CloseReason reason);
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
   // session) if the connection broke.
   bool Flush();
@@ -332,6 +341,7 @@ class Session final : public net::EventLoop::Handler {
   bool hung_up_ = false;        // the socket reported the client's side closed
   bool quitting_ = false;       // close once the output is sent
   bool closed_ = false;
+  bool watcher_ = false;             // the watch log took the connection: closing logs nothing
   bool waiting_for_memory_ = false;  // stopped by an exhausted budget; the owner resumes it
   bool waiting_for_flash_ = false;   // its suspended command waits for a read of flash
   // Sync replication: the records the last command's reply waits for, the reply held meanwhile,

@@ -609,7 +609,7 @@ const Setting kSettings[] = {
                                   &o->tuning.watcher_logbuf_size);
      },
      {},
-     "memcached's, in kilobytes: kept, no effect",
+     "in kilobytes: each `watch` connection's output; a watcher whose output is full loses lines",
      false},
     {"worker_logbuf_size",
      [](O o, R) { return Number(o.tuning.worker_logbuf_size); },
@@ -620,7 +620,7 @@ const Setting kSettings[] = {
                                   &o->tuning.worker_logbuf_size);
      },
      {},
-     "memcached's, in kilobytes: kept, no effect",
+     "in kilobytes: each thread's buffer of `watch` log lines; a full one drops lines",
      false},
     {"read_buf_mem_limit",
      [](O o, R) { return Number(o.ConnectionMemoryLimit()); },

@@ -28,6 +28,7 @@
 #include "base/thread_annotations.h"
 #include "replication/replication_counters.h"
 #include "server/options.h"
+#include "server/watch_log.h"
 #include "storage/cache.h"
 
 namespace mnemo::server {
@@ -125,11 +126,15 @@ namespace mnemo::server {
   CACHE(hash_table_bytes)                                                                          \
   CACHE(hash_bytes_limit)                                                                          \
   CACHE(hash_is_expanding)                                                                         \
-  VALUE("log_worker_dropped", kCounter, 0, "Always 0: no `watch` log stream yet")                  \
-  VALUE("log_worker_written", kCounter, 0, "Always 0: no `watch` log stream yet")                  \
-  VALUE("log_watcher_skipped", kCounter, 0, "Always 0: no `watch` log stream yet")                 \
-  VALUE("log_watcher_sent", kCounter, 0, "Always 0: no `watch` log stream yet")                    \
-  VALUE("log_watchers", kGauge, 0, "Always 0: no `watch` log stream yet")                          \
+  VALUE("log_worker_dropped", kCounter, snapshot.watch_log.worker_dropped,                         \
+        "`watch` log lines dropped because a thread's log buffer was full")                        \
+  VALUE("log_worker_written", kCounter, snapshot.watch_log.worker_written,                         \
+        "`watch` log lines written to the threads' log buffers")                                   \
+  VALUE("log_watcher_skipped", kCounter, snapshot.watch_log.watcher_skipped,                       \
+        "`watch` log lines a watcher lost because it read too slowly")                             \
+  VALUE("log_watcher_sent", kCounter, snapshot.watch_log.watcher_sent,                             \
+        "`watch` log lines queued to watchers")                                                    \
+  VALUE("log_watchers", kGauge, snapshot.watch_log.watchers, "Connections watching the log now")   \
   CACHE(bytes)                                                                                     \
   CACHE(curr_items)                                                                                \
   CACHE(total_items)                                                                               \
@@ -286,6 +291,7 @@ struct StatsSnapshot {
   replication::ReplicationStats replication;  // zeros without -o cluster_file
   // With -Z, seconds since the TLS certificates were loaded (net::TlsContext::last_refresh).
   std::optional<uint32_t> tls_cert_age;
+  WatchLogCounters watch_log;  // the log_* lines
 };
 
 // Every line `stats` may show, in its order, for docs/stats.md and tests.

@@ -75,6 +75,8 @@ class ValueWriter final : public storage::ItemSink {
     return pending() ? line_size_ + hold_.value_size() + trailer().size() : 0;
   }
   bool corrupt() const { return corrupt_; }
+  // The connection's fd given at construction (-1 for none): the cfd of its `watch` lines.
+  int trace_fd() const { return trace_fd_; }
 
   // The longest line a meta sink may give WriteValue.
   static constexpr size_t kMaxHead = 640;

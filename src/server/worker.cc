@@ -77,6 +77,7 @@ void Worker::Run() {
       server_.options.reqs_per_event, server_.options.binding_protocol, server_.replication});
   services_->sasl = server_.sasl != nullptr;
   services_->ascii_auth = server_.ascii_auth;
+  if (server_.options.watch_enabled) services_->watch_log = &server_.watch_log;
   if (server_.tls_sessions) {
     // memcached's per-thread ssl_wbuf: a TLS write encrypts at most this much at once.
     tls_write_buffer_.resize(server_.options.tls.wbuf_size);

@@ -26,7 +26,8 @@
 
 namespace mnemo::storage {
 
-class ChangeObserver;  // change_observer.h
+class ChangeObserver;    // change_observer.h
+class EvictionObserver;  // eviction_observer.h
 
 enum class EvictionPolicy : uint8_t {
   kMerge,  // Segcache-style: merge the oldest segments, keeping items read since written
@@ -67,6 +68,9 @@ struct CacheOptions {
   // Told of every change a client command commits (change_observer.h); none if null. Must
   // outlive the cache.
   ChangeObserver* change_observer = nullptr;
+  // Told of every live item eviction drops (eviction_observer.h); none if null. Must outlive the
+  // cache.
+  EvictionObserver* eviction_observer = nullptr;
 };
 
 // Where CacheOptions::cas_tag sits in a CAS: the 56 bits below it count 64 PiB of writes.

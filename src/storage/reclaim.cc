@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/hash.h"
+#include "storage/eviction_observer.h"
 #include "storage/expiry.h"
 #include "storage/flash_tier.h"
 
@@ -154,11 +155,25 @@ class Reclaim::Reclaimer final : public SegmentReclaimer {
     } else {
       ++counters_.evictions;
       if (!fetched) ++counters_.evicted_unfetched;
+      if (core_.options.eviction_observer != nullptr) [[unlikely]] {
+        ReportEviction(loc, header, fetched);
+      }
     }
     core_.table.Erase(hash, slot);
     core_.LiveSub(loc.segment, header.item_size());
     ++counters_.items_unlinked;
     counters_.bytes_unlinked += header.item_size();
+  }
+
+  void ReportEviction(ItemLocation loc, const ItemHeader& header, bool fetched) {
+    const uint32_t last_access =
+        core_.pool.Info(loc.segment).last_access.load(std::memory_order_relaxed);
+    core_.options.eviction_observer->OnEvict(
+        {.key = std::string_view(core_.ItemAt(loc) + header.size(), header.key_size),
+         .value_size = header.original_size(),
+         .fetched = fetched,
+         .ttl = TtlOf(header.expiry, now_),
+         .idle_seconds = now_ > last_access ? now_ - last_access : 0});
   }
 
   CacheCore& core_;

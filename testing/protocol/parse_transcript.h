@@ -108,6 +108,8 @@ inline std::string_view CommandTypeName(CommandType type) {
       return "mn_peer";
     case CommandType::kRefreshCerts:
       return "refresh_certs";
+    case CommandType::kWatch:
+      return "watch";
   }
   return "?";
 }

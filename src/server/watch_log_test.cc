@@ -1,0 +1,120 @@
+#include "server/watch_log.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+#include <string>
+#include <thread>
+
+namespace mnemo::server {
+namespace {
+
+TEST(ParseWatchFlagsTest, ReadsWordsAsMemcachedDoes) {
+  uint16_t flags = 0;
+  ASSERT_TRUE(ParseWatchFlags("", &flags));
+  EXPECT_EQ(flags, kWatchFetchers);  // no word: fetchers
+  ASSERT_TRUE(ParseWatchFlags("mutations  deletions", &flags));
+  EXPECT_EQ(flags, kWatchMutations | kWatchDeletions);
+  ASSERT_TRUE(ParseWatchFlags("fetch conn e", &flags));  // prefixes, "e" is evictions
+  EXPECT_EQ(flags, kWatchFetchers | kWatchConnEvents | kWatchEvictions);
+  ASSERT_TRUE(ParseWatchFlags("proxy", &flags));  // the first name it begins: proxyreqs
+  EXPECT_EQ(flags, kWatchProxyReqs);
+  EXPECT_FALSE(ParseWatchFlags("fetchersX", &flags));
+  EXPECT_FALSE(ParseWatchFlags("fetchers noreply", &flags));
+}
+
+// Reads what arrives on `fd` until `want` is in it, or a few seconds pass; with no `want`, until
+// nothing has arrived for a fifth of a second.
+std::string ReadUntil(int fd, const std::string& want) {
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!want.empty() && got.find(want) != std::string::npos) break;
+    pollfd pfd{fd, POLLIN, 0};
+    if (poll(&pfd, 1, 200) <= 0) {
+      if (want.empty()) break;
+      continue;
+    }
+    char bytes[4096];
+    const ssize_t n = read(fd, bytes, sizeof(bytes));
+    if (n <= 0) break;
+    got.append(bytes, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+TEST(WatchLogTest, WatcherGetsOkThenItsLinesStamped) {
+  WatchLog log(4096, 4096);
+  EXPECT_FALSE(log.Watching(kWatchFetchers));
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  log.Log(kWatchFetchers, "type=before\n");  // nobody watched it: never sent
+  ASSERT_EQ(log.AddWatcher(fds[0], kWatchFetchers), WatchLog::AddResult::kOk);
+  EXPECT_TRUE(log.Watching(kWatchFetchers));
+  EXPECT_FALSE(log.Watching(kWatchMutations));
+  log.Log(kWatchMutations, "type=other\n");
+  log.Log(kWatchFetchers, "type=item_get key=a\n");
+  const std::string got = ReadUntil(fds[1], "key=a\n");
+  EXPECT_TRUE(std::regex_match(got, std::regex("OK\r\nts=[0-9]+\\.[0-9]+ gid=[0-9]+ "
+                                               "type=item_get key=a\n")))
+      << got;
+  const WatchLogCounters counters = log.Counters();
+  EXPECT_EQ(counters.watchers, 1u);
+  EXPECT_EQ(counters.worker_written, 3u);
+  EXPECT_EQ(counters.watcher_sent, 1u);
+  close(fds[1]);  // the watcher leaves: the log closes its end and watches nothing more
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (log.Watching(kWatchFetchers) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(log.Watching(kWatchFetchers));
+  EXPECT_EQ(log.Counters().watchers, 0u);
+}
+
+TEST(WatchLogTest, SlowWatcherSkipsLinesAndIsToldHowMany) {
+  WatchLog log(1 << 20, 1024);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  const int small = 1;  // the kernel's least: the socket fills with a few lines
+  ASSERT_EQ(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+  ASSERT_EQ(log.AddWatcher(fds[0], kWatchMutations), WatchLog::AddResult::kOk);
+  const std::string line = "type=item_store " + std::string(200, 'v') + "\n";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (log.Counters().watcher_skipped == 0 && std::chrono::steady_clock::now() < deadline) {
+    log.Log(kWatchMutations, line);
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  const uint64_t skipped = log.Counters().watcher_skipped;
+  ASSERT_GT(skipped, 0u);
+  // Drain what was sent, then a line that fits again follows the notice of what was lost.
+  (void)ReadUntil(fds[1], "");
+  log.Log(kWatchMutations, "type=item_store key=last\n");
+  const std::string got = ReadUntil(fds[1], "key=last\n");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(got, match,
+                                std::regex("skipped=([0-9]+)\nts=[0-9.]+ gid=[0-9]+ "
+                                           "type=item_store key=last\n$")))
+      << got;
+  EXPECT_GE(std::stoull(match[1]), skipped);
+  close(fds[1]);
+}
+
+TEST(WatchLogTest, RefusesMoreThanTheLimit) {
+  WatchLog log(4096, 4096);
+  int pairs[WatchLog::kMaxWatchers + 1][2];
+  for (auto& pair : pairs) ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+  for (size_t i = 0; i < WatchLog::kMaxWatchers; ++i) {
+    ASSERT_EQ(log.AddWatcher(pairs[i][0], kWatchFetchers), WatchLog::AddResult::kOk);
+  }
+  EXPECT_EQ(log.AddWatcher(pairs[WatchLog::kMaxWatchers][0], kWatchFetchers),
+            WatchLog::AddResult::kTooMany);
+  close(pairs[WatchLog::kMaxWatchers][0]);  // refused: still the caller's
+  for (auto& pair : pairs) close(pair[1]);
+}
+
+}  // namespace
+}  // namespace mnemo::server
