@@ -61,6 +61,7 @@ BinaryDispatcher::BinaryDispatcher(ServerContext& server, storage::Cache::Contex
                                    CopyBudget copy_budget)
     : cache_(server.cache),
       prefix_stats_(server.prefix_stats),
+      hot_keys_(server.hot_keys),
       context_(context),
       stats_(stats),
       text_(text),
@@ -190,6 +191,7 @@ Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool w
   // extstore) as a miss, and so does this.
   if (writer.corrupt()) result = storage::LookupResult::kMiss;
   prefix_stats_.RecordGet(cmd.key, result == storage::LookupResult::kHit);
+  hot_keys_.Record(cmd.key);
   // memcached counts touch, gat and gatk as touches, not as gets.
   stats_.Add(touch ? Stat::kCmdTouch : Stat::kCmdGet);
   switch (result) {
@@ -240,6 +242,7 @@ void BinaryDispatcher::Store() {
     }
   }
   prefix_stats_.RecordSet(cmd.key);  // memcached counts it before it allocates
+  hot_keys_.Record(cmd.key);
   storage::WriteOutcome outcome;
   const storage::StoreResult result = cache_.Store(context_, request, &outcome);
   if (result == storage::StoreResult::kNoMemory) {
@@ -279,6 +282,7 @@ void BinaryDispatcher::Store() {
 
 void BinaryDispatcher::Delete() {
   prefix_stats_.RecordDelete(cmd_->key);
+  hot_keys_.Record(cmd_->key);
   storage::DeleteRequest request;
   request.key = cmd_->key;
   if (cmd_->cas != 0) request.cas = cmd_->cas;
@@ -307,6 +311,7 @@ void BinaryDispatcher::Arithmetic(bool increment) {
   request.increment = increment;
   request.delta = cmd.delta;
   request.cas = cmd.cas;
+  hot_keys_.Record(cmd.key);
   if (cmd.exptime != kNoAutoCreate) {
     request.vivify = true;
     request.vivify_exptime = cmd.exptime;

@@ -30,6 +30,7 @@
 #include "protocol/binary_parser.h"
 #include "protocol/binary_protocol.h"
 #include "server/dispatcher.h"
+#include "server/hot_keys.h"
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
@@ -74,6 +75,7 @@ class BinaryDispatcher {
 
   storage::Cache& cache_;
   PrefixStats& prefix_stats_;  // `stats detail`, counted as memcached counts binary commands
+  HotKeys& hot_keys_;
   storage::Cache::Context& context_;
   ThreadStats& stats_;
   Dispatcher& text_;

@@ -226,7 +226,11 @@ class MetaDebugWriter final : public storage::ItemSink {
 
 MetaDispatcher::MetaDispatcher(ServerContext& server, storage::Cache::Context& context,
                                ThreadStats& stats, CopyBudget copy_budget)
-    : cache_(server.cache), context_(context), stats_(stats), copy_budget_(copy_budget) {}
+    : cache_(server.cache),
+      hot_keys_(server.hot_keys),
+      context_(context),
+      stats_(stats),
+      copy_budget_(copy_budget) {}
 
 MetaDispatcher::Outcome MetaDispatcher::Dispatch(const protocol::MetaParseResult& result,
                                                  const MetaCommand& cmd, net::OutputQueue& queue,
@@ -292,6 +296,7 @@ MetaDispatcher::Outcome MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQ
   options.may_wait_for_flash = true;
   const storage::LookupResult result = cache_.Get(context_, cmd.Key(), options, writer);
   if (result == storage::LookupResult::kWaitForFlash) return Outcome::kNeedFlash;
+  hot_keys_.Record(cmd.Key());
   const bool finished = FinishValue(out, values);
   if (values.corrupt()) return Outcome::kDone;  // answered with an error, counted nowhere
   // memcached counts a hit with T as a touch, and any miss as a get.
@@ -343,6 +348,7 @@ void MetaDispatcher::Set(const MetaCommand& cmd, net::IoBuffer& out) {
   request.vivify_exptime = cmd.vivify_ttl;
   request.new_cas = NewCas(cmd);
   request.key_binary = cmd.key_binary;
+  hot_keys_.Record(request.key);
   storage::WriteOutcome outcome;
   const storage::StoreResult result = cache_.Store(context_, request, &outcome);
   stats_.Add(Stat::kCmdSet);
@@ -408,6 +414,7 @@ void MetaDispatcher::Delete(const MetaCommand& cmd, net::IoBuffer& out) {
   request.touch = cmd.Has('T');
   request.exptime = cmd.ttl;
   request.new_cas = NewCas(cmd);
+  hot_keys_.Record(request.key);
   std::string_view code;
   switch (cache_.Delete(context_, request)) {
     case storage::DeleteResult::kDeleted:
@@ -434,6 +441,7 @@ void MetaDispatcher::Delete(const MetaCommand& cmd, net::IoBuffer& out) {
 void MetaDispatcher::Arithmetic(const MetaCommand& cmd, net::IoBuffer& out) {
   storage::ArithRequest request;
   request.key = cmd.Key();
+  hot_keys_.Record(request.key);
   request.increment = cmd.arith_mode == protocol::MetaArithMode::kIncrement;
   request.delta = cmd.delta;
   if (cmd.Has('C')) request.cas = cmd.compare_cas;

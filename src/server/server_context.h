@@ -18,6 +18,7 @@
 #include "net/tls_context.h"
 #include "replication/replication.h"
 #include "server/connection_registry.h"
+#include "server/hot_keys.h"
 #include "server/maintenance_commands.h"
 #include "server/options.h"
 #include "server/prefix_stats.h"
@@ -31,6 +32,7 @@ struct ServerContext {
       : options(options_in),
         cache(cache_in),
         prefix_stats(options_in.prefix_delimiter, options_in.detail_enabled),
+        hot_keys(options_in.hot_keys_sample),
         maintenance(options_in.tuning),
         conn_memory(options_in.ConnectionMemoryLimit()) {}
 
@@ -58,6 +60,7 @@ struct ServerContext {
   storage::Cache& cache;
   StatsRegistry stats;
   PrefixStats prefix_stats;  // `stats detail`
+  HotKeys hot_keys;          // `stats hotkeys`: every dispatcher records the keys it serves
   MaintenanceCommands maintenance;
   ConnectionRegistry connections;
   // The limit on connection memory, charged by every worker's buffer pool.
