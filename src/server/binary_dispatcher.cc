@@ -171,6 +171,7 @@ Dispatcher::Outcome BinaryDispatcher::Dispatch(const protocol::BinaryRequest& re
 }
 
 Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool with_value) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kGet));
   const protocol::BinaryCommand& cmd = *cmd_;
   ValueWriter& writer = *values_;
   writer.BeginBinary(queue_, {cmd.opcode, cmd.opaque, with_key, with_value});
@@ -219,6 +220,7 @@ Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool w
 }
 
 void BinaryDispatcher::Store() {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kSet));
   const protocol::BinaryCommand& cmd = *cmd_;
   const Opcode base = cmd.base;
   const bool concat = base == Opcode::kAppend || base == Opcode::kPrepend;

@@ -202,6 +202,7 @@ void Dispatcher::RefreshCerts() {
 }
 
 Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, bool touch) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kGet));
   ValueWriter& writer = *values_;
   writer.Begin(queue_, with_cas);
   storage::ReadOptions options;
@@ -269,6 +270,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
 }
 
 void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kSet));
   server_.prefix_stats.RecordSet(cmd.key);
   server_.hot_keys.Record(cmd.key);
   storage::WriteRequest request;

@@ -279,6 +279,7 @@ bool MetaDispatcher::FinishValue(net::IoBuffer& out, ValueWriter& values) {
 
 MetaDispatcher::Outcome MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQueue& queue,
                                             ValueWriter& values) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kGet));
   net::IoBuffer& out = queue.copied();
   storage::ReadOptions options;
   options.count_access = !cmd.Has('u');
@@ -314,6 +315,7 @@ MetaDispatcher::Outcome MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQ
 }
 
 void MetaDispatcher::Set(const MetaCommand& cmd, net::IoBuffer& out) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kSet));
   storage::WriteRequest request;
   switch (cmd.set_mode) {
     case protocol::MetaSetMode::kSet:
