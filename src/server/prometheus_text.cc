@@ -286,14 +286,18 @@ void AppendHistogram(Writer& w, std::string_view command, const LatencyHistogram
   uint64_t cumulative = 0;
   for (size_t i = 0; i < totals.counts.size(); ++i) {
     cumulative += totals.counts[i];
-    std::string le = "+Inf";
+    std::string labels = label;
+    labels += ",le=\"";
     if (i < kLatencyBoundsUs.size()) {
-      char text[32];
-      std::snprintf(text, sizeof(text), "%g", kLatencyBoundsUs[i] / 1e6);
-      le = text;
+      char le[32];
+      std::snprintf(le, sizeof(le), "%g", kLatencyBoundsUs[i] / 1e6);
+      labels += le;
+    } else {
+      labels += "+Inf";
     }
-    w.Sample(kDurationFamily, "histogram", kDurationHelp, label + ",le=\"" + le + "\"",
-             std::to_string(cumulative), "_bucket");
+    labels += '"';
+    w.Sample(kDurationFamily, "histogram", kDurationHelp, labels, std::to_string(cumulative),
+             "_bucket");
   }
   char sum[32];
   std::snprintf(sum, sizeof(sum), "%.9f", static_cast<double>(totals.sum_ns) / 1e9);
