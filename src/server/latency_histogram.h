@@ -24,9 +24,11 @@
 
 namespace mnemo::server {
 
-// The buckets' upper bounds, in microseconds; a last bucket, +Inf, takes the rest.
-inline constexpr std::array<uint32_t, 12> kLatencyBoundsUs = {
-    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000};
+// The buckets' upper bounds, in nanoseconds; a last bucket, +Inf, takes the rest. A get or set
+// served from memory takes well under 10 µs, hence the fine steps at the bottom.
+inline constexpr std::array<uint64_t, 11> kLatencyBoundsNs = {
+    1'000,   2'500,   5'000,     10'000,     25'000,     50'000,
+    100'000, 250'000, 1'000'000, 10'000'000, 100'000'000};
 
 class LatencyHistogram {
  public:
@@ -34,13 +36,13 @@ class LatencyHistogram {
 
   // Per bucket (not cumulative), the last being +Inf, and the sum of the times observed.
   struct Totals {
-    std::array<uint64_t, kLatencyBoundsUs.size() + 1> counts = {};
+    std::array<uint64_t, kLatencyBoundsNs.size() + 1> counts = {};
     uint64_t sum_ns = 0;
   };
 
   void Observe(uint64_t ns) {
     size_t bucket = 0;
-    while (bucket < kLatencyBoundsUs.size() && ns > uint64_t{kLatencyBoundsUs[bucket]} * 1000) {
+    while (bucket < kLatencyBoundsNs.size() && ns > kLatencyBoundsNs[bucket]) {
       ++bucket;
     }
     Bump(counts_[bucket], 1);
@@ -62,7 +64,7 @@ class LatencyHistogram {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
-  std::array<std::atomic<uint64_t>, kLatencyBoundsUs.size() + 1> counts_{};
+  std::array<std::atomic<uint64_t>, kLatencyBoundsNs.size() + 1> counts_{};
   std::atomic<uint64_t> sum_ns_{0};
   uint32_t commands_ = 0;  // the owner's alone
 };

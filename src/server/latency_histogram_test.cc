@@ -15,17 +15,17 @@ uint64_t Count(const LatencyHistogram::Totals& totals) {
 
 TEST(LatencyHistogramTest, BucketsByUpperBound) {
   LatencyHistogram histogram;
-  histogram.Observe(10'000);       // 10 µs exactly: the first bucket (le is inclusive)
-  histogram.Observe(10'001);       // just over: the second
+  histogram.Observe(1'000);        // 1 µs exactly: the first bucket (le is inclusive)
+  histogram.Observe(1'001);        // just over: the second
   histogram.Observe(100'000'000);  // the last bound
   histogram.Observe(100'000'001);  // +Inf
   LatencyHistogram::Totals totals;
   histogram.AddTo(&totals);
   EXPECT_EQ(totals.counts[0], 1u);
   EXPECT_EQ(totals.counts[1], 1u);
-  EXPECT_EQ(totals.counts[kLatencyBoundsUs.size() - 1], 1u);
-  EXPECT_EQ(totals.counts[kLatencyBoundsUs.size()], 1u);
-  EXPECT_EQ(totals.sum_ns, 200'020'002u);
+  EXPECT_EQ(totals.counts[kLatencyBoundsNs.size() - 1], 1u);
+  EXPECT_EQ(totals.counts[kLatencyBoundsNs.size()], 1u);
+  EXPECT_EQ(totals.sum_ns, 200'002'002u);
   histogram.AddTo(&totals);  // adds, as a reader summing workers does
   EXPECT_EQ(Count(totals), 8u);
 }

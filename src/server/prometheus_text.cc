@@ -288,9 +288,9 @@ void AppendHistogram(Writer& w, std::string_view command, const LatencyHistogram
     cumulative += totals.counts[i];
     std::string labels = label;
     labels += ",le=\"";
-    if (i < kLatencyBoundsUs.size()) {
+    if (i < kLatencyBoundsNs.size()) {
       char le[32];
-      std::snprintf(le, sizeof(le), "%g", kLatencyBoundsUs[i] / 1e6);
+      std::snprintf(le, sizeof(le), "%g", static_cast<double>(kLatencyBoundsNs[i]) / 1e9);
       labels += le;
     } else {
       labels += "+Inf";

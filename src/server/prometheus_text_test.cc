@@ -89,6 +89,8 @@ TEST(PrometheusTextTest, FiguresGiveHistogramsThreadsAndHotKeys) {
   figures.hot_keys_last_second = {{"d", 3}};
   const std::string text = FiguresText(figures);
   EXPECT_TRUE(Has(text, "# TYPE mnemo_command_duration_seconds histogram")) << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"1e-06\"} 0"))
+      << text;
   EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"1e-05\"} 1"))
       << text;
   EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"2.5e-05\"} 1"))
