@@ -99,7 +99,10 @@ std::string Transcript(std::string_view stream, const std::vector<size_t>& cuts,
     out += line;
     out.append(cmd.key).append(" | ").append(cmd.value).append("\n");
     // Invariant (4): a header that closes ends the stream.
-    if (request.error == BinaryError::kBadLengths || request.error == BinaryError::kInvalid) break;
+    if (request.error == BinaryError::kBadLengths || request.error == BinaryError::kBodyTooLarge ||
+        request.error == BinaryError::kInvalid) {
+      break;
+    }
     buffer.erase(0, request.consumed);
   }
   return out;

@@ -11,14 +11,15 @@ build=(
 # pkg-config, libevent-dev and the autotools also build the reference memcached
 # (scripts/reference-memcached.sh). debhelper and help2man build the Debian package
 # (scripts/build-deb.sh); lintian checks it, and tests/test_debian_package.py uses man-db and
-# logrotate.
+# logrotate. libsasl2-modules gives Debian's memcached the PLAIN mechanism that
+# tests/test_auth.py compares mnemod's SASL with, and sasl2-bin its user database.
 packages=(
   "${build[@]}"
   libevent-dev autoconf automake zlib1g-dev libpcre3-dev
   clang clang-tidy libclang-rt-14-dev
   python3 python3-pytest python3-pymemcache python3-pylibmc python3-matplotlib
   memcached libmemcached-tools nutcracker libfaketime ruby ruby-dalli prometheus
-  procps
+  libsasl2-modules sasl2-bin procps
   debhelper help2man lintian man-db logrotate
 )
 if [[ ${1:-} == --build-only ]]; then packages=("${build[@]}"); fi

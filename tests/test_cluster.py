@@ -84,16 +84,21 @@ class Cluster:
         self.dir = Path(directory)
         self.state = None
 
+    @staticmethod
+    def tool_env():
+        return dict(os.environ, MNEMO_SERVER=harness.server_binary(), MNEMO_RING=ring_binary())
+
     def tool(self, *args, check=True):
-        env = dict(os.environ, MNEMO_SERVER=harness.server_binary(), MNEMO_RING=ring_binary())
         proc = subprocess.run([str(TOOL), "--dir", str(self.dir), *args], capture_output=True,
-                              text=True, env=env, timeout=60)
+                              text=True, env=self.tool_env(), timeout=60)
         if check:
             assert proc.returncode == 0, "mnemo-cluster %s: rc %d\n%s%s" % (
                 " ".join(args), proc.returncode, proc.stdout, proc.stderr)
         return proc
 
     def start(self, *args):
+        if harness.is_memcached() and "--replicas" not in args and "--no-node-list" not in args:
+            args = ("--no-node-list",) + args  # memcached takes no -o cluster_file
         out = self.tool("start", *args).stdout
         self.state = json.loads((self.dir / "state.json").read_text())
         return out
@@ -103,13 +108,15 @@ class Cluster:
         return self.state["proxy"]["port"]
 
     def node_port(self, index):
-        return self.state["nodes"][index]["port"]
+        """The port of the node whose index is `index` (indexes stay when nodes are removed)."""
+        return next(n["port"] for n in self.state["nodes"] if n["index"] == index)
 
     def node_specs(self):
         return ["%s:%d:%d" % (harness.HOST, n["port"], n["weight"]) for n in self.state["nodes"]]
 
     def node_pid(self, index):
-        return json.loads((self.dir / "state.json").read_text())["nodes"][index]["process"]["pid"]
+        nodes = json.loads((self.dir / "state.json").read_text())["nodes"]
+        return next(n["process"]["pid"] for n in nodes if n["index"] == index)
 
     def proxy(self, timeout=harness.TIMEOUT):
         return harness.Conn(self.proxy_port, timeout)
@@ -244,6 +251,7 @@ def test_start_refuses_replication_options_that_are_its_own(cluster):
     for args, complaint in (
             (["--replicas", "5"], "--replicas takes 1 to 4"),
             (["--replication", "async"], "--replication needs --replicas 2 or more"),
+            (["--replicas", "2", "--no-node-list"], "--replicas needs the node list"),
             (["--replicas", "2", "--flush-on-rejoin"], "--flush-on-rejoin flushes the whole"),
             (["--replicas", "2", "--", "-m", "8", "-o", "hashpower=17,replicas=3"],
              "-o replicas after -- is set by mnemo-cluster"),
@@ -298,15 +306,140 @@ def test_replicas_give_every_node_the_node_list_and_its_own_entry(cluster):
     wait_for(lambda: peers_connected() == [1, 1, None], "the links to the killed node closing")
 
 
-def test_one_copy_starts_nodes_as_before(cluster):
+def base_argv(cluster, index):
+    return ["-l", "127.0.0.1", "-p", str(cluster.node_port(index)), "-U", "0"] + (
+        ["-u", "root"] if os.geteuid() == 0 else [])
+
+
+@pytest.mark.mnemo_only
+def test_one_copy_gives_every_node_the_node_list_without_replicas(cluster):
     cluster.start("--nodes", "2", "--", "-m", "8")
-    assert not (cluster.dir / "nodes.txt").exists()
+    nodes_file = cluster.dir / "nodes.txt"
+    assert nodes_file.read_text() == "".join(s + "\n" for s in cluster.node_specs())
     status = cluster.status()
     assert "replication" not in status and all("replication" not in n for n in status["nodes"])
+    assert all(isinstance(n["move"], dict) for n in status["nodes"])
     for index in range(2):
-        assert node_argv(cluster.node_pid(index))[1:] == (
-            ["-l", "127.0.0.1", "-p", str(cluster.node_port(index)), "-U", "0"] +
-            (["-u", "root"] if os.geteuid() == 0 else []) + ["-m", "8"])
+        assert node_argv(cluster.node_pid(index))[1:] == base_argv(cluster, index) + [
+            "-o", "cluster_file=%s,cluster_self=127.0.0.1:%d"
+            % (nodes_file.resolve(), cluster.node_port(index)), "-m", "8"]
+
+
+def test_no_node_list_starts_nodes_as_memcached_runs(cluster):
+    cluster.start("--nodes", "2", "--no-node-list", "--", "-m", "8")
+    assert not (cluster.dir / "nodes.txt").exists()
+    status = cluster.status()
+    assert all("replication" not in n and "move" not in n for n in status["nodes"])
+    for index in range(2):
+        assert node_argv(cluster.node_pid(index))[1:] == base_argv(cluster, index) + ["-m", "8"]
+
+
+def proxy_servers(cluster):
+    servers = (cluster.dir / "nutcracker.yml").read_text().split("servers:\n")[1]
+    return [line.strip("- ") for line in servers.splitlines()]
+
+
+def test_add_and_remove_change_the_ring_of_the_proxy_and_keep_node_indexes(cluster):
+    cluster.start("--nodes", "3", "--no-node-list")
+    proxy_pid = cluster.state["proxy"]["process"]["pid"]
+    out = cluster.tool("add", "--weight", "2").stdout
+    cluster.state = json.loads((cluster.dir / "state.json").read_text())
+    assert [n["index"] for n in cluster.state["nodes"]] == [0, 1, 2, 3]
+    assert cluster.node_specs()[3].endswith(":2")
+    assert "node 3 added on 127.0.0.1:%d" % cluster.node_port(3) in out
+    assert "ms without a listener" in out and "the nodes moved no keys" in out
+    assert proxy_servers(cluster) == cluster.node_specs()
+    # nutcracker cannot reload: a new process listens on the same port, with the new ring.
+    assert cluster.state["proxy"]["process"]["pid"] != proxy_pid
+    keys = ["ar%d" % i for i in range(200)]
+    owners = cluster.owners(keys)
+    assert set(owners.values()) == {0, 1, 2, 3}
+    with cluster.proxy() as c:
+        for key in keys:
+            assert ask(c, b"set %s 0 0 1\r\nx\r\n" % key.encode()) == b"STORED\r\n"
+    for index in range(4):
+        assert cluster.holdings(index, keys) == sorted(k for k in keys if owners[k] == index)
+
+    removed_pid = cluster.node_pid(1)
+    out = cluster.tool("remove", "1").stdout
+    assert "node 1 (127.0.0.1:%d) removed and stopped" % cluster.node_port(1) in out
+    assert exited(removed_pid)
+    cluster.state = json.loads((cluster.dir / "state.json").read_text())
+    assert [n["index"] for n in cluster.state["nodes"]] == [0, 2, 3]  # the others keep theirs
+    assert proxy_servers(cluster) == cluster.node_specs()
+    assert [n["index"] for n in cluster.status()["nodes"]] == [0, 2, 3]
+    for command in ("kill", "remove"):
+        proc = cluster.tool(command, "1", check=False)
+        assert proc.returncode == 1 and "no node 1: the nodes are 0, 2, 3" in proc.stderr
+    out = cluster.tool("add").stdout  # a new node takes an index never used
+    assert "node 4 added" in out
+    cluster.state = json.loads((cluster.dir / "state.json").read_text())
+    owners = cluster.owners(keys)
+    assert set(owners.values()) == {0, 2, 3, 4}
+    theirs = sorted(k for k in keys if owners[k] == 4)
+    with cluster.proxy() as c:
+        for key in theirs:
+            assert ask(c, b"set %s 0 0 1\r\ny\r\n" % key.encode()) == b"STORED\r\n"
+    assert cluster.holdings(4, keys) == theirs
+
+
+@pytest.mark.mnemo_only
+def test_add_and_remove_give_the_nodes_the_new_list(cluster):
+    cluster.start("--nodes", "2")
+    before = cluster.node_specs()
+    cluster.tool("add")
+    cluster.state = json.loads((cluster.dir / "state.json").read_text())
+    nodes_file = cluster.dir / "nodes.txt"
+    previous = (cluster.dir / "nodes.previous.txt").resolve()
+    assert nodes_file.read_text() == "".join(s + "\n" for s in cluster.node_specs())
+    assert cluster.node_specs()[:2] == before and len(cluster.node_specs()) == 3
+    # The joiner alone learns where its keys were.
+    assert previous.read_text() == "".join(s + "\n" for s in before)
+    assert "-o cluster_file=%s,cluster_self=127.0.0.1:%d,cluster_previous=%s" % (
+        nodes_file.resolve(), cluster.node_port(2), previous) in " ".join(
+            node_argv(cluster.node_pid(2)))
+    assert "cluster_previous" not in " ".join(node_argv(cluster.node_pid(0)))
+    cluster.tool("remove", "0")
+    cluster.state = json.loads((cluster.dir / "state.json").read_text())
+    assert nodes_file.read_text() == "".join(s + "\n" for s in cluster.node_specs())
+    assert [n["index"] for n in cluster.state["nodes"]] == [1, 2]
+    proc = cluster.tool("remove", "1", "--timeout", "5")
+    assert proc.returncode == 0
+    proc = cluster.tool("remove", "2", check=False)
+    assert proc.returncode == 1 and "would leave 0 node(s)" in proc.stderr
+
+
+@pytest.mark.mnemo_only
+def test_add_and_remove_follow_the_move_with_a_progress_line(cluster):
+    # A slow walk (500 items a second) of 3,000 keys: each move lasts seconds.
+    cluster.start("--nodes", "3", "--", "-o", "move_rate_keys=500")
+    with cluster.proxy() as c:
+        c.send(b"".join(b"set fm%d 0 0 1\r\nx\r\n" % i for i in range(3000)))
+        assert [read_reply(c) for _ in range(3000)] == [b"STORED\r\n"] * 3000
+
+    def follow(command, shown):
+        """Runs `command` and waits for status --json to show `shown(node)` of a node in a move
+        meanwhile; returns the tool's output."""
+        tool = subprocess.Popen([str(TOOL), "--dir", str(cluster.dir), *command],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=cluster.tool_env())
+        wait_for(lambda: [n for n in cluster.status()["nodes"]
+                          if (n["move"] or {}).get("move_in_progress") and shown(n)],
+                 "status --json to show a node in the move")
+        assert "move: " in cluster.tool("status").stdout
+        out, err = tool.communicate(timeout=60)
+        assert tool.returncode == 0, (out, err)
+        assert "moving keys: " in err and "nodes moving: " in err, err
+        return out
+
+    out = follow(["add"], lambda n: n["index"] == 3)
+    assert "node 3 added" in out and "move done in " in out and "keys sent" in out, out
+    moved = cluster.status()["nodes"]
+    assert all(n["move"]["move_in_progress"] == 0 for n in moved)
+    assert moved[3]["move"]["move_keys_received"] > 0
+    out = follow(["remove", "0"], lambda n: n["leaving"])  # it moves its keys, then stops
+    assert "node 0 " in out and "removed and stopped" in out, out
+    assert [n["index"] for n in cluster.status()["nodes"]] == [1, 2, 3]
 
 
 # --- everything nutcracker forwards -----------------------------------------------------------

@@ -59,20 +59,6 @@ def test_unsupported_flags_are_accepted_with_one_line_saying_so(start_server, fl
     assert lines[0].endswith("; ignored"), lines
 
 
-# Until authentication is built, asking for it stops the server rather than let it serve to
-# anyone: as memcached built without SASL does for -S. (-Z: tests/test_tls.py.)
-@pytest.mark.mnemo_only
-@pytest.mark.parametrize("flags,message", [
-    (["-S"], "This server is not built with SASL support."),
-    (["-Y", "/nonexistent"],
-     "ascii authentication (-Y) is not supported yet: refusing to serve without it")],
-    ids=["-S", "-Y"])
-def test_security_flags_refuse_to_start_until_built(flags, message):
-    rc, output = run(*flags)
-    assert rc != 0
-    assert output.strip() == message
-
-
 def test_dash_capital_f_refuses_flush_all_and_counts_it(start_server):
     server = start_server("-F")
     with server.connect() as conn:

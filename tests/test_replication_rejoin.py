@@ -57,7 +57,11 @@ def stall_drill(c, stall_s):
     for key in keys:
         conn_owner.expect(b"set %s 0 0 2\r\nv0\r\n" % key, b"STORED\r\n")
         model[key] = b"v0"
-    check_reads(c.nodes[keys[next(iter(keys))]].conn(), list(keys)[:1], model)  # replicated
+    # Async: every v0 must be at its replica before the stall, or a delete there finds nothing.
+    deadline = time.monotonic() + 5
+    while any(item(c.nodes[replica], key) is None for key, replica in keys.items()):
+        assert time.monotonic() < deadline, "the owner's writes did not reach their replicas"
+        time.sleep(0.02)
 
     c.nodes[owner].server.proc.send_signal(signal.SIGSTOP)
     try:

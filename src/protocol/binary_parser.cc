@@ -110,9 +110,11 @@ bool LengthsFit(Opcode base, uint8_t extras, uint16_t key, uint32_t body) {
   }
 }
 
-bool IsStorage(Opcode base) {
+// Whether the request's body after its extras and key is a value to hand out whole.
+bool HasValue(Opcode base) {
   return base == Opcode::kSet || base == Opcode::kAdd || base == Opcode::kReplace ||
-         base == Opcode::kAppend || base == Opcode::kPrepend;
+         base == Opcode::kAppend || base == Opcode::kPrepend || base == Opcode::kSaslAuth ||
+         base == Opcode::kSaslStep;
 }
 
 }  // namespace
@@ -158,7 +160,11 @@ BinaryRequest BinaryParser::Parse(std::string_view input, BinaryCommand* cmd) {
     request.error = BinaryError::kBadLengths;
     return request;
   }
-  if (body_length > kMaxBody || key_length > kMaxKeyLength ||
+  if (body_length > kMaxBody) {
+    request.error = BinaryError::kBodyTooLarge;
+    return request;
+  }
+  if (key_length > kMaxKeyLength ||
       (info.known && !LengthsFit(info.base, extras_length, key_length, body_length))) {
     request.error = BinaryError::kInvalid;
     return request;
@@ -169,7 +175,7 @@ BinaryRequest BinaryParser::Parse(std::string_view input, BinaryCommand* cmd) {
     skip_ = rest;
     return request;
   }
-  if (IsStorage(info.base)) {
+  if (HasValue(info.base)) {
     if (rest > limits_.item_size_max) {
       request.error = BinaryError::kTooLarge;
       skip_ = rest;

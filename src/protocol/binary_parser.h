@@ -10,24 +10,25 @@
 //
 // What a request needs buffered: the header; then, as memcached, its extras and key before it is
 // judged (a header whose lengths do not add up is answered only once those bytes are in). A
-// storage command (set, add, replace, append, prepend and their quiet forms) needs its whole body,
-// `needed` bytes in all, so that its value is one view; any other request is handed out with its
-// extras and key, and whatever its body holds beyond them is discarded as it streams in, as is
-// the value of a storage command larger than limits.item_size_max.
+// storage command (set, add, replace, append, prepend and their quiet forms) and a SASL auth or
+// step need their whole body, `needed` bytes in all, so that the value (SASL: the mechanism's
+// data) is one view; any other request is handed out with its extras and key, and whatever its
+// body holds beyond them is discarded as it streams in, as is a value larger than
+// limits.item_size_max.
 //
 // Where mnemo deliberately differs from memcached 1.6.45, so that the stream never loses its
 // framing (memcached then reads bytes of the body as the next header, and usually closes):
 //  - An unknown opcode's body is discarded from after its key; memcached discards `bodylen`
 //    bytes from there, eating extlen + keylen bytes of the next request.
-//  - A touch, gat, stat, or SASL request whose body holds more than its extras and key: the rest
-//    is discarded; memcached reads it as the next request.
+//  - A touch, gat, stat or SASL list-mechs request whose body holds more than its extras and
+//    key: the rest is discarded; memcached reads it as the next request.
 //
 // Invariants:
 //  (1) `consumed` <= input.size(); kNeedMore consumes nothing.
 //  (2) Feeding the same bytes split at any points yields the same commands and answers (a
 //      discarded body may go in more, smaller kDiscard pieces).
 //  (3) A partial request never needs more than kHeaderSize + 255 + 65535 bytes of input, besides
-//      the value of a storage command of at most limits.item_size_max bytes.
+//      a value (or SASL data) of at most limits.item_size_max bytes.
 //  (4) After kClose, or a kCommand whose error closes, Parse must not be called again.
 // Thread safety: none; one parser per connection.
 #pragma once
@@ -51,7 +52,7 @@ struct BinaryCommand {
   uint32_t opaque = 0;  // as sent, unconverted: the reply carries it back
   uint64_t cas = 0;
   std::string_view key;
-  std::string_view value;  // storage commands only
+  std::string_view value;  // storage commands; SASL auth and step: the mechanism's data
   uint32_t flags = 0;      // set, add, replace
   uint32_t exptime = 0;    // set, add, replace, touch, gat, incr, decr; flush's delay
   uint64_t delta = 0;      // incr, decr
@@ -63,13 +64,15 @@ enum class BinaryError : uint8_t {
   kNone,
   // The key and extras are longer than the body: answer kUnknownCommand, then close.
   kBadLengths,
-  // A body over 1 GiB, a key over 250 bytes, or lengths the opcode does not allow: answer
-  // kInvalidArguments, then close.
+  // A body over 1 GiB: answer kInvalidArguments, then close (checked before authentication).
+  kBodyTooLarge,
+  // A key over 250 bytes, or lengths the opcode does not allow: answer kInvalidArguments, then
+  // close.
   kInvalid,
   // An opcode memcached does not know (verbosity among them): answer kUnknownCommand.
   kUnknownCommand,
-  // A storage command's value is larger than item_size_max: answer kTooLarge; the value is being
-  // discarded.
+  // A storage command's value, or a SASL auth or step's data, is larger than item_size_max:
+  // answer kTooLarge (SASL: kOutOfMemory); its bytes are being discarded.
   kTooLarge,
 };
 

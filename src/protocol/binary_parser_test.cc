@@ -78,7 +78,8 @@ std::vector<Parsed> ParseAll(std::string_view stream, size_t step, size_t item_s
     if (request.kind == BinaryRequest::Kind::kCommand) {
       out.push_back(
           {request.kind, request.error, cmd.opcode, std::string(cmd.key), std::string(cmd.value)});
-      if (request.error == BinaryError::kBadLengths || request.error == BinaryError::kInvalid) {
+      if (request.error == BinaryError::kBadLengths ||
+          request.error == BinaryError::kBodyTooLarge || request.error == BinaryError::kInvalid) {
         break;
       }
     }
@@ -174,8 +175,8 @@ TEST(BinaryParserTest, JudgesHeadersInMemcachedsOrder) {
       {Header(0x01, 2, 8, 9) + std::string(10, 'x'), BinaryError::kBadLengths},
       {Header(0x42, 3, 0, 2) + "abc", BinaryError::kBadLengths},
       // Bodies over 1 GiB, keys over 250 bytes.
-      {Header(0x01, 1, 8, (1u << 30) + 1) + std::string(9, 'x'), BinaryError::kInvalid},
-      {Header(0x42, 1, 0, (1u << 30) + 1) + "k", BinaryError::kInvalid},
+      {Header(0x01, 1, 8, (1u << 30) + 1) + std::string(9, 'x'), BinaryError::kBodyTooLarge},
+      {Header(0x42, 1, 0, (1u << 30) + 1) + "k", BinaryError::kBodyTooLarge},
       {Header(0x00, 251, 0, 251) + std::string(251, 'k'), BinaryError::kInvalid},
       {Header(0x42, 251, 0, 251) + std::string(251, 'k'), BinaryError::kInvalid},
       // Lengths the opcode does not allow.
@@ -261,6 +262,23 @@ TEST(BinaryParserTest, RefusesAValueLargerThanTheLimitAndDiscardsIt) {
   EXPECT_EQ(request.error, BinaryError::kTooLarge);
   EXPECT_EQ(request.consumed, 33u);
   EXPECT_TRUE(parser.discarding());
+}
+
+TEST(BinaryParserTest, HandsOutSaslDataWholeAndRefusesItOverTheLimit) {
+  const std::string auth = Request(0x21, "", "PLAIN", std::string("\0alice\0secret", 13));
+  const std::string step = Request(0x22, "", "PLAIN", "");
+  const std::string big = Request(0x21, "", "PLAIN", std::string(1025, 'x'));
+  const std::string stream = auth + step + big + Request(0x0a, "", "", "");
+  for (size_t step_size : {size_t{1}, size_t{7}, stream.size()}) {
+    const std::vector<Parsed> parsed = ParseAll(stream, step_size, 1024);
+    ASSERT_EQ(parsed.size(), 4u);
+    EXPECT_EQ(parsed[0], (Parsed{BinaryRequest::Kind::kCommand, BinaryError::kNone, 0x21, "PLAIN",
+                                 std::string("\0alice\0secret", 13)}));
+    EXPECT_EQ(parsed[1],
+              (Parsed{BinaryRequest::Kind::kCommand, BinaryError::kNone, 0x22, "PLAIN", ""}));
+    EXPECT_EQ(parsed[2].error, BinaryError::kTooLarge);
+    EXPECT_EQ(parsed[3].opcode, 0x0a);
+  }
 }
 
 }  // namespace

@@ -65,6 +65,7 @@ enum class Status : uint16_t {
   kNotStored = 0x05,
   kDeltaBadValue = 0x06,
   kAuthError = 0x20,
+  kAuthContinue = 0x21,  // a SASL exchange wants another step
   kUnknownCommand = 0x81,
   kOutOfMemory = 0x82,
   kTemporaryFailure = 0x86,  // memcached's ETMPFAIL: mnemod's sync replication timed out
@@ -74,6 +75,7 @@ enum class Status : uint16_t {
 inline std::string_view StatusText(Status status) {
   switch (status) {
     case Status::kSuccess:
+    case Status::kAuthContinue:  // its body is the mechanism's challenge
       return {};
     case Status::kKeyNotFound:
       return "Not found";

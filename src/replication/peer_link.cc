@@ -59,6 +59,12 @@ int64_t PeerLink::Poll(int64_t now_ms) {
   return unacked == 0 ? 0 : std::max<int64_t>(now_ms - unacked, 0);
 }
 
+void PeerLink::Retry(int64_t now_ms) {
+  if (state_ != State::kIdle || retry_at_ms_ <= now_ms) return;
+  retry_at_ms_ = now_ms;
+  retry_ms_ = kFirstRetryMs;
+}
+
 bool PeerLink::Idle() const {
   return partial_ == 0 &&
          std::ranges::all_of(stream_.unacked(), [](const Batch& batch) { return batch.written; });
@@ -94,6 +100,7 @@ void PeerLink::DropStream(const char* why, int64_t now_ms) {
 }
 
 void PeerLink::Connect(int64_t now_ms) {
+  last_attempt_ms_ = now_ms;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -230,7 +237,6 @@ void PeerLink::OnLine(std::string_view line) {
   const uint64_t resent = stream_.Resume(applied);
   if (resent != 0) ReplicationCounters::Add(context_.counters.partial_resyncs);
   state_ = State::kStreaming;
-  tried_ = true;
   stream_.SetLiveUntil(SteadyMillis() + context_.lease_ms);
   stream_.SetStreaming(true);
   retry_ms_ = kFirstRetryMs;
@@ -302,7 +308,6 @@ void PeerLink::Write() {
 
 void PeerLink::Fail(const char* why) {
   MNEMO_LOG(1, "replication: link to %s: %s\n", name_.c_str(), why);
-  tried_ = true;
   Close();
 }
 

@@ -67,8 +67,11 @@ class PeerLink final : public net::EventLoop::Handler {
   void SendControl(std::string_view line) { control_ += line; }
   // Until when (SteadyMillis) the peer's echoes vouch that this node is not cut off; 0: none.
   int64_t lease_until_ms() const { return lease_until_ms_; }
-  // Whether a connection attempt has ended (streaming or failed) since the link was made.
-  bool tried() const { return tried_; }
+  // When the current or last connection attempt began (SteadyMillis); 0: none yet.
+  int64_t last_attempt_ms() const { return last_attempt_ms_; }
+  // If the link is down and its next attempt is not due, makes it due now (the backoff starts
+  // over).
+  void Retry(int64_t now_ms);
 
   State state() const { return state_; }
   const std::string& name() const { return name_; }
@@ -117,7 +120,7 @@ class PeerLink final : public net::EventLoop::Handler {
   std::deque<SentMn> mn_sent_;
   int64_t last_mn_ms_ = 0;
   int64_t lease_until_ms_ = 0;
-  bool tried_ = false;
+  int64_t last_attempt_ms_ = 0;
   std::string control_;  // lines to write before the next batch
 };
 

@@ -102,6 +102,9 @@ void PeerStream::Drop() {
   std::string().swap(open_);
   open_records_ = 0;
   SetBacklog(0);
+  // Counted before the acknowledged ticket moves past the discarded records: a reader that sees
+  // the ticket sees the drop.
+  drops_.fetch_add(1, std::memory_order_acq_rel);
   AdvanceAcked(appended_);
   lost_.store(true, std::memory_order_release);
 }

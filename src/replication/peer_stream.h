@@ -101,6 +101,9 @@ class PeerStream {
   // Whether records were discarded (a drop) since the last call: the peer then misses writes
   // that only a full resync gives it back. Any thread.
   bool TakeLost() { return lost_.exchange(false, std::memory_order_acq_rel); }
+  // How many times the stream was dropped: a move whose records a drop discarded sends them
+  // again (docs/design/partitioning.md). Any thread.
+  uint64_t drops() const { return drops_.load(std::memory_order_acquire); }
   // Whether the peer's echoes vouch for it now (its link's lease: see peer_link.h). Any thread.
   bool Live() const { return SteadyMillis() <= live_until_ms_.load(std::memory_order_relaxed); }
   void SetLiveUntil(int64_t ms) { live_until_ms_.store(ms, std::memory_order_relaxed); }
@@ -129,6 +132,7 @@ class PeerStream {
   std::atomic<uint64_t> acked_ticket_{0};
   std::atomic<bool> streaming_{false};
   std::atomic<bool> lost_{false};
+  std::atomic<uint64_t> drops_{0};
   std::atomic<int64_t> live_until_ms_{0};
   // Replication thread only.
   std::deque<Batch> unacked_;

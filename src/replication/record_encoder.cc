@@ -33,30 +33,43 @@ bool TextSafeKey(std::string_view key) {
   return !key.empty();
 }
 
+namespace {
+
+bool AppendStore(const storage::Change& change, bool copy, std::string* out) {
+  bool binary = false;
+  const size_t start = out->size();
+  const size_t length = change.item->value_size();
+  out->append("ms ");
+  AppendKey(change.key, change.key_binary, out, &binary);
+  out->push_back(' ');
+  AppendNumber(static_cast<int64_t>(length), out);
+  out->append(" T");
+  AppendNumber(change.expires_at, out);
+  out->append(" F");
+  AppendNumber(change.item->flags(), out);
+  if (copy) out->append(" MS");
+  out->append(binary ? " b q\r\n" : " q\r\n");
+  const size_t value_at = out->size();
+  out->resize(value_at + length);
+  if (!change.item->CopyValue(out->data() + value_at)) {
+    out->resize(start);
+    return false;
+  }
+  out->append("\r\n");
+  return true;
+}
+
+}  // namespace
+
+bool AppendCopyRecord(const storage::Change& change, std::string* out) {
+  return AppendStore(change, /*copy=*/true, out);
+}
+
 bool AppendRecord(const storage::Change& change, std::string* out) {
   bool binary = false;
   switch (change.kind) {
-    case storage::ChangeKind::kStore: {
-      const size_t start = out->size();
-      const size_t length = change.item->value_size();
-      out->append("ms ");
-      AppendKey(change.key, change.key_binary, out, &binary);
-      out->push_back(' ');
-      AppendNumber(static_cast<int64_t>(length), out);
-      out->append(" T");
-      AppendNumber(change.expires_at, out);
-      out->append(" F");
-      AppendNumber(change.item->flags(), out);
-      out->append(binary ? " b q\r\n" : " q\r\n");
-      const size_t value_at = out->size();
-      out->resize(value_at + length);
-      if (!change.item->CopyValue(out->data() + value_at)) {
-        out->resize(start);
-        return false;
-      }
-      out->append("\r\n");
-      return true;
-    }
+    case storage::ChangeKind::kStore:
+      return AppendStore(change, /*copy=*/false, out);
     case storage::ChangeKind::kRemove:
       out->append("md ");
       AppendKey(change.key, false, out, &binary);

@@ -6,6 +6,11 @@
 //   a removal md <key> q\r\n
 //   a touch   touch <key> <expires at> noreply\r\n
 //   a flush   flush_all [<delay>] noreply\r\n
+//   a copy    ms <key> <length> T<expires at> F<flags> MS q\r\n<value>\r\n
+//
+// A copy is an item a move sends to a node that gained its key (docs/design/partitioning.md): the
+// explicit set mode (MS, which no other record carries) tells the receiver it is a copy, applied
+// only if nothing else changed the key there since the move began (move_guard.h).
 //
 // Times are absolute Unix times (memcached reads an exptime above 30 days as one; 0 never
 // expires), so that a record means the same whenever it is applied. A key the text protocol cannot
@@ -30,6 +35,9 @@ bool TextSafeKey(std::string_view key);
 // Appends the record of `change` to `out`. A store's value is read through change.item.
 // Returns false (appending nothing) if the item's value cannot be read (a corrupt block).
 [[nodiscard]] bool AppendRecord(const storage::Change& change, std::string* out);
+
+// Appends the copy record of the item `change` stores (a kStore); false as AppendRecord.
+[[nodiscard]] bool AppendCopyRecord(const storage::Change& change, std::string* out);
 
 // The record that ends a batch: its reply, MN, says that everything before it was applied.
 inline constexpr std::string_view kBatchEnd = "mn\r\n";

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "replication/fetch_link.h"
 #include "replication/record_encoder.h"
 
 namespace mnemo::replication {
@@ -36,6 +37,64 @@ std::string StreamKey(const cluster::ClusterNode& node) {
   return node.server.name + " " + node.address.host + ":" + std::to_string(node.address.port);
 }
 
+// A move's progress line comes this often.
+constexpr int64_t kMoveProgressMs = 5000;
+// Items a move's walk visits per step at most, and a drop of moved keys per tick.
+constexpr size_t kMoveWalkStep = 256;
+constexpr size_t kMoveDropPerTick = 20000;
+
+// Names a node list, as the marker of a move to it does: FNV-1a of its entries, in 62 bits (a
+// marker's number is read as at most 19 digits).
+uint64_t Fingerprint(const cluster::NodeList& list) {
+  uint64_t hash = 14695981039346656037ULL;
+  const auto mix = [&hash](std::string_view text) {
+    for (const char c : text) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ULL;
+    }
+  };
+  for (const cluster::ClusterNode& node : list.nodes) {
+    mix(node.server.name);
+    mix(" " + std::to_string(node.server.weight) + " " + node.address.host + ":" +
+        std::to_string(node.address.port) + "\n");
+  }
+  return hash & ((uint64_t{1} << 62) - 1);
+}
+
+// Appends the copy record of each item it is shown to the streams of the key's gainers, under the
+// item's stripe lock, so that it cannot pass a newer write of the same key (which the write's
+// forwarding appends to the same streams).
+class CopySink final : public storage::ItemSink {
+ public:
+  void Reset(bool key_binary) {
+    streams_count_ = 0;
+    key_binary_ = key_binary;
+  }
+  void AddStream(PeerStream* stream) { streams_[streams_count_++] = stream; }
+  size_t sent() const { return sent_; }
+  void OnItem(const storage::ItemView& item) override {
+    storage::Change change;
+    change.kind = storage::ChangeKind::kStore;
+    change.key = item.key();
+    change.key_binary = key_binary_;
+    change.item = &item;
+    const int64_t ttl = item.ttl_remaining();
+    change.expires_at = ttl < 0 ? 0 : static_cast<int64_t>(std::time(nullptr)) + ttl;
+    record_.clear();
+    if (!AppendCopyRecord(change, &record_)) return;
+    for (size_t i = 0; i < streams_count_; ++i) {
+      if (streams_[i]->Append(record_) != PeerStream::AppendResult::kIgnored) ++sent_;
+    }
+  }
+
+ private:
+  PeerStream* streams_[cluster::ReplicaPlacement::kMaxReplicas] = {};
+  size_t streams_count_ = 0;
+  bool key_binary_ = false;
+  size_t sent_ = 0;
+  std::string record_;
+};
+
 }  // namespace
 
 // The replication thread: its event loop, and a link per peer of the current topology.
@@ -50,9 +109,15 @@ class Replication::Thread final : private net::EventLoop::Observer {
 
   void Start() {
     thread_ = std::thread([this] {
+      if (owner_.cache_ != nullptr) {
+        cache_context_ = owner_.cache_->NewContext();
+        owner_.cache_->SuppressChanges(*cache_context_, true);  // a move's drops are not sent
+      }
       Follow();
       loop_->Run(*this, kTickMillis);
       links_.clear();  // closes their sockets
+      fetch_links_.clear();
+      cache_context_.reset();
     });
   }
   void Stop() {
@@ -65,13 +130,54 @@ class Replication::Thread final : private net::EventLoop::Observer {
   void OnWake() override {
     owner_.wake_pending_.store(false, std::memory_order_relaxed);
     Follow();
+    TakeFetches();
     PollAll();
+  }
+
+  // Hands the workers' read-through requests to a link to each key's previous owner.
+  void TakeFetches() {
+    std::vector<Replication::PendingFetch> fetches;
+    {
+      MutexLock lock(owner_.fetch_mu_);
+      fetches.swap(owner_.fetches_);
+    }
+    for (Replication::PendingFetch& fetch : fetches) {
+      if (fetch.move != fetch_move_) {
+        fetch_links_.clear();  // answers what they held a miss
+        fetch_move_ = fetch.move;
+      }
+      std::unique_ptr<FetchLink>& link = fetch_links_[fetch.owner];
+      if (link == nullptr) {
+        link = std::make_unique<FetchLink>(
+            *loop_, fetch.move->before->list.nodes[fetch.owner].address,
+            [this](uint64_t tag, std::string_view key, const FetchLink::Answer& answer) {
+              OnFetched(tag, key, answer);
+            });
+      }
+      const uint64_t tag = next_fetch_tag_++;
+      fetch_tickets_.emplace(tag, std::make_pair(fetch.move, std::move(fetch.ticket)));
+      link->Ask(tag, fetch.key);
+    }
+  }
+
+  void OnFetched(uint64_t tag, std::string_view key, const FetchLink::Answer& answer) {
+    auto it = fetch_tickets_.find(tag);
+    if (it == fetch_tickets_.end()) return;
+    auto [move, ticket] = std::move(it->second);
+    fetch_tickets_.erase(it);
+    if (answer.hit && cache_context_ != nullptr) {
+      owner_.StoreFetched(*cache_context_, *move, key, answer.value, answer.flags, answer.ttl);
+    }
+    ticket->pending.fetch_sub(1, std::memory_order_acq_rel);
+    // The waiting sessions look again at the end of the round (WakeSyncWaiters).
   }
   bool OnRoundEnd() override {
     WakeSyncWaiters();
     return false;
   }
   void OnTick() override {
+    Follow();  // a move may have started since the last reload
+    StepMove(SteadyMillis());
     PollAll();
     WakeSyncWaiters();
   }
@@ -86,12 +192,14 @@ class Replication::Thread final : private net::EventLoop::Observer {
   // Opens links to the peers of the current topology, and closes those to nodes it left out.
   void Follow() {
     const Topology* topology = owner_.topology_.load(std::memory_order_acquire);
-    if (topology == followed_) return;
+    // With replicas 1 a node links to its peers only once a move needs it.
+    const bool linked = linked_ || owner_.Links();
+    if (topology == followed_ && linked == linked_) return;
     followed_ = topology;
-    const cluster::ClusterNode& self = topology->list.nodes[topology->self];
-    context_.handshake = "mn_peer " + self.server.name + " " + owner_.run_id_ + " 0\r\n";
+    linked_ = linked;
+    context_.handshake = "mn_peer " + owner_.self_name_ + " " + owner_.run_id_ + " 0\r\n";
     std::map<std::string, std::unique_ptr<PeerLink>> links;
-    for (size_t i = 0; i < topology->list.nodes.size(); ++i) {
+    for (size_t i = 0; i < topology->list.nodes.size() && linked; ++i) {
       if (i == topology->self) continue;
       const cluster::ClusterNode& node = topology->list.nodes[i];
       const std::string key = StreamKey(node);
@@ -125,7 +233,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
     owner_.counters_.lag_ms.store(lag, std::memory_order_relaxed);
     // Only a lease still running is published: a lapsed one is for the workers to find (a
     // stall stops this thread too, and it may run first after it).
-    if (lease > now && !owner_.returning_.load(std::memory_order_acquire) &&
+    if (owner_.replicates() && lease > now && !owner_.returning_.load(std::memory_order_acquire) &&
         lease > owner_.lease_until_ms_.load(std::memory_order_relaxed)) {
       owner_.lease_until_ms_.store(lease, std::memory_order_relaxed);
     }
@@ -143,6 +251,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
     }
     const uint64_t token = owner_.sync_token_.load(std::memory_order_acquire);
     const bool full = owner_.sync_full_.load(std::memory_order_relaxed);
+    const int64_t since = owner_.returning_since_ms_.load(std::memory_order_relaxed);
     bool caught_up = true;
     for (auto& [key, link] : links_) {
       Asked& asked = asked_[key];
@@ -156,18 +265,16 @@ class Replication::Thread final : private net::EventLoop::Observer {
           asked = {token, now};
         }
         caught_up = false;
-      } else if (link->state() != PeerLink::State::kIdle || !link->tried()) {
-        caught_up = false;  // still finding out whether it is live
+      } else if (link->state() != PeerLink::State::kIdle || link->last_attempt_ms() < since) {
+        // Still finding out whether it is live. A link that failed before this return (a peer
+        // closes a connection that stopped reading during a stall) says nothing about now: it
+        // is tried again at once, and counts as down only if that attempt fails.
+        link->Retry(now);
+        caught_up = false;
       }
     }
-    const int64_t since = owner_.returning_since_ms_.load(std::memory_order_relaxed);
     const bool overdue = now - since >= owner_.options_.resync_max_ms;
     if (!caught_up && !overdue) return;
-    // Connections taken while it caught up may also carry requests that waited in their sockets
-    // through the stall (accepted by the kernel meanwhile): the count moves again.
-    if (owner_.lapse_return_.exchange(false, std::memory_order_relaxed)) {
-      owner_.lapses_.fetch_add(1, std::memory_order_acq_rel);
-    }
     owner_.returning_.store(false, std::memory_order_release);
     std::fprintf(stderr, "replication: %s after %lld ms; serving clients again\n",
                  caught_up ? "caught up with every live peer" : "repl_resync_max_ms passed",
@@ -175,10 +282,223 @@ class Replication::Thread final : private net::EventLoop::Observer {
     owner_.WakeWorkers();
   }
 
+  // Moves (docs/design/partitioning.md): this node's part of the latest one, a step per tick.
+  enum class MovePhase : uint8_t {
+    kWalk,  // sending each item to its key's gainers, at move_rate_keys
+    kAcks,  // waiting for every peer to acknowledge its marker
+    kDrop,  // dropping the keys this node no longer holds
+    kDone,
+  };
+  struct Marker {
+    PeerStream* stream;
+    uint64_t ticket;
+    uint64_t drops;  // the stream's drops when the walk began
+    bool acked;
+  };
+
+  void StepMove(int64_t now) {
+    Replication::Move* move = owner_.move_.load(std::memory_order_acquire);
+    if (move == nullptr) return;
+    if (move != stepped_) {
+      stepped_ = move;
+      progress_at_ms_ = now;
+      BeginWalk(now);
+    }
+    const bool overdue = now - move->started_ms >= owner_.options_.move_max_ms;
+    if (overdue && move->receiving.exchange(false, std::memory_order_acq_rel)) {
+      std::fprintf(stderr,
+                   "move: move_max_ms passed: no longer waiting for the previous holders' keys\n");
+      Replication::NoteMoveEnd(*move);
+    }
+    if (phase_ == MovePhase::kDone) return;
+    switch (phase_) {
+      case MovePhase::kWalk:
+        Walk(*move, now);
+        break;
+      case MovePhase::kAcks:
+        AwaitAcks(*move, overdue, now);
+        break;
+      case MovePhase::kDrop:
+        DropLost(*move);
+        break;
+      case MovePhase::kDone:
+        break;
+    }
+    if (phase_ != MovePhase::kDone && now - progress_at_ms_ >= kMoveProgressMs) {
+      progress_at_ms_ = now;
+      const ReplicationCounters& counters = owner_.counters_;
+      std::fprintf(stderr,
+                   "move: %s; %" PRIu64 " keys sent, %" PRId64 " left to walk, %" PRIu64
+                   " received, %" PRIu64 " fetched on a miss\n",
+                   phase_ == MovePhase::kWalk   ? "walking"
+                   : phase_ == MovePhase::kAcks ? "waiting for the peers' acknowledgements"
+                                                : "dropping moved keys",
+                   counters.move_keys_sent.load(std::memory_order_relaxed),
+                   counters.move_keys_remaining.load(std::memory_order_relaxed),
+                   counters.move_keys_received.load(std::memory_order_relaxed),
+                   counters.move_fetched_on_miss.load(std::memory_order_relaxed));
+    }
+  }
+
+  void BeginWalk(int64_t now) {
+    phase_ = MovePhase::kWalk;
+    cursor_ = {};
+    budget_ = 0;
+    budget_at_ms_ = now;
+    walked_ = 0;
+    items_at_walk_ = owner_.cache_ == nullptr ? 0 : owner_.cache_->Stats().curr_items;
+    owner_.counters_.move_keys_remaining.store(static_cast<int64_t>(items_at_walk_),
+                                               std::memory_order_relaxed);
+    markers_.clear();
+    const Topology& after = *stepped_->after;
+    for (size_t i = 0; i < after.list.nodes.size(); ++i) {
+      if (i == after.self) continue;
+      markers_.push_back({after.streams[i], 0, after.streams[i]->drops(), false});
+    }
+  }
+
+  // Sends what the budget allows of the walk; at its end, the markers.
+  void Walk(Replication::Move& move, int64_t now) {
+    const int64_t rate = owner_.options_.move_rate_keys;
+    budget_ = std::min<double>(budget_ + static_cast<double>(rate * (now - budget_at_ms_)) / 1000,
+                               std::max<double>(static_cast<double>(rate) / 10, kMoveWalkStep));
+    budget_at_ms_ = now;
+    const Topology& after = *move.after;
+    storage::ReadOptions options;
+    options.count_access = false;
+    options.can_win = false;
+    bool wake = false;
+    while (owner_.cache_ != nullptr && !cursor_.done && budget_ >= 1) {
+      owner_.cache_->Walk(&cursor_, std::min<size_t>(kMoveWalkStep, static_cast<size_t>(budget_)),
+                          &batch_);
+      budget_ -= static_cast<double>(batch_.items().size());
+      walked_ += batch_.items().size();
+      uint32_t gainers[kMaxReplicas];
+      for (const storage::WalkedItem& item : batch_.items()) {
+        const std::string_view key = batch_.key(item);
+        // The key's owner under the old ring sends it, not the other holders of a copy: one
+        // copy per gainer (and none of a stray item this node was never meant to hold).
+        if (move.change.PreviousOwner(key) != move.before->self) continue;
+        const size_t count = move.change.Gainers(key, gainers);
+        sink_.Reset(item.key_binary);
+        for (size_t i = 0; i < count; ++i) {
+          if (gainers[i] != after.self) sink_.AddStream(after.streams[gainers[i]]);
+        }
+        if (count == 0) continue;
+        const size_t before = sink_.sent();
+        (void)owner_.cache_->Get(*cache_context_, key, options, sink_);
+        ReplicationCounters::Add(owner_.counters_.move_keys_sent, sink_.sent() - before);
+        wake = wake || sink_.sent() != before;
+      }
+    }
+    owner_.counters_.move_keys_remaining.store(
+        static_cast<int64_t>(items_at_walk_ > walked_ ? items_at_walk_ - walked_ : 0),
+        std::memory_order_relaxed);
+    if (cursor_.done || owner_.cache_ == nullptr) {
+      owner_.counters_.move_keys_remaining.store(0, std::memory_order_relaxed);
+      const std::string record = "mn_peer moved " + std::to_string(move.fingerprint) + "\r\n";
+      for (Marker& marker : markers_) (void)marker.stream->Append(record, &marker.ticket);
+      phase_ = MovePhase::kAcks;
+      wake = true;
+      std::fprintf(stderr, "move: walked %zu items; waiting for %zu peers to acknowledge them\n",
+                   walked_, markers_.size());
+    }
+    if (wake) owner_.Wake();
+  }
+
+  // Every peer applied everything of the walk once its marker is acknowledged, unless a drop of
+  // its stream discarded records: the walk then starts again (once the peer is back: a peer
+  // that stays away is waited for until move_max_ms).
+  void AwaitAcks(Replication::Move& move, bool overdue, int64_t now) {
+    bool all = true;
+    bool again = false;
+    for (Marker& marker : markers_) {
+      if (marker.acked) continue;
+      if (marker.ticket == 0) {
+        // The stream was dropped when the marker came (and took no copy either): walk again
+        // once the peer streams again.
+        all = false;
+        if (marker.stream->streaming() && !marker.stream->dropped()) again = true;
+        continue;
+      }
+      const bool acked = marker.stream->acked_ticket() >= marker.ticket;
+      if (acked && marker.stream->drops() == marker.drops) {
+        marker.acked = true;
+        continue;
+      }
+      all = false;
+      if (marker.stream->drops() != marker.drops && marker.stream->streaming()) again = true;
+    }
+    if (all || overdue) {
+      if (!all) {
+        std::fprintf(stderr,
+                     "move: move_max_ms passed before every peer acknowledged the "
+                     "move: dropping the moved keys anyway\n");
+      }
+      phase_ = MovePhase::kDrop;
+      cursor_ = {};
+      return;
+    }
+    if (again) {
+      std::fprintf(stderr, "move: a peer's stream lost records: walking again\n");
+      BeginWalk(now);
+    }
+    (void)move;
+  }
+
+  // Drops (unobserved) every item whose key this node does not hold under the new ring.
+  void DropLost(Replication::Move& move) {
+    const Topology& after = *move.after;
+    const bool left = after.self >= after.list.nodes.size();
+    size_t visited = 0;
+    while (owner_.cache_ != nullptr && !cursor_.done && visited < kMoveDropPerTick) {
+      owner_.cache_->Walk(&cursor_, kMoveWalkStep, &batch_);
+      visited += batch_.items().size();
+      for (const storage::WalkedItem& item : batch_.items()) {
+        const std::string_view key = batch_.key(item);
+        if (!left && move.change.Holds(key, static_cast<uint32_t>(after.self))) continue;
+        storage::DeleteRequest request;
+        request.key = key;
+        if (owner_.cache_->Delete(*cache_context_, request) == storage::DeleteResult::kDeleted) {
+          ReplicationCounters::Add(owner_.counters_.move_keys_dropped);
+        }
+      }
+    }
+    if (owner_.cache_ != nullptr && !cursor_.done) return;
+    phase_ = MovePhase::kDone;
+    move.sending.store(false, std::memory_order_release);
+    std::fprintf(stderr, "move: every peer has its keys; dropped %" PRIu64 " keys%s\n",
+                 owner_.counters_.move_keys_dropped.load(std::memory_order_relaxed),
+                 left ? "; this node is no longer in the node list and holds nothing: it can be "
+                        "stopped"
+                      : "");
+    Replication::NoteMoveEnd(move);
+  }
+
   Replication& owner_;
   std::unique_ptr<net::EventLoop> loop_;
   LinkContext context_;
+  std::unique_ptr<storage::Cache::Context> cache_context_;  // this thread's, suppressed
+  Replication::Move* stepped_ = nullptr;
+  MovePhase phase_ = MovePhase::kDone;
+  storage::WalkCursor cursor_;
+  storage::WalkBatch batch_;
+  CopySink sink_;
+  double budget_ = 0;  // items the walk may visit now
+  int64_t budget_at_ms_ = 0;
+  size_t walked_ = 0;
+  uint64_t items_at_walk_ = 0;
+  int64_t progress_at_ms_ = 0;
+  std::vector<Marker> markers_;
+  bool linked_ = false;
   const Topology* followed_ = nullptr;
+  // Read-through: a link to each previous owner of the move fetch_move_, and the ticket and move
+  // of each request they carry, by tag.
+  Replication::Move* fetch_move_ = nullptr;
+  std::map<uint64_t, std::pair<Replication::Move*, std::shared_ptr<Replication::FetchTicket>>>
+      fetch_tickets_;
+  std::map<uint32_t, std::unique_ptr<FetchLink>> fetch_links_;  // after: they answer on closing
+  uint64_t next_fetch_tag_ = 1;
   std::map<std::string, std::unique_ptr<PeerLink>> links_;  // by StreamKey
   struct Asked {
     uint64_t token = 0;
@@ -200,20 +520,51 @@ Result<std::unique_ptr<Replication>> Replication::Create(const ReplicationOption
   std::unique_ptr<Replication> replication(new Replication(options));
   Status status = replication->Load();
   if (!status.ok()) return status;
-  replication->cas_tag_ = static_cast<uint8_t>(replication->topology_.load()->self % 255 + 1);
+  const Topology* topology = replication->topology_.load();
+  replication->cas_tag_ = static_cast<uint8_t>(topology->self % 255 + 1);
+  if (!options.cluster_previous.empty()) {
+    // A joiner: its previous holders move its keys to it.
+    Result<std::unique_ptr<Topology>> previous =
+        replication->ReadTopology(options.cluster_previous, /*previous=*/true);
+    if (!previous.ok()) return previous.status();
+    const Topology* before = previous.value().get();
+    {
+      MutexLock lock(replication->topology_mu_);
+      replication->topologies_.push_back(std::move(previous.value()));
+    }
+    if (!(before->list == topology->list)) replication->StartMove(before, topology);
+  }
   return replication;
 }
 
-Status Replication::Load() {
-  Result<cluster::NodeList> list = cluster::ReadNodeList(options_.cluster_file);
-  if (!list.ok()) return Status::Error("cluster_file: " + list.status().message());
-  Result<size_t> self = cluster::FindSelf(list.value(), options_.cluster_self, options_.port);
-  if (!self.ok()) return Status::Error("cluster_file: " + self.status().message());
+Result<std::unique_ptr<Replication::Topology>> Replication::ReadTopology(const std::string& path,
+                                                                         bool previous) {
+  const char* const what = previous ? "cluster_previous: " : "cluster_file: ";
+  Result<cluster::NodeList> list = cluster::ReadNodeList(path);
+  if (!list.ok()) return Status::Error(what + list.status().message());
+  const bool first = self_name_.empty();
+  Result<size_t> self = first
+                            ? cluster::FindSelf(list.value(), options_.cluster_self, options_.port)
+                            : cluster::FindSelf(list.value(), self_name_, 0);
+  size_t self_index = list.value().nodes.size();
+  if (self.ok()) {
+    self_index = self.value();
+  } else if (first) {
+    return Status::Error(what + self.status().message());
+  }
+  // Not found after the first reading: the node left the list (or had not joined it yet).
   Result<cluster::ReplicaPlacement> placement =
       cluster::ReplicaPlacement::Create(list.value(), options_.replicas);
   if (!placement.ok()) return placement.status();
-  auto topology = std::make_unique<Topology>(std::move(list.value()), self.value(),
-                                             std::move(placement.value()));
+  if (first) self_name_ = list.value().nodes[self_index].server.name;
+  return std::make_unique<Topology>(std::move(list.value()), self_index,
+                                    std::move(placement.value()));
+}
+
+Status Replication::Load() {
+  Result<std::unique_ptr<Topology>> read = ReadTopology(options_.cluster_file, false);
+  if (!read.ok()) return read.status();
+  std::unique_ptr<Topology> topology = std::move(read.value());
   MutexLock lock(topology_mu_);
   for (size_t i = 0; i < topology->list.nodes.size(); ++i) {
     if (i == topology->self) {
@@ -229,8 +580,195 @@ Status Replication::Load() {
   return Status::Ok();
 }
 
+Replication::Move::Move(const Topology* before_in, const Topology* after_in, int64_t now_ms)
+    : before(before_in),
+      after(after_in),
+      change(before_in->list, before_in->placement, after_in->list, after_in->placement),
+      fingerprint(Fingerprint(after_in->list)),
+      started_ms(now_ms) {}
+
+void Replication::StartMove(const Topology* before, const Topology* after) {
+  Move* current = move_.load(std::memory_order_acquire);
+  // A change during a move: the keys the first one had not moved yet are still where the ring
+  // before it put them.
+  if (current != nullptr && (current->sending.load() || current->receiving.load())) {
+    before = current->before;
+  }
+  auto move = std::make_unique<Move>(before, after, SteadyMillis());
+  const bool listed = after->self < after->list.nodes.size();
+  {
+    MutexLock lock(move->mu);
+    for (size_t i = 0; i < before->list.nodes.size() && listed; ++i) {
+      const std::string& name = before->list.nodes[i].server.name;
+      if (name != self_name_) move->senders_left.insert(name);
+    }
+  }
+  move->receiving.store(listed, std::memory_order_relaxed);
+  std::fprintf(stderr,
+               "move: the node list changed from %zu to %zu nodes%s: sending each key to its new "
+               "holders at up to %lld keys/s\n",
+               before->list.nodes.size(), after->list.nodes.size(),
+               listed ? "" : " (this node left it)",
+               static_cast<long long>(options_.move_rate_keys));  // NOLINT(google-runtime-int)
+  Move* published = move.get();
+  {
+    MutexLock lock(topology_mu_);
+    moves_.push_back(std::move(move));
+  }
+  move_.store(published, std::memory_order_release);
+  StopReceivingIfDone(*published);
+}
+
+void Replication::StopReceivingIfDone(Move& move) {
+  std::vector<std::string> done;
+  {
+    MutexLock lock(ledger_mu_);
+    for (const auto& [name, fingerprint] : moved_) {
+      if (fingerprint == move.fingerprint) done.push_back(name);
+    }
+  }
+  bool empty = false;
+  {
+    MutexLock lock(move.mu);
+    for (const std::string& name : done) move.senders_left.erase(name);
+    empty = move.senders_left.empty();
+  }
+  if (empty && move.receiving.exchange(false, std::memory_order_acq_rel)) {
+    std::fprintf(stderr, "move: every previous holder has sent this node its keys\n");
+    NoteMoveEnd(move);
+  }
+}
+
+void Replication::NoteMoveEnd(const Move& move) {
+  if (move.sending.load(std::memory_order_acquire) ||
+      move.receiving.load(std::memory_order_acquire)) {
+    return;
+  }
+  std::fprintf(stderr, "move: done after %lld ms\n",
+               static_cast<long long>(SteadyMillis() - move.started_ms));  // NOLINT
+}
+
+void Replication::NoteMoved(std::string_view name, uint64_t fingerprint) {
+  {
+    MutexLock lock(ledger_mu_);
+    moved_[std::string(name)] = fingerprint;
+  }
+  Move* move = move_.load(std::memory_order_acquire);
+  if (move != nullptr && move->fingerprint == fingerprint) StopReceivingIfDone(*move);
+}
+
+bool Replication::Moving() const {
+  const Move* move = move_.load(std::memory_order_acquire);
+  return move != nullptr && (move->sending.load(std::memory_order_acquire) ||
+                             move->receiving.load(std::memory_order_acquire));
+}
+
+bool Replication::ReadsThrough() const {
+  const Move* move = move_.load(std::memory_order_acquire);
+  return move != nullptr && move->receiving.load(std::memory_order_acquire);
+}
+
+namespace {
+
+// Sees whether a key is present, and nothing else.
+class PresenceSink final : public storage::ItemSink {
+ public:
+  void OnItem(const storage::ItemView&) override {}
+};
+
+}  // namespace
+
+bool Replication::FetchIfGained(storage::Cache::Context& context, std::string_view key,
+                                const std::shared_ptr<FetchTicket>& ticket) {
+  Move* move = move_.load(std::memory_order_acquire);
+  if (move == nullptr || !move->receiving.load(std::memory_order_acquire) || thread_ == nullptr ||
+      cache_ == nullptr || key.size() > 250 || !TextSafeKey(key)) {
+    return false;
+  }
+  const Topology& after = *move->after;
+  if (after.self >= after.list.nodes.size()) return false;
+  uint32_t gainers[kMaxReplicas];
+  const size_t count = move->change.Gainers(key, gainers);
+  if (std::find(gainers, gainers + count, after.self) == gainers + count) return false;
+  const uint32_t owner = move->change.PreviousOwner(key);
+  if (move->before->list.nodes[owner].server.name == self_name_) return false;
+  if (!move->guard.Allows(key)) return false;
+  storage::ReadOptions options;
+  options.count_access = false;
+  options.can_win = false;
+  PresenceSink sink;
+  if (cache_->Get(context, key, options, sink) == storage::LookupResult::kHit) return false;
+  ticket->pending.fetch_add(1, std::memory_order_acq_rel);
+  {
+    MutexLock lock(fetch_mu_);
+    fetches_.push_back({move, owner, std::string(key), ticket});
+  }
+  thread_->loop().Wake();
+  return true;
+}
+
+void Replication::StoreFetched(storage::Cache::Context& context, Move& move, std::string_view key,
+                               std::string_view value, uint32_t flags, int64_t ttl) {
+  if (!move.guard.Allows(key)) return;
+  storage::WriteRequest request;
+  request.mode = storage::StoreMode::kAdd;
+  request.key = key;
+  request.value = value;
+  request.flags = flags;
+  request.exptime =
+      ttl < 0 ? 0 : static_cast<int64_t>(std::time(nullptr)) + std::max<int64_t>(ttl, 1);
+  storage::WriteOutcome outcome;
+  if (cache_->Store(context, request, &outcome) != storage::StoreResult::kStored) return;
+  ReplicationCounters::Add(counters_.move_fetched_on_miss);
+  // As ApplyCopy: a delete between the check and the store takes the fetched value out again.
+  if (!move.guard.Allows(key)) {
+    storage::DeleteRequest undo;
+    undo.key = key;
+    undo.cas = outcome.cas;
+    (void)cache_->Delete(context, undo);
+  }
+}
+
+void Replication::NotePeerChange(std::string_view key) {
+  Move* move = move_.load(std::memory_order_acquire);
+  if (move != nullptr && move->receiving.load(std::memory_order_acquire)) move->guard.Note(key);
+}
+
+void Replication::NotePeerFlush() {
+  Move* move = move_.load(std::memory_order_acquire);
+  if (move != nullptr && move->receiving.load(std::memory_order_acquire)) move->guard.NoteFlush();
+}
+
+void Replication::ApplyCopy(storage::Cache::Context& context, std::string_view key, bool key_binary,
+                            std::string_view value, uint32_t flags, int64_t expires_at) {
+  Move* move = move_.load(std::memory_order_acquire);
+  // Past the move (or before this node's own reload), a copy is still the holder's value, but
+  // nothing guards it against a newer change made here: only a key absent here takes it.
+  const bool guarded = move != nullptr && move->receiving.load(std::memory_order_acquire);
+  if (cache_ == nullptr || (guarded && !move->guard.Allows(key))) return;
+  storage::WriteRequest request;
+  request.mode = guarded ? storage::StoreMode::kSet : storage::StoreMode::kAdd;
+  request.key = key;
+  request.value = value;
+  request.flags = flags;
+  request.exptime = expires_at;
+  request.key_binary = key_binary;
+  storage::WriteOutcome outcome;
+  if (cache_->Store(context, request, &outcome) != storage::StoreResult::kStored) return;
+  ReplicationCounters::Add(counters_.move_keys_received);
+  // A change of the key between the check and the store (on another thread) is older or newer
+  // than the copy: if older, the copy replaced it and is taken out again (a miss, never a stale
+  // value); if newer, it replaced the copy, whose CAS is gone, and the delete does nothing.
+  if (guarded && !move->guard.Allows(key)) {
+    storage::DeleteRequest undo;
+    undo.key = key;
+    undo.cas = outcome.cas;
+    (void)cache_->Delete(context, undo);
+  }
+}
+
 Status Replication::Start() {
-  if (options_.replicas <= 1 || thread_ != nullptr) return Status::Ok();
+  if (thread_ != nullptr) return Status::Ok();
   std::unique_ptr<net::EventLoop> loop;
   Status status = net::EventLoop::Create(&loop);
   if (!status.ok()) return status;
@@ -238,7 +776,7 @@ Status Replication::Start() {
   // A node that starts with peers listed is returning: it may hold nothing, or (warm) values
   // its peers replaced; it catches up fully before it serves.
   const Topology* topology = topology_.load(std::memory_order_acquire);
-  if (topology->list.nodes.size() > 1) StartReturning(/*full=*/true);
+  if (replicates() && topology->list.nodes.size() > 1) StartReturning(/*full=*/true);
   thread_->Start();
   return Status::Ok();
 }
@@ -248,8 +786,11 @@ void Replication::Stop() {
 }
 
 Status Replication::Reload() {
+  const Topology* before = topology_.load(std::memory_order_acquire);
   Status status = Load();
   if (!status.ok()) return status;
+  const Topology* after = topology_.load(std::memory_order_acquire);
+  if (!(before->list == after->list)) StartMove(before, after);
   if (thread_ != nullptr) thread_->loop().Wake();
   return Status::Ok();
 }
@@ -260,6 +801,23 @@ void Replication::Wake() {
 }
 
 void Replication::OnChange(const storage::Change& change) {
+  Move* move = move_.load(std::memory_order_acquire);
+  bool moving = false;
+  if (move != nullptr) {
+    // A client's change of a key this node may be gaining: no copy older than it may land.
+    if (move->receiving.load(std::memory_order_acquire)) {
+      if (change.kind == storage::ChangeKind::kFlush) {
+        move->guard.NoteFlush();
+      } else {
+        move->guard.Note(change.key);
+      }
+      moving = true;
+    }
+    moving = moving || move->sending.load(std::memory_order_acquire);
+  }
+  // With replicas 1 only a move sends: a client's write of a key another node now owns goes to
+  // that node, in the same stream as the key's copy.
+  if (!replicates() && (!moving || change.kind == storage::ChangeKind::kFlush)) return;
   const Topology* topology = topology_.load(std::memory_order_acquire);
   if (thread_ == nullptr || topology == nullptr) return;
   thread_local std::string record;
@@ -304,6 +862,7 @@ void Replication::OnChange(const storage::Change& change) {
 }
 
 bool Replication::HoldsClients() {
+  if (!replicates()) return false;
   if (returning_.load(std::memory_order_acquire)) return true;
   const int64_t lease = lease_until_ms_.load(std::memory_order_relaxed);
   if (lease == 0 || SteadyMillis() <= lease) return false;
@@ -314,8 +873,12 @@ bool Replication::HoldsClients() {
 void Replication::StartReturning(bool full) {
   if (thread_ == nullptr || returning_.exchange(true, std::memory_order_acq_rel)) return;
   if (!full) {
-    lapse_return_.store(true, std::memory_order_relaxed);
-    lapses_.fetch_add(1, std::memory_order_acq_rel);
+    // The count moves only once the listen queues are drained: until then a connection taken
+    // before is held (returning_), not closed, or its client could connect again and be taken
+    // in the drain, under the old count.
+    const uint64_t lapses = lapses_.load(std::memory_order_relaxed) + 1;
+    if (drain_accepts_) drain_accepts_(lapses);
+    lapses_.store(lapses, std::memory_order_release);
   }
   lease_until_ms_.store(0, std::memory_order_relaxed);
   // What it holds (a warm restart's items) may be older than its peers' values: dropped, and
@@ -473,6 +1036,13 @@ ReplicationStats Replication::Stats() const {
   stats.sync_timeouts = counters_.sync_timeouts.load(std::memory_order_relaxed);
   stats.full_resyncs = counters_.full_resyncs.load(std::memory_order_relaxed);
   stats.returning = returning_.load(std::memory_order_relaxed);
+  stats.move_in_progress = Moving();
+  stats.move_keys_sent = counters_.move_keys_sent.load(std::memory_order_relaxed);
+  stats.move_keys_received = counters_.move_keys_received.load(std::memory_order_relaxed);
+  stats.move_fetched_on_miss = counters_.move_fetched_on_miss.load(std::memory_order_relaxed);
+  stats.move_keys_dropped = counters_.move_keys_dropped.load(std::memory_order_relaxed);
+  stats.move_keys_remaining = static_cast<uint64_t>(
+      std::max<int64_t>(counters_.move_keys_remaining.load(std::memory_order_relaxed), 0));
   stats.peers_connected = static_cast<uint64_t>(
       std::max<int64_t>(counters_.peers_connected.load(std::memory_order_relaxed), 0));
   stats.lag_ms =

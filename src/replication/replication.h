@@ -15,6 +15,16 @@
 // listed close, links to new ones open. A topology, once published, is never freed while the
 // server runs (workers read it without a lock); a reload adds one.
 //
+// A reload that changes the list starts a move (docs/design/partitioning.md), with any number of
+// replicas, 1 included: the replication thread walks the cache at -o move_rate_keys and sends
+// each item, as a copy record, to the nodes that hold its key under the new ring and did not
+// under the old one, then a marker (mn_peer moved <fingerprint>) to every peer; once each peer
+// acknowledged its marker it drops the keys it no longer holds. Meanwhile client writes of keys
+// another node now owns are forwarded to it, and a node that gains keys applies a copy only if
+// nothing else changed its key here since the move began (MoveGuard). A node that finds itself
+// no longer in the list (a leave) sends everything and drops everything. Moves are never freed
+// while the server runs either.
+//
 // Invariants:
 //  (1) A record of a key reaches each peer in the order the key's changes were applied here (the
 //      append happens under the stripe lock, and a stream is written in order).
@@ -32,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -42,8 +53,10 @@
 #include "base/thread_annotations.h"
 #include "cluster/node_list.h"
 #include "cluster/replica_placement.h"
+#include "cluster/ring_change.h"
 #include "net/event_loop.h"
 #include "replication/inbound_link.h"
+#include "replication/move_guard.h"
 #include "replication/peer_link.h"
 #include "replication/peer_stream.h"
 #include "replication/replication_counters.h"
@@ -64,6 +77,11 @@ struct ReplicationOptions {
   int64_t timeout_ms = 1000;                // -o repl_timeout_ms
   int64_t lease_ms = 200;                   // -o repl_lease_ms
   int64_t resync_max_ms = 2000;             // -o repl_resync_max_ms
+  // -o cluster_previous: the node list before this node joined; a node started with it receives
+  // a move from its previous holders (empty: none).
+  std::string cluster_previous;
+  int64_t move_rate_keys = 50000;  // -o move_rate_keys: items a move's walk visits per second
+  int64_t move_max_ms = 120000;    // -o move_max_ms: a move's longest wait for its peers
 };
 
 class Replication final : public storage::ChangeObserver {
@@ -75,7 +93,7 @@ class Replication final : public storage::ChangeObserver {
   // storage::ChangeObserver: appends the change's record to the streams of the key's replica set.
   void OnChange(const storage::Change& change) override;
 
-  // Starts the replication thread (with replicas above 1; without, nothing is sent).
+  // Starts the replication thread. With replicas 1 it sends nothing but moves.
   Status Start();
   // Stops and joins it; the links close. Idempotent.
   void Stop();
@@ -115,12 +133,18 @@ class Replication final : public storage::ChangeObserver {
   // must wait: this node is returning (it started, or found its lease lapsed: then it becomes
   // returning now) and has not caught up with its live peers yet. Any thread; cheap.
   bool HoldsClients();
-  // Moves when the lease lapses (a stall, a partition) and again when that return ends. A client
-  // connection opened before (or accepted while the node caught up) may hold requests that
-  // waited through the lapse, writes the proxy already gave up on (it
-  // answered the client an error): applied now, they would replace newer values written
-  // elsewhere, so such a connection is closed unserved (Session). A start is no lapse.
+  // Moves when the lease lapses (a stall, a partition); a start is no lapse. A client connection
+  // taken before may hold requests that waited through the lapse, writes the proxy already gave
+  // up on (it answered the client an error): applied now, they would replace newer values
+  // written elsewhere, so such a connection is closed unserved (Session). That includes the
+  // connections the kernel completed during the stall, still in the listen queue when the lapse
+  // is found: `drain` (set before Start) is called with the new count on the thread that found
+  // the lapse, before the count moves (meanwhile every client waits), to accept everything
+  // queued under the count from before, and tag what is accepted from then on with the new one.
   uint64_t lapses() const { return lapses_.load(std::memory_order_acquire); }
+  void SetAcceptDrainer(std::function<void(uint64_t lapses)> drain) {
+    drain_accepts_ = std::move(drain);
+  }
   // The cache, for the items a full resync streams to a returning peer. Before Start.
   void SetCache(storage::Cache* cache) { cache_ = cache; }
   // The serving side of a rejoin, on the link of peer `name`: it asks (mn_peer sync <token>
@@ -133,6 +157,34 @@ class Replication final : public storage::ChangeObserver {
   // The marker came back on the link of peer `name`; `lost`: the peer's stream to this node lost
   // records, so the round must be a full one.
   void NoteSynced(std::string_view name, uint64_t token, bool lost) EXCLUDES(ledger_mu_);
+
+  // Moves (docs/design/partitioning.md). The receiving side: a copy record arrived on a peer's
+  // link. Stores it through `context` (the caller's own, its changes suppressed) unless the
+  // move's guard refuses it, and takes it out again if the key changed meanwhile.
+  void ApplyCopy(storage::Cache::Context& context, std::string_view key, bool key_binary,
+                 std::string_view value, uint32_t flags, int64_t expires_at);
+  // An ordinary record of `key` from a peer, or a client's delete, is about to be applied
+  // (NotePeerFlush: a flush_all): no copy of it is applied after it while a move receives.
+  void NotePeerChange(std::string_view key);
+  void NotePeerFlush();
+  // Peer `name` has sent this node everything of the move to the ring `fingerprint` names
+  // (mn_peer moved <fingerprint>).
+  void NoteMoved(std::string_view name, uint64_t fingerprint) EXCLUDES(ledger_mu_);
+  // Whether a move runs on this node: it sends, or it waits for its peers' copies.
+  bool Moving() const;
+  // Read-through (docs/design/partitioning.md): a client command's wait for the keys it asked
+  // that this node gained in the move and does not hold yet, each fetched from the key's
+  // previous owner. The replication thread counts each answered (or failed) fetch down.
+  struct FetchTicket {
+    std::atomic<int> pending{0};
+  };
+  // Whether a miss may be fetched now: a move brings this node keys. Any thread; cheap.
+  bool ReadsThrough() const;
+  // If this node gained `key` in the move, holds no version of it (looked up through
+  // `context`) and the move's guard allows a copy, asks the key's previous owner for it on
+  // `ticket`'s behalf (ticket->pending counts it) and returns true. Any worker.
+  bool FetchIfGained(storage::Cache::Context& context, std::string_view key,
+                     const std::shared_ptr<FetchTicket>& ticket) EXCLUDES(fetch_mu_);
 
   // This process's run id: random, new at each start.
   const std::string& run_id() const { return run_id_; }
@@ -148,23 +200,65 @@ class Replication final : public storage::ChangeObserver {
     Topology(cluster::NodeList list_in, size_t self_in, cluster::ReplicaPlacement placement_in)
         : list(std::move(list_in)), self(self_in), placement(std::move(placement_in)) {}
     cluster::NodeList list;
-    size_t self;
+    size_t self;  // list.nodes.size(): this node is not in the list (it left it)
     cluster::ReplicaPlacement placement;
     std::vector<PeerStream*> streams;  // per node; null for this node
   };
   class Thread;
 
+  // One change of the ring, as this node runs it (see above).
+  struct Move {
+    Move(const Topology* before_in, const Topology* after_in, int64_t now_ms);
+    const Topology* before;
+    const Topology* after;
+    cluster::RingChange change;
+    uint64_t fingerprint;  // of after's list: the marker's
+    int64_t started_ms;
+    MoveGuard guard;
+    // Until every node of `before` but this one sent its marker, or move_max_ms passed.
+    std::atomic<bool> receiving{false};
+    // Until this node's walk was acknowledged by every peer and its lost keys dropped.
+    std::atomic<bool> sending{true};
+    Mutex mu;
+    std::set<std::string, std::less<>> senders_left GUARDED_BY(mu);  // by name
+  };
+
   explicit Replication(ReplicationOptions options);
+  // Reads the node list; `previous`: reads -o cluster_previous instead, and publishes nothing.
   Status Load() EXCLUDES(topology_mu_);
+  Result<std::unique_ptr<Topology>> ReadTopology(const std::string& path, bool previous);
+  void StartMove(const Topology* before, const Topology* after) EXCLUDES(topology_mu_, ledger_mu_);
+  // Drops `senders` that already sent their marker for `move`; ends its receiving if none is left.
+  void StopReceivingIfDone(Move& move) EXCLUDES(ledger_mu_);
+  // Stores a value fetched for a miss: as ApplyCopy, but only where the key is absent (a copy
+  // or a write may have come first).
+  void StoreFetched(storage::Cache::Context& context, Move& move, std::string_view key,
+                    std::string_view value, uint32_t flags, int64_t ttl);
+  // Read-through requests the workers queued for the replication thread.
+  struct PendingFetch {
+    Move* move;
+    uint32_t owner;  // index in move->before
+    std::string key;
+    std::shared_ptr<FetchTicket> ticket;
+  };
+  Mutex fetch_mu_;
+  std::vector<PendingFetch> fetches_ GUARDED_BY(fetch_mu_);
+  // Says so once neither side of `move` runs any more.
+  static void NoteMoveEnd(const Move& move);
+  // Whether the streams should carry moves or replication at all: links exist only then.
+  bool Links() const { return replicates() || Moving(); }
   void Wake();
 
   const ReplicationOptions options_;
   const std::string run_id_;
-  uint8_t cas_tag_ = 0;  // set by Create
+  std::string self_name_;  // this node's ketama name, found at Create
+  uint8_t cas_tag_ = 0;    // set by Create
   ReplicationCounters counters_;
   std::atomic<const Topology*> topology_{nullptr};
   mutable Mutex topology_mu_;  // taken by Load and by the thread when it follows a reload
   std::vector<std::unique_ptr<Topology>> topologies_ GUARDED_BY(topology_mu_);
+  std::atomic<Move*> move_{nullptr};  // the latest move; null before the first
+  std::vector<std::unique_ptr<Move>> moves_ GUARDED_BY(topology_mu_);
   // Streams by peer ("name address"), kept for the life of the server.
   std::map<std::string, std::unique_ptr<PeerStream>> streams_ GUARDED_BY(topology_mu_);
   std::atomic<bool> wake_pending_{false};
@@ -178,15 +272,15 @@ class Replication final : public storage::ChangeObserver {
   // Drops every item (unobserved): a full resync sends them again.
   void FlushForFullResync();
   std::atomic<bool> full_again_{false};
-  std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found, and when its return ends
-  std::atomic<bool> lapse_return_{false};
+  std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found
   std::atomic<bool> returning_{false};
   std::atomic<uint64_t> sync_token_{0};
   std::atomic<bool> sync_full_{false};
   std::atomic<int64_t> returning_since_ms_{0};
   std::atomic<int64_t> lease_until_ms_{0};
   storage::Cache* cache_ = nullptr;
-  std::vector<std::function<void()>> wakers_;  // set before Start, then read by the thread
+  std::vector<std::function<void()>> wakers_;    // set before Start, then read by the thread
+  std::function<void(uint64_t)> drain_accepts_;  // likewise
   std::unique_ptr<Thread> thread_;
 
   Mutex ledger_mu_;
@@ -197,6 +291,9 @@ class Replication final : public storage::ChangeObserver {
   };
   std::map<std::string, Applied, std::less<>> ledger_ GUARDED_BY(ledger_mu_);
   std::map<std::string, uint64_t, std::less<>> synced_ GUARDED_BY(ledger_mu_);  // by peer name
+  // The last mn_peer moved fingerprint each peer sent, by name (it may come before this node's
+  // own reload).
+  std::map<std::string, uint64_t, std::less<>> moved_ GUARDED_BY(ledger_mu_);
 };
 
 }  // namespace mnemo::replication

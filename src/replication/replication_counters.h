@@ -16,6 +16,11 @@ struct ReplicationCounters {
   std::atomic<uint64_t> partial_resyncs{0};
   std::atomic<uint64_t> sync_timeouts{0};
   std::atomic<uint64_t> full_resyncs{0};
+  std::atomic<uint64_t> move_keys_sent{0};
+  std::atomic<uint64_t> move_keys_received{0};
+  std::atomic<uint64_t> move_fetched_on_miss{0};
+  std::atomic<uint64_t> move_keys_dropped{0};
+  std::atomic<int64_t> move_keys_remaining{0};  // the replication thread's walk
   std::atomic<int64_t> peers_connected{0};
   std::atomic<int64_t> lag_ms{0};  // the worst peer's, as of the replication thread's last pass
 
@@ -36,6 +41,12 @@ struct ReplicationStats {
   uint64_t sync_timeouts = 0;
   uint64_t full_resyncs = 0;
   bool returning = false;
+  bool move_in_progress = false;
+  uint64_t move_keys_sent = 0;
+  uint64_t move_keys_received = 0;
+  uint64_t move_fetched_on_miss = 0;
+  uint64_t move_keys_remaining = 0;
+  uint64_t move_keys_dropped = 0;
 };
 
 }  // namespace mnemo::replication

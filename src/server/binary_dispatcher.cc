@@ -60,6 +60,7 @@ BinaryDispatcher::BinaryDispatcher(ServerContext& server, storage::Cache::Contex
                                    ThreadStats& stats, Dispatcher& text, net::BufferPool& pool,
                                    CopyBudget copy_budget)
     : cache_(server.cache),
+      sasl_credentials_(server.sasl),
       prefix_stats_(server.prefix_stats),
       hot_keys_(server.hot_keys),
       context_(context),
@@ -72,17 +73,32 @@ bool BinaryDispatcher::MayCopy(size_t bytes) const { return copy_budget_.Allows(
 
 Dispatcher::Outcome BinaryDispatcher::Dispatch(const protocol::BinaryRequest& request,
                                                const protocol::BinaryCommand& cmd,
-                                               net::OutputQueue& out, ValueWriter& values) {
+                                               net::OutputQueue& out, ValueWriter& values,
+                                               SaslExchange* sasl) {
   cmd_ = &cmd;
   queue_ = &out;
   out_ = &out.copied();
   values_ = &values;
+  // memcached judges the lengths of the body before it asks who the client is.
+  if (request.error == BinaryError::kBadLengths) {
+    Fail(Status::kUnknownCommand);
+    return Dispatcher::Outcome::kQuit;
+  }
+  if (request.error == BinaryError::kBodyTooLarge) {
+    Fail(Status::kInvalidArguments);
+    return Dispatcher::Outcome::kQuit;
+  }
+  const bool sasl_request = cmd.base == Opcode::kSaslListMechs || cmd.base == Opcode::kSaslAuth ||
+                            cmd.base == Opcode::kSaslStep;
+  if (sasl != nullptr && !sasl->authenticated() && !sasl_request && cmd.base != Opcode::kVersion) {
+    Fail(Status::kAuthError);
+    return Dispatcher::Outcome::kQuit;
+  }
   switch (request.error) {
     case BinaryError::kNone:
+    case BinaryError::kBadLengths:    // answered above
+    case BinaryError::kBodyTooLarge:  // answered above
       break;
-    case BinaryError::kBadLengths:
-      Fail(Status::kUnknownCommand);
-      return Dispatcher::Outcome::kQuit;
     case BinaryError::kInvalid:
       Fail(Status::kInvalidArguments);
       return Dispatcher::Outcome::kQuit;
@@ -90,6 +106,7 @@ Dispatcher::Outcome BinaryDispatcher::Dispatch(const protocol::BinaryRequest& re
       Fail(Status::kUnknownCommand);
       return Dispatcher::Outcome::kDone;
     case BinaryError::kTooLarge:
+      if (sasl_request) break;  // SASL data: answered below
       // memcached counts a store in `stats detail` before it tries to allocate the item.
       if (cmd.base == Opcode::kSet || cmd.base == Opcode::kAdd || cmd.base == Opcode::kReplace ||
           cmd.base == Opcode::kAppend || cmd.base == Opcode::kPrepend) {
@@ -163,11 +180,53 @@ Dispatcher::Outcome BinaryDispatcher::Dispatch(const protocol::BinaryRequest& re
     case Opcode::kSaslListMechs:
     case Opcode::kSaslAuth:
     case Opcode::kSaslStep:
-      // memcached started without -S knows no SASL: these are unknown commands to it.
-      Fail(Status::kUnknownCommand);
+      if (sasl == nullptr) {
+        // memcached started without -S knows no SASL: these are unknown commands to it.
+        Fail(Status::kUnknownCommand);
+      } else if (cmd.base == Opcode::kSaslListMechs) {
+        SaslListMechanisms();
+      } else {
+        SaslAuthenticate(*sasl, request.error == BinaryError::kTooLarge);
+      }
       break;
   }
   return Dispatcher::Outcome::kDone;
+}
+
+void BinaryDispatcher::SaslListMechanisms() {
+  Respond(Status::kSuccess, {}, {}, SaslExchange::kMechanisms);
+}
+
+void BinaryDispatcher::SaslAuthenticate(SaslExchange& sasl, bool too_large) {
+  const protocol::BinaryCommand& cmd = *cmd_;
+  if (cmd.key.size() > SaslExchange::kMaxMechanismName) {
+    Fail(Status::kInvalidArguments);
+    return;
+  }
+  // memcached reads the data into an item, and cannot take more than one item holds.
+  if (too_large) {
+    Fail(Status::kOutOfMemory);
+    return;
+  }
+  const SaslExchange::Result result = cmd.base == Opcode::kSaslAuth
+                                          ? sasl.Start(cmd.key, cmd.value, *sasl_credentials_)
+                                          : sasl.Step(cmd.value, *sasl_credentials_);
+  switch (result) {
+    case SaslExchange::Result::kAuthenticated:
+      stats_.Add(Stat::kAuthCmds);
+      Respond(Status::kSuccess, {}, {}, "Authenticated");
+      return;
+    case SaslExchange::Result::kContinue:
+      // PLAIN's challenge is empty; memcached counts no attempt until it ends.
+      Respond(Status::kAuthContinue, {}, {}, {});
+      return;
+    case SaslExchange::Result::kFailed:
+      stats_.Add(Stat::kAuthCmds);
+      stats_.Add(Stat::kAuthErrors);
+      LogAuthFailure("SASL", sasl.last_user());
+      Fail(Status::kAuthError);
+      return;
+  }
 }
 
 Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool with_value) {

@@ -14,9 +14,14 @@
 // its reply into binary packets, so that `stats` and its sub-commands are produced in one place
 // for both protocols, and a flush has one meaning.
 //
+// Under -S (SASL), a connection that has not authenticated is answered "Auth failure." to
+// anything but SASL and version requests, then closed, as memcached's dispatch_bin_command
+// answers it (after its checks of the body's size, before all others).
+//
 // Invariants:
 //  (1) Every request is answered by whole packets, each with the request's opcode and opaque.
 //  (2) A quiet request that succeeds appends nothing.
+//  (3) Under -S, nothing reads or changes the cache for a connection not authenticated.
 // Thread safety: one BinaryDispatcher per worker thread, used only by that thread.
 #pragma once
 
@@ -31,6 +36,7 @@
 #include "protocol/binary_protocol.h"
 #include "server/dispatcher.h"
 #include "server/hot_keys.h"
+#include "server/sasl.h"
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
@@ -46,12 +52,14 @@ class BinaryDispatcher {
                    Dispatcher& text, net::BufferPool& pool, CopyBudget copy_budget = CopyBudget());
 
   // Answers one kCommand request of the parser, with `values` the connection's own writer of
-  // retrieved values. Returns kDone, kNeedMemory (a hit waits for connection memory: call again
-  // with the same arguments once there is room), kQuit (close once the replies are sent: quit,
-  // or a header that closes) or kClose.
+  // retrieved values, and `sasl` its SASL exchange under -S (null where SASL is off: without -S,
+  // and over UDP, which -S refuses). Returns kDone, kNeedMemory (a hit waits for connection
+  // memory: call again with the same arguments once there is room), kQuit (close once the
+  // replies are sent: quit, a header that closes, or a request before authentication) or kClose.
   [[nodiscard]] Dispatcher::Outcome Dispatch(const protocol::BinaryRequest& request,
                                              const protocol::BinaryCommand& cmd,
-                                             net::OutputQueue& out, ValueWriter& values);
+                                             net::OutputQueue& out, ValueWriter& values,
+                                             SaslExchange* sasl = nullptr);
 
  private:
   Dispatcher::Outcome Retrieve(bool touch, bool with_key, bool with_value);
@@ -61,6 +69,10 @@ class BinaryDispatcher {
   void Flush();
   void Version();
   void Stat();
+  // SASL list mechs, auth and step under -S (memcached's bin_list_sasl_mechs and
+  // process_bin_complete_sasl_auth).
+  void SaslListMechanisms();
+  void SaslAuthenticate(SaslExchange& sasl, bool too_large);
 
   bool MayCopy(size_t bytes) const;
   // The reply the text protocol gives `command`.
@@ -74,6 +86,7 @@ class BinaryDispatcher {
   void Fail(protocol::binary::Status status, std::string_view text = {});
 
   storage::Cache& cache_;
+  const CredentialStore* const sasl_credentials_;  // -S; null without
   PrefixStats& prefix_stats_;  // `stats detail`, counted as memcached counts binary commands
   HotKeys& hot_keys_;
   storage::Cache::Context& context_;

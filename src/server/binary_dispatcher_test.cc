@@ -4,13 +4,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 
 #include "net/buffer_pool.h"
 #include "net/output_queue.h"
 #include "protocol/binary_parser.h"
+#include "server/credentials.h"
 #include "server/dispatcher.h"
+#include "server/sasl.h"
 #include "server/value_writer.h"
 #include "testing/storage/cache_test_util.h"
 
@@ -64,8 +67,10 @@ class BinaryDispatcherTest : public ::testing::Test {
     close(sockets_[1]);
   }
 
-  // Parses and answers every request in `input`, as a session would, and returns the replies.
-  std::string Run(std::string_view input) {
+  // Parses and answers every request in `input`, as a session would, and returns the replies;
+  // with `sasl`, as a connection of a server with -S does.
+  std::string Run(std::string_view input, SaslExchange* sasl = nullptr) {
+    BinaryDispatcher& dispatcher = sasl == nullptr ? binary_ : *sasl_binary_;
     std::string replies;
     protocol::BinaryParser parser(limits_);
     for (;;) {
@@ -73,7 +78,7 @@ class BinaryDispatcherTest : public ::testing::Test {
       const protocol::BinaryRequest request = parser.Parse(input, &cmd);
       if (request.kind == protocol::BinaryRequest::Kind::kNeedMore) break;
       if (request.kind == protocol::BinaryRequest::Kind::kCommand) {
-        last_outcome_ = binary_.Dispatch(request, cmd, out_, values_);
+        last_outcome_ = dispatcher.Dispatch(request, cmd, out_, values_, sasl);
         Drain(&replies);
         if (last_outcome_ == Dispatcher::Outcome::kQuit) break;
       }
@@ -118,6 +123,8 @@ class BinaryDispatcherTest : public ::testing::Test {
   BinaryDispatcher binary_{server_, *context_, stats_, text_, pool_};
   net::OutputQueue out_{pool_};
   ValueWriter values_;
+  // -S: a dispatcher made once server_.sasl is set.
+  std::unique_ptr<BinaryDispatcher> sasl_binary_;
   protocol::ParserLimits limits_;
   Dispatcher::Outcome last_outcome_ = Dispatcher::Outcome::kDone;
   int sockets_[2] = {-1, -1};
@@ -185,6 +192,46 @@ TEST_F(BinaryDispatcherTest, HeadersThatCannotBeTrustedCloseAfterTheirAnswer) {
   EXPECT_EQ(last_outcome_, Dispatcher::Outcome::kQuit);
   EXPECT_EQ(Run(Request(0x1b, Be32(1), "")), Reply(0x1b, 0x81, "", "", "Unknown command"));
   EXPECT_EQ(last_outcome_, Dispatcher::Outcome::kDone);
+}
+
+TEST_F(BinaryDispatcherTest, SaslGatesEverythingButSaslAndVersion) {
+  const std::string path = ::testing::TempDir() + "/binary_dispatcher_test_pwdb";
+  FILE* file = std::fopen(path.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs("alice:secret\n", file);
+  std::fclose(file);
+  CredentialStore store(Credentials::Format::kSaslPasswordDb, path);
+  ASSERT_TRUE(store.Load().ok());
+  std::remove(path.c_str());
+  server_.sasl = &store;
+  sasl_binary_ = std::make_unique<BinaryDispatcher>(server_, *context_, stats_, text_, pool_);
+  const std::string auth_failure = "Auth failure.";
+
+  SaslExchange sasl;
+  // Nothing is read or written before authentication; the connection closes.
+  ASSERT_EQ(Run(Request(0x01, SetExtras(0, 0), "k", "v"), &sasl),
+            Reply(0x01, 0x20, "", "", auth_failure));
+  EXPECT_EQ(last_outcome_, Dispatcher::Outcome::kQuit);
+  EXPECT_EQ(Run(Request(0x00, "", std::string(300, 'k')), &sasl),
+            Reply(0x00, 0x20, "", "", auth_failure));  // before the key's length is judged
+  EXPECT_EQ(Run(Request(0x0a, "", ""), &sasl), Reply(0x0a, 0x20, "", "", auth_failure));
+  EXPECT_EQ(RunText("get k\r\n"), "END\r\n");  // the set above stored nothing
+  // Version and list-mechs are answered.
+  EXPECT_EQ(Run(Request(0x20, "", ""), &sasl), Reply(0x20, 0, "", "", "PLAIN"));
+  EXPECT_EQ(last_outcome_, Dispatcher::Outcome::kDone);
+  // A wrong password is refused, without closing; the right one lets the connection in.
+  const std::string wrong("\0alice\0secreT", 13);
+  const std::string right("\0alice\0secret", 13);
+  EXPECT_EQ(Run(Request(0x21, "", "PLAIN", wrong), &sasl), Reply(0x21, 0x20, "", "", auth_failure));
+  EXPECT_EQ(last_outcome_, Dispatcher::Outcome::kDone);
+  EXPECT_EQ(Run(Request(0x21, "", std::string(33, 'M'), right), &sasl),
+            Reply(0x21, 4, "", "", "Invalid arguments"));
+  EXPECT_EQ(Run(Request(0x21, "", "PLAIN"), &sasl), Reply(0x21, 0x21, "", "", ""));
+  EXPECT_EQ(Run(Request(0x22, "", "PLAIN", right), &sasl), Reply(0x22, 0, "", "", "Authenticated"));
+  EXPECT_TRUE(sasl.authenticated());
+  EXPECT_EQ(Run(Request(0x0a, "", ""), &sasl), Reply(0x0a, 0, "", "", ""));
+  EXPECT_EQ(stats_.Get(Stat::kAuthCmds), 2u);
+  EXPECT_EQ(stats_.Get(Stat::kAuthErrors), 1u);
 }
 
 }  // namespace

@@ -94,6 +94,8 @@ class Dispatcher {
   // Whether the changes the commands make are a peer's, applied here, and so not to be
   // replicated again (storage::Cache::SuppressChanges).
   void SetApplyingPeer(bool applying) { cache_.SuppressChanges(context_, applying); }
+  // The calling thread's cache context, for a move's copies (replication::Replication::ApplyCopy).
+  storage::Cache::Context& cache_context() { return context_; }
 
   // For a caller that cannot wait for flash (UDP): after kNeedFlash, makes the next call read the
   // bytes it needed from the device, blocking.

@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "base/logging.h"
 #include "base/status.h"
 #include "net/tls_context.h"
+#include "server/credentials.h"
 #include "server/options.h"
 #include "server/process.h"
 #include "server/server.h"
@@ -20,6 +22,36 @@ namespace {
 constexpr char kLicenseText[] =
     "mnemod has no license text built in; it contains no code of memcached or libevent, whose\n"
     "licenses memcached's -i prints.\n";
+
+// -S and -Y: reads the files their clients are checked against, before any port is bound (as
+// memcached reads its -Y file). Unlike memcached, which falls back on Cyrus SASL's own password
+// store (sasldb) without $MEMCACHED_SASL_PWDB and reads that file at each attempt, mnemod has no
+// other store: it refuses to start with SASL that nobody could pass.
+mnemo::Status LoadCredentials(const mnemo::server::Options& options,
+                              std::unique_ptr<mnemo::server::CredentialStore>* sasl,
+                              std::unique_ptr<mnemo::server::CredentialStore>* ascii_auth) {
+  using mnemo::server::Credentials;
+  using mnemo::server::CredentialStore;
+  if (options.sasl) {
+    const char* pwdb = std::getenv("MEMCACHED_SASL_PWDB");
+    if (pwdb == nullptr || *pwdb == '\0') {
+      return mnemo::Status::Error(
+          "ERROR: -S needs MEMCACHED_SASL_PWDB: the file of user:password lines that SASL "
+          "checks");
+    }
+    *sasl = std::make_unique<CredentialStore>(Credentials::Format::kSaslPasswordDb, pwdb);
+    mnemo::Status status = (*sasl)->Load();
+    if (!status.ok()) return status;
+    MNEMO_LOG(1, "Initialized SASL.\n");
+  }
+  if (!options.auth_file.empty()) {
+    *ascii_auth =
+        std::make_unique<CredentialStore>(Credentials::Format::kAsciiAuthFile, options.auth_file);
+    mnemo::Status status = (*ascii_auth)->Load();
+    if (!status.ok()) return status;
+  }
+  return mnemo::Status::Ok();
+}
 
 int Fail(int exit_code, const mnemo::Status& status) {
   std::fprintf(stderr, "%s\n", status.message().c_str());
@@ -75,6 +107,10 @@ int main(int argc, char* argv[]) {
     status = mnemo::net::TlsContext::Create(options.tls, &tls);
     if (!status.ok()) return Fail(EX_USAGE, status);
   }
+  std::unique_ptr<CredentialStore> sasl;
+  std::unique_ptr<CredentialStore> ascii_auth;
+  status = LoadCredentials(options, &sasl, &ascii_auth);
+  if (!status.ok()) return Fail(EXIT_FAILURE, status);
   std::unique_ptr<Server> server;
   status = Server::Create(options, &server);
   if (!status.ok()) return Fail(EX_OSERR, status);
@@ -83,6 +119,7 @@ int main(int argc, char* argv[]) {
     if (!status.ok()) return Fail(EX_OSERR, status);
   }
   if (tls != nullptr) server->SetTls(std::move(tls));
+  server->SetCredentials(std::move(sasl), std::move(ascii_auth));
   status = server->OpenFlash();
   if (!status.ok()) return Fail(EXIT_FAILURE, status);
   if (options.daemonize) {

@@ -50,6 +50,34 @@ Status Validate(const Options& options) {
   return Status::Ok();
 }
 
+// -S binds every connection to the binary protocol and -Y to ascii, unless -B said otherwise
+// (then refused); neither serves UDP. memcached's checks, order and words (with -S and -Y both,
+// -Y's binding wins, as in memcached).
+Status BindAuthentication(bool protocol_given, Options* options) {
+  if (options->sasl) {
+    if (!protocol_given) {
+      options->binding_protocol = protocol::WireProtocol::kBinary;
+    } else if (options->binding_protocol != protocol::WireProtocol::kBinary) {
+      return Status::Error("ERROR: You cannot allow the ASCII protocol while using SASL.");
+    }
+    if (options->udp_port != 0) {
+      return Status::Error("ERROR: Cannot enable UDP while using binary SASL authentication.");
+    }
+  }
+  if (!options->auth_file.empty()) {
+    if (!protocol_given) {
+      options->binding_protocol = protocol::WireProtocol::kAscii;
+    } else if (options->binding_protocol != protocol::WireProtocol::kAscii) {
+      return Status::Error(
+          "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.");
+    }
+    if (options->udp_port != 0) {
+      return Status::Error("Cannot use UDP with ascii authentication enabled (-U 0 to disable)");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAction* action) {
   switch (flag) {
     case 'p': {
@@ -187,13 +215,12 @@ Status ApplyFlag(int flag, std::string_view arg, Options* options, CommandLineAc
     case 'Z':
       options->ssl_enabled = true;
       return Status::Ok();
-    // Authentication fails closed until it is built (issue 21): a server asked for it must not
-    // serve without it. memcached built without SASL refuses -S in these words.
     case 'S':
-      return Status::Error("This server is not built with SASL support.");
+      options->sasl = true;
+      return Status::Ok();
     case 'Y':
-      return Status::Error(
-          "ascii authentication (-Y) is not supported yet: refusing to serve without it");
+      options->auth_file = std::string(arg);
+      return Status::Ok();
     case 'B':
       if (arg == "auto") {
         options->binding_protocol.reset();
@@ -299,6 +326,7 @@ Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandL
   opterr = 0;  // errors are reported through the Status
   int flag = 0;
   bool tcp_port_given = false;
+  bool protocol_given = false;  // -B, auto included
   while ((flag = getopt_long(argc, argv, kShortOptions, kLongOptions, nullptr)) != -1) {
     if (flag == '?') {
       if (optopt != 0)
@@ -313,11 +341,14 @@ Status ParseCommandLine(int argc, char* const argv[], Options* options, CommandL
     Status status = ApplyFlag(flag, arg, options, action);
     if (!status.ok()) return status;
     if (flag == 'p') tcp_port_given = true;
+    if (flag == 'B') protocol_given = true;
     if (*action != CommandLineAction::kRun) return Status::Ok();
   }
   if (optind < argc) {
     return Status::Error(std::string("unexpected argument \"") + argv[optind] + "\"");
   }
+  Status auth = BindAuthentication(protocol_given, options);
+  if (!auth.ok()) return auth;
   // memcached listens for TCP on the UDP port when -U is given and -p is not.
   if (options->udp_port != 0 && !tcp_port_given)
     options->port = static_cast<uint16_t>(options->udp_port);
@@ -380,10 +411,13 @@ std::string UsageText() {
       "-X, --disable-dumping     disable stats cachedump, stats detail, and lru_crawler metadump\n"
       "-W, --disable-watch       disable watch commands (live logging)\n"
       "-N, --napi-ids=<num>      accepted for compatibility; threads are chosen round robin\n"
-      "-Y, --auth-file=<file>    not supported yet: ignored, with a warning\n"
+      "-Y, --auth-file=<file>    ascii authentication: each connection sends\n"
+      "                          \"set <any key> 0 0 <len>\\r\\n<user> <password>\\r\\n\" first;\n"
+      "                          <file> holds up to 8 user:password lines (SIGHUP reloads)\n"
       "-e, --memory-file=<file>  item memory in this file: a restartable cache (stop with\n"
       "                          SIGUSR1)\n"
-      "-S, --enable-sasl         not supported yet: ignored, with a warning\n"
+      "-S, --enable-sasl         turn on SASL authentication (binary protocol, PLAIN;\n"
+      "                          user:password lines in the file $MEMCACHED_SASL_PWDB names)\n"
       "-Z, --enable-ssl          enable TLS/SSL on every TCP port (-o ssl_* below)\n"
       "-o, --extended            comma-separated list of extended options:\n";
   text += SuboptionsUsage();

@@ -147,6 +147,10 @@ struct Options {
   // TLS: -Z, and memcached's -o ssl_* (which may be given without -Z, and then do nothing).
   bool ssl_enabled = false;
   net::TlsConfig tls;
+  // -S: SASL over the binary protocol (PLAIN, checked against the file $MEMCACHED_SASL_PWDB
+  // names); -Y: memcached's ascii authentication, its user:password file.
+  bool sasl = false;
+  std::string auth_file;
   // -o replication=sync: a client write is answered once the live members of its replica set
   // acknowledged it, or SERVER_ERROR after repl_timeout_ms.
   bool repl_sync = false;
@@ -155,6 +159,11 @@ struct Options {
   // long a returning node waits for its peers before it serves anyway.
   int repl_lease_ms = 200;
   int repl_resync_max_ms = 2000;
+  // Moves (docs/design/partitioning.md): the node list before this node joined, the items a
+  // move's walk visits per second, and how long a move waits for its peers at most.
+  std::string cluster_previous;
+  int move_rate_keys = 50000;
+  int move_max_ms = 120000;
   MemcachedTuning tuning;
   ExtstoreOptions ext;
 

@@ -148,10 +148,32 @@ TEST(OptionsTest, TakesEveryFlagOfMemcacheds) {
   EXPECT_EQ(action, CommandLineAction::kPrintLicense);
 }
 
-// Until authentication exists, a server asked for it must not start (fail closed).
-TEST(OptionsTest, SecurityFlagsAreRefusedUntilBuilt) {
-  EXPECT_EQ(ErrorOf({"-S"}), "This server is not built with SASL support.");
-  EXPECT_NE(ErrorOf({"-Y", "/x"}).find("refusing to serve without it"), std::string::npos);
+// -S binds connections to binary, -Y to ascii, and -B must agree; neither serves UDP.
+TEST(OptionsTest, AuthenticationBindsTheProtocolAsMemcachedDoes) {
+  Options options;
+  ASSERT_TRUE(Parse({"-S"}, &options).ok());
+  EXPECT_TRUE(options.sasl);
+  EXPECT_EQ(options.binding_protocol, protocol::WireProtocol::kBinary);
+  ASSERT_TRUE(Parse({"-S", "-B", "binary"}, &options).ok());
+  Options ascii;
+  ASSERT_TRUE(Parse({"-Y", "/etc/auth"}, &ascii).ok());
+  EXPECT_EQ(ascii.auth_file, "/etc/auth");
+  EXPECT_EQ(ascii.binding_protocol, protocol::WireProtocol::kAscii);
+  // Both: -Y's binding wins, as in memcached.
+  Options both;
+  ASSERT_TRUE(Parse({"-S", "-Y", "/a"}, &both).ok());
+  EXPECT_EQ(both.binding_protocol, protocol::WireProtocol::kAscii);
+  EXPECT_EQ(ErrorOf({"-S", "-B", "auto"}),
+            "ERROR: You cannot allow the ASCII protocol while using SASL.");
+  EXPECT_EQ(ErrorOf({"-S", "-B", "ascii"}),
+            "ERROR: You cannot allow the ASCII protocol while using SASL.");
+  EXPECT_EQ(ErrorOf({"-S", "-U", "11211"}),
+            "ERROR: Cannot enable UDP while using binary SASL authentication.");
+  EXPECT_EQ(ErrorOf({"-Y", "/a", "-B", "auto"}),
+            "ERROR: You cannot allow the BINARY protocol while using ascii authentication "
+            "tokens.");
+  EXPECT_EQ(ErrorOf({"-Y", "/a", "-U", "5"}),
+            "Cannot use UDP with ascii authentication enabled (-U 0 to disable)");
 }
 
 // -Z and memcached's -o ssl_* options, with memcached's words for bad values.

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/logging.h"
@@ -120,7 +121,11 @@ class Server::Acceptor final : public net::EventLoop::Handler {
         listener_(listener),
         entry_(listener.fd(), ConnectionState::kListening, MonotonicSeconds()) {}
 
-  void OnEvents(uint32_t /*events*/) override { server_.AcceptFrom(listener_); }
+  void OnEvents(uint32_t /*events*/) override {
+    // A lapse found since the loop last woke: what is queued is from before it.
+    server_.DrainAfterLapse();
+    server_.AcceptFrom(listener_);
+  }
   ConnectionEntry& entry() { return entry_; }
   int fd() const { return listener_.fd(); }
 
@@ -144,6 +149,7 @@ class Server::SignalReader final : public net::EventLoop::Handler {
         // list again.
         server_.ReloadTls();
         server_.ReloadNodeList();
+        server_.ReloadCredentials();
         return;
       case SIGUSR1:
         server_.RequestShutdown(/*graceful=*/true);
@@ -186,6 +192,9 @@ Status Server::Create(const Options& options, std::unique_ptr<Server>* out) {
     replication.timeout_ms = options.repl_timeout_ms;
     replication.lease_ms = options.repl_lease_ms;
     replication.resync_max_ms = options.repl_resync_max_ms;
+    replication.cluster_previous = options.cluster_previous;
+    replication.move_rate_keys = options.move_rate_keys;
+    replication.move_max_ms = options.move_max_ms;
     auto created = replication::Replication::Create(replication);
     if (!created.ok()) return created.status();
     server->replication_ = std::move(created.value());
@@ -254,9 +263,8 @@ Status Server::Run() {
   storage::CacheOptions cache_options = options_.ToCacheOptions();
   cache_options.flash = flash_.get();
   if (replication_ != nullptr) cache_options.cas_tag = replication_->cas_tag();
-  if (replication_ != nullptr && options_.replicas > 1) {
-    cache_options.change_observer = replication_.get();
-  }
+  // With replicas 1 too: a move forwards writes and guards against late copies (replication.h).
+  if (replication_ != nullptr) cache_options.change_observer = replication_.get();
   Status status = storage::Cache::Create(cache_options, &cache_);
   if (!status.ok()) {
     close(signal_fd);
@@ -267,6 +275,8 @@ Status Server::Run() {
   context_->replication = replication_.get();
   if (replication_ != nullptr) replication_->SetCache(cache_.get());
   context_->tls = tls_.get();
+  context_->sasl = sasl_.get();
+  context_->ascii_auth = ascii_auth_.get();
   context_->tls_sessions =
       tls_ != nullptr && options_.socket_path.empty();  // -s: plain, as memcached
   context_->request_shutdown = [this](bool graceful) { RequestShutdown(graceful); };
@@ -280,6 +290,9 @@ Status Server::Run() {
     if (replication_ != nullptr) {
       replication_->AddWaker([worker = workers_.back().get()] { worker->Wake(); });
     }
+  }
+  if (replication_ != nullptr) {
+    replication_->SetAcceptDrainer([this](uint64_t lapses) { DrainListenQueues(lapses); });
   }
 
   // Every worker serves every UDP socket, each through a descriptor of its own, as memcached's
@@ -308,6 +321,7 @@ Status Server::Run() {
   if (status.ok()) status = loop_->AddLevelTriggered(signal_fd, EPOLLIN, &signal_reader);
 
   if (status.ok()) loop_->Run(*this, kTickMillis);
+  accepting_.store(false, std::memory_order_release);
 
   // Stop accepting first, so that no connection arrives at a stopped worker.
   for (const std::unique_ptr<Acceptor>& acceptor : acceptors) {
@@ -398,8 +412,40 @@ void Server::ReloadTls() {
   }
 }
 
-void Server::AcceptFrom(net::Listener& listener) {
-  for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
+void Server::ReloadCredentials() {
+  for (CredentialStore* store : {sasl_.get(), ascii_auth_.get()}) {
+    if (store == nullptr) continue;
+    const Status status = store->Load();
+    if (!status.ok()) {
+      std::fprintf(stderr, "SIGHUP: kept the credentials of %s: %s\n", store->path().c_str(),
+                   status.message().c_str());
+    }
+  }
+}
+
+void Server::OnWake() { DrainAfterLapse(); }
+
+void Server::DrainListenQueues(uint64_t lapses) {
+  drain_asked_.store(lapses, std::memory_order_release);
+  loop_->Wake();
+  // Microseconds, unless the main thread is not scheduled; nothing is accepted once it stopped.
+  while (drain_done_.load(std::memory_order_acquire) < lapses &&
+         accepting_.load(std::memory_order_acquire)) {
+    std::this_thread::yield();
+  }
+}
+
+void Server::DrainAfterLapse() {
+  const uint64_t lapses = drain_asked_.load(std::memory_order_acquire);
+  if (lapses == accept_lapses_) return;
+  // Everything queued now was there when the lapse was found: tagged with the count from before.
+  for (const std::unique_ptr<net::Listener>& listener : listeners_) AcceptFrom(*listener, true);
+  accept_lapses_ = lapses;
+  drain_done_.store(lapses, std::memory_order_release);
+}
+
+void Server::AcceptFrom(net::Listener& listener, bool drain) {
+  for (int i = 0; drain || i < kMaxAcceptsPerEvent; ++i) {
     int fd = -1;
     switch (listener.Accept(&fd)) {
       case net::Listener::AcceptStatus::kAccepted:
@@ -423,7 +469,7 @@ void Server::AcceptFrom(net::Listener& listener) {
     }
     context_->curr_connections.fetch_add(1, std::memory_order_relaxed);
     stats_.Add(Stat::kTotalConnections);
-    workers_[next_worker_]->Adopt(fd, listener.tls_mode());
+    workers_[next_worker_]->Adopt(fd, listener.tls_mode(), accept_lapses_);
     next_worker_ = (next_worker_ + 1) % workers_.size();
   }
 }

@@ -37,6 +37,7 @@
 #include "net/tls_context.h"
 #include "replication/replication.h"
 #include "server/connection_registry.h"
+#include "server/credentials.h"
 #include "server/metrics_endpoint.h"
 #include "server/options.h"
 #include "server/server_context.h"
@@ -64,6 +65,17 @@ class Server final : private net::EventLoop::Observer {
   // SIGHUP: reloads the certificates, if TLS is on; says why it could not.
   void ReloadTls();
 
+  // -S and -Y: the credentials their connections are checked against (either may be null: off).
+  // REQUIRES: before Run().
+  void SetCredentials(std::unique_ptr<CredentialStore> sasl,
+                      std::unique_ptr<CredentialStore> ascii_auth) {
+    sasl_ = std::move(sasl);
+    ascii_auth_ = std::move(ascii_auth);
+  }
+  // SIGHUP: reads the -S and -Y files again, as memcached reads its -Y file again; a file that
+  // cannot be read keeps the credentials it had, and is reported.
+  void ReloadCredentials();
+
   // Creates the cache and the workers and serves until stopped. SIGINT, SIGTERM, SIGHUP and
   // SIGUSR1 are blocked in every thread the server starts and read from a signalfd on the main
   // loop.
@@ -79,14 +91,19 @@ class Server final : private net::EventLoop::Observer {
   class SignalReader;
 
   explicit Server(Options options) : options_(std::move(options)) {}
-  void AcceptFrom(net::Listener& listener);
+  // Accepts up to kMaxAcceptsPerEvent connections, or, with `drain`, every one queued.
+  void AcceptFrom(net::Listener& listener, bool drain = false);
   // Opens the Prometheus endpoint of -o metrics_port on metrics_addr, or -l's first address.
   Status StartMetrics();
   // Answers and closes a connection over the limit.
   void Reject(int fd);
 
   // net::EventLoop::Observer
-  void OnWake() override {}
+  // A node that found its lease lapsed asks for the listen queues to be drained
+  // (Replication::lapses()).
+  void OnWake() override;
+  // Once per lapse: accepts every connection queued, tagged with the count from before.
+  void DrainAfterLapse();
   bool OnRoundEnd() override { return false; }
   void OnTick() override {}
 
@@ -98,10 +115,21 @@ class Server final : private net::EventLoop::Observer {
   std::vector<int> udp_fds_;  // -U's sockets, until Run() hands them to the workers
   int64_t client_limit_ = 0;  // connections admitted at once
   std::unique_ptr<net::EventLoop> loop_;
+  // Rejoin (Replication::lapses()): the thread that finds a lapse asks, with the new count, for
+  // every connection queued in the listen queues to be accepted under the count from before, and
+  // waits until the main thread has (DrainListenQueues, DrainAfterLapse). accept_lapses_ is what
+  // an accepted connection is tagged with: the count as of the last drain. Main thread only.
+  void DrainListenQueues(uint64_t lapses);
+  std::atomic<uint64_t> drain_asked_{0};
+  std::atomic<uint64_t> drain_done_{0};
+  std::atomic<bool> accepting_{true};  // false once the main loop has returned
+  uint64_t accept_lapses_ = 0;
   std::unique_ptr<flash::FlashSpace> flash_;  // -o ext_path; null without it
   // -o cluster_file; null without it. Outlives the cache, whose observer it is.
   std::unique_ptr<replication::Replication> replication_;
-  std::unique_ptr<net::TlsContext> tls_;  // -Z; null without it
+  std::unique_ptr<net::TlsContext> tls_;         // -Z; null without it
+  std::unique_ptr<CredentialStore> sasl_;        // -S; null without it
+  std::unique_ptr<CredentialStore> ascii_auth_;  // -Y; null without it
   std::unique_ptr<storage::Cache> cache_;
   std::unique_ptr<ServerContext> context_;
   std::unique_ptr<MetricsEndpoint> metrics_;  // -o metrics_port; null without it

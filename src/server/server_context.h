@@ -18,6 +18,7 @@
 #include "net/tls_context.h"
 #include "replication/replication.h"
 #include "server/connection_registry.h"
+#include "server/credentials.h"
 #include "server/hot_keys.h"
 #include "server/maintenance_commands.h"
 #include "server/options.h"
@@ -82,6 +83,10 @@ struct ServerContext {
   // speak TLS (tls_sessions); refresh_certs reloads it.
   net::TlsContext* tls = nullptr;
   bool tls_sessions = false;  // -Z and TCP listeners: every accepted connection speaks TLS
+  // -S: the SASL password database; -Y: the ascii authentication file. Owned by the Server; null
+  // when off.
+  CredentialStore* sasl = nullptr;
+  CredentialStore* ascii_auth = nullptr;
   // Accepted connections not yet closed. The listener adds before handing a connection over, so
   // the -c check never lets more through than the limit.
   std::atomic<int64_t> curr_connections{0};

@@ -15,7 +15,7 @@
 
 namespace mnemo::server {
 
-Session::Session(int fd, const SessionServices& services)
+Session::Session(int fd, const SessionServices& services, uint64_t lapses_at_accept)
     : services_(services),
       conn_(fd, services.pool),
       entry_(fd, ConnectionState::kWaiting, MonotonicSeconds()),
@@ -23,7 +23,7 @@ Session::Session(int fd, const SessionServices& services)
       binary_parser_(services.limits),
       values_(fd),
       last_progress_(MonotonicSeconds()),
-      lapses_at_open_(services.replication != nullptr ? services.replication->lapses() : 0) {
+      lapses_at_open_(lapses_at_accept) {
   if (services.binding_protocol.has_value()) {
     protocol_ = *services.binding_protocol;
     negotiated_ = true;
@@ -176,6 +176,7 @@ void Session::Drive() {
 }
 
 Session::Progress Session::RunCommands() {
+  auth_reply_bytes_ = 0;  // an earlier pass's reply may be partly sent: never taken back
   if (!negotiated_) {
     const std::string_view input = conn_.input().readable();
     if (input.empty()) return Progress::kNeedInput;
@@ -236,6 +237,11 @@ Session::Progress Session::RunCommandsWith() {
       if (!ran) entry_.state.store(ConnectionState::kParseCmd, std::memory_order_relaxed);
     }
     ran = true;
+    // Read-through: a retrieval of keys a move has not brought yet waits for their fetch.
+    if (!suspended_ && peer_ == nullptr && services_.replication != nullptr && FetchForMove()) {
+      progress = Progress::kNeedReplicas;
+      break;
+    }
     // Sync replication: the records this command appends are collected (not for a peer's link).
     const bool collect = !suspended_ && peer_ == nullptr && services_.replication != nullptr &&
                          services_.replication->replicates();
@@ -337,7 +343,47 @@ void Session::ResumeAfterRejoin() {
   Drive();
 }
 
+bool Session::FetchForMove() {
+  if (fetched_) {
+    fetched_ = false;  // its fetches are answered (or given up on): the command runs now
+    return false;
+  }
+  if (protocol_ != protocol::WireProtocol::kAscii || !services_.replication->ReadsThrough()) {
+    return false;
+  }
+  auto ticket = std::make_shared<replication::Replication::FetchTicket>();
+  storage::Cache::Context& context = services_.dispatcher.cache_context();
+  if (request_.kind == protocol::AsciiRequest::Kind::kMeta) {
+    if (request_.meta.status != protocol::MetaStatus::kOk ||
+        meta_.type != protocol::MetaCommandType::kGet || meta_.key_binary) {
+      return false;
+    }
+    (void)services_.replication->FetchIfGained(context, meta_.Key(), ticket);
+  } else {
+    if (request_.text.status != protocol::ParseStatus::kOk || cmd_.more_keys ||
+        (cmd_.type != protocol::CommandType::kGet && cmd_.type != protocol::CommandType::kGets)) {
+      return false;
+    }
+    protocol::KeyList keys = cmd_.keys;
+    std::string_view key;
+    while (keys.Next(&key)) (void)services_.replication->FetchIfGained(context, key, ticket);
+  }
+  if (ticket->pending.load(std::memory_order_acquire) == 0) return false;
+  fetch_ = std::move(ticket);
+  fetched_ = true;
+  repl_wait_.Clear();
+  repl_wait_.deadline_ms = replication::SteadyMillis() + services_.replication->timeout_ms();
+  return true;
+}
+
 void Session::ResumeAfterReplication(bool timed_out) {
+  if (fetch_ != nullptr) {
+    // A read-through: the command was not run yet; it runs now, with what came.
+    fetch_.reset();
+    waiting_for_replicas_ = false;
+    Drive();
+    return;
+  }
   waiting_for_replicas_ = false;
   if (timed_out) services_.replication->CountSyncTimeout();
   conn_.output_queue().copied().Append(timed_out ? timeout_reply_ : held_reply_);
@@ -346,6 +392,21 @@ void Session::ResumeAfterReplication(bool timed_out) {
 }
 
 Session::Parsed Session::ParseAscii(std::string_view input) {
+  if (services_.ascii_auth != nullptr && !ascii_authenticated_) {
+    auth_request_ = protocol::ParseAsciiAuth(input);
+    switch (auth_request_.kind) {
+      case protocol::AsciiAuthRequest::Kind::kNeedMore:
+        return {Parsed::Kind::kNeedMore, auth_request_.needed};
+      case protocol::AsciiAuthRequest::Kind::kClose:
+        // memcached closes without sending the reply it was preparing.
+        conn_.output_queue().copied().DropBack(auth_reply_bytes_);
+        auth_reply_bytes_ = 0;
+        return {Parsed::Kind::kClose, 0};
+      case protocol::AsciiAuthRequest::Kind::kReply:
+      case protocol::AsciiAuthRequest::Kind::kCredentials:
+        return {Parsed::Kind::kCommand, auth_request_.consumed};
+    }
+  }
   const bool line_start = parser_.at_line_start();
   request_ = parser_.Parse(input, &cmd_, &meta_);
   switch (request_.kind) {
@@ -361,13 +422,36 @@ Session::Parsed Session::ParseAscii(std::string_view input) {
   return {Parsed::Kind::kCommand, request_.consumed};
 }
 
+Dispatcher::Outcome Session::DispatchAsciiAuth(net::OutputQueue& out) {
+  std::string_view reply = auth_request_.reply;
+  if (auth_request_.kind == protocol::AsciiAuthRequest::Kind::kCredentials) {
+    services_.stats.Add(Stat::kAuthCmds);
+    if (services_.ascii_auth->Check(auth_request_.user, auth_request_.password)) {
+      ascii_authenticated_ = true;
+      reply = protocol::kAuthStored;
+    } else {
+      services_.stats.Add(Stat::kAuthErrors);
+      LogAuthFailure("ascii", auth_request_.user);
+      reply = protocol::kAuthFailure;
+    }
+  }
+  // memcached writes each of these replies over the last one not yet sent (one response object
+  // reused until it goes out): of a batch, the client sees only the last.
+  out.copied().DropBack(auth_reply_bytes_);
+  out.copied().Append(reply);
+  auth_reply_bytes_ = ascii_authenticated_ ? 0 : reply.size();
+  return Dispatcher::Outcome::kDone;
+}
+
 Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
+  if (services_.ascii_auth != nullptr && !ascii_authenticated_) return DispatchAsciiAuth(out);
   if (peer_ != nullptr) return ApplyPeerRecord(out);
   if (services_.replication != nullptr && request_.kind == protocol::AsciiRequest::Kind::kText &&
       request_.text.status == protocol::ParseStatus::kOk &&
       cmd_.type == protocol::CommandType::kMnPeer) {
     return OpenPeerLink(out);
   }
+  if (services_.replication != nullptr && !suspended_) NoteDeleteForMove();
   const bool trace = g_verbosity.load(std::memory_order_relaxed) >= 2;
   if (trace && !suspended_) copied_before_ = out.copied().size();
   const Dispatcher::Outcome outcome =
@@ -391,6 +475,20 @@ Dispatcher::Outcome Session::DispatchAscii(net::OutputQueue& out) {
     }
   }
   return outcome;
+}
+
+void Session::NoteDeleteForMove() {
+  // A delete of a key this node does not hold yet changes nothing (no ChangeObserver call), but
+  // the key's copy, still on its way, must not bring the value back.
+  if (request_.kind == protocol::AsciiRequest::Kind::kMeta) {
+    if (request_.meta.status == protocol::MetaStatus::kOk &&
+        meta_.type == protocol::MetaCommandType::kDelete) {
+      services_.replication->NotePeerChange(meta_.Key());
+    }
+  } else if (request_.text.status == protocol::ParseStatus::kOk &&
+             cmd_.type == protocol::CommandType::kDelete) {
+    services_.replication->NotePeerChange(cmd_.key);
+  }
 }
 
 Dispatcher::Outcome Session::OpenPeerLink(net::OutputQueue& out) {
@@ -460,6 +558,13 @@ Dispatcher::Outcome Session::ApplyPeerRecordOnCurrentLink(net::OutputQueue& out)
         services_.replication->OnSyncRequest(peer_->name, token, mode == "full");
         return Dispatcher::Outcome::kDone;
       }
+      if (what == "moved") {
+        // A move's marker: the peer has sent this node everything of its walk.
+        services_.replication->NoteMoved(peer_->name, token);
+        ++peer_->applied;
+        services_.stats.Add(Stat::kReplRecordsApplied);
+        return Dispatcher::Outcome::kDone;
+      }
       if (what == "synced") {
         std::string_view lost;
         services_.replication->NoteSynced(peer_->name, token, words.Next(&lost) && lost == "lost");
@@ -468,6 +573,26 @@ Dispatcher::Outcome Session::ApplyPeerRecordOnCurrentLink(net::OutputQueue& out)
         return Dispatcher::Outcome::kDone;
       }
     }
+  }
+  const bool meta_ok = request_.kind == protocol::AsciiRequest::Kind::kMeta &&
+                       request_.meta.status == protocol::MetaStatus::kOk;
+  if (meta_ok && meta_.type == protocol::MetaCommandType::kSet && meta_.Has('M') &&
+      meta_.set_mode == protocol::MetaSetMode::kSet) {
+    // A move's copy (replication/record_encoder.h): applied unless the key changed here since.
+    services_.dispatcher.SetApplyingPeer(true);
+    services_.replication->ApplyCopy(services_.dispatcher.cache_context(), meta_.Key(),
+                                     meta_.key_binary, meta_.value, meta_.client_flags, meta_.ttl);
+    services_.dispatcher.SetApplyingPeer(false);
+    ++peer_->applied;
+    services_.stats.Add(Stat::kReplRecordsApplied);
+    return Dispatcher::Outcome::kDone;
+  }
+  // Noted before it is applied: a copy stored meanwhile on another thread is taken out again.
+  if (meta_ok && !batch_end) services_.replication->NotePeerChange(meta_.Key());
+  if (request_.kind == protocol::AsciiRequest::Kind::kText &&
+      request_.text.status == protocol::ParseStatus::kOk &&
+      cmd_.type == protocol::CommandType::kFlushAll) {
+    services_.replication->NotePeerFlush();
   }
   services_.dispatcher.SetApplyingPeer(true);
   const Dispatcher::Outcome outcome =
@@ -499,7 +624,8 @@ Session::Parsed Session::ParseBinary(std::string_view input) {
 }
 
 Dispatcher::Outcome Session::DispatchBinary(net::OutputQueue& out) {
-  return services_.binary_dispatcher.Dispatch(binary_request_, binary_cmd_, out, values_);
+  return services_.binary_dispatcher.Dispatch(binary_request_, binary_cmd_, out, values_,
+                                              services_.sasl ? &sasl_ : nullptr);
 }
 
 void Session::LogCommandLine(std::string_view input) const {

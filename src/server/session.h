@@ -45,6 +45,11 @@
 // reads, the session sees only decrypted bytes, and a connection whose handshake or records fail
 // is closed and counted (ssl_handshake_errors, ssl_proto_errors) without touching any other.
 //
+// While a move brings this node keys (docs/design/partitioning.md), a text get/gets or an mg of a
+// key it gained and does not hold yet first fetches the key from its previous owner: the session
+// waits as a sync write does (nothing more runs or is read; other connections go on), up to
+// repl_timeout_ms, then runs the command with what came.
+//
 // With -o replication=sync, a client command that changed the cache is answered only once the live
 // members of its keys' replica sets acknowledged its records (replication/sync_wait.h; without
 // sync, a write of a key that another live node owns waits for that owner alone): its reply
@@ -61,6 +66,12 @@
 // (a stall, a partition) is closed, unserved, at its next request, whenever that comes: it may
 // be a write the proxy gave up on, which applied now would replace newer values written
 // elsewhere.
+//
+// With -Y (ascii authentication), a text connection is answered by the handshake's parser
+// (protocol/ascii_auth.h) until it authenticates: nothing it sends before reaches the
+// dispatchers. With -S, the BinaryDispatcher refuses and closes a binary connection that has not
+// authenticated by SASL (sasl.h). Each attempt that ends is counted in auth_cmds, and one refused
+// in auth_errors too.
 //
 // Invariants:
 //  (1) While suspended_, the input holds the suspended command's bytes unchanged: nothing is read
@@ -79,6 +90,7 @@
 #include "net/connection.h"
 #include "net/event_loop.h"
 #include "net/tls_context.h"
+#include "protocol/ascii_auth.h"
 #include "protocol/ascii_parser.h"
 #include "protocol/binary_parser.h"
 #include "protocol/command.h"
@@ -88,8 +100,10 @@
 #include "replication/replication.h"
 #include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
+#include "server/credentials.h"
 #include "server/dispatcher.h"
 #include "server/item_dump.h"
+#include "server/sasl.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
 
@@ -139,12 +153,19 @@ struct SessionServices {
   // tls_write_buffer (ssl_wbuf_size); null: plain.
   net::TlsContext* tls = nullptr;
   std::span<char> tls_write_buffer;
+  // -S: binary connections authenticate by SASL first (BinaryDispatcher checks the password
+  // database). -Y: text connections send the handshake of protocol/ascii_auth.h first, checked
+  // against this file's credentials; null without -Y.
+  bool sasl = false;
+  const CredentialStore* ascii_auth = nullptr;
 };
 
 class Session final : public net::EventLoop::Handler {
  public:
   // Takes ownership of `fd`, a non-blocking accepted socket.
-  Session(int fd, const SessionServices& services);
+  // `lapses_at_accept`: Replication::lapses() read before the connection was accepted (0 without
+  // replication); a request of a connection taken before a lapse is not served (see above).
+  Session(int fd, const SessionServices& services, uint64_t lapses_at_accept);
   // REQUIRES: closed() (the owner closes every session before freeing it).
   ~Session() = default;
   Session(const Session&) = delete;
@@ -167,7 +188,10 @@ class Session final : public net::EventLoop::Handler {
   }
   // Sync replication: whether the held reply's records are all acknowledged (or need no waiting),
   // and when it stops waiting (replication::SteadyMillis).
-  bool ReplicationSettled() const { return repl_wait_.Settled(); }
+  bool ReplicationSettled() const {
+    return repl_wait_.Settled() &&
+           (fetch_ == nullptr || fetch_->pending.load(std::memory_order_acquire) == 0);
+  }
   int64_t ReplicationDeadline() const { return repl_wait_.deadline_ms; }
   // Goes on once the node caught up (see OnSessionWaitingForRejoin).
   void ResumeAfterRejoin();
@@ -231,8 +255,18 @@ class Session final : public net::EventLoop::Handler {
   Progress RunCommandsWith();
   Parsed ParseAscii(std::string_view input);
   Dispatcher::Outcome DispatchAscii(net::OutputQueue& out);
+  // -Y: answers the handshake last parsed (or what stood in its place).
+  Dispatcher::Outcome DispatchAsciiAuth(net::OutputQueue& out);
   // mn_peer: the connection becomes a peer's replication link (replication/replication.h).
   Dispatcher::Outcome OpenPeerLink(net::OutputQueue& out);
+  // A client's delete while a move brings this node keys: no copy of the key lands after it.
+  void NoteDeleteForMove();
+  // Read-through: asks the previous owners for the keys of the retrieval just parsed that a move
+  // has not brought yet; true if it must wait for them (kNeedReplicas, resumed as a sync write
+  // is, then run). Once resumed, false: the command runs with what came.
+  bool FetchForMove();
+  std::shared_ptr<replication::Replication::FetchTicket> fetch_;
+  bool fetched_ = false;  // the current command's fetches are done
   // A record of a peer's link: applied with the observer suppressed, and counted, unless a newer
   // link of the peer superseded this one (the connection then closes).
   Dispatcher::Outcome ApplyPeerRecord(net::OutputQueue& out);
@@ -280,6 +314,11 @@ class Session final : public net::EventLoop::Handler {
   protocol::BinaryParser binary_parser_;
   protocol::BinaryRequest binary_request_;
   protocol::BinaryCommand binary_cmd_;
+  // Authentication: -Y's handshake last parsed and whether it succeeded; -S's exchange.
+  protocol::AsciiAuthRequest auth_request_;
+  bool ascii_authenticated_ = false;
+  size_t auth_reply_bytes_ = 0;  // the handshake's last reply, at the output's end, unsent
+  SaslExchange sasl_;
   size_t request_size_ = 0;     // its bytes in the input, dropped once it is answered
   ValueWriter values_;          // its retrievals' values, one of them perhaps waiting for memory
   ItemDump dump_;               // its dump of the cache's items, while one goes on

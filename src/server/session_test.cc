@@ -41,7 +41,7 @@ class SessionTest : public ::testing::Test, private SessionOwner {
                                                                   *this,
                                                                   {},
                                                                   reqs_per_event_});
-    session_ = std::make_unique<Session>(fds[0], *services_);
+    session_ = std::make_unique<Session>(fds[0], *services_, 0);
     EXPECT_TRUE(session_->Open().ok());
   }
   ~SessionTest() override {
@@ -224,7 +224,7 @@ TEST_F(SessionTest, BoundToBinaryATextCommandIsNeverRead) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
   close(client_);
   client_ = fds[1];
-  session_ = std::make_unique<Session>(fds[0], *services_);
+  session_ = std::make_unique<Session>(fds[0], *services_, 0);
   ASSERT_TRUE(session_->Open().ok());
   Send("get foo\r\n");  // less than a header: memcached waits for the rest
   EXPECT_EQ(Receive(1), "");

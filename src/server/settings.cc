@@ -295,9 +295,11 @@ const Setting kSettings[] = {
         "The protocol connections speak (-B): auto-negotiate (from each one's first byte), "
         "ascii (text and meta) or binary"),
     Line(
-        "auth_enabled_sasl", [](O, R) { return YesNo(false); }, "Always no: no SASL"),
+        "auth_enabled_sasl", [](O o, R) { return YesNo(o.sasl); }, "SASL authentication (-S)"),
     Line(
-        "auth_enabled_ascii", [](O, R) { return YesNo(false); }, "Always no: no ascii auth"),
+        "auth_enabled_ascii",
+        [](O o, R) { return o.auth_file.empty() ? std::string("no") : o.auth_file; },
+        "The ascii authentication file (-Y), or no"),
     Line(
         "item_size_max", [](O o, R) { return Number(o.item_size_max); },
         "Largest item in bytes (-I)"),
@@ -1041,6 +1043,33 @@ const Setting kSettings[] = {
      "2000",
      "how long a returning node (started, or its lease lapsed) waits to catch up with its peers "
      "before it serves clients anyway",
+     true},
+    {"cluster_previous",
+     [](O o, R) { return o.cluster_previous.empty() ? std::string("(null)") : o.cluster_previous; },
+     "cluster_previous", true,
+     [](std::string_view v, Options* o) {
+       o->cluster_previous = std::string(v);
+       return Status::Ok();
+     },
+     {},
+     "a joining node: the node list before it joined; its previous holders move its keys to it, "
+     "and it fetches a key it lacks from the key's previous owner meanwhile",
+     true},
+    {"move_rate_keys", [](O o, R) { return Number(o.move_rate_keys); }, "move_rate_keys", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("move_rate_keys", v, 1, 1 << 30, &o->move_rate_keys);
+     },
+     "50000",
+     "items per second a move (a change of the node list) walks, sending each to its key's new "
+     "holders",
+     true},
+    {"move_max_ms", [](O o, R) { return Number(o.move_max_ms); }, "move_max_ms", true,
+     [](std::string_view v, Options* o) {
+       return SetInt("move_max_ms", v, 1, 1 << 30, &o->move_max_ms);
+     },
+     "120000",
+     "how long a move waits for its peers (their acknowledgements, their keys) before it ends "
+     "anyway",
      true},
     {"metrics_port", [](O o, R) { return Number(o.metrics_port); }, "metrics_port", true,
      [](std::string_view v, Options* o) {

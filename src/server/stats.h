@@ -107,8 +107,9 @@ namespace mnemo::server {
   COUNTER(kStoreTooLarge, "store_too_large", kCounter, "Stores refused: value larger than -I")     \
   COUNTER(kStoreNoMemory, "store_no_memory", kCounter,                                             \
           "Stores refused: no memory (-M, or the item cannot fit)")                                \
-  VALUE("auth_cmds", kCounter, 0, "Always 0: no SASL or ascii authentication")                     \
-  VALUE("auth_errors", kCounter, 0, "Always 0: no SASL or ascii authentication")                   \
+  COUNTER(kAuthCmds, "auth_cmds", kCounter,                                                        \
+          "Authentication attempts that ended, by SASL (-S) or ascii authentication (-Y)")         \
+  COUNTER(kAuthErrors, "auth_errors", kCounter, "Authentication attempts refused (of auth_cmds)")  \
   COUNTER_IF(options.idle_timeout != 0, kIdleKicks, "idle_kicks", kCounter,                        \
              "Connections closed for idling longer than -o idle_timeout (shown only with it)")     \
   COUNTER(kBytesRead, "bytes_read", kCounter, "Bytes read from clients")                           \
@@ -212,7 +213,19 @@ namespace mnemo::server {
         "Returning peers sent a flush and every item of their replica sets (they started, or "     \
         "their stream had lost records)")                                                          \
   VALUE("repl_returning", kGauge, snapshot.replication.returning ? 1 : 0,                          \
-        "1 while this node is returning (started, or its lease lapsed) and serves no client")
+        "1 while this node is returning (started, or its lease lapsed) and serves no client")      \
+  VALUE("move_in_progress", kGauge, snapshot.replication.move_in_progress ? 1 : 0,                 \
+        "1 while a move (a change of the node list) runs here: sending, or awaiting keys")         \
+  VALUE("move_keys_sent", kCounter, snapshot.replication.move_keys_sent,                           \
+        "Items a move sent to the nodes that gained their keys, a copy per node")                  \
+  VALUE("move_keys_received", kCounter, snapshot.replication.move_keys_received,                   \
+        "Copies of items a move brought here from their previous owners and stored")               \
+  VALUE("move_fetched_on_miss", kCounter, snapshot.replication.move_fetched_on_miss,               \
+        "Misses during a move answered from the key's previous owner (read-through)")              \
+  VALUE("move_keys_remaining", kGauge, snapshot.replication.move_keys_remaining,                   \
+        "Items this node's move has still to walk (an estimate from curr_items)")                  \
+  VALUE("move_keys_dropped", kCounter, snapshot.replication.move_keys_dropped,                     \
+        "Items dropped at the end of a move: their keys now belong to other nodes")
 
 #define MNEMO_STAT_ENUM(id, name, kind, description) id,
 #define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,

@@ -43,10 +43,10 @@ Status Worker::Start() {
   return Status::Ok();
 }
 
-void Worker::Adopt(int fd, net::TlsMode tls_mode) {
+void Worker::Adopt(int fd, net::TlsMode tls_mode, uint64_t lapses_at_accept) {
   {
     MutexLock lock(pending_mu_);
-    pending_.push_back(Pending{fd, tls_mode});
+    pending_.push_back(Pending{fd, tls_mode, lapses_at_accept});
   }
   loop_->Wake();
 }
@@ -75,6 +75,8 @@ void Worker::Run() {
   services_ = std::make_unique<SessionServices>(SessionServices{
       pool_, *loop_, dispatcher, binary_dispatcher, stats_, server_.connections, *this, limits,
       server_.options.reqs_per_event, server_.options.binding_protocol, server_.replication});
+  services_->sasl = server_.sasl != nullptr;
+  services_->ascii_auth = server_.ascii_auth;
   if (server_.tls_sessions) {
     // memcached's per-thread ssl_wbuf: a TLS write encrypts at most this much at once.
     tls_write_buffer_.resize(server_.options.tls.wbuf_size);
@@ -127,7 +129,7 @@ void Worker::TakePendingConnections() {
     adopted.swap(pending_);
   }
   for (const Pending& pending : adopted) {
-    auto session = std::make_unique<Session>(pending.fd, *services_);
+    auto session = std::make_unique<Session>(pending.fd, *services_, pending.lapses_at_accept);
     const Status status = session->Open(pending.tls_mode);
     if (!status.ok()) {
       MNEMO_LOG(0, "mnemod: cannot serve a new connection: %s\n", status.message().c_str());

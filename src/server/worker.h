@@ -66,7 +66,9 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   void AddUdpSocket(int fd) { udp_fds_.push_back(fd); }
   // Hands over an accepted, non-blocking connection, which speaks TLS as `tls_mode` says (with
   // -Z); the worker owns it from now on.
-  void Adopt(int fd, net::TlsMode tls_mode = net::TlsMode::kConfigured) EXCLUDES(pending_mu_);
+  // `lapses_at_accept`: see Session's constructor.
+  void Adopt(int fd, net::TlsMode tls_mode = net::TlsMode::kConfigured,
+             uint64_t lapses_at_accept = 0) EXCLUDES(pending_mu_);
   // Wakes the loop if connections wait for memory, to resume them if the budget has room.
   void WakeIfWaitingForMemory();
   // Wakes the loop (the replication thread: connections' writes may have been acknowledged).
@@ -132,6 +134,7 @@ class Worker final : private net::EventLoop::Observer, private SessionOwner {
   struct Pending {
     int fd;
     net::TlsMode tls_mode;
+    uint64_t lapses_at_accept;
   };
   std::vector<Pending> pending_ GUARDED_BY(pending_mu_);
 
