@@ -62,6 +62,7 @@ BinaryDispatcher::BinaryDispatcher(ServerContext& server, storage::Cache::Contex
     : cache_(server.cache),
       sasl_credentials_(server.sasl),
       prefix_stats_(server.prefix_stats),
+      hot_keys_(server.hot_keys),
       context_(context),
       stats_(stats),
       text_(text),
@@ -229,6 +230,7 @@ void BinaryDispatcher::SaslAuthenticate(SaslExchange& sasl, bool too_large) {
 }
 
 Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool with_value) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kGet));
   const protocol::BinaryCommand& cmd = *cmd_;
   ValueWriter& writer = *values_;
   writer.BeginBinary(queue_, {cmd.opcode, cmd.opaque, with_key, with_value});
@@ -249,6 +251,7 @@ Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool w
   // extstore) as a miss, and so does this.
   if (writer.corrupt()) result = storage::LookupResult::kMiss;
   prefix_stats_.RecordGet(cmd.key, result == storage::LookupResult::kHit);
+  hot_keys_.Record(cmd.key);
   // memcached counts touch, gat and gatk as touches, not as gets.
   stats_.Add(touch ? Stat::kCmdTouch : Stat::kCmdGet);
   switch (result) {
@@ -276,6 +279,7 @@ Dispatcher::Outcome BinaryDispatcher::Retrieve(bool touch, bool with_key, bool w
 }
 
 void BinaryDispatcher::Store() {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kSet));
   const protocol::BinaryCommand& cmd = *cmd_;
   const Opcode base = cmd.base;
   const bool concat = base == Opcode::kAppend || base == Opcode::kPrepend;
@@ -299,6 +303,7 @@ void BinaryDispatcher::Store() {
     }
   }
   prefix_stats_.RecordSet(cmd.key);  // memcached counts it before it allocates
+  hot_keys_.Record(cmd.key);
   storage::WriteOutcome outcome;
   const storage::StoreResult result = cache_.Store(context_, request, &outcome);
   if (result == storage::StoreResult::kNoMemory) {
@@ -338,6 +343,7 @@ void BinaryDispatcher::Store() {
 
 void BinaryDispatcher::Delete() {
   prefix_stats_.RecordDelete(cmd_->key);
+  hot_keys_.Record(cmd_->key);
   storage::DeleteRequest request;
   request.key = cmd_->key;
   if (cmd_->cas != 0) request.cas = cmd_->cas;
@@ -366,6 +372,7 @@ void BinaryDispatcher::Arithmetic(bool increment) {
   request.increment = increment;
   request.delta = cmd.delta;
   request.cas = cmd.cas;
+  hot_keys_.Record(cmd.key);
   if (cmd.exptime != kNoAutoCreate) {
     request.vivify = true;
     request.vivify_exptime = cmd.exptime;

@@ -35,6 +35,7 @@
 #include "protocol/binary_parser.h"
 #include "protocol/binary_protocol.h"
 #include "server/dispatcher.h"
+#include "server/hot_keys.h"
 #include "server/sasl.h"
 #include "server/server_context.h"
 #include "server/stats.h"
@@ -87,6 +88,7 @@ class BinaryDispatcher {
   storage::Cache& cache_;
   const CredentialStore* const sasl_credentials_;  // -S; null without
   PrefixStats& prefix_stats_;  // `stats detail`, counted as memcached counts binary commands
+  HotKeys& hot_keys_;
   storage::Cache::Context& context_;
   ThreadStats& stats_;
   Dispatcher& text_;

@@ -234,6 +234,7 @@ void Dispatcher::RefreshCerts() {
 }
 
 Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, bool touch) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kGet));
   ValueWriter& writer = *values_;
   writer.Begin(queue_, with_cas);
   storage::ReadOptions options;
@@ -278,6 +279,7 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
       LogItemGet(server_.watch_log, key, result, noting.value_size, writer.trace_fd());
     }
     server_.prefix_stats.RecordGet(key, result == storage::LookupResult::kHit);
+    server_.hot_keys.Record(key);
     const bool finished = writer.Finish(MayCopy(writer.pending_copy()));
     if (writer.corrupt()) continue;
     // memcached counts gat and gats as touches, not as gets.
@@ -306,7 +308,9 @@ Dispatcher::Outcome Dispatcher::Retrieve(protocol::Command* cmd, bool with_cas, 
 }
 
 void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kSet));
   server_.prefix_stats.RecordSet(cmd.key);
+  server_.hot_keys.Record(cmd.key);
   storage::WriteRequest request;
   request.mode = mode;
   request.key = cmd.key;
@@ -359,6 +363,7 @@ void Dispatcher::Store(const protocol::Command& cmd, storage::StoreMode mode) {
 
 void Dispatcher::Delete(const protocol::Command& cmd) {
   server_.prefix_stats.RecordDelete(cmd.key);
+  server_.hot_keys.Record(cmd.key);
   storage::DeleteRequest request;
   request.key = cmd.key;
   const bool watched = server_.watch_log.Watching(kWatchFetchers | kWatchDeletions);
@@ -373,6 +378,7 @@ void Dispatcher::Delete(const protocol::Command& cmd) {
 }
 
 void Dispatcher::Arithmetic(const protocol::Command& cmd, bool increment) {
+  server_.hot_keys.Record(cmd.key);
   storage::ArithRequest request;
   request.key = cmd.key;
   request.increment = increment;
@@ -394,6 +400,7 @@ void Dispatcher::Arithmetic(const protocol::Command& cmd, bool increment) {
 }
 
 void Dispatcher::Touch(const protocol::Command& cmd) {
+  server_.hot_keys.Record(cmd.key);
   (void)PeekIfWatched(cmd.key, kWatchFetchers);
   const storage::TouchResult result = cache_.Touch(context_, cmd.key, cmd.exptime);
   stats_.Add(Stat::kCmdTouch);
@@ -481,6 +488,7 @@ Dispatcher::Outcome Dispatcher::Stats(const protocol::Command& cmd) {
     server_.stats.Reset();
     server_.cache.ResetStats();
     server_.prefix_stats.Clear();
+    server_.hot_keys.Clear();
     Reply(replies::kReset);
     return Outcome::kDone;
   }
@@ -500,6 +508,17 @@ Dispatcher::Outcome Dispatcher::Stats(const protocol::Command& cmd) {
     AppendItemsStats(server_.Snapshot(), &text);
   } else if (sub == "slabs") {
     AppendSlabsStats(server_.Snapshot(), &text);
+  } else if (sub == "hotkeys") {
+    // mnemo's own: the keys read and written most, overall or in the last second (hot_keys.h).
+    std::string_view window;
+    if (!words.Next(&window)) {
+      AppendHotKeysStats(server_.hot_keys.Top(HotKeys::Window::kOverall), &text);
+    } else if (window == "second" && !words.Next(&window)) {
+      AppendHotKeysStats(server_.hot_keys.Top(HotKeys::Window::kLastSecond), &text);
+    } else {
+      Reply(replies::kError);
+      return Outcome::kDone;
+    }
   } else if (sub == "sizes") {
     Reply(replies::kSizesDisabled);
     return Outcome::kDone;

@@ -227,6 +227,7 @@ class MetaDebugWriter final : public storage::ItemSink {
 MetaDispatcher::MetaDispatcher(ServerContext& server, storage::Cache::Context& context,
                                ThreadStats& stats, CopyBudget copy_budget)
     : cache_(server.cache),
+      hot_keys_(server.hot_keys),
       context_(context),
       stats_(stats),
       copy_budget_(copy_budget),
@@ -284,6 +285,7 @@ bool MetaDispatcher::FinishValue(net::IoBuffer& out, ValueWriter& values) {
 
 MetaDispatcher::Outcome MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQueue& queue,
                                             ValueWriter& values) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kGet));
   net::IoBuffer& out = queue.copied();
   storage::ReadOptions options;
   options.count_access = !cmd.Has('u');
@@ -306,6 +308,7 @@ MetaDispatcher::Outcome MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQ
   if (result == storage::LookupResult::kWaitForFlash) return Outcome::kNeedFlash;
   if (watched) [[unlikely]]
     LogItemGet(watch_log_, cmd.Key(), result, noting.value_size, fd_);
+  hot_keys_.Record(cmd.Key());
   const bool finished = FinishValue(out, values);
   if (values.corrupt()) return Outcome::kDone;  // answered with an error, counted nowhere
   // memcached counts a hit with T as a touch, and any miss as a get.
@@ -323,6 +326,7 @@ MetaDispatcher::Outcome MetaDispatcher::Get(const MetaCommand& cmd, net::OutputQ
 }
 
 void MetaDispatcher::Set(const MetaCommand& cmd, net::IoBuffer& out) {
+  const LatencyTimer timer(stats_.latency(ThreadStats::Timed::kSet));
   storage::WriteRequest request;
   switch (cmd.set_mode) {
     case protocol::MetaSetMode::kSet:
@@ -357,6 +361,7 @@ void MetaDispatcher::Set(const MetaCommand& cmd, net::IoBuffer& out) {
   request.vivify_exptime = cmd.vivify_ttl;
   request.new_cas = NewCas(cmd);
   request.key_binary = cmd.key_binary;
+  hot_keys_.Record(request.key);
   // As memcached, ms looks its key up first (an item_get line), then logs its outcome.
   const bool watched = watch_log_.Watching(kWatchFetchers | kWatchMutations);
   const WatchedItem before =
@@ -436,6 +441,7 @@ void MetaDispatcher::Delete(const MetaCommand& cmd, net::IoBuffer& out) {
   request.touch = cmd.Has('T');
   request.exptime = cmd.ttl;
   request.new_cas = NewCas(cmd);
+  hot_keys_.Record(request.key);
   const bool watched = watch_log_.Watching(kWatchFetchers | kWatchDeletions);
   const WatchedItem before =
       watched ? PeekIfWatched(request.key, kWatchFetchers | kWatchDeletions) : WatchedItem();
@@ -470,6 +476,7 @@ void MetaDispatcher::Delete(const MetaCommand& cmd, net::IoBuffer& out) {
 void MetaDispatcher::Arithmetic(const MetaCommand& cmd, net::IoBuffer& out) {
   storage::ArithRequest request;
   request.key = cmd.Key();
+  hot_keys_.Record(request.key);
   request.increment = cmd.arith_mode == protocol::MetaArithMode::kIncrement;
   request.delta = cmd.delta;
   if (cmd.Has('C')) request.cas = cmd.compare_cas;

@@ -34,6 +34,7 @@
 #include "protocol/meta_command.h"
 #include "protocol/meta_parser.h"
 #include "server/copy_budget.h"
+#include "server/hot_keys.h"
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "server/value_writer.h"
@@ -79,6 +80,7 @@ class MetaDispatcher {
   WatchedItem PeekIfWatched(std::string_view key, uint16_t flags);
 
   storage::Cache& cache_;
+  HotKeys& hot_keys_;
   storage::Cache::Context& context_;
   ThreadStats& stats_;
   const CopyBudget copy_budget_;

@@ -87,6 +87,7 @@ struct Options {
   std::string socket_path;          // -s: a unix domain socket instead of TCP and UDP
   uint16_t metrics_port = 0;        // -o metrics_port: the Prometheus endpoint; 0: none
   std::string metrics_addr;         // -o metrics_addr; empty: -l's first, else every interface
+  uint32_t hot_keys_sample = 100;   // -o hot_keys_sample: 1 request in N feeds `stats hotkeys`
   int unix_mask = 0700;             // -a: the socket file's permission bits
   int max_connections = 1024;       // -c
   int backlog = 1024;               // -b

@@ -2,8 +2,11 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace mnemo::server {
 namespace {
@@ -205,6 +208,12 @@ class Writer {
 
   void Sample(std::string_view family, MetricKind kind, std::string_view help,
               std::string_view labels, std::string_view value) {
+    Sample(family, MetricKindName(kind), help, labels, value);
+  }
+  // `type` as the format names it; `suffix` follows the family's name in the sample (a
+  // histogram's _bucket, _sum and _count).
+  void Sample(std::string_view family, std::string_view type, std::string_view help,
+              std::string_view labels, std::string_view value, std::string_view suffix = {}) {
     if (family != last_family_) {
       *out_ += "# HELP ";
       *out_ += family;
@@ -213,11 +222,12 @@ class Writer {
       *out_ += "\n# TYPE ";
       *out_ += family;
       *out_ += ' ';
-      *out_ += MetricKindName(kind);
+      *out_ += type;
       *out_ += '\n';
       last_family_ = family;
     }
     *out_ += family;
+    *out_ += suffix;
     if (!labels.empty()) {
       *out_ += '{';
       *out_ += labels;
@@ -266,7 +276,96 @@ std::string SetHits(const StatMap& general) {
   return std::to_string(sets);
 }
 
+constexpr std::string_view kDurationFamily = "mnemo_command_duration_seconds";
+constexpr std::string_view kDurationHelp =
+    "Time a worker took over a get (get, gets, gat, gats, mg) or a set (storage commands, ms), "
+    "from taking the command to queueing its reply.";
+
+void AppendHistogram(Writer& w, std::string_view command, const LatencyHistogram::Totals& totals) {
+  const std::string label = "command=\"" + std::string(command) + "\"";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < totals.counts.size(); ++i) {
+    cumulative += totals.counts[i];
+    std::string labels = label;
+    labels += ",le=\"";
+    if (i < kLatencyBoundsNs.size()) {
+      char le[32];
+      std::snprintf(le, sizeof(le), "%g", static_cast<double>(kLatencyBoundsNs[i]) / 1e9);
+      labels += le;
+    } else {
+      labels += "+Inf";
+    }
+    labels += '"';
+    w.Sample(kDurationFamily, "histogram", kDurationHelp, labels, std::to_string(cumulative),
+             "_bucket");
+  }
+  char sum[32];
+  std::snprintf(sum, sizeof(sum), "%.9f", static_cast<double>(totals.sum_ns) / 1e9);
+  w.Sample(kDurationFamily, "histogram", kDurationHelp, label, sum, "_sum");
+  w.Sample(kDurationFamily, "histogram", kDurationHelp, label, std::to_string(cumulative),
+           "_count");
+}
+
+// Each worker's commands by the command's name, from its counters.
+struct ThreadCommand {
+  std::string_view command;
+  Stat first;
+  std::optional<Stat> second;  // added to `first`, where one command has two counters
+};
+constexpr ThreadCommand kThreadCommands[] = {
+    {"get", Stat::kCmdGet, std::nullopt},
+    {"set", Stat::kCmdSet, std::nullopt},
+    {"touch", Stat::kCmdTouch, std::nullopt},
+    {"delete", Stat::kDeleteHits, Stat::kDeleteMisses},
+    {"incr", Stat::kIncrHits, Stat::kIncrMisses},
+    {"decr", Stat::kDecrHits, Stat::kDecrMisses},
+    {"flush", Stat::kCmdFlush, std::nullopt},
+};
+
 }  // namespace
+
+std::string FiguresText(const Figures& figures) {
+  std::string out;
+  Writer w(&out);
+  AppendHistogram(w, "get", figures.get_latency);
+  AppendHistogram(w, "set", figures.set_latency);
+  const auto of = [](const StatTotals& totals, Stat stat) {
+    return totals[static_cast<size_t>(stat)];
+  };
+  for (size_t i = 0; i < figures.workers.size(); ++i) {
+    const std::string thread = "thread=\"" + std::to_string(i) + "\"";
+    for (const ThreadCommand& command : kThreadCommands) {
+      uint64_t n = of(figures.workers[i], command.first);
+      if (command.second) n += of(figures.workers[i], *command.second);
+      w.Sample("mnemo_thread_commands_total", MetricKind::kCounter,
+               "Commands a worker thread served, by command (keys, for get and touch).",
+               thread + ",command=\"" + std::string(command.command) + "\"", std::to_string(n));
+    }
+  }
+  for (size_t i = 0; i < figures.workers.size(); ++i) {
+    w.Sample("mnemo_thread_read_bytes_total", MetricKind::kCounter,
+             "Bytes a worker thread read from its clients.", "thread=\"" + std::to_string(i) + "\"",
+             std::to_string(of(figures.workers[i], Stat::kBytesRead)));
+  }
+  for (size_t i = 0; i < figures.workers.size(); ++i) {
+    w.Sample("mnemo_thread_written_bytes_total", MetricKind::kCounter,
+             "Bytes a worker thread wrote to its clients.", "thread=\"" + std::to_string(i) + "\"",
+             std::to_string(of(figures.workers[i], Stat::kBytesWritten)));
+  }
+  constexpr std::string_view kHotHelp =
+      "Estimated requests (reads and writes) of each of the top keys of stats hotkeys: since the "
+      "start or stats reset (window=overall), or in the last whole second (window=second).";
+  for (const auto& [window, top] : {std::pair{"overall", &figures.hot_keys},
+                                    std::pair{"second", &figures.hot_keys_last_second}}) {
+    for (const HotKeys::Entry& entry : *top) {
+      w.Sample("mnemo_hot_key_requests", MetricKind::kGauge, kHotHelp,
+               "window=\"" + std::string(window) + "\",key=\"" +
+                   LabelValue(ReportedKey(entry.key)) + "\"",
+               std::to_string(entry.count));
+    }
+  }
+  return out;
+}
 
 std::string PrometheusText(const StatsReplies& replies) {
   const StatMap general = ParseStats(replies.general);

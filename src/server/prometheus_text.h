@@ -9,15 +9,21 @@
 //  - mnemo_<name> for every numeric line of `stats`, typed and described as its declaration in
 //    server/stats.h says (a counter's name ends in _total): mnemod's own statistics (segments,
 //    compression, the flash tier, replication) and memcached's under their `stats` names.
+// FiguresText renders what no `stats` line carries: the latency histograms of gets and sets, each
+// worker's commands and bytes, and the hot keys, all under mnemo_ names.
 //
-// Thread safety: a pure function.
+// Thread safety: pure functions.
 #pragma once
 
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/metric.h"
+#include "server/hot_keys.h"
+#include "server/latency_histogram.h"
+#include "server/stats.h"
 
 namespace mnemo::server {
 
@@ -31,5 +37,18 @@ struct StatsReplies {
 };
 
 std::string PrometheusText(const StatsReplies& replies);
+
+struct Figures {
+  LatencyHistogram::Totals get_latency;  // summed over the workers
+  LatencyHistogram::Totals set_latency;
+  std::vector<StatTotals> workers;                   // each worker's counters, in worker order
+  std::vector<HotKeys::Entry> hot_keys;              // HotKeys::Window::kOverall
+  std::vector<HotKeys::Entry> hot_keys_last_second;  // HotKeys::Window::kLastSecond
+};
+
+// mnemo_command_duration_seconds{command="get"|"set"} (a histogram),
+// mnemo_thread_commands_total{thread,command}, mnemo_thread_read_bytes_total{thread},
+// mnemo_thread_written_bytes_total{thread}, mnemo_hot_key_requests{window,key}.
+std::string FiguresText(const Figures& figures);
 
 }  // namespace mnemo::server

@@ -73,5 +73,51 @@ TEST(PrometheusTextTest, DeclaresEachFamilyOnce) {
   EXPECT_EQ(declarations, 1u) << text;
 }
 
+TEST(PrometheusTextTest, FiguresGiveHistogramsThreadsAndHotKeys) {
+  Figures figures;
+  LatencyHistogram gets;
+  gets.Observe(8'000);        // 8 µs: le 1e-05
+  gets.Observe(30'000);       // 30 µs: le 5e-05
+  gets.Observe(200'000'000);  // 0.2 s: +Inf only
+  gets.AddTo(&figures.get_latency);
+  figures.workers.resize(2);
+  figures.workers[1][static_cast<size_t>(Stat::kCmdGet)] = 5;
+  figures.workers[1][static_cast<size_t>(Stat::kDeleteHits)] = 2;
+  figures.workers[1][static_cast<size_t>(Stat::kDeleteMisses)] = 1;
+  figures.workers[0][static_cast<size_t>(Stat::kBytesRead)] = 99;
+  figures.hot_keys = {{"a\"b c", 40}, {"d", 8}};
+  figures.hot_keys_last_second = {{"d", 3}};
+  const std::string text = FiguresText(figures);
+  EXPECT_TRUE(Has(text, "# TYPE mnemo_command_duration_seconds histogram")) << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"1e-06\"} 0"))
+      << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"1e-05\"} 1"))
+      << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"2.5e-05\"} 1"))
+      << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"5e-05\"} 2"))
+      << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"0.1\"} 2"))
+      << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_bucket{command=\"get\",le=\"+Inf\"} 3"))
+      << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_sum{command=\"get\"} 0.200038000")) << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_count{command=\"get\"} 3")) << text;
+  EXPECT_TRUE(Has(text, "mnemo_command_duration_seconds_count{command=\"set\"} 0")) << text;
+  EXPECT_TRUE(Has(text, "mnemo_thread_commands_total{thread=\"1\",command=\"get\"} 5")) << text;
+  EXPECT_TRUE(Has(text, "mnemo_thread_commands_total{thread=\"1\",command=\"delete\"} 3")) << text;
+  EXPECT_TRUE(Has(text, "mnemo_thread_read_bytes_total{thread=\"0\"} 99")) << text;
+  EXPECT_TRUE(Has(text, "mnemo_hot_key_requests{window=\"overall\",key=\"a\\\"b%20c\"} 40"))
+      << text;
+  EXPECT_TRUE(Has(text, "mnemo_hot_key_requests{window=\"second\",key=\"d\"} 3")) << text;
+  // One header per family, whatever the number of series.
+  size_t headers = 0;
+  for (size_t at = 0;
+       (at = text.find("# TYPE mnemo_thread_commands_total", at)) != std::string::npos; ++at) {
+    ++headers;
+  }
+  EXPECT_EQ(headers, 1u);
+}
+
 }  // namespace
 }  // namespace mnemo::server

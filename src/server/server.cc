@@ -332,6 +332,8 @@ Status Server::Run() {
     context_->connections.Remove(&acceptor->entry());
   }
   listeners_.clear();
+  // Before the workers go: a scrape reads their counters.
+  metrics_.reset();
   for (const std::unique_ptr<Worker>& worker : workers_) worker->Stop();
   // All of them joined before any is freed: a worker's last round may still wake the others.
   for (const std::unique_ptr<Worker>& worker : workers_) worker->Join();
@@ -339,7 +341,6 @@ Status Server::Run() {
   if (replication_ != nullptr) replication_->Stop();
   workers_.clear();
   close(signal_fd);
-  metrics_.reset();
   context_.reset();
   // Every request has finished and every worker's context is gone: nothing writes any more.
   if (graceful_.load(std::memory_order_relaxed)) {
@@ -365,7 +366,18 @@ Status Server::StartMetrics() {
         AppendGeneralStats(options_, snapshot, &general);
         AppendSettingsStats(options_, snapshot, &settings);
         AppendItemsStats(snapshot, &items);
-        return PrometheusText({general, settings, items, GeneralStatsInfo()});
+        Figures figures;
+        for (const std::unique_ptr<Worker>& worker : workers_) {
+          const ThreadStats& stats = worker->stats();
+          stats.latency(ThreadStats::Timed::kGet).AddTo(&figures.get_latency);
+          stats.latency(ThreadStats::Timed::kSet).AddTo(&figures.set_latency);
+          StatTotals& totals = figures.workers.emplace_back();
+          for (size_t i = 0; i < kNumStats; ++i) totals[i] = stats.Get(static_cast<Stat>(i));
+        }
+        figures.hot_keys = context_->hot_keys.Top(HotKeys::Window::kOverall);
+        figures.hot_keys_last_second = context_->hot_keys.Top(HotKeys::Window::kLastSecond);
+        return PrometheusText({general, settings, items, GeneralStatsInfo()}) +
+               FiguresText(figures);
       });
   if (!endpoint.ok()) return endpoint.status();
   metrics_ = std::move(endpoint).value();

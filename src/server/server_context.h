@@ -20,6 +20,7 @@
 #include "replication/replication.h"
 #include "server/connection_registry.h"
 #include "server/credentials.h"
+#include "server/hot_keys.h"
 #include "server/maintenance_commands.h"
 #include "server/options.h"
 #include "server/prefix_stats.h"
@@ -37,6 +38,7 @@ struct ServerContext {
       : options(options_in),
         cache(cache_in),
         prefix_stats(options_in.prefix_delimiter, options_in.detail_enabled),
+        hot_keys(options_in.hot_keys_sample),
         maintenance(options_in.tuning),
         conn_memory(options_in.ConnectionMemoryLimit()),
         own_watch_log_(watch_log_in != nullptr ? nullptr : NewWatchLog(options_in)),
@@ -73,6 +75,7 @@ struct ServerContext {
   storage::Cache& cache;
   StatsRegistry stats;
   PrefixStats prefix_stats;  // `stats detail`
+  HotKeys hot_keys;          // `stats hotkeys`: every dispatcher records the keys it serves
   MaintenanceCommands maintenance;
   ConnectionRegistry connections;
   // The limit on connection memory, charged by every worker's buffer pool.

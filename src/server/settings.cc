@@ -1083,6 +1083,13 @@ const Setting kSettings[] = {
        return Status::Ok();
      },
      {}, "address of the Prometheus endpoint; default: -l's first, else every interface", true},
+    {"hot_keys_sample", [](O o, R) { return Number(o.hot_keys_sample); }, "hot_keys_sample", true,
+     [](std::string_view v, Options* o) {
+       return SetInt<uint32_t>("hot_keys_sample", v, 0, 1000000, &o->hot_keys_sample);
+     },
+     "100",
+     "1 read or write in this many, on average, feeds the hot-key report (stats hotkeys); 0: off",
+     true},
     // memcached's, without effect here.
     {{},
      nullptr,

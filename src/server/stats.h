@@ -27,6 +27,7 @@
 #include "base/mutex.h"
 #include "base/thread_annotations.h"
 #include "replication/replication_counters.h"
+#include "server/latency_histogram.h"
 #include "server/options.h"
 #include "server/watch_log.h"
 #include "storage/cache.h"
@@ -255,8 +256,17 @@ class alignas(64) ThreadStats {
     return counters_[static_cast<size_t>(stat)].load(std::memory_order_relaxed);
   }
 
+  // How long the thread took over gets (get, gets, gat, gats, mg and the binary gets) and sets
+  // (the storage commands, ms and the binary sets): latency_histogram.h.
+  enum class Timed : uint8_t { kGet, kSet };
+  LatencyHistogram& latency(Timed timed) { return latency_[static_cast<size_t>(timed)]; }
+  const LatencyHistogram& latency(Timed timed) const {
+    return latency_[static_cast<size_t>(timed)];
+  }
+
  private:
   std::array<std::atomic<uint64_t>, kNumStats> counters_{};
+  std::array<LatencyHistogram, 2> latency_;
 };
 
 class StatsRegistry {
