@@ -10,11 +10,11 @@
 #   5. clang-tidy over src/ (.clang-tidy), with the clang-tsa build's compile commands;
 #   6. TSan (build-tsan/): the tests labelled "concurrency";
 #   7. fuzz (build-fuzz/, clang): each libFuzzer target of fuzz/ for 35 s (scripts/fuzz.sh).
-# Presets are in CMakePresets.json. About 42 minutes on a busy 2-core machine (measured
-# 2026-12-06: 44.6 with the soak and fuzz times before they were cut to these): the builds 2-8
-# minutes each, the Release suite 7, the ASan suite 6.5, clang-tidy 7, the fuzzers 3 plus their
-# build; the Debian package stage adds 3 (measured 2026-12-06 with a load of 6 on 2 cores: 185 s,
-# 100 s of CPU).
+# Presets are in CMakePresets.json. About 45 minutes on a quiet 2-core machine (a full run
+# measured 2026-12-06 took 41.5 before the partitioning, auth and watch tests; with them the
+# Release build took 4 minutes and the Release suite 9.5): the builds 2-8 minutes each, the ASan
+# suite about 9 (without the cluster drills), clang-tidy 7, the fuzzers 3 plus their build, the
+# Debian package stage 3.
 #
 # The suite's soak test (tests/test_soak.py) loads the server for $MNEMO_SOAK_SECONDS, once with
 # compression on and once off: 45 in the Release stage, 30 under ASan (it checks for sanitizer
