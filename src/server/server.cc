@@ -448,6 +448,7 @@ void Server::DrainAfterLapse() {
 }
 
 void Server::AcceptFrom(net::Listener& listener, bool drain) {
+  int failures = 0;
   for (int i = 0; drain || i < kMaxAcceptsPerEvent; ++i) {
     int fd = -1;
     switch (listener.Accept(&fd)) {
@@ -456,6 +457,8 @@ void Server::AcceptFrom(net::Listener& listener, bool drain) {
       case net::Listener::AcceptStatus::kWouldBlock:
         return;
       case net::Listener::AcceptStatus::kFailed:
+        // A drain stops at an error that repeats rather than spin on it.
+        if (drain && ++failures >= kMaxAcceptsPerEvent) return;
         continue;
       case net::Listener::AcceptStatus::kOutOfFiles:
         // Frees the reserved descriptor to take the waiting connection and turn it away, rather
