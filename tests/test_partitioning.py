@@ -13,7 +13,7 @@ import time
 import pytest
 
 import harness
-from test_replication_async import Node, item, owners, stat
+from test_replication_async import Node, item, owners, replica_sets, stat
 
 pytestmark = pytest.mark.mnemo_only
 
@@ -247,20 +247,6 @@ def test_a_miss_the_previous_owner_cannot_answer_is_a_miss(tmp_path, nodes):
     assert nodes[4].conn().call(b"get %s\r\n" % moved[0]) == b"END\r\n"
     assert time.monotonic() - started < 2
     assert stat(nodes[4], "move_fetched_on_miss") == 0
-
-
-def replica_sets(nodes, keys):
-    """{key: [owner index, replica index]} on the ring of `nodes` (docs/cluster.md, "Replicas")."""
-    specs = [n.spec() for n in nodes]
-    first = owners(specs, keys)
-    sets = {}
-    for owner in set(first.values()):
-        rest = [i for i in range(len(specs)) if i != owner]
-        theirs = [k for k in keys if first[k] == owner]
-        second = owners([specs[i] for i in rest], theirs)
-        for key in theirs:
-            sets[key] = [owner, rest[second[key]]]
-    return sets
 
 
 def test_with_replicas_the_copies_follow_the_new_ring(tmp_path, nodes):

@@ -43,6 +43,21 @@ def owners(specs, keys):
     return {line.split(b" ")[0]: int(line.split(b" ")[1]) for line in out.splitlines()}
 
 
+def replica_sets(nodes, keys):
+    """{key: [owner index, replica index]} on the ring of `nodes`: the owner on the whole ring,
+    the replica on the ring without the owner."""
+    specs = [n.spec() for n in nodes]
+    first = owners(specs, keys)
+    sets = {}
+    for owner in set(first.values()):
+        rest = [i for i in range(len(specs)) if i != owner]
+        theirs = [k for k in keys if first[k] == owner]
+        second = owners([specs[i] for i in rest], theirs)
+        for key in theirs:
+            sets[key] = [owner, rest[second[key]]]
+    return sets
+
+
 class Node:
     """One mnemod of the cluster, on a port chosen before the node list is written."""
 
@@ -98,18 +113,7 @@ class Cluster:
             pytest.fail("\n\n".join(complaints), pytrace=False)
 
     def replica_sets(self, keys):
-        """{key: [owner index, replica index]}: the owner on the whole ring, the replica on the
-        ring without the owner."""
-        specs = [n.spec() for n in self.nodes]
-        first = owners(specs, keys)
-        sets = {}
-        for owner in set(first.values()):
-            rest = [i for i in range(len(specs)) if i != owner]
-            theirs = [k for k in keys if first[k] == owner]
-            second = owners([specs[i] for i in rest], theirs)
-            for key in theirs:
-                sets[key] = [owner, rest[second[key]]]
-        return sets
+        return replica_sets(self.nodes, keys)
 
     def keys_owned_by_each(self, per_node, prefix=b"k"):
         """`per_node` keys for each node as owner: {key: [owner, replica]}."""
