@@ -243,6 +243,13 @@ class Replication::Thread final : private net::EventLoop::Observer {
   // A returning node asks each live peer for a marker after what it queued for it, and serves
   // again once every live peer's marker came back (or repl_resync_max_ms passed).
   void CatchUp(int64_t now) {
+    // StartReturning publishes returning_ before its round (it drains the listen queues first,
+    // holding the clients meanwhile), and its token last: until the token moves, the round's
+    // kind and start are not yet set, and a request made from them would carry the last round's
+    // token and kind. A peer answering such a stale full request would take the loss of its
+    // stream to this node (TakeLost) as mended, and the round's own request would then be told
+    // nothing was lost.
+    if (owner_.sync_token_.load(std::memory_order_acquire) == ended_token_) return;
     if (owner_.full_again_.exchange(false, std::memory_order_acq_rel)) {
       MNEMO_LOG(1, "replication: a peer's stream lost records: full resync\n");
       owner_.FlushForFullResync();
@@ -275,6 +282,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
     }
     const bool overdue = now - since >= owner_.options_.resync_max_ms;
     if (!caught_up && !overdue) return;
+    ended_token_ = token;
     owner_.returning_.store(false, std::memory_order_release);
     std::fprintf(stderr, "replication: %s after %lld ms; serving clients again\n",
                  caught_up ? "caught up with every live peer" : "repl_resync_max_ms passed",
@@ -505,6 +513,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
     int64_t at_ms = 0;
   };
   std::map<std::string, Asked> asked_;  // by StreamKey: the last sync request on each link
+  uint64_t ended_token_ = 0;              // the sync token of the last round CatchUp ended
   std::thread thread_;
 };
 
@@ -886,6 +895,7 @@ void Replication::StartReturning(bool full) {
   if (full) FlushForFullResync();
   sync_full_.store(full, std::memory_order_relaxed);
   returning_since_ms_.store(SteadyMillis(), std::memory_order_relaxed);
+  // Last: the replication thread starts the round only once the token moved (CatchUp).
   sync_token_.fetch_add(1, std::memory_order_acq_rel);
   std::fprintf(stderr, "replication: %s: serving no client until caught up with the live peers\n",
                full ? "starting" : "the lease lapsed (a stall or a partition)");
