@@ -8,6 +8,8 @@ first. A model holds each key's last acknowledged value (None: deleted).
 """
 
 import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -49,6 +51,50 @@ def check_reads(conn, keys, model):
     assert not stale, stale[:5]
 
 
+def wait_replicated(c, keys):
+    """Waits until each of `keys` ({key: replica index}) is at its replica."""
+    deadline = time.monotonic() + 5
+    while any(item(c.nodes[replica], key) is None for key, replica in keys.items()):
+        assert time.monotonic() < deadline, "the owner's writes did not reach their replicas"
+        time.sleep(0.02)
+
+
+def flood_until_stopped(sock, batch):
+    """Sends `batch` over and over until the server stops reading it (a send times out)."""
+    sock.settimeout(0.2)
+    try:
+        while True:
+            sock.sendall(batch)
+    except socket.timeout:
+        pass
+
+
+def settled(node):
+    """Waits until `node` applies no more records from its peers."""
+    deadline = time.monotonic() + 5
+    last = None
+    while True:
+        applied = stat(node, "repl_records_applied")
+        if applied == last:
+            return
+        assert time.monotonic() < deadline, "the node kept applying records"
+        last = applied
+        time.sleep(0.05)
+
+
+def served(node):
+    """A connection the node serves: one it took just before it found its lease lapsed is
+    closed at its first request, and another is opened."""
+    deadline = time.monotonic() + 10
+    while True:
+        conn = node.conn()
+        try:
+            conn.call(b"mn\r\n", timeout=10)
+            return conn
+        except harness.Closed:
+            assert time.monotonic() < deadline
+
+
 def stall_drill(c, stall_s):
     owner = 0
     keys = owned_by(c, owner, 60, b"rj")
@@ -58,10 +104,7 @@ def stall_drill(c, stall_s):
         conn_owner.expect(b"set %s 0 0 2\r\nv0\r\n" % key, b"STORED\r\n")
         model[key] = b"v0"
     # Async: every v0 must be at its replica before the stall, or a delete there finds nothing.
-    deadline = time.monotonic() + 5
-    while any(item(c.nodes[replica], key) is None for key, replica in keys.items()):
-        assert time.monotonic() < deadline, "the owner's writes did not reach their replicas"
-        time.sleep(0.02)
+    wait_replicated(c, keys)
 
     c.nodes[owner].server.proc.send_signal(signal.SIGSTOP)
     try:
@@ -145,6 +188,7 @@ def test_a_node_restarted_empty_gets_its_keys_back_before_it_serves(rejoin_clust
     conn = c.nodes[owner].conn()
     for key in keys:
         conn.expect(b"set %s 0 0 2\r\nv0\r\n" % key, b"STORED\r\n")
+    wait_replicated(c, keys)  # async: a kill loses what the replicas have not applied yet
     c.nodes[owner].kill()
     replicas = {i: c.nodes[i].conn() for i in set(keys.values())}
     for n, (key, replica) in enumerate(keys.items()):
@@ -183,3 +227,46 @@ def test_rejoin_options_show_in_stats_settings(rejoin_cluster):
     stats = harness.stats(c.nodes[0].conn())
     assert stats["repl_returning"] == "0"
     assert "repl_full_resyncs" in stats
+
+
+def test_a_stalled_owner_sends_none_of_its_older_records_over_newer_writes(rejoin_cluster):
+    # A client floods the owner with writes while its replica is briefly stopped (shorter than
+    # the lease), so that the owner's stream to it backs up: written, acknowledged (async: at
+    # the local write), their records not yet sent. The owner is then stopped past the lease,
+    # and the replica resumed: it applies what had reached it, then takes a newer write of each
+    # key (as a proxy routing around the owner makes them). The records the owner still held
+    # are older than those: once it resumes it must drop them, not send them over the newer
+    # values. The lease is longer here, so that the replica's own stop stays inside it.
+    lease_ms = 1000
+    c = rejoin_cluster(3, extra=["-o", "repl_lease_ms=%d" % lease_ms])
+    owner = 0
+    sets = owned_by(c, owner, 1200, b"ms")
+    replica = max(set(sets.values()), key=list(sets.values()).count)
+    keys = [k for k, r in sets.items() if r == replica]
+    for round_ in range(2):
+        flood = c.nodes[owner].conn()
+        batch = b"".join(b"set %s 0 0 3 noreply\r\no%02d\r\n" % (k, round_) for k in keys)
+        flooding = threading.Thread(target=flood_until_stopped, args=(flood.sock, batch))
+        flooding.start()
+        time.sleep(0.05)
+        c.nodes[replica].server.proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.3)
+        c.nodes[owner].server.proc.send_signal(signal.SIGSTOP)
+        c.nodes[replica].server.proc.send_signal(signal.SIGCONT)
+        stopped = time.monotonic()
+        flooding.join()
+        try:
+            settled(c.nodes[replica])  # what had reached the replica lands first
+            newer = b"r%02d" % round_
+            c.nodes[replica].conn().call(b"".join(b"set %s 0 0 3 noreply\r\n%s\r\n" % (k, newer)
+                                                  for k in keys), timeout=10)
+            time.sleep(max(0.0, stopped + 1.5 * lease_ms / 1000 - time.monotonic()))
+        finally:
+            c.nodes[owner].server.proc.send_signal(signal.SIGCONT)
+        model = {k: newer for k in keys}
+        check_reads(served(c.nodes[owner]), keys, model)  # answered once it caught up
+        time.sleep(0.3)  # anything it still sent has arrived
+        check_reads(c.nodes[replica].conn(), keys, model)
+        check_reads(c.nodes[owner].conn(), keys, model)
+    # The case was met: the stops caught records the replica had not applied.
+    assert "this node's lease lapsed, and the peer may" in c.nodes[owner].server.output()

@@ -65,6 +65,11 @@ void PeerLink::Retry(int64_t now_ms) {
   retry_ms_ = kFirstRetryMs;
 }
 
+void PeerLink::DiscardStale(int64_t now_ms) {
+  if (stream_.OldestUnackedMs() == 0) return;  // nothing to discard: the stream goes on
+  DropStream("this node's lease lapsed, and the peer may since have taken newer writes", now_ms);
+}
+
 bool PeerLink::Idle() const {
   return partial_ == 0 &&
          std::ranges::all_of(stream_.unacked(), [](const Batch& batch) { return batch.written; });
@@ -249,6 +254,7 @@ void PeerLink::Write() {
   // Takes one batch at most: records appended after it wake the thread again, and the loop reads
   // the peer's MNs in between (a link that took batches for as long as workers append would
   // never read them).
+  if (context_.records_stale && context_.records_stale()) return;  // PollAll discards them first
   bool taken = false;
   for (;;) {
     if (write_blocked_) return;

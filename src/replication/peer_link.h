@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,9 @@ struct LinkContext {
   std::string handshake;  // this node's mn_peer line, up to the applied count
   int64_t lag_max_ms;
   int64_t lease_ms;  // -o repl_lease_ms: an echo extends the lease to its send time plus this
+  // True while this node's unsent records may be older than writes its peers took meanwhile
+  // (its lease lapsed, and the streams are not yet discarded): the link writes nothing.
+  std::function<bool()> records_stale;
 };
 
 class PeerLink final : public net::EventLoop::Handler {
@@ -72,6 +76,11 @@ class PeerLink final : public net::EventLoop::Handler {
   // If the link is down and its next attempt is not due, makes it due now (the backoff starts
   // over).
   void Retry(int64_t now_ms);
+  // This node was stalled or cut off past its lease: what the stream holds unacknowledged was
+  // acknowledged to clients before that, and the peer may since have taken newer writes of the
+  // same keys (a proxy routed them around this node). Discards it (the stream is dropped, and
+  // says so to the peer's next sync request) rather than apply it over them.
+  void DiscardStale(int64_t now_ms);
 
   State state() const { return state_; }
   const std::string& name() const { return name_; }

@@ -103,7 +103,8 @@ class Replication::Thread final : private net::EventLoop::Observer {
   Thread(Replication& owner, std::unique_ptr<net::EventLoop> loop)
       : owner_(owner),
         loop_(std::move(loop)),
-        context_{*loop_, owner.counters_, {}, owner.options_.lag_max_ms, owner.options_.lease_ms} {}
+        context_{*loop_, owner.counters_, {}, owner.options_.lag_max_ms, owner.options_.lease_ms,
+                 [this] { return owner_.RecordsStale(); }} {}
 
   net::EventLoop& loop() { return *loop_; }
 
@@ -224,6 +225,10 @@ class Replication::Thread final : private net::EventLoop::Observer {
     // This thread may be the first to run after a stall: it finds the lapse before any echo of
     // a ping sent since could extend the lease.
     (void)owner_.HoldsClients();
+    if (owner_.discard_streams_.load(std::memory_order_acquire)) {
+      for (auto& [key, link] : links_) link->DiscardStale(now);
+      owner_.discard_streams_.store(false, std::memory_order_release);
+    }
     int64_t lag = 0;
     int64_t lease = 0;
     for (auto& [key, link] : links_) {
@@ -251,7 +256,8 @@ class Replication::Thread final : private net::EventLoop::Observer {
     // nothing was lost.
     if (owner_.sync_token_.load(std::memory_order_acquire) == ended_token_) return;
     if (owner_.full_again_.exchange(false, std::memory_order_acq_rel)) {
-      MNEMO_LOG(1, "replication: a peer's stream lost records: full resync\n");
+      MNEMO_LOG(1, "replication: a peer's stream lost records, or a write ran across the lapse: "
+                   "full resync\n");
       owner_.FlushForFullResync();
       owner_.sync_full_.store(true, std::memory_order_relaxed);
       owner_.sync_token_.fetch_add(1, std::memory_order_acq_rel);
@@ -829,6 +835,17 @@ void Replication::OnChange(const storage::Change& change) {
   if (!replicates() && (!moving || change.kind == storage::ChangeKind::kFlush)) return;
   const Topology* topology = topology_.load(std::memory_order_acquire);
   if (thread_ == nullptr || topology == nullptr) return;
+  // A client's change observed while the node holds its clients ran across the lapse (a stall
+  // hit its command, or the node was cut off before it found so): its peers may have taken newer
+  // writes of the key meanwhile, and even sent them here first. It is not sent, and the node
+  // drops all it holds and resyncs fully, rather than keep or spread it over them; a client
+  // that waits for the write's replicas is told it timed out.
+  if (replicates() && HoldsClients()) {
+    if (collecting != nullptr) collecting->Refuse();
+    full_again_.store(true, std::memory_order_release);
+    Wake();
+    return;
+  }
   thread_local std::string record;
   record.clear();
   if (!AppendRecord(change, &record)) return;
@@ -879,8 +896,16 @@ bool Replication::HoldsClients() {
   return true;
 }
 
+bool Replication::RecordsStale() {
+  (void)HoldsClients();  // finds a lapse, if there is one
+  return discard_streams_.load(std::memory_order_acquire);
+}
+
 void Replication::StartReturning(bool full) {
-  if (thread_ == nullptr || returning_.exchange(true, std::memory_order_acq_rel)) return;
+  if (thread_ == nullptr) return;
+  // Before returning_: the replication thread, seeing it, must find the discard pending too.
+  if (!full) discard_streams_.store(true, std::memory_order_release);
+  if (returning_.exchange(true, std::memory_order_acq_rel)) return;
   if (!full) {
     // The count moves only once the listen queues are drained: until then a connection taken
     // before is held (returning_), not closed, or its client could connect again and be taken

@@ -272,6 +272,10 @@ class Replication final : public storage::ChangeObserver {
   // Drops every item (unobserved): a full resync sends them again.
   void FlushForFullResync();
   std::atomic<bool> full_again_{false};
+  // A lapse was found and the replication thread has not yet discarded what its streams held
+  // from before it (PeerLink::DiscardStale); meanwhile no link writes.
+  std::atomic<bool> discard_streams_{false};
+  bool RecordsStale();
   std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found
   std::atomic<bool> returning_{false};
   std::atomic<uint64_t> sync_token_{0};

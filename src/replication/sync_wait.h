@@ -33,10 +33,16 @@ class SyncWait {
     }
     entries_.push_back({stream, ticket, forward});
   }
-  void Clear() { entries_.clear(); }
-  bool empty() const { return entries_.empty(); }
+  // The write cannot be vouched for (it ran across a lapse of this node's lease, and the node
+  // drops it): it never settles, and is answered as timed out.
+  void Refuse() { refused_ = true; }
+  void Clear() {
+    entries_.clear();
+    refused_ = false;
+  }
+  bool empty() const { return entries_.empty() && !refused_; }
   bool Settled() const {
-    return std::ranges::all_of(entries_, [](const Entry& entry) {
+    return !refused_ && std::ranges::all_of(entries_, [](const Entry& entry) {
       return entry.stream->Settled(entry.ticket) || (entry.forward && !entry.stream->Live());
     });
   }
@@ -51,6 +57,7 @@ class SyncWait {
     bool forward;
   };
   std::vector<Entry> entries_;
+  bool refused_ = false;
 };
 
 }  // namespace mnemo::replication

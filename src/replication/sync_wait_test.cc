@@ -44,6 +44,19 @@ TEST(SyncWaitTest, SettlesWhenEveryStreamingPeerAcknowledgedItsLastRecord) {
   EXPECT_TRUE(wait.empty());
 }
 
+TEST(SyncWaitTest, ARefusedWriteNeverSettlesUntilCleared) {
+  SyncWait wait;
+  wait.Refuse();  // with no peer at all: it still waits, to be answered as timed out
+  EXPECT_FALSE(wait.empty());
+  EXPECT_FALSE(wait.Settled());
+  PeerStream down(1000);
+  wait.Add(&down, Append(down));
+  EXPECT_FALSE(wait.Settled()) << "a peer not waited for does not settle a refused write";
+  wait.Clear();  // the session's next write starts afresh
+  EXPECT_TRUE(wait.empty());
+  EXPECT_TRUE(wait.Settled());
+}
+
 TEST(SyncWaitTest, APeerNotStreamingOrDroppedIsNotWaitedFor) {
   PeerStream down(1000);
   SyncWait wait;
