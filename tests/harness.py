@@ -11,6 +11,7 @@ exits uncleanly when stopped (a crash, a sanitizer report), fails that test.
 """
 
 import os
+import random
 import re
 import signal
 import socket
@@ -69,7 +70,33 @@ def base_flags(port):
     return flags
 
 
+# free_port(): ports it chooses from, up to the ephemeral range; and those it gave (a port given
+# is not given again by this process, though a server may not have bound it yet).
+_FIRST_CHOSEN_PORT = 20000
+_ports_given = set()
+
+
 def free_port():
+    """A port free to listen on, below the kernel's ephemeral range where it can: a port from
+    that range (what binding port 0 gives) may be taken, before the server binds it, as the
+    local port of any outgoing connection, and replicating nodes open many."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            first_ephemeral = int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 0
+    if first_ephemeral > _FIRST_CHOSEN_PORT + 1000:
+        for _ in range(200):
+            port = random.randrange(_FIRST_CHOSEN_PORT, first_ephemeral)
+            if port in _ports_given:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind((HOST, port))
+                except OSError:
+                    continue
+            _ports_given.add(port)
+            return port
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]

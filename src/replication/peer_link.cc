@@ -254,7 +254,8 @@ void PeerLink::Write() {
   // Takes one batch at most: records appended after it wake the thread again, and the loop reads
   // the peer's MNs in between (a link that took batches for as long as workers append would
   // never read them).
-  if (context_.records_stale && context_.records_stale()) return;  // PollAll discards them first
+  // Control lines still go out: the catch-up's requests are among them.
+  const bool hold_records = context_.hold_records && context_.hold_records();
   bool taken = false;
   for (;;) {
     if (write_blocked_) return;
@@ -263,6 +264,7 @@ void PeerLink::Write() {
       control_.clear();
       continue;
     }
+    if (hold_records) return;
     std::deque<Batch>& batches = stream_.unacked();
     auto first = std::find_if(batches.begin(), batches.end(),
                               [](const Batch& batch) { return !batch.written; });

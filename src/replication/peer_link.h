@@ -46,8 +46,9 @@ struct LinkContext {
   int64_t lag_max_ms;
   int64_t lease_ms;  // -o repl_lease_ms: an echo extends the lease to its send time plus this
   // True while this node's unsent records may be older than writes its peers took meanwhile
-  // (its lease lapsed, and the streams are not yet discarded): the link writes nothing.
-  std::function<bool()> records_stale;
+  // (its lease lapsed: until it caught up, and its streams were discarded, DiscardStale): the
+  // link writes control lines and pings, no batch.
+  std::function<bool()> hold_records;
 };
 
 class PeerLink final : public net::EventLoop::Handler {

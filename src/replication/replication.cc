@@ -104,7 +104,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
       : owner_(owner),
         loop_(std::move(loop)),
         context_{*loop_, owner.counters_, {}, owner.options_.lag_max_ms, owner.options_.lease_ms,
-                 [this] { return owner_.RecordsStale(); }} {}
+                 [this] { return owner_.HoldsClients(); }} {}
 
   net::EventLoop& loop() { return *loop_; }
 
@@ -288,6 +288,9 @@ class Replication::Thread final : private net::EventLoop::Observer {
     }
     const bool overdue = now - since >= owner_.options_.resync_max_ms;
     if (!caught_up && !overdue) return;
+    // A record appended meanwhile is a client change that ran across the lapse (OnChange),
+    // held so far: discarded with what else the stream holds, never sent.
+    for (auto& [key, link] : links_) link->DiscardStale(now);
     ended_token_ = token;
     owner_.returning_.store(false, std::memory_order_release);
     std::fprintf(stderr, "replication: %s after %lld ms; serving clients again\n",
@@ -894,11 +897,6 @@ bool Replication::HoldsClients() {
   if (lease == 0 || SteadyMillis() <= lease) return false;
   StartReturning(/*full=*/false);
   return true;
-}
-
-bool Replication::RecordsStale() {
-  (void)HoldsClients();  // finds a lapse, if there is one
-  return discard_streams_.load(std::memory_order_acquire);
 }
 
 void Replication::StartReturning(bool full) {

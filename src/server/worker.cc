@@ -212,6 +212,9 @@ void Worker::OnTick() {
 }
 
 void Worker::OnSessionYield(Session* session) {
+  // Once (invariant 2): a session that yielded after this round's resumptions (on resuming
+  // for memory or flash) may run again on its next event before it is resumed, and yield again.
+  if (session->yielded) return;
   session->yielded = true;
   yielded_.push_back(session);
 }
