@@ -103,7 +103,11 @@ class Replication::Thread final : private net::EventLoop::Observer {
   Thread(Replication& owner, std::unique_ptr<net::EventLoop> loop)
       : owner_(owner),
         loop_(std::move(loop)),
-        context_{*loop_, owner.counters_, {}, owner.options_.lag_max_ms, owner.options_.lease_ms,
+        context_{*loop_,
+                 owner.counters_,
+                 {},
+                 owner.options_.lag_max_ms,
+                 owner.options_.lease_ms,
                  [this] { return owner_.HoldsClients(); }} {}
 
   net::EventLoop& loop() { return *loop_; }
@@ -256,8 +260,9 @@ class Replication::Thread final : private net::EventLoop::Observer {
     // nothing was lost.
     if (owner_.sync_token_.load(std::memory_order_acquire) == ended_token_) return;
     if (owner_.full_again_.exchange(false, std::memory_order_acq_rel)) {
-      MNEMO_LOG(1, "replication: a peer's stream lost records, or a write ran across the lapse: "
-                   "full resync\n");
+      MNEMO_LOG(1,
+                "replication: a peer's stream lost records, or a write ran across the lapse: "
+                "full resync\n");
       owner_.FlushForFullResync();
       owner_.sync_full_.store(true, std::memory_order_relaxed);
       owner_.sync_token_.fetch_add(1, std::memory_order_acq_rel);
@@ -522,7 +527,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
     int64_t at_ms = 0;
   };
   std::map<std::string, Asked> asked_;  // by StreamKey: the last sync request on each link
-  uint64_t ended_token_ = 0;              // the sync token of the last round CatchUp ended
+  uint64_t ended_token_ = 0;            // the sync token of the last round CatchUp ended
   std::thread thread_;
 };
 
