@@ -46,8 +46,9 @@ struct LinkContext {
   int64_t lag_max_ms;
   int64_t lease_ms;  // -o repl_lease_ms: an echo extends the lease to its send time plus this
   // True while this node's unsent records may be older than writes its peers took meanwhile
-  // (its lease lapsed: until it caught up, and its streams were discarded, DiscardStale): the
-  // link writes control lines and pings, no batch.
+  // (its lease lapsed, and its streams are not yet discarded, DiscardStale): the link writes
+  // control lines and pings, no batch. The markers a returning node owes its returning peers
+  // are records: they must flow while it catches up.
   std::function<bool()> hold_records;
 };
 

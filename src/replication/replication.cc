@@ -108,7 +108,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
                  {},
                  owner.options_.lag_max_ms,
                  owner.options_.lease_ms,
-                 [this] { return owner_.HoldsClients(); }} {}
+                 [this] { return owner_.RecordsStale(); }} {}
 
   net::EventLoop& loop() { return *loop_; }
 
@@ -293,9 +293,6 @@ class Replication::Thread final : private net::EventLoop::Observer {
     }
     const bool overdue = now - since >= owner_.options_.resync_max_ms;
     if (!caught_up && !overdue) return;
-    // A record appended meanwhile is a client change that ran across the lapse (OnChange),
-    // held so far: discarded with what else the stream holds, never sent.
-    for (auto& [key, link] : links_) link->DiscardStale(now);
     ended_token_ = token;
     owner_.returning_.store(false, std::memory_order_release);
     std::fprintf(stderr, "replication: %s after %lld ms; serving clients again\n",
@@ -848,15 +845,17 @@ void Replication::OnChange(const storage::Change& change) {
   // writes of the key meanwhile, and even sent them here first. It is not sent, and the node
   // drops all it holds and resyncs fully, rather than keep or spread it over them; a client
   // that waits for the write's replicas is told it timed out.
+  thread_local std::string record;
+  record.clear();
+  if (!AppendRecord(change, &record)) return;
+  // Checked as late as it can be: a stall between the check and the appends below goes
+  // unnoticed (the record is then discarded only if the lapse is found before it is sent).
   if (replicates() && HoldsClients()) {
     if (collecting != nullptr) collecting->Refuse();
     full_again_.store(true, std::memory_order_release);
     Wake();
     return;
   }
-  thread_local std::string record;
-  record.clear();
-  if (!AppendRecord(change, &record)) return;
   bool wake = false;
   SyncWait* const wait = collecting;
   const PeerStream* owner = nullptr;  // the key's owner's stream, if another node owns it
@@ -902,6 +901,11 @@ bool Replication::HoldsClients() {
   if (lease == 0 || SteadyMillis() <= lease) return false;
   StartReturning(/*full=*/false);
   return true;
+}
+
+bool Replication::RecordsStale() {
+  (void)HoldsClients();  // finds a lapse, if there is one
+  return discard_streams_.load(std::memory_order_acquire);
 }
 
 void Replication::StartReturning(bool full) {

@@ -273,8 +273,9 @@ class Replication final : public storage::ChangeObserver {
   void FlushForFullResync();
   std::atomic<bool> full_again_{false};
   // A lapse was found and the replication thread has not yet discarded what its streams held
-  // from before it (PeerLink::DiscardStale); until the node caught up no link writes records.
+  // from before it (PeerLink::DiscardStale); meanwhile no link writes records (RecordsStale).
   std::atomic<bool> discard_streams_{false};
+  bool RecordsStale();
   std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found
   std::atomic<bool> returning_{false};
   std::atomic<uint64_t> sync_token_{0};
