@@ -840,16 +840,16 @@ void Replication::OnChange(const storage::Change& change) {
   if (!replicates() && (!moving || change.kind == storage::ChangeKind::kFlush)) return;
   const Topology* topology = topology_.load(std::memory_order_acquire);
   if (thread_ == nullptr || topology == nullptr) return;
+  thread_local std::string record;
+  record.clear();
+  if (!AppendRecord(change, &record)) return;
   // A client's change observed while the node holds its clients ran across the lapse (a stall
   // hit its command, or the node was cut off before it found so): its peers may have taken newer
   // writes of the key meanwhile, and even sent them here first. It is not sent, and the node
   // drops all it holds and resyncs fully, rather than keep or spread it over them; a client
-  // that waits for the write's replicas is told it timed out.
-  thread_local std::string record;
-  record.clear();
-  if (!AppendRecord(change, &record)) return;
-  // Checked as late as it can be: a stall between the check and the appends below goes
-  // unnoticed (the record is then discarded only if the lapse is found before it is sent).
+  // that waits for the write's replicas is told it timed out. Checked as late as it can be: a
+  // stall between the check and the appends below goes unnoticed (the record is then discarded
+  // only if the lapse is found before it is sent).
   if (replicates() && HoldsClients()) {
     if (collecting != nullptr) collecting->Refuse();
     full_again_.store(true, std::memory_order_release);
