@@ -230,7 +230,7 @@ def test_rejoin_options_show_in_stats_settings(rejoin_cluster):
 # Under ASan about 1 run in 5 ends with the older values (at the replica, or at the owner after
 # its full resync) although the replica held only the newer ones right before the owner resumed:
 # some of the owner's older records still reach it after the resume. Not yet explained (the
-# session 11 note on issue 19); the Release suite runs it (0 failures in 16 runs).
+# session 11 note on issue 19); the Release suite runs it (no failure in the runs made here).
 @pytest.mark.skipif(harness.sanitized(), reason="flaky under ASan: older records still sent "
                     "after a resume in about 1 run in 5, cause not yet found (issue 19)")
 def test_a_stalled_owner_sends_none_of_its_older_records_over_newer_writes(rejoin_cluster):
