@@ -115,7 +115,6 @@ TEST(WatchLogTest, SlowWatcherSkipsLinesAndIsToldHowMany) {
   }
   const uint64_t skipped = log.Counters().watcher_skipped;
   ASSERT_GT(skipped, 0u);
-  // Drain what was sent, then a line that fits again follows the notice of what was lost.
   // Drain what was sent, then a line that fits again. Every run of lost lines is told of
   // ("skipped=N") before the next line, in the drain (lines the log still held: a slow build)
   // or after it; together they count at least what was lost when the drain began.
