@@ -194,6 +194,39 @@ def test_writes_and_deletes_during_a_move_win_over_the_copies(tmp_path, nodes):
         assert item(nodes[before[key]], key) is None, key
 
 
+def test_a_copy_that_comes_after_the_joiner_stopped_waiting_is_dropped(tmp_path, nodes):
+    # The joiner waits move_max_ms (300) for its previous holders, which get their SIGHUP only
+    # after that: every copy comes late. The joiner no longer remembers what its clients
+    # deleted meanwhile, so it must store none of them (they miss), or a deleted key comes back.
+    old_list, list_file = join(tmp_path, nodes)
+    keys = [b"late:%d" % i for i in range(2000)]
+    before = spread(nodes[:4], keys)
+    after = spread(nodes, keys)
+    for index in range(4):
+        load(nodes[index], {k: b"l-" + k for k in keys if before[k] == index})
+    moved = [k for k in keys if after[k] != before[k]]
+    write_list(list_file, nodes)
+    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_max_ms=300"
+                      % (list_file, old_list)]
+    nodes[4].start()
+    wait_moves_done(nodes[4:])
+    assert "move_max_ms passed" in nodes[4].server.output()
+    joiner = nodes[4].conn()
+    for key in moved[0::2]:
+        joiner.expect(b"md %s\r\n" % key, b"NF\r\n")  # a client's delete, after the wait
+    for node in nodes[:4]:
+        node.server.proc.send_signal(signal.SIGHUP)
+    wait_moves_done(nodes)
+    for key in moved:
+        assert item(nodes[4], key) is None, key  # a miss, never a deleted key back
+        assert item(nodes[before[key]], key) is None, key
+    assert stat(nodes[4], "move_keys_late") == len(moved)
+    assert stat(nodes[4], "move_keys_received") == 0
+    for key in keys:
+        if key not in moved:
+            assert item(nodes[after[key]], key) == (b"l-" + key, 5, -1), key
+
+
 def test_a_joiner_fetches_a_key_it_lacks_from_its_previous_owner(tmp_path, nodes):
     old_list, list_file = join(tmp_path, nodes)
     keys = [b"read:%d" % i for i in range(2000)]

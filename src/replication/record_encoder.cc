@@ -35,7 +35,8 @@ bool TextSafeKey(std::string_view key) {
 
 namespace {
 
-bool AppendStore(const storage::Change& change, bool copy, std::string* out) {
+// `move`: a copy of the move to the list of that fingerprint; 0: an ordinary record.
+bool AppendStore(const storage::Change& change, uint64_t move, std::string* out) {
   bool binary = false;
   const size_t start = out->size();
   const size_t length = change.item->value_size();
@@ -47,7 +48,10 @@ bool AppendStore(const storage::Change& change, bool copy, std::string* out) {
   AppendNumber(change.expires_at, out);
   out->append(" F");
   AppendNumber(change.item->flags(), out);
-  if (copy) out->append(" MS");
+  if (move != 0) {
+    out->append(" MS O");
+    out->append(std::to_string(move));
+  }
   out->append(binary ? " b q\r\n" : " q\r\n");
   const size_t value_at = out->size();
   out->resize(value_at + length);
@@ -61,15 +65,15 @@ bool AppendStore(const storage::Change& change, bool copy, std::string* out) {
 
 }  // namespace
 
-bool AppendCopyRecord(const storage::Change& change, std::string* out) {
-  return AppendStore(change, /*copy=*/true, out);
+bool AppendCopyRecord(const storage::Change& change, uint64_t move, std::string* out) {
+  return AppendStore(change, move, out);
 }
 
 bool AppendRecord(const storage::Change& change, std::string* out) {
   bool binary = false;
   switch (change.kind) {
     case storage::ChangeKind::kStore:
-      return AppendStore(change, /*copy=*/false, out);
+      return AppendStore(change, /*move=*/0, out);
     case storage::ChangeKind::kRemove:
       out->append("md ");
       AppendKey(change.key, false, out, &binary);

@@ -36,8 +36,11 @@ bool TextSafeKey(std::string_view key);
 // Returns false (appending nothing) if the item's value cannot be read (a corrupt block).
 [[nodiscard]] bool AppendRecord(const storage::Change& change, std::string* out);
 
-// Appends the copy record of the item `change` stores (a kStore); false as AppendRecord.
-[[nodiscard]] bool AppendCopyRecord(const storage::Change& change, std::string* out);
+// Appends the copy record of the item `change` stores (a kStore) for the move to the node list
+// whose fingerprint is `move` (never 0): the explicit set mode (MS) marks a copy, and the opaque
+// token (O<move>) says which move it belongs to; false as AppendRecord.
+[[nodiscard]] bool AppendCopyRecord(const storage::Change& change, uint64_t move,
+                                    std::string* out);
 
 // The record that ends a batch: its reply, MN, says that everything before it was applied.
 inline constexpr std::string_view kBatchEnd = "mn\r\n";

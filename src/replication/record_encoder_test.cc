@@ -53,7 +53,7 @@ TEST(RecordEncoderTest, AStoreCarriesTheWholeValueFlagsAndAbsoluteExpiry) {
   EXPECT_EQ(Encode(change), "ms user:1 0 T0 F0 q\r\n\r\n");
 }
 
-TEST(RecordEncoderTest, ACopyIsAStoreInTheExplicitSetMode) {
+TEST(RecordEncoderTest, ACopyIsAStoreInTheExplicitSetModeTaggedWithItsMove) {
   const FakeItem item("v1", 7);
   storage::Change change;
   change.kind = storage::ChangeKind::kStore;
@@ -61,12 +61,12 @@ TEST(RecordEncoderTest, ACopyIsAStoreInTheExplicitSetMode) {
   change.item = &item;
   change.expires_at = 1900000000;
   std::string out;
-  ASSERT_TRUE(AppendCopyRecord(change, &out));
-  EXPECT_EQ(out, "ms user:2 2 T1900000000 F7 MS q\r\nv1\r\n");
+  ASSERT_TRUE(AppendCopyRecord(change, 4611686018427387903, &out));
+  EXPECT_EQ(out, "ms user:2 2 T1900000000 F7 MS O4611686018427387903 q\r\nv1\r\n");
   out.clear();
   change.key = std::string_view("a b", 3);
-  ASSERT_TRUE(AppendCopyRecord(change, &out));
-  EXPECT_EQ(out, "ms YSBi 2 T1900000000 F7 MS b q\r\nv1\r\n");
+  ASSERT_TRUE(AppendCopyRecord(change, 12, &out));
+  EXPECT_EQ(out, "ms YSBi 2 T1900000000 F7 MS O12 b q\r\nv1\r\n");
 }
 
 TEST(RecordEncoderTest, KeysTheTextProtocolCannotCarryGoInBase64) {

@@ -66,9 +66,11 @@ uint64_t Fingerprint(const cluster::NodeList& list) {
 // forwarding appends to the same streams).
 class CopySink final : public storage::ItemSink {
  public:
-  void Reset(bool key_binary) {
+  // The next item's key form, and the fingerprint of the move it is copied for.
+  void Reset(bool key_binary, uint64_t move) {
     streams_count_ = 0;
     key_binary_ = key_binary;
+    move_ = move;
   }
   void AddStream(PeerStream* stream) { streams_[streams_count_++] = stream; }
   size_t sent() const { return sent_; }
@@ -81,7 +83,7 @@ class CopySink final : public storage::ItemSink {
     const int64_t ttl = item.ttl_remaining();
     change.expires_at = ttl < 0 ? 0 : static_cast<int64_t>(std::time(nullptr)) + ttl;
     record_.clear();
-    if (!AppendCopyRecord(change, &record_)) return;
+    if (!AppendCopyRecord(change, move_, &record_)) return;
     for (size_t i = 0; i < streams_count_; ++i) {
       if (streams_[i]->Append(record_) != PeerStream::AppendResult::kIgnored) ++sent_;
     }
@@ -91,6 +93,7 @@ class CopySink final : public storage::ItemSink {
   PeerStream* streams_[cluster::ReplicaPlacement::kMaxReplicas] = {};
   size_t streams_count_ = 0;
   bool key_binary_ = false;
+  uint64_t move_ = 0;
   size_t sent_ = 0;
   std::string record_;
 };
@@ -399,7 +402,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
         // copy per gainer (and none of a stray item this node was never meant to hold).
         if (move.change.PreviousOwner(key) != move.before->self) continue;
         const size_t count = move.change.Gainers(key, gainers);
-        sink_.Reset(item.key_binary);
+        sink_.Reset(item.key_binary, move.fingerprint);
         for (size_t i = 0; i < count; ++i) {
           if (gainers[i] != after.self) sink_.AddStream(after.streams[gainers[i]]);
         }
@@ -577,8 +580,10 @@ Result<std::unique_ptr<Replication::Topology>> Replication::ReadTopology(const s
       cluster::ReplicaPlacement::Create(list.value(), options_.replicas);
   if (!placement.ok()) return placement.status();
   if (first) self_name_ = list.value().nodes[self_index].server.name;
-  return std::make_unique<Topology>(std::move(list.value()), self_index,
-                                    std::move(placement.value()));
+  auto topology = std::make_unique<Topology>(std::move(list.value()), self_index,
+                                             std::move(placement.value()));
+  topology->fingerprint = Fingerprint(topology->list);
+  return topology;
 }
 
 Status Replication::Load() {
@@ -604,7 +609,7 @@ Replication::Move::Move(const Topology* before_in, const Topology* after_in, int
     : before(before_in),
       after(after_in),
       change(before_in->list, before_in->placement, after_in->list, after_in->placement),
-      fingerprint(Fingerprint(after_in->list)),
+      fingerprint(after_in->fingerprint),
       started_ms(now_ms) {}
 
 void Replication::StartMove(const Topology* before, const Topology* after) {
@@ -729,7 +734,9 @@ bool Replication::FetchIfGained(storage::Cache::Context& context, std::string_vi
 
 void Replication::StoreFetched(storage::Cache::Context& context, Move& move, std::string_view key,
                                std::string_view value, uint32_t flags, int64_t ttl) {
-  if (!move.guard.Allows(key)) return;
+  // Once the move stopped receiving, its guard no longer notes the clients' changes (as a late
+  // copy, ApplyCopy).
+  if (!move.receiving.load(std::memory_order_acquire) || !move.guard.Allows(key)) return;
   storage::WriteRequest request;
   request.mode = storage::StoreMode::kAdd;
   request.key = key;
@@ -749,6 +756,14 @@ void Replication::StoreFetched(storage::Cache::Context& context, Move& move, std
   }
 }
 
+bool Replication::HasRead(uint64_t fingerprint) const {
+  MutexLock lock(topology_mu_);
+  return std::any_of(topologies_.begin(), topologies_.end(),
+                     [fingerprint](const std::unique_ptr<Topology>& topology) {
+                       return topology->fingerprint == fingerprint;
+                     });
+}
+
 void Replication::NotePeerChange(std::string_view key) {
   Move* move = move_.load(std::memory_order_acquire);
   if (move != nullptr && move->receiving.load(std::memory_order_acquire)) move->guard.Note(key);
@@ -760,12 +775,21 @@ void Replication::NotePeerFlush() {
 }
 
 void Replication::ApplyCopy(storage::Cache::Context& context, std::string_view key, bool key_binary,
-                            std::string_view value, uint32_t flags, int64_t expires_at) {
+                            std::string_view value, uint32_t flags, int64_t expires_at,
+                            uint64_t move_fingerprint) {
   Move* move = move_.load(std::memory_order_acquire);
-  // Past the move (or before this node's own reload), a copy is still the holder's value, but
-  // nothing guards it against a newer change made here: only a key absent here takes it.
   const bool guarded = move != nullptr && move->receiving.load(std::memory_order_acquire);
   if (cache_ == nullptr || (guarded && !move->guard.Allows(key))) return;
+  // Outside a move, a copy for a node list this node has read came after it stopped waiting for
+  // them (move_max_ms passed, or a sender walked again): its guard no longer notes the clients'
+  // changes, so a key deleted here since would come back. It is dropped (the key misses). A
+  // copy for a list this node has not read yet (its own reload is still to come) is still the
+  // holder's value, and no client reaches this node for that key before the proxy follows the
+  // new list: only a key absent here takes it.
+  if (!guarded && HasRead(move_fingerprint)) {
+    ReplicationCounters::Add(counters_.move_keys_late);
+    return;
+  }
   storage::WriteRequest request;
   request.mode = guarded ? storage::StoreMode::kSet : storage::StoreMode::kAdd;
   request.key = key;
@@ -1083,6 +1107,7 @@ ReplicationStats Replication::Stats() const {
   stats.move_keys_received = counters_.move_keys_received.load(std::memory_order_relaxed);
   stats.move_fetched_on_miss = counters_.move_fetched_on_miss.load(std::memory_order_relaxed);
   stats.move_keys_dropped = counters_.move_keys_dropped.load(std::memory_order_relaxed);
+  stats.move_keys_late = counters_.move_keys_late.load(std::memory_order_relaxed);
   stats.move_keys_remaining = static_cast<uint64_t>(
       std::max<int64_t>(counters_.move_keys_remaining.load(std::memory_order_relaxed), 0));
   stats.peers_connected = static_cast<uint64_t>(

@@ -158,11 +158,14 @@ class Replication final : public storage::ChangeObserver {
   // records, so the round must be a full one.
   void NoteSynced(std::string_view name, uint64_t token, bool lost) EXCLUDES(ledger_mu_);
 
-  // Moves (docs/design/partitioning.md). The receiving side: a copy record arrived on a peer's
-  // link. Stores it through `context` (the caller's own, its changes suppressed) unless the
-  // move's guard refuses it, and takes it out again if the key changed meanwhile.
+  // Moves (docs/design/partitioning.md). The receiving side: a copy record of the move to the
+  // node list `move_fingerprint` names arrived on a peer's link. Stores it through `context` (the
+  // caller's own, its changes suppressed) unless the move's guard refuses it, and takes it out
+  // again if the key changed meanwhile; drops it if it came after this node's move to that list
+  // stopped receiving.
   void ApplyCopy(storage::Cache::Context& context, std::string_view key, bool key_binary,
-                 std::string_view value, uint32_t flags, int64_t expires_at);
+                 std::string_view value, uint32_t flags, int64_t expires_at,
+                 uint64_t move_fingerprint);
   // An ordinary record of `key` from a peer, or a client's delete, is about to be applied
   // (NotePeerFlush: a flush_all): no copy of it is applied after it while a move receives.
   void NotePeerChange(std::string_view key);
@@ -201,6 +204,7 @@ class Replication final : public storage::ChangeObserver {
         : list(std::move(list_in)), self(self_in), placement(std::move(placement_in)) {}
     cluster::NodeList list;
     size_t self;  // list.nodes.size(): this node is not in the list (it left it)
+    uint64_t fingerprint = 0;  // of the list: a move's marker and copies name it
     cluster::ReplicaPlacement placement;
     std::vector<PeerStream*> streams;  // per node; null for this node
   };
@@ -230,6 +234,9 @@ class Replication final : public storage::ChangeObserver {
   void StartMove(const Topology* before, const Topology* after) EXCLUDES(topology_mu_, ledger_mu_);
   // Drops `senders` that already sent their marker for `move`; ends its receiving if none is left.
   void StopReceivingIfDone(Move& move) EXCLUDES(ledger_mu_);
+  // Whether this node has read the node list `fingerprint` names (as its own, or as the list
+  // before it joined).
+  bool HasRead(uint64_t fingerprint) const EXCLUDES(topology_mu_);
   // Stores a value fetched for a miss: as ApplyCopy, but only where the key is absent (a copy
   // or a write may have come first).
   void StoreFetched(storage::Cache::Context& context, Move& move, std::string_view key,

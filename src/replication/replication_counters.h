@@ -20,6 +20,7 @@ struct ReplicationCounters {
   std::atomic<uint64_t> move_keys_received{0};
   std::atomic<uint64_t> move_fetched_on_miss{0};
   std::atomic<uint64_t> move_keys_dropped{0};
+  std::atomic<uint64_t> move_keys_late{0};
   std::atomic<int64_t> move_keys_remaining{0};  // the replication thread's walk
   std::atomic<int64_t> peers_connected{0};
   std::atomic<int64_t> lag_ms{0};  // the worst peer's, as of the replication thread's last pass
@@ -47,6 +48,7 @@ struct ReplicationStats {
   uint64_t move_fetched_on_miss = 0;
   uint64_t move_keys_remaining = 0;
   uint64_t move_keys_dropped = 0;
+  uint64_t move_keys_late = 0;
 };
 
 }  // namespace mnemo::replication

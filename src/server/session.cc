@@ -288,7 +288,7 @@ Session::Progress Session::RunCommandsWith() {
 
 namespace {
 
-// A decimal token of a rejoin's line; false if `text` is not one.
+// A decimal token of a peer's control line or of a copy's opaque; false if `text` is not one.
 bool ParseToken(std::string_view text, uint64_t* out) {
   if (text.empty() || text.size() > 19) return false;
   uint64_t value = 0;
@@ -627,8 +627,11 @@ Dispatcher::Outcome Session::ApplyPeerRecordOnCurrentLink(net::OutputQueue& out)
       meta_.set_mode == protocol::MetaSetMode::kSet) {
     // A move's copy (replication/record_encoder.h): applied unless the key changed here since.
     services_.dispatcher.SetApplyingPeer(true);
+    uint64_t move = 0;  // the move it belongs to (its opaque token); 0: not said
+    (void)ParseToken(meta_.opaque, &move);
     services_.replication->ApplyCopy(services_.dispatcher.cache_context(), meta_.Key(),
-                                     meta_.key_binary, meta_.value, meta_.client_flags, meta_.ttl);
+                                     meta_.key_binary, meta_.value, meta_.client_flags, meta_.ttl,
+                                     move);
     services_.dispatcher.SetApplyingPeer(false);
     ++peer_->applied;
     services_.stats.Add(Stat::kReplRecordsApplied);

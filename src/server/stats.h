@@ -230,7 +230,9 @@ namespace mnemo::server {
   VALUE("move_keys_remaining", kGauge, snapshot.replication.move_keys_remaining,                   \
         "Items this node's move has still to walk (an estimate from curr_items)")                  \
   VALUE("move_keys_dropped", kCounter, snapshot.replication.move_keys_dropped,                     \
-        "Items dropped at the end of a move: their keys now belong to other nodes")
+        "Items dropped at the end of a move: their keys now belong to other nodes")                \
+  VALUE("move_keys_late", kCounter, snapshot.replication.move_keys_late,                           \
+        "Copies that came after this node's move stopped awaiting them: dropped, the key misses")
 
 #define MNEMO_STAT_ENUM(id, name, kind, description) id,
 #define MNEMO_STAT_IF_ENUM(condition, id, name, kind, description) id,
