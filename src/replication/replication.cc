@@ -324,14 +324,20 @@ class Replication::Thread final : private net::EventLoop::Observer {
     if (move != stepped_) {
       stepped_ = move;
       progress_at_ms_ = now;
+      acks_since_ms_ = 0;
       BeginWalk(now);
     }
-    const bool overdue = now - move->started_ms >= owner_.options_.move_max_ms;
-    if (overdue && move->receiving.exchange(false, std::memory_order_acq_rel)) {
+    // move_max_ms bounds a wait for peers that went silent, not the move: a walk of many items
+    // takes longer, and its copies keep coming.
+    const int64_t max_ms = owner_.options_.move_max_ms;
+    if (now - move->heard_ms.load(std::memory_order_relaxed) >= max_ms &&
+        move->receiving.exchange(false, std::memory_order_acq_rel)) {
       std::fprintf(stderr,
-                   "move: move_max_ms passed: no longer waiting for the previous holders' keys\n");
+                   "move: move_max_ms passed without a copy or a marker from the previous "
+                   "holders: no longer waiting for their keys\n");
       Replication::NoteMoveEnd(*move);
     }
+    const bool overdue = acks_since_ms_ != 0 && now - acks_since_ms_ >= max_ms;
     if (phase_ == MovePhase::kDone) return;
     switch (phase_) {
       case MovePhase::kWalk:
@@ -421,6 +427,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
       const std::string record = "mn_peer moved " + std::to_string(move.fingerprint) + "\r\n";
       for (Marker& marker : markers_) (void)marker.stream->Append(record, &marker.ticket);
       phase_ = MovePhase::kAcks;
+      if (acks_since_ms_ == 0) acks_since_ms_ = now;  // a walk again does not extend the wait
       wake = true;
       std::fprintf(stderr, "move: walked %zu items; waiting for %zu peers to acknowledge them\n",
                    walked_, markers_.size());
@@ -502,6 +509,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
   LinkContext context_;
   std::unique_ptr<storage::Cache::Context> cache_context_;  // this thread's, suppressed
   Replication::Move* stepped_ = nullptr;
+  int64_t acks_since_ms_ = 0;  // when the first walk of stepped_ ended; 0: not yet
   MovePhase phase_ = MovePhase::kDone;
   storage::WalkCursor cursor_;
   storage::WalkBatch batch_;
@@ -610,7 +618,8 @@ Replication::Move::Move(const Topology* before_in, const Topology* after_in, int
       after(after_in),
       change(before_in->list, before_in->placement, after_in->list, after_in->placement),
       fingerprint(after_in->fingerprint),
-      started_ms(now_ms) {}
+      started_ms(now_ms),
+      heard_ms(now_ms) {}
 
 void Replication::StartMove(const Topology* before, const Topology* after) {
   Move* current = move_.load(std::memory_order_acquire);
@@ -679,7 +688,10 @@ void Replication::NoteMoved(std::string_view name, uint64_t fingerprint) {
     moved_[std::string(name)] = fingerprint;
   }
   Move* move = move_.load(std::memory_order_acquire);
-  if (move != nullptr && move->fingerprint == fingerprint) StopReceivingIfDone(*move);
+  if (move != nullptr && move->fingerprint == fingerprint) {
+    move->heard_ms.store(SteadyMillis(), std::memory_order_relaxed);
+    StopReceivingIfDone(*move);
+  }
 }
 
 bool Replication::Moving() const {
@@ -779,6 +791,7 @@ void Replication::ApplyCopy(storage::Cache::Context& context, std::string_view k
                             uint64_t move_fingerprint) {
   Move* move = move_.load(std::memory_order_acquire);
   const bool guarded = move != nullptr && move->receiving.load(std::memory_order_acquire);
+  if (guarded) move->heard_ms.store(SteadyMillis(), std::memory_order_relaxed);
   if (cache_ == nullptr || (guarded && !move->guard.Allows(key))) return;
   // Outside a move, a copy for a node list this node has read came after it stopped waiting for
   // them (move_max_ms passed, or a sender walked again): its guard no longer notes the clients'

@@ -218,8 +218,11 @@ class Replication final : public storage::ChangeObserver {
     cluster::RingChange change;
     uint64_t fingerprint;  // of after's list: the marker's
     int64_t started_ms;
+    // The last copy or marker of a previous holder while receiving (at first, started_ms).
+    std::atomic<int64_t> heard_ms;
     MoveGuard guard;
-    // Until every node of `before` but this one sent its marker, or move_max_ms passed.
+    // Until every node of `before` but this one sent its marker, or move_max_ms passed without
+    // a copy or a marker.
     std::atomic<bool> receiving{false};
     // Until this node's walk was acknowledged by every peer and its lost keys dropped.
     std::atomic<bool> sending{true};

@@ -1068,8 +1068,8 @@ const Setting kSettings[] = {
        return SetInt("move_max_ms", v, 1, 1 << 30, &o->move_max_ms);
      },
      "120000",
-     "how long a move waits for its peers (their acknowledgements, their keys) before it ends "
-     "anyway",
+     "how long a move waits for peers gone silent (no copy or marker since the last; no "
+     "acknowledgement since the walk ended) before it ends anyway",
      true},
     {"metrics_port", [](O o, R) { return Number(o.metrics_port); }, "metrics_port", true,
      [](std::string_view v, Options* o) {
