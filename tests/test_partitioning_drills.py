@@ -349,6 +349,16 @@ def node_moving(port):
         return False
 
 
+def move_log(cluster):
+    """Each node's log lines about moves, to explain a failed drill."""
+    lines = []
+    for log in sorted(cluster.dir.glob("node-*.log")):
+        lines += ["%s: %s" % (log.name, line)
+                  for line in log.read_text(errors="replace").splitlines()
+                  if line.startswith("move:")]
+    return "\n".join(lines)
+
+
 def write_round(cluster, overwritten, deleted, version):
     """Overwrites `overwritten` with `version` and deletes `deleted`, through the proxy, every
     request acknowledged (sent again once on a lost connection or an error: all idempotent)."""
@@ -397,12 +407,15 @@ def test_a_node_killed_during_an_add_leaves_no_hang_and_no_stale_read(cluster, c
         tool = subprocess.Popen([str(TOOL), "--dir", str(cluster.dir), "add"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=cluster.tool_env())
-        deadline = time.monotonic() + TOOL_TIMEOUT_S
+        tool_started = time.monotonic()
+        deadline = tool_started + TOOL_TIMEOUT_S
         while tool.poll() is None and time.monotonic() < deadline:
             if any(node_moving(port) for port in ports):
                 break
+            time.sleep(0.002)  # leaves the CPUs to the tool and the nodes
         killed_during = tool.poll() is None
         os.kill(victim_pid, signal.SIGKILL)
+        kill_after = time.monotonic() - tool_started
         write_round(cluster, overwritten, deleted, 1)
         out, err = tool.communicate(timeout=TOOL_TIMEOUT_S)
         assert tool.returncode == 0, (out, err, cluster.diagnosis())
@@ -427,8 +440,11 @@ def test_a_node_killed_during_an_add_leaves_no_hang_and_no_stale_read(cluster, c
     hits = sum(got[k] == model[k] for k in kept)
     report(capsys, "add, node %d killed %s the move" % (
         victim, "during" if killed_during else "after"), reader, out.strip(),
-           "afterwards: %d stale of %d keys; %d of the %d present keys the kill left on live "
-           "nodes hit" % (len(stale), KEYS, hits, len(kept)))
+           "killed %.2f s after the tool started; afterwards: %d stale of %d keys; %d of the %d "
+           "present keys the kill left on live nodes hit" % (kill_after, len(stale), KEYS, hits,
+                                                             len(kept)))
+    if stale or hits < 0.99 * len(kept):
+        print(move_log(cluster))  # captured: shown with the failure, whole
     assert killed_during, "the move ended before the kill: %s" % out
     assert not stale, (len(stale), stale[:10], cluster.diagnosis())
     for phase in ("during", "after"):
