@@ -41,5 +41,28 @@ TEST(MoveGuardTest, NotesFromManyThreadsAreAllKept) {
   EXPECT_TRUE(guard.Allows("4:0"));
 }
 
+TEST(MoveGuardTest, PastItsBoundItForgetsEveryKeyAndRefusesEveryCopy) {
+  MoveGuard guard;
+  size_t noted = 0;
+  // Distinct keys until one stripe holds more than its share of the bound.
+  while (guard.Allows("never noted")) {
+    guard.Note("key:" + std::to_string(noted++));
+    ASSERT_LE(noted, MoveGuard::kMaxNoted + 1);
+  }
+  EXPECT_GT(noted, MoveGuard::kMaxNoted / 64);
+  EXPECT_FALSE(guard.Allows("key:0"));
+  EXPECT_FALSE(guard.Allows("another never noted"));
+}
+
+TEST(MoveGuardTest, AClosedGuardRefusesEveryCopy) {
+  MoveGuard guard;
+  guard.Note("a");
+  guard.Close();
+  EXPECT_FALSE(guard.Allows("a"));
+  EXPECT_FALSE(guard.Allows("b"));
+  guard.Note("c");  // a change after the close changes nothing
+  EXPECT_FALSE(guard.Allows("d"));
+}
+
 }  // namespace
 }  // namespace mnemo::replication

@@ -39,8 +39,7 @@ bool TextSafeKey(std::string_view key);
 // Appends the copy record of the item `change` stores (a kStore) for the move to the node list
 // whose fingerprint is `move` (never 0): the explicit set mode (MS) marks a copy, and the opaque
 // token (O<move>) says which move it belongs to; false as AppendRecord.
-[[nodiscard]] bool AppendCopyRecord(const storage::Change& change, uint64_t move,
-                                    std::string* out);
+[[nodiscard]] bool AppendCopyRecord(const storage::Change& change, uint64_t move, std::string* out);
 
 // The record that ends a batch: its reply, MN, says that everything before it was applied.
 inline constexpr std::string_view kBatchEnd = "mn\r\n";

@@ -332,6 +332,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
     const int64_t max_ms = owner_.options_.move_max_ms;
     if (now - move->heard_ms.load(std::memory_order_relaxed) >= max_ms &&
         move->receiving.exchange(false, std::memory_order_acq_rel)) {
+      move->guard->Close();
       std::fprintf(stderr,
                    "move: move_max_ms passed without a copy or a marker from the previous "
                    "holders: no longer waiting for their keys\n");
@@ -588,8 +589,8 @@ Result<std::unique_ptr<Replication::Topology>> Replication::ReadTopology(const s
       cluster::ReplicaPlacement::Create(list.value(), options_.replicas);
   if (!placement.ok()) return placement.status();
   if (first) self_name_ = list.value().nodes[self_index].server.name;
-  auto topology = std::make_unique<Topology>(std::move(list.value()), self_index,
-                                             std::move(placement.value()));
+  auto topology =
+      std::make_unique<Topology>(std::move(list.value()), self_index, std::move(placement.value()));
   topology->fingerprint = Fingerprint(topology->list);
   return topology;
 }
@@ -613,22 +614,28 @@ Status Replication::Load() {
   return Status::Ok();
 }
 
-Replication::Move::Move(const Topology* before_in, const Topology* after_in, int64_t now_ms)
+Replication::Move::Move(const Topology* before_in, const Topology* after_in, int64_t now_ms,
+                        std::shared_ptr<MoveGuard> guard_in)
     : before(before_in),
       after(after_in),
       change(before_in->list, before_in->placement, after_in->list, after_in->placement),
       fingerprint(after_in->fingerprint),
       started_ms(now_ms),
-      heard_ms(now_ms) {}
+      heard_ms(now_ms),
+      guard(std::move(guard_in)) {}
 
 void Replication::StartMove(const Topology* before, const Topology* after) {
   Move* current = move_.load(std::memory_order_acquire);
   // A change during a move: the keys the first one had not moved yet are still where the ring
-  // before it put them.
+  // before it put them, and its copies still in flight are no newer than the changes its guard
+  // noted, which the new move keeps.
+  std::shared_ptr<MoveGuard> guard;
   if (current != nullptr && (current->sending.load() || current->receiving.load())) {
     before = current->before;
+    if (current->receiving.exchange(false, std::memory_order_acq_rel)) guard = current->guard;
   }
-  auto move = std::make_unique<Move>(before, after, SteadyMillis());
+  if (guard == nullptr) guard = std::make_shared<MoveGuard>();
+  auto move = std::make_unique<Move>(before, after, SteadyMillis(), std::move(guard));
   const bool listed = after->self < after->list.nodes.size();
   {
     MutexLock lock(move->mu);
@@ -638,6 +645,7 @@ void Replication::StartMove(const Topology* before, const Topology* after) {
     }
   }
   move->receiving.store(listed, std::memory_order_relaxed);
+  if (!listed) move->guard->Close();  // this node left the list: it receives nothing
   std::fprintf(stderr,
                "move: the node list changed from %zu to %zu nodes%s: sending each key to its new "
                "holders at up to %lld keys/s\n",
@@ -668,6 +676,7 @@ void Replication::StopReceivingIfDone(Move& move) {
     empty = move.senders_left.empty();
   }
   if (empty && move.receiving.exchange(false, std::memory_order_acq_rel)) {
+    move.guard->Close();
     std::fprintf(stderr, "move: every previous holder has sent this node its keys\n");
     NoteMoveEnd(move);
   }
@@ -729,7 +738,7 @@ bool Replication::FetchIfGained(storage::Cache::Context& context, std::string_vi
   if (std::find(gainers, gainers + count, after.self) == gainers + count) return false;
   const uint32_t owner = move->change.PreviousOwner(key);
   if (move->before->list.nodes[owner].server.name == self_name_) return false;
-  if (!move->guard.Allows(key)) return false;
+  if (!move->guard->Allows(key)) return false;
   storage::ReadOptions options;
   options.count_access = false;
   options.can_win = false;
@@ -748,7 +757,7 @@ void Replication::StoreFetched(storage::Cache::Context& context, Move& move, std
                                std::string_view value, uint32_t flags, int64_t ttl) {
   // Once the move stopped receiving, its guard no longer notes the clients' changes (as a late
   // copy, ApplyCopy).
-  if (!move.receiving.load(std::memory_order_acquire) || !move.guard.Allows(key)) return;
+  if (!move.receiving.load(std::memory_order_acquire) || !move.guard->Allows(key)) return;
   storage::WriteRequest request;
   request.mode = storage::StoreMode::kAdd;
   request.key = key;
@@ -760,7 +769,7 @@ void Replication::StoreFetched(storage::Cache::Context& context, Move& move, std
   if (cache_->Store(context, request, &outcome) != storage::StoreResult::kStored) return;
   ReplicationCounters::Add(counters_.move_fetched_on_miss);
   // As ApplyCopy: a delete between the check and the store takes the fetched value out again.
-  if (!move.guard.Allows(key)) {
+  if (!move.guard->Allows(key)) {
     storage::DeleteRequest undo;
     undo.key = key;
     undo.cas = outcome.cas;
@@ -778,12 +787,12 @@ bool Replication::HasRead(uint64_t fingerprint) const {
 
 void Replication::NotePeerChange(std::string_view key) {
   Move* move = move_.load(std::memory_order_acquire);
-  if (move != nullptr && move->receiving.load(std::memory_order_acquire)) move->guard.Note(key);
+  if (move != nullptr && move->receiving.load(std::memory_order_acquire)) move->guard->Note(key);
 }
 
 void Replication::NotePeerFlush() {
   Move* move = move_.load(std::memory_order_acquire);
-  if (move != nullptr && move->receiving.load(std::memory_order_acquire)) move->guard.NoteFlush();
+  if (move != nullptr && move->receiving.load(std::memory_order_acquire)) move->guard->NoteFlush();
 }
 
 void Replication::ApplyCopy(storage::Cache::Context& context, std::string_view key, bool key_binary,
@@ -792,7 +801,7 @@ void Replication::ApplyCopy(storage::Cache::Context& context, std::string_view k
   Move* move = move_.load(std::memory_order_acquire);
   const bool guarded = move != nullptr && move->receiving.load(std::memory_order_acquire);
   if (guarded) move->heard_ms.store(SteadyMillis(), std::memory_order_relaxed);
-  if (cache_ == nullptr || (guarded && !move->guard.Allows(key))) return;
+  if (cache_ == nullptr || (guarded && !move->guard->Allows(key))) return;
   // Outside a move, a copy for a node list this node has read came after it stopped waiting for
   // them (move_max_ms passed, or a sender walked again): its guard no longer notes the clients'
   // changes, so a key deleted here since would come back. It is dropped (the key misses). A
@@ -816,7 +825,7 @@ void Replication::ApplyCopy(storage::Cache::Context& context, std::string_view k
   // A change of the key between the check and the store (on another thread) is older or newer
   // than the copy: if older, the copy replaced it and is taken out again (a miss, never a stale
   // value); if newer, it replaced the copy, whose CAS is gone, and the delete does nothing.
-  if (guarded && !move->guard.Allows(key)) {
+  if (guarded && !move->guard->Allows(key)) {
     storage::DeleteRequest undo;
     undo.key = key;
     undo.cas = outcome.cas;
@@ -864,9 +873,9 @@ void Replication::OnChange(const storage::Change& change) {
     // A client's change of a key this node may be gaining: no copy older than it may land.
     if (move->receiving.load(std::memory_order_acquire)) {
       if (change.kind == storage::ChangeKind::kFlush) {
-        move->guard.NoteFlush();
+        move->guard->NoteFlush();
       } else {
-        move->guard.Note(change.key);
+        move->guard->Note(change.key);
       }
       moving = true;
     }

@@ -203,7 +203,7 @@ class Replication final : public storage::ChangeObserver {
     Topology(cluster::NodeList list_in, size_t self_in, cluster::ReplicaPlacement placement_in)
         : list(std::move(list_in)), self(self_in), placement(std::move(placement_in)) {}
     cluster::NodeList list;
-    size_t self;  // list.nodes.size(): this node is not in the list (it left it)
+    size_t self;               // list.nodes.size(): this node is not in the list (it left it)
     uint64_t fingerprint = 0;  // of the list: a move's marker and copies name it
     cluster::ReplicaPlacement placement;
     std::vector<PeerStream*> streams;  // per node; null for this node
@@ -212,7 +212,8 @@ class Replication final : public storage::ChangeObserver {
 
   // One change of the ring, as this node runs it (see above).
   struct Move {
-    Move(const Topology* before_in, const Topology* after_in, int64_t now_ms);
+    Move(const Topology* before_in, const Topology* after_in, int64_t now_ms,
+         std::shared_ptr<MoveGuard> guard_in);
     const Topology* before;
     const Topology* after;
     cluster::RingChange change;
@@ -220,7 +221,9 @@ class Replication final : public storage::ChangeObserver {
     int64_t started_ms;
     // The last copy or marker of a previous holder while receiving (at first, started_ms).
     std::atomic<int64_t> heard_ms;
-    MoveGuard guard;
+    // Shared with the move that follows it while it still receives; closed when receiving
+    // ends.
+    std::shared_ptr<MoveGuard> guard;
     // Until every node of `before` but this one sent its marker, or move_max_ms passed without
     // a copy or a marker.
     std::atomic<bool> receiving{false};
