@@ -10,8 +10,9 @@ stopped with SIGTERM, then SIGKILL. Its exit status is kept: a server that dies 
 exits uncleanly when stopped (a crash, a sanitizer report), fails that test.
 """
 
+import importlib.machinery
+import importlib.util
 import os
-import random
 import re
 import signal
 import socket
@@ -70,62 +71,22 @@ def base_flags(port):
     return flags
 
 
-# free_port(): ports it chooses from, up to the ephemeral range; and those it gave (a port given
-# is not given again by this process, though a server may not have bound it yet).
-_FIRST_CHOSEN_PORT = 20000
-_ports_given = set()
+def _load_cluster_tool():
+    """tools/cluster/mnemo-cluster as a module: the tests choose ports and find a server's
+    listening socket as the tool does, with its functions."""
+    path = REPO / "tools" / "cluster" / "mnemo-cluster"
+    loader = importlib.machinery.SourceFileLoader("mnemo_cluster_tool", str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
 
 
-def free_port():
-    """A port free to listen on, below the kernel's ephemeral range where it can: a port from
-    that range (what binding port 0 gives) may be taken, before the server binds it, as the
-    local port of any outgoing connection, and replicating nodes open many."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
-            first_ephemeral = int(ports.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        first_ephemeral = 0
-    if first_ephemeral > _FIRST_CHOSEN_PORT + 1000:
-        for _ in range(200):
-            port = random.randrange(_FIRST_CHOSEN_PORT, first_ephemeral)
-            if port in _ports_given:
-                continue
-            with socket.socket() as s:
-                try:
-                    s.bind((HOST, port))
-                except OSError:
-                    continue
-            _ports_given.add(port)
-            return port
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def _listening_inodes(port):
-    """Socket inodes listening on HOST:port, from /proc/net/tcp."""
-    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(HOST), "little"), port)
-    inodes = set()
-    with open("/proc/net/tcp") as table:
-        next(table)
-        for row in table:
-            fields = row.split()
-            if fields[1] == want and fields[3] == "0A":  # 0A: TCP_LISTEN
-                inodes.add(fields[9])
-    return inodes
-
-
-def _socket_inodes(pid):
-    inodes = set()
-    fd_dir = Path("/proc/%d/fd" % pid)
-    try:
-        for fd in fd_dir.iterdir():
-            target = os.readlink(fd)
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:["):-1])
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return inodes
+_cluster_tool = _load_cluster_tool()
+# A port free to listen on, below the kernel's ephemeral range where it can, never given twice
+# by this process.
+free_port = _cluster_tool.free_port
+_listening_inodes = _cluster_tool._listening_inodes
+_socket_inodes = _cluster_tool._socket_inodes
 
 
 def wait_listening(pid, port, timeout=TIMEOUT, alive=lambda: True):
