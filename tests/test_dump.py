@@ -348,7 +348,7 @@ def test_a_large_dump_streams_in_bounded_memory_while_others_are_served(start_se
     found = lines(text, METADUMP_LINE, head=b"OK\r\n")
     keys = {m.group(1) for m in found}
     assert len(found) == len(keys) == count
-    # The dump holds at most its output's soft limit (4 MiB) and a chunk more, not the whole
+    # The dump holds at most its output's soft limit (1 MiB) and a chunk more, not the whole
     # listing (over 15 MiB here).
     assert len(text) > 15 << 20
     # A sanitizer's shadow memory and quarantine make RSS no measure of the server's own memory.

@@ -51,7 +51,7 @@ namespace mnemo::server {
 class Dispatcher {
  public:
   // Output beyond which a connection stops taking more requests until its client reads.
-  static constexpr size_t kOutputSoftLimit = size_t{4} << 20;
+  static constexpr size_t kOutputSoftLimit = size_t{1} << 20;
   // A dump's output per call: between chunks the connection sends, and its worker serves others.
   static constexpr size_t kDumpChunk = size_t{64} << 10;
 
