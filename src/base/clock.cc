@@ -14,7 +14,9 @@ int64_t ReadClock(clockid_t clock) {
 }
 
 struct ProcessStart {
-  int64_t monotonic = ReadClock(CLOCK_MONOTONIC);
+  // The clock OwnSeconds reads: the coarse clock can be a tick behind the precise one, and a
+  // base read from that one could put the first second below kFirstSecond.
+  int64_t monotonic = ReadClock(CLOCK_MONOTONIC_COARSE);
   int64_t wall = ReadClock(CLOCK_REALTIME);
 };
 
