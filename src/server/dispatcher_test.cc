@@ -356,7 +356,7 @@ TEST_F(DispatcherTest, AGetIntoAFailedOutputQueuesNothingAndHoldsNoSegment) {
 }
 
 TEST_F(DispatcherTest, ACompressedValueWaitsForConnectionMemoryBeforeItIsDecoded) {
-  const std::string value(1 << 20, 'v');
+  const std::string value(Dispatcher::kOutputSoftLimit / 2, 'v');  // all three fit in one call
   ASSERT_EQ(Run("set big 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n" +
                 "set small 0 0 2\r\nhi\r\n"),
             "STORED\r\nSTORED\r\n");
@@ -377,8 +377,8 @@ TEST_F(DispatcherTest, ACompressedValueWaitsForConnectionMemoryBeforeItIsDecoded
   ASSERT_EQ(limited.Dispatch(result, &cmd, out_, values_), Dispatcher::Outcome::kDone);
   EXPECT_FALSE(values_.pending());
   Drain(&replies);
-  EXPECT_EQ(replies, "VALUE small 0 2\r\nhi\r\nVALUE big 0 1048576\r\n" + value +
-                         "\r\nVALUE small 0 2\r\nhi\r\nEND\r\n");
+  EXPECT_EQ(replies, "VALUE small 0 2\r\nhi\r\nVALUE big 0 " + std::to_string(value.size()) +
+                         "\r\n" + value + "\r\nVALUE small 0 2\r\nhi\r\nEND\r\n");
   EXPECT_EQ(Stat("get_hits"), "3") << "a key that waited is counted once";
 }
 
