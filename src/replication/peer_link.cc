@@ -71,7 +71,7 @@ void PeerLink::DiscardStale(int64_t now_ms) {
 }
 
 bool PeerLink::Idle() const {
-  return partial_ == 0 &&
+  return partial_ == 0 && lease_line_sent_ == lease_line_.size() &&
          std::ranges::all_of(stream_.unacked(), [](const Batch& batch) { return batch.written; });
 }
 
@@ -255,7 +255,7 @@ void PeerLink::Write() {
   // the peer's MNs in between (a link that took batches for as long as workers append would
   // never read them).
   // Control lines still go out: the catch-up's requests are among them.
-  const bool hold_records = context_.hold_records && context_.hold_records();
+  const int64_t lease = context_.records_lease ? context_.records_lease() : 0;
   bool taken = false;
   for (;;) {
     if (write_blocked_) return;
@@ -264,7 +264,7 @@ void PeerLink::Write() {
       control_.clear();
       continue;
     }
-    if (hold_records) return;
+    if (lease == kHoldRecords) return;
     std::deque<Batch>& batches = stream_.unacked();
     auto first = std::find_if(batches.begin(), batches.end(),
                               [](const Batch& batch) { return !batch.written; });
@@ -275,6 +275,17 @@ void PeerLink::Write() {
     }
     iovec iov[kMaxIovecs];
     int count = 0;
+    if (partial_ == 0 && lease_line_sent_ == lease_line_.size()) {
+      // At a batch boundary: the lease what follows goes out under, in the same writev.
+      lease_line_ = "mn_peer lease " + std::to_string(SteadyMillis()) + " " +
+                    std::to_string(lease) + "\r\n";
+      lease_line_sent_ = 0;
+    }
+    if (lease_line_sent_ < lease_line_.size()) {
+      iov[count].iov_base = lease_line_.data() + lease_line_sent_;
+      iov[count].iov_len = lease_line_.size() - lease_line_sent_;
+      ++count;
+    }
     size_t skip = partial_;
     for (auto it = first; it != batches.end() && count + 2 <= kMaxIovecs; ++it) {
       const std::string_view pieces[2] = {it->bytes, kBatchEnd};
@@ -300,7 +311,10 @@ void PeerLink::Write() {
       return;
     }
     ReplicationCounters::Add(context_.counters.bytes_sent, static_cast<uint64_t>(n));
-    size_t written = partial_ + static_cast<size_t>(n);
+    const size_t of_line =
+        std::min(static_cast<size_t>(n), lease_line_.size() - lease_line_sent_);
+    lease_line_sent_ += of_line;
+    size_t written = partial_ + static_cast<size_t>(n) - of_line;
     for (auto it = first; it != batches.end(); ++it) {
       const size_t whole = it->bytes.size() + kBatchEnd.size();
       if (written < whole) break;
@@ -333,6 +347,8 @@ void PeerLink::Close() {
   partial_ = 0;
   mn_sent_.clear();
   control_.clear();
+  lease_line_.clear();
+  lease_line_sent_ = 0;
   // What was written on this connection and not acknowledged is written again on the next.
   for (Batch& batch : stream_.unacked()) batch.written = false;
 }

@@ -19,7 +19,9 @@
 // been quiet for lease_ms / 4); the peer's MNs come back in order, and each extends the link's
 // lease to the send time of its mn plus lease_ms, so a reply that was delayed (a stall of
 // either side) extends nothing that has passed. A ping's MN acknowledges no batch.
-// Control lines (SendControl) go out between batches, never inside one.
+// Control lines (SendControl) go out between batches, never inside one. Before the batches a
+// write starts at a boundary comes the line mn_peer lease <now> <until>, written in the same
+// writev as they are, so that a stall between the lease's check and the write shows at the peer.
 // Thread safety: the replication thread only.
 #pragma once
 
@@ -39,17 +41,21 @@ namespace mnemo::replication {
 struct ReplicationCounters;
 
 // What a link needs from the node it runs in.
+inline constexpr int64_t kHoldRecords = -1;
+
 struct LinkContext {
   net::EventLoop& loop;
   ReplicationCounters& counters;
   std::string handshake;  // this node's mn_peer line, up to the applied count
   int64_t lag_max_ms;
   int64_t lease_ms;  // -o repl_lease_ms: an echo extends the lease to its send time plus this
-  // True while this node's unsent records may be older than writes its peers took meanwhile
-  // (its lease lapsed, and its streams are not yet discarded, DiscardStale): the link writes
-  // control lines and pings, no batch. The markers a returning node owes its returning peers
-  // are records: they must flow while it catches up.
-  std::function<bool()> hold_records;
+  // The lease records go out under (SteadyMillis), which the link states to the peer before
+  // the records it writes from a batch boundary (replication/lease_fence.h); 0: no bound.
+  // kHoldRecords while this node's unsent records may be older than writes its peers took
+  // meanwhile (its lease lapsed, and its streams are not yet discarded, DiscardStale): the link
+  // writes control lines and pings, no batch. The markers a returning node owes its returning
+  // peers are records: they must flow while it catches up (with no lease to state).
+  std::function<int64_t()> records_lease;
 };
 
 class PeerLink final : public net::EventLoop::Handler {
@@ -133,6 +139,9 @@ class PeerLink final : public net::EventLoop::Handler {
   int64_t lease_until_ms_ = 0;
   int64_t last_attempt_ms_ = 0;
   std::string control_;  // lines to write before the next batch
+  // The lease line of the current write, and how much of it went out (all: none pending).
+  std::string lease_line_;
+  size_t lease_line_sent_ = 0;
 };
 
 }  // namespace mnemo::replication

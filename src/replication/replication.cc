@@ -111,7 +111,7 @@ class Replication::Thread final : private net::EventLoop::Observer {
                  {},
                  owner.options_.lag_max_ms,
                  owner.options_.lease_ms,
-                 [this] { return owner_.RecordsStale(); }} {}
+                 [this] { return owner_.RecordsLease(); }} {}
 
   net::EventLoop& loop() { return *loop_; }
 
@@ -949,9 +949,13 @@ bool Replication::HoldsClients() {
   return true;
 }
 
-bool Replication::RecordsStale() {
+int64_t Replication::RecordsLease() {
   (void)HoldsClients();  // finds a lapse, if there is one
-  return discard_streams_.load(std::memory_order_acquire);
+  if (discard_streams_.load(std::memory_order_acquire)) return kHoldRecords;
+  // Read after the check: a stall between the two leaves the lapsed lease here, for the peer to
+  // see. A returning node's own records (markers) are appended after its discard: no bound.
+  if (!replicates() || returning_.load(std::memory_order_acquire)) return 0;
+  return lease_until_ms_.load(std::memory_order_relaxed);
 }
 
 void Replication::StartReturning(bool full) {

@@ -286,9 +286,11 @@ class Replication final : public storage::ChangeObserver {
   void FlushForFullResync();
   std::atomic<bool> full_again_{false};
   // A lapse was found and the replication thread has not yet discarded what its streams held
-  // from before it (PeerLink::DiscardStale); meanwhile no link writes records (RecordsStale).
+  // from before it (PeerLink::DiscardStale); meanwhile no link writes records (RecordsLease).
   std::atomic<bool> discard_streams_{false};
-  bool RecordsStale();
+  // What the links may write (LinkContext::records_lease): kHoldRecords while discard_streams_,
+  // else the lease to state to the peers (0: none).
+  int64_t RecordsLease();
   std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found
   std::atomic<bool> returning_{false};
   std::atomic<uint64_t> sync_token_{0};

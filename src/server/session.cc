@@ -582,44 +582,65 @@ Dispatcher::Outcome Session::ApplyPeerRecord(net::OutputQueue& out) {
 }
 
 Dispatcher::Outcome Session::ApplyPeerRecordOnCurrentLink(net::OutputQueue& out) {
+  const bool mn_peer = request_.kind == protocol::AsciiRequest::Kind::kText &&
+                       request_.text.status == protocol::ParseStatus::kOk &&
+                       cmd_.type == protocol::CommandType::kMnPeer;
+  protocol::KeyList words(mn_peer ? cmd_.arguments : std::string_view());
+  std::string_view what;
+  std::string_view token_text;
+  uint64_t token = 0;
+  const bool tokened =
+      words.Next(&what) && words.Next(&token_text) && ParseToken(token_text, &token);
+  // The peer's control lines, between its records (not records of its stream: uncounted): a
+  // returning peer's request "mn_peer sync <token> <full|partial>", and the lease its next
+  // records go out under, "mn_peer lease <now> <until>" (replication/lease_fence.h).
+  std::string_view argument;
+  if (tokened && what == "sync" && words.Next(&argument)) {
+    services_.replication->OnSyncRequest(peer_->name, token, argument == "full");
+    return Dispatcher::Outcome::kDone;
+  }
+  uint64_t until = 0;
+  if (tokened && what == "lease" && words.Next(&argument) && ParseToken(argument, &until)) {
+    peer_->fence.NoteLease(replication::SteadyMillis(), static_cast<int64_t>(token),
+                           static_cast<int64_t>(until));
+    return Dispatcher::Outcome::kDone;
+  }
   const bool batch_end = request_.kind == protocol::AsciiRequest::Kind::kMeta &&
                          request_.meta.status == protocol::MetaStatus::kOk &&
                          meta_.type == protocol::MetaCommandType::kNoop;
+  // A batch's mn changes nothing (and a ping's mn comes with no lease line before it).
+  if (!batch_end && peer_->fence.Expired(replication::SteadyMillis()) &&
+      !services_.replication->HoldsClients()) {
+    // The peer was stalled or cut off past its lease after it checked it, and this node may
+    // have taken newer writes of its keys since (a proxy routed them here): not applied. What
+    // the peer still holds goes out on its next link, under a lease checked again. (Read late
+    // because this node was stalled itself, they are applied: its own lease lapsed, so it took
+    // no client write since, and it catches up as a returning node.)
+    std::fprintf(stderr,
+                 "replication: records from %s came after the lease they were sent under ran "
+                 "out: not applied, link closed\n",
+                 peer_->name.c_str());
+    services_.stats.Add(Stat::kReplLinksFenced);
+    return Dispatcher::Outcome::kClose;
+  }
   if (batch_end) {
     // Everything before it has been applied: the peer may forget it (MN).
     services_.replication->NoteApplied(peer_->name, peer_->run_id, *peer_->link, peer_->applied);
   }
-  if (request_.kind == protocol::AsciiRequest::Kind::kText &&
-      request_.text.status == protocol::ParseStatus::kOk &&
-      cmd_.type == protocol::CommandType::kMnPeer) {
-    // A rejoin's lines: "mn_peer sync <token> <full|partial>", the returning peer's request
-    // (not a record of its stream: uncounted), and "mn_peer synced <token>", the marker this
-    // node asked for, a record of the peer's stream.
-    protocol::KeyList words(cmd_.arguments);
-    std::string_view what;
-    std::string_view token_text;
-    std::string_view mode;
-    uint64_t token = 0;
-    if (words.Next(&what) && words.Next(&token_text) && ParseToken(token_text, &token)) {
-      if (what == "sync" && words.Next(&mode)) {
-        services_.replication->OnSyncRequest(peer_->name, token, mode == "full");
-        return Dispatcher::Outcome::kDone;
-      }
-      if (what == "moved") {
-        // A move's marker: the peer has sent this node everything of its walk.
-        services_.replication->NoteMoved(peer_->name, token);
-        ++peer_->applied;
-        services_.stats.Add(Stat::kReplRecordsApplied);
-        return Dispatcher::Outcome::kDone;
-      }
-      if (what == "synced") {
-        std::string_view lost;
-        services_.replication->NoteSynced(peer_->name, token, words.Next(&lost) && lost == "lost");
-        ++peer_->applied;
-        services_.stats.Add(Stat::kReplRecordsApplied);
-        return Dispatcher::Outcome::kDone;
-      }
-    }
+  if (tokened && what == "moved") {
+    // A move's marker: the peer has sent this node everything of its walk.
+    services_.replication->NoteMoved(peer_->name, token);
+    ++peer_->applied;
+    services_.stats.Add(Stat::kReplRecordsApplied);
+    return Dispatcher::Outcome::kDone;
+  }
+  if (tokened && what == "synced") {
+    // The marker of a rejoin this node asked for, a record of the peer's stream.
+    std::string_view lost;
+    services_.replication->NoteSynced(peer_->name, token, words.Next(&lost) && lost == "lost");
+    ++peer_->applied;
+    services_.stats.Add(Stat::kReplRecordsApplied);
+    return Dispatcher::Outcome::kDone;
   }
   const bool meta_ok = request_.kind == protocol::AsciiRequest::Kind::kMeta &&
                        request_.meta.status == protocol::MetaStatus::kOk;

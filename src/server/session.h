@@ -97,6 +97,7 @@
 #include "protocol/meta_command.h"
 #include "protocol/negotiation.h"
 #include "protocol/text_parser.h"
+#include "replication/lease_fence.h"
 #include "replication/replication.h"
 #include "server/binary_dispatcher.h"
 #include "server/connection_registry.h"
@@ -365,6 +366,7 @@ class Session final : public net::EventLoop::Handler {
     std::string run_id;
     uint64_t applied = 0;
     std::shared_ptr<replication::InboundLink> link;
+    replication::LeaseFence fence;
   };
   std::unique_ptr<PeerLinkState> peer_;
   uint32_t last_progress_;   // when a byte was last read or sent (MonotonicSeconds)
