@@ -277,8 +277,8 @@ void PeerLink::Write() {
     int count = 0;
     if (partial_ == 0 && lease_line_sent_ == lease_line_.size()) {
       // At a batch boundary: the lease what follows goes out under, in the same writev.
-      lease_line_ = "mn_peer lease " + std::to_string(SteadyMillis()) + " " +
-                    std::to_string(lease) + "\r\n";
+      lease_line_ =
+          "mn_peer lease " + std::to_string(SteadyMillis()) + " " + std::to_string(lease) + "\r\n";
       lease_line_sent_ = 0;
     }
     if (lease_line_sent_ < lease_line_.size()) {
@@ -311,8 +311,7 @@ void PeerLink::Write() {
       return;
     }
     ReplicationCounters::Add(context_.counters.bytes_sent, static_cast<uint64_t>(n));
-    const size_t of_line =
-        std::min(static_cast<size_t>(n), lease_line_.size() - lease_line_sent_);
+    const size_t of_line = std::min(static_cast<size_t>(n), lease_line_.size() - lease_line_sent_);
     lease_line_sent_ += of_line;
     size_t written = partial_ + static_cast<size_t>(n) - of_line;
     for (auto it = first; it != batches.end(); ++it) {
