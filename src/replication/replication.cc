@@ -866,6 +866,28 @@ void Replication::Wake() {
   if (!wake_pending_.exchange(true, std::memory_order_relaxed)) thread_->loop().Wake();
 }
 
+namespace {
+// A worker's thread defers the wakes its clients' changes call for to the end of its round.
+thread_local bool defer_wakes = false;
+thread_local bool wake_owed = false;
+}  // namespace
+
+void Replication::DeferWakesOnThisThread() { defer_wakes = true; }
+
+void Replication::FlushDeferredWake() {
+  if (!wake_owed) return;
+  wake_owed = false;
+  Wake();
+}
+
+void Replication::WakeForChange() {
+  if (defer_wakes) {
+    wake_owed = true;
+  } else {
+    Wake();
+  }
+}
+
 void Replication::OnChange(const storage::Change& change) {
   Move* move = move_.load(std::memory_order_acquire);
   bool moving = false;
@@ -937,7 +959,7 @@ void Replication::OnChange(const storage::Change& change) {
     }
   }
   if (record.capacity() > kKeptRecordCapacity) std::string().swap(record);
-  if (wake) Wake();
+  if (wake) WakeForChange();
 }
 
 bool Replication::HoldsClients() {

@@ -127,6 +127,11 @@ class Replication final : public storage::ChangeObserver {
   void AddSyncWaiters(int64_t delta) { sync_waiters_.fetch_add(delta, std::memory_order_relaxed); }
   // Registers a worker's wake-up; before Start. The callbacks must stay callable until Stop.
   void AddWaker(std::function<void()> wake) { wakers_.push_back(std::move(wake)); }
+  // On a worker's thread, OnChange does not wake the replication thread itself: it notes the
+  // wake, and the worker calls FlushDeferredWake at the end of each round and tick, so that one
+  // wake takes what a round appended (a pipelined client's sets would each wake it).
+  static void DeferWakesOnThisThread();
+  void FlushDeferredWake();
   void CountSyncTimeout() { ReplicationCounters::Add(counters_.sync_timeouts); }
 
   // Rejoin (docs/design/replication.md, "Rejoin without stale reads"). Whether client requests
@@ -261,6 +266,8 @@ class Replication final : public storage::ChangeObserver {
   // Whether the streams should carry moves or replication at all: links exist only then.
   bool Links() const { return replicates() || Moving(); }
   void Wake();
+  // Wake, or, on a thread that defers them, owed until its FlushDeferredWake.
+  void WakeForChange();
 
   const ReplicationOptions options_;
   const std::string run_id_;

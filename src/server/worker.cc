@@ -95,6 +95,7 @@ void Worker::Run() {
   }
   udp_fds_.clear();  // the endpoints own them now
   StartFlashReader(*context);
+  if (server_.replication != nullptr) replication::Replication::DeferWakesOnThisThread();
 
   loop_->Run(*this, kTickMillis);
 
@@ -176,6 +177,8 @@ bool Worker::OnRoundEnd() {
   if (freed && !server_.conn_memory.exhausted()) {
     for (const std::function<void()>& wake : server_.wake_for_memory) wake();
   }
+  // One wake of the replication thread for what the round's changes appended.
+  if (server_.replication != nullptr) server_.replication->FlushDeferredWake();
   return !yielded_.empty() || !flash_unqueued_.empty();
 }
 
@@ -204,6 +207,7 @@ void Worker::OnTick() {
     (void)sessions_[i]->CloseIfStuck(now, stuck_timeout);  // counts what it closes
   }
   ResumeWaiting();  // memory freed by other workers wakes nothing here
+  if (server_.replication != nullptr) server_.replication->FlushDeferredWake();
   pool_.Trim();
 #if defined(__GLIBC__)
   // glibc keeps freed memory in its arenas; after a burst of large buffers, give it back.
