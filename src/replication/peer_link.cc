@@ -248,6 +248,11 @@ void PeerLink::OnLine(std::string_view line) {
   context_.counters.peers_connected.fetch_add(1, std::memory_order_relaxed);
   MNEMO_LOG(1, "replication: streaming to %s from record %llu\n", name_.c_str(),
             static_cast<unsigned long long>(applied + 1));  // NOLINT(google-runtime-int)
+  // The peer's first reading of this node's clock, sent at once, so that no stall of this thread
+  // between a later check of the lease and a write can have delayed it: even the first batch's
+  // lease line is checked against it (lease_fence.h). Its "0" bounds no record. (A write that
+  // fails closes the link, as any.)
+  (void)SendLine("mn_peer lease " + std::to_string(SteadyMillis()) + " 0\r\n");
 }
 
 void PeerLink::Write() {
