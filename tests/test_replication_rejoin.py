@@ -236,8 +236,9 @@ def test_a_stalled_owner_sends_none_of_its_older_records_over_newer_writes(rejoi
     # A client floods the owner with writes while its replica is briefly stopped (shorter than
     # the lease), so that the owner's stream to it backs up: written, acknowledged (async: at
     # the local write), their records not yet sent. The owner is then stopped past the lease,
-    # and the replica resumed: it applies what had reached it, then takes a newer write of each
-    # key (as a proxy routing around the owner makes them). The records the owner still held
+    # and the replica resumed: it applies what had reached it, then, once the owner's lease ran
+    # out, takes a newer write of each key (as a proxy routing around the owner makes them, once
+    # it ejected it). The records the owner still held
     # are older than those: once it resumes it must drop them, not send them over the newer
     # values. The lease is longer here, so that the replica's own stop stays inside it.
     lease_ms = 1000
@@ -260,6 +261,9 @@ def test_a_stalled_owner_sends_none_of_its_older_records_over_newer_writes(rejoi
         flooding.join()
         try:
             settled(c.nodes[replica])  # what had reached the replica lands first
+            # A proxy routes around the owner once it has ejected it, after the owner's lease
+            # (repl_lease_ms must be shorter than the proxy's ejection time): so do these writes.
+            time.sleep(max(0.0, stopped + 1.1 * lease_ms / 1000 - time.monotonic()))
             newer = b"r%02d" % round_
             c.nodes[replica].conn().call(b"".join(b"set %s 0 0 3 noreply\r\n%s\r\n" % (k, newer)
                                                   for k in keys), timeout=10)
@@ -276,23 +280,38 @@ def test_a_stalled_owner_sends_none_of_its_older_records_over_newer_writes(rejoi
 
 
 def test_records_read_after_the_lease_they_were_sent_under_are_not_applied(tmp_path):
-    # A peer of this test's own, on a node that is not stalled (it holds its clients' trust): the
-    # records after "mn_peer lease <now> <until>" (the peer's steady clock, which is this
-    # machine's, as Python's monotonic clock) are applied while the node reads them before
-    # `until`, and none is once it reads them after (a peer stopped between its check of the
-    # lease and its send): the link is closed unacknowledged.
+    # A peer of this test's own, on a node that is not stalled (it holds its clients' trust) and
+    # takes client writes of keys the peer owns (as when a proxy routes around it): the records
+    # after "mn_peer lease <now> <until>" (the peer's steady clock, which is this machine's, as
+    # Python's monotonic clock) are applied while the node reads them before `until`, and none is
+    # once it reads them after (a peer stopped between its check of the lease and its send): the
+    # link is closed unacknowledged.
     nodes = tmp_path / "nodes.txt"
     port = harness.free_port()
     nodes.write_text("127.0.0.1:1:1 other\n127.0.0.1:%d:1 me\n" % port)
+    # The peer is unreachable: the node serves once repl_resync_max_ms has passed.
     proc = subprocess.Popen([harness.server_binary()] + harness.base_flags(port) +
-                            ["-o", "cluster_file=%s,cluster_self=me" % nodes],
+                            ["-o", "cluster_file=%s,cluster_self=me,replicas=2,"
+                             "repl_resync_max_ms=100" % nodes],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         assert harness.wait_listening(proc.pid, port, alive=lambda: proc.poll() is None)
+        client = harness.Conn(port)
+        assert client.call(b"version\r\n").startswith(b"VERSION ")
         peer = harness.Conn(port)
         peer.send(b"mn_peer other 0123 0\r\n")
         assert peer.readline().startswith(b"PEER ")
+        # Before the node takes any write of the peer's keys, a late record replaces nothing
+        # newer: applied.
+        now = int(time.monotonic() * 1000)
+        peer.send(b"mn_peer lease %d %d\r\nms j 4 T0 F0 q\r\nlate\r\nmn\r\n"
+                  % (now - 3000, now - 2000))
+        assert peer.read_until(b"MN\r\n") == b"MN\r\n"
+        assert client.call(b"mg j v\r\n") == b"VA 4\r\nlate\r\n"
+        # Writes of keys both nodes hold: about half are the peer's.
+        for i in range(40):
+            client.expect(b"set w%d 0 0 1\r\nx\r\n" % i, b"STORED\r\n")
         now = int(time.monotonic() * 1000)
         peer.send(b"mn_peer lease %d %d\r\nms k 2 T0 F0 q\r\nv1\r\nmn\r\n" % (now, now + 1000))
         assert peer.read_until(b"MN\r\n") == b"MN\r\n"
@@ -301,18 +320,17 @@ def test_records_read_after_the_lease_they_were_sent_under_are_not_applied(tmp_p
                   % (now - 3000, now - 2000))
         with pytest.raises(harness.Closed):
             peer.read_until(b"MN\r\n")
-        other = harness.Conn(port)
-        assert other.call(b"mg k v\r\n") == b"VA 2\r\nv1\r\n"
-        stats = harness.stats(other)
-        assert stats["repl_links_fenced"] == "1" and stats["repl_records_applied"] == "1"
+        assert client.call(b"mg k v\r\n") == b"VA 2\r\nv1\r\n"
+        stats = harness.stats(client)
+        assert stats["repl_links_fenced"] == "1" and stats["repl_records_applied"] == "2"
         # Its next link, under a lease that holds (or none: 0), is applied.
         again = harness.Conn(port)
         again.send(b"mn_peer other 0123 0\r\n")
-        assert again.readline().endswith(b" 1\r\n")
+        assert again.readline().endswith(b" 2\r\n")
         now = int(time.monotonic() * 1000)
         again.send(b"mn_peer lease %d 0\r\nms k 2 T0 F0 q\r\nv2\r\nmn\r\n" % now)
         assert again.read_until(b"MN\r\n") == b"MN\r\n"
-        assert other.call(b"mg k v\r\n") == b"VA 2\r\nv2\r\n"
+        assert client.call(b"mg k v\r\n") == b"VA 2\r\nv2\r\n"
     finally:
         proc.terminate()
         proc.wait()

@@ -953,7 +953,10 @@ void Replication::OnChange(const storage::Change& change) {
   } else {
     uint32_t members[kMaxReplicas];
     const size_t count = topology->placement.ReplicasOf(change.key, members);
-    if (count != 0 && members[0] != topology->self) owner = topology->streams[members[0]];
+    if (count != 0 && members[0] != topology->self) {
+      owner = topology->streams[members[0]];
+      wrote_in_place_ms_.store(SteadyMillis(), std::memory_order_relaxed);
+    }
     for (size_t i = 0; i < count; ++i) {
       if (members[i] != topology->self) append(topology->streams[members[i]]);
     }

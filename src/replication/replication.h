@@ -147,6 +147,10 @@ class Replication final : public storage::ChangeObserver {
   // the lapse, before the count moves (meanwhile every client waits), to accept everything
   // queued under the count from before, and tag what is accepted from then on with the new one.
   uint64_t lapses() const { return lapses_.load(std::memory_order_acquire); }
+  // When this node last took a client's write of a key another node owns (SteadyMillis; 0:
+  // never): in place of an owner the proxy routed around, or for one it forwards to. Only then
+  // may a peer's late records land over a newer write (replication/lease_fence.h).
+  int64_t wrote_in_place_ms() const { return wrote_in_place_ms_.load(std::memory_order_relaxed); }
   void SetAcceptDrainer(std::function<void(uint64_t lapses)> drain) {
     drain_accepts_ = std::move(drain);
   }
@@ -299,6 +303,7 @@ class Replication final : public storage::ChangeObserver {
   // else the lease to state to the peers (0: none).
   int64_t RecordsLease();
   std::atomic<uint64_t> lapses_{0};  // moved when a lapse is found
+  std::atomic<int64_t> wrote_in_place_ms_{0};
   std::atomic<bool> returning_{false};
   std::atomic<uint64_t> sync_token_{0};
   std::atomic<bool> sync_full_{false};

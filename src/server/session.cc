@@ -553,6 +553,7 @@ Dispatcher::Outcome Session::OpenPeerLink(net::OutputQueue& out) {
   peer_ = std::make_unique<PeerLinkState>();
   peer_->name = std::string(name);
   peer_->run_id = std::string(run_id);
+  peer_->opened_ms = replication::SteadyMillis();
   replication::Replication::OpenedPeer opened = services_.replication->OpenPeer(name, run_id);
   peer_->link = std::move(opened.link);
   peer_->applied = opened.applied;
@@ -610,12 +611,14 @@ Dispatcher::Outcome Session::ApplyPeerRecordOnCurrentLink(net::OutputQueue& out)
                          meta_.type == protocol::MetaCommandType::kNoop;
   // A batch's mn changes nothing (and a ping's mn comes with no lease line before it).
   if (!batch_end && peer_->fence.Expired(replication::SteadyMillis()) &&
+      services_.replication->wrote_in_place_ms() >= peer_->opened_ms &&
       !services_.replication->HoldsClients()) {
-    // The peer was stalled or cut off past its lease after it checked it, and this node may
-    // have taken newer writes of its keys since (a proxy routed them here): not applied. What
-    // the peer still holds goes out on its next link, under a lease checked again. (Read late
-    // because this node was stalled itself, they are applied: its own lease lapsed, so it took
-    // no client write since, and it catches up as a returning node.)
+    // The peer was stalled or cut off past its lease after it checked it, and this node has
+    // taken writes of keys other nodes own since the link opened (a proxy routed them here): a
+    // newer one may be among them, so none is applied. What the peer still holds goes out on its
+    // next link, under a lease checked again. (Without such writes, late records replace
+    // nothing newer; read late because this node was stalled itself, they are applied: its own
+    // lease lapsed, so it took no client write since, and it catches up as a returning node.)
     std::fprintf(stderr,
                  "replication: records from %s came after the lease they were sent under ran "
                  "out: not applied, link closed\n",

@@ -367,6 +367,7 @@ class Session final : public net::EventLoop::Handler {
     uint64_t applied = 0;
     std::shared_ptr<replication::InboundLink> link;
     replication::LeaseFence fence;
+    int64_t opened_ms = 0;  // SteadyMillis at the handshake
   };
   std::unique_ptr<PeerLinkState> peer_;
   uint32_t last_progress_;   // when a byte was last read or sent (MonotonicSeconds)
