@@ -9,8 +9,10 @@
 // records older than the writes this node took since. So the sender states, before the records
 // it writes from a batch boundary, the lease they go out under, in its own clock:
 // "mn_peer lease <now> <until>". This node maps `until` to its own clock and refuses the records
-// that it reads past it; the link is closed, and what the sender still holds goes out on its next
-// link under a lease checked again (a sender that found its lapse discards it instead).
+// that it reads past it, if it took writes of other nodes' keys since the link opened (only then
+// can one be newer; server/session.cc); the link is closed, and what the sender still holds goes
+// out on its next link under a lease checked again (a sender that found its lapse discards it
+// instead).
 //
 // Mapping clocks: a line read here at `here` was sent at `now` in the peer's clock, so
 // here - now is at least the offset between the clocks (plus the line's delay). The least of the
