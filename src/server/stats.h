@@ -198,7 +198,7 @@ namespace mnemo::server {
   COUNTER(kReplRecordsApplied, "repl_records_applied", kCounter,                                   \
           "Replication records received from peers and applied here")                              \
   COUNTER(kReplLinksFenced, "repl_links_fenced", kCounter,                                         \
-          "Peers' links closed because their records came after the lease they were sent under "  \
+          "Peers' links closed because their records came after the lease they were sent under "   \
           "ran out (a stall): not applied")                                                        \
   VALUE("repl_bytes_sent", kCounter, snapshot.replication.bytes_sent,                              \
         "Bytes written to peers' replication links")                                               \
