@@ -79,14 +79,21 @@ def join(tmp_path, nodes, extra=()):
     return old_list, list_file
 
 
-def test_a_join_moves_the_joiners_keys_and_the_old_owners_drop_them(tmp_path, nodes):
-    old_list, list_file = join(tmp_path, nodes)
-    keys = [b"key:%d" % i for i in range(4000)]
+def loaded(nodes, values):
+    """Stores {key: value} at each key's owner among the first four nodes (the ring before the
+    join); returns (owner before, owner after the join, the keys that move), by key."""
+    keys = list(values)
     before = spread(nodes[:4], keys)
     after = spread(nodes, keys)
     for index in range(4):
-        load(nodes[index], {k: b"v-" + k for k in keys if before[k] == index})
-    moved = [k for k in keys if after[k] != before[k]]
+        load(nodes[index], {k: values[k] for k in keys if before[k] == index})
+    return before, after, [k for k in keys if after[k] != before[k]]
+
+
+def test_a_join_moves_the_joiners_keys_and_the_old_owners_drop_them(tmp_path, nodes):
+    old_list, list_file = join(tmp_path, nodes)
+    keys = [b"key:%d" % i for i in range(4000)]
+    before, after, moved = loaded(nodes, {k: b"v-" + k for k in keys})
     assert all(after[k] == 4 for k in moved)  # ketama moves keys to the joiner alone
     assert 0.15 * len(keys) < len(moved) < 0.26 * len(keys)
 
@@ -153,12 +160,8 @@ def test_writes_and_deletes_during_a_move_win_over_the_copies(tmp_path, nodes):
     # A slow walk, so that the writes below land while copies are still on their way.
     old_list, list_file = join(tmp_path, nodes, extra=["-o", "move_rate_keys=600"])
     keys = [b"model:%d" % i for i in range(6000)]
-    before = spread(nodes[:4], keys)
-    after = spread(nodes, keys)
     model = {k: b"old-" + k for k in keys}
-    for index in range(4):
-        load(nodes[index], {k: model[k] for k in keys if before[k] == index})
-    moved = [k for k in keys if after[k] != before[k]]
+    before, after, moved = loaded(nodes, dict(model))
 
     write_list(list_file, nodes)
     nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_rate_keys=600"
@@ -200,11 +203,7 @@ def test_a_copy_that_comes_after_the_joiner_stopped_waiting_is_dropped(tmp_path,
     # deleted meanwhile, so it must store none of them (they miss), or a deleted key comes back.
     old_list, list_file = join(tmp_path, nodes)
     keys = [b"late:%d" % i for i in range(2000)]
-    before = spread(nodes[:4], keys)
-    after = spread(nodes, keys)
-    for index in range(4):
-        load(nodes[index], {k: b"l-" + k for k in keys if before[k] == index})
-    moved = [k for k in keys if after[k] != before[k]]
+    before, after, moved = loaded(nodes, {k: b"l-" + k for k in keys})
     write_list(list_file, nodes)
     nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_max_ms=300"
                       % (list_file, old_list)]
@@ -230,11 +229,7 @@ def test_a_copy_that_comes_after_the_joiner_stopped_waiting_is_dropped(tmp_path,
 def test_a_joiner_fetches_a_key_it_lacks_from_its_previous_owner(tmp_path, nodes):
     old_list, list_file = join(tmp_path, nodes)
     keys = [b"read:%d" % i for i in range(2000)]
-    before = spread(nodes[:4], keys)
-    after = spread(nodes, keys)
-    for index in range(4):
-        load(nodes[index], {k: b"r-" + k for k in keys if before[k] == index})
-    moved = [k for k in keys if after[k] != before[k]]
+    before, after, moved = loaded(nodes, {k: b"r-" + k for k in keys})
     stayed = [k for k in keys if after[k] == before[k]]
     write_list(list_file, nodes)
     nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s" % (list_file, old_list)]
@@ -316,11 +311,7 @@ def test_a_node_killed_mid_move_ends_the_move_cleanly(tmp_path, nodes):
     extra = ["-o", "move_rate_keys=500,move_max_ms=2500"]
     old_list, list_file = join(tmp_path, nodes, extra=extra)
     keys = [b"kill:%d" % i for i in range(4000)]
-    before = spread(nodes[:4], keys)
-    after = spread(nodes, keys)
-    for index in range(4):
-        load(nodes[index], {k: b"k-" + k for k in keys if before[k] == index})
-    moved = [k for k in keys if after[k] != before[k]]
+    before, after, moved = loaded(nodes, {k: b"k-" + k for k in keys})
     write_list(list_file, nodes)
     nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s" % (list_file, old_list)]
     nodes[4].start()
