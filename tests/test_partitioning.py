@@ -226,6 +226,29 @@ def test_a_copy_that_comes_after_the_joiner_stopped_waiting_is_dropped(tmp_path,
             assert item(nodes[after[key]], key) == (b"l-" + key, 5, -1), key
 
 
+def test_a_walk_longer_than_move_max_ms_keeps_the_joiner_waiting_while_its_copies_come(
+        tmp_path, nodes):
+    # Each old node walks its 500-odd items at 400 a second (over a second), the joiner waits
+    # move_max_ms=400 for a silent peer: it must still be receiving when the last copies come.
+    old_list, list_file = join(tmp_path, nodes, extra=["-o", "move_rate_keys=400"])
+    keys = [b"walk:%d" % i for i in range(2000)]
+    before, after, moved = loaded(nodes, {k: b"w-" + k for k in keys})
+    write_list(list_file, nodes)
+    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_max_ms=400"
+                      % (list_file, old_list)]
+    nodes[4].start()
+    started = time.monotonic()
+    for node in nodes[:4]:
+        node.server.proc.send_signal(signal.SIGHUP)
+    wait_moves_done(nodes)
+    assert time.monotonic() - started > 1.0, "the walks were not longer than move_max_ms"
+    assert stat(nodes[4], "move_keys_late") == 0
+    assert stat(nodes[4], "move_keys_received") == len(moved)
+    for key in keys:
+        assert item(nodes[after[key]], key) == (b"w-" + key, 5, -1), key
+    assert "move_max_ms passed" not in nodes[4].server.output()
+
+
 def test_a_joiner_fetches_a_key_it_lacks_from_its_previous_owner(tmp_path, nodes):
     old_list, list_file = join(tmp_path, nodes)
     keys = [b"read:%d" % i for i in range(2000)]
