@@ -89,6 +89,16 @@ _listening_inodes = _cluster_tool._listening_inodes
 _socket_inodes = _cluster_tool._socket_inodes
 
 
+def pause(pid, timeout=TIMEOUT):
+    """Stops process `pid` (SIGSTOP) and returns once every one of its threads has stopped:
+    kill() returns before they have, and a worker still running answers requests meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while not _cluster_tool.all_threads_stopped(pid):
+        assert time.monotonic() < deadline, "pid %d did not stop within %ss" % (pid, timeout)
+        time.sleep(0.001)
+
+
 def wait_listening(pid, port, timeout=TIMEOUT, alive=lambda: True):
     """Waits until process `pid` listens on HOST:port. False if it stops being alive first."""
     deadline = time.monotonic() + timeout

@@ -376,7 +376,7 @@ def test_a_stalled_peer_gets_what_was_written_meanwhile(cluster):
         c.nodes[owner].client().set(key, b"before")
     expect_replicated(c, sets)
     # Stopping a node (SIGSTOP) leaves its links open and records queue; resumed, they flow.
-    c.nodes[1].server.proc.send_signal(signal.SIGSTOP)
+    harness.pause(c.nodes[1].server.pid)
     try:
         for key, (owner, _) in sets.items():
             if owner == 0:

@@ -105,7 +105,7 @@ def stall_drill(c, stall_s):
     # Async: every v0 must be at its replica before the stall, or a delete there finds nothing.
     wait_replicated(c, keys)
 
-    c.nodes[owner].server.proc.send_signal(signal.SIGSTOP)
+    harness.pause(c.nodes[owner].server.pid)
     try:
         # Meanwhile the keys are overwritten and deleted at their replica.
         replicas = {i: c.nodes[i].conn() for i in set(keys.values())}
@@ -207,7 +207,7 @@ def test_a_node_restarted_empty_gets_its_keys_back_before_it_serves(rejoin_clust
 
 def test_a_returning_node_that_reaches_no_peer_serves_after_resync_max(rejoin_cluster):
     c = rejoin_cluster(2, extra=["-o", "repl_resync_max_ms=500"])
-    c.nodes[1].server.proc.send_signal(signal.SIGSTOP)  # connects, never answers
+    harness.pause(c.nodes[1].server.pid)  # connects, never answers
     c.nodes[0].kill()
     started = time.monotonic()
     c.nodes[0].start()
@@ -253,9 +253,9 @@ def test_a_stalled_owner_sends_none_of_its_older_records_over_newer_writes(rejoi
         flooding = threading.Thread(target=flood_until_stopped, args=(flood.sock, batch))
         flooding.start()
         time.sleep(0.05)
-        c.nodes[replica].server.proc.send_signal(signal.SIGSTOP)
+        harness.pause(c.nodes[replica].server.pid)
         time.sleep(0.3)
-        c.nodes[owner].server.proc.send_signal(signal.SIGSTOP)
+        harness.pause(c.nodes[owner].server.pid)
         c.nodes[replica].server.proc.send_signal(signal.SIGCONT)
         stopped = time.monotonic()
         flooding.join()

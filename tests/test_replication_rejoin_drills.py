@@ -122,7 +122,7 @@ def test_stall_drill_no_read_older_than_the_last_acknowledged_write(cluster, cap
     assert len(mine) >= KEYS_PER_NODE // 2
     stale = []
     conn = cluster.proxy()
-    os.kill(cluster.node_pid(victim), signal.SIGSTOP)
+    harness.pause(cluster.node_pid(victim))
     try:
         started = time.monotonic()
         round_ = 0

@@ -134,7 +134,7 @@ def test_a_stopped_replica_times_writes_out_and_a_resumed_or_dead_one_does_not(s
     for key, owner in toward[:5]:
         conns[owner].expect(b"set %s 0 0 1\r\na\r\n" % key, b"STORED\r\n")
 
-    c.nodes[victim].server.proc.send_signal(signal.SIGSTOP)
+    harness.pause(c.nodes[victim].server.pid)
     for key, owner in toward[:4]:
         started = time.monotonic()
         got = conns[owner].call(b"set %s 0 0 1\r\nb\r\n" % key, timeout=5)
