@@ -100,3 +100,22 @@ def test_slow_reader_of_large_gets_is_bounded_and_others_are_served(server):
         assert wait_for_stat(watcher, "curr_connections", str(baseline),
                              timeout=SLOW) == str(baseline)
         watcher.expect(b"get nothing\r\n", b"END\r\n")
+
+
+def test_requests_sent_while_replies_wait_are_answered_once_the_reader_reads(server):
+    # While a client's replies wait for it to read, the server does not listen for its input
+    # (so that each request arriving does not wake it); reading on must take the requests that
+    # came meanwhile, though no new one comes after them to signal them.
+    value = b"w" * (512 << 10)
+    reply = b"VALUE wide 0 %d\r\n%s\r\nEND\r\n" % (len(value), value)
+    with server.connect(timeout=10) as c:
+        c.expect(b"set wide 0 0 %d\r\n%s\r\nset small 0 0 1\r\ns\r\n" % (len(value), value),
+                 b"STORED\r\nSTORED\r\n")
+        c.send(b"get wide\r\n" * 8)
+        time.sleep(0.5)  # 4 MiB of replies fill both sockets; the server waits for writability
+        c.send(b"get wide\r\n" * 8 + b"get small\r\n")
+        time.sleep(0.5)
+        for _ in range(16):
+            assert c.read_exact(len(reply)) == reply
+        assert c.readline() == b"VALUE small 0 1\r\n"
+        assert c.read_exact(len(b"s\r\nEND\r\n")) == b"s\r\nEND\r\n"

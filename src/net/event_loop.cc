@@ -67,6 +67,14 @@ Status EventLoop::Add(int fd, uint32_t events, Handler* handler) {
   return Status::Ok();
 }
 
+Status EventLoop::ChangeEdgeTriggered(int fd, uint32_t events, Handler* handler) {
+  epoll_event event{};
+  event.events = events | EPOLLET;
+  event.data.ptr = handler;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event) != 0) return Errno("epoll_ctl(mod)");
+  return Status::Ok();
+}
+
 void EventLoop::Remove(int fd) {
   // Fails only if fd was never added; closing the fd would drop the registration anyway, but
   // removing it first keeps a dup()ed fd from reporting events to a dead handler.

@@ -1,6 +1,7 @@
-// EventLoop is one thread's epoll loop. Sockets are registered edge-triggered, once, for reading
-// and writing, so the request path never calls epoll_ctl: a handler is told when a socket becomes
-// readable or writable and keeps its own note of what it has yet to drain. An eventfd lets other
+// EventLoop is one thread's epoll loop. Sockets are registered edge-triggered for reading and
+// writing: a handler is told when a socket becomes readable or writable and keeps its own note of
+// what it has yet to drain, so the request path calls epoll_ctl only to stop listening for input
+// while its replies wait for the client to read (ChangeEdgeTriggered), and to listen again. An eventfd lets other
 // threads wake the loop (to hand it new connections, or to stop it), and a timerfd's tick drives
 // periodic work such as idle timeouts. The wait itself has no timeout: a timeout would arm and
 // cancel a kernel timer on every sleep, once per request when requests come one at a time.
@@ -54,6 +55,9 @@ class EventLoop {
 
   // Registers `fd` edge-triggered for `events` (EPOLLIN, EPOLLOUT, ...; EPOLLET is added).
   Status AddEdgeTriggered(int fd, uint32_t events, Handler* handler);
+  // Changes the events of an edge-triggered `fd`. Events it asks for that hold already are
+  // reported in the next round (epoll checks them as it changes the registration).
+  Status ChangeEdgeTriggered(int fd, uint32_t events, Handler* handler);
   // Registers `fd` level-triggered: for listening and signal sockets, which are read one item at
   // a time.
   Status AddLevelTriggered(int fd, uint32_t events, Handler* handler);

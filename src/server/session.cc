@@ -16,6 +16,12 @@
 
 namespace mnemo::server {
 
+namespace {
+
+constexpr uint32_t kInputAndOutputEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+
+}  // namespace
+
 Session::Session(int fd, const SessionServices& services, uint64_t lapses_at_accept)
     : services_(services),
       conn_(fd, services.pool),
@@ -40,8 +46,7 @@ Status Session::Open(net::TlsMode tls_mode) {
     }
     conn_.SetTls(std::move(stream), services_.tls_write_buffer);
   }
-  Status status =
-      services_.loop.AddEdgeTriggered(conn_.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+  Status status = services_.loop.AddEdgeTriggered(conn_.fd(), kInputAndOutputEvents, this);
   if (!status.ok()) {
     closed_ = true;  // never registered anywhere: nothing to undo
     return status;
@@ -132,6 +137,9 @@ void Session::Drive() {
       if (conn_.output_empty() || write_blocked_) break;
       continue;
     }
+    // As memcached does, nothing more is read while replies wait for the client to read: the
+    // requests that come meanwhile are read together once they are out.
+    if (write_blocked_) break;
     if (conn_.ReadNeedsGrowth() && services_.pool.budget().exhausted()) {
       // A client that hung up will not wait for memory to free: its unfinished command (whose
       // rest may sit in the socket) is dropped with the connection, and its memory freed.
@@ -174,6 +182,7 @@ void Session::Drive() {
     }
   }
   if (!Flush()) return;
+  if (!WatchInput(!write_blocked_)) return;
   // A suspended command's views point into the input: its bytes must not move (invariant 1).
   if (!suspended_) conn_.input().Shrink();
   PublishState();
@@ -777,6 +786,20 @@ bool Session::Flush() {
       CloseFor(CloseReason::kError);
       return false;
   }
+  return true;
+}
+
+bool Session::WatchInput(bool watch) {
+  // A TLS write can wait for the socket to be readable (a renegotiation): it keeps both events.
+  if (watch == watching_input_ || conn_.tls() != nullptr) return true;
+  const Status status = services_.loop.ChangeEdgeTriggered(
+      conn_.fd(), watch ? kInputAndOutputEvents : EPOLLOUT, this);
+  if (!status.ok()) {
+    MNEMO_LOG(1, "%d: %s\n", conn_.fd(), status.message().c_str());
+    CloseFor(CloseReason::kError);
+    return false;
+  }
+  watching_input_ = watch;
   return true;
 }
 

@@ -286,6 +286,11 @@ class Session final : public net::EventLoop::Handler {
   // Sends pending output unless the socket is known to be full. Returns false (having closed the
   // session) if the connection broke.
   bool Flush();
+  // Listens for input events too (`watch`), or only for writability: a session whose replies
+  // wait for the client to read is not woken by each request that arrives meanwhile (on a loaded
+  // machine a wake-up costs more than the epoll_ctl). Returns false (having closed the session)
+  // if the registration could not be changed.
+  bool WatchInput(bool watch);
   // Whether the output holds more than its allowance of heap while the budget is exhausted.
   bool OutputOverBudget() const;
   // Stops until connection memory frees up.
@@ -337,6 +342,7 @@ class Session final : public net::EventLoop::Handler {
   bool suspended_ = false;      // the request is a retrieval or dump stopped by a full output or
                                 // for memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
+  bool watching_input_ = true;  // registered for input events too, not only for writability
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
   bool eof_ = false;            // the client closed its side, and everything before it was read
   bool hung_up_ = false;        // the socket reported the client's side closed

@@ -111,6 +111,11 @@ Status SegmentPool::Init(const std::string& memory_file) {
                            " bytes of address space for items: " + std::strerror(errno));
     }
     base_ = static_cast<char*>(p);
+    // Huge pages where the kernel allows them (transparent_hugepage "madvise" or "always"): the
+    // kernel reads a large value's pages as it sends it, and 2 MiB pages spare those reads most
+    // of their TLB misses (256 KiB gets: 2% more per second, bench/RESULTS.md). Only advice: a
+    // kernel without them maps small pages, as before.
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
   } else {
     void* p = nullptr;
     Status status = MapFile(memory_file, bytes, &file_size_at_open_, &p, &memory_file_fd_);
