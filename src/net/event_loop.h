@@ -1,10 +1,11 @@
 // EventLoop is one thread's epoll loop. Sockets are registered edge-triggered for reading and
 // writing: a handler is told when a socket becomes readable or writable and keeps its own note of
 // what it has yet to drain, so the request path calls epoll_ctl only to stop listening for input
-// while its replies wait for the client to read (ChangeEdgeTriggered), and to listen again. An eventfd lets other
-// threads wake the loop (to hand it new connections, or to stop it), and a timerfd's tick drives
-// periodic work such as idle timeouts. The wait itself has no timeout: a timeout would arm and
-// cancel a kernel timer on every sleep, once per request when requests come one at a time.
+// while its replies wait for the client to read (ChangeEdgeTriggered), and to listen again. An
+// eventfd lets other threads wake the loop (to hand it new connections, or to stop it), and a
+// timerfd's tick drives periodic work such as idle timeouts. The wait itself has no timeout: a
+// timeout would arm and cancel a kernel timer on every sleep, once per request when requests come
+// one at a time.
 //
 // Invariants:
 //  (1) Handlers are called only on the thread inside Run(). After Remove(fd), the fd's handler is
