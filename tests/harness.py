@@ -95,7 +95,11 @@ def pause(pid, timeout=TIMEOUT):
     os.kill(pid, signal.SIGSTOP)
     deadline = time.monotonic() + timeout
     while not _cluster_tool.all_threads_stopped(pid):
-        assert time.monotonic() < deadline, "pid %d did not stop within %ss" % (pid, timeout)
+        if _cluster_tool._proc_stat(pid) is None:
+            raise AssertionError("pid %d exited instead of stopping" % pid)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGCONT)  # so that the test's teardown can stop it
+            raise AssertionError("pid %d did not stop within %ss" % (pid, timeout))
         time.sleep(0.001)
 
 

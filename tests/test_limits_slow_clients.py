@@ -3,6 +3,7 @@ slowloris (many connections, each stalled in a partial `set`) and a slow reader 
 pipelines large gets and never reads its replies). Other clients must be served as usual, and the
 server's memory must stay bounded: it stops reading from a client whose replies pile up."""
 
+import re
 import socket
 import time
 
@@ -102,20 +103,32 @@ def test_slow_reader_of_large_gets_is_bounded_and_others_are_served(server):
         watcher.expect(b"get nothing\r\n", b"END\r\n")
 
 
+def connection_state(watcher, client):
+    """The state `stats conns` gives for the connection whose client end is socket `client`."""
+    reply = watcher.call(b"stats conns\r\n").decode()
+    me = "tcp:127.0.0.1:%d" % client.getsockname()[1]
+    fd = re.search(r"STAT (\d+):addr %s\r\n" % re.escape(me), reply).group(1)
+    return re.search(r"STAT %s:state (\w+)\r\n" % fd, reply).group(1)
+
+
 def test_requests_sent_while_replies_wait_are_answered_once_the_reader_reads(server):
     # While a client's replies wait for it to read, the server does not listen for its input
     # (so that each request arriving does not wake it); reading on must take the requests that
     # came meanwhile, though no new one comes after them to signal them.
     value = b"w" * (512 << 10)
     reply = b"VALUE wide 0 %d\r\n%s\r\nEND\r\n" % (len(value), value)
-    with server.connect(timeout=10) as c:
+    with server.connect(timeout=10) as c, server.connect() as watcher:
         c.expect(b"set wide 0 0 %d\r\n%s\r\nset small 0 0 1\r\ns\r\n" % (len(value), value),
                  b"STORED\r\nSTORED\r\n")
-        c.send(b"get wide\r\n" * 8)
-        time.sleep(0.5)  # 4 MiB of replies fill both sockets; the server waits for writability
-        c.send(b"get wide\r\n" * 8 + b"get small\r\n")
-        time.sleep(0.5)
-        for _ in range(16):
+        # Gets until their replies fill both sockets and the server waits to write (conn_mwrite).
+        gets = 0
+        while gets < 64 and (gets == 0 or connection_state(watcher, c.sock) != "conn_mwrite"):
+            c.send(b"get wide\r\n" * 4)
+            gets += 4
+            time.sleep(0.2)
+        assert connection_state(watcher, c.sock) == "conn_mwrite", "%d gets never blocked" % gets
+        c.send(b"get wide\r\n" * 4 + b"get small\r\n")
+        for _ in range(gets + 4):
             assert c.read_exact(len(reply)) == reply
         assert c.readline() == b"VALUE small 0 1\r\n"
         assert c.read_exact(len(b"s\r\nEND\r\n")) == b"s\r\nEND\r\n"

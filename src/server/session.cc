@@ -791,6 +791,7 @@ bool Session::Flush() {
 
 bool Session::WatchInput(bool watch) {
   // A TLS write can wait for the socket to be readable (a renegotiation): it keeps both events.
+  // Listening for input again also reports the socket writable: one more (idle) pass of Drive.
   if (watch == watching_input_ || conn_.tls() != nullptr) return true;
   const Status status = services_.loop.ChangeEdgeTriggered(
       conn_.fd(), watch ? kInputAndOutputEvents : EPOLLOUT, this);

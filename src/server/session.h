@@ -11,7 +11,10 @@
 // never buffered; a long multi-get line is answered piece by piece as it streams in
 // (ascii_parser.h). When the unsent output passes Dispatcher::kOutputSoftLimit the session stops
 // taking requests until the client reads, so a client that never reads holds a bounded amount of
-// memory.
+// memory. As memcached does, it reads nothing while its replies wait for the client to read (the
+// socket's send buffer full), and then listens for writability alone (WatchInput; TLS aside), so
+// that requests arriving meanwhile do not wake its worker one by one: they are read together once
+// the replies are out, when it listens for input again and epoll reports what came meanwhile.
 //
 // -R (reqs_per_event) is applied and counted as memcached applies and counts it: memcached's
 // drive_machine takes reqs_per_event steps per event, a step being a command run, a reply batch
@@ -342,7 +345,8 @@ class Session final : public net::EventLoop::Handler {
   bool suspended_ = false;      // the request is a retrieval or dump stopped by a full output or
                                 // for memory
   bool readable_ = true;        // the socket may hold unread bytes (edge-triggered bookkeeping)
-  bool watching_input_ = true;  // registered for input events too, not only for writability
+  bool watching_input_ = true;  // registered for input too; while not, input comes unnoted in
+                                // readable_, and is reported when it is again
   bool write_blocked_ = false;  // the socket's send buffer was full; wait for a writable edge
   bool eof_ = false;            // the client closed its side, and everything before it was read
   bool hung_up_ = false;        // the socket reported the client's side closed

@@ -114,7 +114,8 @@ Status SegmentPool::Init(const std::string& memory_file) {
     // Huge pages where the kernel allows them (transparent_hugepage "madvise" or "always"): the
     // kernel reads a large value's pages as it sends it, and 2 MiB pages spare those reads most
     // of their TLB misses (256 KiB gets: 2% more per second, bench/RESULTS.md). Only advice: a
-    // kernel without them maps small pages, as before.
+    // kernel without them maps small pages, as before. The first write to each 2 MiB may make
+    // the kernel compact memory to find a huge page (defrag "madvise"): once per 2 MiB of -m.
     (void)madvise(p, bytes, MADV_HUGEPAGE);
   } else {
     void* p = nullptr;
