@@ -79,6 +79,15 @@ def join(tmp_path, nodes, extra=()):
     return old_list, list_file
 
 
+def start_joiner(nodes, list_file, old_list, options=""):
+    """Writes the five nodes' list and starts the fifth on it, told the list before it joined,
+    with more -o `options` if given."""
+    write_list(list_file, nodes)
+    settings = ["cluster_file=%s" % list_file, "cluster_previous=%s" % old_list]
+    nodes[4].flags = ["-o", ",".join(settings + ([options] if options else []))]
+    nodes[4].start()
+
+
 def loaded(nodes, values):
     """Stores {key: value} at each key's owner among the first four nodes (the ring before the
     join); returns (owner before, owner after the join, the keys that move), by key."""
@@ -98,9 +107,7 @@ def test_a_join_moves_the_joiners_keys_and_the_old_owners_drop_them(tmp_path, no
     assert 0.15 * len(keys) < len(moved) < 0.26 * len(keys)
 
     # As mnemo-cluster add does: the new list, the joiner, then SIGHUP to the others.
-    write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s" % (list_file, old_list)]
-    nodes[4].start()
+    start_joiner(nodes, list_file, old_list)
     assert stat(nodes[4], "move_in_progress") == 1  # it waits for its keys
     for node in nodes[:4]:
         node.server.proc.send_signal(signal.SIGHUP)
@@ -163,10 +170,7 @@ def test_writes_and_deletes_during_a_move_win_over_the_copies(tmp_path, nodes):
     model = {k: b"old-" + k for k in keys}
     before, after, moved = loaded(nodes, dict(model))
 
-    write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_rate_keys=600"
-                      % (list_file, old_list)]
-    nodes[4].start()
+    start_joiner(nodes, list_file, old_list, "move_rate_keys=600")
     for node in nodes[:4]:
         node.server.proc.send_signal(signal.SIGHUP)
 
@@ -204,10 +208,7 @@ def test_a_copy_that_comes_after_the_joiner_stopped_waiting_is_dropped(tmp_path,
     old_list, list_file = join(tmp_path, nodes)
     keys = [b"late:%d" % i for i in range(2000)]
     before, after, moved = loaded(nodes, {k: b"l-" + k for k in keys})
-    write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_max_ms=300"
-                      % (list_file, old_list)]
-    nodes[4].start()
+    start_joiner(nodes, list_file, old_list, "move_max_ms=300")
     wait_moves_done(nodes[4:])
     assert "move_max_ms passed" in nodes[4].server.output()
     joiner = nodes[4].conn()
@@ -233,10 +234,7 @@ def test_a_walk_longer_than_move_max_ms_keeps_the_joiner_waiting_while_its_copie
     old_list, list_file = join(tmp_path, nodes, extra=["-o", "move_rate_keys=400"])
     keys = [b"walk:%d" % i for i in range(2000)]
     before, after, moved = loaded(nodes, {k: b"w-" + k for k in keys})
-    write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,move_max_ms=400"
-                      % (list_file, old_list)]
-    nodes[4].start()
+    start_joiner(nodes, list_file, old_list, "move_max_ms=400")
     started = time.monotonic()
     for node in nodes[:4]:
         node.server.proc.send_signal(signal.SIGHUP)
@@ -254,9 +252,7 @@ def test_a_joiner_fetches_a_key_it_lacks_from_its_previous_owner(tmp_path, nodes
     keys = [b"read:%d" % i for i in range(2000)]
     before, after, moved = loaded(nodes, {k: b"r-" + k for k in keys})
     stayed = [k for k in keys if after[k] == before[k]]
-    write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s" % (list_file, old_list)]
-    nodes[4].start()
+    start_joiner(nodes, list_file, old_list)
 
     # The old owners have not read the new list yet: nothing was sent; a miss asks them.
     joiner = nodes[4].conn()
@@ -289,10 +285,7 @@ def test_a_miss_the_previous_owner_cannot_answer_is_a_miss(tmp_path, nodes):
     before = spread(nodes[:4], keys)
     after = spread(nodes, keys)
     moved = [k for k in keys if after[k] != before[k]]
-    write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,repl_timeout_ms=300"
-                      % (list_file, old_list)]
-    nodes[4].start()
+    start_joiner(nodes, list_file, old_list, "repl_timeout_ms=300")
     nodes[before[moved[0]]].kill()
     started = time.monotonic()
     assert nodes[4].conn().call(b"get %s\r\n" % moved[0]) == b"END\r\n"
@@ -312,10 +305,7 @@ def test_with_replicas_the_copies_follow_the_new_ring(tmp_path, nodes):
         assert time.monotonic() < end, "replication did not copy every key"
         time.sleep(0.05)
 
-    write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s,replicas=2"
-                      % (list_file, old_list)]
-    nodes[4].start()
+    start_joiner(nodes, list_file, old_list, "replicas=2")
     for node in nodes[:4]:
         node.server.proc.send_signal(signal.SIGHUP)
     wait_moves_done(nodes)
@@ -335,9 +325,7 @@ def test_a_node_killed_mid_move_ends_the_move_cleanly(tmp_path, nodes):
     old_list, list_file = join(tmp_path, nodes, extra=extra)
     keys = [b"kill:%d" % i for i in range(4000)]
     before, after, moved = loaded(nodes, {k: b"k-" + k for k in keys})
-    write_list(list_file, nodes)
-    nodes[4].flags = ["-o", "cluster_file=%s,cluster_previous=%s" % (list_file, old_list)]
-    nodes[4].start()
+    start_joiner(nodes, list_file, old_list)
     for node in nodes[:4]:
         node.server.proc.send_signal(signal.SIGHUP)
     assert stat(nodes[0], "move_in_progress") == 1
